@@ -1,0 +1,42 @@
+"""Hardware seam of madoguchi: the only package that imports pyscard and gpiozero.
+
+Backends are chosen by name from configuration, the way python-can picks an
+interface: :func:`open_reader` maps ``"pcsc"`` or ``"sim"`` to a class and
+imports it only then, so the demo never loads pyscard and a counter never loads
+the simulator by accident. An unknown name raises :class:`ConfigError` listing
+the valid ones; nothing here ever falls back to a fake.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from drivers.transport.base import CardReader
+from madoguchi.errors import ConfigError
+
+#: Card-reader backends: name -> "module:Class".
+READER_BACKENDS: dict[str, str] = {
+    "pcsc": "drivers.transport.pcsc:PcscReader",
+    "sim": "drivers.transport.sim:SimReader",
+}
+
+
+def load_backend(kind: str, table: dict[str, str], name: str) -> type[Any]:
+    """Import and return the class registered as ``name`` in ``table``."""
+    try:
+        target = table[name]
+    except KeyError:
+        valid = ", ".join(sorted(table))
+        raise ConfigError(f"unknown {kind} backend {name!r}; valid: {valid}") from None
+    module_name, _, class_name = target.partition(":")
+    module = importlib.import_module(module_name)
+    cls: type[Any] = getattr(module, class_name)
+    return cls
+
+
+def open_reader(backend: str, **options: Any) -> CardReader:
+    """Build the card reader for ``backend`` with backend-specific ``options``."""
+    cls = load_backend("reader", READER_BACKENDS, backend)
+    reader: CardReader = cls(**options)
+    return reader

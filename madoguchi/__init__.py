@@ -1,0 +1,1 @@
+"""madoguchi: the composition root (CLI, configuration, benchmarks) and the shared error tree."""

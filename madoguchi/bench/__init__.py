@@ -1,0 +1,1 @@
+"""Benchmarks behind ``madoguchi bench AREA``; one module per area."""

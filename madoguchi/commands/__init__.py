@@ -1,0 +1,1 @@
+"""One module per ``madoguchi`` subcommand area (see ``madoguchi.cli.COMMAND_MODULES``)."""

@@ -1,0 +1,166 @@
+"""Configuration: one TOML file, typed sections, embedded defaults for the demo.
+
+The composition root (``madoguchi.cli`` and the daemons) reads this and passes
+plain values to constructors; ``device/``, ``drivers/`` and ``sync/`` never read
+configuration themselves. Unknown sections or keys are errors, not silently
+ignored, so a typo on a counter is found at start-up.
+
+The file is looked up in this order: ``--config PATH``, ``$MADOGUCHI_CONFIG``,
+``/etc/madoguchi/madoguchi.toml``. With none present, the embedded defaults run
+the appliance as the demo does: virtual card, keyboard PIN pad, local SQLite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from madoguchi.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/madoguchi/madoguchi.toml")
+
+
+def default_state_dir() -> Path:
+    """Where the store and keys live: ``$MADOGUCHI_STATE_DIR``, else ``$STATE_DIRECTORY``
+    (set by systemd's ``StateDirectory=``), else ``~/.local/state/madoguchi``."""
+    for var in ("MADOGUCHI_STATE_DIR", "STATE_DIRECTORY"):
+        value = os.environ.get(var)
+        if value:
+            return Path(value.split(":")[0])
+    return Path.home() / ".local" / "state" / "madoguchi"
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """``[reader]``: which card-reader backend, and its options."""
+
+    backend: str = "sim"
+    #: PC/SC reader name (substring match); empty = the first reader found.
+    name: str = ""
+    #: Virtual-card profile for the ``sim`` backend.
+    profile: str = "standard"
+
+
+@dataclass(frozen=True)
+class KeypadConfig:
+    """``[keypad]``: the applicant's PIN pad."""
+
+    backend: str = "keyboard"
+    layout: str = "4x3"
+    row_pins: tuple[int, ...] = (5, 6, 13, 19)
+    col_pins: tuple[int, ...] = (12, 16, 20, 21)
+    debounce_ms: float = 10.0
+
+
+@dataclass(frozen=True)
+class IndicatorConfig:
+    """``[indicators]``: optional status LEDs and buzzer (0 = not fitted)."""
+
+    ok_led_pin: int = 0
+    error_led_pin: int = 0
+    buzzer_pin: int = 0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """``[store]``: the local SQLite store."""
+
+    path: str = ""  # empty = <state dir>/madoguchi.sqlite3
+
+    def resolved_path(self) -> Path:
+        return Path(self.path) if self.path else default_state_dir() / "madoguchi.sqlite3"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """``[sync]``: where completed transactions go."""
+
+    server_url: str = "http://127.0.0.1:8765"
+    device_id: str = ""
+    batch_size: int = 200
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """``[rules]``: which rule set applies from when, and the policies the source leaves open."""
+
+    #: The date the amended (改正後) guidelines take effect, ISO format.
+    amended_effective_date: str = "2026-04-01"
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """``[ui]``: the clerk's screen."""
+
+    language: str = "ja"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    keypad: KeypadConfig = field(default_factory=KeypadConfig)
+    indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], table: dict[str, Any], where: str) -> _T:
+    """Build dataclass ``cls`` from a TOML table, refusing unknown keys and wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown key(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{where}.{key}] must be a table")
+            values[key] = _build(type(default), value, f"{where}.{key}")
+        elif isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"[{where}] {key} must be a list")
+            values[key] = tuple(value)
+        elif isinstance(default, bool) or not isinstance(default, (int, float)):
+            if type(value) is not type(default):
+                raise ConfigError(
+                    f"[{where}] {key} must be {type(default).__name__}, not {type(value).__name__}"
+                )
+            values[key] = value
+        else:
+            # ints may be given where floats are expected
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"[{where}] {key} must be a number")
+            values[key] = type(default)(value)
+    return cls(**values)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load configuration from ``path``, ``$MADOGUCHI_CONFIG`` or the system file.
+
+    Returns the embedded defaults when no file exists and none was asked for.
+    """
+    explicit = path is not None or bool(os.environ.get("MADOGUCHI_CONFIG"))
+    if path is None:
+        env = os.environ.get("MADOGUCHI_CONFIG")
+        path = Path(env) if env else SYSTEM_CONFIG
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"configuration file {path} does not exist")
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return _build(Config, data, "config")

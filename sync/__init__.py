@@ -1,0 +1,1 @@
+"""Store-and-forward: the device outbox uploader and the central server."""

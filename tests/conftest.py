@@ -1,0 +1,21 @@
+"""Fixtures shared by every test area.
+
+Area fixtures live in ``tests/<area>/conftest.py``. Nothing here reads the
+developer's own configuration or state: every test gets a private state dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the state dir at tmp_path and hide any system configuration."""
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("MADOGUCHI_STATE_DIR", str(state))
+    monkeypatch.delenv("MADOGUCHI_CONFIG", raising=False)
+    return state
