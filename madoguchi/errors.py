@@ -17,6 +17,7 @@ but always under one of these branches::
     │   │   ├── ReaderUnavailableError      reader unplugged or PC/SC service gone
     │   │   ├── CardAbsentError             no card on the reader
     │   │   ├── CardRemovedError            card taken away mid-command
+    │   │   │   └── CardResetError          reset by someone else: session state is gone
     │   │   ├── CardTimeoutError (TimeoutError)
     │   │   └── TransportError              any other transmit failure
     │   └── KeypadError                     GPIO keypad / indicator failures
@@ -78,6 +79,10 @@ class CardAbsentError(ReaderError):
 
 class CardRemovedError(ReaderError):
     """The card was taken off the reader, possibly in the middle of a command."""
+
+
+class CardResetError(CardRemovedError):
+    """The card was reset by another program: selections and verified PINs are gone."""
 
 
 class CardTimeoutError(ReaderError, TimeoutError):
