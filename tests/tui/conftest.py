@@ -1,0 +1,52 @@
+"""Fixtures for the clerk UI and operator accounts: a real SQLite file, a steppable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.operators import KdfParams, OperatorStore, open_operator_db
+
+#: Cheap scrypt parameters for tests (the defaults cost ~0.3 s per hash; one test
+#: covers them). Still the real scrypt from ``cryptography``.
+FAST_KDF = KdfParams(n=2**4, r=8, p=1)
+
+
+class StepClock:
+    """A clock the test moves by hand (monotonic and wall time move together)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.t - 1000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def operator_db(tmp_path: Path) -> Iterator[Any]:
+    db = open_operator_db(str(tmp_path / "operators.sqlite3"))
+    yield db
+    db.conn.close()
+
+
+@pytest.fixture
+def operators(operator_db: Any, clock: StepClock) -> OperatorStore:
+    return OperatorStore(
+        operator_db, clock=clock, kdf=FAST_KDF, max_failures=3, idle_timeout_s=60.0
+    )
