@@ -1,0 +1,91 @@
+"""Key events and the listener seam shared by every keypad backend.
+
+A backend (the GPIO matrix, the keyboard stand-in) knows keys, never PINs: it
+turns contacts into :class:`KeyEvent` objects and hands them to listeners. What
+a key *means* (a digit, Enter, a multi-tap letter) is decided above, in
+``device.pin_entry``.
+
+Because a key label on a PIN pad is a PIN digit, :class:`KeyEvent` hides its
+label from ``repr`` and ``str``: an event that lands in a log line or a
+traceback shows ``key=<hidden>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One debounced key transition.
+
+    :param key: the label of the key as printed on the keycap (``"7"``, ``"#"``).
+    :param pressed: ``True`` for key-down, ``False`` for key-up.
+    :param monotonic: :func:`time.monotonic` when the transition was confirmed.
+    """
+
+    key: str = field(repr=False)
+    pressed: bool
+    monotonic: float
+
+    def __repr__(self) -> str:
+        return f"KeyEvent(key=<hidden>, pressed={self.pressed}, monotonic={self.monotonic:.6f})"
+
+    __str__ = __repr__
+
+
+KeyListener = Callable[[KeyEvent], None]
+
+
+class KeyDispatcher:
+    """Delivers key events to listeners, and only while a PIN prompt is active.
+
+    Prompt gating is the "prompt control" idea of PIN entry devices: a key typed
+    while no PIN screen is up goes nowhere, so no other flow can borrow the pad.
+    Listeners run on the backend's thread (the scan thread for the GPIO pad);
+    one that raises is logged by type and does not stop the others.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: tuple[KeyListener, ...] = ()
+        self._prompt_active = False
+        #: events dropped because no prompt was active (a count, never the keys)
+        self.dropped = 0
+
+    @property
+    def prompt_active(self) -> bool:
+        """Whether a PIN prompt currently accepts keys."""
+        return self._prompt_active
+
+    def set_prompt_active(self, active: bool) -> None:
+        """Open (``True``) or close (``False``) the gate; PIN entry calls this."""
+        self._prompt_active = active
+
+    def add_listener(self, listener: KeyListener) -> None:
+        """Call ``listener(event)`` for every key event while a prompt is active."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: KeyListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with self._lock:
+            self._listeners = tuple(item for item in self._listeners if item is not listener)
+
+    def dispatch(self, event: KeyEvent) -> bool:
+        """Hand ``event`` to every listener; returns ``False`` if the gate dropped it."""
+        if not self._prompt_active:
+            self.dropped += 1
+            return False
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                # the type only: a message could quote the key
+                log.error("key listener %r failed with %s", listener, type(exc).__name__)
+        return True

@@ -1,0 +1,80 @@
+"""A simulated PIN pad fed from the clerk's keyboard (demo, counters without a pad).
+
+It produces the same :class:`~drivers.keypad.events.KeyEvent` stream as the
+GPIO matrix, so PIN entry cannot tell the two apart, but it says what it is:
+:attr:`KeyboardKeypad.simulated` is ``True`` and :attr:`KeyboardKeypad.label`
+is the text the TUI shows beside the prompt. It takes keys only while a PIN
+prompt is active; at any other time :meth:`KeyboardKeypad.feed` refuses them and
+the TUI keeps its own key bindings.
+
+Named keys stand in for the function keys of the 4x4 pad: Enter is ``#``,
+Backspace is ``*``, Escape is ``A`` (cancel) and Delete is ``C`` (clear).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from drivers.keypad.events import KeyDispatcher, KeyEvent, KeyListener
+
+#: keyboard key name (as Textual names keys) -> pad key label
+NAMED_KEYS: dict[str, str] = {
+    "enter": "#",
+    "backspace": "*",
+    "escape": "A",
+    "delete": "C",
+}
+
+
+class KeyboardKeypad:
+    """The keyboard standing in for the applicant's pad, clearly labelled as such.
+
+    :param clock: monotonic clock for event timestamps (injectable for tests).
+    """
+
+    simulated = True
+    label = "模擬PINパッド（キーボード） / Simulated PIN pad (keyboard)"
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._dispatcher = KeyDispatcher()
+        self._clock = clock
+        self._closed = False
+
+    def add_listener(self, listener: KeyListener) -> None:
+        """Call ``listener(event)`` for every key accepted by :meth:`feed`."""
+        self._dispatcher.add_listener(listener)
+
+    def remove_listener(self, listener: KeyListener) -> None:
+        """Stop calling ``listener``."""
+        self._dispatcher.remove_listener(listener)
+
+    @property
+    def prompt_active(self) -> bool:
+        """Whether a PIN prompt is up (only then are keys taken)."""
+        return self._dispatcher.prompt_active
+
+    def set_prompt_active(self, active: bool) -> None:
+        """PIN entry opens and closes the prompt through this."""
+        self._dispatcher.set_prompt_active(active)
+
+    def feed(self, key: str) -> bool:
+        """Offer one keyboard key (a digit or a name from :data:`NAMED_KEYS`).
+
+        Returns ``True`` if the key was taken as a pad key (the TUI must then not
+        act on it), ``False`` if no prompt is active or the key has no pad meaning.
+        """
+        if self._closed or not self._dispatcher.prompt_active:
+            return False
+        label = key if len(key) == 1 and key.isascii() and key.isdigit() else NAMED_KEYS.get(key)
+        if label is None:
+            return False
+        now = self._clock()
+        self._dispatcher.dispatch(KeyEvent(label, True, now))
+        self._dispatcher.dispatch(KeyEvent(label, False, now))
+        return True
+
+    def close(self) -> None:
+        """Stop taking keys."""
+        self._closed = True
+        self._dispatcher.set_prompt_active(False)
