@@ -97,6 +97,10 @@ class UiConfig:
     """``[ui]``: the clerk's screen."""
 
     language: str = "ja"
+    #: Seconds without a key press before the operator is signed out.
+    idle_sign_out_s: float = 300.0
+    #: Consecutive wrong operator passwords before the account locks.
+    operator_max_failures: int = 5
 
 
 @dataclass(frozen=True)
