@@ -21,6 +21,18 @@ READER_BACKENDS: dict[str, str] = {
     "sim": "drivers.transport.sim:SimReader",
 }
 
+#: Applicant PIN-pad backends: name -> "module:Class".
+KEYPAD_BACKENDS: dict[str, str] = {
+    "gpio": "drivers.keypad.matrix:MatrixKeypad",
+    "keyboard": "drivers.keypad.keyboard:KeyboardKeypad",
+}
+
+#: Status LED / buzzer backends: name -> "module:Class".
+INDICATOR_BACKENDS: dict[str, str] = {
+    "gpio": "drivers.indicators:GpioIndicators",
+    "none": "drivers.indicators:NullIndicators",
+}
+
 
 def load_backend(kind: str, table: dict[str, str], name: str) -> type[Any]:
     """Import and return the class registered as ``name`` in ``table``."""
@@ -40,3 +52,19 @@ def open_reader(backend: str, **options: Any) -> CardReader:
     cls = load_backend("reader", READER_BACKENDS, backend)
     reader: CardReader = cls(**options)
     return reader
+
+
+def open_keypad(backend: str, **options: Any) -> Any:
+    """Build the applicant's PIN pad for ``backend`` (``"gpio"`` or ``"keyboard"``).
+
+    ``gpio`` takes ``rows``, ``cols``, ``layout``, ``keymap``, ``debounce_time``
+    (see :class:`drivers.keypad.matrix.MatrixKeypad`); ``keyboard`` takes none.
+    """
+    cls = load_backend("keypad", KEYPAD_BACKENDS, backend)
+    return cls(**options)
+
+
+def open_indicators(backend: str, **options: Any) -> Any:
+    """Build the status LEDs and buzzer for ``backend`` (``"gpio"`` or ``"none"``)."""
+    cls = load_backend("indicator", INDICATOR_BACKENDS, backend)
+    return cls(**options)
