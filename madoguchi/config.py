@@ -52,8 +52,20 @@ class KeypadConfig:
     backend: str = "keyboard"
     layout: str = "4x3"
     row_pins: tuple[int, ...] = (5, 6, 13, 19)
-    col_pins: tuple[int, ...] = (12, 16, 20, 21)
+    #: one pin per column: 3 for "4x3", 4 for "4x4" (e.g. (12, 16, 20, 21))
+    col_pins: tuple[int, ...] = (12, 16, 20)
     debounce_ms: float = 10.0
+    #: key labels row by row, e.g. ["123", "456", "789", "*0#"]; empty = the layout's
+    keymap: tuple[str, ...] = ()
+    #: scan period while a key change is being debounced
+    scan_interval_ms: float = 1.0
+    #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad)
+    pin_overall_timeout_s: float = 60.0
+    pin_inter_key_timeout_s: float = 15.0
+    #: multi-tap (signature password): a pending letter is fixed after this pause
+    multitap_commit_ms: float = 1000.0
+    #: use the card reader's own PIN pad (PC/SC Part 10) when it advertises one
+    use_reader_pinpad: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class IndicatorConfig:
     ok_led_pin: int = 0
     error_led_pin: int = 0
     buzzer_pin: int = 0
+    #: a short beep on every PIN-pad key (needs the buzzer)
+    key_click: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,9 +93,31 @@ class StoreConfig:
 class SyncConfig:
     """``[sync]``: where completed transactions go."""
 
-    server_url: str = "http://127.0.0.1:8765"
+    server_url: str = "https://127.0.0.1:8765"
     device_id: str = ""
     batch_size: int = 200
+    #: Device key, certificate and server CA (``device.key``, ``device.crt``,
+    #: ``ca.crt``); empty = <state dir>/sync.
+    tls_dir: str = ""
+    #: Unsent records at which new procedures are refused (see docs/sync.md).
+    queue_bound: int = 10_000
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    request_timeout_s: float = 10.0
+    #: How often the idle uploader looks for new records.
+    poll_interval_s: float = 0.05
+    #: Clock difference from the server above which the clerk must confirm the date.
+    clock_skew_bound_s: float = 120.0
+    #: The central server (``madoguchi server run``): listen address, database URL
+    #: (empty = SQLite in the state dir; ``postgresql://…`` for production), PKI dir.
+    server_listen: str = "127.0.0.1:8765"
+    server_database: str = ""
+    server_pki_dir: str = ""
+    #: Serve the simulated issuing-authority endpoint (demo and tests only).
+    server_simulate: bool = False
+
+    def resolved_tls_dir(self) -> Path:
+        return Path(self.tls_dir) if self.tls_dir else default_state_dir() / "sync"
 
 
 @dataclass(frozen=True)
@@ -104,6 +140,25 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class UpdateConfig:
+    """``[update]``: signed updates (see docs/updates.md)."""
+
+    #: Install tree: ``versions/<v>/`` plus the ``current`` and ``previous`` links.
+    root: str = "/opt/madoguchi"
+    #: Trusted Ed25519 public keys: a directory of ``.pem`` files, or one file.
+    keys: str = "/etc/madoguchi/update-keys"
+    #: Where bundles are published; empty = ``[sync] server_url``.
+    server_url: str = ""
+    channel: str = "stable"
+    #: Units restarted after a switch and required ready for the health check.
+    units: tuple[str, ...] = ("madoguchi-tui.service", "madoguchi-sync.service")
+    health_timeout_s: float = 90.0
+    keep_versions: int = 3
+    #: Development and tests only: a site-packages appended to app-only installs.
+    extra_site: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -114,6 +169,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
 
 
 _T = TypeVar("_T")

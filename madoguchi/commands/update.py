@@ -1,9 +1,390 @@
-"""``madoguchi update``: not built yet (see the issue that owns this area)."""
+"""``madoguchi update``: signed updates — build and publish (IT), fetch, apply, commit, roll back.
+
+On IT's machine::
+
+    madoguchi update keygen it-signing.key it-signing.pem
+    madoguchi update build --version 0.4.0 --key it-signing.key --requirements locked.txt
+    madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN
+
+On a counter (the timer runs ``poll --apply``)::
+
+    madoguchi update status
+    madoguchi update apply /path/to/madoguchi-0.4.0.bundle
+    madoguchi update rollback
+
+Exit codes: 0 done (committed, nothing to do), 2 refused (a typed error, printed),
+3 the new version failed its health check and was rolled back, 75 deferred
+because a counter transaction holds the update lock.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import socket
+import sys
+from pathlib import Path
 from typing import Any
+
+from madoguchi.cli import config_from
+from madoguchi.config import Config, default_state_dir
+
+log = logging.getLogger(__name__)
+
+EXIT_ROLLED_BACK = 3
+EXIT_DEFERRED = 75  # EX_TEMPFAIL: try again later
 
 
 def register(sub: Any) -> None:
-    """Adds nothing until the area lands."""
+    """Add ``madoguchi update`` and its subcommands."""
+    parser = sub.add_parser("update", help="signed updates: build, publish, apply, roll back")
+    verbs = parser.add_subparsers(dest="update_command", metavar="VERB", required=True)
+
+    p = verbs.add_parser("keygen", help="(IT) make an Ed25519 signing key and its public half")
+    p.add_argument("private", type=Path)
+    p.add_argument("public", type=Path)
+    p.set_defaults(func=_keygen)
+
+    p = verbs.add_parser("build", help="(IT) build and sign a versioned bundle")
+    p.add_argument("--version", required=True)
+    p.add_argument("--key", type=Path, required=True, help="signing key (never on a device)")
+    p.add_argument("--out", type=Path, default=Path("dist"))
+    p.add_argument("--source", type=Path, default=Path("."), help="project source tree")
+    p.add_argument("--requirements", type=Path, help="pinned dependencies (omit: app-only)")
+    p.add_argument(
+        "--downgrade-from",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="signed rollback allowance: may replace this newer version",
+    )
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=_build)
+
+    p = verbs.add_parser("publish", help="(IT) upload a bundle to the central server")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--server", help="update endpoint base URL (default: from config)")
+    p.add_argument("--token-file", type=Path, required=True)
+    p.add_argument("--channel", default="stable")
+    p.set_defaults(func=_publish)
+
+    p = verbs.add_parser("serve", help="serve the update endpoints alone (tests, small sites)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--keys", type=Path, required=True, help="IT's public key(s)")
+    p.add_argument("--token-file", type=Path, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8766)
+    p.set_defaults(func=_serve)
+
+    p = verbs.add_parser("verify", help="check a bundle without installing it")
+    p.add_argument("bundle", type=Path)
+    p.set_defaults(func=_verify)
+
+    p = verbs.add_parser("apply", help="install a bundle, health-check it, commit or roll back")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--progress", action="store_true", help="print each step as it starts")
+    p.set_defaults(func=_apply)
+
+    p = verbs.add_parser("fetch", help="download the newest release (does not activate it)")
+    p.set_defaults(func=_fetch)
+
+    p = verbs.add_parser("poll", help="report, download, and (with --apply) activate")
+    p.add_argument("--apply", action="store_true")
+    p.set_defaults(func=_poll)
+
+    for name, func, text in (
+        ("status", _status, "show the update state and installed versions"),
+        ("commit", _commit, "re-run the health check of an installed update and commit it"),
+        ("rollback", _rollback, "go back to the previous version"),
+        ("recover", _recover, "repair the install tree after a power cut (run at boot)"),
+    ):
+        p = verbs.add_parser(name, help=text)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = verbs.add_parser("selftest", help="check this version (imports, card stack, store)")
+    p.add_argument("--daemon", action="store_true", help="then notify READY and ping the watchdog")
+    p.set_defaults(func=_selftest)
+
+
+def _state_dir() -> Path:
+    return default_state_dir()
+
+
+def _server_url(config: Config, override: str | None = None) -> str:
+    if override:
+        return override
+    return config.update.server_url or config.sync.server_url.rstrip("/") + "/updates"
+
+
+def _device_id(config: Config) -> str:
+    return config.sync.device_id or socket.gethostname()
+
+
+def _updater(config: Config, *, progress: bool = False) -> Any:
+    from updater.engine import Updater
+    from updater.health import DEFAULT_COMMAND, HealthCheck
+    from updater.keys import load_public_keys
+    from updater.layout import InstallTree
+    from updater.status import StatusStore
+
+    keys_path = Path(config.update.keys)
+    trusted = load_public_keys(keys_path) if keys_path.exists() else {}
+    units = tuple(config.update.units)
+
+    def report(step: str) -> None:
+        if progress:
+            print(f"step {step}", flush=True)
+
+    state = _state_dir()
+    return Updater(
+        tree=InstallTree(Path(config.update.root)),
+        status=StatusStore(state),
+        state_dir=state,
+        trusted_keys=trusted,
+        health=HealthCheck(
+            units=units, commands=(DEFAULT_COMMAND,), timeout_s=config.update.health_timeout_s
+        ),
+        restart_units=units,
+        keep_versions=config.update.keep_versions,
+        extra_site=Path(config.update.extra_site) if config.update.extra_site else None,
+        progress=report,
+    )
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from updater.keys import generate_keypair
+
+    kid = generate_keypair(args.private, args.public)
+    print(f"key {kid}: private {args.private} (keep it off the counters), public {args.public}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from updater.build import build_release
+    from updater.keys import load_private_key
+
+    path = build_release(
+        source=args.source.resolve(),
+        version=args.version,
+        signing_key=load_private_key(args.key),
+        out_dir=args.out,
+        requirements=args.requirements,
+        downgrade_from=args.downgrade_from,
+        notes=args.notes,
+    )
+    print(path)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    import httpx
+
+    from madoguchi.errors import UpdateError
+
+    url = _server_url(config_from(args), args.server).rstrip("/")
+    token = args.token_file.read_text().strip()
+    with args.bundle.open("rb") as body:
+        response = httpx.put(
+            f"{url}/bundles/{args.bundle.name}",
+            params={"channel": args.channel},
+            content=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+    if response.status_code != 201:
+        raise UpdateError(f"publish refused ({response.status_code}): {response.text[:300]}")
+    print(json.dumps(response.json(), sort_keys=True))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from updater.keys import load_public_keys
+    from updater.server import UpdateServerConfig, create_app
+
+    app = create_app(
+        UpdateServerConfig(
+            data_dir=args.data,
+            trusted_keys=load_public_keys(args.keys),
+            publish_token=args.token_file.read_text().strip(),
+        )
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from updater.bundle import verify_bundle
+
+    updater = _updater(config_from(args))
+    verified = verify_bundle(args.bundle, updater.trusted_keys, updater.tree.current_version())
+    manifest = verified.manifest
+    files = len(manifest.files)
+    print(f"ok: madoguchi {manifest.version}, {files} files, signed by {verified.signer}")
+    return 0
+
+
+def _run_apply(updater: Any, bundle: Path) -> int:
+    result = updater.apply(bundle)
+    if result.state == "committed":
+        print(f"committed {result.version} (was {result.previous})")
+        return 0
+    print(f"rolled back from {result.version} to {result.previous}: {result.reason}")
+    return EXIT_ROLLED_BACK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from updater.errors import UpdateLockedError
+
+    updater = _updater(config_from(args), progress=args.progress)
+    try:
+        return _run_apply(updater, args.bundle)
+    except UpdateLockedError as exc:
+        print(f"deferred: {exc}")
+        return EXIT_DEFERRED
+
+
+def _fetch_latest(config: Config, updater: Any) -> Path | None:
+    from updater.download import UpdateClient
+    from updater.manifest import parse_version
+
+    client = UpdateClient(_server_url(config))
+    try:
+        _send_reports(client, config, updater)
+        release = client.latest(config.update.channel)
+        current = updater.tree.current_version()
+        if release is None or (
+            current and parse_version(release.version) <= parse_version(current)
+        ):
+            return None
+        if release.version in updater.status.bad_versions():
+            log.info("release %s failed here before; not fetching it again", release.version)
+            return None
+        path: Path = client.download(release, updater.status.downloads)
+        updater.status.record("downloaded", version=release.version, running=current)
+        _send_reports(client, config, updater)
+        return path
+    finally:
+        client.close()
+
+
+def _send_reports(client: Any, config: Config, updater: Any) -> None:
+    from madoguchi.errors import UpdateError
+
+    reports = updater.status.pending_reports()
+    if not reports:
+        return
+    try:
+        client.report(_device_id(config), reports)
+    except UpdateError as exc:
+        log.warning("status reports kept for later: %s", exc)
+        return
+    updater.status.drop_reports(len(reports))
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    path = _fetch_latest(config, _updater(config))
+    print(path if path else "up to date")
+    return 0
+
+
+def _poll(args: argparse.Namespace) -> int:
+    from madoguchi.errors import UpdateError
+    from updater.download import UpdateClient
+    from updater.errors import UpdateLockedError
+
+    config = config_from(args)
+    updater = _updater(config)
+    try:
+        path = _fetch_latest(config, updater)
+    except UpdateError as exc:
+        updater.status.record(
+            "failed",
+            reason=getattr(exc, "reason", "failed"),
+            detail=str(exc),
+            running=updater.tree.current_version(),
+        )
+        raise
+    code = 0
+    if path is not None and args.apply:
+        try:
+            code = _run_apply(updater, path)
+        except UpdateLockedError as exc:
+            updater.status.record(
+                "deferred", reason="locked", detail=str(exc), running=updater.tree.current_version()
+            )
+            print(f"deferred: {exc}")
+            code = EXIT_DEFERRED
+        finally:
+            client = UpdateClient(_server_url(config))
+            try:
+                _send_reports(client, config, updater)
+            finally:
+                client.close()
+    if path is None:
+        print("up to date")
+    return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    updater = _updater(config_from(args))
+    status = updater.status.read()
+    info = {
+        **{k: v for k, v in status.items() if k != "history"},
+        "current": updater.tree.current_version(),
+        "previous": updater.tree.previous_version(),
+        "installed": sorted(updater.tree.installed_versions()),
+        "pending": updater.status.read_pending(),
+        "unsent_reports": len(updater.status.pending_reports()),
+    }
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _commit(args: argparse.Namespace) -> int:
+    from updater.lock import update_lock
+
+    updater = _updater(config_from(args))
+    with update_lock(updater.state_dir):
+        result = updater.commit_pending()
+    print(f"{result.state} {result.version}")
+    return 0 if result.state == "committed" else EXIT_ROLLED_BACK
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    result = _updater(config_from(args)).rollback()
+    print(f"rolled back from {result.version} to {result.previous}")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from updater.lock import update_lock
+
+    updater = _updater(config_from(args))
+    with update_lock(updater.state_dir, timeout=30):
+        done = updater.recover()
+    print(done or "consistent")
+    return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from updater.selftest import run_selftest, serve
+
+    config = config_from(args)
+    if args.daemon:
+        return serve(config)
+    problems = run_selftest(config)
+    for problem in problems:
+        print(f"selftest: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print("selftest passed")
+    return 0

@@ -1,0 +1,95 @@
+"""The update lock: no update is activated while a counter transaction is open.
+
+It is one file, ``update.lock`` in the state directory, used with ``flock(2)``:
+each open transaction holds a *shared* lock (:func:`transaction_guard`, used by
+the TUI around a procedure), and the updater needs an *exclusive* lock
+(:func:`update_lock`) for installing, switching and restarting. The kernel drops
+a lock when its holder dies, so a crashed TUI never leaves a stale lock, and
+downloading needs no lock at all::
+
+    from updater.lock import transaction_guard
+
+    with transaction_guard():      # raises UpdateLockedError while an update activates
+        run_procedure(...)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from madoguchi.config import default_state_dir
+from updater.errors import UpdateLockedError
+
+__all__ = ["LOCK_NAME", "lock_path", "transaction_guard", "transaction_open", "update_lock"]
+
+LOCK_NAME = "update.lock"
+_POLL_S = 0.05
+
+
+def lock_path(state_dir: Path | None = None) -> Path:
+    """The lock file in ``state_dir`` (default: the configured state directory)."""
+    return (state_dir or default_state_dir()) / LOCK_NAME
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Read-only is enough for flock, so a root-created file still works for the app user.
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o664)
+
+
+def _acquire(fd: int, operation: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_S)
+        else:
+            return True
+
+
+@contextmanager
+def transaction_guard(state_dir: Path | None = None, *, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the update lock (shared) for the duration of one counter transaction.
+
+    Several transactions may hold it at once. Raises :class:`UpdateLockedError`
+    when an update is being activated and does not finish within ``timeout`` seconds.
+    """
+    fd = _open(lock_path(state_dir))
+    try:
+        if not _acquire(fd, fcntl.LOCK_SH, timeout):
+            raise UpdateLockedError("an update is being activated; try again in a moment")
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+@contextmanager
+def update_lock(state_dir: Path | None = None, *, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the update lock exclusively: no transaction is open, none can start.
+
+    Raises :class:`UpdateLockedError` when a transaction is open.
+    """
+    fd = _open(lock_path(state_dir))
+    try:
+        if not _acquire(fd, fcntl.LOCK_EX, timeout):
+            raise UpdateLockedError("a counter transaction is open; the update waits")
+        yield
+    finally:
+        os.close(fd)
+
+
+def transaction_open(state_dir: Path | None = None) -> bool:
+    """Whether some process holds the lock right now (a probe; it may change at once)."""
+    fd = _open(lock_path(state_dir))
+    try:
+        return not _acquire(fd, fcntl.LOCK_EX, 0.0)
+    finally:
+        os.close(fd)
