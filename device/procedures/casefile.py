@@ -1,0 +1,166 @@
+"""Case files: a documented JSON form of one transaction's facts (schema in docs/rules.md).
+
+The same parser builds facts for the case runner (``madoguchi rules check``) and
+for the clerk's :class:`~device.procedures.engine.Session`, so both refuse the
+same bad input with the same :class:`~madoguchi.errors.RuleError`. Unknown keys
+are errors. A key that names a PIN or an individual number is refused with its
+own message: such data has no place in a case file, a record or a log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from device.procedures.catalogue import ProcedureInfo, procedure
+from device.procedures.facts import Actor, Facts
+from device.records import FORBIDDEN_KEYS
+from madoguchi.errors import RuleError
+
+#: Keys refused anywhere in a case file, beyond the record contract's own list.
+CASE_FORBIDDEN_KEYS = FORBIDDEN_KEYS | frozenset(
+    {"pin_code", "pin_number", "暗証番号", "個人番号", "mynumber", "my_number_card_number"}
+)
+
+_TOP_KEYS = frozenset(
+    {"procedure", "actor", "date", "facts", "policies", "title", "note", "expect"}
+)
+
+
+class ForbiddenKeyError(RuleError):
+    """A case file holds a key for a PIN or an individual number (My Number)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parsed case file."""
+
+    info: ProcedureInfo
+    actor: Actor
+    on: date
+    facts: Facts
+    policies: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+def check_forbidden(value: Any, path: str = "$") -> None:
+    """Raise :class:`ForbiddenKeyError` when a PIN or My Number key appears at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() in CASE_FORBIDDEN_KEYS:
+                raise ForbiddenKeyError(
+                    f"{path}: key {key!r} is not allowed: a case file must never hold a PIN or "
+                    "an individual number (My Number); record only results such as pin_result"
+                )
+            check_forbidden(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_forbidden(item, f"{path}[{index}]")
+
+
+def parse_case(data: Any) -> Case:
+    """Validate and build a :class:`Case` from decoded JSON."""
+    if not isinstance(data, dict):
+        raise RuleError("$: a case file must be a JSON object")
+    check_forbidden(data)
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise RuleError(f"$: unknown key(s) {', '.join(unknown)}")
+    for key in ("procedure", "actor", "date"):
+        if key not in data:
+            raise RuleError(f"$: missing {key!r}")
+    info = procedure(_expect_str(data["procedure"], "$.procedure"))
+    actor = build(Actor, data["actor"], "$.actor")
+    on = build(date, data["date"], "$.date")
+    facts = build(Facts, data.get("facts", {}), "$.facts")
+    policies = data.get("policies", {})
+    expect = data.get("expect", {})
+    if not isinstance(policies, dict) or not isinstance(expect, dict):
+        raise RuleError("$: policies and expect must be objects")
+    return Case(info, actor, on, facts, policies, str(data.get("title", "")), expect)
+
+
+def load_case(path: Path) -> Case:
+    """Read and parse the case file at ``path``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleError(f"cannot read case file {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise RuleError(f"{path}: not valid JSON: {exc}") from exc
+    try:
+        return parse_case(data)
+    except RuleError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def facts_from(data: Any) -> Facts:
+    """Build :class:`Facts` from the ``facts`` object of a case file."""
+    check_forbidden(data, "$.facts")
+    facts: Facts = build(Facts, data, "$.facts")
+    return facts
+
+
+def _expect_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise RuleError(f"{path}: expected a string")
+    return value
+
+
+def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - one branch per type
+    """Build a value of type ``tp``: dataclass, enum, date, bool, str, int, frozenset, tuple."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return build(args[0], value, path)
+    if origin in (frozenset, tuple):
+        if not isinstance(value, list):
+            raise RuleError(f"{path}: expected a list")
+        (item_tp, *_) = typing.get_args(tp)
+        items = [build(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return frozenset(items) if origin is frozenset else tuple(items)
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, path)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        allowed = [m.value for m in tp]
+        if value not in allowed:
+            raise RuleError(f"{path}: {value!r} is not one of {', '.join(map(str, allowed))}")
+        return tp(value)
+    if tp is date:
+        try:
+            return date.fromisoformat(_expect_str(value, path))
+        except ValueError:
+            raise RuleError(f"{path}: {value!r} is not a date (YYYY-MM-DD)") from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise RuleError(f"{path}: expected true or false")
+        return value
+    if tp is str:
+        return _expect_str(value, path)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RuleError(f"{path}: expected an integer")
+        return value
+    raise RuleError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - schema bug
+
+
+def _build_dataclass(tp: Any, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise RuleError(f"{path}: expected an object")
+    hints = typing.get_type_hints(tp)
+    names = {f.name for f in dataclasses.fields(tp)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise RuleError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    kwargs = {key: build(hints[key], item, f"{path}.{key}") for key, item in value.items()}
+    return tp(**kwargs)

@@ -1,0 +1,137 @@
+"""The clerk's checklist: the steps of each procedure, with citations and what each step records.
+
+A step key is the dotted path of the fact it records (``"proxy.id.card.pin_result"``);
+:class:`~device.procedures.engine.Session` asks for the next one. The static list
+(``madoguchi rules explain``) shows every step a procedure may need; a session
+only asks for those its case actually reaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from device.procedures import texts
+from device.procedures.card_check import B_CITATIONS
+from device.procedures.catalogue import Kind, Population, ProcedureInfo
+from device.procedures.facts import (
+    DeclarationItems,
+    DeclarationSubject,
+    EvidenceKind,
+    LegalRepKind,
+    OperationStatus,
+    PinResult,
+)
+from device.procedures.identity_rules import RECEIPT_CITATIONS, SELF_ID_CITATIONS
+from device.procedures.proxy_rules import C_CITATIONS, PROXY_ID_CITATIONS
+
+
+def _enum(cls: type[EvidenceKind] | type[PinResult] | type[OperationStatus]
+          | type[DeclarationItems] | type[DeclarationSubject] | type[LegalRepKind]) -> str:
+    return "enum:" + "|".join(str(m.value) for m in cls)
+
+
+#: What a step records, by the part of the key after the person prefix.
+VALUE_TYPES: dict[str, str] = {
+    "kind": _enum(EvidenceKind),
+    "contents_match": "bool",
+    "card.expiry": "date",
+    "card.issued_on": "date",
+    "card.operation_status": _enum(OperationStatus),
+    "card.face_auth": "bool",
+    "card.operator_authenticated": "bool",
+    "card.pin_result": _enum(PinResult),
+    "card.chip_face_match": "bool",
+    "card.declaration.items": _enum(DeclarationItems),
+    "card.declaration.subject": _enum(DeclarationSubject),
+    "app_screen": "object:listed_documents_difficult,screen_operation",
+    "e_record.source": "enum:my_number_card|card_substitute_record",
+    "proxy.legal_rep_kind": _enum(LegalRepKind),
+    "proxy.power_of_attorney": "object:present,signed_or_sealed",
+    "proxy.reply_form": "object:present,pin_concealment",
+    "proxy.pin_document": "object:present,concealed",
+    "retention.document": "str",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the clerk checks and records."""
+
+    key: str
+    citation: str
+    value_type: str
+
+    def text(self, language: str = "ja") -> str:
+        """The question shown to the clerk."""
+        return texts.step_text(self.key, language)
+
+
+def _value_type(key: str) -> str:
+    for prefix in ("applicant_id.", "proxy.id."):
+        if key.startswith(prefix):
+            return VALUE_TYPES.get(key[len(prefix):], "bool")
+    return VALUE_TYPES.get(key, "bool")
+
+
+def _card_steps(prefix: str, b_cite: str, a_cite: str) -> list[tuple[str, str]]:
+    return [
+        (f"{prefix}.card.expiry", a_cite),
+        (f"{prefix}.card.photo_confirmed", a_cite),
+        (f"{prefix}.card.operation_status", b_cite),
+        (f"{prefix}.card.face_auth", b_cite),
+        (f"{prefix}.card.operator_authenticated", b_cite),
+        (f"{prefix}.card.pin_result", b_cite),
+        (f"{prefix}.card.chip_face_match", b_cite),
+        (f"{prefix}.card.declaration.items", b_cite),
+        (f"{prefix}.card.declaration.subject", b_cite),
+    ]
+
+
+def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
+    if info.kind is Kind.RETENTION:
+        return [("retention.document", "第4-4-(1)")]
+    pairs: list[tuple[str, str]] = []
+    rule_pid = info.id
+    if info.kind is Kind.LOST_CARD_FOUND:
+        pairs += [
+            ("lost_card.found", "第4-3"),
+            ("lost_card.explained", "第4-3"),
+            ("lost_card.revocation_application", "第4-3"),
+        ]
+        rule_pid = "2-2-1"
+    pairs.append(("application.received", RECEIPT_CITATIONS[rule_pid]))
+    if info.population is Population.OVERSEAS:
+        pairs.append(("application.at_fuhyo_municipality", "第3-1-(1)-ア-(イ)-A"))
+    b_cite = B_CITATIONS.get(rule_pid, "")
+    if not info.by_proxy:
+        a_cite = SELF_ID_CITATIONS[rule_pid]
+        pairs += [("applicant_id.kind", a_cite), ("applicant_id.contents_match", a_cite)]
+        if b_cite:
+            pairs += _card_steps("applicant_id", b_cite, a_cite)
+        return pairs
+    c_cite = C_CITATIONS[info.id]
+    id_cite = PROXY_ID_CITATIONS[info.id]
+    pairs += [
+        ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
+        ("proxy.power_of_attorney", c_cite),
+        ("proxy.reply_form", c_cite),
+        ("proxy.pin_document", c_cite),
+        ("proxy.id.kind", id_cite),
+        ("proxy.id.contents_match", id_cite),
+    ]
+    if b_cite:
+        pairs += _card_steps("proxy.id", b_cite, id_cite)
+    return pairs
+
+
+def steps_for(info: ProcedureInfo) -> tuple[Step, ...]:
+    """Every step procedure ``info`` may need, in the order the counter works."""
+    return tuple(Step(key, cite, _value_type(key)) for key, cite in _pairs(info))
+
+
+def step(key: str, info: ProcedureInfo) -> Step:
+    """The :class:`Step` for ``key`` in procedure ``info`` (citation from the static list)."""
+    for candidate in steps_for(info):
+        if candidate.key == key:
+            return candidate
+    return Step(key, info.citation, _value_type(key))

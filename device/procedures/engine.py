@@ -1,0 +1,332 @@
+"""The procedure engine: facts in, a decision with cited reasons out.
+
+Two ways in, one set of rules:
+
+* :func:`evaluate` — one-shot, for the case runner and for tests.
+* :class:`Session` — the clerk drives it step by step from the TUI:
+  ``Session.start(procedure, actor, date)`` → :meth:`Session.next_step` →
+  :meth:`Session.record` → ... → :attr:`Session.evaluation` →
+  :meth:`Session.complete` returns the :class:`~device.records.TransactionRecord`.
+
+The rule set (現行 or 改正後) is chosen from the transaction date and the
+configured effective date, and every evaluation says which one decided it.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from device.procedures import ancillary, texts
+from device.procedures.casefile import Case, check_forbidden, facts_from
+from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
+from device.procedures.checklist import Step, step, steps_for
+from device.procedures.context import Action, Context, Stop
+from device.procedures.facts import Actor, Facts
+from device.procedures.fees import CERTIFICATE_KINDS, Fee, fee_for
+from device.procedures.findings import Finding, Outcome, Pending
+from device.procedures.identity_rules import (
+    application_received,
+    overseas_preconditions,
+    self_identity,
+)
+from device.procedures.policies import Policies
+from device.procedures.proxy_rules import proxy_procedure
+from device.procedures.versions import RuleVersion, select_version
+from device.records import CertificateAction, Decision, Reason, TransactionRecord
+from madoguchi.errors import RuleError
+
+#: Used when no effective date is configured (mirrors the ``[rules]`` default).
+DEFAULT_EFFECTIVE_DATE = date(2026, 4, 1)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of running the rules on the facts recorded so far."""
+
+    info: ProcedureInfo
+    actor: Actor
+    on: date
+    rule_version: RuleVersion
+    #: ``None`` while a needed fact is still missing; :attr:`pending` names it.
+    decision: Decision | None
+    pending: str | None
+    findings: tuple[Finding, ...]
+    actions: tuple[Action, ...]
+    identity_verified: bool
+    record_keeping: str | None
+    fee: Fee
+    retain: bool | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True once the rules reached a decision."""
+        return self.decision is not None
+
+    def reasons(self, language: str = "ja") -> tuple[Reason, ...]:
+        """The reasons for the decision, each with its citation.
+
+        For 受付不可 and the inquiry route: the notes that led there and the deciding
+        finding. For continue: every check passed and every note.
+        """
+        if self.decision is Decision.CONTINUE:
+            chosen: Iterable[Finding] = self.findings
+        else:
+            chosen = [f for f in self.findings if f.outcome is not Outcome.PASS]
+        return tuple(Reason(f.citation, f.text(language)) for f in chosen)
+
+    def to_dict(self, language: str = "ja") -> dict[str, Any]:
+        """The JSON form the case runner prints (keys: decision, reasons, rule_version, ...)."""
+        return {
+            "procedure": self.info.id,
+            "procedure_citation": self.info.citation,
+            "actor": self.actor.value,
+            "date": self.on.isoformat(),
+            "decision": self.decision.value if self.decision else "pending",
+            "pending": self.pending,
+            "reasons": [{"citation": r.citation, "text": r.text} for r in self.reasons(language)],
+            "rule_version": self.rule_version.value,
+            "findings": [
+                {"key": f.key, "outcome": f.outcome.value, "citation": f.citation,
+                 "text": f.text(language), "identity": f.identity}
+                for f in self.findings
+            ],
+            "actions": [
+                {"kind": a.kind, "target": a.target, "citation": a.citation} for a in self.actions
+            ],
+            "identity_verified": self.identity_verified,
+            "record_keeping": self.record_keeping,
+            "fee_collected_yen": self.fee.collected_yen,
+            "fee_payable_jlis_yen": self.fee.payable_jlis_yen,
+            "retain": self.retain,
+        }
+
+
+def evaluate(
+    pid: str | ProcedureInfo,
+    actor: Actor,
+    on: date,
+    facts: Facts,
+    *,
+    policies: Policies | None = None,
+    effective_date: date = DEFAULT_EFFECTIVE_DATE,
+) -> Evaluation:
+    """Run the rules for one transaction and return the (possibly pending) evaluation."""
+    info = pid if isinstance(pid, ProcedureInfo) else procedure(pid)
+    if info.actors and actor not in info.actors:
+        allowed = ", ".join(a.value for a in info.actors)
+        raise RuleError(f"procedure {info.id} is for actor(s) {allowed}, not {actor.value}")
+    version = select_version(on, effective_date)
+    ctx = Context(info, actor, on, version, policies or Policies(), facts)
+    decision: Decision | None = None
+    pending: str | None = None
+    record_keeping: str | None = None
+    retain: bool | None = None
+    try:
+        record_keeping, retain = _run(ctx)
+        decision = Decision.CONTINUE
+    except Stop:
+        decision = Decision.REJECT if ctx.trail[-1].outcome is Outcome.FAIL else Decision.INQUIRY
+    except Pending as missing:
+        pending = missing.step
+    identity = any(f.identity and f.outcome is Outcome.PASS for f in ctx.trail)
+    if decision is Decision.CONTINUE and info.needs_identity and not identity:
+        # A rule path that continues without identifying anyone is a bug in the rules.
+        raise RuleError(f"internal: {info.id} would continue without an identity check")
+    certificates = facts.application.certificates if facts.application else frozenset()
+    fee = fee_for(info, certificates, ctx.policies) if decision is Decision.CONTINUE else Fee(0, 0)
+    return Evaluation(
+        info, actor, on, version, decision, pending, tuple(ctx.trail), tuple(ctx.actions),
+        identity, record_keeping, fee, retain,
+    )
+
+
+def evaluate_case(
+    case: Case, *, policies: Policies | None = None, effective_date: date = DEFAULT_EFFECTIVE_DATE
+) -> Evaluation:
+    """Evaluate a parsed case file; its own ``policies`` override the given ones."""
+    base = policies or Policies()
+    merged = base.with_overrides(case.policies) if case.policies else base
+    return evaluate(
+        case.info, case.actor, case.on, case.facts, policies=merged, effective_date=effective_date
+    )
+
+
+def _run(ctx: Context) -> tuple[str | None, bool | None]:
+    info = ctx.info
+    if info.kind is Kind.RETENTION:
+        return None, ancillary.retention_query(ctx)
+    if info.kind is Kind.LOST_CARD_FOUND:
+        ancillary.lost_card_found(ctx)
+        # The held certificates are revoked 「失効申請に基づき」: 第2-2's rules identify the person.
+        ctx.rule_procedure = "2-2-1" if ctx.actor is Actor.SELF else "2-2-2"
+        ctx.lost_card_flow = True
+        _identify(ctx)
+        ancillary.lost_card_actions(ctx)
+        return None, None
+    _identify(ctx)
+    ancillary.disclosure_form_items(ctx)
+    if info.kind is Kind.ISSUANCE:
+        application = ctx.facts.application
+        requested = application.certificates if application else frozenset()
+        unknown = sorted(requested - set(CERTIFICATE_KINDS))
+        if unknown or not requested:
+            raise RuleError(f"application.certificates must name sign and/or auth, got {unknown}")
+        for kind in sorted(requested):
+            ctx.actions.append(Action("issue", kind, info.citation))
+        return ancillary.record_keeping(ctx), None
+    if info.kind is Kind.REVOCATION:
+        ctx.actions.append(Action("revoke", "certificates", info.citation))
+    return None, None
+
+
+def _identify(ctx: Context) -> None:
+    application_received(ctx, ctx.rule_procedure)
+    if ctx.info.population is Population.OVERSEAS:
+        overseas_preconditions(ctx)
+    if ctx.actor is Actor.SELF:
+        self_identity(ctx)
+    else:
+        proxy_procedure(ctx)
+
+
+# -- The clerk's session ------------------------------------------------------------------------
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Session:
+    """One procedure at the counter, driven step by step by the clerk.
+
+    Facts are recorded by dotted step keys (``"applicant_id.card.pin_result"``)
+    with JSON-like values; every record is validated at once, and a bad value
+    raises :class:`~madoguchi.errors.RuleError` without losing what was recorded.
+    """
+
+    def __init__(
+        self,
+        info: ProcedureInfo,
+        actor: Actor,
+        on: date,
+        *,
+        policies: Policies | None = None,
+        effective_date: date = DEFAULT_EFFECTIVE_DATE,
+        operator_id: str = "",
+        office_code: str = "",
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.info = info
+        self.actor = actor
+        self.on = on
+        self.policies = policies or Policies()
+        self.effective_date = effective_date
+        self.operator_id = operator_id
+        self.office_code = office_code
+        self._clock = clock
+        self.started_at = clock().isoformat()
+        self._raw: dict[str, Any] = {}
+        self._facts = Facts()
+        self.evaluation = self._evaluate()
+
+    @classmethod
+    def start(
+        cls, pid: str, actor: Actor | str, on: date, **options: Any
+    ) -> Session:
+        """Begin procedure ``pid`` for ``actor`` on transaction date ``on``."""
+        who = actor if isinstance(actor, Actor) else Actor(actor)
+        return cls(procedure(pid), who, on, **options)
+
+    @property
+    def rule_version(self) -> RuleVersion:
+        """The rule set deciding this session."""
+        return self.evaluation.rule_version
+
+    @property
+    def facts(self) -> Facts:
+        """The facts recorded so far."""
+        return self._facts
+
+    def checklist(self) -> tuple[Step, ...]:
+        """The procedure's full checklist (the static view, as ``rules explain`` prints it)."""
+        return steps_for(self.info)
+
+    def next_step(self) -> Step | None:
+        """The step the clerk must do next, or ``None`` once the decision stands."""
+        if self.evaluation.pending is None:
+            return None
+        return step(self.evaluation.pending, self.info)
+
+    def record(self, step_key: str, value: Any) -> Evaluation:
+        """Record the fact for ``step_key`` and re-evaluate."""
+        return self.record_many({step_key: value})
+
+    def record_many(self, values: dict[str, Any]) -> Evaluation:
+        """Record several facts at once (all or nothing) and re-evaluate."""
+        raw = copy.deepcopy(self._raw)
+        for key, value in values.items():
+            check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
+            _set_path(raw, key, value)
+        facts = facts_from(raw)
+        self._raw, self._facts = raw, facts
+        self.evaluation = self._evaluate()
+        return self.evaluation
+
+    def _evaluate(self) -> Evaluation:
+        return evaluate(
+            self.info, self.actor, self.on, self._facts,
+            policies=self.policies, effective_date=self.effective_date,
+        )
+
+    def complete(
+        self,
+        *,
+        certificates: Iterable[CertificateAction] = (),
+        transaction_id: str | None = None,
+        language: str = "ja",
+    ) -> TransactionRecord:
+        """The transaction record of the decided procedure (never holds a PIN or My Number)."""
+        ev = self.evaluation
+        if ev.decision is None:
+            raise RuleError(f"procedure {self.info.id} is not decided yet: next step {ev.pending}")
+        return TransactionRecord(
+            transaction_id=transaction_id or str(uuid.uuid4()),
+            procedure=self.info.id,
+            actor=self.actor.value,
+            decision=ev.decision,
+            reasons=ev.reasons(language),
+            rule_version=ev.rule_version.value,
+            operator_id=self.operator_id,
+            started_at=self.started_at,
+            completed_at=self._clock().isoformat(),
+            office_code=self.office_code,
+            checks=tuple(f"{f.key}@{f.citation}" for f in ev.findings if f.outcome is Outcome.PASS),
+            certificates=tuple(certificates),
+            fee_collected_yen=ev.fee.collected_yen,
+            fee_payable_jlis_yen=ev.fee.payable_jlis_yen,
+            extra={
+                "transaction_date": self.on.isoformat(),
+                "record_keeping": ev.record_keeping,
+                "actions": [[a.kind, a.target, a.citation] for a in ev.actions],
+                "policies": self.policies.to_dict(),
+                "procedure_title": texts.procedure_title(self.info.id, language),
+            },
+        )
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    if not all(parts):
+        raise RuleError(f"bad step key {key!r}")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RuleError(f"step key {key!r}: {part!r} already holds a value")
+        node = child
+    node[parts[-1]] = value

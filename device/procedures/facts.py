@@ -1,0 +1,295 @@
+"""The facts a procedure is decided on: what the clerk records and the card driver reports.
+
+Every field that a rule may need but that nobody has recorded yet is ``None``;
+a rule that needs it asks with :func:`need`, and the engine turns that into the
+next checklist step. Booleans whose absence has a plain meaning ("not filed
+with a move-in notice") default to ``False`` instead.
+
+There is deliberately no field for a PIN or an individual number (My Number):
+the PIN pad reports only the *result* of the verification (:class:`PinResult`).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+from device.procedures.findings import Pending
+
+_T = TypeVar("_T")
+
+
+def need(value: _T | None, step: str) -> _T:
+    """``value``, or stop the evaluation at checklist step ``step`` when it is unknown."""
+    if value is None:
+        raise Pending(step)
+    return value
+
+
+class Actor(enum.Enum):
+    """Who stands at the counter."""
+
+    SELF = "self"  # 本人（申請者／利用者、開示請求者）
+    PROXY = "proxy"  # 代理人（任意代理人）
+    #: 法定代理人（改正後は代理行為目録等のある保佐人・補助人・任意後見人を含む）
+    LEGAL_REPRESENTATIVE = "legal_representative"
+
+
+class Channel(enum.Enum):
+    """How a piece of evidence reached the counter."""
+
+    PRESENTED = "presented"  # 提示
+    SUBMITTED = "submitted"  # 提出
+    TRANSMITTED = "transmitted"  # 送信（電磁的記録）
+
+
+class EvidenceKind(enum.Enum):
+    """The kind of identity evidence (本人確認書類又は電磁的記録)."""
+
+    NONE = "none"  # nothing suitable was brought
+    MY_NUMBER_CARD = "my_number_card"  # 個人番号カード
+    JUKI_CARD = "juki_card"  # 住基カード
+    PASSPORT = "passport"  # 旅券
+    OTHER_DOCUMENT = "other_document"  # その他市区町村長が適当と認める書類 ((B)～(D) 等、略)
+    REPLY_FORM = "reply_form"  # 照会書に対する回答書及び市区町村長が適当と認める書類
+    APP_SCREEN = "app_screen"  # 学生証等に相当するアプリの映像面
+    BIRTH_REGISTRATION_DOCUMENT = "birth_registration_document"  # 1-(1)-ア-(イ)-A-(F)
+    E_RECORD = "e_record"  # 個人番号カード／カード代替電磁的記録を構成する電磁的記録
+
+
+class PinResult(enum.Enum):
+    """The outcome of the 住基 application PIN verification on the integrated terminal."""
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # no tries left: counts as a failed verification
+
+
+class OperationStatus(enum.Enum):
+    """個人番号カード運用状況 as the central server reports it."""
+
+    IN_OPERATION = "in_operation"  # 運用中
+    SUSPENDED = "suspended"  # 一時停止
+    ABOLISHED = "abolished"  # 廃止
+    UNKNOWN = "unknown"  # could not be checked
+
+
+class DeclarationItems(enum.Enum):
+    """Which items the person declared in the fallback (申告)."""
+
+    RESIDENT_RECORD = "resident_record"  # 住民票の記載事項
+    KOSEKI_FUHYO = "koseki_fuhyo"  # 戸籍の附票の記載事項
+    MAYOR_APPROVED = "mayor_approved"  # その他の市町村長が適当と認める事項
+
+
+class DeclarationSubject(enum.Enum):
+    """Whose items were declared."""
+
+    APPLICANT = "applicant"  # 申請者／利用者に係る
+    PROXY = "proxy"  # 代理人本人に係る
+
+
+class ERecordSource(enum.Enum):
+    """What a transmitted electronic record was taken from."""
+
+    MY_NUMBER_CARD = "my_number_card"
+    CARD_SUBSTITUTE_RECORD = "card_substitute_record"  # カード代替電磁的記録（第1-2-(32)）
+
+
+class LegalRepKind(enum.Enum):
+    """Kinds of legal representative (法定代理人)."""
+
+    STATUTORY = "statutory"  # 親権者・成年後見人等
+    CURATOR = "curator"  # 保佐人
+    ASSISTANT = "assistant"  # 補助人
+    VOLUNTARY_GUARDIAN = "voluntary_guardian"  # 任意後見人
+
+
+class LegalRepProof(enum.Enum):
+    """Documents proving legal representation (戸籍謄本等)."""
+
+    FAMILY_REGISTER_COPY = "family_register_copy"  # 戸籍謄本
+    AGENCY_LIST = "agency_list"  # 登記事項証明書の代理行為目録又は代理権目録
+    OTHER_PROOF = "other_proof"  # その他の法定代理人であることを示す書類
+
+
+class PinConcealment(enum.Enum):
+    """How the applicant hid the PIN from the proxy."""
+
+    STICKER = "sticker"  # 隠蔽シール
+    SEALED = "sealed"  # 封筒に封入・封緘
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """The fallback declaration (申告) made when the PIN path is unavailable."""
+
+    items: DeclarationItems | None = None
+    subject: DeclarationSubject | None = None
+    #: The clerk compared the declared items with the record; ``None`` = not compared.
+    matches_record: bool | None = None
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """A 個人番号カード or 住基カード presented as identity evidence, and its terminal checks."""
+
+    expiry: date | None = None
+    #: The clerk confirmed identity by the card photo etc. (needed in the grace period).
+    photo_confirmed: bool | None = None
+    face_auth: bool | None = None  # 顔認証カード
+    basic4: bool = True  # 住基カード: shows the 基本4情報
+    issued_on: date | None = None  # 住基カード: issue date (chip check from 2009-04-20)
+    operator_authenticated: bool | None = None  # 統合端末の操作者の認証
+    pin_result: PinResult | None = None
+    operation_status: OperationStatus | None = None
+    chip_face_match: bool | None = None  # 券面事項確認情報と券面記載事項の一致
+    declaration: Declaration | None = None
+
+
+@dataclass(frozen=True)
+class ERecordFacts:
+    """A transmitted electronic record used as the proxy's identity evidence."""
+
+    source: ERecordSource | None = None
+    fields: frozenset[str] = frozenset()  # of "name", "address", "dob", "photo"
+    #: Sent with a program equivalent to one certified under 番号利用法18条の3第1項.
+    certified_program: bool = False
+    #: Sender binding checked with a program equivalent to 番号利用法18条の4第1項's.
+    sender_verified: bool = False
+
+
+@dataclass(frozen=True)
+class AppScreenFacts:
+    """An app screen (映像面) offered instead of a document."""
+
+    listed_documents_difficult: bool = False
+    screen_operation: bool = False  # the person was asked to operate the screen
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of identity evidence and the clerk's comparison of it."""
+
+    kind: EvidenceKind | None = None
+    channel: Channel = Channel.PRESENTED
+    #: Contents and photo compared with the application (or 委任状／戸籍謄本等) and they match.
+    contents_match: bool | None = None
+    mayor_deems_appropriate: bool = True
+    card: CardFacts | None = None
+    e_record: ERecordFacts | None = None
+    app_screen: AppScreenFacts | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationFacts:
+    """The application itself."""
+
+    received: bool | None = None
+    under_specified_age: bool = False  # 特定年齢未満申請者
+    with_birth_registration: bool = False  # 出生の届出と併せて
+    at_fuhyo_municipality: bool | None = None  # 第3: applied at the 附票管理市区町村
+    content_doubt: bool = False  # 氏名・国外転出（予定）日・生年月日・男女の別等に疑義
+    #: Certificates applied for: "sign" (署名用) and/or "auth" (利用者証明用).
+    certificates: frozenset[str] = frozenset({"sign", "auth"})
+
+
+@dataclass(frozen=True)
+class PowerOfAttorney:
+    """委任状."""
+
+    present: bool = False
+    signed_or_sealed: bool = False  # 署名又は記名押印
+
+
+@dataclass(frozen=True)
+class ProofOmission:
+    """The conditions for omitting 戸籍謄本等."""
+
+    honseki_in_jurisdiction: bool = False  # 本籍地が管内
+    municipality_confirmed: bool = False  # 市町村が法定代理人であることを確認できる
+    mayor_decided: bool = False  # 市町村長の判断
+
+
+@dataclass(frozen=True)
+class ReplyForm:
+    """The applicant's 回答書 to the municipality's 照会書."""
+
+    present: bool = False
+    pin_concealment: PinConcealment = PinConcealment.NONE
+
+
+@dataclass(frozen=True)
+class PinDocument:
+    """The document carrying the PIN when no reply form is needed."""
+
+    present: bool = False
+    concealed: bool = False
+
+
+@dataclass(frozen=True)
+class ProxyFacts:
+    """Everything about a proxy (代理人) and the documents they bring."""
+
+    legal_rep_kind: LegalRepKind | None = None
+    agency_list_shows_power: bool = False  # 代理行為目録等により代理権を有していると認められる
+    power_of_attorney: PowerOfAttorney | None = None
+    legal_rep_proof: frozenset[LegalRepProof] = frozenset()
+    proof_omission: ProofOmission | None = None
+    same_household: bool = False  # 同一世帯人
+    with_move_notice: bool = False  # 転入届又は転居届と併せて
+    reply_form: ReplyForm | None = None
+    pin_document: PinDocument | None = None
+    id: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class InquiryRequest:
+    """How the sending of the 照会書 was asked for, and the checks made then."""
+
+    in_person: bool | None = None  # 来庁し
+    identity_checked: bool = False  # 可能な限り本人確認
+    requester_exists: bool = False  # 存在確認
+    form_presented: bool = False  # 申請書／開示請求書の提示
+
+
+@dataclass(frozen=True)
+class LostCardFacts:
+    """第4-3: a card reported lost has been found."""
+
+    found: bool | None = None
+    held_certificates: tuple[str, ...] = ()  # serials of the certificates on 一時保留
+    explained: bool | None = None  # the need to revoke was explained
+    revocation_application: bool | None = None  # 失効申請を受けた
+    new_issuance: bool = False  # 必要に応じて新規発行
+
+
+@dataclass(frozen=True)
+class DisclosureFormFacts:
+    """第3-3-(2)-イ: items of the 開示請求書（代理人） that have their own rule."""
+
+    proxy_phone: str | None = None  # (サ)
+    proxy_email: str | None = None  # (ス)
+
+
+@dataclass(frozen=True)
+class RetentionQuery:
+    """第4-4: is this document in the retention schedule?"""
+
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """All facts of one transaction."""
+
+    application: ApplicationFacts | None = None
+    applicant_id: Evidence | None = None
+    proxy: ProxyFacts | None = None
+    inquiry_request: InquiryRequest | None = None
+    lost_card: LostCardFacts | None = None
+    disclosure_form: DisclosureFormFacts | None = None
+    retention: RetentionQuery | None = None
