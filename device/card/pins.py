@@ -1,0 +1,102 @@
+"""PIN counters and PIN form checks: the parts of PIN safety that need no card.
+
+A :class:`PinStatus` is what one non-consuming query (``00 20 00 80``) said.
+:func:`check_form` refuses a PIN of the wrong shape before any APDU, so a typo
+that the card would count as a wrong try never reaches it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from device.card.errors import PinFormatError, status_error
+from device.card.layout import KeyFormat, PinKind
+from madoguchi.errors import StatusWordError
+
+
+class PinState(enum.Enum):
+    """What a try-counter query found."""
+
+    AVAILABLE = "available"  # tries left > 1
+    LAST_TRY = "last_try"  # exactly 1 left: VERIFY needs confirmation
+    BLOCKED = "blocked"  # 0 left (63C0): never VERIFY
+    UNUSABLE = "unusable"  # 6984: blocked or never set (face-auth); the card does not say which
+    VERIFIED = "verified"  # card answered 9000: already verified, count not reported
+    NO_LIMIT = "no_limit"  # 6300: the key has no counter
+    ABSENT = "absent"  # no such key on this card (6A82)
+
+
+@dataclass(frozen=True, slots=True)
+class PinStatus:
+    """Tries left of one key, as the card reported them just now."""
+
+    kind: PinKind
+    state: PinState
+    remaining: int | None
+    max_tries: int | None
+
+    @property
+    def usable(self) -> bool:
+        """Whether a VERIFY may be sent at all (the last try still needs confirmation)."""
+        return self.state in (PinState.AVAILABLE, PinState.LAST_TRY, PinState.NO_LIMIT)
+
+
+def status_from_query(kind: PinKind, sw: int) -> PinStatus:
+    """Interpret the status word of an empty VERIFY on ``kind``'s key EF.
+
+    Raises the typed :class:`StatusWordError` for answers that are not a count.
+    """
+    max_tries = kind.key.max_tries
+    if sw >> 4 == 0x63C:
+        remaining = sw & 0x0F
+        if remaining == 0:
+            state = PinState.BLOCKED
+        elif remaining == 1:
+            state = PinState.LAST_TRY
+        else:
+            state = PinState.AVAILABLE
+        return PinStatus(kind, state, remaining, max_tries)
+    if sw == 0x6984:
+        # Reference §14.6/§14.8: a blocked key may answer 6984, and so may an unset one.
+        return PinStatus(kind, PinState.UNUSABLE, 0, max_tries)
+    if sw == 0x9000:
+        return PinStatus(kind, PinState.VERIFIED, None, max_tries)
+    if sw == 0x6300:
+        return PinStatus(kind, PinState.NO_LIMIT, None, None)
+    if sw == 0x6A82:
+        return PinStatus(kind, PinState.ABSENT, None, max_tries)
+    error: StatusWordError = status_error(sw, f"try-counter query of the {kind.key.label}")
+    raise error
+
+
+def _is_digits(secret: bytearray) -> bool:
+    return all(0x30 <= byte <= 0x39 for byte in secret)
+
+
+def check_form(kind: PinKind, secret: bytearray) -> None:
+    """Refuse a PIN of the wrong form. Upper-cases a signature password in place.
+
+    The message names the key and the rule, never the value.
+    """
+    if not isinstance(secret, bytearray):
+        raise PinFormatError("a PIN must be passed as a bytearray so that it can be wiped")
+    form = kind.key.form
+    label = kind.key.label
+    if form is KeyFormat.DIGITS4:
+        if len(secret) != 4 or not _is_digits(secret):
+            raise PinFormatError(f"the {label} must be {form.value}")
+    elif form is KeyFormat.COLLATION_B:
+        if len(secret) != 14 or not _is_digits(secret):
+            raise PinFormatError(f"the {label} must be {form.value}")
+    else:
+        for index, byte in enumerate(secret):
+            if 0x61 <= byte <= 0x7A:  # the card stores upper case; MYNA upper-cases too
+                secret[index] = byte - 0x20
+        has_letter = any(0x41 <= byte <= 0x5A for byte in secret)
+        has_digit = any(0x30 <= byte <= 0x39 for byte in secret)
+        allowed = all(0x41 <= byte <= 0x5A or 0x30 <= byte <= 0x39 for byte in secret)
+        if not (6 <= len(secret) <= 16 and allowed and has_letter and has_digit):
+            raise PinFormatError(
+                f"the {label} must be {form.value}, with at least one letter and one digit"
+            )

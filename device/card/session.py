@@ -1,0 +1,428 @@
+"""A card session: every card operation the counter needs, in the fewest round trips, PIN-safe.
+
+:class:`CardSession` sits on a :class:`~drivers.transport.base.CardTransport`.
+It remembers which application and EF are selected so it never sends a
+redundant SELECT, reads files by short EF id when the card takes it (one APDU
+instead of SELECT + READ), asks for exact lengths, and reads a whole file with
+one extended-length READ BINARY when the card advertises extended Le (card
+capabilities in the ATR, or the 入力補助 AP's basic-info byte, reference §9.1);
+otherwise in 256-byte chunks. A refusal of either shortcut falls back for good.
+
+PIN safety lives in :meth:`CardSession.verify`, the only place a VERIFY with
+data is sent:
+
+- the tries left are queried immediately before (the query spends nothing);
+- no VERIFY at 0 tries, and at 1 only with ``confirm_last_try=True``;
+- one VERIFY per call, never repeated;
+- if the exchange fails (card pulled, timeout), the counter of that key is marked
+  unknown and every later operation re-reads it first;
+- the PIN ``bytearray`` and the command carrying it are wiped on every path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from device.card import apdu
+from device.card.atr import Capabilities, parse_capabilities
+from device.card.errors import (
+    CardFileNotFoundError,
+    LastTryNotConfirmedError,
+    PinCounterUnknownError,
+    PinExhaustedError,
+    PinNotSetError,
+    WrongPinError,
+    status_error,
+)
+from device.card.layout import Application, PinKind
+from device.card.pins import PinState, PinStatus, check_form, status_from_query
+from device.card.tlv import children_by_tag, parse_file, read_header
+from drivers.transport.base import CardTransport, RApdu
+from madoguchi.errors import MalformedResponseError, ReaderError, StatusWordError
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Largest file this layer reads (READ BINARY offsets are 15 bits).
+MAX_FILE_SIZE = 0x7FFF
+#: Status words that mean "this card does not do READ BINARY by SFI".
+_SFI_REFUSED = frozenset({0x6A86, 0x6A81, 0x6D00, 0x6B00, 0x6981})
+#: Status words that mean "this card does not take an extended Le".
+_EXTENDED_REFUSED = frozenset({0x6700, 0x6D00, 0x6E00, 0x6A86})
+
+
+class CardSession:
+    """One card, one transport; not thread-safe (one procedure drives it).
+
+    ``capabilities`` overrides what the ATR says (tests, or a reader known to
+    mangle ATRs). ``probe_capabilities`` lets the session read the 入力補助 AP's
+    basic-info byte when nothing else advertised extended length.
+    """
+
+    def __init__(
+        self,
+        transport: CardTransport,
+        *,
+        capabilities: Capabilities | None = None,
+        probe_capabilities: bool = True,
+    ) -> None:
+        self._transport = transport
+        caps = capabilities if capabilities is not None else parse_capabilities(transport.atr)
+        self._sfi: bool | None = caps.short_ef_ids
+        self._extended: bool | None = caps.extended_length
+        self._probe = probe_capabilities
+        self._app: Application | None = None
+        self._ef: int | None = None
+        self._verified: set[PinKind] = set()
+        self._stale: set[PinKind] = set()
+        self._last_status: dict[PinKind, PinStatus] = {}
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def transport(self) -> CardTransport:
+        return self._transport
+
+    @property
+    def apdus(self) -> int:
+        """APDUs sent on the current transport."""
+        return self._transport.stats.apdus
+
+    @property
+    def extended_length(self) -> bool | None:
+        """Whether extended-length reads are in use (``None``: not advertised yet)."""
+        return self._extended
+
+    @property
+    def stale_counters(self) -> frozenset[PinKind]:
+        """Keys whose try counter must be re-read before anything else."""
+        return frozenset(self._stale)
+
+    def last_status(self, kind: PinKind) -> PinStatus | None:
+        """The counter as last read in this session (``None`` if never, or unknown now)."""
+        return None if kind in self._stale else self._last_status.get(kind)
+
+    def reattach(self, transport: CardTransport) -> None:
+        """Continue on a new transport after the card came back (it was reset meanwhile).
+
+        Counters marked unknown stay unknown: the next operation re-reads them first.
+        """
+        self._transport = transport
+        self._forget_selection()
+
+    def _forget_selection(self) -> None:
+        self._app = None
+        self._ef = None
+        self._verified.clear()
+
+    # ------------------------------------------------------------ exchanging
+
+    def _send(self, command: bytes | bytearray) -> RApdu:
+        try:
+            return self._transport.transmit(command)
+        except ReaderError:
+            # The card may have been reset or swapped: nothing selected is known.
+            self._forget_selection()
+            raise
+
+    def _command(self, command: bytes, doing: str) -> RApdu:
+        response = self._send(command)
+        if not response.ok:
+            raise status_error(response.sw, doing)
+        return response
+
+    def _refresh_stale(self) -> None:
+        """Re-read every counter whose value a failed VERIFY left unknown."""
+        for kind in sorted(self._stale, key=lambda k: k.value):
+            self.pin_status(kind)
+
+    def _operation(self, body: Callable[[], _T]) -> _T:
+        """Run a public operation after re-reading unknown counters."""
+        if self._stale:
+            self._refresh_stale()
+        return body()
+
+    # -------------------------------------------------------------- selection
+
+    def select(self, app: Application) -> None:
+        """Select ``app`` unless it is already selected (selection clears VERIFY state)."""
+        if self._app is app:
+            return
+        self._forget_selection()
+        self._command(apdu.select_aid(app.aid), f"SELECT of the {app.label}")
+        self._app = app
+
+    def _select_ef(self, fid: int) -> None:
+        if self._ef == fid:
+            return
+        self._ef = None
+        self._command(apdu.select_ef(fid), f"SELECT of EF {fid:04X} in the {self._label()}")
+        self._ef = fid
+
+    def _label(self) -> str:
+        return self._app.label if self._app is not None else "card"
+
+    # ---------------------------------------------------------------- reading
+
+    def _max_le(self) -> int:
+        return apdu.EXTENDED_MAX if self._extended else apdu.SHORT_MAX
+
+    def _read_binary(self, fid: int, offset: int, le: int) -> bytes:
+        """One READ BINARY (by SFI when possible); returns the data, possibly short at EOF."""
+        doing = f"READ BINARY of EF {fid:04X} in the {self._label()}"
+        extended = le > apdu.SHORT_MAX
+        use_sfi = self._sfi is not False and self._ef != fid and offset <= 0xFF and fid <= 30
+        if use_sfi:
+            response = self._send(apdu.read_binary_sfi(fid, offset, le, extended=extended))
+            if response.ok or response.sw == 0x6282:
+                self._ef = fid
+                self._sfi = True
+                return self._checked(response.data, le, doing)
+            if extended and response.sw in _EXTENDED_REFUSED:
+                log.debug("card refused an extended Le (%04X); reading short", response.sw)
+                self._extended = False
+                return self._read_binary(fid, offset, apdu.SHORT_MAX)
+            if response.sw not in _SFI_REFUSED:
+                raise status_error(response.sw, doing)
+            log.debug("card refused READ BINARY by SFI (%04X); selecting EFs", response.sw)
+            self._sfi = False
+        self._select_ef(fid)
+        response = self._send(apdu.read_binary(offset, le, extended=extended))
+        if extended and response.sw in _EXTENDED_REFUSED:
+            log.debug("card refused an extended Le (%04X); reading 256-byte chunks", response.sw)
+            self._extended = False
+            response = self._send(apdu.read_binary(offset, apdu.SHORT_MAX))
+            le = apdu.SHORT_MAX
+        if response.sw >> 8 == 0x6C and not extended:
+            # The card names the Le it wants (ISO 7816-4); resend once with it.
+            le = response.sw & 0xFF or apdu.SHORT_MAX
+            response = self._send(apdu.read_binary(offset, le))
+        if response.sw == 0x6B00 and offset > 0:
+            return b""  # offset at the end of the file: nothing more
+        if not (response.ok or response.sw == 0x6282):
+            raise status_error(response.sw, doing)
+        return self._checked(response.data, le, doing)
+
+    @staticmethod
+    def _checked(data: bytes, le: int, doing: str) -> bytes:
+        if len(data) > le:
+            raise MalformedResponseError(f"{doing}: {len(data)} bytes returned, {le} asked")
+        return data
+
+    def read_exact(self, app: Application, fid: int, length: int) -> bytes:
+        """Read exactly ``length`` bytes from the start of EF ``fid``."""
+        self.select(app)
+        data = bytearray()
+        while len(data) < length:
+            want = min(length - len(data), self._max_le())
+            chunk = self._read_binary(fid, len(data), want)
+            if not chunk:
+                raise MalformedResponseError(
+                    f"EF {fid:04X} ended after {len(data)} of {length} bytes"
+                )
+            data += chunk
+        return bytes(data[:length])
+
+    def read_tlv_file(self, app: Application, fid: int) -> bytes:
+        """Read a file holding one BER-TLV object, exactly as long as the object says."""
+        self.select(app)
+        data = bytearray(self._read_binary(fid, 0, self._max_le()))
+        try:
+            header = read_header(bytes(data))
+        except MalformedResponseError:
+            raise MalformedResponseError(
+                f"EF {fid:04X} in the {app.label} does not start with a TLV header"
+            ) from None
+        total = header.total_length
+        if total > MAX_FILE_SIZE:
+            raise MalformedResponseError(
+                f"EF {fid:04X} claims {total} bytes, more than a card file can hold"
+            )
+        while len(data) < total:
+            chunk = self._read_binary(fid, len(data), min(total - len(data), self._max_le()))
+            if not chunk:
+                raise MalformedResponseError(
+                    f"EF {fid:04X} ended after {len(data)} bytes; its TLV claims {total}"
+                )
+            data += chunk
+        return bytes(data[:total])
+
+    def read_record(self, app: Application, fid: int, record: int) -> bytes:
+        """READ RECORD ``record`` of record EF ``fid`` (by SFI when possible)."""
+        self.select(app)
+        doing = f"READ RECORD {record} of EF {fid:04X} in the {app.label}"
+        if self._sfi is not False and self._ef != fid and fid <= 30:
+            response = self._send(apdu.read_record(record, sfi=fid))
+            if response.ok:
+                self._ef = fid
+                return response.data
+            if response.sw not in _SFI_REFUSED and response.sw != 0x6A82:
+                raise status_error(response.sw, doing)
+        self._select_ef(fid)
+        return self._command(apdu.read_record(record), doing).data
+
+    def get_data(self, tag: int) -> bytes:
+        """GET DATA of ``tag`` as the card currently stands."""
+        return self._command(apdu.get_data(tag), f"GET DATA {tag:04X}").data
+
+    def probe_extended_length(self) -> bool | None:
+        """Learn extended-length support from 入力補助 EF 0005 DF41 byte 2 (one short READ).
+
+        SOL saw ``03`` there on every card and calls it the "extended Lc/Le status"
+        without decoding it (reference §9.1): bit 2 set is read as "extended Le
+        supported". Cards without the 入力補助 AP leave it unknown (short reads).
+        """
+        if self._extended is not None or not self._probe:
+            return self._extended
+        self._probe = False
+        try:
+            data = self.read_tlv_file(Application.SUPPORT, 0x0005)
+            info = children_by_tag(parse_file(data, 0xFF40)).get(0xDF41, b"")
+        except (StatusWordError, MalformedResponseError) as exc:
+            log.debug("no extended-length advertisement: %s", exc)
+            return None
+        if len(info) >= 2:
+            self._extended = bool(info[1] & 0x02)
+        return self._extended
+
+    # ------------------------------------------------------------------- PINs
+
+    def pin_status(self, kind: PinKind) -> PinStatus:
+        """Query the tries left of ``kind`` with an empty VERIFY (spends no try)."""
+        key = kind.key
+        self.select(key.app)
+        try:
+            self._select_ef(key.fid)
+        except CardFileNotFoundError:
+            status = PinStatus(kind, PinState.ABSENT, None, key.max_tries)
+            self._last_status[kind] = status
+            self._stale.discard(kind)
+            return status
+        response = self._send(apdu.verify_query())
+        status = status_from_query(kind, response.sw)
+        if status.state is PinState.VERIFIED and kind not in self._verified:
+            # 9000 without our VERIFY: the card does not report the count (reference §8).
+            status = PinStatus(kind, PinState.VERIFIED, None, status.max_tries)
+        self._last_status[kind] = status
+        self._stale.discard(kind)
+        return status
+
+    def verify(
+        self, kind: PinKind, secret: bytearray, *, confirm_last_try: bool = False
+    ) -> PinStatus:
+        """VERIFY ``secret`` against ``kind``'s key, once, under the PIN-safety rules.
+
+        ``secret`` is wiped before this returns or raises. Raises
+        :class:`~device.card.errors.WrongPinError` (with ``remaining``) on a wrong
+        PIN and :mod:`device.card.errors` policy errors when the rules forbid sending.
+        """
+        command: bytearray | None = None
+        try:
+            check_form(kind, secret)
+            if self._stale - {kind}:
+                self._refresh_stale()
+            status = self.pin_status(kind)  # immediately before the VERIFY: no APDU between
+            label = kind.key.label
+            if status.state is PinState.VERIFIED:
+                if kind in self._verified:
+                    return status
+                raise PinCounterUnknownError(
+                    f"the card does not report the tries left of the {label}; not verifying"
+                )
+            if status.state is PinState.ABSENT:
+                raise PinNotSetError(f"this card has no {label}")
+            if status.state is PinState.UNUSABLE:
+                raise PinNotSetError(f"the {label} is blocked or was never set on this card")
+            if status.state is PinState.BLOCKED:
+                raise PinExhaustedError(f"the {label} has no tries left; not verifying")
+            if status.state is PinState.LAST_TRY and not confirm_last_try:
+                raise LastTryNotConfirmedError(
+                    f"only one try of the {label} is left; confirm before trying it"
+                )
+            command = apdu.verify(secret)
+            self._stale.add(kind)  # until the card answers, the counter is unknown
+            response = self._send(command)
+            return self._after_verify(kind, response.sw)
+        finally:
+            apdu.wipe(secret)
+            if command is not None:
+                apdu.wipe(command)
+
+    def _after_verify(self, kind: PinKind, sw: int) -> PinStatus:
+        label = kind.key.label
+        max_tries = kind.key.max_tries
+        if sw == 0x9000:
+            self._stale.discard(kind)
+            self._verified.add(kind)
+            status = PinStatus(kind, PinState.VERIFIED, max_tries, max_tries)
+            self._last_status[kind] = status
+            return status
+        error = status_error(sw, f"VERIFY of the {label}")
+        if isinstance(error, WrongPinError):
+            self._stale.discard(kind)
+            state = PinState.BLOCKED if error.remaining == 0 else (
+                PinState.LAST_TRY if error.remaining == 1 else PinState.AVAILABLE
+            )
+            self._last_status[kind] = PinStatus(kind, state, error.remaining, max_tries)
+        elif sw == 0x6984:
+            self._stale.discard(kind)
+            self._last_status[kind] = PinStatus(kind, PinState.UNUSABLE, 0, max_tries)
+        # Any other answer leaves the counter unknown (stays stale).
+        raise error
+
+    def change_pin(
+        self,
+        kind: PinKind,
+        current: bytearray,
+        new: bytearray,
+        *,
+        confirm_last_try: bool = False,
+    ) -> None:
+        """VERIFY ``current`` then set ``new`` (both wiped). 照合番号 keys cannot change."""
+        command: bytearray | None = None
+        try:
+            if not kind.holder_pin and kind is not PinKind.JUKI_LEGACY:
+                raise PinNotSetError(f"the {kind.key.label} cannot be changed")
+            check_form(kind, new)
+            self.verify(kind, current, confirm_last_try=confirm_last_try)
+            build = apdu.change_key if kind.key.app in (
+                Application.JUKI, Application.COMMON
+            ) else apdu.change_reference_data
+            command = build(new)
+            response = self._send(command)
+            if not response.ok:
+                raise status_error(response.sw, f"changing the {kind.key.label}")
+        finally:
+            apdu.wipe(current)
+            apdu.wipe(new)
+            if command is not None:
+                apdu.wipe(command)
+
+    # -------------------------------------------------------- other commands
+
+    def get_challenge(self, length: int = 8) -> bytes:
+        """GET CHALLENGE: ``length`` fresh random bytes (also proves the card answers)."""
+        data = self._operation(
+            lambda: self._command(apdu.get_challenge(length), "GET CHALLENGE").data
+        )
+        if len(data) != length:
+            raise MalformedResponseError(f"GET CHALLENGE returned {len(data)} of {length} bytes")
+        return data
+
+    def internal_sign(self, app: Application, digest_info: bytes) -> bytes:
+        """Have an AP sign ``digest_info`` with its own key (``80 2A 00 00``, no credential)."""
+        def body() -> bytes:
+            self.select(app)
+            return self._command(
+                apdu.compute_signature(digest_info, p2=0x00), f"signature by the {app.label}"
+            ).data
+
+        return self._operation(body)
+
+    def run(self, body: Callable[[], _T]) -> _T:
+        """Run a caller's multi-step read after re-reading unknown counters."""
+        return self._operation(body)
+
