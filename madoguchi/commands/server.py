@@ -1,9 +1,143 @@
-"""``madoguchi server``: not built yet (see the issue that owns this area)."""
+"""``madoguchi server``: the central server and its administration."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from madoguchi.config import Config, default_state_dir
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from madoguchi.cli import config_from
+
+    return config_from(args)
+
+
+def _database(args: argparse.Namespace, config: Config) -> str:
+    if args.db:
+        return str(args.db)
+    return config.sync.server_database or str(default_state_dir() / "server.sqlite3")
+
+
+def _pki_dir(args: argparse.Namespace, config: Config) -> Path:
+    if args.pki_dir:
+        return Path(args.pki_dir)
+    return Path(config.sync.server_pki_dir or default_state_dir() / "server-pki")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sync.server.run import serve
+
+    config = _config(args)
+    serve(
+        _database(args, config),
+        args.listen or config.sync.server_listen,
+        _pki_dir(args, config),
+        simulate=args.simulate or config.sync.server_simulate,
+    )
+    return 0
+
+
+def _init_pki(args: argparse.Namespace) -> int:
+    from sync import pki
+
+    directory = _pki_dir(args, _config(args))
+    pki.init_server_pki(directory, args.host or ("127.0.0.1", "localhost"))
+    print(directory / pki.CA_CERT)
+    return 0
+
+
+def _enrol_token(args: argparse.Namespace) -> int:
+    from sync.server.app import enrolment_expiry, token_hash
+    from sync.server.repository import open_repository
+
+    repo = open_repository(_database(args, _config(args)))
+    token = secrets.token_urlsafe(24)
+    try:
+        repo.add_enrolment_token(
+            token_hash(token),
+            args.device_id,
+            args.office,
+            enrolment_expiry(datetime.now(UTC), args.hours),
+        )
+    finally:
+        repo.close()
+    print(token)
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from sync.server.repository import open_repository
+
+    repo = open_repository(_database(args, _config(args)))
+    try:
+        repo.revoke_device(args.device_id, datetime.now(UTC).isoformat())
+    finally:
+        repo.close()
+    print(f"device {args.device_id} revoked")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sync.server.report import daily_report, report_csv, report_json
+    from sync.server.repository import open_repository
+
+    repo = open_repository(_database(args, _config(args)))
+    try:
+        rows = daily_report(args.date, repo.records_for_day(args.date, args.office))
+    finally:
+        repo.close()
+    if args.format == "csv":
+        sys.stdout.write(report_csv(rows))
+    else:
+        json.dump(report_json(args.date, rows), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    return 0
 
 
 def register(sub: Any) -> None:
-    """Adds nothing until the area lands."""
+    """Add ``madoguchi server``."""
+    parser = sub.add_parser("server", help="the central server (ingest, reports, status)")
+    actions = parser.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="sqlite path, sqlite:///path or postgresql://… URL")
+        p.add_argument("--pki-dir", help="CA and server TLS files")
+
+    run = actions.add_parser("run", help="serve HTTPS with mutual TLS")
+    common(run)
+    run.add_argument("--listen", help="HOST:PORT")
+    run.add_argument(
+        "--simulate", action="store_true", help="enable the simulated issuing authority"
+    )
+    run.set_defaults(func=_run)
+
+    init = actions.add_parser("init-pki", help="create the CA and the server certificate")
+    common(init)
+    init.add_argument("--host", action="append", help="server name or IP (repeatable)")
+    init.set_defaults(func=_init_pki)
+
+    token = actions.add_parser("enrol-token", help="a one-time token to enrol a device")
+    common(token)
+    token.add_argument("--device-id", required=True)
+    token.add_argument("--office", required=True, help="municipality/office code")
+    token.add_argument("--hours", type=int, default=72, help="validity")
+    token.set_defaults(func=_enrol_token)
+
+    revoke = actions.add_parser("revoke-device", help="refuse a device from now on")
+    common(revoke)
+    revoke.add_argument("device_id")
+    revoke.set_defaults(func=_revoke)
+
+    report = actions.add_parser("report", help="the daily 交付状況 report")
+    common(report)
+    report.add_argument("--date", required=True, help="YYYY-MM-DD (JST business date)")
+    report.add_argument("--office")
+    report.add_argument("--format", choices=("json", "csv"), default="json")
+    report.set_defaults(func=_report)

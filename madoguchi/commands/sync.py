@@ -1,9 +1,90 @@
-"""``madoguchi sync``: not built yet (see the issue that owns this area)."""
+"""``madoguchi sync``: the uploader daemon and its status."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import asdict
 from typing import Any
 
 
+def _notify(state: str) -> None:
+    try:
+        from madoguchi import sdnotify
+    except ImportError:  # pragma: no cover - the helper lands separately
+        return
+    sdnotify.notify(state)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from device.store import Store
+    from madoguchi.cli import config_from
+    from sync.client import SyncClient
+    from sync.uploader import Backoff, Uploader
+
+    config = config_from(args)
+    sync = config.sync
+    store = Store(config.store.resolved_path(), queue_bound=sync.queue_bound)
+    client = SyncClient(sync.server_url, sync.resolved_tls_dir(), timeout_s=sync.request_timeout_s)
+    uploader = Uploader(
+        store,
+        client,
+        batch_size=sync.batch_size,
+        backoff=Backoff(sync.backoff_base_s, sync.backoff_cap_s),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if args.once:
+        count = uploader.drain()
+        print(f"{count} record(s) acknowledged; {store.queue_length()} waiting")
+        return 0 if store.uploader_status().last_error is None else 1
+
+    def ready() -> None:
+        _notify("READY=1")
+        print("madoguchi sync: uploader running", file=sys.stderr, flush=True)
+
+    try:
+        uploader.run(
+            stop,
+            poll_interval_s=sync.poll_interval_s,
+            on_ready=ready,
+            on_tick=lambda: _notify("WATCHDOG=1"),
+        )
+    finally:
+        client.close()
+        store.close()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from device.store import Store
+    from madoguchi.cli import config_from
+
+    config = config_from(args)
+    with Store(config.store.resolved_path(), queue_bound=config.sync.queue_bound) as store:
+        status = store.uploader_status()
+        doc = asdict(status)
+        doc["date_needs_confirmation"] = status.date_needs_confirmation(
+            config.sync.clock_skew_bound_s
+        )
+        doc["quarantined_records"] = [
+            {"seq": s, "transaction_id": t, "error": e} for s, t, e in store.quarantined()
+        ]
+    json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
 def register(sub: Any) -> None:
-    """Adds nothing until the area lands."""
+    """Add ``madoguchi sync``."""
+    parser = sub.add_parser("sync", help="upload completed transactions to the central server")
+    actions = parser.add_subparsers(dest="sync_command", metavar="ACTION", required=True)
+    run = actions.add_parser("run", help="run the uploader daemon")
+    run.add_argument("--once", action="store_true", help="drain the queue once and exit")
+    run.set_defaults(func=_run)
+    status = actions.add_parser("status", help="queue length, last success, last error, clock")
+    status.set_defaults(func=_status)

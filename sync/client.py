@@ -1,0 +1,196 @@
+"""The device's HTTPS client for the central server (httpx, mutual TLS).
+
+Every failure becomes a typed :mod:`sync.errors` error with a sentence a clerk
+or an IT person can act on; retryable ones derive from
+:class:`~sync.errors.RetryableSyncError`.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from device.store import OutboxItem
+from sync.errors import (
+    BatchRejectedError,
+    DeviceRefusedError,
+    ProtocolError,
+    ServerFailureError,
+    ServerUnreachableError,
+    TlsTrustError,
+)
+from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, batch_key
+
+#: File names inside the device's TLS directory.
+DEVICE_KEY, DEVICE_CERT, SERVER_CA = "device.key", "device.crt", "ca.crt"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """The server's answer to one batch, checked against what was sent."""
+
+    statuses: dict[int, tuple[str, str | None]]  # seq -> (status, error)
+    high_water: int
+    clock_skew_s: float  # device clock minus server clock
+
+
+def tls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    """Trust only ``ca``; present the device certificate when given."""
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert is not None and key is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def _skew(local_mid: float, server_time: Any) -> float:
+    if not isinstance(server_time, str):
+        raise ProtocolError("the server's answer has no server_time")
+    try:
+        server = datetime.fromisoformat(server_time)
+    except ValueError as exc:
+        raise ProtocolError("the server's server_time is not an ISO-8601 time") from exc
+    if server.tzinfo is None:
+        raise ProtocolError("the server's server_time has no time zone")
+    return local_mid - server.timestamp()
+
+
+class SyncClient:
+    """Talks to one central server as one enrolled device."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tls_dir: Path,
+        *,
+        timeout_s: float = 10.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.wall = wall
+        for name in (DEVICE_KEY, DEVICE_CERT, SERVER_CA):
+            if not (tls_dir / name).exists():
+                raise TlsTrustError(
+                    f"{tls_dir / name} is missing: enrol this device first"
+                    " (madoguchi device enroll)"
+                )
+        context = tls_context(tls_dir / SERVER_CA, tls_dir / DEVICE_CERT, tls_dir / DEVICE_KEY)
+        self._http = httpx.Client(
+            base_url=self.base_url, verify=context, timeout=httpx.Timeout(timeout_s)
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[dict[str, Any], float]:
+        """Send a request; returns the JSON object answered and the local mid-time."""
+        started = self.wall()
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachableError(f"the server did not answer in time ({exc!r})") from exc
+        except httpx.ConnectError as exc:
+            raise _connect_error(exc) from exc
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"connection to the server failed: {exc!r}") from exc
+        local_mid = (started + self.wall()) / 2
+        status = response.status_code
+        if status >= 500:
+            raise ServerFailureError(f"server error {status}: {response.text[:200]}")
+        try:
+            doc = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProtocolError(
+                f"the server answered {status} with something that is not JSON"
+            ) from exc
+        if not isinstance(doc, dict):
+            raise ProtocolError(f"the server answered {status} with JSON that is not an object")
+        if status in (401, 403):
+            raise DeviceRefusedError(
+                f"the server refused this device ({status}): {doc.get('detail', '')}", status=status
+            )
+        if status >= 400:
+            raise BatchRejectedError(
+                f"the server refused the request ({status}): {doc.get('detail', '')}", status=status
+            )
+        if status != 200:
+            raise ProtocolError(f"unexpected status {status} from the server")
+        return doc, local_mid
+
+    def clock_skew(self) -> float:
+        """Device clock minus server clock, in seconds (one ``GET /v1/time``)."""
+        doc, local_mid = self._request("GET", "/v1/time")
+        return _skew(local_mid, doc.get("server_time"))
+
+    def post_batch(self, items: Sequence[OutboxItem]) -> BatchReply:
+        """Send ``items`` as one batch with a stable idempotency key."""
+        body = {
+            "records": [
+                {
+                    "seq": i.seq,
+                    "transaction_id": i.transaction_id,
+                    "prev_hash": i.prev_hash,
+                    "hash": i.hash,
+                    "payload": i.payload,
+                }
+                for i in items
+            ]
+        }
+        key = batch_key([i.transaction_id for i in items])
+        doc, local_mid = self._request(
+            "POST", "/v1/batches", json=body, headers={"Idempotency-Key": key}
+        )
+        results = doc.get("results")
+        high_water = doc.get("high_water")
+        if not isinstance(results, list) or len(results) != len(items):
+            raise ProtocolError("the server's answer does not have one result per record")
+        if not isinstance(high_water, int):
+            raise ProtocolError("the server's answer has no high_water mark")
+        statuses: dict[int, tuple[str, str | None]] = {}
+        for item, result in zip(items, results, strict=True):
+            if not isinstance(result, dict) or result.get("seq") != item.seq:
+                raise ProtocolError("the server's results do not match the records sent")
+            status = result.get("status")
+            if status not in (ACCEPTED, DUPLICATE, REJECTED):
+                raise ProtocolError(f"unknown result status {status!r}")
+            error = result.get("error")
+            statuses[item.seq] = (str(status), str(error) if error is not None else None)
+        return BatchReply(statuses, high_water, _skew(local_mid, doc.get("server_time")))
+
+
+def _connect_error(exc: httpx.ConnectError) -> Exception:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return TlsTrustError(
+                "the server's certificate is not signed by the configured CA "
+                f"(wrong CA or wrong server?): {cause.verify_message}"
+            )
+        if isinstance(cause, ssl.SSLError):
+            return TlsTrustError(
+                "TLS handshake failed (the server may not accept this device's certificate): "
+                f"{cause}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return TlsTrustError(
+            f"the server's certificate is not signed by the configured CA (wrong CA?): {text}"
+        )
+    if "SSL" in text or "TLS" in text:
+        return TlsTrustError(f"TLS handshake failed: {text}")
+    return ServerUnreachableError(f"cannot connect to the server: {text}")

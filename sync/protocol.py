@@ -1,0 +1,156 @@
+"""The wire protocol between the device uploader and the central server.
+
+A batch is ``POST /v1/batches`` with an ``Idempotency-Key`` header and a JSON
+body ``{"records": [item, ...]}``; an item is one stored record::
+
+    {"seq": 7, "transaction_id": "…", "prev_hash": "…", "hash": "…",
+     "payload": {...TransactionRecord.to_payload()...}}
+
+The answer lists one result per item (``accepted``, ``duplicate`` or
+``rejected`` with a reason), the device's high-water mark (highest sequence
+number below which the server holds every record) and the server's clock.
+Items are validated here, on the server, before anything is written; the same
+limits are used by the uploader so it never builds an oversized batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from device.records import FORBIDDEN_KEYS
+from device.store.chain import record_hash
+
+API_VERSION = "v1"
+#: Largest request body the server reads.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Most records in one batch.
+MAX_BATCH_RECORDS = 1000
+#: Largest single payload (canonical JSON).
+MAX_PAYLOAD_BYTES = 32 * 1024
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+JST = timezone(timedelta(hours=9), "JST")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: A My Number is 12 digits; separators people type are ignored.
+#: Runs inside identifiers (UUIDs, hashes, serials) are not matched.
+_TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d{4}[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z\-])")
+_REQUIRED_PAYLOAD = ("transaction_id", "procedure", "decision", "completed_at")
+
+
+class ItemError(ValueError):
+    """One item of a batch is malformed; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRecord:
+    """A validated batch item."""
+
+    seq: int
+    transaction_id: str
+    prev_hash: str
+    hash: str
+    payload: dict[str, Any]
+    business_date: str  # JST date of completion, for the daily report
+    office_code: str
+
+
+def find_forbidden_data(value: Any, path: str = "$") -> str | None:
+    """Where ``value`` holds a forbidden key or a 12-digit number, else None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() in FORBIDDEN_KEYS:
+                return f"forbidden key {key!r} at {path}"
+            found = find_forbidden_data(item, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = find_forbidden_data(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif _looks_like_individual_number(value):
+        return f"a 12-digit number (possible individual number) at {path}"
+    return None
+
+
+def _looks_like_individual_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return _TWELVE_DIGITS.search(value) is not None
+    return isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) == 12
+
+
+def business_date(completed_at: str) -> str:
+    """The JST calendar date of an ISO-8601 completion time (naive = JST)."""
+    moment = datetime.fromisoformat(completed_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.astimezone(JST).date().isoformat()
+
+
+def _check_envelope(raw: Any) -> None:
+    if not isinstance(raw, dict):
+        raise ItemError("item must be an object")
+    seq = raw.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
+        raise ItemError("seq must be a positive integer")
+    for name in ("transaction_id", "prev_hash", "hash"):
+        if not isinstance(raw.get(name), str):
+            raise ItemError(f"{name} must be a string")
+    if not 1 <= len(raw["transaction_id"]) <= 64:
+        raise ItemError("transaction_id must be 1-64 characters")
+    if not (_HEX64.fullmatch(raw["prev_hash"]) and _HEX64.fullmatch(raw["hash"])):
+        raise ItemError("prev_hash and hash must be 64 lowercase hex digits")
+
+
+def parse_item(raw: Any) -> IncomingRecord:
+    """Validate one batch item; raise :class:`ItemError` with a clear reason."""
+    _check_envelope(raw)
+    seq: int = raw["seq"]
+    transaction_id: str = raw["transaction_id"]
+    payload = raw.get("payload")
+    if not isinstance(payload, dict):
+        raise ItemError("payload must be an object")
+    for name in _REQUIRED_PAYLOAD:
+        if not isinstance(payload.get(name), str):
+            raise ItemError(f"payload.{name} must be a string")
+    if payload["transaction_id"] != transaction_id:
+        raise ItemError("payload.transaction_id differs from the item's transaction_id")
+    forbidden = find_forbidden_data(payload)
+    if forbidden:
+        raise ItemError(f"payload holds forbidden personal data: {forbidden}")
+    try:
+        digest = record_hash(seq, raw["prev_hash"], payload)
+    except (TypeError, ValueError) as exc:
+        raise ItemError(f"payload is not hashable JSON: {exc}") from exc
+    if digest != raw["hash"]:
+        raise ItemError("hash does not match the record's content (edited after it was chained?)")
+    try:
+        date = business_date(payload["completed_at"])
+    except ValueError as exc:
+        raise ItemError("payload.completed_at is not an ISO-8601 time") from exc
+    office = payload.get("office_code", "")
+    if not isinstance(office, str) or len(office) > 16:
+        raise ItemError("payload.office_code must be a short string")
+    return IncomingRecord(seq, transaction_id, raw["prev_hash"], raw["hash"], payload, date, office)
+
+
+def body_digest(body: bytes) -> str:
+    """The request hash stored with an idempotency key."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def batch_key(transaction_ids: list[str]) -> str:
+    """The stable idempotency key of a batch: the same records give the same key."""
+    return hashlib.sha256("\n".join(transaction_ids).encode()).hexdigest()[:40]
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""The central server: ingest, reports, card and certificate status, enrolment."""

@@ -1,0 +1,652 @@
+"""The server's storage behind one small interface, on SQLite or PostgreSQL.
+
+:class:`SqlRepository` speaks portable SQL (``ON CONFLICT``, no vendor
+functions) through a DB-API connection; :class:`Dialect` holds the few things
+that differ (how to connect, the parameter marker, how to begin a write). SQLite
+is the default for a single server process; PostgreSQL is for production.
+
+Every public method is one database transaction and holds the repository's lock,
+so ingest of one batch is atomic and batches are applied one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sync.errors import ConflictError, NotFoundError, RepositoryError
+from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, IncomingRecord
+from sync.server.registry import ACTION_STATUS, CertificateStatus, OperationStatus
+
+SCHEMA_VERSION = 1
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, office_code TEXT NOT NULL,"
+    " cert_serial TEXT UNIQUE, status TEXT NOT NULL, enrolled_at TEXT, revoked_at TEXT,"
+    " high_water BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS enrolment_tokens (token_hash TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL, office_code TEXT NOT NULL, expires_at TEXT NOT NULL,"
+    " used_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS records (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+    " transaction_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+    " payload TEXT NOT NULL, received_at TEXT NOT NULL, business_date TEXT NOT NULL,"
+    " office_code TEXT NOT NULL, PRIMARY KEY (device_id, seq),"
+    " UNIQUE (device_id, transaction_id))",
+    "CREATE INDEX IF NOT EXISTS records_by_day ON records (business_date, office_code)",
+    "CREATE TABLE IF NOT EXISTS rejections (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+    " transaction_id TEXT NOT NULL, reason TEXT NOT NULL, received_at TEXT NOT NULL,"
+    " PRIMARY KEY (device_id, seq))",
+    "CREATE TABLE IF NOT EXISTS batch_keys (device_id TEXT NOT NULL, idem_key TEXT NOT NULL,"
+    " body_hash TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (device_id, idem_key))",
+    "CREATE TABLE IF NOT EXISTS card_status (card_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+    " reason TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS certificate_status (serial TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " status TEXT NOT NULL, card_id TEXT, updated_at TEXT NOT NULL)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What ingest did with one item."""
+
+    status: str  # ACCEPTED, DUPLICATE or REJECTED
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """An enrolled device."""
+
+    device_id: str
+    office_code: str
+    cert_serial: str | None
+    status: str  # "active" or "revoked"
+    high_water: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEntry:
+    """A registry entry (card operation status or certificate status)."""
+
+    key: str
+    status: str
+    updated_at: str
+    detail: str = ""
+
+
+class Repository(Protocol):
+    """What the server needs from storage."""
+
+    def ingest(
+        self,
+        device_id: str,
+        items: Sequence[IncomingRecord],
+        *,
+        received_at: datetime,
+        idem_key: str | None = None,
+        body_hash: str | None = None,
+    ) -> tuple[list[ItemOutcome], int]:
+        """Store new items, recognise duplicates, refuse conflicts; returns the
+        outcome per item and the device's high-water mark."""
+        ...
+
+    def reject(self, device_id: str, rejected: Sequence[tuple[int, str, str]], when: str) -> None:
+        """Remember refused items ``(seq, transaction_id, reason)`` for the chain report."""
+        ...
+
+    def device(self, device_id: str) -> DeviceInfo | None:
+        """One device, or None."""
+        ...
+
+    def device_for_cert(self, serial: str) -> DeviceInfo | None:
+        """The device a client certificate belongs to, or None."""
+        ...
+
+    def add_enrolment_token(
+        self, token_hash: str, device_id: str, office: str, expires: str
+    ) -> None:
+        """Allow one enrolment of ``device_id`` with the token whose hash is given."""
+        ...
+
+    def use_enrolment_token(self, token_hash: str, now: str) -> tuple[str, str]:
+        """Consume a token; returns ``(device_id, office_code)``."""
+        ...
+
+    def bind_certificate(self, device_id: str, office: str, serial: str, now: str) -> None:
+        """Make ``serial`` the device's (only) valid certificate."""
+        ...
+
+    def revoke_device(self, device_id: str, now: str) -> None:
+        """Refuse the device from now on."""
+        ...
+
+    def records_for_day(self, date: str, office: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """``(office_code, payload)`` of every record of one business date."""
+        ...
+
+    def chain(self, device_id: str) -> list[tuple[int, str, str]]:
+        """``(seq, prev_hash, hash)`` of the device's records in order."""
+        ...
+
+    def rejections(self, device_id: str) -> list[tuple[int, str, str]]:
+        """``(seq, transaction_id, reason)`` refused for the device."""
+        ...
+
+    def card_status(self, card_id: str) -> StatusEntry | None:
+        """The card's operation status, or None when unknown."""
+        ...
+
+    def set_card_status(
+        self,
+        card_id: str,
+        status: OperationStatus,
+        reason: str,
+        now: str,
+        hold_serials: Sequence[str] = (),
+    ) -> None:
+        """Set a card's operation status (and hold its certificates when suspended)."""
+        ...
+
+    def certificate_status(self, serial: str) -> StatusEntry | None:
+        """A certificate's status, or None when unknown."""
+        ...
+
+    def set_certificate_status(
+        self, serial: str, kind: str, status: CertificateStatus, now: str
+    ) -> None:
+        """Set a certificate's status."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class Dialect:
+    """What differs between SQLite and PostgreSQL."""
+
+    name = "sqlite"
+    marker = "?"
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def connect(self) -> Any:
+        """A new DB-API connection."""
+        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.target, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def begin(self, conn: Any) -> None:
+        """Start a write transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+
+    def sql(self, text: str) -> str:
+        """Put this dialect's parameter marker into ``text``."""
+        return text if self.marker == "?" else text.replace("?", self.marker)
+
+    def error_types(self) -> tuple[type[Exception], ...]:
+        """The driver's exception base classes."""
+        return (sqlite3.Error,)
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through psycopg 3."""
+
+    name = "postgresql"
+    marker = "%s"
+
+    def connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.target, autocommit=True)
+        except psycopg.Error as exc:
+            raise RepositoryError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def begin(self, conn: Any) -> None:
+        conn.execute("BEGIN")
+
+    def error_types(self) -> tuple[type[Exception], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+
+def open_repository(url: str) -> SqlRepository:
+    """A repository for ``sqlite:///path``, a plain path, or ``postgresql://…``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return SqlRepository(PostgresDialect(url))
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return SqlRepository(Dialect("/" + path if url.startswith("sqlite:///") else path))
+
+
+class SqlRepository:
+    """:class:`Repository` on a DB-API connection (SQLite or PostgreSQL)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._lock = threading.Lock()
+        self._conn = dialect.connect()
+        with self._transaction() as cur:
+            for statement in _DDL:
+                cur.execute(statement)
+            cur.execute("SELECT version FROM schema_info")
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(
+                    self._q("INSERT INTO schema_info (version) VALUES (?)"), [SCHEMA_VERSION]
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RepositoryError(f"server schema {row[0]} is newer than this madoguchi")
+
+    def _q(self, text: str) -> str:
+        return self.dialect.sql(text)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                self.dialect.begin(self._conn)
+                yield cur
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(*self.dialect.error_types()):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, self.dialect.error_types()):
+                    raise RepositoryError(f"database error: {exc}") from exc
+                raise
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        """Release the connection."""
+        with self._lock:
+            self._conn.close()
+
+    # -- ingest ---------------------------------------------------------------
+
+    def ingest(
+        self,
+        device_id: str,
+        items: Sequence[IncomingRecord],
+        *,
+        received_at: datetime,
+        idem_key: str | None = None,
+        body_hash: str | None = None,
+    ) -> tuple[list[ItemOutcome], int]:
+        """See :meth:`Repository.ingest`."""
+        when = received_at.isoformat(timespec="milliseconds")
+        with self._transaction() as cur:
+            if idem_key is not None:
+                self._check_batch_key(cur, device_id, idem_key, body_hash or "", when)
+            by_seq, by_txn = self._existing(cur, device_id, items)
+            outcomes: list[ItemOutcome] = []
+            fresh: list[IncomingRecord] = []
+            taken_seq: dict[int, str] = {}
+            for item in items:
+                outcome = _classify(item, by_seq, by_txn, taken_seq)
+                outcomes.append(outcome)
+                if outcome.status == ACCEPTED:
+                    fresh.append(item)
+                    taken_seq[item.seq] = item.transaction_id
+            if fresh:
+                cur.executemany(
+                    self._q(
+                        "INSERT INTO records (device_id, seq, transaction_id, prev_hash, hash,"
+                        " payload, received_at, business_date, office_code)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    [
+                        (
+                            device_id,
+                            r.seq,
+                            r.transaction_id,
+                            r.prev_hash,
+                            r.hash,
+                            json.dumps(r.payload, ensure_ascii=False, sort_keys=True),
+                            when,
+                            r.business_date,
+                            r.office_code,
+                        )
+                        for r in fresh
+                    ],
+                )
+                self._apply_certificates(cur, fresh, when)
+            high_water = self._advance_high_water(cur, device_id)
+        return outcomes, high_water
+
+    def _check_batch_key(self, cur: Any, device_id: str, key: str, digest: str, when: str) -> None:
+        cur.execute(
+            self._q("SELECT body_hash FROM batch_keys WHERE device_id = ? AND idem_key = ?"),
+            [device_id, key],
+        )
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(
+                self._q(
+                    "INSERT INTO batch_keys (device_id, idem_key, body_hash, received_at)"
+                    " VALUES (?, ?, ?, ?)"
+                ),
+                [device_id, key, digest, when],
+            )
+        elif row[0] != digest:
+            raise ConflictError(
+                "Idempotency-Key was already used with a different request body (replay refused)"
+            )
+
+    def _existing(
+        self, cur: Any, device_id: str, items: Sequence[IncomingRecord]
+    ) -> tuple[dict[int, tuple[str, str]], dict[str, tuple[int, str]]]:
+        by_seq: dict[int, tuple[str, str]] = {}
+        by_txn: dict[str, tuple[int, str]] = {}
+        if not items:
+            return by_seq, by_txn
+        seqs = [i.seq for i in items]
+        cur.execute(
+            self._q(
+                "SELECT seq, transaction_id, hash FROM records"
+                " WHERE device_id = ? AND seq BETWEEN ? AND ?"
+            ),
+            [device_id, min(seqs), max(seqs)],
+        )
+        for seq, txn, digest in cur.fetchall():
+            by_seq[int(seq)] = (str(txn), str(digest))
+            by_txn[str(txn)] = (int(seq), str(digest))
+        ids = [i.transaction_id for i in items]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            cur.execute(
+                self._q(
+                    "SELECT seq, transaction_id, hash FROM records"  # noqa: S608
+                    f" WHERE device_id = ? AND transaction_id IN ({marks})"
+                ),
+                [device_id, *chunk],
+            )
+            for seq, txn, digest in cur.fetchall():
+                by_txn[str(txn)] = (int(seq), str(digest))
+        return by_seq, by_txn
+
+    def _apply_certificates(self, cur: Any, fresh: Sequence[IncomingRecord], when: str) -> None:
+        rows = []
+        for record in fresh:
+            for cert in record.payload.get("certificates") or ():
+                if not isinstance(cert, dict):
+                    continue
+                status = ACTION_STATUS.get(str(cert.get("action")))
+                serial = cert.get("serial")
+                if status is not None and isinstance(serial, str) and serial:
+                    rows.append((serial, str(cert.get("kind", "")), status.value, when))
+        if rows:
+            cur.executemany(
+                self._q(
+                    "INSERT INTO certificate_status (serial, kind, status, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET"
+                    " status = excluded.status, kind = excluded.kind,"
+                    " updated_at = excluded.updated_at"
+                ),
+                rows,
+            )
+
+    def _advance_high_water(self, cur: Any, device_id: str) -> int:
+        cur.execute(self._q("SELECT high_water FROM devices WHERE device_id = ?"), [device_id])
+        row = cur.fetchone()
+        mark = int(row[0]) if row else 0
+        while True:
+            cur.execute(
+                self._q(
+                    "SELECT seq FROM records WHERE device_id = ? AND seq > ?"
+                    " ORDER BY seq LIMIT 2000"
+                ),
+                [device_id, mark],
+            )
+            seqs = [int(r[0]) for r in cur.fetchall()]
+            start = mark
+            for seq in seqs:
+                if seq != mark + 1:
+                    break
+                mark = seq
+            if mark == start or len(seqs) < 2000 or mark != seqs[-1]:
+                break
+        cur.execute(
+            self._q("UPDATE devices SET high_water = ? WHERE device_id = ?"), [mark, device_id]
+        )
+        return mark
+
+    def reject(self, device_id: str, rejected: Sequence[tuple[int, str, str]], when: str) -> None:
+        """See :meth:`Repository.reject`."""
+        if not rejected:
+            return
+        with self._transaction() as cur:
+            cur.executemany(
+                self._q(
+                    "INSERT INTO rejections (device_id, seq, transaction_id, reason, received_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, seq) DO UPDATE SET"
+                    " reason = excluded.reason, received_at = excluded.received_at"
+                ),
+                [(device_id, seq, txn, reason, when) for seq, txn, reason in rejected],
+            )
+
+    # -- devices and enrolment ---------------------------------------------------
+
+    def _device_row(self, where: str, value: str) -> DeviceInfo | None:
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT device_id, office_code, cert_serial, status, high_water"  # noqa: S608
+                    f" FROM devices WHERE {where} = ?"
+                ),
+                [value],
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return DeviceInfo(str(row[0]), str(row[1]), row[2], str(row[3]), int(row[4]))
+
+    def device(self, device_id: str) -> DeviceInfo | None:
+        """See :meth:`Repository.device`."""
+        return self._device_row("device_id", device_id)
+
+    def device_for_cert(self, serial: str) -> DeviceInfo | None:
+        """See :meth:`Repository.device_for_cert`."""
+        return self._device_row("cert_serial", serial)
+
+    def add_enrolment_token(
+        self, token_hash: str, device_id: str, office: str, expires: str
+    ) -> None:
+        """See :meth:`Repository.add_enrolment_token`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO enrolment_tokens (token_hash, device_id, office_code, expires_at)"
+                    " VALUES (?, ?, ?, ?)"
+                ),
+                [token_hash, device_id, office, expires],
+            )
+
+    def use_enrolment_token(self, token_hash: str, now: str) -> tuple[str, str]:
+        """See :meth:`Repository.use_enrolment_token`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT device_id, office_code, expires_at, used_at FROM enrolment_tokens"
+                    " WHERE token_hash = ?"
+                ),
+                [token_hash],
+            )
+            row = cur.fetchone()
+            if row is None or row[3] is not None or str(row[2]) < now:
+                raise NotFoundError("enrolment token unknown, already used or expired")
+            cur.execute(
+                self._q("UPDATE enrolment_tokens SET used_at = ? WHERE token_hash = ?"),
+                [now, token_hash],
+            )
+        return str(row[0]), str(row[1])
+
+    def bind_certificate(self, device_id: str, office: str, serial: str, now: str) -> None:
+        """See :meth:`Repository.bind_certificate`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO devices (device_id, office_code, cert_serial, status, enrolled_at)"
+                    " VALUES (?, ?, ?, 'active', ?) ON CONFLICT (device_id) DO UPDATE SET"
+                    " office_code = excluded.office_code, cert_serial = excluded.cert_serial,"
+                    " status = 'active', enrolled_at = excluded.enrolled_at, revoked_at = NULL"
+                ),
+                [device_id, office, serial, now],
+            )
+
+    def revoke_device(self, device_id: str, now: str) -> None:
+        """See :meth:`Repository.revoke_device`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ?"
+                ),
+                [now, device_id],
+            )
+            if cur.rowcount != 1:
+                raise NotFoundError(f"no device {device_id!r}")
+
+    # -- reading records ------------------------------------------------------------
+
+    def records_for_day(self, date: str, office: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """See :meth:`Repository.records_for_day`."""
+        sql = "SELECT office_code, payload FROM records WHERE business_date = ?"
+        params = [date]
+        if office is not None:
+            sql += " AND office_code = ?"
+            params.append(office)
+        with self._transaction() as cur:
+            cur.execute(self._q(sql + " ORDER BY office_code, device_id, seq"), params)
+            rows = cur.fetchall()
+        return [(str(o), json.loads(p)) for o, p in rows]
+
+    def chain(self, device_id: str) -> list[tuple[int, str, str]]:
+        """See :meth:`Repository.chain`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT seq, prev_hash, hash FROM records WHERE device_id = ? ORDER BY seq"
+                ),
+                [device_id],
+            )
+            return [(int(s), str(p), str(h)) for s, p, h in cur.fetchall()]
+
+    def rejections(self, device_id: str) -> list[tuple[int, str, str]]:
+        """See :meth:`Repository.rejections`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT seq, transaction_id, reason FROM rejections WHERE device_id = ?"
+                    " ORDER BY seq"
+                ),
+                [device_id],
+            )
+            return [(int(s), str(t), str(r)) for s, t, r in cur.fetchall()]
+
+    # -- registries -------------------------------------------------------------------
+
+    def card_status(self, card_id: str) -> StatusEntry | None:
+        """See :meth:`Repository.card_status`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q("SELECT status, updated_at, reason FROM card_status WHERE card_id = ?"),
+                [card_id],
+            )
+            row = cur.fetchone()
+        return None if row is None else StatusEntry(card_id, str(row[0]), str(row[1]), str(row[2]))
+
+    def set_card_status(
+        self,
+        card_id: str,
+        status: OperationStatus,
+        reason: str,
+        now: str,
+        hold_serials: Sequence[str] = (),
+    ) -> None:
+        """See :meth:`Repository.set_card_status`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO card_status (card_id, status, reason, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET"
+                    " status = excluded.status, reason = excluded.reason,"
+                    " updated_at = excluded.updated_at"
+                ),
+                [card_id, status.value, reason, now],
+            )
+            if status is OperationStatus.SUSPENDED and hold_serials:
+                cur.executemany(
+                    self._q(
+                        "UPDATE certificate_status SET status = ?, card_id = ?, updated_at = ?"
+                        " WHERE serial = ? AND status = ?"
+                    ),
+                    [
+                        (
+                            CertificateStatus.TEMPORARY_HOLD.value,
+                            card_id,
+                            now,
+                            s,
+                            CertificateStatus.VALID.value,
+                        )
+                        for s in hold_serials
+                    ],
+                )
+
+    def certificate_status(self, serial: str) -> StatusEntry | None:
+        """See :meth:`Repository.certificate_status`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q("SELECT status, updated_at, kind FROM certificate_status WHERE serial = ?"),
+                [serial],
+            )
+            row = cur.fetchone()
+        return None if row is None else StatusEntry(serial, str(row[0]), str(row[1]), str(row[2]))
+
+    def set_certificate_status(
+        self, serial: str, kind: str, status: CertificateStatus, now: str
+    ) -> None:
+        """See :meth:`Repository.set_certificate_status`."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO certificate_status (serial, kind, status, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET"
+                    " status = excluded.status, updated_at = excluded.updated_at"
+                ),
+                [serial, kind, status.value, now],
+            )
+
+
+def _classify(
+    item: IncomingRecord,
+    by_seq: dict[int, tuple[str, str]],
+    by_txn: dict[str, tuple[int, str]],
+    taken_seq: dict[int, str],
+) -> ItemOutcome:
+    known = by_txn.get(item.transaction_id)
+    if known is not None:
+        if known == (item.seq, item.hash):
+            return ItemOutcome(DUPLICATE)
+        return ItemOutcome(
+            REJECTED, "transaction_id already stored with different content (replay refused)"
+        )
+    holder = by_seq.get(item.seq)
+    if holder is not None or item.seq in taken_seq:
+        return ItemOutcome(REJECTED, f"sequence number {item.seq} already used by another record")
+    return ItemOutcome(ACCEPTED)
