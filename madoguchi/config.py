@@ -126,6 +126,21 @@ class RulesConfig:
 
     #: The date the amended (改正後) guidelines take effect, ISO format.
     amended_effective_date: str = "2026-04-01"
+    #: U10: face-auth card / failed PIN needs chip match AND declaration (false: either).
+    fallback_requires_both: bool = True
+    #: U11: whose items a proxy declares: "applicant" (literal text), "proxy" or "either".
+    proxy_declaration_subject: str = "applicant"
+    #: U20: 6-month grace after card expiry: "civil_code" (民法143条) or "exclusive" (a day less).
+    grace_counting: str = "civil_code"
+    grace_months: int = 6
+    #: Whether the mayor uses the discretion to omit 戸籍謄本等 (本籍地が管内).
+    honseki_omission_allowed: bool = True
+    #: U19: whether a legal representative must still hand in the PIN document.
+    legal_rep_pin_document_required: bool = False
+    #: Fee per certificate (yen) for issuance/renewal, and the share payable to J-LIS (%).
+    fee_sign_cert_yen: int = 0
+    fee_auth_cert_yen: int = 0
+    fee_payable_jlis_percent: int = 100
 
 
 @dataclass(frozen=True)

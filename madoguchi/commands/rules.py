@@ -1,9 +1,140 @@
-"""``madoguchi rules``: not built yet (see the issue that owns this area)."""
+"""``madoguchi rules``: the procedure engine for audit and training.
+
+::
+
+    madoguchi rules check CASE.json [--json] [--lang en]   # decide a documented case
+    madoguchi rules explain 2-1-2 [--json]                 # the checklist of a procedure
+    madoguchi rules list                                   # every procedure
+
+``check`` prints the decision (continue / reject = 受付不可 / inquiry), every
+reason with its citation in the guidelines, and the rule set (現行／改正後)
+that decided it. The ``[rules]`` configuration section supplies the effective
+date and the policies; a case file's own ``policies`` override them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from datetime import date
+from pathlib import Path
 from typing import Any
+
+from device.procedures import (
+    PROCEDURES,
+    Policies,
+    evaluate_case,
+    load_case,
+    policies_from_config,
+    procedure,
+    steps_for,
+    texts,
+)
+from madoguchi.cli import config_from
+from madoguchi.config import RulesConfig
+from madoguchi.errors import ConfigError, RuleError
 
 
 def register(sub: Any) -> None:
-    """Adds nothing until the area lands."""
+    """Add ``madoguchi rules`` and its verbs."""
+    parser = sub.add_parser("rules", help="procedure engine: check case files, explain procedures")
+    verbs = parser.add_subparsers(dest="rules_command", metavar="VERB", required=True)
+
+    p = verbs.add_parser("check", help="decide a case file and print the cited reasons")
+    p.add_argument("case", type=Path, help="case file (JSON, see docs/rules.md)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--lang", choices=texts.LANGUAGES, default=None, help="ja (default) or en")
+    p.set_defaults(func=_check)
+
+    p = verbs.add_parser("explain", help="print the checklist of a procedure")
+    p.add_argument("procedure", help='procedure id, e.g. 2-1-2 or "第2-1-(2)"')
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
+    p.set_defaults(func=_explain)
+
+    p = verbs.add_parser("list", help="list every procedure")
+    p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
+    p.set_defaults(func=_list)
+
+
+def effective_date(rules: RulesConfig) -> date:
+    """The configured 改正後 effective date."""
+    try:
+        return date.fromisoformat(rules.amended_effective_date)
+    except ValueError:
+        raise ConfigError(
+            f"[rules] amended_effective_date {rules.amended_effective_date!r} is not YYYY-MM-DD"
+        ) from None
+
+
+def policies(rules: RulesConfig) -> Policies:
+    """The policies of the ``[rules]`` section (a bad value is a configuration error)."""
+    try:
+        return policies_from_config(rules)
+    except RuleError as exc:
+        raise ConfigError(f"[rules] {exc}") from exc
+
+
+def _language(args: argparse.Namespace) -> str:
+    if args.lang:
+        return str(args.lang)
+    language = config_from(args).ui.language
+    return language if language in texts.LANGUAGES else "ja"
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    language = _language(args)
+    case = load_case(args.case)
+    result = evaluate_case(
+        case, policies=policies(config.rules), effective_date=effective_date(config.rules)
+    )
+    if result.decision is None:
+        raise RuleError(
+            f"{args.case}: the case is incomplete: the rules need {result.pending!r} "
+            f"({texts.step_text(result.pending or '', language)})"
+        )
+    out = result.to_dict(language)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{case.info.citation} {case.info.title(language)} — {case.actor.value}, {case.on}")
+    label = texts.decision_label(out["decision"], language)
+    print(f"decision: {out['decision']} ({label})   rule_version: {out['rule_version']}")
+    for reason in out["reasons"]:
+        print(f"  「{reason['citation']}」 {reason['text']}")
+    for action in out["actions"]:
+        print(f"  -> {action['kind']} {action['target']} 「{action['citation']}」")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    language = _language(args)
+    info = procedure(args.procedure)
+    steps = [
+        {"step": s.key, "citation": s.citation, "records": s.value_type, "text": s.text(language)}
+        for s in steps_for(info)
+    ]
+    if args.json:
+        doc = {
+            "procedure": info.id,
+            "citation": info.citation,
+            "title": info.title(language),
+            "actors": [a.value for a in info.actors],
+            "steps": steps,
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    actors = ", ".join(a.value for a in info.actors) or "-"
+    print(f"{info.citation} {info.title(language)}  (actors: {actors})")
+    for number, item in enumerate(steps, 1):
+        print(f"{number:2}. [ ] {item['text']}")
+        print(f"       「{item['citation']}」  {item['step']} = {item['records']}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    language = _language(args)
+    for info in PROCEDURES.values():
+        print(f"{info.id:6} {info.citation:12} {info.title(language)}")
+    return 0
