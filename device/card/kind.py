@@ -133,7 +133,13 @@ def classify(
             "'not usable' (6984). No public source documents an on-chip flag (reference §11.2, "
             "§14.8); confirm the 「顔認証」 stamp on the card"
         )
-    elif unusable:
+    elif unusable and sign_absent and PinKind.JPKI_SIGN in unusable:
+        # No signature certificate, so no password was set (under 15, or not issued).
+        unusable.remove(PinKind.JPKI_SIGN)
+        uncertain.append(
+            "jpki_sign: not usable, consistent with the missing signature certificate"
+        )
+    if unusable and kind is not CardKind.FACE_AUTH:
         blocked += unusable
         names = ", ".join(k.value for k in unusable)
         uncertain.append(
