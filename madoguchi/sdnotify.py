@@ -55,19 +55,22 @@ def notify(state: str) -> bool:
     return True
 
 
-def watchdog_interval() -> float | None:
+def watchdog_interval(*, any_pid: bool = False) -> float | None:
     """The watchdog interval systemd expects from this process, in seconds.
 
     ``None`` when the unit has no ``WatchdogSec=``, when ``$WATCHDOG_USEC`` is
     malformed, or when ``$WATCHDOG_PID`` names another process (the variables
     were inherited by a child, which must not ping on its parent's behalf).
+    ``any_pid=True`` is for a process started *through* a wrapper whose unit
+    sets ``NotifyAccess=all`` — the TUI runs as cage's grandchild — where the
+    pings legitimately come from a descendant of the main process.
     Ping at half the interval or more often.
     """
     usec = os.environ.get("WATCHDOG_USEC")
     if not usec:
         return None
     pid = os.environ.get("WATCHDOG_PID")
-    if pid:
+    if pid and not any_pid:
         try:
             if int(pid) != os.getpid():
                 return None

@@ -86,3 +86,11 @@ def test_watchdog_interval_none_cases(
         else:
             monkeypatch.setenv(name, value)
     assert sdnotify.watchdog_interval() is None
+
+
+def test_watchdog_interval_for_a_descendant(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kiosk TUI is cage's grandchild; WATCHDOG_PID names cage.
+    monkeypatch.setenv("WATCHDOG_USEC", "3000000")
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    assert sdnotify.watchdog_interval() is None
+    assert sdnotify.watchdog_interval(any_pid=True) == 3.0
