@@ -5,6 +5,7 @@
     madoguchi rules check CASE.json [--json] [--lang en]   # decide a documented case
     madoguchi rules explain 2-1-2 [--json]                 # the checklist of a procedure
     madoguchi rules list                                   # every procedure
+    madoguchi rules daily-register RECORDS.jsonl           # old 交付記録簿 counts (optional)
 
 ``check`` prints the decision (continue / reject = 受付不可 / inquiry), every
 reason with its citation in the guidelines, and the rule set (現行／改正後)
@@ -24,12 +25,14 @@ from device.procedures import (
     PROCEDURES,
     Policies,
     evaluate_case,
+    issuance_log,
     load_case,
     policies_from_config,
     procedure,
     steps_for,
     texts,
 )
+from device.records import TransactionRecord
 from madoguchi.cli import config_from
 from madoguchi.config import RulesConfig
 from madoguchi.errors import ConfigError, RuleError
@@ -51,6 +54,14 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
     p.set_defaults(func=_explain)
+
+    p = verbs.add_parser(
+        "daily-register", help="old 交付記録簿 daily counts (CSV) from transaction records"
+    )
+    p.add_argument("records", type=Path, help="JSON lines, one TransactionRecord payload each")
+    p.add_argument("--paid-jlis", type=int, default=None, metavar="YEN",
+                   help="also reconcile fees against this amount paid to J-LIS")
+    p.set_defaults(func=_daily_register)
 
     p = verbs.add_parser("list", help="list every procedure")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
@@ -130,6 +141,34 @@ def _explain(args: argparse.Namespace) -> int:
     for number, item in enumerate(steps, 1):
         print(f"{number:2}. [ ] {item['text']}")
         print(f"       「{item['citation']}」  {item['step']} = {item['records']}")
+    return 0
+
+
+def _read_records(path: Path) -> list[TransactionRecord]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RuleError(f"cannot read {path}: {exc.strerror}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(TransactionRecord.from_payload(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RuleError(f"{path}:{number}: not a transaction record: {exc}") from exc
+    return records
+
+
+def _daily_register(args: argparse.Namespace) -> int:
+    records = _read_records(args.records)
+    print(issuance_log.daily_register_csv(issuance_log.daily_register(records)), end="")
+    if args.paid_jlis is not None:
+        fees = issuance_log.reconcile(records, args.paid_jlis)
+        print(
+            f"# collected {fees.collected_yen} yen, payable to J-LIS {fees.payable_jlis_yen} yen, "
+            f"paid {fees.paid_jlis_yen} yen, outstanding {fees.outstanding_yen} yen"
+        )
     return 0
 
 
