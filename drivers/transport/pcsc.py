@@ -13,7 +13,6 @@ is closed and the card reset on release: the protocol layer must start over.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -103,12 +102,15 @@ class _IoThread:
                 except BaseException as exc:  # handed to the caller, not swallowed
                     future.set_exception(exc)
 
-    def call(self, func: Callable[[], _T], timeout: float) -> _T:
+    def submit(self, func: Callable[[], _T]) -> Future[_T]:
         future: Future[_T] = Future()
         with self._cv:
             self._jobs.append((func, future))
             self._cv.notify()
-        return future.result(timeout)
+        return future
+
+    def call(self, func: Callable[[], _T], timeout: float) -> _T:
+        return self.submit(func).result(timeout)
 
     def stop(self) -> None:
         with self._cv:
@@ -163,6 +165,12 @@ class PcscTransport(CardTransport):
             if isinstance(error, CardRemovedError | ReaderUnavailableError | CardAbsentError):
                 self.close()
             raise error
+        if not response:
+            # A card always answers at least a status word. An empty answer with a
+            # "success" hresult is what pcscd reports when the link dropped during
+            # the exchange (seen with vpcd); a real reader reports it as removed.
+            self.close()
+            raise CardRemovedError("the card stopped answering in the middle of a command")
         return bytes(response)
 
     def control(self, code: int, data: bytes = b"") -> bytes:
@@ -174,13 +182,16 @@ class PcscTransport(CardTransport):
         return bytes(response)
 
     def _close(self) -> None:
-        handle, disposition = self._handle, self._disposition
-        # After a timeout the I/O thread may still be stuck in the reader (it is a
-        # daemon thread); do not wait for it long.
-        with contextlib.suppress(FutureTimeout):
-            self._io.call(lambda: scard.SCardDisconnect(handle, disposition), 1.0)
+        handle, disposition, context = self._handle, self._disposition, self._context
+
+        def release() -> None:
+            scard.SCardDisconnect(handle, disposition)
+            scard.SCardReleaseContext(context)
+
+        # Queued behind any exchange still stuck in the reader (after a timeout),
+        # so the caller never waits for a card that does not answer.
+        self._io.submit(release)
         self._io.stop()
-        scard.SCardReleaseContext(self._context)
 
 
 class PcscReader(CardReader):
