@@ -69,7 +69,8 @@ def _raw_read_certificates(reader: str, sign_password: str) -> dict[int, bytes]:
         assert _apdu(handle, protocol, bytes([0, 0x20, 0, 0x80, len(secret)]) + secret)[1] == 0x9000
         found: dict[int, bytes] = {}
         for ef in CERT_EFS.values():
-            assert _apdu(handle, protocol, bytes([0, 0xA4, 2, 0x0C, 2, ef >> 8, ef & 0xFF]))[1] == 0x9000
+            select_ef = bytes([0, 0xA4, 2, 0x0C, 2, ef >> 8, ef & 0xFF])
+            assert _apdu(handle, protocol, select_ef)[1] == 0x9000
             head, sw = _apdu(handle, protocol, bytes.fromhex("00B0000004"))
             assert sw == 0x9000
             total = 4 + int.from_bytes(head[2:4], "big")  # 30 82 LL LL
