@@ -151,6 +151,24 @@ class CardTransport(ABC):
     def _transmit_raw(self, apdu: bytes) -> bytes:
         """Exchange raw bytes with the card. Map backend failures to ReaderError."""
 
+    def pinpad_features(self) -> dict[int, int]:
+        """PC/SC Part 10 features of the reader (tag -> control code); empty when none.
+
+        A reader with its own PIN pad advertises ``FEATURE_VERIFY_PIN_DIRECT``
+        (tag 0x06); then :meth:`verify_pin_on_reader` lets the applicant type the
+        PIN on the reader, so it never passes through this computer.
+        """
+        return {}
+
+    def verify_pin_on_reader(self, pin_verify_structure: bytes) -> RApdu:
+        """Run VERIFY_PIN_DIRECT with a ``PIN_VERIFY_STRUCTURE`` (see ``drivers.part10``).
+
+        Returns the card's status word (or the reader's 6400 timeout / 6401 cancel).
+        """
+        from madoguchi.errors import ReaderError
+
+        raise ReaderError(f"{self.reader_name!r} has no PIN pad of its own")
+
     def close(self) -> None:
         """Release the card. Safe to call twice."""
         if not self._closed:

@@ -22,7 +22,14 @@ from typing import Any, ClassVar, TypeVar
 
 from smartcard import scard
 
-from drivers.transport.base import CardPresence, CardReader, CardTransport, ReaderEvent
+from drivers import part10
+from drivers.transport.base import (
+    CardPresence,
+    CardReader,
+    CardTransport,
+    RApdu,
+    ReaderEvent,
+)
 from madoguchi.errors import (
     CardAbsentError,
     CardRemovedError,
@@ -142,6 +149,7 @@ class PcscTransport(CardTransport):
         super().__init__(reader_name=reader_name, atr=bytes(atr))
         self._io = _IoThread(f"pcsc-io:{reader_name}")
         self._disposition = scard.SCARD_LEAVE_CARD
+        self._features: dict[int, int] | None = None
 
     def _transmit_raw(self, apdu: bytes) -> bytes:
         handle, protocol = self._handle, self._protocol
@@ -180,6 +188,30 @@ class PcscTransport(CardTransport):
         )
         _check(hresult, f"reader control 0x{code:08X}")
         return bytes(response)
+
+    def pinpad_features(self) -> dict[int, int]:
+        if self._features is None:
+            try:
+                answer = self.control(part10.CM_IOCTL_GET_FEATURE_REQUEST)
+            except TransportError:
+                # Readers (and pcsc-lite drivers) without Part 10 refuse the ioctl.
+                answer = b""
+            self._features = part10.parse_features(answer)
+        return dict(self._features)
+
+    def verify_pin_on_reader(self, pin_verify_structure: bytes) -> RApdu:
+        code = self.pinpad_features().get(part10.FEATURE_VERIFY_PIN_DIRECT)
+        if code is None:
+            return super().verify_pin_on_reader(pin_verify_structure)
+        with self._lock:
+            # The applicant types on the reader: allow the reader's own timeouts.
+            hresult, response = self._io.call(
+                lambda: scard.SCardControl(self._handle, code, list(pin_verify_structure)),
+                self._timeout + 120.0,
+            )
+        _check(hresult, "secure PIN entry on the reader")
+        self.stats.apdus += 1
+        return RApdu(b"", part10.parse_verify_result(bytes(response)))
 
     def _close(self) -> None:
         handle, disposition, context = self._handle, self._disposition, self._context

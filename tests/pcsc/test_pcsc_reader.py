@@ -154,3 +154,22 @@ def test_pcsc_service_down_is_a_clear_error() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ReaderUnavailableError"), result.stdout
     assert "PC/SC service is not running" in result.stdout
+
+
+def test_a_reader_without_a_pin_pad_offers_no_secure_pin_entry(vpcd_card: Any) -> None:
+    # vpcd has no PIN pad: Part 10 features are empty, so PIN entry falls back to
+    # the GPIO pad, and asking the reader to take the PIN is a clear error.
+    from drivers import part10
+    from madoguchi.errors import ReaderError
+
+    attached = vpcd_card("standard")
+    reader = PcscReader(name=attached.reader_name)
+    try:
+        with reader.connect() as transport:
+            assert transport.pinpad_features() == {}
+            with pytest.raises(ReaderError, match="no PIN pad"):
+                transport.verify_pin_on_reader(part10.build_jpki_verify_pin_direct())
+            # The card is still usable afterwards.
+            assert transport.transmit(SELECT_JPKI).ok
+    finally:
+        reader.close()
