@@ -1,9 +1,338 @@
-"""``madoguchi demo``: not built yet (see the issue that owns this area)."""
+"""``madoguchi demo``: the whole appliance in one process on embedded defaults.
+
+What ``./scripts/demo`` runs: the virtual My Number card on the in-process
+``sim`` reader (profile switchable from the demo menu, key ``M``), the keyboard
+standing in for the PIN pad, and the local SQLite files under
+``$MADOGUCHI_STATE_DIR``. On first run it creates the demo operator
+(:data:`DEMO_OPERATOR_ID` / :data:`DEMO_PASSWORD`), whose credentials the login
+screen shows in the demo only.
+
+This module is also the composition root of the clerk's UI: :class:`ApplianceServices`
+adapts the real reader, store and operator accounts to
+:class:`tui.services.CounterServices`.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from device.operators import (
+    Clock,
+    OperatorExistsError,
+    OperatorStore,
+    SystemClock,
+    open_operator_db,
+)
+from device.store import Store
+from drivers.transport.base import CardPresence, CardReader, ReaderEvent
+from madoguchi.config import Config, default_state_dir
+from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
+from tui.services import (
+    CardStatus,
+    HealthItem,
+    Presence,
+    ReaderState,
+    ReaderTestResult,
+    SyncState,
+)
+
+log = logging.getLogger(__name__)
+
+#: The demo operator, created on first run. Shown on the login screen in the demo only.
+DEMO_OPERATOR_ID = "demo"
+#: The demo operator's documented password (docs/tui.md). Never valid on a real counter,
+#: because a real counter has no demo account.
+DEMO_PASSWORD = "madoguchi-demo"  # noqa: S105 - documented demo credential
+#: Operator accounts live beside the store, in their own file.
+OPERATORS_FILE = "operators.sqlite3"
+
+#: SELECT of the JPKI application by DF name: what the reader test sends and times.
+JPKI_SELECT = bytes.fromhex("00A4040C0AD392F000260100000001")
+
+_PRESENCE = {
+    CardPresence.ABSENT: Presence.ABSENT,
+    CardPresence.PRESENT: Presence.PRESENT,
+    CardPresence.READER_GONE: Presence.READER_GONE,
+}
+
+
+def _state_from_event(event: ReaderEvent) -> ReaderState:
+    return ReaderState(
+        event.reader, _PRESENCE[event.presence], event.atr.hex(" ").upper() if event.atr else ""
+    )
+
+
+class ApplianceServices:
+    """The UI's view of the real parts: reader, store, operators (and, later, card/engine).
+
+    Args:
+        reader: the card reader backend (``sim`` in the demo, ``pcsc`` on a counter).
+        operators: the operator accounts.
+        store: the local transaction store and outbox.
+        clock: the clock the operator sessions use.
+        keypad_rows: the PIN pad's keys, row by row.
+        keypad_backend: ``"keyboard"`` or ``"gpio"``; shown in device health.
+        demo: when True the login screen shows the demo credentials and the demo
+            menu offers the virtual-card profiles.
+        pki_dir: the simulator's PKI cache (demo only).
+        procedures: ``(id, title)`` for the picker; the procedure engine's catalogue
+            once it is wired in (issue 5), empty until then.
+    """
+
+    def __init__(
+        self,
+        *,
+        reader: CardReader,
+        operators: OperatorStore,
+        store: Store,
+        clock: Clock,
+        keypad_rows: Sequence[str],
+        keypad_backend: str,
+        demo: bool = False,
+        pki_dir: Path | None = None,
+        procedures: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.reader = reader
+        self._operators = operators
+        self.store = store
+        self._clock = clock
+        self._keypad_rows = [list(row) for row in keypad_rows]
+        self._keypad_backend = keypad_backend
+        self._demo = demo
+        self._pki_dir = pki_dir
+        self._procedures = tuple(procedures)
+
+    # -- CounterServices --------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def operators(self) -> OperatorStore:
+        return self._operators
+
+    @property
+    def demo_password(self) -> str | None:
+        return f"ID {DEMO_OPERATOR_ID} / {DEMO_PASSWORD}" if self._demo else None
+
+    @property
+    def demo_profiles(self) -> Sequence[str]:
+        if not self._demo:
+            return ()
+        from drivers.simcard import PROFILES
+
+        return tuple(PROFILES)
+
+    def reader_state(self) -> ReaderState:
+        try:
+            presence = self.reader.presence()
+        except ReaderError:
+            return ReaderState(self._reader_name(), Presence.READER_GONE)
+        atr = ""
+        if presence is CardPresence.PRESENT:
+            atr = self._atr_hex()
+        return ReaderState(self._reader_name(), _PRESENCE[presence], atr)
+
+    def wait_reader_change(self, timeout: float) -> ReaderState | None:
+        event = self.reader.wait_for_change(timeout)
+        return None if event is None else _state_from_event(event)
+
+    def read_card_status(self) -> CardStatus:
+        # Until the card session API (device/card, issue 3) offers a tap-to-ready
+        # read, this shows what the transport itself knows: the card is there and
+        # its ATR. The panel says the details are pending; nothing is made up.
+        with self.reader.connect() as transport:
+            atr = transport.atr
+        return CardStatus(
+            presence=Presence.PRESENT,
+            atr_hex=atr.hex(" ").upper(),
+            notes=("card_api_pending",),
+        )
+
+    def reader_test(self) -> ReaderTestResult:
+        name = self._reader_name()
+        try:
+            presence = self.reader.presence()
+            if presence is not CardPresence.PRESENT:
+                return ReaderTestResult(ok=True, reader=name, presence=_PRESENCE[presence])
+            with self.reader.connect() as transport:
+                started = time.perf_counter()
+                transport.transmit(JPKI_SELECT)
+                elapsed_ms = (time.perf_counter() - started) * 1000.0
+                atr = transport.atr.hex(" ").upper()
+        except MadoguchiError as exc:
+            return ReaderTestResult(
+                ok=False, reader=name, presence=Presence.UNKNOWN, error=str(exc)
+            )
+        return ReaderTestResult(
+            ok=True, reader=name, presence=Presence.PRESENT, atr_hex=atr,
+            round_trip_ms=elapsed_ms,
+        )
+
+    def sync_state(self) -> SyncState:
+        status = self.store.uploader_status()
+        return SyncState(
+            queued=status.queue_length,
+            quarantined=status.quarantined,
+            # Before the uploader's first attempt nobody knows whether the server is up.
+            server_reachable=status.server_reachable if status.last_attempt else None,
+            last_success=status.last_success,
+            last_error=status.last_error,
+        )
+
+    def device_health(self) -> Sequence[HealthItem]:
+        items: list[HealthItem] = []
+        try:
+            gone = self.reader.presence() is CardPresence.READER_GONE
+            items.append(HealthItem("health.reader", not gone, self._reader_name()))
+        except ReaderError as exc:
+            items.append(HealthItem("health.reader", False, type(exc).__name__))
+        try:
+            self.store.queue_length()
+            items.append(HealthItem("health.store", True, self.store.path.name))
+        except MadoguchiError as exc:
+            items.append(HealthItem("health.store", False, type(exc).__name__))
+        count = len(self._operators.operator_ids())
+        items.append(HealthItem("health.operators", count > 0, str(count)))
+        items.append(HealthItem("health.keypad", True, self._keypad_backend))
+        return items
+
+    def procedures(self) -> Sequence[tuple[str, str]]:
+        return self._procedures
+
+    def switch_profile(self, profile: str) -> None:
+        if not self._demo:
+            raise ConfigError("virtual-card profiles exist only in the demo")
+        from drivers.simcard import make_card
+
+        card = make_card(profile, pki_dir=self._pki_dir)
+        sim: Any = self.reader
+        sim.remove()
+        sim.insert(card)
+
+    def keypad_layout(self) -> Sequence[Sequence[str]]:
+        return self._keypad_rows
+
+    def wait_keypad_key(self, timeout: float) -> str | None:
+        # The keyboard pad's keys arrive through the terminal; a GPIO pad's keypad
+        # test is wired here together with the pad's driver.
+        time.sleep(timeout)
+        return None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _reader_name(self) -> str:
+        try:
+            return self.reader.name
+        except ReaderError:
+            return ""
+
+    def _atr_hex(self) -> str:
+        try:
+            with self.reader.connect() as transport:
+                return transport.atr.hex(" ").upper()
+        except ReaderError:
+            return ""
+
+    def close(self) -> None:
+        """Release the reader and the databases."""
+        self.reader.close()
+        self.store.close()
+
+
+def ensure_demo_operator(operators: OperatorStore) -> None:
+    """Create the demo operator unless it exists."""
+    if DEMO_OPERATOR_ID in operators.operator_ids():
+        return  # skip the hash: it costs a second on a Pi
+    with contextlib.suppress(OperatorExistsError):  # another process just made it
+        operators.add(DEMO_OPERATOR_ID, DEMO_PASSWORD, display_name="デモ職員")
+
+
+def build_services(
+    config: Config,
+    *,
+    state_dir: Path,
+    profile: str | None = None,
+    demo: bool = True,
+    clock: Clock | None = None,
+) -> ApplianceServices:
+    """Open the configured reader, store and operator accounts for the UI."""
+    from drivers import open_reader
+    from drivers.keypad import resolve_keymap
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock if clock is not None else SystemClock()
+    operators = OperatorStore(
+        open_operator_db(str(state_dir / OPERATORS_FILE)),
+        clock=clock,
+        max_failures=config.ui.operator_max_failures,
+        idle_timeout_s=config.ui.idle_sign_out_s,
+    )
+    if demo:
+        ensure_demo_operator(operators)
+    pki_dir = state_dir / "sim-pki" if demo else None
+    options: dict[str, Any] = {}
+    if config.reader.backend == "sim":
+        options = {"profile": profile or config.reader.profile, "pki_dir": pki_dir}
+    elif config.reader.name:
+        options = {"name": config.reader.name}
+    reader = open_reader(config.reader.backend, **options)
+    if config.reader.backend == "sim" and reader.presence() is not CardPresence.PRESENT:
+        sim: Any = reader
+        sim.insert()
+    store_path = (
+        Path(config.store.path) if config.store.path else state_dir / "madoguchi.sqlite3"
+    )
+    return ApplianceServices(
+        reader=reader,
+        operators=operators,
+        store=Store(store_path),
+        clock=clock,
+        keypad_rows=resolve_keymap(config.keypad.layout),
+        keypad_backend=config.keypad.backend,
+        demo=demo,
+        pki_dir=pki_dir,
+    )
 
 
 def register(sub: Any) -> None:
-    """Adds nothing until the area lands."""
+    """Add ``madoguchi demo``."""
+    parser = sub.add_parser(
+        "demo",
+        help="run the whole appliance on embedded defaults (virtual card, keyboard pad)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--profile", help="virtual-card profile to start with (default: standard)")
+    parser.add_argument("--language", choices=("ja", "en"), help="UI language (default: ja)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from madoguchi.cli import config_from
+    from tui.app import CounterApp
+
+    config = config_from(args)
+    services = build_services(config, state_dir=default_state_dir(), profile=args.profile)
+    # Textual owns the terminal: log to a file in the state dir, never to the screen.
+    _log_to_file(default_state_dir() / "demo.log")
+    try:
+        CounterApp(services=services, language=args.language or config.ui.language).run()
+    finally:
+        services.close()
+    return 0
+
+
+def _log_to_file(path: Path) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)

@@ -50,3 +50,51 @@ def operators(operator_db: Any, clock: StepClock) -> OperatorStore:
     return OperatorStore(
         operator_db, clock=clock, kdf=FAST_KDF, max_failures=3, idle_timeout_s=60.0
     )
+
+
+@pytest.fixture(scope="session")
+def sim_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One simulator PKI for the whole run (generating it takes about a second)."""
+    return tmp_path_factory.mktemp("sim-pki")
+
+
+def make_services(
+    state: Path,
+    *,
+    clock: StepClock,
+    pki_dir: Path,
+    demo: bool = True,
+    procedures: tuple[tuple[str, str], ...] = (),
+    profile: str = "standard",
+) -> Any:
+    """The real composition (sim reader, SQLite store, operator accounts) for UI tests."""
+    from device.store import Store
+    from drivers import open_reader
+    from madoguchi.commands.demo import ApplianceServices, ensure_demo_operator
+
+    operators = OperatorStore(
+        open_operator_db(str(state / "operators.sqlite3")),
+        clock=clock, kdf=FAST_KDF, max_failures=3, idle_timeout_s=300.0,
+    )
+    if demo:
+        ensure_demo_operator(operators)
+    else:
+        operators.add("clerk01", "counter-pass-01", display_name="窓口 一郎")
+    return ApplianceServices(
+        reader=open_reader("sim", profile=profile, pki_dir=pki_dir),
+        operators=operators,
+        store=Store(state / "madoguchi.sqlite3"),
+        clock=clock,
+        keypad_rows=("123", "456", "789", "*0#"),
+        keypad_backend="keyboard",
+        demo=demo,
+        pki_dir=pki_dir,
+        procedures=procedures,
+    )
+
+
+@pytest.fixture
+def services(_private_state: Path, clock: StepClock, sim_pki: Path) -> Iterator[Any]:
+    svc = make_services(_private_state, clock=clock, pki_dir=sim_pki)
+    yield svc
+    svc.close()

@@ -1,0 +1,242 @@
+"""Pilot tests of every screen built so far, on the real sim reader, store and accounts."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from madoguchi.commands.demo import DEMO_PASSWORD
+from tui.app import CounterApp
+from tui.services import Presence
+
+from .conftest import StepClock, make_services
+from .helpers import card_settled, screen_text, sign_in, wait_for
+
+SIZE = (80, 24)
+
+
+async def test_login_comes_first_and_shows_the_demo_account_in_the_demo(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.id == "login"
+        text = screen_text(app)
+        assert "操作者の認証" in text
+        assert DEMO_PASSWORD in text  # demo only
+        # Keys of other screens do nothing before sign-in.
+        await pilot.press("tab", "tab", "tab")  # leave the inputs
+        for key in ("p", "d", "m"):
+            await pilot.press(key)
+            assert app.screen.id == "login"
+
+
+async def test_a_real_counter_never_shows_a_password_hint(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, demo=False)
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            text = screen_text(app)
+            assert "デモ" not in text
+            assert "demo" not in text.lower()
+            assert not app.query("#demo-hint")
+            await sign_in(pilot, "clerk01", "counter-pass-01")
+            assert "窓口 一郎" in screen_text(app)
+            await pilot.press("m")  # no demo menu on a real counter
+            assert app.screen.id == "home"
+    finally:
+        svc.close()
+
+
+async def test_wrong_password_counts_down_and_locks_without_showing_it(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*"demo", "enter", *"Secret-Wrong-1", "enter")
+        await wait_for(pilot, lambda: not app.screen.busy)
+        text = screen_text(app)
+        assert "操作者IDまたはパスワードが違います" in text
+        assert "あと 2 回" in text
+        assert "Secret-Wrong-1" not in text
+        assert app.screen.query_one("#password").value == ""
+        for _ in range(2):
+            await pilot.press(*"Secret-Wrong-1", "enter")
+            await wait_for(pilot, lambda: not app.screen.busy)
+        assert "ロックされています" in screen_text(app)
+        # Even the right password is refused now.
+        await pilot.press(*DEMO_PASSWORD, "enter")
+        await wait_for(pilot, lambda: not app.screen.busy)
+        assert app.screen.id == "login"
+        assert services.operators.info("demo").locked
+
+
+async def test_empty_fields_are_refused_with_a_message(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("enter", "enter")
+        assert "入力してください" in screen_text(app)
+        assert app.screen.id == "login"
+
+
+async def test_home_shows_operator_card_store_and_health(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await wait_for(pilot, lambda: bool(app.health))
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "デモ職員 (demo)" in text
+        assert "madoguchi virtual card" in text
+        assert "カードあり" in text
+        assert "3B E0 00 FF 81 31 FE 45 14" in text  # the ATR through the real sim path
+        assert "送信待ち" in text
+        assert "0 件" in text
+        assert "madoguchi.sqlite3" in text
+        assert [e["action"] for e in services.operators.events("demo")][-1] == "sign_in"
+
+
+async def test_card_removal_and_insertion_show_without_a_restart(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        # Another thread, as the reader's own would.
+        threading.Thread(target=services.reader.remove).start()
+        await wait_for(pilot, lambda: app.reader_state.presence is Presence.ABSENT, 1.0)
+        await pilot.pause(0.05)
+        assert "カードがありません" in screen_text(app)
+        threading.Thread(target=services.reader.insert).start()
+        await wait_for(pilot, lambda: app.reader_state.presence is Presence.PRESENT, 1.0)
+        await card_settled(pilot)
+        assert "カードあり" in screen_text(app)
+
+
+async def test_idle_operator_is_signed_out(services: Any, clock: StepClock) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        clock.advance(299)
+        await pilot.press("x")  # activity restarts the idle timer
+        clock.advance(299)
+        await pilot.pause(1.2)  # the idle check runs every second
+        assert app.screen.id == "home"
+        clock.advance(2)
+        await wait_for(pilot, lambda: app.screen.id == "login", 2.0)
+        assert "一定時間操作がなかった" in screen_text(app)
+        assert app.session is None
+        assert services.operators.events("demo")[-1]["detail"] == "idle"
+
+
+async def test_sign_out_key_returns_to_login_from_a_sub_screen(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("p")
+        assert app.screen.id == "procedures"
+        await pilot.press("escape", "o")
+        await wait_for(pilot, lambda: app.screen.id == "login")
+        assert "サインアウトしました" in screen_text(app)
+        assert len(app.screen_stack) == 2
+
+
+async def test_procedure_picker_lists_and_attributes_the_choice(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    procedures = (("2-1-1", "電子証明書の新規発行／更新（本人）"), ("4-3", "紛失カードの発見"))
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, procedures=procedures)
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await pilot.press("p")
+            text = screen_text(app)
+            # ids padded in cells so the titles start in one column
+            assert "2-1-1  電子証明書の新規発行／更新（本人）" in text
+            assert "4-3    紛失カードの発見" in text
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert svc.operators.events("demo")[-1]["action"] == "procedure_chosen"
+            assert svc.operators.events("demo")[-1]["detail"] == "4-3"
+    finally:
+        svc.close()
+
+
+async def test_procedure_picker_says_when_the_engine_is_not_there(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("p")
+        assert "手続エンジンがまだ接続されていません" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen.id == "home"
+
+
+async def test_diagnostics_reader_test_and_keypad_positions(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("d")
+        assert app.screen.id == "diagnostics"
+        await pilot.press("8")
+        text = screen_text(app)
+        assert "押されたキー  8（3 行 2 列）" in text
+        assert app.screen.query_one("#key-3-2").has_class("lit")
+        assert not app.screen.query_one("#key-2-2").has_class("lit")
+        await pilot.press("#")
+        assert "押されたキー  #（4 行 3 列）" in screen_text(app)
+        await pilot.click("#run-reader-test")
+        await wait_for(pilot, lambda: "応答" in screen_text(app))
+        assert "正常  madoguchi virtual card" in screen_text(app)
+
+
+async def test_reader_test_without_a_card(services: Any) -> None:
+    services.reader.remove()
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("d")
+        await pilot.click("#run-reader-test")
+        await wait_for(pilot, lambda: "カードなし" in screen_text(app))
+
+
+async def test_demo_menu_switches_the_virtual_card(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await pilot.press("m")
+        assert app.screen.id == "demo-menu"
+        assert "face-auth" in screen_text(app)
+        await pilot.press("down", "enter")  # the second profile
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert services.reader.card.facts.profile == "face-auth"
+        assert services.operators.events("demo")[-1]["detail"] == "face-auth"
+        await card_settled(pilot)
+        assert "カードあり" in screen_text(app)
+
+
+async def test_f2_switches_every_screen_to_english_and_back(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("d", "f2")
+        await pilot.pause()
+        assert "Diagnostics" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "Device health" in screen_text(app)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert "端末の状態" in screen_text(app)
+
+
+async def test_starts_in_english_when_configured(services: Any) -> None:
+    app = CounterApp(services=services, language="en")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "Operator sign-in" in screen_text(app)

@@ -1,0 +1,67 @@
+"""The one string catalogue: both languages define the same keys, and every key the UI uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from madoguchi.errors import ConfigError
+from tui.i18n import LANGUAGES, Strings, check_catalogues, load_catalogue
+from tui.services import Presence
+
+TUI = Path(__file__).resolve().parents[2] / "tui"
+# t("key"), self.t("key"), strings("key"), t("key" if x else "other.key")
+#: Dotted names in the UI source that are actions or files, not catalogue keys.
+NOT_STRINGS = {
+    "app.demo_menu", "app.diagnostics", "app.pop_screen", "app.procedures", "app.sign_out",
+    "app.tcss",
+}
+LITERAL_KEY = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
+
+
+def test_every_key_exists_in_both_languages() -> None:
+    ja, en = load_catalogue("ja"), load_catalogue("en")
+    assert set(ja) == set(en), {"only ja": set(ja) - set(en), "only en": set(en) - set(ja)}
+    check_catalogues()
+    for lang in LANGUAGES:
+        assert all(text.strip() for text in load_catalogue(lang).values()), lang
+
+
+def test_placeholders_match_between_languages() -> None:
+    ja, en = load_catalogue("ja"), load_catalogue("en")
+    field = re.compile(r"{(\w+)}")
+    for key in ja:
+        assert set(field.findall(ja[key])) == set(field.findall(en[key])), key
+
+
+def test_every_key_the_ui_names_exists() -> None:
+    known = set(load_catalogue("ja"))
+    sections = {k.split(".")[0] for k in known}
+    used: set[str] = set()
+    for path in TUI.rglob("*.py"):
+        for key in LITERAL_KEY.findall(path.read_text("utf-8")):
+            if key.split(".")[0] in sections and key not in NOT_STRINGS:
+                used.add(key)
+    # keys built at run time
+    used |= {f"presence.{p.value}" for p in Presence}
+    used |= {"card.notes.card_api_pending"}
+    missing = used - known
+    assert not missing, missing
+    assert len(used) > 40  # the scan really found the UI's keys
+
+
+def test_japanese_is_the_default_and_english_is_selectable() -> None:
+    assert Strings()("login.title") == "操作者の認証"
+    assert Strings("en")("login.title") == "Operator sign-in"
+    assert Strings("ja").next_language() == "en"
+    assert Strings("en").next_language() == "ja"
+    assert Strings("en")("pin.tries_left", tries=3) == "3 tries left"
+
+
+def test_unknown_language_and_key_are_errors() -> None:
+    with pytest.raises(ConfigError):
+        Strings("fr")
+    with pytest.raises(KeyError):
+        Strings()("no.such_key")

@@ -1,0 +1,313 @@
+"""The clerk's Textual app: the shell every counter screen runs in.
+
+:class:`CounterApp` receives everything it uses as keyword-only arguments (a
+:class:`~tui.services.CounterServices` built by the composition root), in the
+style of harlequin taking its adapter. It never blocks the event loop:
+
+- a reader-watch thread waits on the reader and posts :class:`ReaderChanged`;
+- card reads, the password hash, the reader test and status polls run in
+  thread workers and post their results as messages;
+- handlers on the event loop turn messages into reactive state that the screens
+  watch, so a card put down or taken away shows within the reader's poll time.
+
+Operator authentication comes first: the app opens on the login screen, and an
+idle session (measured on the injected clock) returns there by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from textual import events, on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message_pump import MessagePump
+from textual.reactive import var
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from device.operators import OperatorAuthError, OperatorSession
+from madoguchi.errors import MadoguchiError
+from tui.i18n import DEFAULT_LANGUAGE, Strings
+from tui.messages import (
+    CardStatusRead,
+    ProfileSwitched,
+    ReaderChanged,
+    ReaderTested,
+    SignInFinished,
+    StatusPolled,
+)
+from tui.screens.base import CounterScreen
+from tui.screens.demo_menu import DemoMenuScreen
+from tui.screens.diagnostics import DiagnosticsScreen
+from tui.screens.home import HomeScreen
+from tui.screens.login import LoginScreen
+from tui.screens.procedures import ProcedureScreen
+from tui.services import (
+    CardStatus,
+    CounterServices,
+    HealthItem,
+    Presence,
+    ReaderState,
+    ReaderTestResult,
+    SyncState,
+)
+
+log = logging.getLogger(__name__)
+
+#: How long the reader-watch thread waits per call; bounds how late it notices a cancel.
+READER_POLL_S = 0.25
+#: Seconds between looks at the outbox, the server and device health.
+STATUS_POLL_S = 2.0
+#: Seconds between idle checks of the operator session.
+IDLE_CHECK_S = 1.0
+
+
+class CounterApp(App[None]):
+    """The counter's UI.
+
+    Args:
+        services: the appliance's parts, as the UI sees them.
+        language: ``"ja"`` (default) or ``"en"``.
+        watch_reader: start the reader-watch thread (tests of pure layout may turn it off).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "madoguchi"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [  # noqa: RUF012 - Textual's own convention
+        Binding("f2", "toggle_language", show=False, priority=True),
+    ]
+
+    reader_state: var[ReaderState] = var(ReaderState("", Presence.UNKNOWN))
+    """The reader slot as last reported by the reader-watch thread."""
+    card_status: var[CardStatus | None] = var(None)
+    """What the card layer reported about the card now on the reader."""
+    card_reading: var[bool] = var(False)
+    """True while a card read runs."""
+    sync_state: var[SyncState] = var(SyncState(queued=None))
+    """The outbox and the server."""
+    health: var[tuple[HealthItem, ...]] = var(())
+    """Device health lines."""
+
+    def __init__(
+        self,
+        *,
+        services: CounterServices,
+        language: str = DEFAULT_LANGUAGE,
+        watch_reader: bool = True,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        """The injected appliance parts."""
+        self.strings = Strings(language)
+        """The UI's strings in the current language."""
+        self.session: OperatorSession | None = None
+        """The signed-in operator, or ``None`` on the login screen."""
+        self._watch_reader_enabled = watch_reader
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(LoginScreen())
+        if self._watch_reader_enabled:
+            self._watch_reader()
+        self._poll_status()
+        self.set_interval(STATUS_POLL_S, self._poll_status)
+        self.set_interval(IDLE_CHECK_S, self.check_operator_idle)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Any key is activity; Input widgets stop key events, so look before they do.
+        if isinstance(event, events.Key) and self.session is not None and self.session.active:
+            self.session.touch()
+        await super().on_event(event)
+
+    # -- operator session -----------------------------------------------------------
+
+    def sign_in(self, operator_id: str, password: str) -> None:
+        """Check a password off the event loop; the result arrives as SignInFinished."""
+        self._sign_in_worker(operator_id, password)
+
+    @work(thread=True, exclusive=True, group="sign-in", exit_on_error=False)
+    def _sign_in_worker(self, operator_id: str, password: str) -> None:
+        try:
+            session = self.services.operators.sign_in(operator_id, password)
+        except OperatorAuthError as exc:
+            self.post_message(SignInFinished(None, exc))
+        else:
+            self.post_message(SignInFinished(session, None))
+        finally:
+            del password
+
+    def on_sign_in_finished(self, message: SignInFinished) -> None:
+        if message.session is not None:
+            self.session = message.session
+            self.switch_screen(HomeScreen())
+            return
+        screen = self.screen
+        if isinstance(screen, LoginScreen) and message.error is not None:
+            screen.refused(message.error)
+
+    def check_operator_idle(self) -> None:
+        """Sign out an idle session and return to the login screen."""
+        session = self.session
+        if session is not None and not session.active:
+            self._back_to_login("login.idle_signed_out")
+
+    def action_sign_out(self) -> None:
+        """Sign the operator out explicitly."""
+        if self.session is not None:
+            self.session.sign_out()
+        self._back_to_login("login.signed_out")
+
+    def _back_to_login(self, notice_key: str) -> None:
+        self.session = None
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen(notice_key))
+
+    def record_action(self, action: str, detail: str = "") -> None:
+        """Attribute an action to the signed-in operator (ignored when nobody is)."""
+        if self.session is not None and self.session.active:
+            self.session.record(action, detail)
+
+    # -- navigation -------------------------------------------------------------------
+
+    def _signed_in(self) -> bool:
+        return self.session is not None and self.session.active
+
+    def action_procedures(self) -> None:
+        """Open the procedure picker."""
+        if self._signed_in():
+            self.push_screen(ProcedureScreen())
+
+    def action_diagnostics(self) -> None:
+        """Open diagnostics."""
+        if self._signed_in():
+            self.push_screen(DiagnosticsScreen())
+
+    def action_demo_menu(self) -> None:
+        """Open the demo menu (demo only)."""
+        if self._signed_in() and self.services.demo_profiles:
+            self.push_screen(DemoMenuScreen())
+
+    def action_toggle_language(self) -> None:
+        """Switch between Japanese and English; every screen is recomposed."""
+        self.strings = Strings(self.strings.next_language())
+        for screen in self.screen_stack:
+            if isinstance(screen, CounterScreen):
+                screen.refresh(recompose=True)
+        self.notify(self.strings("app.language_switched"))
+
+    # -- reader and card ----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="reader-watch", exit_on_error=False)
+    def _watch_reader(self) -> None:
+        """Driver thread: wait on the reader, post every change to the event loop."""
+        worker = get_current_worker()
+        services = self.services
+        self.post_message(ReaderChanged(services.reader_state()))
+        while not worker.is_cancelled:
+            try:
+                state = services.wait_reader_change(READER_POLL_S)
+            except MadoguchiError as exc:
+                log.warning("reader watch: %s", exc)
+                state = ReaderState("", Presence.READER_GONE)
+                worker_event_wait(worker, 1.0)
+            if state is not None:
+                self.post_message(ReaderChanged(state))
+
+    def on_reader_changed(self, message: ReaderChanged) -> None:
+        state = message.state
+        self.reader_state = state
+        if state.presence is Presence.PRESENT:
+            self.card_status = None
+            self.card_reading = True
+            self._read_card()
+        else:
+            self.card_status = None
+            self.card_reading = False
+
+    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
+    def _read_card(self) -> None:
+        try:
+            status = self.services.read_card_status()
+        except MadoguchiError as exc:
+            status = CardStatus(presence=Presence.PRESENT, error=str(exc))
+        self.post_message(CardStatusRead(status))
+
+    def on_card_status_read(self, message: CardStatusRead) -> None:
+        if self.reader_state.presence is Presence.PRESENT:
+            self.card_status = message.status
+        self.card_reading = False
+
+    def run_reader_test(self, reply_to: MessagePump) -> None:
+        """Run the diagnostics reader test in a worker; ``reply_to`` gets ReaderTested."""
+        self._reader_test_worker(reply_to)
+
+    @work(thread=True, exclusive=True, group="reader-test", exit_on_error=False)
+    def _reader_test_worker(self, reply_to: MessagePump) -> None:
+        try:
+            result = self.services.reader_test()
+        except MadoguchiError as exc:
+            result = ReaderTestResult(
+                ok=False, reader=self.reader_state.reader, presence=Presence.UNKNOWN,
+                error=str(exc),
+            )
+        reply_to.post_message(ReaderTested(result))
+
+    # -- status polling -------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _poll_status(self) -> None:
+        sync = self.services.sync_state()
+        health: Sequence[HealthItem] = self.services.device_health()
+        self.post_message(StatusPolled(sync, health))
+
+    def on_status_polled(self, message: StatusPolled) -> None:
+        self.sync_state = message.sync
+        self.health = message.health
+
+    # -- demo ---------------------------------------------------------------------------
+
+    def switch_profile(self, profile: str) -> None:
+        """Demo: put a card of ``profile`` on the virtual reader (in a worker)."""
+        self._switch_profile_worker(profile)
+
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
+    def _switch_profile_worker(self, profile: str) -> None:
+        try:
+            self.services.switch_profile(profile)
+        except MadoguchiError as exc:
+            self.post_message(ProfileSwitched(profile, str(exc)))
+        else:
+            self.post_message(ProfileSwitched(profile))
+
+    def on_profile_switched(self, message: ProfileSwitched) -> None:
+        self.record_action("demo_profile", message.profile)
+        if message.error:
+            self.notify(self.strings("app.worker_failed", error=message.error), severity="error")
+        else:
+            self.notify(self.strings("demo.switched", profile=message.profile))
+        if isinstance(self.screen, DemoMenuScreen):
+            self.pop_screen()
+
+    # -- errors -------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            log.error("worker %s failed: %s", event.worker.name, event.worker.error)
+            self.notify(
+                self.strings("app.worker_failed", error=type(event.worker.error).__name__),
+                severity="error",
+            )
+
+
+def worker_event_wait(worker: Worker[None], seconds: float) -> None:
+    """Sleep in a thread worker, waking early when it is cancelled."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not worker.is_cancelled and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,0 +1,43 @@
+"""What every counter screen shares: the title bar, the key-help line, the strings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+from tui.i18n import Strings
+
+if TYPE_CHECKING:
+    from tui.app import CounterApp
+
+
+class CounterScreen(Screen[None]):
+    """A screen of :class:`~tui.app.CounterApp`; composes from the app's current strings.
+
+    Switching the language recomposes every screen on the stack, so ``compose``
+    must build everything from ``self.t`` and the app's state, never cache text.
+    """
+
+    @property
+    def counter(self) -> CounterApp:
+        """The app, typed."""
+        return cast("CounterApp", self.app)
+
+    @property
+    def t(self) -> Strings:
+        """The app's strings in the current language."""
+        return self.counter.strings
+
+    async def recompose(self) -> None:
+        """Rebuild the widgets (language switch), then fill them again."""
+        await super().recompose()
+        self.populate()
+
+    def populate(self) -> None:
+        """Fill freshly composed widgets from the app's state (after mount and recompose)."""
+
+    def title_right(self) -> str:
+        """The title bar's right-hand text: who is signed in."""
+        session = self.counter.session
+        return session.display_name if session is not None else ""

@@ -1,0 +1,50 @@
+"""Procedure picker: the procedures the engine offers, by id and title.
+
+Until the procedure engine is wired in, choosing one says so plainly; nothing
+pretends to run a procedure.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.screens.base import CounterScreen
+from tui.text import label_width, pad_cells
+from tui.widgets.bars import KeyHelp, TitleBar
+
+
+class ProcedureScreen(CounterScreen):
+    """A list of ``(id, title)``; Enter chooses."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", show=False)]  # noqa: RUF012
+
+    def __init__(self) -> None:
+        super().__init__(id="procedures")
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        procedures = list(self.counter.services.procedures())
+        yield TitleBar(t("procedures.title"), self.title_right())
+        with Vertical(id="procedure-box", classes="panel"):
+            if procedures:
+                yield Static(t("procedures.lead"))
+                width = label_width(pid for pid, _ in procedures)
+                yield OptionList(
+                    *(Option(f"{pad_cells(pid, width)}  {title}", id=pid)
+                      for pid, title in procedures),
+                    id="procedure-list",
+                )
+            else:
+                yield Static(t("procedures.empty"), id="procedure-empty")
+        yield KeyHelp(t("keys.sub"))
+
+    @on(OptionList.OptionSelected, "#procedure-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        procedure_id = event.option.id or ""
+        self.counter.record_action("procedure_chosen", procedure_id)
+        self.notify(self.t("procedures.not_wired", id=procedure_id))

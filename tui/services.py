@@ -1,0 +1,173 @@
+"""What the clerk's UI needs from the rest of the appliance, as one injected object.
+
+:class:`CounterServices` is a structural protocol in harlequin's style (the app
+takes its adapter as an argument): the composition root (``madoguchi demo``,
+the counter's service) builds one from the real reader, store and operator
+accounts, and :class:`~tui.app.CounterApp` never constructs parts itself.
+
+Every method that can block (card I/O, waiting for a reader event, a server
+round-trip, the operator password hash) is called by the app from a thread
+worker, never on the event loop; their results reach the screens as messages.
+The value types below are plain frozen data so that screens render them without
+knowing which driver or card layer produced them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from device.operators import Clock, OperatorSession
+
+
+class Presence(enum.Enum):
+    """What the reader slot holds, as the home screen shows it."""
+
+    UNKNOWN = "unknown"
+    ABSENT = "absent"
+    PRESENT = "present"
+    READER_GONE = "reader_gone"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    """One observation of the reader slot."""
+
+    reader: str
+    presence: Presence
+    atr_hex: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CardStatus:
+    """Whatever the card layer could tell about the card on the reader.
+
+    Fields the layer does not (yet) provide stay ``None`` and the panel leaves
+    them out; ``tries_left`` maps a PIN's name (``"auth"``, ``"sign"``,
+    ``"juki"``...) to its remaining tries; ``notes`` are catalogue keys.
+    """
+
+    presence: Presence
+    atr_hex: str = ""
+    kind: str | None = None
+    token_type: str | None = None
+    expiry: str | None = None
+    grace: str | None = None
+    tries_left: dict[str, int] = field(default_factory=dict)
+    signature_checks: dict[str, bool] = field(default_factory=dict)
+    counterfeit_warning: bool = False
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """The outbox and the central server as the home screen shows them."""
+
+    queued: int | None
+    quarantined: int | None = None
+    server_reachable: bool | None = None
+    last_success: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthItem:
+    """One line of device health: a catalogue key for the name, ok or not, a detail."""
+
+    name_key: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderTestResult:
+    """What the diagnostics reader test found."""
+
+    ok: bool
+    reader: str
+    presence: Presence
+    atr_hex: str = ""
+    round_trip_ms: float | None = None
+    error: str | None = None
+
+
+class OperatorAuthority(Protocol):
+    """Signs operators in (blocking: runs the password hash)."""
+
+    def sign_in(self, operator_id: str, password: str | bytes | bytearray) -> OperatorSession:
+        """A session, or :class:`~device.operators.OperatorAuthError`."""
+        ...
+
+
+class CounterServices(Protocol):
+    """Everything the UI consumes. Blocking methods are marked; call them from workers."""
+
+    @property
+    def clock(self) -> Clock:
+        """Time for the idle sign-out and the header clock."""
+        ...
+
+    @property
+    def operators(self) -> OperatorAuthority:
+        """Operator accounts (``sign_in`` blocks for the hash)."""
+        ...
+
+    @property
+    def demo_password(self) -> str | None:
+        """The demo operator's id and password to show on the login screen, demo only.
+
+        ``None`` on a real counter: the login screen then shows no hint at all.
+        """
+        ...
+
+    @property
+    def demo_profiles(self) -> Sequence[str]:
+        """Virtual-card profiles the demo menu offers (empty on a real counter)."""
+        ...
+
+    def reader_state(self) -> ReaderState:
+        """One quick look at the reader slot (does not wait)."""
+        ...
+
+    def wait_reader_change(self, timeout: float) -> ReaderState | None:
+        """Blocking: the next change of the slot, or ``None`` after ``timeout`` seconds."""
+        ...
+
+    def read_card_status(self) -> CardStatus:
+        """Blocking: read what the card layer reports about the card on the reader."""
+        ...
+
+    def reader_test(self) -> ReaderTestResult:
+        """Blocking: diagnostics: connect, exchange one APDU, time it."""
+        ...
+
+    def sync_state(self) -> SyncState:
+        """Blocking (a database read): the outbox and server reachability."""
+        ...
+
+    def device_health(self) -> Sequence[HealthItem]:
+        """Blocking: the health lines of the home screen."""
+        ...
+
+    def procedures(self) -> Sequence[tuple[str, str]]:
+        """``(procedure id, title)`` for the picker; empty until the engine is wired in."""
+        ...
+
+    def switch_profile(self, profile: str) -> None:
+        """Blocking, demo only: put a card of another profile on the virtual reader."""
+        ...
+
+    def keypad_layout(self) -> Sequence[Sequence[str]]:
+        """The PIN pad's keys, row by row as they sit on the pad (for the keypad test)."""
+        ...
+
+    def wait_keypad_key(self, timeout: float) -> str | None:
+        """Blocking: the next key pressed on a hardware PIN pad, outside any PIN prompt.
+
+        Returns ``None`` on timeout and always with the keyboard pad, whose keys
+        arrive through the terminal instead.
+        """
+        ...

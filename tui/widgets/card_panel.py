@@ -1,0 +1,82 @@
+"""The card panel: whatever the reader and the card layer report about the card."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.i18n import Strings
+from tui.services import CardStatus, Presence, ReaderState
+from tui.text import kv_table
+
+
+def card_lines(
+    t: Strings, reader: ReaderState, status: CardStatus | None, *, reading: bool
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The panel's content: aligned ``(label, value)`` rows, warnings, and notes.
+
+    Only fields the card layer filled in are shown; nothing is invented.
+    """
+    rows: list[tuple[str, str]] = [
+        (t("home.reader"), reader.reader or t("common.none")),
+        (t("home.card"), t(f"presence.{reader.presence.value}")),
+    ]
+    warnings: list[str] = []
+    notes: list[str] = []
+    if reader.presence is not Presence.PRESENT:
+        if reader.presence is Presence.ABSENT:
+            notes.append(t("card.place_card"))
+        return rows, warnings, notes
+    if reading or status is None:
+        notes.append(t("card.reading"))
+        return rows, warnings, notes
+    if status.error:
+        warnings.append(f"{t('card.error')}: {status.error}")
+    for key, value in (
+        ("card.kind", status.kind),
+        ("card.token_type", status.token_type),
+        ("card.expiry", status.expiry),
+        ("card.grace", status.grace),
+    ):
+        if value is not None:
+            rows.append((t(key), value))
+    if status.tries_left:
+        rows.append((
+            t("card.tries"),
+            "  ".join(
+                t("card.tries_item", name=name, tries=n) for name, n in status.tries_left.items()
+            ),
+        ))
+    if status.signature_checks:
+        rows.append((
+            t("card.signature"),
+            "  ".join(
+                t("card.signature_ok" if good else "card.signature_ng", name=name)
+                for name, good in status.signature_checks.items()
+            ),
+        ))
+    if status.atr_hex:
+        rows.append((t("card.atr"), status.atr_hex))
+    if status.counterfeit_warning:
+        warnings.append(t("card.counterfeit"))
+    notes.extend(t(f"card.notes.{note}") for note in status.notes)
+    return rows, warnings, notes
+
+
+class CardPanel(Static):
+    """Reader and card facts, labels aligned in cells so kanji labels line up."""
+
+    DEFAULT_CLASSES = "panel"
+
+    def show(
+        self, t: Strings, reader: ReaderState, status: CardStatus | None, *, reading: bool
+    ) -> None:
+        """Re-render for the given reader state and card status."""
+        rows, warnings, notes = card_lines(t, reader, status, reading=reading)
+        text = Text()
+        for warning in warnings:
+            text.append("\n" + warning, style="bold reverse")
+        for note in notes:
+            text.append("\n" + note)
+        self.update(Group(kv_table(rows), text))
