@@ -81,12 +81,21 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def _cert_not_after(facts: CardFacts) -> dt.date:
+def _add_years(day: dt.date, years: int) -> dt.date:
     try:
-        five = facts.issue_date.replace(year=facts.issue_date.year + 5)
-    except ValueError:
-        five = facts.issue_date.replace(year=facts.issue_date.year + 5, day=28)
-    return min(five, facts.expiry_date)
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def certificate_validity(facts: CardFacts) -> tuple[dt.date, dt.date]:
+    """JPKI certificates last 5 years and never past the card (reference §11.3).
+
+    They are taken as (re)issued at ``max(card issue, expiry - 5 years)``, so an expired card's
+    certificates expire with it.
+    """
+    not_before = max(facts.issue_date, _add_years(facts.expiry_date, -5))
+    return not_before, min(_add_years(not_before, 5), facts.expiry_date)
 
 
 def jpki_application(facts: CardFacts, pki: TestPki, blocked: frozenset[str]) -> Application:
@@ -94,9 +103,9 @@ def jpki_application(facts: CardFacts, pki: TestPki, blocked: frozenset[str]) ->
     juki = facts.key_bits == 1024
     auth_key = pki.key("juki-auth" if juki else "card-auth")
     sign_key = pki.key("juki-sign" if juki else "card-sign")
-    not_after = _cert_not_after(facts)
+    not_before, not_after = certificate_validity(facts)
     auth_cert = pki.issue_certificate(
-        "auth", auth_key.public_key(), serial=facts.serial, not_before=facts.issue_date,
+        "auth", auth_key.public_key(), serial=facts.serial, not_before=not_before,
         not_after=not_after,
     )
     auth_access = frozenset({0x18}) if facts.token == TOKEN_TYPES["android"] else frozenset()
@@ -117,7 +126,7 @@ def jpki_application(facts: CardFacts, pki: TestPki, blocked: frozenset[str]) ->
             address=facts.address,
         )
         sign_cert = pki.issue_certificate(
-            "sign", sign_key.public_key(), serial=facts.serial, not_before=facts.issue_date,
+            "sign", sign_key.public_key(), serial=facts.serial, not_before=not_before,
             not_after=not_after, holder=holder,
         )
         files[0x0001] = BinaryFile(_der(sign_cert), frozenset({0x1B}))

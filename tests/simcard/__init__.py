@@ -1,0 +1,1 @@
+"""Tests of the virtual My Number card (drivers/simcard) in process and through pcscd."""
