@@ -24,9 +24,10 @@ from updater.bundle import build_bundle
 from updater.errors import InstallError
 from updater.manifest import parse_version
 
-__all__ = ["build_app_wheel", "build_release", "build_wheelhouse"]
+__all__ = ["SOURCE_IGNORE", "build_app_wheel", "build_release", "build_wheelhouse"]
 
-_IGNORE = shutil.ignore_patterns(
+#: What never goes from a source tree into a build.
+SOURCE_IGNORE = shutil.ignore_patterns(
     ".git",
     ".venv",
     ".run",
@@ -62,7 +63,7 @@ def build_app_wheel(source: Path, version: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="madoguchi-build-") as tmp:
         tree = Path(tmp) / "src"
-        shutil.copytree(source, tree, ignore=_IGNORE, symlinks=True)
+        shutil.copytree(source, tree, ignore=SOURCE_IGNORE, symlinks=True)
         pyproject = tree / "pyproject.toml"
         text, count = re.subn(
             r'(?m)^version\s*=\s*"[^"]*"', f'version = "{version}"', pyproject.read_text(), count=1

@@ -99,7 +99,7 @@ def build_bundle(
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / bundle_name(version)
     partial = target.with_name(target.name + ".partial")
-    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as tar:
         _add_bytes(tar, MANIFEST_NAME, raw, now.timestamp())
         _add_bytes(tar, SIGNATURE_NAME, signature, now.timestamp())
         for name, (path, _) in sorted(files.items()):
@@ -138,6 +138,36 @@ def _hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, in
     return digest.hexdigest(), size
 
 
+def _is_zero(raw: IO[bytes], start: int, end: int) -> bool:
+    raw.seek(start)
+    remaining = end - start
+    while remaining > 0:
+        chunk = raw.read(min(_CHUNK, remaining))
+        if not chunk or chunk.count(0) != len(chunk):
+            return False
+        remaining -= len(chunk)
+    return True
+
+
+def _check_structure(
+    tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], raw: IO[bytes], file_size: int
+) -> None:
+    """Every byte outside headers and file data must be zero, and the end marker present.
+
+    Headers are covered by their own checksums and file data by the manifest's
+    hashes; with this, no single altered byte anywhere in a bundle goes unnoticed.
+    """
+    for member in members.values():
+        padded = -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+        if not _is_zero(raw, member.offset_data + member.size, member.offset_data + padded):
+            raise BundleRejectedError("malformed", f"garbage in the padding after {member.name}")
+    end = tar.offset
+    if file_size - end < 2 * tarfile.BLOCKSIZE:
+        raise BundleRejectedError("truncated", "bundle ends without the end-of-archive marker")
+    if not _is_zero(raw, end, file_size):
+        raise BundleRejectedError("malformed", f"corrupt header or garbage after byte {end}")
+
+
 def _members(tar: tarfile.TarFile, file_size: int) -> dict[str, tarfile.TarInfo]:
     members: dict[str, tarfile.TarInfo] = {}
     for member in tar.getmembers():
@@ -161,12 +191,13 @@ def _check_signature(
     if members[MANIFEST_NAME].size > _MAX_META or members[SIGNATURE_NAME].size > _MAX_META:
         raise BundleRejectedError("malformed", "manifest or signature is implausibly large")
     raw = _read_member(tar, members[MANIFEST_NAME]).read()
+    encoded = _read_member(tar, members[SIGNATURE_NAME]).read()
     try:
-        signature = base64.b64decode(
-            _read_member(tar, members[SIGNATURE_NAME]).read().strip(), validate=True
-        )
+        signature = base64.b64decode(encoded.removesuffix(b"\n"), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BundleRejectedError("bad-signature", "signature is not base64") from exc
+    if encoded != base64.b64encode(signature) + b"\n":
+        raise BundleRejectedError("bad-signature", "signature file is not in canonical form")
     if not trusted:
         raise BundleRejectedError("unsigned", "the device has no trusted update key")
     signer = next((kid for kid, key in trusted.items() if keys.verify(key, signature, raw)), None)
@@ -187,8 +218,9 @@ def verify_bundle(
     """
     try:
         file_size = path.stat().st_size
-        with tarfile.open(path, "r:") as tar:
+        with tarfile.open(path, "r:") as tar, path.open("rb") as raw:
             members = _members(tar, file_size)
+            _check_structure(tar, members, raw, file_size)
             manifest, signer = _check_signature(tar, members, trusted)
             manifest.check_version(installed_version)
             payload = {n for n in members if n not in (MANIFEST_NAME, SIGNATURE_NAME)}
