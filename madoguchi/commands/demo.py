@@ -336,3 +336,6 @@ def _log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    # Sign-ins, lock-outs and card events are worth keeping in the demo's log
+    # (they never carry a PIN or a password).
+    root.setLevel(min(root.level, logging.INFO))

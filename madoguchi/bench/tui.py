@@ -1,0 +1,186 @@
+"""TUI: tmux launch to first frame, key-to-render latency, resident memory.
+
+Runs the real ``madoguchi demo`` in a private tmux server (``tmux -L
+madoguchi-bench-<pid>``), as a clerk would see it in a terminal:
+
+- ``first_frame_s``: from starting the tmux session to the login screen's title
+  appearing in ``capture-pane`` (median of ``--runs`` warm launches; the first,
+  cold launch, which also creates the demo operator, is ``first_frame_cold_s``);
+- ``key_to_render_ms_p50`` / ``_p95``: from ``send-keys`` of a pad key on the
+  diagnostics screen to the pressed key's position showing on screen;
+- ``rss_mb``: the app process's resident memory after those presses.
+
+Polling ``capture-pane`` costs about a millisecond per look, which is included
+in the latency figures (they are upper bounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+#: What the login screen shows first (Japanese default).
+LOGIN_TITLE = "操作者の認証"
+
+
+class TmuxSession:
+    """A program running in its own private tmux server, read through ``capture-pane``."""
+
+    def __init__(self, name: str, *, width: int = 80, height: int = 24) -> None:
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            raise RuntimeError("tmux is not installed (scripts/lib/bootstrap.sh APT_TEST)")
+        self.tmux = tmux
+        self.socket = name
+        self.width = width
+        self.height = height
+
+    def _tmux(self, *args: str) -> str:
+        result = subprocess.run(  # noqa: S603 - our own arguments, no shell
+            [self.tmux, "-L", self.socket, *args], capture_output=True, text=True, check=True
+        )
+        return result.stdout
+
+    def start(self, command: str, env: dict[str, str]) -> None:
+        """Start ``command`` in a detached session of the given size."""
+        exports = " ".join(f"{key}={value}" for key, value in env.items())
+        self._tmux(
+            "-f", "/dev/null", "new-session", "-d", "-x", str(self.width), "-y", str(self.height),
+            f"exec env {exports} {command}",
+        )
+
+    def capture(self) -> str:
+        """The visible screen as text."""
+        return self._tmux("capture-pane", "-p")
+
+    def send(self, *keys: str) -> None:
+        """``send-keys`` as tmux names them (``Enter``, ``Escape``, literal text)."""
+        self._tmux("send-keys", *keys)
+
+    def send_literal(self, text: str) -> None:
+        """Type ``text`` literally (no key-name interpretation)."""
+        self._tmux("send-keys", "-l", text)
+
+    def pane_pid(self) -> int:
+        """The PID of the program in the pane."""
+        return int(self._tmux("display-message", "-p", "#{pane_pid}").strip())
+
+    def wait_for(self, text: str, timeout: float = 10.0, poll: float = 0.005) -> float:
+        """Seconds until ``text`` is on screen; raises TimeoutError with the screen."""
+        started = time.perf_counter()
+        while True:
+            screen = self.capture()
+            if text in screen:
+                return time.perf_counter() - started
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{text!r} not on screen after {timeout} s:\n{screen}")
+            time.sleep(poll)
+
+    def kill(self) -> None:
+        """Stop the private tmux server (and the program in it)."""
+        subprocess.run(  # noqa: S603 - our own arguments, no shell
+            [self.tmux, "-L", self.socket, "kill-server"], capture_output=True, check=False
+        )
+
+
+def demo_command() -> str:
+    """``madoguchi demo`` from this interpreter (exec'd, so the pane's PID is the app's)."""
+    return f"{sys.executable} -m madoguchi.cli demo"
+
+
+def sign_in_demo(session: TmuxSession) -> None:
+    """Type the demo credentials and wait for the home screen."""
+    from madoguchi.commands.demo import DEMO_OPERATOR_ID, DEMO_PASSWORD
+
+    session.wait_for(LOGIN_TITLE)
+    session.send_literal(DEMO_OPERATOR_ID)
+    session.send("Enter")
+    time.sleep(0.1)
+    session.send_literal(DEMO_PASSWORD)
+    session.send("Enter")
+    session.wait_for("端末の状態")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=5, help="warm launches for first_frame_s")
+    parser.add_argument("--keys", type=int, default=40, help="key presses for the latency")
+    parser.add_argument("--size", default="80x24", help="terminal size, e.g. 100x30")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    width, height = (int(part) for part in str(args.size).split("x"))
+    state = Path(tempfile.mkdtemp(prefix="madoguchi-bench-tui-"))
+    env = {"MADOGUCHI_STATE_DIR": str(state), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    env.pop("MADOGUCHI_CONFIG", None)
+    name = f"madoguchi-bench-{os.getpid()}"
+    first_frames: list[float] = []
+    cold = 0.0
+    latencies: list[float] = []
+    memory = 0.0
+    try:
+        for run_index in range(args.runs + 1):
+            session = TmuxSession(f"{name}-{run_index}", width=width, height=height)
+            started = time.perf_counter()
+            session.start(demo_command(), env)
+            try:
+                session.wait_for(LOGIN_TITLE, timeout=30.0, poll=0.002)
+                elapsed = time.perf_counter() - started
+                if run_index == 0:
+                    cold = elapsed
+                else:
+                    first_frames.append(elapsed)
+                if run_index == args.runs:
+                    latencies, memory = _measure_keys(session, args.keys)
+            finally:
+                session.kill()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    return {
+        "first_frame_s": round(statistics.median(first_frames), 3),
+        "first_frame_cold_s": round(cold, 3),
+        "key_to_render_ms_p50": round(_percentile(latencies, 0.50), 1),
+        "key_to_render_ms_p95": round(_percentile(latencies, 0.95), 1),
+        "rss_mb": round(memory, 1),
+        "runs": args.runs,
+        "keys": len(latencies),
+        "terminal": f"{width}x{height}",
+    }
+
+
+def _measure_keys(session: TmuxSession, count: int) -> tuple[list[float], float]:
+    sign_in_demo(session)
+    session.send("d")
+    session.wait_for("テンキー試験")
+    latencies: list[float] = []
+    pad = "123456789"
+    for index in range(count):
+        key = pad[index % len(pad)]
+        row, col = divmod(int(key) - 1, 3)
+        expected = f"押されたキー  {key}（{row + 1} 行 {col + 1} 列）"
+        started = time.perf_counter()
+        session.send_literal(key)
+        session.wait_for(expected, timeout=5.0, poll=0.001)
+        latencies.append((time.perf_counter() - started) * 1000.0)
+    return latencies, rss_mb(session.pane_pid())

@@ -1,0 +1,64 @@
+"""End to end through a real terminal: ``madoguchi demo`` in a private tmux server.
+
+The whole appliance starts in one process on embedded defaults (sim card,
+keyboard pad, SQLite in the state dir); the test reads the screen as the clerk
+sees it, logs in with the demo account and walks the screens built so far.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command, sign_in_demo
+
+
+@pytest.fixture
+def demo_session(_private_state: Path) -> Iterator[TmuxSession]:
+    session = TmuxSession(f"madoguchi-test-{os.getpid()}", width=80, height=24)
+    session.start(
+        demo_command(),
+        {"MADOGUCHI_STATE_DIR": str(_private_state), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
+    )
+    try:
+        yield session
+    finally:
+        session.kill()
+
+
+@pytest.mark.slow
+def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
+    demo_session: TmuxSession, _private_state: Path
+) -> None:
+    demo_session.wait_for(LOGIN_TITLE, timeout=30.0)
+    screen = demo_session.capture()
+    assert "デモ用アカウント  ID demo / madoguchi-demo" in screen
+    sign_in_demo(demo_session)
+    # The card's status, read through the real driver path (sim reader backend).
+    demo_session.wait_for("カードあり")
+    demo_session.wait_for("3B E0 00 FF 81 31 FE")
+    screen = demo_session.capture()
+    assert "デモ職員 (demo)" in screen
+    assert "送信待ち" in screen
+    # Wide characters line up: every line of the screen is exactly 80 cells.
+    from rich.cells import cell_len
+
+    assert all(cell_len(line) <= 80 for line in screen.splitlines())
+    assert "╮╭─ 操作者" in screen  # the two columns meet where they should
+
+    demo_session.send("d")
+    demo_session.wait_for("テンキー試験")
+    demo_session.send_literal("7")
+    demo_session.wait_for("押されたキー  7（3 行 1 列）")
+    demo_session.send("Escape")
+    demo_session.wait_for("端末の状態")
+    time.sleep(0.1)
+    demo_session.send("o")
+    demo_session.wait_for("サインアウトしました。")
+    log = (_private_state / "demo.log").read_text("utf-8")
+    assert "madoguchi-demo" not in log
+    assert "operator demo signed in" in log
