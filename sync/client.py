@@ -105,6 +105,13 @@ class SyncClient:
             raise ServerUnreachableError(f"the server did not answer in time ({exc!r})") from exc
         except httpx.ConnectError as exc:
             raise _connect_error(exc) from exc
+        except httpx.RemoteProtocolError as exc:
+            # Under TLS 1.3 a server that refuses the client certificate does so
+            # after the client's side of the handshake: the connection just closes.
+            raise ServerUnreachableError(
+                "the server closed the connection without answering (it may have refused "
+                f"this device's certificate, or be restarting): {exc}"
+            ) from exc
         except httpx.TransportError as exc:
             raise ServerUnreachableError(f"connection to the server failed: {exc!r}") from exc
         local_mid = (started + self.wall()) / 2

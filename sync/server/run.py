@@ -76,6 +76,7 @@ def serve(database: str, listen: str, pki_dir: Path, *, simulate: bool = False) 
         # request without one.
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
     )
     try:
         _Server(config).run()

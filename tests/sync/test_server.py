@@ -1,0 +1,343 @@
+"""The central server over real HTTPS with mutual TLS, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ServerProcess
+from sync_support import make_record
+
+from device.store import GENESIS_HASH, Store, record_hash
+from sync import pki
+from sync.client import SyncClient, tls_context
+from sync.errors import DeviceRefusedError, TlsTrustError
+from sync.uploader import Uploader
+
+
+def _item(seq: int, payload: dict[str, object], prev: str = GENESIS_HASH) -> dict[str, object]:
+    return {
+        "seq": seq,
+        "transaction_id": payload["transaction_id"],
+        "prev_hash": prev,
+        "hash": record_hash(seq, prev, payload),
+        "payload": payload,
+    }
+
+
+def _uploader(tmp_path: Path, server: ServerProcess, tls: Path) -> Uploader:
+    store = Store(tmp_path / "device.sqlite3")
+    return Uploader(store, SyncClient(server.url, tls), batch_size=50)
+
+
+def test_uploaded_transactions_appear_in_the_daily_report(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    up = _uploader(tmp_path, server, device_tls)
+    for i in range(120):
+        up.store.record_transaction(make_record(i, office="131016" if i % 2 else "271004"))
+    assert up.drain() == 120
+    assert up.store.queue_length() == 0
+    status = up.store.uploader_status()
+    assert status.server_reachable
+    assert status.last_error is None
+    assert status.server_high_water == 120
+    assert status.clock_skew_s is not None
+    assert abs(status.clock_skew_s) < 5
+    with server.client(device_tls) as http:
+        doc = http.get("/v1/reports/daily", params={"date": "2026-11-25"}).json()
+        rows = {(r["office_code"], r["certificate_type"]): r for r in doc["rows"]}
+        assert rows[("131016", "sign")]["issued"] == 60
+        assert rows[("271004", "auth")]["transactions"] == 60
+        assert rows[("131016", "sign")]["fee_collected_yen"] == 60 * 100  # 200 split over 2
+        text = http.get(
+            "/v1/reports/daily", params={"date": "2026-11-25", "format": "csv", "office": "131016"}
+        ).text
+        lines = list(csv.DictReader(io.StringIO(text)))
+        assert {line["certificate_type"] for line in lines} == {"auth", "sign"}
+        assert all(line["office_code"] == "131016" for line in lines)
+        chain = http.get(f"/v1/devices/{http.get('/v1/devices/me').json()['device_id']}/chain")
+        assert chain.json()["gaps"] == []
+        assert chain.json()["breaks"] == []
+
+
+def test_resending_is_idempotent_and_replays_are_refused(
+    server: ServerProcess, device_tls: Path
+) -> None:
+    payload = make_record(1).to_payload()
+    body = {"records": [_item(1, payload)]}
+    with server.client(device_tls) as http:
+        first = http.post("/v1/batches", json=body, headers={"Idempotency-Key": "k1"}).json()
+        again = http.post("/v1/batches", json=body, headers={"Idempotency-Key": "k1"}).json()
+        assert first["results"][0]["status"] == "accepted"
+        assert again["results"][0]["status"] == "duplicate"
+        assert again["high_water"] == 1
+        other = {"records": [_item(2, make_record(2).to_payload(), prev=_item(1, payload)["hash"])]}
+        replay = http.post("/v1/batches", json=other, headers={"Idempotency-Key": "k1"})
+        assert replay.status_code == 409
+        edited = dict(payload, fee_collected_yen=0)
+        same_txn = http.post("/v1/batches", json={"records": [_item(1, edited)]}).json()
+        assert same_txn["results"][0]["status"] == "rejected"
+        assert "different content" in same_txn["results"][0]["error"]
+        reuse = http.post(
+            "/v1/batches", json={"records": [_item(1, make_record(3).to_payload())]}
+        ).json()
+        assert "already used" in reuse["results"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        (b"not json", 400),
+        (b"[1, 2]", 400),
+        (b'{"records": []}', 400),
+        (b'{"records": ' + b"[" + b",".join([b"{}"] * 1001) + b"]}", 413),
+        (b"HUGE", 413),
+    ],
+    ids=["not-json", "not-object", "empty", "too-many-records", "too-many-bytes"],
+)
+def test_malformed_and_oversized_requests_get_clear_4xx(
+    server: ServerProcess, device_tls: Path, content: bytes, status: int
+) -> None:
+    if content == b"HUGE":
+        content = b'{"records": ["' + b"x" * (5 * 1024 * 1024) + b'"]}'
+    with server.client(device_tls) as http:
+        response = http.post(
+            "/v1/batches", content=content, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == status
+    assert response.json()["detail"]
+
+
+def test_bad_items_are_rejected_one_by_one(server: ServerProcess, device_tls: Path) -> None:
+    good = make_record(1).to_payload()
+    tampered = _item(2, make_record(2).to_payload())
+    tampered["payload"] = dict(tampered["payload"], fee_collected_yen=1)  # type: ignore[call-overload]
+    with_pin = make_record(3).to_payload()
+    with_pin["extra"] = {"pin": "1234"}
+    with_number = make_record(4).to_payload()
+    with_number["extra"] = {"note": "番号 1234 5678 9012"}
+    body = {
+        "records": [
+            _item(1, good),
+            tampered,
+            _item(3, with_pin),
+            _item(4, with_number),
+            {"seq": "x"},
+        ]
+    }
+    with server.client(device_tls) as http:
+        results = http.post("/v1/batches", json=body).json()["results"]
+        me = http.get("/v1/devices/me").json()
+        chain = http.get(f"/v1/devices/{me['device_id']}/chain").json()
+    assert [r["status"] for r in results] == ["accepted"] + ["rejected"] * 4
+    assert "hash does not match" in results[1]["error"]
+    assert "forbidden" in results[2]["error"]
+    assert "12-digit" in results[3]["error"]
+    assert {r["seq"] for r in chain["rejected"]} == {2, 3, 4}
+
+
+def test_chain_report_shows_gaps_and_edits(server: ServerProcess, device_tls: Path) -> None:
+    p1, p2, p3, p5 = (make_record(i).to_payload() for i in (1, 2, 3, 5))
+    i1 = _item(1, p1)
+    i2 = _item(2, p2, prev=i1["hash"])  # type: ignore[arg-type]
+    i3 = _item(3, p3, prev="f" * 64)  # rechained after an edit of record 2
+    i5 = _item(5, p5, prev=i3["hash"])  # type: ignore[arg-type]
+    with server.client(device_tls) as http:
+        http.post("/v1/batches", json={"records": [i1, i2, i3, i5]}).raise_for_status()
+        me = http.get("/v1/devices/me").json()
+        chain = http.get(f"/v1/devices/{me['device_id']}/chain").json()
+    assert me["high_water"] == 3
+    assert chain["gaps"] == [[4, 4]]
+    assert chain["breaks"] == [3]
+
+
+def test_card_operation_status_and_certificate_registry(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    up = _uploader(tmp_path, server, device_tls)
+    up.store.record_transaction(make_record(7))
+    up.drain()
+    with server.client(device_tls) as http:
+        assert http.get("/v1/certificates/S00000007/status").json()["label"] == "有効"
+        assert http.get("/v1/cards/card-1/operation-status").status_code == 404
+        lost = http.put(
+            "/v1/cards/card-1/operation-status",
+            json={
+                "status": "suspended",
+                "reason": "lost",
+                "hold_certificate_serials": ["S00000007"],
+            },
+        ).json()
+        assert lost["label"] == "一時停止"
+        assert http.get("/v1/certificates/S00000007/status").json()["label"] == "一時保留"
+        # 第4-3 found card: the held certificates are revoked, the card is 運用中 again.
+        revoke = make_record(8)
+        revoke_payload = revoke.to_payload()
+        revoke_payload["certificates"] = [
+            {"kind": "sign", "action": "revoked", "serial": "S00000007"}
+        ]
+        body = {
+            "records": [
+                _item(
+                    2,
+                    revoke_payload,
+                    prev=up.store.db.execute(
+                        "SELECT hash FROM transactions WHERE seq = 1"
+                    ).fetchone()[0],
+                )
+            ]
+        }
+        assert http.post("/v1/batches", json=body).json()["results"][0]["status"] == "accepted"
+        found = http.put("/v1/cards/card-1/operation-status", json={"status": "in_operation"})
+        assert found.json()["label"] == "運用中"
+        assert http.get("/v1/certificates/S00000007/status").json()["label"] == "失効"
+        assert http.get("/v1/cards/123456789012/operation-status").status_code == 422
+        assert http.put("/v1/cards/c/operation-status", json={"status": "x"}).status_code == 400
+
+
+def test_simulated_issuing_authority_issues_test_certificates(
+    server: ServerProcess, device_tls: Path
+) -> None:
+    key = pki.new_key()
+    pem = (
+        key.public_key()
+        .public_bytes(
+            pki.serialization.Encoding.PEM, pki.serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        .decode()
+    )
+    with server.client(device_tls) as http:
+        doc = http.post(
+            "/v1/sim/issuing-authority/certificates", json={"kind": "sign", "public_key_pem": pem}
+        ).json()
+        cert = pki.x509.load_pem_x509_certificate(doc["certificate_pem"].encode())
+        assert "TEST JPKI" in pki.device_id_of(cert)
+        assert http.get(f"/v1/certificates/{doc['serial']}/status").json()["status"] == "valid"
+
+
+def test_requests_without_a_client_certificate_are_refused(
+    server: ServerProcess, device_tls: Path
+) -> None:
+    context = tls_context(server.pki_dir / pki.CA_CERT)
+    with httpx.Client(base_url=server.url, verify=context) as http:
+        response = http.get("/v1/time")
+        assert response.status_code == 401
+        assert http.post("/v1/enrolment", json={"token": "nope", "csr_pem": "x"}).status_code == 400
+        csr = pki.csr_pem(pki.make_csr(pki.new_key()))
+        assert http.post("/v1/enrolment", json={"token": "nope", "csr_pem": csr}).status_code == 403
+
+
+def test_revoked_device_gets_a_clear_error_and_loses_nothing(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    up = _uploader(tmp_path, server, device_tls)
+    for i in range(3):
+        up.store.record_transaction(make_record(i))
+    with server.client(device_tls) as http:
+        device_id = http.get("/v1/devices/me").json()["device_id"]
+    repo = __import__("sync.server.repository", fromlist=["x"]).open_repository(server.db_url)
+    repo.revoke_device(device_id, "2026-11-25T00:00:00+00:00")
+    repo.close()
+    result = up.send_round()
+    assert result.error is not None
+    assert "revoked" in result.error
+    status = up.store.uploader_status()
+    assert status.device_revoked
+    assert status.queue_length == 3
+    with pytest.raises(DeviceRefusedError):
+        up.client.clock_skew()
+
+
+def test_wrong_ca_is_a_clear_tls_error_and_loses_nothing(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    _, other_ca = pki.make_ca("some other CA")
+    (device_tls / "ca.crt").write_bytes(pki.cert_pem(other_ca))
+    up = _uploader(tmp_path, server, device_tls)
+    up.store.record_transaction(make_record(1))
+    result = up.send_round()
+    assert result.error is not None
+    assert "not signed by the configured CA" in result.error
+    assert up.store.queue_length() == 1
+    with pytest.raises(TlsTrustError):
+        up.client.clock_skew()
+
+
+def test_a_certificate_from_another_ca_is_refused_by_the_server(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    ca_key, ca_cert = pki.make_ca("rogue CA")
+    key = pki.new_key()
+    cert = pki.sign_device_csr(ca_key, ca_cert, pki.make_csr(key), "dev-rogue")
+    (device_tls / "device.key").write_bytes(pki.key_pem(key))
+    (device_tls / "device.crt").write_bytes(pki.cert_pem(cert))
+    up = _uploader(tmp_path, server, device_tls)
+    up.store.record_transaction(make_record(1))
+    result = up.send_round()
+    assert result.error is not None
+    assert "certificate" in result.error
+    assert up.store.queue_length() == 1
+
+
+def test_no_pin_or_individual_number_in_payloads_or_either_database(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    """Scan every payload sent and every text cell of the device and server databases."""
+    from sync.protocol import find_forbidden_data
+
+    up = _uploader(tmp_path, server, device_tls)
+    for i in range(30):
+        up.store.record_transaction(make_record(i))
+    sent = [item.payload for item in up.store.pending(100)]
+    up.drain()
+    for payload in sent:
+        assert find_forbidden_data(payload) is None
+    device_cells = _all_text_cells_sqlite(up.store.path)
+    if server.db_url.startswith("postgresql"):
+        server_cells = _all_text_cells_postgres(server.db_url)
+    else:
+        server_cells = _all_text_cells_sqlite(Path(server.db_url))
+    assert len(server_cells) > 30
+    assert len(device_cells) > 30
+    for cell in device_cells + server_cells:
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            value = cell
+        assert find_forbidden_data(value) is None, cell[:200]
+        assert find_forbidden_data({"cell": cell}) is None, cell[:200]
+
+
+def _all_text_cells_sqlite(path: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    cells: list[str] = []
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    for table in tables:
+        for row in conn.execute(f'SELECT * FROM "{table}"'):
+            cells.extend(str(v) for v in row if v is not None)
+    conn.close()
+    return cells
+
+
+def _all_text_cells_postgres(url: str) -> list[str]:
+    import psycopg
+
+    cells: list[str] = []
+    with psycopg.connect(url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        ]
+        for table in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"').fetchall():
+                cells.extend(str(v) for v in row if v is not None)
+    return cells
