@@ -88,6 +88,10 @@ class PinFormatError(PinPolicyError, ValueError):
     """The PIN does not have the form this key accepts (checked before any APDU)."""
 
 
+class PinEntryCancelledError(PinPolicyError):
+    """The applicant cancelled PIN entry on the reader, or it timed out; no try was spent."""
+
+
 class PinNotSetError(PinPolicyError):
     """The card reports no counter for this key (face-authentication cards set no PINs)."""
 

@@ -148,7 +148,7 @@ def classify(
         )
     if identity is not None:
         _apply_identity(identity, kind, conditions, uncertain)
-        if identity.card_face.endorsement and "顔認証" in identity.card_face.endorsement:
+        if identity.card_face is not None and face_stamp(identity.card_face):
             kind = CardKind.FACE_AUTH
     if blocked and kind is not CardKind.FACE_AUTH:
         conditions.append(Condition.PIN_BLOCKED)

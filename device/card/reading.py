@@ -194,8 +194,8 @@ class Check:
 class IdentityReport:
     """The full identity check: 基本4情報, card face and the chip checks."""
 
-    basic4: Basic4Info
-    card_face: CardFace
+    basic4: Basic4Info | None
+    card_face: CardFace | None
     checks: list[Check] = field(default_factory=list)
     test_card: bool = False
     apdus: int = 0
@@ -244,18 +244,27 @@ def identity_check(
     collation_b: bytearray,
     anchors: TrustAnchors | None,
     *,
+    basic4: bool = True,
+    card_face: bool = True,
     confirm_last_try: bool = False,
 ) -> IdentityReport:
-    """基本4情報 and card face through 照合番号B, both chip signatures and the presence check.
+    """基本4情報 and/or the card face through 照合番号B, with their chip checks.
 
-    ``collation_b`` (14 digits typed from the card face) is wiped. The My Number
-    is never read. Without ``anchors`` the CV certificates cannot be rooted and
-    the signature checks report ``ok=None``.
+    With ``card_face`` the GET CHALLENGE presence check runs too (its key is in the
+    card face). ``collation_b`` (14 digits typed from the card face) is wiped. The
+    My Number is never read. Without ``anchors`` the CV certificates cannot be
+    rooted and the signature checks report ``ok=None``.
     """
+    if not (basic4 or card_face):
+        wipe(collation_b)
+        raise ValueError("ask for the 基本4情報, the card face, or both")
     second = bytearray(collation_b)
     try:
         return session.run(
-            lambda: _identity_check(session, collation_b, second, anchors, confirm_last_try)
+            lambda: _identity_check(
+                session, collation_b if basic4 else None, second if card_face else None,
+                anchors, confirm_last_try,
+            )
         )
     finally:
         wipe(collation_b)
@@ -264,40 +273,51 @@ def identity_check(
 
 def _identity_check(
     session: CardSession,
-    first: bytearray,
-    second: bytearray,
+    support_key: bytearray | None,
+    face_key: bytearray | None,
     anchors: TrustAnchors | None,
     confirm_last_try: bool,
 ) -> IdentityReport:
     start = session.apdus
-    basic4 = read_basic4(session, first, confirm_last_try=confirm_last_try)
-    integrity = parse_integrity_record(
-        session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_INTEGRITY)
-    )
-    cv_support = read_cv_certificate(session, Application.SUPPORT)
-    face = read_card_face(session, second, confirm_last_try=confirm_last_try)
-    cv_face = read_cv_certificate(session, Application.CARD_FACE)
-    challenge = session.get_challenge(8)
-    presence_signature = session.internal_sign(
-        Application.CARD_FACE, SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()
-    )
-    checks = [
-        _signature_check(
+    checks: list[Check] = []
+    test_card = False
+    info: Basic4Info | None = None
+    face: CardFace | None = None
+    # One short READ that may allow every later file in one extended READ each.
+    session.probe_extended_length()
+    if support_key is not None:
+        info = read_basic4(session, support_key, confirm_last_try=confirm_last_try)
+        integrity = parse_integrity_record(
+            session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_INTEGRITY)
+        )
+        cv_support = read_cv_certificate(session, Application.SUPPORT)
+        test_card |= cv_support.test_hierarchy
+        read_info = info
+        checks.append(_signature_check(
             "support_signature", anchors, cv_support,
-            lambda: verify_integrity_record(integrity, cv_support.public_key, basic4),
-        ),
-        _signature_check(
+            lambda: verify_integrity_record(integrity, cv_support.public_key, read_info),
+        ))
+    if face_key is not None:
+        face = read_card_face(session, face_key, confirm_last_try=confirm_last_try)
+        cv_face = read_cv_certificate(session, Application.CARD_FACE)
+        test_card |= cv_face.test_hierarchy
+        challenge = session.get_challenge(8)
+        presence_signature = session.internal_sign(
+            Application.CARD_FACE, SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()
+        )
+        read_face = face
+        checks.append(_signature_check(
             "card_face_signature", anchors, cv_face,
-            lambda: verify_card_face(face, cv_face.public_key),
-        ),
-        _plain_check(
-            "presence", lambda: verify_challenge_signature(face, challenge, presence_signature)
-        ),
-    ]
+            lambda: verify_card_face(read_face, cv_face.public_key),
+        ))
+        checks.append(_plain_check(
+            "presence",
+            lambda: verify_challenge_signature(read_face, challenge, presence_signature),
+        ))
     return IdentityReport(
-        basic4=basic4,
+        basic4=info,
         card_face=face,
         checks=checks,
-        test_card=cv_support.test_hierarchy or cv_face.test_hierarchy,
+        test_card=test_card,
         apdus=session.apdus - start,
     )

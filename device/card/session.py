@@ -31,6 +31,7 @@ from device.card.errors import (
     CardFileNotFoundError,
     LastTryNotConfirmedError,
     PinCounterUnknownError,
+    PinEntryCancelledError,
     PinExhaustedError,
     PinNotSetError,
     WrongPinError,
@@ -322,26 +323,9 @@ class CardSession:
         command: bytearray | None = None
         try:
             check_form(kind, secret)
-            if self._stale - {kind}:
-                self._refresh_stale()
-            status = self.pin_status(kind)  # immediately before the VERIFY: no APDU between
-            label = kind.key.label
-            if status.state is PinState.VERIFIED:
-                if kind in self._verified:
-                    return status
-                raise PinCounterUnknownError(
-                    f"the card does not report the tries left of the {label}; not verifying"
-                )
-            if status.state is PinState.ABSENT:
-                raise PinNotSetError(f"this card has no {label}")
-            if status.state is PinState.UNUSABLE:
-                raise PinNotSetError(f"the {label} is blocked or was never set on this card")
-            if status.state is PinState.BLOCKED:
-                raise PinExhaustedError(f"the {label} has no tries left; not verifying")
-            if status.state is PinState.LAST_TRY and not confirm_last_try:
-                raise LastTryNotConfirmedError(
-                    f"only one try of the {label} is left; confirm before trying it"
-                )
+            already = self._guard(kind, confirm_last_try)
+            if already is not None:
+                return already
             command = apdu.verify(secret)
             self._stale.add(kind)  # until the card answers, the counter is unknown
             response = self._send(command)
@@ -350,6 +334,57 @@ class CardSession:
             apdu.wipe(secret)
             if command is not None:
                 apdu.wipe(command)
+
+    def verify_on_reader(
+        self, kind: PinKind, pin_verify_structure: bytes, *, confirm_last_try: bool = False
+    ) -> PinStatus:
+        """VERIFY with the PIN typed on the reader's own PIN pad (PC/SC Part 10), same rules.
+
+        The structure's APDU must address the current key EF (``00 20 00 80``); the
+        counter query right before selects it. The PIN never reaches this computer.
+        """
+        already = self._guard(kind, confirm_last_try)
+        if already is not None:
+            return already
+        self._stale.add(kind)
+        try:
+            response = self._transport.verify_pin_on_reader(pin_verify_structure)
+        except ReaderError:
+            self._forget_selection()
+            raise
+        if response.sw in (0x6400, 0x6401):
+            # Reader timeout / cancel: the card never saw a PIN.
+            self._stale.discard(kind)
+            raise PinEntryCancelledError("PIN entry on the reader was cancelled or timed out")
+        return self._after_verify(kind, response.sw)
+
+    def _guard(self, kind: PinKind, confirm_last_try: bool) -> PinStatus | None:
+        """Read the counter immediately before a VERIFY and apply the rules.
+
+        Returns the status when the key is already verified in this session (no VERIFY
+        needed), ``None`` when a VERIFY may be sent, and raises when it may not.
+        """
+        if self._stale - {kind}:
+            self._refresh_stale()
+        status = self.pin_status(kind)  # the last APDU before the VERIFY
+        label = kind.key.label
+        if status.state is PinState.VERIFIED:
+            if kind in self._verified:
+                return status
+            raise PinCounterUnknownError(
+                f"the card does not report the tries left of the {label}; not verifying"
+            )
+        if status.state is PinState.ABSENT:
+            raise PinNotSetError(f"this card has no {label}")
+        if status.state is PinState.UNUSABLE:
+            raise PinNotSetError(f"the {label} is blocked or was never set on this card")
+        if status.state is PinState.BLOCKED:
+            raise PinExhaustedError(f"the {label} has no tries left; not verifying")
+        if status.state is PinState.LAST_TRY and not confirm_last_try:
+            raise LastTryNotConfirmedError(
+                f"only one try of the {label} is left; confirm before trying it"
+            )
+        return None
 
     def _after_verify(self, kind: PinKind, sw: int) -> PinStatus:
         label = kind.key.label

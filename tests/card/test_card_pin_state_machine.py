@@ -13,6 +13,7 @@ import atexit
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
@@ -53,7 +54,7 @@ class PinSafetyMachine(RuleBasedStateMachine):
         drop_after=st.integers(2, 40),
     )
     def start(self, profile: str, drop_after: int) -> None:
-        options: dict[str, object] = {}
+        options: dict[str, Any] = {}
         if profile == "flaky":
             options["drop_after"] = drop_after
         self.reader = SimReader(profile=profile, pki_dir=_PKI, **options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -21,7 +22,7 @@ from drivers.simcard import PROFILES
 from drivers.transport.sim import SimReader
 
 SimFactory = Callable[..., tuple[SimReader, CardSession]]
-OPTIONS = {"slow": {"apdu_delay_s": 0.0}, "flaky": {"drop_after": 1000}}
+OPTIONS: dict[str, dict[str, Any]] = {"slow": {"apdu_delay_s": 0.0}, "flaky": {"drop_after": 1000}}
 COUNTERS = ("juki", "juki_common", "jpki_auth", "jpki_sign", "support", "support_b", "face_b")
 
 
@@ -80,6 +81,8 @@ def test_tap_to_ready_every_profile(
             session, bytearray(facts.verification_code_b.encode()), anchors
         )
         assert ready.apdus + identity.apdus <= 30
+        assert identity.basic4 is not None
+        assert identity.card_face is not None
         assert identity.basic4.name == facts.name
         assert identity.basic4.address == facts.address
         assert identity.basic4.birth_date == facts.birth_date
