@@ -112,6 +112,16 @@ def vpcd_card(sim_pki: TestPki) -> Iterator[Callable[..., AttachedCard]]:
     def attach(profile: str = "standard", **options: Any) -> AttachedCard:
         for previous in attached:
             previous.client.stop()
+        if not attached and slot_has_card(context, reader_name):
+            # Give a card from the previous test (or a stray vpcd client) time to leave.
+            deadline = time.monotonic() + 10.0
+            while slot_has_card(context, reader_name):
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"{reader_name!r} already holds a card: another vpcd client is "
+                        f"attached to port {port} (a running 'madoguchi sim card'?)"
+                    )
+                time.sleep(0.05)
         wait_for_slot(context, reader_name, present=False, timeout=10.0)
         card = make_card(profile, pki_dir=sim_pki.directory, **options)
         client = VpcdCardClient(card, port=port)
