@@ -128,6 +128,8 @@ class MatrixKeypad(CompositeDevice):  # type: ignore[misc]  # gpiozero is untype
         super().__init__(*row_devices, *col_devices, pin_factory=pin_factory)
         self._rows = tuple(row_devices)
         self._cols = tuple(col_devices)
+        # read the pins directly in the scan loop: it runs a thousand times a second
+        self._col_pins = tuple(col.pin for col in col_devices)
         self._labels = "".join(labels)
         self._debouncer = MatrixDebouncer(len(rows), len(cols), debounce_time)
         self._dispatcher = KeyDispatcher()
@@ -188,17 +190,20 @@ class MatrixKeypad(CompositeDevice):  # type: ignore[misc]  # gpiozero is untype
     def scan(self) -> list[int]:
         """Read the raw matrix: one column bit mask per row. Rows end up driven."""
         masks: list[int] = []
-        for row in self._rows:
+        rows = self._rows
+        # from rest (all driven): keep only the first row driven, then walk down
+        for row in rows[1:]:
             row.release()
-        for row in self._rows:
-            row.drive()
+        for index, row in enumerate(rows):
+            if index:
+                rows[index - 1].release()
+                row.drive()
             mask = 0
-            for bit, col in enumerate(self._cols):
-                if col.is_active:
+            for bit, pin in enumerate(self._col_pins):
+                if not pin.state:  # pulled up: a closed key reads low
                     mask |= 1 << bit
             masks.append(mask)
-            row.release()
-        for row in self._rows:
+        for row in rows[:-1]:
             row.drive()
         self.scans += 1
         return masks
@@ -222,6 +227,11 @@ class MatrixKeypad(CompositeDevice):  # type: ignore[misc]  # gpiozero is untype
         if any(masks):
             return self._hold_interval  # a held key: a second key in its column makes no edge
         return None
+
+    @property
+    def scan_thread_id(self) -> int | None:
+        """``threading`` ident of the scan thread (for per-thread CPU accounting)."""
+        return self._thread.ident if self._thread is not None else None
 
     @property
     def woken(self) -> bool:

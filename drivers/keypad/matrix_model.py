@@ -39,8 +39,9 @@ class MatrixRowPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
         self.model = model
 
     def _set_function(self, value: str) -> None:
+        changed = value != self._function
         super()._set_function(value)
-        if self.model is not None:
+        if changed and self.model is not None:
             self.model.settle()
 
     def _change_state(self, value: bool) -> bool:
@@ -157,6 +158,9 @@ class KeypadMatrixModel:
     def settle(self) -> None:
         """Recompute every column's level from the rows and the closed keys."""
         with self._lock:
+            if len(self._closed) <= 1:
+                self._settle_simple()
+                return
             n_rows = len(self.rows)
             parent = list(range(n_rows + len(self.cols)))
 
@@ -181,3 +185,39 @@ class KeypadMatrixModel:
                     pin.drive_low()
                 elif pin._pull == "up" or find(n_rows + c) in high:
                     pin.drive_high()
+
+    def _settle_simple(self) -> None:
+        # zero or one closed key (nearly all the time): no node joins two rows
+        low_col = -1
+        for r, c in self._closed:
+            pin = self.rows[r]
+            if pin._function == "output" and not pin._state:
+                low_col = c
+        for c, pin in enumerate(self.cols):
+            if pin._function != "input":
+                continue
+            if c == low_col:
+                if pin._state:
+                    pin.drive_low()
+            elif pin._pull == "up" and not pin._state:
+                pin.drive_high()
+
+
+#: pins of :func:`mock_keypad` (the defaults of ``[keypad]``; a 4x3 pad uses the first 3 columns)
+MOCK_ROWS = (5, 6, 13, 19)
+MOCK_COLS = (12, 16, 20, 21)
+
+
+def mock_keypad(layout: str = "4x3", **options: Any) -> tuple[KeypadMatrixModel, Any]:
+    """A matrix model and a :class:`~drivers.keypad.matrix.MatrixKeypad` on it,
+    on a private ``MockFactory``; ``options`` go to the keypad.
+
+    For the benchmark and demos, which must not import gpiozero themselves.
+    """
+    from drivers.keypad.matrix import MatrixKeypad
+
+    factory = MockFactory()
+    cols = MOCK_COLS[: len(resolve_keymap(layout)[0])]
+    model = KeypadMatrixModel(factory, MOCK_ROWS, cols, layout=layout)
+    pad = MatrixKeypad(MOCK_ROWS, cols, layout=layout, pin_factory=factory, **options)
+    return model, pad
