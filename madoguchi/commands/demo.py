@@ -31,6 +31,7 @@ from device.operators import (
 )
 from device.store import Store
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
+from madoguchi.commands.operator import OPERATORS_FILE
 from madoguchi.config import Config, default_state_dir
 from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.services import (
@@ -49,8 +50,6 @@ DEMO_OPERATOR_ID = "demo"
 #: The demo operator's documented password (docs/tui.md). Never valid on a real counter,
 #: because a real counter has no demo account.
 DEMO_PASSWORD = "madoguchi-demo"  # noqa: S105 - documented demo credential
-#: Operator accounts live beside the store, in their own file.
-OPERATORS_FILE = "operators.sqlite3"
 
 #: SELECT of the JPKI application by DF name: what the reader test sends and times.
 JPKI_SELECT = bytes.fromhex("00A4040C0AD392F000260100000001")

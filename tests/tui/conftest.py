@@ -98,3 +98,9 @@ def services(_private_state: Path, clock: StepClock, sim_pki: Path) -> Iterator[
     svc = make_services(_private_state, clock=clock, pki_dir=sim_pki)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def state_dir(_private_state: Path) -> Path:
+    """The private ``$MADOGUCHI_STATE_DIR`` of this test."""
+    return _private_state

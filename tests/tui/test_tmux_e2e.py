@@ -18,11 +18,11 @@ from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command, sign_in_
 
 
 @pytest.fixture
-def demo_session(_private_state: Path) -> Iterator[TmuxSession]:
+def demo_session(state_dir: Path) -> Iterator[TmuxSession]:
     session = TmuxSession(f"madoguchi-test-{os.getpid()}", width=80, height=24)
     session.start(
         demo_command(),
-        {"MADOGUCHI_STATE_DIR": str(_private_state), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
+        {"MADOGUCHI_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
     )
     try:
         yield session
@@ -32,7 +32,7 @@ def demo_session(_private_state: Path) -> Iterator[TmuxSession]:
 
 @pytest.mark.slow
 def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
-    demo_session: TmuxSession, _private_state: Path
+    demo_session: TmuxSession, state_dir: Path
 ) -> None:
     demo_session.wait_for(LOGIN_TITLE, timeout=30.0)
     screen = demo_session.capture()
@@ -59,6 +59,6 @@ def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
     time.sleep(0.1)
     demo_session.send("o")
     demo_session.wait_for("サインアウトしました。")
-    log = (_private_state / "demo.log").read_text("utf-8")
+    log = (state_dir / "demo.log").read_text("utf-8")
     assert "madoguchi-demo" not in log
     assert "operator demo signed in" in log

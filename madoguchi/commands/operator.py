@@ -1,0 +1,85 @@
+"""``madoguchi operator``: manage clerk accounts (add, list, unlock).
+
+The password is read from the terminal without echo (``getpass``), or from
+standard input with ``--password-stdin`` for provisioning scripts; it is never
+a command-line argument, so it never shows in ``ps`` or a shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from device.operators import OperatorStore, open_operator_db
+from madoguchi.config import default_state_dir
+from madoguchi.errors import ConfigError
+
+#: Operator accounts live beside the store, in their own file (as ``madoguchi demo`` has it).
+OPERATORS_FILE = "operators.sqlite3"
+
+
+def register(sub: Any) -> None:
+    """Add ``madoguchi operator add|list|unlock``."""
+    parser = sub.add_parser("operator", help="manage operator (clerk) accounts")
+    actions = parser.add_subparsers(dest="operator_action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", help="create an operator account")
+    add.add_argument("operator_id", help="1-32 letters, digits, '.', '_' or '-'")
+    add.add_argument("--name", default="", help="name shown on screen (default: the id)")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(func=_add)
+
+    listing = actions.add_parser("list", help="list operator accounts")
+    listing.set_defaults(func=_list)
+
+    unlock = actions.add_parser("unlock", help="clear a lock-out after wrong passwords")
+    unlock.add_argument("operator_id")
+    unlock.set_defaults(func=_unlock)
+
+
+def _store(args: argparse.Namespace) -> OperatorStore:
+    from madoguchi.cli import config_from
+
+    config = config_from(args)
+    state = default_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    return OperatorStore(
+        open_operator_db(str(state / OPERATORS_FILE)),
+        max_failures=config.ui.operator_max_failures,
+        idle_timeout_s=config.ui.idle_sign_out_s,
+    )
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("the two passwords differ; nothing was created")
+    return first
+
+
+def _add(args: argparse.Namespace) -> int:
+    store = _store(args)
+    info = store.add(args.operator_id, _read_password(args), display_name=args.name)
+    print(f"operator {info.operator_id} ({info.display_name}) created")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for operator_id in store.operator_ids():
+        info = store.info(operator_id)
+        state = "locked" if info.locked else f"{info.failed_attempts} failed"
+        print(f"{info.operator_id}\t{info.display_name}\t{state}\t{info.created_at}")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    _store(args).unlock(args.operator_id)
+    print(f"operator {args.operator_id} unlocked")
+    return 0
