@@ -22,6 +22,7 @@ from madoguchi.errors import MadoguchiError
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.demo",
+    "madoguchi.commands.operator",
     "madoguchi.commands.card",
     "madoguchi.commands.sim",
     "madoguchi.commands.rules",
