@@ -57,6 +57,8 @@ class HealthCheck:
             try:
                 result = subprocess.run(  # noqa: S603 - configured health commands
                     argv,
+                    # not the caller's cwd: a source checkout there would shadow the new version
+                    cwd="/",
                     capture_output=True,
                     text=True,
                     check=False,

@@ -81,9 +81,8 @@ def install_bundle(
         _run([_base_python(), "-m", "venv", "--without-pip", str(target)], "creating the venv")
         python = target / "bin" / "python"
         progress("pip")
+        # pip itself is not installed: every bundle brings the pip that installs it.
         requirements = list(manifest.requirements)
-        if any(wheelhouse.glob("pip-*.whl")):
-            requirements.append("pip")
         argv = [
             *_pip_argv(python, wheelhouse),
             "install",

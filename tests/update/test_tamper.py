@@ -1,0 +1,75 @@
+"""Every tamper case is refused with its reason, and the install tree is left exactly as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from update_helpers import snapshot
+
+from madoguchi.bench.update import ReleaseSet, tamper_cases
+from updater.engine import Updater
+from updater.errors import BundleRejectedError
+
+
+@pytest.fixture(scope="module")
+def cases(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> list:  # type: ignore[type-arg]
+    # Against a device running 1.1.0: 1.2.0 is the genuine newer bundle to tamper with.
+    return tamper_cases(
+        releases.bundles["1.2.0"],
+        releases.bundles["1.0.0"],
+        releases.wrong_private_key,
+        tmp_path_factory.mktemp("tamper"),
+    )
+
+
+def test_the_tamper_set_covers_every_required_case(cases: list) -> None:  # type: ignore[type-arg]
+    reasons = {reason for _, _, reason in cases}
+    assert {
+        "hash-mismatch",
+        "bad-signature",
+        "missing-file",
+        "extra-file",
+        "downgrade",
+        "truncated",
+        "unsigned",
+        "malformed",
+    } <= reasons
+    # a flipped byte in every file of the bundle (manifest, signature, app wheel, pip wheel),
+    # at its start, middle and end
+    flipped = [name for name, _, _ in cases if name.startswith("flipped byte (")]
+    assert len(flipped) == 3 * 4
+    for member in ("manifest.json", "manifest.sig", "payload/madoguchi-1.2.0", "payload/pip-"):
+        assert any(member in name for name in flipped), member
+
+
+def test_every_tamper_case_is_rejected_and_nothing_changes(
+    updater: Updater,
+    releases: ReleaseSet,
+    cases: list,
+    fresh_root: Path,  # type: ignore[type-arg]
+) -> None:
+    assert updater.apply(releases.bundles["1.1.0"]).state == "committed"
+    before = snapshot(fresh_root)
+    for name, path, reason in cases:
+        with pytest.raises(BundleRejectedError) as info:
+            updater.apply(path)
+        assert info.value.reason == reason, f"{name}: {info.value}"
+        assert snapshot(fresh_root) == before, f"{name} changed the install tree"
+        status = updater.status.read()
+        assert status["state"] == "failed", name
+        assert status["reason"] == reason, name
+    assert updater.tree.current_version() == "1.1.0"
+
+
+def test_replayed_current_bundle_is_refused(updater: Updater, releases: ReleaseSet) -> None:
+    with pytest.raises(BundleRejectedError) as info:
+        updater.apply(releases.bundles["1.0.0"])
+    assert info.value.reason == "already-installed"
+
+
+def test_device_without_keys_refuses_everything(updater: Updater, releases: ReleaseSet) -> None:
+    updater.trusted_keys = {}
+    with pytest.raises(BundleRejectedError) as info:
+        updater.apply(releases.bundles["1.1.0"])
+    assert info.value.reason == "unsigned"

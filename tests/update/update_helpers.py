@@ -1,0 +1,19 @@
+"""Small helpers shared by the updater tests (not fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int | str]]:
+    """Every path under ``root`` with its kind and size or link target."""
+    result: dict[str, tuple[str, int | str]] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            result[rel] = ("link", str(path.readlink()))
+        elif path.is_file():
+            result[rel] = ("file", path.stat().st_size)
+        else:
+            result[rel] = ("dir", 0)
+    return result
