@@ -7,7 +7,14 @@ never PINs) to listeners, and only while a PIN prompt is active. Heavy imports
 
 from __future__ import annotations
 
-from drivers.keypad.events import KeyDispatcher, KeyEvent, KeyListener
+from drivers.keypad.events import KeyDispatcher, KeyEvent, KeyListener, KeySource
 from drivers.keypad.layouts import LAYOUTS, resolve_keymap
 
-__all__ = ["LAYOUTS", "KeyDispatcher", "KeyEvent", "KeyListener", "resolve_keymap"]
+__all__ = [
+    "LAYOUTS",
+    "KeyDispatcher",
+    "KeyEvent",
+    "KeyListener",
+    "KeySource",
+    "resolve_keymap",
+]

@@ -89,3 +89,30 @@ class KeyDispatcher:
                 # the type only: a message could quote the key
                 log.error("key listener %r failed with %s", listener, type(exc).__name__)
         return True
+
+
+class KeySource:
+    """Listener and prompt-gate methods shared by the pad backends.
+
+    A backend sets ``self._dispatcher = KeyDispatcher()`` and sends its events
+    through it; these methods are its public face.
+    """
+
+    _dispatcher: KeyDispatcher
+
+    def add_listener(self, listener: KeyListener) -> None:
+        """Call ``listener(event)`` for every key event while a prompt is active."""
+        self._dispatcher.add_listener(listener)
+
+    def remove_listener(self, listener: KeyListener) -> None:
+        """Stop calling ``listener``."""
+        self._dispatcher.remove_listener(listener)
+
+    @property
+    def prompt_active(self) -> bool:
+        """Whether a PIN prompt is up (only then do key events reach listeners)."""
+        return self._dispatcher.prompt_active
+
+    def set_prompt_active(self, active: bool) -> None:
+        """PIN entry opens (``True``) and closes (``False``) the prompt through this."""
+        self._dispatcher.set_prompt_active(active)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from drivers.keypad.events import KeyDispatcher, KeyEvent, KeyListener
+from drivers.keypad.events import KeyDispatcher, KeyEvent, KeySource
 
 #: keyboard key name (as Textual names keys) -> pad key label
 NAMED_KEYS: dict[str, str] = {
@@ -27,7 +27,7 @@ NAMED_KEYS: dict[str, str] = {
 }
 
 
-class KeyboardKeypad:
+class KeyboardKeypad(KeySource):
     """The keyboard standing in for the applicant's pad, clearly labelled as such.
 
     :param clock: monotonic clock for event timestamps (injectable for tests).
@@ -40,23 +40,6 @@ class KeyboardKeypad:
         self._dispatcher = KeyDispatcher()
         self._clock = clock
         self._closed = False
-
-    def add_listener(self, listener: KeyListener) -> None:
-        """Call ``listener(event)`` for every key accepted by :meth:`feed`."""
-        self._dispatcher.add_listener(listener)
-
-    def remove_listener(self, listener: KeyListener) -> None:
-        """Stop calling ``listener``."""
-        self._dispatcher.remove_listener(listener)
-
-    @property
-    def prompt_active(self) -> bool:
-        """Whether a PIN prompt is up (only then are keys taken)."""
-        return self._dispatcher.prompt_active
-
-    def set_prompt_active(self, active: bool) -> None:
-        """PIN entry opens and closes the prompt through this."""
-        self._dispatcher.set_prompt_active(active)
 
     def feed(self, key: str) -> bool:
         """Offer one keyboard key (a digit or a name from :data:`NAMED_KEYS`).

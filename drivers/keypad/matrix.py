@@ -27,7 +27,7 @@ from typing import Any
 from gpiozero import CompositeDevice, DigitalInputDevice, GPIODevice
 
 from drivers.keypad.debounce import MatrixDebouncer
-from drivers.keypad.events import KeyDispatcher, KeyEvent, KeyListener
+from drivers.keypad.events import KeyDispatcher, KeyEvent, KeySource
 from drivers.keypad.layouts import resolve_keymap
 from madoguchi.errors import ConfigError, KeypadError
 
@@ -62,7 +62,7 @@ class MatrixRow(GPIODevice):  # type: ignore[misc]  # gpiozero is untyped
         return int(self.pin.function == "output")
 
 
-class MatrixKeypad(CompositeDevice):  # type: ignore[misc]  # gpiozero is untyped
+class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozero is untyped
     """A row/column matrix keypad (4x3 or 4x4) with debounce and ghost rejection.
 
     :param rows: GPIO pins of the row lines, top to bottom.
@@ -140,24 +140,6 @@ class MatrixKeypad(CompositeDevice):  # type: ignore[misc]  # gpiozero is untype
         if start:
             self._thread = threading.Thread(target=self._run, name="keypad-scan", daemon=True)
             self._thread.start()
-
-    # -- listeners (see KeyDispatcher) ------------------------------------
-    def add_listener(self, listener: KeyListener) -> None:
-        """Call ``listener(event)`` on the scan thread for every key event."""
-        self._dispatcher.add_listener(listener)
-
-    def remove_listener(self, listener: KeyListener) -> None:
-        """Stop calling ``listener``."""
-        self._dispatcher.remove_listener(listener)
-
-    @property
-    def prompt_active(self) -> bool:
-        """Whether key events currently reach the listeners."""
-        return self._dispatcher.prompt_active
-
-    def set_prompt_active(self, active: bool) -> None:
-        """Let key events through (``True``) or drop them (``False``)."""
-        self._dispatcher.set_prompt_active(active)
 
     # -- state ---------------------------------------------------------------
     @property
