@@ -21,8 +21,17 @@ from device.procedures.facts import (
     OperationStatus,
     PinResult,
 )
-from device.procedures.identity_rules import RECEIPT_CITATIONS, SELF_ID_CITATIONS
-from device.procedures.proxy_rules import C_CITATIONS, PROXY_ID_CITATIONS
+from device.procedures.identity_rules import (
+    IN_PERSON_DROPPED,
+    RECEIPT_CITATIONS,
+    SELF_ID_CITATIONS,
+)
+from device.procedures.proxy_rules import (
+    C_CITATIONS,
+    E_RECORD_CITATIONS,
+    OMISSION_CITATIONS,
+    PROXY_ID_CITATIONS,
+)
 
 
 def _enum(cls: type[EvidenceKind] | type[PinResult] | type[OperationStatus]
@@ -44,7 +53,16 @@ VALUE_TYPES: dict[str, str] = {
     "card.declaration.items": _enum(DeclarationItems),
     "card.declaration.subject": _enum(DeclarationSubject),
     "app_screen": "object:listed_documents_difficult,screen_operation",
+    "e_record": "object:source,fields,certified_program,sender_verified",
     "e_record.source": "enum:my_number_card|card_substitute_record",
+    "application.with_birth_registration": "bool",
+    "application.under_specified_age": "bool",
+    "application.content_doubt": "bool",
+    "proxy.legal_rep_proof": "list:family_register_copy|agency_list|other_proof",
+    "proxy.proof_omission": "object:honseki_in_jurisdiction,municipality_confirmed,mayor_decided",
+    "proxy.with_move_notice": "bool",
+    "proxy.same_household": "bool",
+    "inquiry_request": "object:in_person,identity_checked,requester_exists,form_presented",
     "proxy.legal_rep_kind": _enum(LegalRepKind),
     "proxy.power_of_attorney": "object:present,signed_or_sealed",
     "proxy.reply_form": "object:present,pin_concealment",
@@ -102,10 +120,20 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
     pairs.append(("application.received", RECEIPT_CITATIONS[rule_pid]))
     if info.population is Population.OVERSEAS:
         pairs.append(("application.at_fuhyo_municipality", "第3-1-(1)-ア-(イ)-A"))
+        if info.kind is Kind.ISSUANCE:
+            pairs.append(("application.content_doubt", "第3-1-(1)-ア-(イ)-A"))
+    if info.id == "2-1-2":
+        pairs += [
+            ("application.with_birth_registration", "第2-1-(2)-ア-(ア)-C"),
+            ("application.under_specified_age", "第2-1-(2)-ア-(ア)-C"),
+        ]
+    inquiry_cite = IN_PERSON_DROPPED.get(info.id)
     b_cite = B_CITATIONS.get(rule_pid, "")
     if not info.by_proxy:
         a_cite = SELF_ID_CITATIONS[rule_pid]
         pairs += [("applicant_id.kind", a_cite), ("applicant_id.contents_match", a_cite)]
+        if inquiry_cite:
+            pairs.append(("inquiry_request", inquiry_cite))
         if b_cite:
             pairs += _card_steps("applicant_id", b_cite, a_cite)
         return pairs
@@ -114,11 +142,21 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.power_of_attorney", c_cite),
+        ("proxy.legal_rep_proof", c_cite),
+        ("proxy.proof_omission", OMISSION_CITATIONS.get(info.id, c_cite)),
+        ("proxy.with_move_notice", c_cite),
+        ("proxy.same_household", c_cite),
         ("proxy.reply_form", c_cite),
+    ]
+    if inquiry_cite:
+        pairs.append(("inquiry_request", inquiry_cite))
+    pairs += [
         ("proxy.pin_document", c_cite),
         ("proxy.id.kind", id_cite),
         ("proxy.id.contents_match", id_cite),
     ]
+    if info.id in E_RECORD_CITATIONS:
+        pairs.append(("proxy.id.e_record", E_RECORD_CITATIONS[info.id]))
     if b_cite:
         pairs += _card_steps("proxy.id", b_cite, id_cite)
     return pairs

@@ -189,10 +189,11 @@ class ApplicationFacts:
     """The application itself."""
 
     received: bool | None = None
-    under_specified_age: bool = False  # 特定年齢未満申請者
-    with_birth_registration: bool = False  # 出生の届出と併せて
+    #: 第2-1-(2): 出生の届出と併せて申請 (asked for that procedure only).
+    with_birth_registration: bool | None = None
+    under_specified_age: bool | None = None  # 特定年齢未満申請者
     at_fuhyo_municipality: bool | None = None  # 第3: applied at the 附票管理市区町村
-    content_doubt: bool = False  # 氏名・国外転出（予定）日・生年月日・男女の別等に疑義
+    content_doubt: bool | None = None  # 氏名・国外転出（予定）日・生年月日・男女の別等に疑義
     #: Certificates applied for: "sign" (署名用) and/or "auth" (利用者証明用).
     certificates: frozenset[str] = frozenset({"sign", "auth"})
 
@@ -237,10 +238,10 @@ class ProxyFacts:
     legal_rep_kind: LegalRepKind | None = None
     agency_list_shows_power: bool = False  # 代理行為目録等により代理権を有していると認められる
     power_of_attorney: PowerOfAttorney | None = None
-    legal_rep_proof: frozenset[LegalRepProof] = frozenset()
+    legal_rep_proof: frozenset[LegalRepProof] | None = None  # [] = none brought
     proof_omission: ProofOmission | None = None
-    same_household: bool = False  # 同一世帯人
-    with_move_notice: bool = False  # 転入届又は転居届と併せて
+    with_move_notice: bool | None = None  # 転入届又は転居届と併せて
+    same_household: bool | None = None  # 同一世帯人
     reply_form: ReplyForm | None = None
     pin_document: PinDocument | None = None
     id: Evidence | None = None

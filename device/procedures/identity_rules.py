@@ -9,6 +9,7 @@ mayor deems appropriate whose contents and photo match the application.
 from __future__ import annotations
 
 from device.procedures import card_check
+from device.procedures.catalogue import Kind
 from device.procedures.context import Action, Context
 from device.procedures.facts import Evidence, EvidenceKind, InquiryRequest, need
 from device.procedures.findings import failed, inquiry, note, passed
@@ -74,7 +75,10 @@ def overseas_preconditions(ctx: Context) -> None:
     if not need(application.at_fuhyo_municipality, "application.at_fuhyo_municipality"):
         # [I] 第3 is the 附票管理市区町村's business: 「附票管理市区町村において申請があった場合」.
         ctx.add(failed("not_fuhyo_municipality", "第3-1-(1)-ア-(イ)-A"))
-    if application.content_doubt:
+    doubt = application.content_doubt
+    if ctx.info.kind is Kind.ISSUANCE:
+        doubt = need(doubt, "application.content_doubt")
+    if doubt:
         # 「氏名、国外転出届に記載した国外転出（予定）日、生年月日、男女の別その他申請書の内容に
         # 疑義が生じた場合は、受付不可とする。」
         ctx.add(failed("overseas_content_doubt", "第3-1-(1)-ア-(イ)-A"))
@@ -160,7 +164,7 @@ def _reply_route(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
 def inquiry_request_checks(ctx: Context, pid: str) -> None:
     """The request to send the 照会書: 来庁 (現行 only) and the three checks made then."""
     cite = IN_PERSON_DROPPED[pid]
-    request: InquiryRequest = need(ctx.facts.inquiry_request, "inquiry_request.in_person")
+    request: InquiryRequest = need(ctx.facts.inquiry_request, "inquiry_request")
     in_person = need(request.in_person, "inquiry_request.in_person")
     if not ctx.amended and not in_person:
         # 現行: 「回答書とは、…本人又は代理人が、来庁し、送付を依頼した…」

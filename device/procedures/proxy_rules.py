@@ -95,7 +95,9 @@ def proxy_procedure(ctx: Context) -> None:
 def _birth_registration_case(ctx: Context) -> bool:
     """特定年齢未満申請者 + 出生の届出: the document of 1-(1)-ア-(イ)-A-(F) instead; no proxy ID."""
     application = need(ctx.facts.application, "application.received")
-    if not (application.under_specified_age and application.with_birth_registration):
+    if not need(application.with_birth_registration, "application.with_birth_registration"):
+        return False
+    if not need(application.under_specified_age, "application.under_specified_age"):
         return False
     cite = "第2-1-(1)-ア-(イ)-A-(F)"
     evidence = need(ctx.facts.applicant_id, "applicant_id.kind")
@@ -119,14 +121,15 @@ def _documents(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
             ctx.add(failed("poa_unsigned", cite))
         ctx.add(passed("poa_ok", cite))
         return
-    if proxy.legal_rep_proof:
+    proofs = need(proxy.legal_rep_proof, "proxy.legal_rep_proof")
+    if proofs:
         # 改正後 names the set 戸籍謄本等 (戸籍謄本、代理行為目録等その他…); 現行 戸籍謄本その他….
         key = "legal_rep_proof_ok" if ctx.amended else "legal_rep_proof_ok_current"
-        ctx.add(passed(key, cite, proofs=",".join(sorted(p.value for p in proxy.legal_rep_proof))))
+        ctx.add(passed(key, cite, proofs=",".join(sorted(p.value for p in proofs))))
         return
-    omission = proxy.proof_omission
     omission_cite = OMISSION_CITATIONS.get(pid)
-    if ctx.amended and omission_cite and omission is not None:
+    if ctx.amended and omission_cite:
+        omission = need(proxy.proof_omission, "proxy.proof_omission")
         if not ctx.policies.honseki_omission_allowed:
             ctx.add(failed("omission_not_used_here", omission_cite))
         if not (
@@ -142,12 +145,16 @@ def _documents(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
 
 def reply_form_required(ctx: Context, proxy: ProxyFacts, legal: bool) -> bool:
     """「回答書は不要とする」: 現行 and 改正後 differ on the legal representative."""
-    if ctx.amended:
+    if ctx.amended and legal:
         # 改正後: 「当該代理人が法定代理人であるとき及び転入届又は転居届と併せて、
         # …同一世帯人であるとき」
-        return not (legal or (proxy.with_move_notice and proxy.same_household))
-    # 現行: 「転入届又は転居届と併せて、…同一世帯人又は法定代理人であるとき」
-    return not (proxy.with_move_notice and (proxy.same_household or legal))
+        return False
+    if not need(proxy.with_move_notice, "proxy.with_move_notice"):
+        return True
+    if not ctx.amended and legal:
+        # 現行: 「転入届又は転居届と併せて、…同一世帯人又は法定代理人であるとき」
+        return False
+    return not need(proxy.same_household, "proxy.same_household")
 
 
 def _reply_form_and_pin(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
@@ -212,7 +219,7 @@ def _e_record(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
         # 現行: 「いずれかの書類であって…提示を受け」 — documents presented only.
         ctx.add(failed("e_record_not_accepted", e_cite or cite))
         return
-    record = need(evidence.e_record, "proxy.id.e_record.source")
+    record = need(evidence.e_record, "proxy.id.e_record")
     source = need(record.source, "proxy.id.e_record.source")
     ctx.add(note("e_record_source", e_cite, source=source.value))
     if source not in (ERecordSource.MY_NUMBER_CARD, ERecordSource.CARD_SUBSTITUTE_RECORD):

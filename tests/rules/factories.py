@@ -12,8 +12,8 @@ from device.procedures.casefile import facts_from
 OLD = date(2026, 3, 1)
 NEW = date(2026, 6, 1)
 
-APP: dict[str, Any] = {"received": True}
-APP3: dict[str, Any] = {"received": True, "at_fuhyo_municipality": True}
+APP: dict[str, Any] = {"received": True, "with_birth_registration": False}
+APP3: dict[str, Any] = {"received": True, "at_fuhyo_municipality": True, "content_doubt": False}
 REQUEST_OK: dict[str, Any] = {
     "in_person": True, "identity_checked": True, "requester_exists": True, "form_presented": True
 }
@@ -54,6 +54,7 @@ def proxy(**changes: Any) -> dict[str, Any]:
     """An ordinary proxy with a signed 委任状, a concealed reply form and a valid card."""
     facts: dict[str, Any] = {
         "power_of_attorney": {"present": True, "signed_or_sealed": True},
+        "with_move_notice": False,
         "reply_form": {"present": True, "pin_concealment": "sticker"},
         "id": my_number_card(),
     }
@@ -66,6 +67,7 @@ def legal_rep(**changes: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "legal_rep_kind": "statutory", "legal_rep_proof": ["family_register_copy"],
         "pin_document": {"present": True, "concealed": False}, "id": my_number_card(),
+        "with_move_notice": False,
     }
     facts.update(changes)
     return {k: v for k, v in facts.items() if v is not None}
