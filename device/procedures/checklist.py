@@ -27,10 +27,11 @@ from device.procedures.identity_rules import (
     SELF_ID_CITATIONS,
 )
 from device.procedures.proxy_rules import (
-    C_CITATIONS,
+    DOCUMENT_CITATIONS,
     E_RECORD_CITATIONS,
     OMISSION_CITATIONS,
     PROXY_ID_CITATIONS,
+    REPLY_FORM_CITATIONS,
 )
 
 
@@ -137,21 +138,22 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
         if b_cite:
             pairs += _card_steps("applicant_id", b_cite, a_cite)
         return pairs
-    c_cite = C_CITATIONS[info.id]
+    c_cite = DOCUMENT_CITATIONS[info.id]
+    b_form = REPLY_FORM_CITATIONS[info.id]
     id_cite = PROXY_ID_CITATIONS[info.id]
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.power_of_attorney", c_cite),
         ("proxy.legal_rep_proof", c_cite),
         ("proxy.proof_omission", OMISSION_CITATIONS.get(info.id, c_cite)),
-        ("proxy.with_move_notice", c_cite),
-        ("proxy.same_household", c_cite),
-        ("proxy.reply_form", c_cite),
+        ("proxy.with_move_notice", b_form),
+        ("proxy.same_household", b_form),
+        ("proxy.reply_form", b_form),
     ]
     if inquiry_cite:
         pairs.append(("inquiry_request", inquiry_cite))
     pairs += [
-        ("proxy.pin_document", c_cite),
+        ("proxy.pin_document", b_form),
         ("proxy.id.kind", id_cite),
         ("proxy.id.contents_match", id_cite),
     ]

@@ -24,14 +24,24 @@ from device.procedures.facts import (
 from device.procedures.findings import failed, inquiry, note, passed
 from device.procedures.identity_rules import IN_PERSON_DROPPED, inquiry_request_checks
 
-#: 「C 代理人に提示又は提出を求める書類」 per proxy procedure.
-C_CITATIONS: dict[str, str] = {
-    "2-1-2": "第2-1-(2)-ア-(ア)-C",
-    "2-2-2": "第2-2-(2)-ア",  # (略): applied by analogy with 第2-1-(2)
-    "2-3-2": "第2-3-(2)-ア-(ア)-C",
-    "3-1-2": "第3-1-(2)-ア-(ア)-C",
+#: 「C-(A)」: 委任状, or 戸籍謄本等 for a legal representative.
+DOCUMENT_CITATIONS: dict[str, str] = {
+    "2-1-2": "第2-1-(2)-ア-(ア)-C-(A)",
+    "2-2-2": "第2-2-(2)-ア",  # (略)
+    "2-3-2": "第2-3-(2)-ア-(ア)-C-(A)",
+    "3-1-2": "第3-1-(2)-ア-(ア)-C-(A)",
     "3-2-2": "第3-2-(2)-ア",  # (略)
-    "3-3-2": "第3-3-(2)-ア-(ア)-C",
+    "3-3-2": "第3-3-(2)-ア-(ア)-C-(A)",
+}
+
+#: 「C-(B)」: the reply form, its exemption (なお書き) and the PIN concealment.
+REPLY_FORM_CITATIONS: dict[str, str] = {
+    "2-1-2": "第2-1-(2)-ア-(ア)-C-(B)",
+    "2-2-2": "第2-2-(2)-ア",  # (略)
+    "2-3-2": "第2-3-(2)-ア-(ア)-C-(B)",  # (B) (略): 第2-1-(2) applied by analogy
+    "3-1-2": "第3-1-(2)-ア-(ア)-C-(B)",
+    "3-2-2": "第3-2-(2)-ア",  # (略)
+    "3-3-2": "第3-3-(2)-ア-(ア)-C-(B)",  # (B) (略): as above
 }
 
 #: Where the amendment added 「ただし、本籍地が管内であり…戸籍謄本等を省略することができる。」
@@ -111,7 +121,7 @@ def _birth_registration_case(ctx: Context) -> bool:
 
 
 def _documents(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
-    cite = C_CITATIONS[pid] + ("-(A)" if pid in OMISSION_CITATIONS else "")
+    cite = DOCUMENT_CITATIONS[pid]
     if not legal:
         power = need(proxy.power_of_attorney, "proxy.power_of_attorney")
         if not power.present:
@@ -158,7 +168,7 @@ def reply_form_required(ctx: Context, proxy: ProxyFacts, legal: bool) -> bool:
 
 
 def _reply_form_and_pin(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
-    cite = C_CITATIONS[pid] + ("-(B)" if pid in OMISSION_CITATIONS else "")
+    cite = REPLY_FORM_CITATIONS[pid]
     issuance = ctx.info.kind is Kind.ISSUANCE
     # 現行: no proxy may learn the PIN. 改正後: 「法定代理人以外の代理人」 may not.
     concealment_needed = issuance and (not ctx.amended or not legal)
