@@ -374,6 +374,11 @@ class CardSession:
             raise PinCounterUnknownError(
                 f"the card does not report the tries left of the {label}; not verifying"
             )
+        if status.state is PinState.NO_LIMIT and kind.key.max_tries is not None:
+            # A holder PIN always has a counter; a card claiming otherwise is not trusted.
+            raise PinCounterUnknownError(
+                f"the card reports no try counter for the {label}; not verifying"
+            )
         if status.state is PinState.ABSENT:
             raise PinNotSetError(f"this card has no {label}")
         if status.state is PinState.UNUSABLE:

@@ -157,3 +157,37 @@ def test_secrets_never_in_logs_errors_or_reprs(
         assert secret not in blob
         assert secret.encode().hex().upper() not in blob.upper()
     assert facts.name not in blob
+
+
+def test_change_pins(sim_session: SimFactory) -> None:
+    reader, session = sim_session()
+    assert reader.card is not None
+    session.change_pin(PinKind.JPKI_AUTH, bytearray(b"1234"), bytearray(b"5678"))
+    session.change_pin(PinKind.JPKI_SIGN, bytearray(b"abc123"), bytearray(b"XYZ789"))
+    session.change_pin(PinKind.SUPPORT, bytearray(b"1234"), bytearray(b"2468"))
+    # The 住基 PIN has two key refs; a change sets both.
+    session.change_pin(PinKind.JUKI, bytearray(b"1234"), bytearray(b"1357"))
+    session.change_pin(PinKind.JUKI_LEGACY, bytearray(b"1234"), bytearray(b"1357"))
+    reader.insert()  # power cycle: nothing stays verified
+    fresh = CardSession(reader.connect())
+    for kind, value in ((PinKind.JPKI_AUTH, b"5678"), (PinKind.JPKI_SIGN, b"XYZ789"),
+                        (PinKind.SUPPORT, b"2468"), (PinKind.JUKI, b"1357"),
+                        (PinKind.JUKI_LEGACY, b"1357")):
+        assert fresh.verify(kind, bytearray(value)).state is PinState.VERIFIED
+
+
+def test_change_refuses_bad_new_pin_before_any_apdu(sim_session: SimFactory) -> None:
+    _, session = sim_session()
+    current, new = bytearray(b"1234"), bytearray(b"12")
+    with pytest.raises(errors.PinFormatError):
+        session.change_pin(PinKind.JPKI_AUTH, current, new)
+    assert session.apdus == 0
+    assert current == bytearray(4)
+    assert new == bytearray(2)
+
+
+def test_basic4_with_the_support_pin(sim_session: SimFactory) -> None:
+    reader, session = sim_session()
+    assert reader.card is not None
+    info = read_basic4(session, bytearray(b"1234"), key=PinKind.SUPPORT)
+    assert info.name == reader.card.facts.name
