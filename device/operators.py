@@ -472,9 +472,12 @@ def open_operator_db(path: str) -> Any:
 
     import sqlite_utils
 
-    conn = sqlite3.connect(path, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
-    db.enable_wal()
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the operator accounts {path}: {exc}") from exc
     return db
 
 

@@ -41,25 +41,45 @@ class ReaderState:
 
 
 @dataclass(frozen=True, slots=True)
+class PinView:
+    """One PIN's try counter as the card reported it (never the PIN itself).
+
+    ``pin`` and ``state`` are codes the catalogue translates (``card.pins.*``,
+    ``card.pin_states.*``): ``state`` is one of ``available``, ``last_try``,
+    ``blocked``, ``unusable``, ``verified``, ``no_limit``, ``absent``.
+    """
+
+    pin: str
+    state: str
+    remaining: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CardStatus:
     """Whatever the card layer could tell about the card on the reader.
 
-    Fields the layer does not (yet) provide stay ``None`` and the panel leaves
-    them out; ``tries_left`` maps a PIN's name (``"auth"``, ``"sign"``,
-    ``"juki"``...) to its remaining tries; ``notes`` are catalogue keys.
+    Codes (``kind``, ``conditions``) are translated by the panel through the
+    catalogue (``card.kinds.*``, ``card.conditions.*``); fields the layer did not
+    provide stay empty and the panel leaves them out. ``notes`` are catalogue keys
+    under ``card.notes``; ``uncertain`` counts what the classifier could not decide.
     """
 
     presence: Presence
     atr_hex: str = ""
     kind: str | None = None
-    token_type: str | None = None
+    token_name: str | None = None
     expiry: str | None = None
-    grace: str | None = None
-    tries_left: dict[str, int] = field(default_factory=dict)
+    conditions: tuple[str, ...] = ()
+    pins: tuple[PinView, ...] = ()
     signature_checks: dict[str, bool] = field(default_factory=dict)
-    counterfeit_warning: bool = False
+    uncertain: int = 0
     error: str | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def counterfeit_warning(self) -> bool:
+        """Whether the chip's signatures suggest a counterfeit card."""
+        return "counterfeit_suspect" in self.conditions
 
 
 @dataclass(frozen=True, slots=True)

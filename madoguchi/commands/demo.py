@@ -8,7 +8,7 @@ standing in for the PIN pad, and the local SQLite files under
 screen shows in the demo only.
 
 This module is also the composition root of the clerk's UI: :class:`ApplianceServices`
-adapts the real reader, store and operator accounts to
+adapts the real reader, card layer, store and operator accounts to
 :class:`tui.services.CounterServices`.
 """
 
@@ -37,6 +37,7 @@ from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.services import (
     CardStatus,
     HealthItem,
+    PinView,
     Presence,
     ReaderState,
     ReaderTestResult,
@@ -144,15 +145,29 @@ class ApplianceServices:
         return None if event is None else _state_from_event(event)
 
     def read_card_status(self) -> CardStatus:
-        # Until the card session API (device/card, issue 3) offers a tap-to-ready
-        # read, this shows what the transport itself knows: the card is there and
-        # its ATR. The panel says the details are pending; nothing is made up.
+        from device.card.kind import classify
+        from device.card.reading import tap_to_ready
+        from device.card.session import CardSession
+
+        # Tap-to-ready: token, expiry, every PIN's tries left; no PIN, no try spent.
         with self.reader.connect() as transport:
             atr = transport.atr
+            ready = tap_to_ready(CardSession(transport))
+        classification = classify(ready, today=self._clock.now().date())
+        pins = tuple(
+            PinView(kind.value, status.state.value, status.remaining)
+            for kind, status in ready.pins.items()
+            if status is not None
+        )
         return CardStatus(
             presence=Presence.PRESENT,
             atr_hex=atr.hex(" ").upper(),
-            notes=("card_api_pending",),
+            kind=classification.kind.value,
+            token_name=ready.token.name if ready.token is not None else None,
+            expiry=ready.expiry.isoformat() if ready.expiry is not None else None,
+            conditions=tuple(c.value for c in classification.conditions),
+            pins=pins,
+            uncertain=len(classification.uncertain),
         )
 
     def reader_test(self) -> ReaderTestResult:

@@ -72,6 +72,7 @@ def make_services(
     from drivers import open_reader
     from madoguchi.commands.demo import ApplianceServices, ensure_demo_operator
 
+    state.mkdir(parents=True, exist_ok=True)
     operators = OperatorStore(
         open_operator_db(str(state / "operators.sqlite3")),
         clock=clock, kdf=FAST_KDF, max_failures=3, idle_timeout_s=300.0,

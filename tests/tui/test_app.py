@@ -93,7 +93,11 @@ async def test_home_shows_operator_card_store_and_health(services: Any) -> None:
         assert "デモ職員 (demo)" in text
         assert "madoguchi virtual card" in text
         assert "カードあり" in text
-        assert "3B E0 00 FF 81 31 FE 45 14" in text  # the ATR through the real sim path
+        # tap-to-ready through the real card layer on the sim reader
+        assert "個人番号カード" in text
+        assert "JPKIAPICCTOKEN2" in text
+        assert "住基用暗証番号  残り 3 回" in text
+        assert "署名用          残り 5 回" in text
         assert "送信待ち" in text
         assert "0 件" in text
         assert "madoguchi.sqlite3" in text
@@ -240,3 +244,25 @@ async def test_starts_in_english_when_configured(services: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "Operator sign-in" in screen_text(app)
+
+
+async def test_card_panel_shows_face_auth_expired_and_blocked_cards(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    expectations = {
+        "face-auth": ["個人番号カード（顔認証）"],
+        "expired": ["有効期限切れ（6か月の猶予期間内"],
+        "pin-blocked": ["ロック", "暗証番号がロックされています"],
+    }
+    for profile, expected in expectations.items():
+        svc = make_services(tmp_path / profile, clock=clock, pki_dir=sim_pki, profile=profile)
+        try:
+            app = CounterApp(services=svc)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await sign_in(pilot)
+                await card_settled(pilot)
+                text = screen_text(app)
+                for fragment in expected:
+                    assert fragment in text, (profile, fragment, text)
+        finally:
+            svc.close()

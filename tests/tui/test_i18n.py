@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from device.card.kind import CardKind, Condition
+from device.card.layout import HOLDER_PINS
+from device.card.pins import PinState
 from madoguchi.errors import ConfigError
 from tui.i18n import LANGUAGES, Strings, check_catalogues, load_catalogue
 from tui.services import Presence
@@ -17,6 +20,8 @@ TUI = Path(__file__).resolve().parents[2] / "tui"
 NOT_STRINGS = {
     "app.demo_menu", "app.diagnostics", "app.pop_screen", "app.procedures", "app.sign_out",
     "app.tcss",
+    # section prefixes handed to a lookup that appends the card layer's code
+    "card.conditions", "card.kinds", "card.pin_states", "card.pins",
 }
 LITERAL_KEY = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
@@ -46,7 +51,10 @@ def test_every_key_the_ui_names_exists() -> None:
                 used.add(key)
     # keys built at run time
     used |= {f"presence.{p.value}" for p in Presence}
-    used |= {"card.notes.card_api_pending"}
+    used |= {f"card.kinds.{k.value}" for k in CardKind}
+    used |= {f"card.conditions.{c.value}" for c in Condition}
+    used |= {f"card.pins.{p.value}" for p in HOLDER_PINS}
+    used |= {f"card.pin_states.{s.value}" for s in PinState}
     missing = used - known
     assert not missing, missing
     assert len(used) > 40  # the scan really found the UI's keys

@@ -234,3 +234,8 @@ def test_store_persists_across_connections(tmp_path: Path, clock: StepClock) -> 
     assert OperatorStore(again, clock=clock).operator_ids() == ["clerk01"]
     assert isinstance(again.conn, sqlite3.Connection)
     again.conn.close()
+
+
+def test_an_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError):
+        open_operator_db(str(tmp_path / "missing-dir" / "operators.sqlite3"))

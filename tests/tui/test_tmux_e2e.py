@@ -40,7 +40,8 @@ def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
     sign_in_demo(demo_session)
     # The card's status, read through the real driver path (sim reader backend).
     demo_session.wait_for("カードあり")
-    demo_session.wait_for("3B E0 00 FF 81 31 FE")
+    demo_session.wait_for("個人番号カード")
+    demo_session.wait_for("住基用暗証番号  残り 3 回")
     screen = demo_session.capture()
     assert "デモ職員 (demo)" in screen
     assert "送信待ち" in screen

@@ -33,21 +33,22 @@ def card_lines(
         return rows, warnings, notes
     if status.error:
         warnings.append(f"{t('card.error')}: {status.error}")
-    for key, value in (
-        ("card.kind", status.kind),
-        ("card.token_type", status.token_type),
-        ("card.expiry", status.expiry),
-        ("card.grace", status.grace),
-    ):
-        if value is not None:
-            rows.append((t(key), value))
-    if status.tries_left:
-        rows.append((
-            t("card.tries"),
-            "  ".join(
-                t("card.tries_item", name=name, tries=n) for name, n in status.tries_left.items()
-            ),
-        ))
+    if status.kind is not None:
+        rows.append((t("card.kind"), _coded(t, "card.kinds", status.kind)))
+    if status.token_name is not None:
+        rows.append((t("card.token_type"), status.token_name))
+    if status.expiry is not None:
+        rows.append((t("card.expiry"), status.expiry))
+    for pin in status.pins:
+        if pin.state == "absent":
+            continue
+        if pin.state in ("available", "last_try") and pin.remaining is not None:
+            value = t("card.tries_count", tries=pin.remaining)
+            if pin.state == "last_try":
+                value += "  " + t("card.pin_states.last_try")
+        else:
+            value = _coded(t, "card.pin_states", pin.state)
+        rows.append((_coded(t, "card.pins", pin.pin), value))
     if status.signature_checks:
         rows.append((
             t("card.signature"),
@@ -56,12 +57,26 @@ def card_lines(
                 for name, good in status.signature_checks.items()
             ),
         ))
-    if status.atr_hex:
+    if status.atr_hex and status.kind in (None, "unknown"):
+        # Only worth the lines when the card could not be recognised.
         rows.append((t("card.atr"), status.atr_hex))
     if status.counterfeit_warning:
         warnings.append(t("card.counterfeit"))
+    warnings.extend(
+        _coded(t, "card.conditions", code)
+        for code in status.conditions
+        if code != "counterfeit_suspect"
+    )
+    if status.uncertain:
+        notes.append(t("card.uncertain", n=status.uncertain))
     notes.extend(t(f"card.notes.{note}") for note in status.notes)
     return rows, warnings, notes
+
+
+def _coded(t: Strings, section: str, code: str) -> str:
+    """The catalogue text for a code the card layer reported, or the code itself if new."""
+    key = f"{section}.{code}"
+    return t(key) if t.has(key) else code
 
 
 class CardPanel(Static):
