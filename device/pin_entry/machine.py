@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from device.pin_entry.events import PinEntryEvent, PinEntryState, PinEventKind, TimeoutKind
 from device.pin_entry.multitap import MULTITAP_GROUPS
@@ -68,10 +68,15 @@ class KeyInput(Protocol):
     def pressed(self) -> bool: ...
 
 
-class PromptGate(Protocol):
-    """A pad backend that accepts keys only while a PIN prompt is active."""
+class PinPad(Protocol):
+    """A pad backend (``drivers.keypad``): listeners, and a gate that passes keys
+    only while a PIN prompt is active."""
 
     def set_prompt_active(self, active: bool) -> None: ...
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[Any], None]) -> None: ...
 
 
 class PinEntryStateError(PinError):
@@ -90,7 +95,9 @@ class PinEntry:
     :param inter_key_timeout: seconds allowed before the first and between keys.
     :param multitap_commit: seconds after which a pending multi-tap letter is fixed.
     :param key_roles: labels of the function keys.
-    :param gate: the pad backend to open while the prompt is up.
+    :param pad: the pad backend: :meth:`start` subscribes :meth:`on_key` and opens
+        its prompt gate; every way out closes the gate and unsubscribes. Without
+        one, the caller feeds :meth:`on_key` itself.
     """
 
     def __init__(
@@ -104,7 +111,7 @@ class PinEntry:
         inter_key_timeout: float = 15.0,
         multitap_commit: float = 1.0,
         key_roles: Mapping[str, KeyAction] = DEFAULT_KEY_ROLES,
-        gate: PromptGate | None = None,
+        pad: PinPad | None = None,
     ) -> None:
         if overall_timeout <= 0 or inter_key_timeout <= 0 or multitap_commit <= 0:
             raise ValueError("PIN entry timeouts must be positive")
@@ -116,7 +123,7 @@ class PinEntry:
         self._inter_key_timeout = inter_key_timeout
         self._multitap_commit = multitap_commit
         self._key_roles = dict(key_roles)
-        self._gate = gate
+        self._pad = pad
         self._lock = threading.RLock()
         self._buffer = SecretBuffer(spec.max_length)
         self._state = PinEntryState.IDLE
@@ -171,8 +178,9 @@ class PinEntry:
             now = self._clock()
             self._started_at = self._last_key_at = now
             self._state = PinEntryState.ENTERING
-            if self._gate is not None:
-                self._gate.set_prompt_active(True)
+            if self._pad is not None:
+                self._pad.add_listener(self.on_key)
+                self._pad.set_prompt_active(True)
             log.info("PIN entry started: %s", self.spec.name)
             self._emit(PinEventKind.STARTED)
 
@@ -304,8 +312,9 @@ class PinEntry:
     def _close(self, state: PinEntryState) -> None:
         self._pending_key = None
         self._state = state
-        if self._gate is not None:
-            self._gate.set_prompt_active(False)
+        if self._pad is not None:
+            self._pad.set_prompt_active(False)
+            self._pad.remove_listener(self.on_key)
 
     def _emit(
         self,

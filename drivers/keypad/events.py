@@ -75,7 +75,8 @@ class KeyDispatcher:
     def remove_listener(self, listener: KeyListener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         with self._lock:
-            self._listeners = tuple(item for item in self._listeners if item is not listener)
+            # ==, not "is": a bound method is a new object at every attribute access
+            self._listeners = tuple(item for item in self._listeners if item != listener)
 
     def dispatch(self, event: KeyEvent) -> bool:
         """Hand ``event`` to every listener; returns ``False`` if the gate dropped it."""

@@ -165,9 +165,8 @@ def _realtime_latency(layout: str, cfg: KeypadConfig, keys: int, seed: int) -> d
         handle.wipe()
 
     entry = PinEntry(BENCH_SPEC, on_event=on_event, on_complete=discard,
-                     overall_timeout=3600, inter_key_timeout=3600, gate=pad)
+                     overall_timeout=3600, inter_key_timeout=3600, pad=pad)
     pad.add_listener(on_key)
-    pad.add_listener(entry.on_key)
     entry.start()
     digits = [k for k in pad.keys if k.isdigit()]
     latencies: list[float] = []

@@ -52,8 +52,7 @@ def test_pin_typed_with_bounce_reaches_the_consumer_and_only_masks_reach_the_ui(
         with handle.open() as pin:
             consumed.append((bytes(pin), threading.current_thread().name))
 
-    entry = PinEntry(USER_AUTH_PIN, on_event=ui.put, on_complete=consumer, gate=pad)
-    pad.add_listener(entry.on_key)
+    entry = PinEntry(USER_AUTH_PIN, on_event=ui.put, on_complete=consumer, pad=pad)
     rng = random.Random(11)
     try:
         entry.start()

@@ -46,7 +46,7 @@ class Harness:
         self,
         spec: PinSpec = USER_AUTH_PIN,
         consumer: Callable[[PinHandle], None] | None = None,
-        gate: KeyboardKeypad | None = None,
+        pad: KeyboardKeypad | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.events: list[PinEntryEvent] = []
@@ -60,7 +60,7 @@ class Harness:
             overall_timeout=60.0,
             inter_key_timeout=15.0,
             multitap_commit=1.0,
-            gate=gate,
+            pad=pad,
         )
         self.entry.start()
 
@@ -171,7 +171,7 @@ EXITS: dict[str, Callable[[Harness], None]] = {
 @pytest.mark.parametrize("exit_path", list(EXITS), ids=list(EXITS))
 def test_every_way_out_wipes_the_buffer(exit_path: str) -> None:
     keyboard = KeyboardKeypad()
-    h = Harness(gate=keyboard)
+    h = Harness(pad=keyboard)
     assert keyboard.prompt_active
     h.keys("975")
     assert any(h.entry.buffer_bytes())
@@ -364,8 +364,7 @@ def test_no_pin_reaches_the_ui_events_or_any_log_line(caplog: pytest.LogCaptureF
             logging.getLogger("madoguchi.test").info("consumer got %r", handle)
 
     entry = PinEntry(USER_AUTH_PIN, on_event=ui_messages.append, on_complete=consumer,
-                     gate=keyboard)
-    keyboard.add_listener(entry.on_key)
+                     pad=keyboard)
     keyboard.add_listener(lambda e: logging.getLogger("drivers.test").debug("key %s", e))
     keyboard.add_listener(lambda e: 1 / 0)  # a failing listener is logged, by type only
     entry.start()
@@ -404,3 +403,22 @@ def test_keyboard_pad_is_labelled_simulated_and_takes_keys_only_during_a_prompt(
     keyboard.remove_listener(got.append)
     keyboard.close()
     assert keyboard.feed("2") is False
+
+
+def test_an_entry_subscribes_on_start_and_unsubscribes_when_done() -> None:
+    keyboard = KeyboardKeypad()
+    first = Harness(pad=keyboard)
+    for key in "1234":
+        keyboard.feed(key)
+    keyboard.feed("enter")
+    assert first.received == [b"1234"]
+    second = Harness(pad=keyboard)  # the next prompt on the same pad
+    for key in "5678":
+        keyboard.feed(key)
+    keyboard.feed("escape")
+    assert second.entry.state is PinEntryState.CANCELLED
+    assert first.received == [b"1234"]  # the finished entry heard none of it
+    keyboard.set_prompt_active(True)  # even with the gate forced open
+    events_before = len(first.events) + len(second.events)
+    keyboard.feed("9")
+    assert len(first.events) + len(second.events) == events_before
