@@ -39,16 +39,7 @@ def card_lines(
         rows.append((t("card.token_type"), status.token_name))
     if status.expiry is not None:
         rows.append((t("card.expiry"), status.expiry))
-    for pin in status.pins:
-        if pin.state == "absent":
-            continue
-        if pin.state in ("available", "last_try") and pin.remaining is not None:
-            value = t("card.tries_count", tries=pin.remaining)
-            if pin.state == "last_try":
-                value += "  " + t("card.pin_states.last_try")
-        else:
-            value = _coded(t, "card.pin_states", pin.state)
-        rows.append((_coded(t, "card.pins", pin.pin), value))
+    rows.extend(_pin_rows(t, status))
     if status.signature_checks:
         rows.append((
             t("card.signature"),
@@ -71,6 +62,22 @@ def card_lines(
         notes.append(t("card.uncertain", n=status.uncertain))
     notes.extend(t(f"card.notes.{note}") for note in status.notes)
     return rows, warnings, notes
+
+
+def _pin_rows(t: Strings, status: CardStatus) -> list[tuple[str, str]]:
+    """One row per PIN the card has: tries left, or why it cannot be tried."""
+    rows: list[tuple[str, str]] = []
+    for pin in status.pins:
+        if pin.state == "absent":
+            continue
+        if pin.state in ("available", "last_try") and pin.remaining is not None:
+            value = t("card.tries_count", tries=pin.remaining)
+            if pin.state == "last_try":
+                value += "  " + t("card.pin_states.last_try")
+        else:
+            value = _coded(t, "card.pin_states", pin.state)
+        rows.append((_coded(t, "card.pins", pin.pin), value))
+    return rows
 
 
 def _coded(t: Strings, section: str, code: str) -> str:
