@@ -14,6 +14,7 @@ from device.procedures import texts
 from device.procedures.card_check import B_CITATIONS
 from device.procedures.catalogue import Kind, Population, ProcedureInfo
 from device.procedures.facts import (
+    Actor,
     DeclarationItems,
     DeclarationSubject,
     EvidenceKind,
@@ -106,18 +107,21 @@ def _card_steps(prefix: str, b_cite: str, a_cite: str) -> list[tuple[str, str]]:
     ]
 
 
-def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
+def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     if info.kind is Kind.RETENTION:
         return [("retention.document", "第4-4-(1)")]
     pairs: list[tuple[str, str]] = []
     rule_pid = info.id
+    by_proxy = info.by_proxy
     if info.kind is Kind.LOST_CARD_FOUND:
         pairs += [
             ("lost_card.found", "第4-3"),
             ("lost_card.explained", "第4-3"),
             ("lost_card.revocation_application", "第4-3"),
         ]
-        rule_pid = "2-2-1"
+        # the held certificates are revoked by 第2-2's procedure for the actor at the counter
+        by_proxy = actor not in (None, Actor.SELF)
+        rule_pid = "2-2-2" if by_proxy else "2-2-1"
     pairs.append(("application.received", RECEIPT_CITATIONS[rule_pid]))
     if info.population is Population.OVERSEAS:
         pairs.append(("application.at_fuhyo_municipality", "第3-1-(1)-ア-(イ)-A"))
@@ -130,7 +134,7 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
         ]
     inquiry_cite = IN_PERSON_DROPPED.get(info.id)
     b_cite = B_CITATIONS.get(rule_pid, "")
-    if not info.by_proxy:
+    if not by_proxy:
         a_cite = SELF_ID_CITATIONS[rule_pid]
         pairs += [("applicant_id.kind", a_cite), ("applicant_id.contents_match", a_cite)]
         if inquiry_cite:
@@ -138,14 +142,14 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
         if b_cite:
             pairs += _card_steps("applicant_id", b_cite, a_cite)
         return pairs
-    c_cite = DOCUMENT_CITATIONS[info.id]
-    b_form = REPLY_FORM_CITATIONS[info.id]
-    id_cite = PROXY_ID_CITATIONS[info.id]
+    c_cite = DOCUMENT_CITATIONS[rule_pid]
+    b_form = REPLY_FORM_CITATIONS[rule_pid]
+    id_cite = PROXY_ID_CITATIONS[rule_pid]
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.power_of_attorney", c_cite),
         ("proxy.legal_rep_proof", c_cite),
-        ("proxy.proof_omission", OMISSION_CITATIONS.get(info.id, c_cite)),
+        ("proxy.proof_omission", OMISSION_CITATIONS.get(rule_pid, c_cite)),
         ("proxy.with_move_notice", b_form),
         ("proxy.same_household", b_form),
         ("proxy.reply_form", b_form),
@@ -164,14 +168,17 @@ def _pairs(info: ProcedureInfo) -> list[tuple[str, str]]:
     return pairs
 
 
-def steps_for(info: ProcedureInfo) -> tuple[Step, ...]:
-    """Every step procedure ``info`` may need, in the order the counter works."""
-    return tuple(Step(key, cite, _value_type(key)) for key, cite in _pairs(info))
+def steps_for(info: ProcedureInfo, actor: Actor | None = None) -> tuple[Step, ...]:
+    """Every step procedure ``info`` may need for ``actor``, in the order the counter works.
+
+    ``actor`` matters only for 第4-3, whose revocation follows 第2-2-(1) or 第2-2-(2).
+    """
+    return tuple(Step(key, cite, _value_type(key)) for key, cite in _pairs(info, actor))
 
 
-def step(key: str, info: ProcedureInfo) -> Step:
+def step(key: str, info: ProcedureInfo, actor: Actor | None = None) -> Step:
     """The :class:`Step` for ``key`` in procedure ``info`` (citation from the static list)."""
-    for candidate in steps_for(info):
+    for candidate in steps_for(info, actor):
         if candidate.key == key:
             return candidate
     return Step(key, info.citation, _value_type(key))

@@ -254,13 +254,13 @@ class Session:
 
     def checklist(self) -> tuple[Step, ...]:
         """The procedure's full checklist (the static view, as ``rules explain`` prints it)."""
-        return steps_for(self.info)
+        return steps_for(self.info, self.actor)
 
     def next_step(self) -> Step | None:
         """The step the clerk must do next, or ``None`` once the decision stands."""
         if self.evaluation.pending is None:
             return None
-        return step(self.evaluation.pending, self.info)
+        return step(self.evaluation.pending, self.info, self.actor)
 
     def record(self, step_key: str, value: Any) -> Evaluation:
         """Record the fact for ``step_key`` and re-evaluate."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from device.procedures import (
     PROCEDURES,
+    Actor,
     Policies,
     evaluate_case,
     issuance_log,
@@ -51,6 +52,8 @@ def register(sub: Any) -> None:
 
     p = verbs.add_parser("explain", help="print the checklist of a procedure")
     p.add_argument("procedure", help='procedure id, e.g. 2-1-2 or "第2-1-(2)"')
+    p.add_argument("--actor", choices=[a.value for a in Actor], default=None,
+                   help="for 4-3: who revokes (self, proxy, legal_representative)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
     p.set_defaults(func=_explain)
@@ -124,7 +127,7 @@ def _explain(args: argparse.Namespace) -> int:
     info = procedure(args.procedure)
     steps = [
         {"step": s.key, "citation": s.citation, "records": s.value_type, "text": s.text(language)}
-        for s in steps_for(info)
+        for s in steps_for(info, Actor(args.actor) if args.actor else None)
     ]
     if args.json:
         doc = {

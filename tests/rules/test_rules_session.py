@@ -180,3 +180,15 @@ def test_checklist_is_the_static_view() -> None:
     assert "application.at_fuhyo_municipality" in keys
     assert "proxy.id.card.pin_result" in keys
     assert all(s.citation.startswith("第") for s in steps)
+
+
+def test_found_card_by_proxy_checklist_follows_2_2_2() -> None:
+    by_proxy = Session.start("4-3", "proxy", NEW)
+    keys = [s.key for s in by_proxy.checklist()]
+    assert keys[:3] == ["lost_card.found", "lost_card.explained",
+                        "lost_card.revocation_application"]
+    assert "proxy.power_of_attorney" in keys
+    assert "applicant_id.kind" not in keys
+    in_person = [s.key for s in Session.start("4-3", "self", NEW).checklist()]
+    assert "applicant_id.card.pin_result" in in_person
+    assert "proxy.power_of_attorney" not in in_person
