@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,9 +30,24 @@ def _item(seq: int, payload: dict[str, object], prev: str = GENESIS_HASH) -> dic
     }
 
 
+_OPEN: list[Uploader] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_uploaders(server: ServerProcess) -> Iterator[None]:
+    """Close clients before the server stops (open keep-alives delay its shutdown)."""
+    yield
+    while _OPEN:
+        up = _OPEN.pop()
+        up.client.close()
+        up.store.close()
+
+
 def _uploader(tmp_path: Path, server: ServerProcess, tls: Path) -> Uploader:
     store = Store(tmp_path / "device.sqlite3")
-    return Uploader(store, SyncClient(server.url, tls), batch_size=50)
+    up = Uploader(store, SyncClient(server.url, tls), batch_size=50)
+    _OPEN.append(up)
+    return up
 
 
 def test_uploaded_transactions_appear_in_the_daily_report(

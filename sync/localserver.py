@@ -1,0 +1,101 @@
+"""Run ``madoguchi server run`` as a child process on loopback (tests, benchmarks, demo).
+
+One implementation shared by the test fixtures and ``madoguchi bench sync``: it
+starts the real CLI in a subprocess, waits for its "listening" line, and enrols
+devices through the real enrolment endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from madoguchi.errors import SyncError
+from sync import pki
+from sync.enrol import enrol_device
+from sync.pgcluster import free_port
+from sync.server.app import enrolment_expiry, token_hash
+from sync.server.repository import open_repository
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class LocalServer:
+    """The central server in a child process, restartable on the same port."""
+
+    db_url: str
+    pki_dir: Path
+    port: int = field(default_factory=free_port)
+    simulate: bool = True
+    extra_pythonpath: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait until it listens."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "madoguchi.cli",
+            "server",
+            "run",
+            "--db",
+            self.db_url,
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--pki-dir",
+            str(self.pki_dir),
+        ]
+        if self.simulate:
+            cmd.append("--simulate")
+        path = os.pathsep.join(p for p in (str(_ROOT), self.extra_pythonpath) if p)
+        env = {**os.environ, "PYTHONPATH": path}
+        self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stderr=subprocess.PIPE)  # noqa: S603
+        assert self.proc.stderr is not None
+        while True:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise SyncError(f"the server exited with status {self.proc.wait()}")
+            if b"listening on" in line:
+                return
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 3 s."""
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def enrol(self, tls_dir: Path, device_id: str | None = None, office: str = "131016") -> str:
+        """Enrol a device through the real enrolment endpoint; returns its id."""
+        device_id = device_id or f"dev-{uuid.uuid4().hex[:8]}"
+        token = uuid.uuid4().hex
+        repo = open_repository(self.db_url)
+        try:
+            repo.add_enrolment_token(
+                token_hash(token), device_id, office, enrolment_expiry(datetime.now(UTC))
+            )
+        finally:
+            repo.close()
+        return enrol_device(self.url, token, self.pki_dir / pki.CA_CERT, tls_dir)
