@@ -109,19 +109,18 @@ def _fallback(
     if not both and chip:
         ctx.add(passed("b_fallback_chip_match_or", cite, identity=True))
         return
-    declared, why = _declaration_ok(ctx, card, prefix, by_proxy=by_proxy)
-    if declared:
-        key = "b_fallback_chip_and_declaration" if both else "b_fallback_declaration_or"
-        ctx.add(passed(key, cite, identity=True))
-    else:
+    why, items, subject = _declaration_ok(ctx, card, prefix, by_proxy=by_proxy)
+    if why:
         ctx.add(failed(why, cite))
+    key = "b_fallback_chip_and_declaration" if both else "b_fallback_declaration_or"
+    ctx.add(passed(key, cite, identity=True, items=items.value, subject=subject.value))
 
 
 def _declaration_ok(
     ctx: Context, card: CardFacts, prefix: str, *, by_proxy: bool
-) -> tuple[bool, str]:
+) -> tuple[str, DeclarationItems, DeclarationSubject]:
     """改正後: 「申請者／利用者に係る住民票（第3: 戸籍の附票）の記載事項その他の市町村長が
-    適当と認める事項の申告を受ける場合」."""
+    適当と認める事項の申告を受ける場合」. Returns (failure key or "", items, subject)."""
     declaration = need(card.declaration, f"{prefix}.card.declaration.items")
     items = need(declaration.items, f"{prefix}.card.declaration.items")
     subject = need(declaration.subject, f"{prefix}.card.declaration.subject")
@@ -129,14 +128,14 @@ def _declaration_ok(
         DeclarationItems.KOSEKI_FUHYO if ctx.overseas else DeclarationItems.RESIDENT_RECORD
     )
     if items not in (record_items, DeclarationItems.MAYOR_APPROVED):
-        return False, "b_declaration_wrong_items"
+        return "b_declaration_wrong_items", items, subject
     if not by_proxy:
         subject_ok = subject is DeclarationSubject.APPLICANT
     else:
         policy = ctx.policies.proxy_declaration_subject
         subject_ok = policy is DeclarationSubjectPolicy.EITHER or subject.value == policy.value
     if not subject_ok:
-        return False, "b_declaration_wrong_subject"
+        return "b_declaration_wrong_subject", items, subject
     if declaration.matches_record is False:
-        return False, "b_declaration_mismatch"
-    return True, ""
+        return "b_declaration_mismatch", items, subject
+    return "", items, subject

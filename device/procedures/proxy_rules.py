@@ -65,7 +65,7 @@ PROXY_ID_CITATIONS: dict[str, str] = {
 #: 改正後 (A): the card's or the カード代替電磁的記録's e-records, transmitted under two conditions.
 E_RECORD_CITATIONS: dict[str, str] = {
     "2-1-2": "第2-1-(2)-ア-(イ)-A-(A)",
-    "3-1-2": "第3-1-(2)-ア-(イ)-A",
+    "3-1-2": "第3-1-(2)-ア-(イ)-A-(A)",
 }
 
 #: The legal-representative definition 「（…保佐人、補助人及び任意後見人を含む。以下同じ。）」.

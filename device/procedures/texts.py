@@ -115,11 +115,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                  "The chip's card-face data could not be matched to the card face: "
                                  "cannot be accepted."),
     "b_fallback_chip_and_declaration": ("券面事項確認情報と券面記載事項の一致を確認し、かつ記載事項の"
-                                        "申告を受けた。",
+                                        "申告を受けた（{items}、{subject}に係る）。",
                                         "Chip and card face match and the declaration was "
-                                        "received."),
-    "b_fallback_declaration_or": ("記載事項の申告を受けた（いずれかで足りる設定）。",
-                                  "The declaration was received (policy: either check suffices)."),
+                                        "received ({items}, of the {subject})."),
+    "b_fallback_declaration_or": ("記載事項の申告を受けた（{items}、{subject}に係る。いずれかで足りる設定）。",
+                                  "The declaration was received ({items}, of the {subject}; policy: "
+                                  "either check suffices)."),
     "b_declaration_wrong_items": ("申告された事項が住民票（国外転出者は戸籍の附票）の記載事項その他"
                                   "市町村長が適当と認める事項ではないため受付不可。",
                                   "The declared items are not the resident-record (abroad: "

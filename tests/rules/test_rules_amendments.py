@@ -296,7 +296,7 @@ def test_amendment_27_overseas_proxy_e_record() -> None:
     facts = {"application": APP3, "proxy": proxy(id=e_record()), "inquiry_request": REQUEST_OK}
     old, new = side_by_side("3-1-2", "proxy", facts)
     assert outcome(old) == ("reject", "e_record_not_accepted")
-    assert cited(new, "e_record_ok") == "第3-1-(2)-ア-(イ)-A"
+    assert cited(new, "e_record_ok") == "第3-1-(2)-ア-(イ)-A-(A)"
 
 
 def test_amendment_28_overseas_proxy_fallback_fuhyo() -> None:
