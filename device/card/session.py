@@ -79,6 +79,7 @@ class CardSession:
         self._ef: int | None = None
         self._verified: set[PinKind] = set()
         self._stale: set[PinKind] = set()
+        self._refreshing = False
         self._last_status: dict[PinKind, PinStatus] = {}
 
     # ------------------------------------------------------------------ state
@@ -135,21 +136,26 @@ class CardSession:
             raise status_error(response.sw, doing)
         return response
 
-    def _refresh_stale(self) -> None:
-        """Re-read every counter whose value a failed VERIFY left unknown."""
-        for kind in sorted(self._stale, key=lambda k: k.value):
-            self.pin_status(kind)
+    def _ensure_fresh(self, skip: PinKind | None = None) -> None:
+        """Re-read every counter a failed VERIFY left unknown, before anything else.
 
-    def _operation(self, body: Callable[[], _T]) -> _T:
-        """Run a public operation after re-reading unknown counters."""
-        if self._stale:
-            self._refresh_stale()
-        return body()
+        Every public operation starts here, so after a card was pulled mid-VERIFY the
+        first APDUs on the new connection are that key's counter query.
+        """
+        if self._refreshing or not self._stale - {skip}:
+            return
+        self._refreshing = True
+        try:
+            for kind in sorted(self._stale - {skip}, key=lambda k: k.value):
+                self.pin_status(kind)
+        finally:
+            self._refreshing = False
 
     # -------------------------------------------------------------- selection
 
     def select(self, app: Application) -> None:
         """Select ``app`` unless it is already selected (selection clears VERIFY state)."""
+        self._ensure_fresh()
         if self._app is app:
             return
         self._forget_selection()
@@ -215,7 +221,7 @@ class CardSession:
 
     def read_exact(self, app: Application, fid: int, length: int) -> bytes:
         """Read exactly ``length`` bytes from the start of EF ``fid``."""
-        self.select(app)
+        self.select(app)  # re-reads unknown counters first
         data = bytearray()
         while len(data) < length:
             want = min(length - len(data), self._max_le())
@@ -267,6 +273,7 @@ class CardSession:
 
     def get_data(self, tag: int) -> bytes:
         """GET DATA of ``tag`` as the card currently stands."""
+        self._ensure_fresh()
         return self._command(apdu.get_data(tag), f"GET DATA {tag:04X}").data
 
     def probe_extended_length(self) -> bool | None:
@@ -293,6 +300,7 @@ class CardSession:
 
     def pin_status(self, kind: PinKind) -> PinStatus:
         """Query the tries left of ``kind`` with an empty VERIFY (spends no try)."""
+        self._ensure_fresh(skip=kind)
         key = kind.key
         self.select(key.app)
         try:
@@ -364,8 +372,6 @@ class CardSession:
         Returns the status when the key is already verified in this session (no VERIFY
         needed), ``None`` when a VERIFY may be sent, and raises when it may not.
         """
-        if self._stale - {kind}:
-            self._refresh_stale()
         status = self.pin_status(kind)  # the last APDU before the VERIFY
         label = kind.key.label
         if status.state is PinState.VERIFIED:
@@ -445,24 +451,21 @@ class CardSession:
 
     def get_challenge(self, length: int = 8) -> bytes:
         """GET CHALLENGE: ``length`` fresh random bytes (also proves the card answers)."""
-        data = self._operation(
-            lambda: self._command(apdu.get_challenge(length), "GET CHALLENGE").data
-        )
+        self._ensure_fresh()
+        data = self._command(apdu.get_challenge(length), "GET CHALLENGE").data
         if len(data) != length:
             raise MalformedResponseError(f"GET CHALLENGE returned {len(data)} of {length} bytes")
         return data
 
     def internal_sign(self, app: Application, digest_info: bytes) -> bytes:
         """Have an AP sign ``digest_info`` with its own key (``80 2A 00 00``, no credential)."""
-        def body() -> bytes:
-            self.select(app)
-            return self._command(
-                apdu.compute_signature(digest_info, p2=0x00), f"signature by the {app.label}"
-            ).data
-
-        return self._operation(body)
+        self.select(app)  # re-reads unknown counters first
+        return self._command(
+            apdu.compute_signature(digest_info, p2=0x00), f"signature by the {app.label}"
+        ).data
 
     def run(self, body: Callable[[], _T]) -> _T:
         """Run a caller's multi-step read after re-reading unknown counters."""
-        return self._operation(body)
+        self._ensure_fresh()
+        return body()
 

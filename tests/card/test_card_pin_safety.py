@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from device.card import errors
-from device.card.layout import PinKind
+from device.card.layout import Application, PinKind
 from device.card.pins import PinState
-from device.card.reading import identity_check, read_basic4
+from device.card.reading import identity_check, read_basic4, tap_to_ready
 from device.card.session import CardSession
 from drivers.transport.sim import SimReader
 from madoguchi.errors import CardRemovedError
@@ -98,8 +98,17 @@ def test_bad_form_sends_nothing(sim_session: SimFactory) -> None:
     assert pin == bytearray(3)
 
 
+NEXT_OPERATIONS: dict[str, Callable[[CardSession], object]] = {
+    "challenge": lambda session: session.get_challenge(),
+    "read": lambda session: session.read_exact(Application.JPKI, 0x0006, 32),
+    "tap": tap_to_ready,
+    "other_pin": lambda session: session.pin_status(PinKind.JPKI_AUTH),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(NEXT_OPERATIONS))
 def test_card_pulled_mid_verify_forces_a_reread_first(
-    sim_session: SimFactory, caplog: pytest.LogCaptureFixture
+    operation: str, sim_session: SimFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     # flaky, drop_after=3: SELECT AP (1), SELECT EF (2), query (3); the VERIFY (4) is
     # executed by the card and then the link drops, as a card pulled mid-command can.
@@ -117,7 +126,7 @@ def test_card_pulled_mid_verify_forces_a_reread_first(
     # The flaky card drops its 4th APDU after every power-on: here the GET CHALLENGE,
     # which the session may only send after re-reading the counter (APDUs 1-3).
     with pytest.raises(CardRemovedError):
-        session.get_challenge()
+        NEXT_OPERATIONS[operation](session)
     sent = [r.getMessage().split(" -> ")[0] for r in caplog.records]
     assert sent == ["00 A4 04 0C +11B", "00 A4 02 0C +3B", "00 20 00 80 +0B"]
     assert not session.stale_counters
