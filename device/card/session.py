@@ -188,7 +188,7 @@ class CardSession:
                 self._ef = fid
                 self._sfi = True
                 return self._checked(response.data, le, doing)
-            if extended and response.sw in _EXTENDED_REFUSED:
+            if extended and (response.sw in _EXTENDED_REFUSED or response.sw >> 8 == 0x6C):
                 log.debug("card refused an extended Le (%04X); reading short", response.sw)
                 self._extended = False
                 return self._read_binary(fid, offset, apdu.SHORT_MAX)
@@ -198,7 +198,7 @@ class CardSession:
             self._sfi = False
         self._select_ef(fid)
         response = self._send(apdu.read_binary(offset, le, extended=extended))
-        if extended and response.sw in _EXTENDED_REFUSED:
+        if extended and (response.sw in _EXTENDED_REFUSED or response.sw >> 8 == 0x6C):
             log.debug("card refused an extended Le (%04X); reading 256-byte chunks", response.sw)
             self._extended = False
             response = self._send(apdu.read_binary(offset, apdu.SHORT_MAX))
