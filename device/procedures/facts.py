@@ -98,6 +98,15 @@ class ERecordSource(enum.Enum):
     CARD_SUBSTITUTE_RECORD = "card_substitute_record"  # カード代替電磁的記録（第1-2-(32)）
 
 
+class ERecordField(enum.Enum):
+    """Items of a transmitted record: 「氏名、住所又は生年月日及び本人の写真」."""
+
+    NAME = "name"
+    ADDRESS = "address"
+    DOB = "dob"
+    PHOTO = "photo"
+
+
 class LegalRepKind(enum.Enum):
     """Kinds of legal representative (法定代理人)."""
 
@@ -155,7 +164,7 @@ class ERecordFacts:
     """A transmitted electronic record used as the proxy's identity evidence."""
 
     source: ERecordSource | None = None
-    fields: frozenset[str] = frozenset()  # of "name", "address", "dob", "photo"
+    fields: frozenset[ERecordField] = frozenset()
     #: Sent with a program equivalent to one certified under 番号利用法18条の3第1項.
     certified_program: bool = False
     #: Sender binding checked with a program equivalent to 番号利用法18条の4第1項's.

@@ -13,6 +13,7 @@ from device.procedures.catalogue import Kind
 from device.procedures.context import Action, Context
 from device.procedures.facts import (
     Actor,
+    ERecordField,
     ERecordSource,
     Evidence,
     EvidenceKind,
@@ -235,8 +236,11 @@ def _e_record(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
     if source not in (ERecordSource.MY_NUMBER_CARD, ERecordSource.CARD_SUBSTITUTE_RECORD):
         ctx.add(failed("e_record_not_accepted", e_cite))
     # U15: 「氏名、住所又は生年月日及び本人の写真」 = name + (address or date of birth) + photo.
-    if not ({"name", "photo"} <= record.fields and record.fields & {"address", "dob"}):
-        ctx.add(failed("e_record_fields", e_cite, fields=",".join(sorted(record.fields))))
+    have = record.fields
+    if not ({ERecordField.NAME, ERecordField.PHOTO} <= have
+            and have & {ERecordField.ADDRESS, ERecordField.DOB}):
+        listed = ",".join(sorted(f.value for f in have)) or "-"
+        ctx.add(failed("e_record_fields", e_cite, fields=listed))
     if not record.certified_program:
         # 「番号利用法第18条の3第1項の規定による認定を受けたプログラム…と同等の機能を有するもの」
         ctx.add(failed("e_record_not_certified_program", e_cite))

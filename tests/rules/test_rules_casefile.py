@@ -53,6 +53,7 @@ def test_secret_key_inside_a_list_is_refused() -> None:
     ({"facts": {"application": {"received": "yes"}}}, "true or false"),
     ({"facts": {"application": []}}, "expected an object"),
     ({"facts": {"proxy": {"legal_rep_proof": "family_register_copy"}}}, "expected a list"),
+    ({"facts": {"proxy": {"id": {"e_record": {"fields": ["nmae"]}}}}}, "not one of"),
 ])
 def test_bad_input_is_a_clear_rule_error(change: dict[str, Any], message: str) -> None:
     with pytest.raises(RuleError, match=message):
