@@ -266,8 +266,9 @@ class CardSession:
             if response.ok:
                 self._ef = fid
                 return response.data
-            if response.sw not in _SFI_REFUSED and response.sw != 0x6A82:
+            if response.sw not in _SFI_REFUSED:
                 raise status_error(response.sw, doing)
+            self._sfi = False
         self._select_ef(fid)
         return self._command(apdu.read_record(record), doing).data
 
