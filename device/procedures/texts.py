@@ -341,6 +341,47 @@ STEPS: dict[str, tuple[str, str]] = {
     "retention.document": ("保存の要否を確認する文書", "The document to check for retention"),
 }
 
+#: The amendment table (domain-spec §3): number → (ja, en) summary of what changed.
+AMENDMENTS: dict[int, tuple[str, str]] = {
+    1: ("「カード代替電磁的記録」を定義（新設）。代理人の本人確認に用いる。", "New term: the card-substitute electronic record, used for proxy ID."),
+    2: ("定義(32)～(44)を(33)～(45)に繰下げ。", "Definitions (32)–(44) renumbered (33)–(45)."),
+    3: ("個人番号カードは有効期間満了後6月以内も、写真等で本人確認できれば本人確認書類として可。", "An expired My Number Card is accepted for 6 months if identity is confirmed by the photo."),
+    4: ("顔認証カード・暗証番号照合失敗時は、券面一致に加え住民票記載事項等の申告が必要。", "Face-auth card or failed PIN: chip match plus a declaration of resident-record items."),
+    5: ("交付記録簿に代え、交付状況（手数料の機構への支払い等）を適宜記録。", "Issuance status recorded as appropriate (e.g. fees paid to J-LIS) instead of the register."),
+    6: ("交付記録簿の記載事項を削除。", "Contents of the issuance register deleted."),
+    7: ("交付記録簿の様式例を削除。", "Sample register form deleted."),
+    8: ("法定代理人に代理行為目録等で代理権のある保佐人・補助人・任意後見人を含む。", "Legal representatives include 保佐人/補助人/任意後見人 with agency shown in the registry lists."),
+    9: ("法定代理人の証明書類を「戸籍謄本等」（代理行為目録等を含む）とする。", "Proof of legal representation named 戸籍謄本等, including the agency lists."),
+    10: ("本籍地が管内で市町村が確認できる場合、市町村長の判断で戸籍謄本等を省略可。", "Proof may be omitted at the mayor's discretion when the domicile is in jurisdiction."),
+    11: ("法定代理人は常に回答書不要。同一世帯人は転入届等と併せた場合のみ不要。", "Legal representatives never need a reply form; same-household proxies only with a move-in notice."),
+    12: ("暗証番号の隠蔽は法定代理人以外の代理人に対して行う。", "The PIN is concealed only from proxies other than legal representatives."),
+    13: ("代理人の本人確認に電磁的記録の送信を認める。", "Proxy ID may be a transmitted electronic record."),
+    14: ("電磁的記録は認定プログラム同等による送信と送信者の確認が条件。", "E-records need a certified-equivalent program and a verified sender."),
+    15: ("代理人のカードの暗証番号照合失敗時も申告が必要。", "The declaration applies to the proxy's card fallback too."),
+    16: ("代理人の交付記録簿を削除。", "Proxy register deleted."),
+    17: ("失効（本人）でも申告が必要。", "The declaration applies to revocation."),
+    18: ("失効届出書（代理人）の項目(ト)を(テ)に繰上げ。", "Revocation form item (ト) renumbered (テ)."),
+    19: ("開示請求の照会書の送付依頼に来庁を要しない。", "No office visit needed to request the disclosure inquiry letter."),
+    20: ("開示請求（代理人）でも戸籍謄本等の省略可。", "Proof omission also for disclosure by proxy."),
+    21: ("国外転出者にも6月の猶予を適用。", "The 6-month grace also for people abroad."),
+    22: ("国外転出者の申告は戸籍の附票の記載事項。", "People abroad declare 戸籍の附票 items."),
+    23: ("国外転出者の交付状況の記録。", "Issuance status record for people abroad."),
+    24: ("国外転出者の交付記録簿を削除。", "Register deleted for people abroad."),
+    25: ("国外転出者の代理人にも戸籍謄本等の省略可。", "Proof omission for overseas proxies."),
+    26: ("国外転出者の照会書の送付依頼に来庁を要しない。", "No office visit for the overseas inquiry request."),
+    27: ("国外転出者の代理人にも電磁的記録の送信を認める。", "Transmitted e-records for overseas proxies."),
+    28: ("国外転出者の代理人のカードの申告は戸籍の附票の記載事項。", "Overseas proxy fallback declares 戸籍の附票 items."),
+    29: ("国外転出者（代理人）の交付記録簿を削除。", "Overseas proxy register deleted."),
+    30: ("国外転出者の失効でも戸籍の附票の記載事項の申告が必要。", "Overseas revocation fallback declares 戸籍の附票 items."),
+    31: ("国外転出者の失効届出書（代理人）の項目(ソ)～(チ)を(テ)～(ナ)に繰上げ。", "Overseas revocation form items (ソ)–(チ) renumbered (テ)–(ナ)."),
+    32: ("表示上の変更なし（略）。", "No visible change (omitted text)."),
+    33: ("国外転出者の開示請求（代理人）でも戸籍謄本等の省略可。", "Proof omission for overseas disclosure by proxy."),
+    34: ("代理人の電話番号は上述(コ)に準ずる（参照の修正）。", "Proxy phone follows item (コ) (reference fixed)."),
+    35: ("代理人のメールアドレスは上述(シ)メールアドレスに準ずる（参照の修正）。", "Proxy e-mail follows the e-mail item (シ), not the phone rule."),
+    36: ("紛失カード発見時、一時保留の証明書を失効させ、カードの運用状況を運用中とする。", "Found card: revoke held certificates and set the card back to 運用中."),
+    37: ("保存対象文書から交付記録簿を削除。", "Issuance register removed from the retention schedule."),
+}
+
 _WHO = {"applicant_id": ("申請者／利用者", "applicant"), "proxy.id": ("代理人", "proxy")}
 
 #: Decisions as shown to the clerk.
@@ -369,6 +410,11 @@ def procedure_title(pid: str, language: str = "ja") -> str:
 def decision_label(decision: str, language: str = "ja") -> str:
     """How a decision value (``continue``, ``reject``, ...) reads for the clerk."""
     return _pick(DECISIONS[decision], language)
+
+
+def amendment_summary(number: int, language: str = "ja") -> str:
+    """The summary of amendment ``number`` of the amendment table."""
+    return _pick(AMENDMENTS[number], language)
 
 
 def step_text(step_key: str, language: str = "ja") -> str:

@@ -25,6 +25,7 @@ from device.procedures import (
     PROCEDURES,
     Actor,
     Policies,
+    amendments,
     evaluate_case,
     issuance_log,
     load_case,
@@ -129,6 +130,10 @@ def _explain(args: argparse.Namespace) -> int:
         {"step": s.key, "citation": s.citation, "records": s.value_type, "text": s.text(language)}
         for s in steps_for(info, Actor(args.actor) if args.actor else None)
     ]
+    changes = [
+        {"number": a.number, "citation": a.citation, "summary": a.summary(language)}
+        for a in amendments.for_procedure(info.id)
+    ]
     if args.json:
         doc = {
             "procedure": info.id,
@@ -136,6 +141,7 @@ def _explain(args: argparse.Namespace) -> int:
             "title": info.title(language),
             "actors": [a.value for a in info.actors],
             "steps": steps,
+            "amendments": changes,
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
@@ -144,6 +150,10 @@ def _explain(args: argparse.Namespace) -> int:
     for number, item in enumerate(steps, 1):
         print(f"{number:2}. [ ] {item['text']}")
         print(f"       「{item['citation']}」  {item['step']} = {item['records']}")
+    if changes:
+        print("改正点:" if language == "ja" else "Amendments:")
+    for change in changes:
+        print(f"  #{change['number']:<2} 「{change['citation']}」 {change['summary']}")
     return 0
 
 

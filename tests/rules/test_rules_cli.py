@@ -95,6 +95,9 @@ def test_explain_every_procedure(pid: str, capsys: pytest.CaptureFixture[str]) -
     assert isinstance(steps, list)
     assert steps
     assert all(str(s["citation"]).startswith("第") for s in steps)
+    changes = out["amendments"]
+    assert isinstance(changes, list)
+    assert changes, "every procedure lists its amendments"
     assert main(["rules", "explain", pid]) == 0
     assert "[ ]" in capsys.readouterr().out
 
