@@ -277,6 +277,25 @@ class Session:
         self.evaluation = self._evaluate()
         return self.evaluation
 
+    def forget(self, step_key: str) -> Evaluation:
+        """Take back what was recorded for ``step_key`` (and below it), and re-evaluate."""
+        raw = copy.deepcopy(self._raw)
+        parts = step_key.split(".")
+        node: Any = raw
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise RuleError(f"nothing is recorded for {step_key!r}")
+        del node[parts[-1]]
+        self._raw, self._facts = raw, facts_from(raw)
+        self.evaluation = self._evaluate()
+        return self.evaluation
+
+    @property
+    def recorded(self) -> dict[str, Any]:
+        """A copy of everything recorded so far, in case-file form (the ``facts`` object)."""
+        return copy.deepcopy(self._raw)
+
     def _evaluate(self) -> Evaluation:
         return evaluate(
             self.info, self.actor, self.on, self._facts,

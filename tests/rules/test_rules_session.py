@@ -192,3 +192,19 @@ def test_found_card_by_proxy_checklist_follows_2_2_2() -> None:
     in_person = [s.key for s in Session.start("4-3", "self", NEW).checklist()]
     assert "applicant_id.card.pin_result" in in_person
     assert "proxy.power_of_attorney" not in in_person
+
+
+def test_forget_takes_a_fact_back() -> None:
+    session = Session.start("2-2-1", "self", NEW)
+    session.record_many({"application.received": True, "applicant_id.kind": "passport",
+                         "applicant_id.contents_match": False})
+    assert session.evaluation.decision is not None
+    assert session.evaluation.decision.value == "reject"
+    session.forget("applicant_id.contents_match")
+    step = session.next_step()
+    assert step is not None
+    assert step.key == "applicant_id.contents_match"
+    assert session.recorded == {"application": {"received": True},
+                                "applicant_id": {"kind": "passport"}}
+    with pytest.raises(RuleError, match="nothing is recorded"):
+        session.forget("proxy.reply_form")
