@@ -175,3 +175,21 @@ def verify_challenge_signature(face: CardFace, challenge: bytes, signature: byte
     """The card signed DigestInfo(SHA-256(challenge)) with the key the card face certifies."""
     key = rsa_key_from_tlv(face.public_key, "card face key (DF24)")
     _verify(key, signature, challenge, "card presence signature")
+
+
+def verify_jpki_certificate(cert: x509.Certificate, anchors: TrustAnchors) -> str:
+    """Check a JPKI certificate's signature under the configured CA of the same issuer.
+
+    Returns the anchor's name. Raises :class:`TrustAnchorError` when no configured CA
+    has the certificate's issuer as subject, :class:`ChipSignatureError` when the
+    signature does not verify.
+    """
+    for name, ca in anchors.ca_certificates.items():
+        if ca.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):
+            raise ChipSignatureError(f"certificate not signed by {name}") from None
+        return name
+    raise TrustAnchorError("no configured JPKI CA issued this certificate")

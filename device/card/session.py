@@ -332,9 +332,7 @@ class CardSession:
         command: bytearray | None = None
         try:
             check_form(kind, secret)
-            already = self._guard(kind, confirm_last_try)
-            if already is not None:
-                return already
+            self._guard(kind, confirm_last_try)
             command = apdu.verify(secret)
             self._stale.add(kind)  # until the card answers, the counter is unknown
             response = self._send(command)
@@ -352,9 +350,7 @@ class CardSession:
         The structure's APDU must address the current key EF (``00 20 00 80``); the
         counter query right before selects it. The PIN never reaches this computer.
         """
-        already = self._guard(kind, confirm_last_try)
-        if already is not None:
-            return already
+        self._guard(kind, confirm_last_try)
         self._stale.add(kind)
         try:
             response = self._transport.verify_pin_on_reader(pin_verify_structure)
@@ -367,17 +363,15 @@ class CardSession:
             raise PinEntryCancelledError("PIN entry on the reader was cancelled or timed out")
         return self._after_verify(kind, response.sw)
 
-    def _guard(self, kind: PinKind, confirm_last_try: bool) -> PinStatus | None:
-        """Read the counter immediately before a VERIFY and apply the rules.
-
-        Returns the status when the key is already verified in this session (no VERIFY
-        needed), ``None`` when a VERIFY may be sent, and raises when it may not.
-        """
+    def _guard(self, kind: PinKind, confirm_last_try: bool) -> None:
+        """Read the counter immediately before a VERIFY; raise when one may not be sent."""
         status = self.pin_status(kind)  # the last APDU before the VERIFY
         label = kind.key.label
         if status.state is PinState.VERIFIED:
             if kind in self._verified:
-                return status
+                # Our own VERIFY succeeded (counter back to max) and none was sent since:
+                # the count the card hides is known. The new value is still checked.
+                return None
             raise PinCounterUnknownError(
                 f"the card does not report the tries left of the {label}; not verifying"
             )
@@ -407,6 +401,7 @@ class CardSession:
             status = PinStatus(kind, PinState.VERIFIED, max_tries, max_tries)
             self._last_status[kind] = status
             return status
+        self._verified.discard(kind)  # a failed VERIFY leaves the key unverified
         error = status_error(sw, f"VERIFY of the {label}")
         if isinstance(error, WrongPinError):
             self._stale.discard(kind)

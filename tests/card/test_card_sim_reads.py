@@ -152,3 +152,22 @@ def test_android_auth_certificate_needs_pin(sim_session: SimFactory) -> None:
 def ready_token(session: CardSession) -> TokenType | None:
     token = tap_to_ready(session).token
     return None if token is None else token.token_type
+
+
+def test_jpki_certificates_chain_to_the_configured_cas(
+    sim_session: SimFactory, anchors: TrustAnchors
+) -> None:
+    from device.card.chip import verify_jpki_certificate
+    from device.card.errors import TrustAnchorError
+    from device.card.reading import read_sign_certificate
+
+    _, session = sim_session()
+    tap_to_ready(session)
+    auth = read_certificate(session, layout.JPKI_AUTH_CERT)
+    auth_ca = read_certificate(session, layout.JPKI_AUTH_CA_CERT)
+    assert auth_ca == anchors.ca_certificates["jpki-auth-ca"]
+    assert verify_jpki_certificate(auth, anchors) == "jpki-auth-ca"
+    sign = read_sign_certificate(session, bytearray(b"ABC123"))
+    assert verify_jpki_certificate(sign, anchors) == "jpki-sign-ca"
+    with pytest.raises(TrustAnchorError):
+        verify_jpki_certificate(auth, TrustAnchors({}, {}))
