@@ -393,6 +393,20 @@ DECISIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Headings and labels around the engine's output.
+LABELS: dict[str, tuple[str, str]] = {
+    "decision": ("判定", "decision"),
+    "rule_version": ("適用規則", "rule version"),
+    "amendments": ("改正点", "Amendments"),
+    "actors": ("手続者", "actors"),
+}
+
+
+def label(key: str, language: str = "ja") -> str:
+    """A heading or label."""
+    return _pick(LABELS[key], language)
+
+
 def _pick(pair: tuple[str, str], language: str) -> str:
     return pair[1] if language == "en" else pair[0]
 

@@ -115,7 +115,10 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     print(f"{case.info.citation} {case.info.title(language)} — {case.actor.value}, {case.on}")
     label = texts.decision_label(out["decision"], language)
-    print(f"decision: {out['decision']} ({label})   rule_version: {out['rule_version']}")
+    print(
+        f"{texts.label('decision', language)}: {out['decision']} ({label})   "
+        f"{texts.label('rule_version', language)}: {out['rule_version']}"
+    )
     for reason in out["reasons"]:
         print(f"  「{reason['citation']}」 {reason['text']}")
     for action in out["actions"]:
@@ -146,12 +149,12 @@ def _explain(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
     actors = ", ".join(a.value for a in info.actors) or "-"
-    print(f"{info.citation} {info.title(language)}  (actors: {actors})")
+    print(f"{info.citation} {info.title(language)}  ({texts.label('actors', language)}: {actors})")
     for number, item in enumerate(steps, 1):
         print(f"{number:2}. [ ] {item['text']}")
         print(f"       「{item['citation']}」  {item['step']} = {item['records']}")
     if changes:
-        print("改正点:" if language == "ja" else "Amendments:")
+        print(f"{texts.label('amendments', language)}:")
     for change in changes:
         print(f"  #{change['number']:<2} 「{change['citation']}」 {change['summary']}")
     return 0

@@ -47,8 +47,8 @@ def test_check_in_english(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check", str(CASES / "4-3-continue.json")]) == 0
     text = capsys.readouterr().out
-    assert "decision: continue" in text
-    assert "rule_version: 改正後" in text
+    assert "判定: continue (手続を継続)" in text
+    assert "適用規則: 改正後" in text
     assert "-> set_operation_status in_operation 「第4-3」" in text
 
 
