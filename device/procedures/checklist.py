@@ -85,6 +85,13 @@ class Step:
         """The question shown to the clerk."""
         return texts.step_text(self.key, language)
 
+    def options(self, language: str = "ja") -> tuple[tuple[str, str], ...]:
+        """For ``enum:``/``list:`` steps, the allowed values with their labels; else ``()``."""
+        kind, _, spec = self.value_type.partition(":")
+        if kind not in ("enum", "list"):
+            return ()
+        return tuple((v, texts.value_label(v, language)) for v in spec.split("|"))
+
 
 def _value_type(key: str) -> str:
     for prefix in ("applicant_id.", "proxy.id."):

@@ -393,6 +393,62 @@ DECISIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Labels of the values a step can take (enum values of device.procedures.facts): value → (ja, en).
+VALUES: dict[str, tuple[str, str]] = {
+    # actors
+    "self": ("本人", "the person themself"),
+    "proxy": ("代理人", "proxy"),
+    "legal_representative": ("法定代理人", "legal representative"),
+    # evidence kinds
+    "none": ("なし", "none"),
+    "my_number_card": ("個人番号カード", "My Number Card"),
+    "juki_card": ("住基カード", "Basic Resident Register card"),
+    "passport": ("旅券", "passport"),
+    "other_document": ("その他市区町村長が適当と認める書類", "other document the mayor deems appropriate"),
+    "reply_form": ("照会書に対する回答書", "reply form to the inquiry letter"),
+    "app_screen": ("アプリの映像面", "app screen"),
+    "birth_registration_document": ("出生の届出に係る書類（1-(1)-ア-(イ)-A-(F)）", "birth-registration document ((F))"),
+    "e_record": ("電磁的記録（送信）", "transmitted electronic record"),
+    "card_substitute_record": ("カード代替電磁的記録", "card-substitute record"),
+    # channels
+    "presented": ("提示", "presented"),
+    "submitted": ("提出", "submitted"),
+    "transmitted": ("送信", "transmitted"),
+    # PIN results
+    "verified": ("照合成功", "verified"),
+    "failed": ("照合失敗", "failed"),
+    "blocked": ("照合失敗（閉塞）", "failed (blocked)"),
+    # operation status
+    "in_operation": ("運用中", "in operation"),
+    "suspended": ("一時停止", "suspended"),
+    "abolished": ("廃止", "abolished"),
+    "unknown": ("確認できない", "unknown"),
+    # declarations
+    "resident_record": ("住民票の記載事項", "resident-record items"),
+    "koseki_fuhyo": ("戸籍の附票の記載事項", "戸籍の附票 items"),
+    "mayor_approved": ("市町村長が適当と認める事項", "items the mayor approves"),
+    "applicant": ("申請者／利用者", "the applicant"),
+    # e-record fields
+    "name": ("氏名", "name"),
+    "address": ("住所", "address"),
+    "dob": ("生年月日", "date of birth"),
+    "photo": ("本人の写真", "photo"),
+    # legal representatives and their proof
+    "statutory": ("法定代理人（親権者・成年後見人等）", "statutory (parent, guardian)"),
+    "curator": ("保佐人", "curator (保佐人)"),
+    "assistant": ("補助人", "assistant (補助人)"),
+    "voluntary_guardian": ("任意後見人", "voluntary guardian (任意後見人)"),
+    "family_register_copy": ("戸籍謄本", "family-register copy"),
+    "agency_list": ("代理行為目録等（登記事項証明書）", "agency lists of the registry certificate"),
+    "other_proof": ("その他の法定代理人であることを示す書類", "other proof of legal representation"),
+    # PIN concealment
+    "sticker": ("隠蔽シール", "concealment sticker"),
+    "sealed": ("封入・封緘", "sealed envelope"),
+    # certificates
+    "sign": ("署名用電子証明書", "signature certificate"),
+    "auth": ("利用者証明用電子証明書", "user-authentication certificate"),
+}
+
 #: Headings and labels around the engine's output.
 LABELS: dict[str, tuple[str, str]] = {
     "decision": ("判定", "decision"),
@@ -400,6 +456,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "amendments": ("改正点", "Amendments"),
     "actors": ("手続者", "actors"),
 }
+
+
+def value_label(value: str, language: str = "ja") -> str:
+    """How a step value (``"my_number_card"``, ``"verified"`` …) reads for the clerk."""
+    pair = VALUES.get(value)
+    return _pick(pair, language) if pair else value
 
 
 def label(key: str, language: str = "ja") -> str:

@@ -57,3 +57,24 @@ def test_every_citation_in_the_cases_is_written_literally_in_the_code() -> None:
     assert len(seen) > 30
     missing = sorted(c for c in seen if f'"{c}"' not in CODE)
     assert not missing, missing
+
+
+def test_every_option_of_every_step_has_a_label() -> None:
+    from device.procedures import Actor
+
+    for info in PROCEDURES.values():
+        for actor in (None, *info.actors):
+            for step in steps_for(info, actor if isinstance(actor, Actor) else None):
+                for value, ja in step.options("ja"):
+                    assert value in texts.VALUES, (step.key, value)
+                    assert ja != value
+                    assert dict(step.options("en"))[value]
+
+
+def test_option_labels() -> None:
+    from device.procedures import procedure
+
+    kind = next(s for s in steps_for(procedure("2-1-1")) if s.key == "applicant_id.kind")
+    assert ("my_number_card", "個人番号カード") in kind.options("ja")
+    assert ("passport", "passport") in kind.options("en")
+    assert texts.value_label("no-such-value") == "no-such-value"
