@@ -23,7 +23,12 @@ def canonical_json(payload: dict[str, Any]) -> str:
 
 def record_hash(seq: int, prev_hash: str, payload: dict[str, Any]) -> str:
     """SHA-256 over ``seq``, ``prev_hash`` and the canonical payload, as hex."""
+    return hash_canonical(seq, prev_hash, canonical_json(payload))
+
+
+def hash_canonical(seq: int, prev_hash: str, canonical: str) -> str:
+    """:func:`record_hash` for a payload already in :func:`canonical_json` form."""
     digest = hashlib.sha256()
     digest.update(f"{seq}\n{prev_hash}\n".encode())
-    digest.update(canonical_json(payload).encode())
+    digest.update(canonical.encode())
     return digest.hexdigest()

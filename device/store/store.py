@@ -267,9 +267,7 @@ class Store:
                 )
             ]
             self.db.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
-            self.db.conn.executemany(
-                "DELETE FROM transactions WHERE seq = ?", [(s,) for s in seqs]
-            )
+            self.db.conn.executemany("DELETE FROM transactions WHERE seq = ?", [(s,) for s in seqs])
         except BaseException:
             self.db.execute("ROLLBACK")
             raise

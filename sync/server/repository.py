@@ -27,6 +27,19 @@ from sync.server.registry import ACTION_STATUS, CertificateStatus, OperationStat
 
 SCHEMA_VERSION = 1
 
+#: Columns of ``records`` with their PostgreSQL types (for bulk inserts).
+_RECORD_COLUMNS = (
+    ("device_id", "text"),
+    ("seq", "bigint"),
+    ("transaction_id", "text"),
+    ("prev_hash", "text"),
+    ("hash", "text"),
+    ("payload", "text"),
+    ("received_at", "text"),
+    ("business_date", "text"),
+    ("office_code", "text"),
+)
+
 _DDL = (
     "CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, office_code TEXT NOT NULL,"
@@ -201,6 +214,21 @@ class Dialect:
         """The driver's exception base classes."""
         return (sqlite3.Error,)
 
+    def insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        tail: str = "",
+    ) -> None:
+        """Insert many rows in one call (SQLite: executemany runs the loop in C)."""
+        if not rows:
+            return
+        names = ", ".join(name for name, _ in columns)
+        marks = ", ".join("?" for _ in columns)
+        cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){tail}", rows)  # noqa: S608
+
 
 class PostgresDialect(Dialect):
     """PostgreSQL through psycopg 3."""
@@ -218,6 +246,26 @@ class PostgresDialect(Dialect):
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
+
+    def insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        tail: str = "",
+    ) -> None:
+        """One statement with one array parameter per column (``unnest``): a single
+        round trip and a short query whatever the batch size."""
+        if not rows:
+            return
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)
+        cur.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){tail}",  # noqa: S608
+            # %b: binary arrays, so the JSON payloads need no per-element escaping.
+            [list(column) for column in zip(*rows, strict=True)],
+        )
 
     def error_types(self) -> tuple[type[Exception], ...]:
         import psycopg
@@ -304,12 +352,10 @@ class SqlRepository:
                     fresh.append(item)
                     taken_seq[item.seq] = item.transaction_id
             if fresh:
-                cur.executemany(
-                    self._q(
-                        "INSERT INTO records (device_id, seq, transaction_id, prev_hash, hash,"
-                        " payload, received_at, business_date, office_code)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    ),
+                self.dialect.insert_rows(
+                    cur,
+                    "records",
+                    _RECORD_COLUMNS,
                     [
                         (
                             device_id,
@@ -317,7 +363,7 @@ class SqlRepository:
                             r.transaction_id,
                             r.prev_hash,
                             r.hash,
-                            json.dumps(r.payload, ensure_ascii=False, sort_keys=True),
+                            r.canonical,
                             when,
                             r.business_date,
                             r.office_code,
@@ -382,7 +428,9 @@ class SqlRepository:
         return by_seq, by_txn
 
     def _apply_certificates(self, cur: Any, fresh: Sequence[IncomingRecord], when: str) -> None:
-        rows = []
+        # One row per serial (the last action in the batch wins): PostgreSQL refuses
+        # an upsert that touches the same row twice in one statement.
+        latest: dict[str, tuple[str, str, str, str]] = {}
         for record in fresh:
             for cert in record.payload.get("certificates") or ():
                 if not isinstance(cert, dict):
@@ -390,17 +438,15 @@ class SqlRepository:
                 status = ACTION_STATUS.get(str(cert.get("action")))
                 serial = cert.get("serial")
                 if status is not None and isinstance(serial, str) and serial:
-                    rows.append((serial, str(cert.get("kind", "")), status.value, when))
-        if rows:
-            cur.executemany(
-                self._q(
-                    "INSERT INTO certificate_status (serial, kind, status, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET"
-                    " status = excluded.status, kind = excluded.kind,"
-                    " updated_at = excluded.updated_at"
-                ),
-                rows,
-            )
+                    latest[serial] = (serial, str(cert.get("kind", "")), status.value, when)
+        self.dialect.insert_rows(
+            cur,
+            "certificate_status",
+            (("serial", "text"), ("kind", "text"), ("status", "text"), ("updated_at", "text")),
+            list(latest.values()),
+            " ON CONFLICT (serial) DO UPDATE SET status = excluded.status,"
+            " kind = excluded.kind, updated_at = excluded.updated_at",
+        )
 
     def _advance_high_water(self, cur: Any, device_id: str) -> int:
         cur.execute(self._q("SELECT high_water FROM devices WHERE device_id = ?"), [device_id])
