@@ -35,13 +35,39 @@ def test_a_change_counts_only_after_the_debounce_time() -> None:
     assert deb.settled
 
 
-def test_chatter_restarts_the_debounce_window() -> None:
+def test_short_chatter_adds_no_latency() -> None:
+    deb = MatrixDebouncer(1, 1, 0.010)  # settle time 5 ms
+    deb.update(0.000, [1])
+    deb.update(0.002, [0])
+    deb.update(0.004, [1])  # chatter over after 4 ms
+    assert deb.update(0.0099, [1]) == []
+    assert [t.monotonic for t in deb.update(0.010, [1])] == [0.010]
+
+
+def test_long_chatter_waits_until_the_reading_is_steady() -> None:
     deb = MatrixDebouncer(1, 1, 0.010)
     deb.update(0.000, [1])
     deb.update(0.004, [0])
-    deb.update(0.006, [1])
-    assert deb.update(0.015, [1]) == []  # only 9 ms since the last edge
-    assert [t.pressed for t in deb.update(0.016, [1])] == [True]
+    deb.update(0.008, [1])  # last edge at 8 ms
+    assert deb.update(0.012, [1]) == []  # 12 ms old, but steady only 4 ms
+    assert [t.pressed for t in deb.update(0.0131, [1])] == [True]
+
+
+def test_a_glitch_is_forgotten_once_the_line_is_steady_again() -> None:
+    deb = MatrixDebouncer(1, 1, 0.010)
+    deb.update(0.000, [1])
+    deb.update(0.001, [0])  # a 1 ms spike
+    assert not deb.settled
+    deb.update(0.0061, [0])
+    assert deb.settled  # the open change was dropped after the settle time
+    deb.update(0.100, [1])  # a real press much later starts its own window
+    assert deb.update(0.105, [1]) == []
+    assert [t.pressed for t in deb.update(0.1101, [1])] == [True]
+
+
+def test_settle_time_must_fit_in_the_debounce_time() -> None:
+    with pytest.raises(ValueError, match="settle_time"):
+        MatrixDebouncer(1, 1, 0.010, settle_time=0.02)
 
 
 def test_a_ghosted_scan_changes_nothing() -> None:
