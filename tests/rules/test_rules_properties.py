@@ -228,3 +228,19 @@ def mutated_cases(draw: st.DrawFn) -> tuple[Any, Actor, date, dict[str, Any], di
 @given(mutated_cases())
 def test_mutated_cases_never_continue_without_identity(txn: Any) -> None:
     _check_identity_invariant(txn)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_cases())
+def test_session_and_one_shot_agree(txn: Any) -> None:
+    from device.procedures import Session
+
+    info, actor, on, raw, overrides = txn
+    one_shot = evaluate(info, actor, on, facts_from(raw),
+                        policies=Policies().with_overrides(overrides))
+    session = Session(info, actor, on, policies=Policies().with_overrides(overrides))
+    if raw:
+        session.record_many(dict(raw))
+    assert session.evaluation == one_shot
+    step = session.next_step()
+    assert (step.key if step else None) == one_shot.pending
