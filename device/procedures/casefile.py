@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import types
 import typing
@@ -154,12 +155,18 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
     raise RuleError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - schema bug
 
 
+@functools.cache
+def _schema(tp: Any) -> dict[str, Any]:
+    """Field name → type of a facts dataclass (resolving the postponed annotations once)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
+
+
 def _build_dataclass(tp: Any, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
         raise RuleError(f"{path}: expected an object")
-    hints = typing.get_type_hints(tp)
-    names = {f.name for f in dataclasses.fields(tp)}
-    unknown = sorted(set(value) - names)
+    hints = _schema(tp)
+    unknown = sorted(set(value) - set(hints))
     if unknown:
         raise RuleError(f"{path}: unknown key(s) {', '.join(unknown)}")
     kwargs = {key: build(hints[key], item, f"{path}.{key}") for key, item in value.items()}
