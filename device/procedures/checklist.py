@@ -154,6 +154,7 @@ def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     id_cite = PROXY_ID_CITATIONS[rule_pid]
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
+        ("proxy.agency_list_shows_power", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.power_of_attorney", c_cite),
         ("proxy.legal_rep_proof", c_cite),
         ("proxy.proof_omission", OMISSION_CITATIONS.get(rule_pid, c_cite)),

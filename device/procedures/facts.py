@@ -245,7 +245,8 @@ class ProxyFacts:
     """Everything about a proxy (代理人) and the documents they bring."""
 
     legal_rep_kind: LegalRepKind | None = None
-    agency_list_shows_power: bool = False  # 代理行為目録等により代理権を有していると認められる
+    #: 代理行為目録等により代理権を有していると認められる (asked for 保佐人・補助人・任意後見人).
+    agency_list_shows_power: bool | None = None
     power_of_attorney: PowerOfAttorney | None = None
     legal_rep_proof: frozenset[LegalRepProof] | None = None  # [] = none brought
     proof_omission: ProofOmission | None = None

@@ -95,9 +95,7 @@ def self_identity(ctx: Context) -> None:
     elif kind is EvidenceKind.MY_NUMBER_CARD:
         _card_validity(ctx, evidence, pid, cite)
         _contents_match(ctx, evidence, cite)
-    elif kind in (EvidenceKind.JUKI_CARD, EvidenceKind.OTHER_DOCUMENT) or (
-        kind is EvidenceKind.PASSPORT
-    ):
+    elif kind in (EvidenceKind.JUKI_CARD, EvidenceKind.PASSPORT, EvidenceKind.OTHER_DOCUMENT):
         if not evidence.mayor_deems_appropriate:
             ctx.add(failed("id_not_appropriate", cite, kind=kind.value))
         _contents_match(ctx, evidence, cite)
@@ -111,12 +109,14 @@ def self_identity(ctx: Context) -> None:
 
 
 def _no_document(ctx: Context, pid: str, cite: str) -> None:
-    if pid in REPLY_ROUTE_CITATIONS:
+    route = REPLY_ROUTE_CITATIONS.get(pid)
+    if route is not None:
         # 「郵便その他…適当と認める方法により…文書で照会したその回答書」: send the inquiry letter.
-        ctx.actions.append(Action("send_inquiry", "applicant", REPLY_ROUTE_CITATIONS[pid]))
-        ctx.add(inquiry("inquiry_route", REPLY_ROUTE_CITATIONS[pid]))
-    # 「第3-1-(1)-ア-(イ)-A」: 「適切な書類による確実な確認が行えない場合は、受付不可とする。」
-    ctx.add(failed("id_missing", cite))
+        ctx.actions.append(Action("send_inquiry", "applicant", route))
+        ctx.add(inquiry("inquiry_route", route))
+    else:
+        # 「第3-1-(1)-ア-(イ)-A」: 「適切な書類による確実な確認が行えない場合は、受付不可とする。」
+        ctx.add(failed("id_missing", cite))
 
 
 def _card_validity(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:

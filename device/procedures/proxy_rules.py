@@ -80,7 +80,7 @@ def is_legal_representative(ctx: Context, proxy: ProxyFacts) -> bool:
     kind = need(proxy.legal_rep_kind, "proxy.legal_rep_kind")
     if kind is LegalRepKind.STATUTORY:
         return True
-    if ctx.amended and proxy.agency_list_shows_power:
+    if ctx.amended and need(proxy.agency_list_shows_power, "proxy.agency_list_shows_power"):
         # 改正後 「第2-1-(2)-ア-(ア)-C-(A)」: 保佐人・補助人・任意後見人 with 代理行為目録等.
         ctx.add(note("legal_rep_by_agency_list", LEGAL_REP_DEFINITION, kind=kind.value))
         return True

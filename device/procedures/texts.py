@@ -328,6 +328,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "proxy.legal_rep_kind": ("法定代理人の種別（保佐人・補助人・任意後見人を含む）",
                              "Kind of legal representative"),
     "proxy.power_of_attorney": ("委任状（署名又は記名押印）", "Power of attorney (signed/sealed)"),
+    "proxy.agency_list_shows_power": ("登記事項証明書の代理行為目録等により代理権が認められるか",
+                                      "Does the registry certificate's agency list show the power?"),
     "proxy.reply_form": ("照会書に対する回答書（暗証番号の隠蔽）",
                          "Reply form to the inquiry (PIN concealed)"),
     "proxy.pin_document": ("暗証番号を記載した書類（隠蔽）", "PIN document (concealed)"),
