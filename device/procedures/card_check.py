@@ -37,19 +37,21 @@ B_CITATIONS: dict[str, str] = {
 JUKI_CHIP_FROM = date(2009, 4, 20)
 
 
-def applies(ctx: Context, evidence: Evidence) -> bool:
+def applies(ctx: Context, evidence: Evidence, prefix: str) -> bool:
     """Whether B runs: a 住基カード (基本4情報) or 個人番号カード presented, text shown."""
     if ctx.rule_procedure not in B_CITATIONS:
         return False
     if evidence.kind is EvidenceKind.MY_NUMBER_CARD:
         return True
-    juki = evidence.kind is EvidenceKind.JUKI_CARD
-    return juki and (evidence.card is None or evidence.card.basic4)
+    if evidence.kind is not EvidenceKind.JUKI_CARD:
+        return False
+    card = need(evidence.card, f"{prefix}.card.basic4")
+    return need(card.basic4, f"{prefix}.card.basic4")
 
 
 def terminal_card_check(ctx: Context, evidence: Evidence, prefix: str, *, by_proxy: bool) -> None:
     """Run section B for the card in ``evidence`` (the applicant's, or the proxy's own)."""
-    if not applies(ctx, evidence):
+    if not applies(ctx, evidence, prefix):
         return
     cite = B_CITATIONS[ctx.rule_procedure]
     card = need(evidence.card, f"{prefix}.card.operation_status")
@@ -92,7 +94,7 @@ def _fallback(
     """「顔認証カードが提示された場合又は暗証番号の照合に失敗した場合は…受付不可とする。」"""
     if evidence.kind is EvidenceKind.JUKI_CARD:
         issued = need(card.issued_on, f"{prefix}.card.issued_on")
-        chip_capable = card.basic4 and issued >= JUKI_CHIP_FROM
+        chip_capable = issued >= JUKI_CHIP_FROM  # B applies to 基本4情報 cards only
     else:
         chip_capable = True
     chip = chip_capable and need(card.chip_face_match, f"{prefix}.card.chip_face_match")

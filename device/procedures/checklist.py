@@ -47,6 +47,8 @@ VALUE_TYPES: dict[str, str] = {
     "contents_match": "bool",
     "card.expiry": "date",
     "card.issued_on": "date",
+    "card.basic4": "bool",
+    "mayor_deems_appropriate": "bool",
     "card.operation_status": _enum(OperationStatus),
     "card.face_auth": "bool",
     "card.operator_authenticated": "bool",
@@ -102,6 +104,8 @@ def _value_type(key: str) -> str:
 
 def _card_steps(prefix: str, b_cite: str, a_cite: str) -> list[tuple[str, str]]:
     return [
+        (f"{prefix}.mayor_deems_appropriate", a_cite),
+        (f"{prefix}.card.basic4", b_cite),
         (f"{prefix}.card.expiry", a_cite),
         (f"{prefix}.card.photo_confirmed", a_cite),
         (f"{prefix}.card.operation_status", b_cite),

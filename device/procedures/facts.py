@@ -21,6 +21,13 @@ from device.procedures.findings import Pending
 _T = TypeVar("_T")
 
 
+def appropriate(evidence: Evidence, prefix: str) -> bool:
+    """Whether the mayor deems ``evidence`` appropriate (asked only where it is a judgement)."""
+    if evidence.kind in (EvidenceKind.OTHER_DOCUMENT, EvidenceKind.REPLY_FORM):
+        return need(evidence.mayor_deems_appropriate, f"{prefix}.mayor_deems_appropriate")
+    return evidence.mayor_deems_appropriate is not False
+
+
 def need(value: _T | None, step: str) -> _T:
     """``value``, or stop the evaluation at checklist step ``step`` when it is unknown."""
     if value is None:
@@ -150,7 +157,7 @@ class CardFacts:
     #: The clerk confirmed identity by the card photo etc. (needed in the grace period).
     photo_confirmed: bool | None = None
     face_auth: bool | None = None  # 顔認証カード
-    basic4: bool = True  # 住基カード: shows the 基本4情報
+    basic4: bool | None = None  # 住基カード: shows the 基本4情報 (asked for 住基カード only)
     issued_on: date | None = None  # 住基カード: issue date (chip check from 2009-04-20)
     operator_authenticated: bool | None = None  # 統合端末の操作者の認証
     pin_result: PinResult | None = None
@@ -187,7 +194,9 @@ class Evidence:
     channel: Channel = Channel.PRESENTED
     #: Contents and photo compared with the application (or 委任状／戸籍謄本等) and they match.
     contents_match: bool | None = None
-    mayor_deems_appropriate: bool = True
+    #: 市区町村長が適当と認める: asked for other documents and reply forms; a card or a
+    #: passport is appropriate unless recorded otherwise.
+    mayor_deems_appropriate: bool | None = None
     card: CardFacts | None = None
     e_record: ERecordFacts | None = None
     app_screen: AppScreenFacts | None = None

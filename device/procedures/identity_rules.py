@@ -11,7 +11,7 @@ from __future__ import annotations
 from device.procedures import card_check
 from device.procedures.catalogue import Kind
 from device.procedures.context import Action, Context
-from device.procedures.facts import Evidence, EvidenceKind, InquiryRequest, need
+from device.procedures.facts import Evidence, EvidenceKind, InquiryRequest, appropriate, need
 from device.procedures.findings import failed, inquiry, note, passed
 
 #: 「(ア) 申請書の受理」 and friends, per procedure.
@@ -96,7 +96,7 @@ def self_identity(ctx: Context) -> None:
         _card_validity(ctx, evidence, pid, cite)
         _contents_match(ctx, evidence, cite)
     elif kind in (EvidenceKind.JUKI_CARD, EvidenceKind.PASSPORT, EvidenceKind.OTHER_DOCUMENT):
-        if not evidence.mayor_deems_appropriate:
+        if not appropriate(evidence, "applicant_id"):
             ctx.add(failed("id_not_appropriate", cite, kind=kind.value))
         _contents_match(ctx, evidence, cite)
     elif kind is EvidenceKind.REPLY_FORM:
@@ -156,7 +156,7 @@ def _reply_route(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
         return
     if pid in IN_PERSON_DROPPED:
         inquiry_request_checks(ctx, pid)
-    if not evidence.mayor_deems_appropriate:
+    if not appropriate(evidence, "applicant_id"):
         ctx.add(failed("reply_documents_not_appropriate", route))
     ctx.add(passed("reply_form_identity", route, identity=True))
 

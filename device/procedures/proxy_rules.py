@@ -20,6 +20,7 @@ from device.procedures.facts import (
     LegalRepKind,
     PinConcealment,
     ProxyFacts,
+    appropriate,
     need,
 )
 from device.procedures.findings import failed, inquiry, note, passed
@@ -211,7 +212,7 @@ def _proxy_identity(ctx: Context, proxy: ProxyFacts, pid: str) -> None:
             # [O] the grace period is shown only for the person's own card in issuance.
             ctx.add(failed("proxy_card_expired", cite, expiry=expiry.isoformat()))
     elif kind in (EvidenceKind.JUKI_CARD, EvidenceKind.PASSPORT, EvidenceKind.OTHER_DOCUMENT):
-        if not evidence.mayor_deems_appropriate:
+        if not appropriate(evidence, "proxy.id"):
             ctx.add(failed("id_not_appropriate", cite, kind=kind.value))
     elif kind is EvidenceKind.NONE:
         ctx.add(failed("proxy_id_missing", cite))

@@ -222,7 +222,8 @@ def test_amendment_18_revocation_proxy_form_renumbered() -> None:
 
 
 def test_amendment_19_disclosure_reply_form_without_visit() -> None:
-    facts = {"application": APP, "applicant_id": {"kind": "reply_form"},
+    reply = {"kind": "reply_form", "mayor_deems_appropriate": True}
+    facts = {"application": APP, "applicant_id": reply,
              "inquiry_request": {**REQUEST_OK, "in_person": False}}
     old, new = side_by_side("2-3-1", "self", facts)
     assert outcome(old) == ("reject", "inquiry_request_not_in_person")
