@@ -11,7 +11,14 @@ from __future__ import annotations
 from device.procedures import card_check
 from device.procedures.catalogue import Kind
 from device.procedures.context import Action, Context
-from device.procedures.facts import Evidence, EvidenceKind, InquiryRequest, appropriate, need
+from device.procedures.facts import (
+    Channel,
+    Evidence,
+    EvidenceKind,
+    InquiryRequest,
+    appropriate,
+    need,
+)
 from device.procedures.findings import failed, inquiry, note, passed
 
 #: 「(ア) 申請書の受理」 and friends, per procedure.
@@ -92,6 +99,9 @@ def self_identity(ctx: Context) -> None:
     kind = need(evidence.kind, "applicant_id.kind")
     if kind is EvidenceKind.NONE:
         _no_document(ctx, pid, cite)
+    elif evidence.channel is Channel.TRANSMITTED:
+        # Transmission (送信) is admitted only for a proxy's identity (改正後 第2-1-(2)-ア-(イ)-A).
+        ctx.add(failed("id_kind_not_accepted", cite, kind=f"{kind.value} (transmitted)"))
     elif kind is EvidenceKind.MY_NUMBER_CARD:
         _card_validity(ctx, evidence, pid, cite)
         _contents_match(ctx, evidence, cite)

@@ -208,3 +208,12 @@ def test_forget_takes_a_fact_back() -> None:
                                 "applicant_id": {"kind": "passport"}}
     with pytest.raises(RuleError, match="nothing is recorded"):
         session.forget("proxy.reply_form")
+
+
+def test_a_person_cannot_identify_themself_by_transmission() -> None:
+    session = Session.start("2-1-1", "self", NEW)
+    session.record_many({"application.received": True,
+                         "applicant_id": {"kind": "my_number_card", "channel": "transmitted"}})
+    assert session.evaluation.decision is not None
+    assert session.evaluation.decision.value == "reject"
+    assert session.evaluation.findings[-1].key == "id_kind_not_accepted"
