@@ -27,10 +27,18 @@ from textual.reactive import var
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from device.operators import OperatorAuthError, OperatorSession
+from device.pin_entry import (
+    CARD_INPUT_ASSIST_PIN,
+    JUKI_PIN,
+    SIGNATURE_PASSWORD,
+    USER_AUTH_PIN,
+    PinSpec,
+)
 from madoguchi.errors import MadoguchiError
 from tui.i18n import DEFAULT_LANGUAGE, Strings
 from tui.messages import (
     CardStatusRead,
+    PinStatusRead,
     ProfileSwitched,
     ReaderChanged,
     ReaderTested,
@@ -41,12 +49,16 @@ from tui.screens.base import CounterScreen
 from tui.screens.demo_menu import DemoMenuScreen
 from tui.screens.diagnostics import DiagnosticsScreen
 from tui.screens.home import HomeScreen
+from tui.screens.last_try import LastTryScreen
 from tui.screens.login import LoginScreen
+from tui.screens.pin_prompt import PinPromptScreen
 from tui.screens.procedures import ProcedureScreen
 from tui.services import (
     CardStatus,
     CounterServices,
     HealthItem,
+    PinVerifyResult,
+    PinView,
     Presence,
     ReaderState,
     ReaderTestResult,
@@ -61,6 +73,16 @@ READER_POLL_S = 0.25
 STATUS_POLL_S = 2.0
 #: Seconds between idle checks of the operator session.
 IDLE_CHECK_S = 1.0
+#: The PIN the home screen's V key verifies: the 住基 PIN of 第2-1-(1) B, which the
+#: applicant types after the operator has been authenticated.
+VERIFY_PIN = "juki"
+#: Entry rules per card PIN code.
+PIN_SPECS: dict[str, PinSpec] = {
+    "juki": JUKI_PIN,
+    "jpki_auth": USER_AUTH_PIN,
+    "jpki_sign": SIGNATURE_PASSWORD,
+    "support": CARD_INPUT_ASSIST_PIN,
+}
 
 
 class CounterApp(App[None]):
@@ -220,6 +242,9 @@ class CounterApp(App[None]):
     def on_reader_changed(self, message: ReaderChanged) -> None:
         state = message.state
         self.reader_state = state
+        screen = self.screen
+        if state.presence is not Presence.PRESENT and isinstance(screen, PinPromptScreen):
+            screen.card_removed()
         if state.presence is Presence.PRESENT:
             self.card_status = None
             self.card_reading = True
@@ -255,6 +280,81 @@ class CounterApp(App[None]):
                 error=str(exc),
             )
         reply_to.post_message(ReaderTested(result))
+
+    # -- PIN verification ---------------------------------------------------------------
+
+    def action_verify_pin(self) -> None:
+        """Read the tries left, confirm a last try, then open the PIN prompt."""
+        if not self._signed_in():
+            return
+        if self.reader_state.presence is not Presence.PRESENT:
+            self.notify(self.strings("pin.card_needed"), severity="warning")
+            return
+        self._pin_status_worker(VERIFY_PIN)
+
+    @work(thread=True, exclusive=True, group="pin", exit_on_error=False)
+    def _pin_status_worker(self, pin: str) -> None:
+        try:
+            status = self.services.pin_status(pin)
+        except MadoguchiError as exc:
+            self.post_message(PinStatusRead(None, str(exc)))
+        else:
+            self.post_message(PinStatusRead(status))
+
+    def on_pin_status_read(self, message: PinStatusRead) -> None:
+        status = message.status
+        if status is None:
+            self.notify(
+                self.strings("pin.outcomes.error", detail=message.error or "?"), severity="error"
+            )
+            return
+        if status.state in ("available", "no_limit"):
+            self._open_pin_prompt(status, confirmed=False)
+        elif status.state == "last_try":
+            def answered(confirmed: bool | None) -> None:
+                self._last_try_answered(status, bool(confirmed))
+
+            self.push_screen(LastTryScreen(pin=status.pin), callback=answered)
+        else:
+            t = self.strings
+            state = f"card.pin_states.{status.state}"
+            self.notify(
+                t("pin.cannot", pin=t(f"card.pins.{status.pin}"),
+                  state=t(state) if t.has(state) else status.state),
+                severity="warning",
+            )
+
+    def _last_try_answered(self, status: PinView, confirmed: bool) -> None:
+        if confirmed:
+            self.record_action("pin_last_try_confirmed", status.pin)
+            self._open_pin_prompt(status, confirmed=True)
+        else:
+            self.record_action("pin_last_try_declined", status.pin)
+
+    def _open_pin_prompt(self, status: PinView, *, confirmed: bool) -> None:
+        screen = PinPromptScreen(
+            pad=self.services.pin_pad,
+            pin=status.pin,
+            spec=PIN_SPECS[status.pin],
+            tries_left=status.remaining,
+            confirm_last_try=confirmed,
+        )
+        self.push_screen(screen, callback=self._pin_finished)
+
+    def _pin_finished(self, result: PinVerifyResult | None) -> None:
+        if result is None:
+            return
+        # The outcome only: the PIN itself was never here and is already wiped.
+        self.record_action("pin_verify", f"{result.pin}:{result.outcome}")
+        remaining = "?" if result.remaining is None else str(result.remaining)
+        self.notify(
+            self.strings(f"pin.outcomes.{result.outcome}", remaining=remaining,
+                         detail=result.detail),
+            severity="information" if result.outcome == "verified" else "warning",
+        )
+        if self.reader_state.presence is Presence.PRESENT:
+            self.card_reading = True
+            self._read_card()  # show the new tries left
 
     # -- status polling -------------------------------------------------------------------
 

@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from textual.message import Message
 
 from device.operators import OperatorAuthError, OperatorSession
-from tui.services import CardStatus, HealthItem, ReaderState, ReaderTestResult, SyncState
+from device.pin_entry import PinEntryEvent
+from tui.services import (
+    CardStatus,
+    HealthItem,
+    PinVerifyResult,
+    PinView,
+    ReaderState,
+    ReaderTestResult,
+    SyncState,
+)
 
 
 class ReaderChanged(Message):
@@ -84,3 +93,32 @@ class ProfileSwitched(Message):
         """The profile now on the reader."""
         self.error = error
         """Why switching failed, if it did."""
+
+
+class PinStatusRead(Message):
+    """The tries left of a PIN were read (right before offering the prompt)."""
+
+    def __init__(self, status: PinView | None, error: str | None = None) -> None:
+        super().__init__()
+        self.status = status
+        """The counter, or ``None`` when it could not be read."""
+        self.error = error
+        """Why it could not be read."""
+
+
+class PinProgress(Message):
+    """PIN entry changed: a mask more or less, a refused key, the end (never a character)."""
+
+    def __init__(self, event: PinEntryEvent) -> None:
+        super().__init__()
+        self.event = event
+        """Lengths, states and problems from :mod:`device.pin_entry`."""
+
+
+class PinVerified(Message):
+    """The VERIFY of the entered PIN finished (the PIN is already wiped)."""
+
+    def __init__(self, result: PinVerifyResult) -> None:
+        super().__init__()
+        self.result = result
+        """How it ended."""

@@ -15,9 +15,9 @@ knowing which driver or card layer produced them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from device.operators import Clock, OperatorSession
 
@@ -114,6 +114,56 @@ class ReaderTestResult:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PinVerifyResult:
+    """How one VERIFY ended; never holds the PIN.
+
+    ``outcome`` is a code the catalogue translates (``pin.outcomes.*``):
+    ``verified``, ``wrong``, ``blocked``, ``not_set``, ``needs_confirmation``,
+    ``cancelled``, ``timed_out``, ``card_removed`` or ``error``.
+    """
+
+    pin: str
+    outcome: str
+    remaining: int | None = None
+    detail: str = ""
+
+
+class PinPad(Protocol):
+    """The applicant's PIN pad as PIN entry uses it (``drivers.keypad`` backends)."""
+
+    @property
+    def simulated(self) -> bool:
+        """True for the keyboard standing in for a pad (the prompt says so)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """What the prompt shows about the pad."""
+        ...
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None:
+        """Receive key events (only while a prompt is active)."""
+        ...
+
+    def remove_listener(self, listener: Callable[[Any], None]) -> None:
+        """Stop receiving key events."""
+        ...
+
+    def set_prompt_active(self, active: bool) -> None:
+        """Open or close the pad's gate."""
+        ...
+
+
+@runtime_checkable
+class KeyboardFed(Protocol):
+    """A pad whose keys come from the clerk's keyboard (the demo's pad)."""
+
+    def feed(self, key: str) -> bool:
+        """Offer one keyboard key; True if the pad took it."""
+        ...
+
+
 class OperatorAuthority(Protocol):
     """Signs operators in (blocking: runs the password hash)."""
 
@@ -178,6 +228,25 @@ class CounterServices(Protocol):
 
     def switch_profile(self, profile: str) -> None:
         """Blocking, demo only: put a card of another profile on the virtual reader."""
+        ...
+
+    @property
+    def pin_pad(self) -> PinPad:
+        """The applicant's PIN pad."""
+        ...
+
+    def pin_status(self, pin: str) -> PinView:
+        """Blocking: read the tries left of ``pin`` (``"juki"``...) without spending one."""
+        ...
+
+    def verify_pin(
+        self, pin: str, secret: bytearray, *, confirm_last_try: bool
+    ) -> PinVerifyResult:
+        """Blocking: one VERIFY of ``secret`` (wiped before this returns).
+
+        The card layer reads the tries left right before sending and refuses the
+        last try unless ``confirm_last_try`` is True (the clerk confirmed it).
+        """
         ...
 
     def keypad_layout(self) -> Sequence[Sequence[str]]:

@@ -37,6 +37,8 @@ from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.services import (
     CardStatus,
     HealthItem,
+    PinPad,
+    PinVerifyResult,
     PinView,
     Presence,
     ReaderState,
@@ -78,6 +80,7 @@ class ApplianceServices:
         clock: the clock the operator sessions use.
         keypad_rows: the PIN pad's keys, row by row.
         keypad_backend: ``"keyboard"`` or ``"gpio"``; shown in device health.
+        pin_pad: the applicant's PIN pad (a ``drivers.keypad`` backend).
         demo: when True the login screen shows the demo credentials and the demo
             menu offers the virtual-card profiles.
         pki_dir: the simulator's PKI cache (demo only).
@@ -94,6 +97,7 @@ class ApplianceServices:
         clock: Clock,
         keypad_rows: Sequence[str],
         keypad_backend: str,
+        pin_pad: Any,
         demo: bool = False,
         pki_dir: Path | None = None,
         procedures: Sequence[tuple[str, str]] = (),
@@ -104,6 +108,7 @@ class ApplianceServices:
         self._clock = clock
         self._keypad_rows = [list(row) for row in keypad_rows]
         self._keypad_backend = keypad_backend
+        self._pin_pad = pin_pad
         self._demo = demo
         self._pki_dir = pki_dir
         self._procedures = tuple(procedures)
@@ -231,6 +236,53 @@ class ApplianceServices:
         sim.remove()
         sim.insert(card)
 
+    @property
+    def pin_pad(self) -> PinPad:
+        pad: PinPad = self._pin_pad
+        return pad
+
+    def pin_status(self, pin: str) -> PinView:
+        from device.card.layout import PinKind
+        from device.card.session import CardSession
+
+        with self.reader.connect() as transport:
+            status = CardSession(transport).pin_status(PinKind(pin))
+        return PinView(pin, status.state.value, status.remaining)
+
+    def verify_pin(
+        self, pin: str, secret: bytearray, *, confirm_last_try: bool
+    ) -> PinVerifyResult:
+        from device.card.errors import (
+            LastTryNotConfirmedError,
+            PinExhaustedError,
+            PinNotSetError,
+            WrongPinError,
+        )
+        from device.card.layout import PinKind
+        from device.card.session import CardSession
+
+        try:
+            with self.reader.connect() as transport:
+                # The session reads the tries left right before the VERIFY and wipes
+                # ``secret`` whatever happens.
+                status = CardSession(transport).verify(
+                    PinKind(pin), secret, confirm_last_try=confirm_last_try
+                )
+        except WrongPinError as exc:
+            outcome = "blocked" if exc.remaining == 0 else "wrong"
+            return PinVerifyResult(pin, outcome, exc.remaining)
+        except LastTryNotConfirmedError:
+            return PinVerifyResult(pin, "needs_confirmation", 1)
+        except PinExhaustedError:
+            return PinVerifyResult(pin, "blocked", 0)
+        except PinNotSetError:
+            return PinVerifyResult(pin, "not_set")
+        except MadoguchiError as exc:
+            return PinVerifyResult(pin, "error", detail=type(exc).__name__)
+        finally:
+            secret[:] = bytes(len(secret))
+        return PinVerifyResult(pin, "verified", status.remaining)
+
     def keypad_layout(self) -> Sequence[Sequence[str]]:
         return self._keypad_rows
 
@@ -311,8 +363,22 @@ def build_services(
         clock=clock,
         keypad_rows=resolve_keymap(config.keypad.layout),
         keypad_backend=config.keypad.backend,
+        pin_pad=_open_pin_pad(config),
         demo=demo,
         pki_dir=pki_dir,
+    )
+
+
+def _open_pin_pad(config: Config) -> Any:
+    """The configured PIN pad: the keyboard stand-in, or the GPIO matrix and its pins."""
+    from drivers import open_keypad
+
+    pad = config.keypad
+    if pad.backend == "keyboard":
+        return open_keypad("keyboard")
+    return open_keypad(
+        pad.backend, rows=pad.row_pins, cols=pad.col_pins, layout=pad.layout,
+        debounce_time=pad.debounce_ms / 1000.0,
     )
 
 

@@ -66,10 +66,11 @@ def make_services(
     demo: bool = True,
     procedures: tuple[tuple[str, str], ...] = (),
     profile: str = "standard",
+    **card_options: Any,
 ) -> Any:
     """The real composition (sim reader, SQLite store, operator accounts) for UI tests."""
     from device.store import Store
-    from drivers import open_reader
+    from drivers import open_keypad, open_reader
     from madoguchi.commands.demo import ApplianceServices, ensure_demo_operator
 
     state.mkdir(parents=True, exist_ok=True)
@@ -82,12 +83,13 @@ def make_services(
     else:
         operators.add("clerk01", "counter-pass-01", display_name="窓口 一郎")
     return ApplianceServices(
-        reader=open_reader("sim", profile=profile, pki_dir=pki_dir),
+        reader=open_reader("sim", profile=profile, pki_dir=pki_dir, **card_options),
         operators=operators,
         store=Store(state / "madoguchi.sqlite3"),
         clock=clock,
         keypad_rows=("123", "456", "789", "*0#"),
         keypad_backend="keyboard",
+        pin_pad=open_keypad("keyboard"),
         demo=demo,
         pki_dir=pki_dir,
         procedures=procedures,

@@ -10,18 +10,26 @@ import pytest
 from device.card.kind import CardKind, Condition
 from device.card.layout import HOLDER_PINS
 from device.card.pins import PinState
+from device.pin_entry import PinProblem
 from madoguchi.errors import ConfigError
+from tui.app import PIN_SPECS
 from tui.i18n import LANGUAGES, Strings, check_catalogues, load_catalogue
 from tui.services import Presence
 
+#: Every ``PinVerifyResult.outcome`` (tui/services.py).
+PIN_OUTCOMES = (
+    "verified", "wrong", "blocked", "not_set", "needs_confirmation", "cancelled",
+    "timed_out", "card_removed", "error",
+)
 TUI = Path(__file__).resolve().parents[2] / "tui"
 # t("key"), self.t("key"), strings("key"), t("key" if x else "other.key")
 #: Dotted names in the UI source that are actions or files, not catalogue keys.
 NOT_STRINGS = {
     "app.demo_menu", "app.diagnostics", "app.pop_screen", "app.procedures", "app.sign_out",
-    "app.tcss",
+    "app.tcss", "app.verify_pin",
     # section prefixes handed to a lookup that appends the card layer's code
     "card.conditions", "card.kinds", "card.pin_states", "card.pins",
+    "pin.outcomes", "pin.problems", "pin.prompts",
 }
 LITERAL_KEY = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 
@@ -55,6 +63,9 @@ def test_every_key_the_ui_names_exists() -> None:
     used |= {f"card.conditions.{c.value}" for c in Condition}
     used |= {f"card.pins.{p.value}" for p in HOLDER_PINS}
     used |= {f"card.pin_states.{s.value}" for s in PinState}
+    used |= {f"pin.problems.{p.value}" for p in PinProblem}
+    used |= {f"pin.prompts.{pin}" for pin in PIN_SPECS}
+    used |= {f"pin.outcomes.{o}" for o in PIN_OUTCOMES}
     missing = used - known
     assert not missing, missing
     assert len(used) > 40  # the scan really found the UI's keys

@@ -97,3 +97,34 @@ def test_home_card_absent_in_english(
     assert snap_compare(
         CounterApp(services=snap_services, language="en"), terminal_size=size, run_before=_home
     )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pin_prompt(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press("5", "5")  # two masks; the digits never show
+        await wait_for(pilot, lambda: getattr(app.screen, "length", 0) == 2)
+
+    assert snap_compare(
+        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_last_try(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    for _ in range(2):  # two wrong PINs through the real card path leave one try
+        snap_services.verify_pin("juki", bytearray(b"9999"), confirm_last_try=False)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.id == "last-try")
+
+    assert snap_compare(
+        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
+    )

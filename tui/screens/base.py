@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from textual.screen import Screen
 
@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from tui.app import CounterApp
 
 
-class CounterScreen(Screen[None]):
+ResultT = TypeVar("ResultT")
+
+
+class CounterScreen(Screen[ResultT], Generic[ResultT]):
     """A screen of :class:`~tui.app.CounterApp`; composes from the app's current strings.
 
     Switching the language recomposes every screen on the stack, so ``compose``

@@ -13,7 +13,7 @@ from tui.screens.base import CounterScreen
 from tui.widgets.bars import KeyHelp, TitleBar
 
 
-class DemoMenuScreen(CounterScreen):
+class DemoMenuScreen(CounterScreen[None]):
     """The virtual-card profiles; Enter switches the card on the reader."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", show=False)]  # noqa: RUF012

@@ -16,7 +16,7 @@ from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.keypad_grid import KeypadGrid
 
 
-class DiagnosticsScreen(CounterScreen):
+class DiagnosticsScreen(CounterScreen[None]):
     """Reader round-trip test on a button; the pad drawn as it sits, pressed keys lit."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", show=False)]  # noqa: RUF012

@@ -18,10 +18,11 @@ from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.card_panel import CardPanel
 
 
-class HomeScreen(CounterScreen):
+class HomeScreen(CounterScreen[None]):
     """The screen the clerk returns to between procedures."""
 
     BINDINGS = [  # noqa: RUF012 - Textual's own convention
+        Binding("v", "app.verify_pin", show=False),
         Binding("p", "app.procedures", show=False),
         Binding("d", "app.diagnostics", show=False),
         Binding("m", "app.demo_menu", show=False),

@@ -12,7 +12,7 @@ from tui.screens.base import CounterScreen
 from tui.widgets.bars import KeyHelp, TitleBar
 
 
-class LoginScreen(CounterScreen):
+class LoginScreen(CounterScreen[None]):
     """Operator id and password; the check runs in a worker, the screen never blocks.
 
     Args:

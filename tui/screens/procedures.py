@@ -18,7 +18,7 @@ from tui.text import label_width, pad_cells
 from tui.widgets.bars import KeyHelp, TitleBar
 
 
-class ProcedureScreen(CounterScreen):
+class ProcedureScreen(CounterScreen[None]):
     """A list of ``(id, title)``; Enter chooses."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", show=False)]  # noqa: RUF012

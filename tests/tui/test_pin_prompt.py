@@ -1,0 +1,214 @@
+"""The PIN prompt on the real stack: keyboard pad -> PinEntry -> card session -> sim card.
+
+The secrecy test scans every frame rendered during PIN entry (after each key)
+and every log record of the whole run for the PIN's digits; the card's own
+try counter proves each VERIFY happened exactly when it should.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tui.app import CounterApp
+
+from .conftest import StepClock, make_services
+from .helpers import card_settled, screen_text, sign_in, wait_for
+
+SIZE = (80, 24)
+RIGHT_PIN = "1234"  # the virtual card's 住基 PIN (docs/virtual-card.md)
+WRONG_PIN = "9876"
+
+
+def _fragments(pin: str) -> list[str]:
+    """Every run of two or more of the PIN's digits, in order."""
+    return [pin[i:j] for i in range(len(pin)) for j in range(i + 2, len(pin) + 1)]
+
+
+async def _type_pin(pilot: Pilot[None], pin: str, frames: list[str]) -> None:
+    app = pilot.app
+    assert isinstance(app, CounterApp)
+    for digit in pin:
+        await pilot.press(digit)
+        await pilot.pause()
+        frames.append(screen_text(app))
+
+
+async def _open_prompt(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    await pilot.press("v")
+    await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+
+
+def _juki_tries(services: Any) -> int | None:
+    return services.pin_status("juki").remaining
+
+
+async def test_no_frame_and_no_log_line_ever_holds_the_pin(
+    services: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = CounterApp(services=services)
+    frames: list[str] = []  # every frame while a PIN prompt is up
+    after: list[str] = []  # the home screen after each VERIFY
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        frames.append(screen_text(app))
+        assert "● ● ○ ○" not in frames[-1]
+        assert "○ ○ ○ ○" in frames[-1]
+        assert "残り 3 回" in frames[-1]
+        await _type_pin(pilot, WRONG_PIN, frames)
+        assert "● ● ● ●" in frames[-1]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        after.append(screen_text(app))
+        assert _juki_tries(services) == 2  # exactly one VERIFY was sent
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        assert "残り 2 回" in screen_text(app)
+        await _type_pin(pilot, RIGHT_PIN, frames)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        after.append(screen_text(app))
+        notices = " ".join(str(n.message) for n in app._notifications)
+    assert _juki_tries(services) == 3  # verified: the counter is back to full
+    for pin in (WRONG_PIN, RIGHT_PIN):
+        for fragment in _fragments(pin):
+            for frame in frames:
+                assert fragment not in frame, (fragment, frame)
+            assert fragment not in notices
+        for frame in after:  # the home screen shows dates, so only the whole PIN here
+            assert pin not in frame
+    log_text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "PIN entry complete" in log_text  # the log did see the entry...
+    for pin in (WRONG_PIN, RIGHT_PIN):
+        assert pin not in log_text  # ...but never the PIN
+    details = [e["detail"] for e in services.operators.events("demo")]
+    assert "juki:wrong" in details
+    assert "juki:verified" in details
+    assert not any(pin in d for d in details for pin in (WRONG_PIN, RIGHT_PIN))
+
+
+async def test_the_last_try_needs_the_clerks_explicit_confirmation(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        for _ in range(2):
+            await _open_prompt(pilot)
+            await _type_pin(pilot, WRONG_PIN, [])
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.id == "home")
+            await card_settled(pilot)
+        assert _juki_tries(services) == 1
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.id == "last-try")
+        assert "残り照合回数は1回" in screen_text(app)
+        # Enter on the focused button cancels: nothing is sent to the card.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert _juki_tries(services) == 1
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.id == "last-try")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert _juki_tries(services) == 1
+        # Only the explicit confirm button opens the prompt for the last try.
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.id == "last-try")
+        await pilot.click("#last-try-confirm")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        assert "職員が確認済み" in screen_text(app)
+        await _type_pin(pilot, RIGHT_PIN, [])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    assert _juki_tries(services) == 3
+    actions = [e["action"] for e in services.operators.events("demo")]
+    assert actions.count("pin_last_try_declined") == 2
+    assert actions.count("pin_last_try_confirmed") == 1
+
+
+async def test_short_pin_is_refused_and_nothing_is_lost(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        await _type_pin(pilot, "12", [])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "桁数が足りません" in screen_text(app))
+        assert "● ● ○ ○" in screen_text(app)  # the two digits are kept
+        await _type_pin(pilot, "34", [])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    assert _juki_tries(services) == 3
+
+
+async def test_escape_cancels_and_wipes_without_a_verify(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        screen = app.screen
+        await _type_pin(pilot, "12", [])
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert not any(screen.entry.buffer_bytes())  # type: ignore[attr-defined]
+        assert services.pin_pad.prompt_active is False
+    assert _juki_tries(services) == 3
+    assert services.operators.events("demo")[-1]["detail"] == "juki:cancelled"
+
+
+async def test_taking_the_card_away_ends_the_prompt(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        screen = app.screen
+        await _type_pin(pilot, "12", [])
+        services.reader.remove()
+        await wait_for(pilot, lambda: app.screen.id == "home", 2.0)
+        assert not any(screen.entry.buffer_bytes())  # type: ignore[attr-defined]
+        assert services.operators.events("demo")[-1]["detail"] == "juki:card_removed"
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [("pin-blocked", "ロック"), ("face-auth", "使用不可")],
+)
+async def test_no_prompt_when_the_pin_cannot_be_tried(
+    tmp_path: Path, clock: StepClock, sim_pki: Path, profile: str, message: str
+) -> None:
+    options = {"blocked_pin": "juki"} if profile == "pin-blocked" else {}
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, profile=profile, **options)
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await card_settled(pilot)
+            await pilot.press("v")
+            await wait_for(pilot, lambda: any(
+                message in str(n.message) for n in app._notifications
+            ))
+            assert app.screen.id == "home"
+    finally:
+        svc.close()
+
+
+async def test_no_prompt_without_a_card(services: Any) -> None:
+    services.reader.remove()
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.screen.id == "home"
+        assert any("カードをリーダーに置いて" in str(n.message) for n in app._notifications)

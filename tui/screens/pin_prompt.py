@@ -1,0 +1,190 @@
+"""The PIN prompt: masks only, tries left, the applicant's wording large.
+
+The screen never sees a PIN character. Keys go to the pad backend (the
+keyboard pad is fed from a worker thread, so the VERIFY that follows Enter runs
+off the event loop); :class:`~device.pin_entry.PinEntry` keeps the characters in
+a wiped ``bytearray`` and tells this screen only lengths and states. On Enter it
+hands the PIN, once, to :meth:`CounterServices.verify_pin`, which wipes it.
+No key does anything else while the prompt is up: there is no keypad test, no
+navigation, no echo.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from device.pin_entry import PinEntry, PinEntryEvent, PinEventKind, PinHandle, PinSpec
+from madoguchi.errors import MadoguchiError
+from tui.messages import PinProgress, PinVerified
+from tui.screens.base import CounterScreen
+from tui.services import KeyboardFed, PinPad, PinVerifyResult
+from tui.widgets.bars import KeyHelp, TitleBar
+
+#: Seconds between timeout checks of the entry.
+TIMEOUT_CHECK_S = 0.25
+#: Mask glyphs: typed, not yet typed.
+MASK_FILLED, MASK_EMPTY = "●", "○"
+
+_ENDINGS = {
+    PinEventKind.CANCELLED: "cancelled",
+    PinEventKind.TIMED_OUT: "timed_out",
+    PinEventKind.CARD_REMOVED: "card_removed",
+}
+
+
+class PinPromptScreen(CounterScreen[PinVerifyResult]):
+    """Collects one PIN on the pad and verifies it; dismisses with a PinVerifyResult.
+
+    Args:
+        pad: the applicant's PIN pad.
+        pin: the card's PIN kind code (``"juki"``...).
+        spec: the PIN's rules (length, alphabet).
+        tries_left: tries left as read just before this prompt.
+        confirm_last_try: the clerk explicitly confirmed spending the last try.
+    """
+
+    def __init__(
+        self,
+        *,
+        pad: PinPad,
+        pin: str,
+        spec: PinSpec,
+        tries_left: int | None,
+        confirm_last_try: bool,
+    ) -> None:
+        super().__init__(id="pin-prompt")
+        self.pin = pin
+        self.spec = spec
+        self.tries_left = tries_left
+        self.confirm_last_try = confirm_last_try
+        self.length = 0
+        """Characters typed so far (all the screen knows)."""
+        self.finished = False
+        self._keys: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._pad = pad
+        self.entry = PinEntry(
+            spec,
+            on_event=self._on_entry_event,
+            on_complete=self._on_complete,
+            pad=pad,
+            clock=time.monotonic,
+        )
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield TitleBar(t("pin.title"), self.title_right())
+        with Vertical(id="pin-box", classes="panel"):
+            yield Static(t(f"pin.prompts.{self.pin}", n=self.spec.max_length), id="pin-applicant")
+            yield Static(id="pin-mask")
+            yield Static(id="pin-tries")
+            yield Static(id="pin-message", markup=False)
+            if self._pad.simulated:
+                yield Static(self._pad.label, id="pin-pad-label", markup=False)
+        keyboard = isinstance(self._pad, KeyboardFed)
+        yield KeyHelp(t("keys.pin_keyboard" if keyboard else "keys.pin_pad"))
+
+    def on_mount(self) -> None:
+        self.populate()
+        self.entry.start()  # subscribes to the pad and opens its gate
+        self.set_interval(TIMEOUT_CHECK_S, self.entry.check_timeouts)
+        if isinstance(self._pad, KeyboardFed):
+            self._feed_keys()
+
+    def populate(self) -> None:
+        self._show_mask()
+        tries = self.query_one("#pin-tries", Static)
+        if self.tries_left is not None:
+            text = self.t("pin.tries_left", tries=self.tries_left)
+            if self.confirm_last_try:
+                text += "  " + self.t("pin.last_try_confirmed")
+            tries.update(Text(text, style="bold"))
+
+    def _show_mask(self) -> None:
+        filled = MASK_FILLED * self.length
+        empty = MASK_EMPTY * max(0, self.spec.max_length - self.length)
+        self.query_one("#pin-mask", Static).update(Text(" ".join(filled + empty), style="bold"))
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        # Every key stops here: nothing else may act during a PIN prompt.
+        event.stop()
+        event.prevent_default()
+        if self.finished:
+            return
+        if isinstance(self._pad, KeyboardFed):
+            self._keys.put(event.key)
+        elif event.key == "escape":
+            self.entry.cancel()  # the clerk may always abandon the prompt
+
+    @work(thread=True, exclusive=True, group="pin-keys", exit_on_error=False)
+    def _feed_keys(self) -> None:
+        """The keyboard pad's thread: keys in, PIN entry events out, VERIFY on Enter."""
+        pad = self._pad
+        assert isinstance(pad, KeyboardFed)
+        while True:
+            key = self._keys.get()
+            if key is None:
+                return
+            pad.feed(key)
+
+    # -- PIN entry callbacks (on the feeding thread) ------------------------------------------
+
+    def _on_entry_event(self, event: PinEntryEvent) -> None:
+        self.post_message(PinProgress(event))
+
+    def _on_complete(self, handle: PinHandle) -> None:
+        services = self.counter.services
+        try:
+            with handle.open() as secret:
+                result = services.verify_pin(
+                    self.pin, secret, confirm_last_try=self.confirm_last_try
+                )
+        except MadoguchiError as exc:
+            result = PinVerifyResult(self.pin, "error", detail=type(exc).__name__)
+        self.post_message(PinVerified(result))
+
+    # -- messages on the event loop -------------------------------------------------------
+
+    def on_pin_progress(self, message: PinProgress) -> None:
+        event = message.event
+        self.length = event.length
+        self._show_mask()
+        text = ""
+        if event.kind is PinEventKind.REJECTED and event.problem is not None:
+            text = self.t(f"pin.problems.{event.problem.value}")
+        elif event.kind is PinEventKind.COMPLETED:
+            text = self.t("pin.verifying")
+        elif event.kind in _ENDINGS:
+            self._finish(PinVerifyResult(self.pin, _ENDINGS[event.kind]))
+            return
+        self.query_one("#pin-message", Static).update(text)
+
+    def on_pin_verified(self, message: PinVerified) -> None:
+        self._finish(message.result)
+
+    def _finish(self, result: PinVerifyResult) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._keys.put(None)
+        self.dismiss(result)
+
+    def card_removed(self) -> None:
+        """The card left the reader: abandon the entry (its buffer is wiped)."""
+        self.entry.card_removed()
+
+    def on_unmount(self) -> None:
+        # A no-op once finished; otherwise it wipes the buffer, closes the pad's
+        # gate and unsubscribes.
+        self.entry.cancel()
+        self._keys.put(None)
