@@ -80,6 +80,12 @@ def run_card(args: argparse.Namespace) -> int:
             "(Ctrl-C to remove it)",
             file=sys.stderr,
         )
+        if not client.connected.wait(3.0) and not done.is_set():
+            print(
+                f"still waiting for vpcd on port {args.port}: is pcscd running with "
+                "vsmartcard-vpcd? (scripts/pcscd start)",
+                file=sys.stderr,
+            )
         done.wait()
     finally:
         client.stop()
