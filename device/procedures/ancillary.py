@@ -77,7 +77,7 @@ def retention_query(ctx: Context) -> bool:
         # 改正後 「第4-4-(1)-コ」 交付記録簿: (削除).
         ctx.add(note("retention_not_required", "第4-4-(1)-コ", document=document))
         return False
-    ctx.add(note("retention_required", entry.citation, document=entry.title_ja))
+    ctx.add(note("retention_required", entry.citation, document=entry.document))
     return True
 
 

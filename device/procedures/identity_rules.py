@@ -101,7 +101,7 @@ def self_identity(ctx: Context) -> None:
         _no_document(ctx, pid, cite)
     elif evidence.channel is Channel.TRANSMITTED:
         # Transmission (送信) is admitted only for a proxy's identity (改正後 第2-1-(2)-ア-(イ)-A).
-        ctx.add(failed("id_kind_not_accepted", cite, kind=f"{kind.value} (transmitted)"))
+        ctx.add(failed("id_kind_not_accepted", cite, kind=f"{kind.value},transmitted"))
     elif kind is EvidenceKind.MY_NUMBER_CARD:
         _card_validity(ctx, evidence, pid, cite)
         _contents_match(ctx, evidence, cite)

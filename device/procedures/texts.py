@@ -450,6 +450,8 @@ VALUES: dict[str, tuple[str, str]] = {
     # PIN concealment
     "sticker": ("隠蔽シール", "concealment sticker"),
     "sealed": ("封入・封緘", "sealed envelope"),
+    # documents
+    "issuance_register": ("交付記録簿", "issuance register"),
     # certificates
     "sign": ("署名用電子証明書", "signature certificate"),
     "auth": ("利用者証明用電子証明書", "user-authentication certificate"),
@@ -479,9 +481,20 @@ def _pick(pair: tuple[str, str], language: str) -> str:
     return pair[1] if language == "en" else pair[0]
 
 
+def _render(value: Any, language: str) -> str:
+    """A parameter as the clerk reads it: value labels for enum values, はい／いいえ for bools."""
+    if isinstance(value, bool):
+        return _pick(("はい", "yes") if value else ("いいえ", "no"), language)
+    if isinstance(value, str) and value:
+        joiner = "、" if language != "en" else ", "
+        return joiner.join(value_label(part, language) for part in value.split(","))
+    return str(value)
+
+
 def message(key: str, language: str = "ja", **params: Any) -> str:
-    """The finding message ``key`` in ``language``, with ``params`` filled in."""
-    return _pick(MESSAGES[key], language).format(**params)
+    """The finding message ``key`` in ``language``, with ``params`` filled in and labelled."""
+    rendered = {name: _render(value, language) for name, value in params.items()}
+    return _pick(MESSAGES[key], language).format(**rendered)
 
 
 def procedure_title(pid: str, language: str = "ja") -> str:

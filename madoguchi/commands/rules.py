@@ -113,7 +113,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    print(f"{case.info.citation} {case.info.title(language)} — {case.actor.value}, {case.on}")
+    who = texts.value_label(case.actor.value, language)
+    print(f"{case.info.citation} {case.info.title(language)} — {who}, {case.on}")
     label = texts.decision_label(out["decision"], language)
     print(
         f"{texts.label('decision', language)}: {out['decision']} ({label})   "
