@@ -171,6 +171,8 @@ class UpdateConfig:
     keep_versions: int = 3
     #: Development and tests only: a site-packages appended to app-only installs.
     extra_site: str = ""
+    #: Interpreter new versions are built on; empty = the one running the updater.
+    python: str = ""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class Updater:
     restart_units: Sequence[str] = ()
     keep_versions: int = 3
     extra_site: Path | None = None
+    #: Interpreter for new versions' virtualenvs (None: the running one's base).
+    python: str | None = None
     progress: Progress = field(default=lambda step: None)
 
     def _record(self, state: str, **fields: Any) -> None:
@@ -96,7 +98,11 @@ class Updater:
             self.status.write_pending(version=version, previous=previous, phase="install")
             try:
                 target = install_bundle(
-                    verified, self.tree, extra_site=self.extra_site, progress=self.progress
+                    verified,
+                    self.tree,
+                    extra_site=self.extra_site,
+                    python=self.python,
+                    progress=self.progress,
                 )
             except UpdateError as exc:
                 self.status.clear_pending()

@@ -29,15 +29,17 @@ _POLL_S = 0.2
 
 
 def _unit_state(unit: str) -> tuple[str, str]:
+    """(ActiveState, NRestarts) of ``unit``."""
     result = subprocess.run(  # noqa: S603 - unit names come from the configuration
-        [SYSTEMCTL, "show", "--property=ActiveState", "--property=NRestarts", "--value", unit],
+        [SYSTEMCTL, "show", "--property=ActiveState,NRestarts", unit],
         capture_output=True,
         text=True,
         check=False,
         timeout=10,
     )
-    lines = [*result.stdout.split("\n"), "", ""]
-    return lines[0].strip(), lines[1].strip()
+    # systemctl prints properties in its own order, so read them by name
+    props = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return props.get("ActiveState", "unknown"), props.get("NRestarts", "")
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,13 @@ def install_bundle(
     tree: InstallTree,
     *,
     extra_site: Path | None = None,
+    python: str | None = None,
     progress: Progress = lambda step: None,
 ) -> Path:
     """Install ``bundle`` as ``versions/<version>`` and return that directory.
 
-    ``extra_site`` (development and tests only) appends a site-packages
+    ``python`` is the interpreter the new virtualenv is based on (default: the
+    one running this). ``extra_site`` (development and tests only) appends a site-packages
     directory through a ``.pth`` file, for bundles that carry just the app wheel.
     On failure the half-written directory is removed and :class:`InstallError` raised.
     """
@@ -78,13 +80,16 @@ def install_bundle(
         progress("extract")
         extract_payload(bundle, wheelhouse)
         progress("venv")
-        _run([_base_python(), "-m", "venv", "--without-pip", str(target)], "creating the venv")
-        python = target / "bin" / "python"
+        _run(
+            [python or _base_python(), "-m", "venv", "--without-pip", str(target)],
+            "creating the venv",
+        )
+        venv_python = target / "bin" / "python"
         progress("pip")
         # pip itself is not installed: every bundle brings the pip that installs it.
         requirements = list(manifest.requirements)
         argv = [
-            *_pip_argv(python, wheelhouse),
+            *_pip_argv(venv_python, wheelhouse),
             "install",
             "--no-index",
             "--find-links",

@@ -149,6 +149,7 @@ def _updater(config: Config, *, progress: bool = False) -> Any:
         restart_units=units,
         keep_versions=config.update.keep_versions,
         extra_site=Path(config.update.extra_site) if config.update.extra_site else None,
+        python=config.update.python or None,
         progress=report,
     )
 
@@ -366,11 +367,18 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _recover(args: argparse.Namespace) -> int:
+    from updater.errors import UpdateLockedError
     from updater.lock import update_lock
 
     updater = _updater(config_from(args))
-    with update_lock(updater.state_dir, timeout=30):
-        done = updater.recover()
+    try:
+        with update_lock(updater.state_dir):
+            done = updater.recover()
+    except UpdateLockedError as exc:
+        # An open transaction means the app runs from a consistent tree; an apply
+        # recovers under the lock itself before it installs anything.
+        print(f"not now: {exc}")
+        return 0
     print(done or "consistent")
     return 0
 

@@ -9,12 +9,11 @@ changes the tree — a virtualenv only works at the path it was made at.
 from __future__ import annotations
 
 import shutil
-import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from update_helpers import EXTRA_SITE
 
 from madoguchi.bench.update import ReleaseSet, make_release_set
 from updater.engine import Updater
@@ -22,9 +21,6 @@ from updater.health import HealthCheck
 from updater.keys import load_public_keys
 from updater.layout import InstallTree
 from updater.status import StatusStore
-
-DEV_BIN = Path(sys.executable).parent
-EXTRA_SITE = Path(sysconfig.get_paths()["purelib"])
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 from pathlib import Path
+
+#: The development venv's commands, and its site-packages (what app-only bundles run against).
+DEV_BIN = Path(sys.executable).parent
+EXTRA_SITE = Path(sysconfig.get_paths()["purelib"])
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int | str]]:

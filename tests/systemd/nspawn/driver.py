@@ -19,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEV = "/work/main/.venv/bin/madoguchi"
+#: The development checkout's command (this script runs with its interpreter).
+DEV = str(Path(sys.executable).parent / "madoguchi")
 CURRENT = "/opt/madoguchi/current/bin/madoguchi"
-PYTHON = "/work/main/.venv/bin/python"
+#: The installed app's interpreter (the dev venv's may not be reachable for other users).
+PYTHON = "/opt/madoguchi/current/bin/python"
 SYNC = "madoguchi-sync.service"
 UPDATE = "madoguchi-update.service"
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
@@ -33,14 +35,16 @@ def run(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> 
     proc = subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, env=env or ENV, check=False
     )
-    return {"rc": proc.returncode, "out": proc.stdout[-3000:], "err": proc.stderr[-3000:]}
+    return {"rc": proc.returncode, "out": proc.stdout[-30000:], "err": proc.stderr[-3000:]}
 
 
 def show(unit: str) -> dict[str, str]:
     props = ["ActiveState", "SubState", "MainPID", "NRestarts", "StatusText", "Result", "User"]
     out = subprocess.run(
         ["systemctl", "show", unit, *(f"--property={p}" for p in props)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
@@ -148,16 +152,33 @@ def main() -> None:
     def _() -> dict[str, Any]:
         out = run("journalctl", "MADOGUCHI_COMPONENT=sync", "-o", "json", "--no-pager", "-n", "5")
         entries = [json.loads(line) for line in out["out"].splitlines() if line.strip()]
-        return {"entries": [{k: e.get(k) for k in ("SYSLOG_IDENTIFIER", "MADOGUCHI_COMPONENT",
-                                                    "MESSAGE", "_SYSTEMD_UNIT")} for e in entries]}
+        return {
+            "entries": [
+                {
+                    k: e.get(k)
+                    for k in (
+                        "SYSLOG_IDENTIFIER",
+                        "MADOGUCHI_COMPONENT",
+                        "MESSAGE",
+                        "_SYSTEMD_UNIT",
+                    )
+                }
+                for e in entries
+            ]
+        }
 
     @scenario("update_ok")
     def _() -> dict[str, Any]:
         use_config("stable")
         started = run("systemctl", "start", UPDATE)
         sync = show(SYNC)
-        return {"start": started, "update": show(UPDATE), "status": update_status(), "sync": sync,
-                "process": proc_info(sync.get("MainPID", "0"))}
+        return {
+            "start": started,
+            "update": show(UPDATE),
+            "status": update_status(),
+            "sync": sync,
+            "process": proc_info(sync.get("MainPID", "0")),
+        }
 
     @scenario("update_bad")
     def _() -> dict[str, Any]:
@@ -165,38 +186,69 @@ def main() -> None:
         started = run("systemctl", "start", UPDATE)
         wait_for(lambda: show(SYNC)["ActiveState"] == "active", 30)
         sync = show(SYNC)
-        return {"start": started, "update": show(UPDATE), "status": update_status(), "sync": sync,
-                "process": proc_info(sync.get("MainPID", "0"))}
+        return {
+            "start": started,
+            "update": show(UPDATE),
+            "status": update_status(),
+            "sync": sync,
+            "process": proc_info(sync.get("MainPID", "0")),
+        }
 
     @scenario("deferred")
     def _() -> dict[str, Any]:
         use_config("next")
         holder = subprocess.Popen(
-            ["runuser", "-u", "madoguchi", "--", PYTHON, "-c",
-             "import sys, time\n"
-             "from updater.lock import transaction_guard\n"
-             "with transaction_guard():\n"
-             "    print('holding', flush=True); time.sleep(300)\n"],
-            stdout=subprocess.PIPE, text=True, env=ENV,
+            [
+                PYTHON,
+                "-c",
+                "import sys, time\n"
+                "from updater.lock import transaction_guard\n"
+                "with transaction_guard():\n"
+                "    print('holding', flush=True); time.sleep(300)\n",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            # as the app: the TUI holds the lock (no runuser: a volatile /etc has no PAM)
+            user="madoguchi",
+            group="madoguchi",
+            extra_groups=[],
+            cwd="/",
         )
         assert holder.stdout is not None
         holding = holder.stdout.readline().strip()
+        if not holding:
+            assert holder.stderr is not None
+            raise RuntimeError(f"lock holder failed: {holder.stderr.read()}")
         while_open = run("systemctl", "start", UPDATE)
         status_open = update_status()
         downloads = sorted(os.listdir("/var/lib/madoguchi/update/downloads"))
         holder.terminate()
         holder.wait(10)
         after = run("systemctl", "start", UPDATE)
-        return {"holding": holding, "while_open": while_open, "status_open": status_open,
-                "downloads": downloads, "after_close": after, "status_after": update_status(),
-                "sync": show(SYNC)}
+        return {
+            "holding": holding,
+            "while_open": while_open,
+            "status_open": status_open,
+            "downloads": downloads,
+            "after_close": after,
+            "status_after": update_status(),
+            "sync": show(SYNC),
+        }
 
     results["done"] = {"ok": True}
     save()
+
+
+def dump_journal() -> None:
+    journal = run("journalctl", "--no-pager", "-o", "short-monotonic", "-u", SYNC, "-u", UPDATE)
+    results["journal"] = journal["out"][-20000:]
 
 
 if __name__ == "__main__":
     try:
         main()
     finally:
+        dump_journal()
         save()

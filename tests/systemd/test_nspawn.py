@@ -1,0 +1,301 @@
+"""The units under real systemd: systemd-nspawn boots the host's own systemd in a container.
+
+One boot runs every scenario (``nspawn/driver.py``, a oneshot unit started through
+``systemd.wants=`` on the kernel command line), then powers off. The real unit
+files from ``systemd/`` are installed as they are; the sync unit gets one drop-in
+that runs the notify/watchdog self-test daemon in place of the uploader and
+shortens its watchdog. The update server runs on the host's loopback, with IT's
+bundles published through ``madoguchi update publish``.
+
+Scenarios: the counter's first install (``madoguchi update apply``) brings the
+sync unit up; it reports READY as the ``madoguchi`` user; ``kill -9`` and a hang
+(SIGSTOP: the watchdog fires) both end in a restart; the timer's service pulls,
+applies and commits 1.1.0; a broken 1.2.0 is rolled back by itself; an open
+counter transaction defers 1.3.0 until it closes. The fleet view on the server
+shows what the counter reported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from madoguchi.bench.update import make_release_set
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+UNITS = (
+    "madoguchi-sync.service",
+    "madoguchi-update.service",
+    "madoguchi-update.timer",
+    "madoguchi-tui.service",
+    "madoguchi-server.service",
+)
+BOOT_TIMEOUT_S = 300
+
+
+@dataclass
+class Boot:
+    results: dict[str, Any]
+    fleet: list[dict[str, Any]]
+    console: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _config(port: int, channel: str) -> str:
+    return f"""
+[sync]
+device_id = "counter-01"
+
+[update]
+root = "/opt/madoguchi"
+keys = "/etc/madoguchi/update-keys"
+server_url = "http://127.0.0.1:{port}"
+channel = "{channel}"
+units = ["madoguchi-sync.service"]
+health_timeout_s = 45
+extra_site = "{Path(sysconfig_purelib())}"
+# Debian's interpreter, not this venv's base: the units' ProtectHome= hides /root (pyenv).
+python = "/usr/bin/python3.11"
+"""
+
+
+def sysconfig_purelib() -> str:
+    import sysconfig
+
+    return sysconfig.get_paths()["purelib"]
+
+
+def _interpreter_binds() -> list[str]:
+    # The dev venv's interpreter may live outside /usr (e.g. pyenv under /root); the
+    # driver and the first install run with it, as root, so make it visible.
+    base = Path(sys.base_prefix).resolve()
+    if base.is_relative_to(Path("/usr")):
+        return []
+    return [f"--bind-ro={base}"]
+
+
+def _prepare_etc(etc: Path, port: int, public_key: Path) -> None:
+    system = etc / "systemd" / "system"
+    system.mkdir(parents=True)
+    for unit in UNITS:
+        shutil.copy(ROOT / "systemd" / unit, system / unit)
+    dropin = system / "madoguchi-sync.service.d"
+    dropin.mkdir()
+    shutil.copy(HERE / "nspawn" / "sync-selftest.conf", dropin / "selftest.conf")
+    e2e = (HERE / "nspawn" / "madoguchi-e2e.service").read_text()
+    e2e = e2e.replace("@PYTHON@", sys.executable).replace("@ROOT@", str(ROOT))
+    (system / "madoguchi-e2e.service").write_text(e2e)
+    config = etc / "madoguchi"
+    (config / "update-keys").mkdir(parents=True)
+    shutil.copy(public_key, config / "update-keys" / "it.pem")
+    (config / "madoguchi.toml").write_text(_config(port, "stable"))
+    for channel in ("stable", "canary", "next"):
+        (config / f"{channel}.toml").write_text(_config(port, channel))
+    # The first boot of an empty /etc applies presets (Debian: "enable *"), which would
+    # start the units before anything is installed; here the scenarios start them.
+    (etc / "systemd" / "system-preset").mkdir()
+    (etc / "systemd" / "system-preset" / "00-madoguchi-test.preset").write_text(
+        "disable madoguchi-*\n"
+    )
+    (etc / "sysusers.d").mkdir()
+    shutil.copy(ROOT / "systemd" / "madoguchi.sysusers.conf", etc / "sysusers.d" / "madoguchi.conf")
+    (etc / "tmpfiles.d").mkdir()
+    shutil.copy(ROOT / "systemd" / "madoguchi.tmpfiles.conf", etc / "tmpfiles.d" / "madoguchi.conf")
+
+
+@pytest.fixture(scope="module")
+def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
+    work = tmp_path_factory.mktemp("nspawn")
+    releases = make_release_set(work / "releases", ("1.0.0", "1.1.0", "1.3.0"), broken=("1.2.0",))
+    token = work / "publish.token"
+    token.write_text("test-publish-token\n")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(BIN / "madoguchi"),
+            "update",
+            "serve",
+            "--data",
+            str(work / "server"),
+            "--keys",
+            str(releases.public_key),
+            "--token-file",
+            str(token),
+            "--port",
+            str(port),
+        ],
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/fleet", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        for version, channel in (("1.1.0", "stable"), ("1.2.0", "canary"), ("1.3.0", "next")):
+            subprocess.run(
+                [
+                    str(BIN / "madoguchi"),
+                    "update",
+                    "publish",
+                    str(releases.bundles[version]),
+                    "--server",
+                    base,
+                    "--token-file",
+                    str(token),
+                    "--channel",
+                    channel,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        etc = work / "etc"
+        _prepare_etc(etc, port, releases.public_key)
+        bundles = work / "bundles"
+        bundles.mkdir()
+        shutil.copy(releases.bundles["1.0.0"], bundles)
+        out = work / "out"
+        out.mkdir()
+        console = subprocess.run(
+            [
+                "timeout",
+                "--kill-after=10",
+                str(BOOT_TIMEOUT_S),
+                "systemd-nspawn",
+                "-D",
+                "/",
+                "--volatile=yes",
+                "-b",
+                "--register=no",
+                "--keep-unit",
+                "-q",
+                f"--bind-ro={ROOT}",
+                *_interpreter_binds(),
+                f"--bind={out}:/out",
+                f"--bind-ro={bundles}:/bundles",
+                f"--bind={etc / 'systemd' / 'system'}:/etc/systemd/system",
+                f"--bind-ro={etc / 'madoguchi'}:/etc/madoguchi",
+                f"--bind-ro={etc / 'systemd' / 'system-preset'}:/etc/systemd/system-preset",
+                f"--bind-ro={etc / 'sysusers.d'}:/etc/sysusers.d",
+                f"--bind-ro={etc / 'tmpfiles.d'}:/etc/tmpfiles.d",
+                "systemd.firstboot=off",
+                "systemd.wants=madoguchi-e2e.service",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=BOOT_TIMEOUT_S + 30,
+            check=False,
+        )
+        results_file = out / "results.json"
+        results = json.loads(results_file.read_text()) if results_file.exists() else {}
+        fleet = httpx.get(f"{base}/fleet", timeout=5).json()["devices"]
+    finally:
+        server.terminate()
+        server.wait(10)
+    return Boot(results, fleet, console.stdout[-5000:] + console.stderr[-3000:])
+
+
+def _scenario(boot: Boot, name: str) -> dict[str, Any]:
+    assert name in boot.results, f"scenario {name} did not run; console:\n{boot.console}"
+    result: dict[str, Any] = boot.results[name]
+    assert result["ok"], f"{result.get('error')}\njournal:\n{boot.results.get('journal')}"
+    return result
+
+
+def test_first_install_brings_the_daemon_up_ready(boot: Boot) -> None:
+    install = _scenario(boot, "install")
+    assert install["apply"]["rc"] == 0, install["apply"]
+    assert install["status"]["current"] == "1.0.0"
+    assert install["status"]["state"] == "committed"
+    ready = _scenario(boot, "ready")
+    sync = ready["sync"]
+    assert (sync["ActiveState"], sync["SubState"]) == ("active", "running")
+    # READY=1 came with a status line from the daemon itself
+    assert sync["StatusText"] == "selftest passed; serving"
+    assert sync["NRestarts"] == "0"
+    # the dedicated user, not root, and the versioned interpreter behind "current"
+    assert ready["process"]["uid"] != 0
+    assert "/opt/madoguchi/versions/1.0.0/bin/python" in ready["process"]["cmdline"][0]
+
+
+def test_kill_9_is_restarted(boot: Boot) -> None:
+    kill = _scenario(boot, "kill9")
+    assert kill["recovered_after_s"] is not None, kill
+    assert int(kill["after"]["NRestarts"]) == int(kill["before"]["NRestarts"]) + 1
+
+
+def test_a_missed_watchdog_is_restarted(boot: Boot) -> None:
+    watchdog = _scenario(boot, "watchdog")
+    assert watchdog["recovered_after_s"] is not None, watchdog
+    assert watchdog["watchdog_logged"]
+    assert int(watchdog["after"]["NRestarts"]) > int(watchdog["before"]["NRestarts"])
+    # WatchdogSec=3s in the drop-in: noticed well before a start timeout could
+    assert watchdog["recovered_after_s"] < 20
+
+
+def test_journal_carries_structured_fields(boot: Boot) -> None:
+    entries = _scenario(boot, "journal_fields")["entries"]
+    assert entries
+    assert all(e["MADOGUCHI_COMPONENT"] == "sync" for e in entries)
+    assert all(e["SYSLOG_IDENTIFIER"] in ("madoguchi-sync", "systemd") for e in entries)
+
+
+def test_timer_service_pulls_applies_and_commits(boot: Boot) -> None:
+    update = _scenario(boot, "update_ok")
+    assert update["start"]["rc"] == 0, update
+    assert update["update"]["Result"] == "success"
+    assert update["status"]["current"] == "1.1.0"
+    assert update["status"]["state"] == "committed"
+    assert update["sync"]["ActiveState"] == "active"
+    assert "/opt/madoguchi/versions/1.1.0/bin/python" in update["process"]["cmdline"][0]
+
+
+def test_a_bad_update_rolls_back_by_itself(boot: Boot) -> None:
+    bad = _scenario(boot, "update_bad")
+    assert bad["start"]["rc"] != 0  # exit 3: rolled back, the unit shows it failed
+    assert bad["status"]["current"] == "1.1.0"
+    assert bad["status"]["state"] == "rolled_back"
+    assert bad["status"]["reason"] == "health-check-failed"
+    assert bad["sync"]["ActiveState"] == "active"
+    assert "/opt/madoguchi/versions/1.1.0/bin/python" in bad["process"]["cmdline"][0]
+
+
+def test_an_open_transaction_defers_activation_not_download(boot: Boot) -> None:
+    deferred = _scenario(boot, "deferred")
+    assert deferred["holding"] == "holding"
+    assert deferred["while_open"]["rc"] == 0  # exit 75 counts as success for the unit
+    assert deferred["status_open"]["state"] == "deferred"
+    assert deferred["status_open"]["current"] == "1.1.0"
+    assert "madoguchi-1.3.0.bundle" in deferred["downloads"]
+    assert deferred["after_close"]["rc"] == 0
+    assert deferred["status_after"]["current"] == "1.3.0"
+    assert deferred["status_after"]["state"] == "committed"
+
+
+def test_the_server_shows_the_counter_version(boot: Boot) -> None:
+    _scenario(boot, "done")
+    counters = {d["device_id"]: d for d in boot.fleet}
+    assert counters["counter-01"]["running"] == "1.3.0"
+    assert counters["counter-01"]["state"] == "committed"

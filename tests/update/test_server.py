@@ -1,0 +1,205 @@
+"""The update endpoints on a real uvicorn on loopback, and the device's client against them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from update_helpers import DEV_BIN
+
+from madoguchi.bench.update import ReleaseSet, tamper_cases
+from updater.download import Release, UpdateClient
+from updater.errors import DownloadError
+
+TOKEN = "publish-secret"
+
+
+@pytest.fixture(scope="module")
+def server(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("update-server")
+    (work / "token").write_text(TOKEN + "\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            str(DEV_BIN / "madoguchi"),
+            "update",
+            "serve",
+            "--data",
+            str(work / "data"),
+            "--keys",
+            str(releases.public_key),
+            "--token-file",
+            str(work / "token"),
+            "--port",
+            str(port),
+        ],
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"{base}/fleet", timeout=1)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "update server did not start"
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+def _publish(base: str, bundle: Path, channel: str, token: str = TOKEN) -> httpx.Response:
+    return httpx.put(
+        f"{base}/bundles/{bundle.name}",
+        params={"channel": channel},
+        content=bundle.read_bytes(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def test_publishing_needs_the_token(server: str, releases: ReleaseSet) -> None:
+    assert _publish(server, releases.bundles["1.1.0"], "stable", token="wrong").status_code == 401
+
+
+def test_the_server_refuses_to_publish_a_bad_bundle(
+    server: str, releases: ReleaseSet, tmp_path: Path
+) -> None:
+    cases = tamper_cases(
+        releases.bundles["1.1.0"], releases.bundles["1.0.0"], releases.wrong_private_key, tmp_path
+    )
+    for name, path, _reason in cases:
+        if "older" in name:
+            continue  # an older bundle is fine to publish; devices refuse it
+        target = tmp_path / "upload" / releases.bundles["1.1.0"].name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(path, target)
+        response = _publish(server, target, "evil")
+        assert response.status_code == 422, name
+    assert httpx.get(f"{server}/releases/evil/latest").status_code == 204
+
+
+def test_publish_then_latest(server: str, releases: ReleaseSet) -> None:
+    bundle = releases.bundles["1.2.0"]
+    response = _publish(server, bundle, "stable")
+    assert response.status_code == 201, response.text
+    latest = httpx.get(f"{server}/releases/stable/latest").json()
+    assert latest == {
+        "version": "1.2.0",
+        "bundle": bundle.name,
+        "size": bundle.stat().st_size,
+        "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
+    }
+
+
+def _client(requests: list[httpx.Request], attempts: int = 3) -> UpdateClient:
+    return UpdateClient(
+        "",
+        client=httpx.Client(event_hooks={"request": [requests.append]}, timeout=10),
+        attempts=attempts,
+        backoff_s=0.01,
+    )
+
+
+def test_download_resumes_with_range(server: str, releases: ReleaseSet, tmp_path: Path) -> None:
+    bundle = releases.bundles["1.2.0"]
+    _publish(server, bundle, "resume")
+    data = bundle.read_bytes()
+    half = len(data) // 2
+    (tmp_path / f"{bundle.name}.part").write_bytes(data[:half])  # a cut connection's leftovers
+    requests: list[httpx.Request] = []
+    client = _client(requests)
+    client.base_url = server
+    release = client.latest("resume")
+    assert release is not None
+    path = client.download(release, tmp_path)
+    assert path.read_bytes() == data
+    gets = [r for r in requests if "/bundles/" in r.url.path]
+    assert [r.headers.get("range") for r in gets] == [f"bytes={half}-"]
+    assert not (tmp_path / f"{bundle.name}.part").exists()
+
+
+def test_a_wrong_partial_file_is_detected_and_dropped(
+    server: str, releases: ReleaseSet, tmp_path: Path
+) -> None:
+    bundle = releases.bundles["1.2.0"]
+    _publish(server, bundle, "corrupt")
+    data = bundle.read_bytes()
+    part = tmp_path / f"{bundle.name}.part"
+    part.write_bytes(b"\xff" * (len(data) // 3))  # not a prefix of the real file
+    client = _client([])
+    client.base_url = server
+    release = client.latest("corrupt")
+    assert release is not None
+    with pytest.raises(DownloadError, match="SHA-256"):
+        client.download(release, tmp_path)
+    assert not part.exists()
+    assert client.download(release, tmp_path).read_bytes() == data  # next run starts clean
+
+
+def test_a_404_is_final_and_not_retried(server: str, tmp_path: Path) -> None:
+    requests: list[httpx.Request] = []
+    client = _client(requests, attempts=5)
+    client.base_url = server
+    missing = Release("9.9.9", "madoguchi-9.9.9.bundle", 10, "0" * 64)
+    with pytest.raises(DownloadError, match="404"):
+        client.download(missing, tmp_path)
+    assert len(requests) == 1
+
+
+def test_unreachable_server_gives_up_after_capped_attempts(tmp_path: Path) -> None:
+    requests: list[httpx.Request] = []
+    client = _client(requests, attempts=3)
+    client.base_url = "http://127.0.0.1:9"  # discard port: connection refused
+    release = Release("1.0.0", "madoguchi-1.0.0.bundle", 10, "0" * 64)
+    with pytest.raises(DownloadError, match="3 attempts"):
+        client.download(release, tmp_path)
+    assert len(requests) == 3
+
+
+def test_reports_show_in_the_fleet_view(server: str) -> None:
+    client = _client([])
+    client.base_url = server
+    client.report(
+        "counter-07",
+        [
+            {
+                "state": "installed",
+                "version": "1.2.0",
+                "running": "1.1.0",
+                "at": "2026-11-25T10:00:00+00:00",
+            },
+            {
+                "state": "committed",
+                "version": "1.2.0",
+                "running": "1.2.0",
+                "at": "2026-11-25T10:00:05+00:00",
+            },
+        ],
+    )
+    # a late, older report does not overwrite the newer state
+    client.report(
+        "counter-07",
+        [
+            {
+                "state": "downloaded",
+                "version": "1.2.0",
+                "running": "1.1.0",
+                "at": "2026-11-25T09:59:00+00:00",
+            }
+        ],
+    )
+    fleet = {d["device_id"]: d for d in httpx.get(f"{server}/fleet").json()["devices"]}
+    assert fleet["counter-07"]["running"] == "1.2.0"
+    assert fleet["counter-07"]["state"] == "committed"
+    bad = httpx.post(f"{server}/devices/bad id!/status", json={"reports": []})
+    assert bad.status_code == 400
