@@ -78,3 +78,11 @@ def test_option_labels() -> None:
     assert ("my_number_card", "個人番号カード") in kind.options("ja")
     assert ("passport", "passport") in kind.options("en")
     assert texts.value_label("no-such-value") == "no-such-value"
+
+
+def test_parameters_are_shown_with_labels() -> None:
+    assert "（一時停止）" in texts.message("b_status_not_in_operation", status="suspended")
+    assert "(suspended)" in texts.message("b_status_not_in_operation", "en", status="suspended")
+    assert "はい" in texts.message("reply_form_not_required", legal=True)
+    both = texts.message("legal_rep_proof_ok", proofs="agency_list,family_register_copy")
+    assert "代理行為目録等（登記事項証明書）、戸籍謄本" in both
