@@ -302,6 +302,15 @@ class CardSession:
     def pin_status(self, kind: PinKind) -> PinStatus:
         """Query the tries left of ``kind`` with an empty VERIFY (spends no try)."""
         self._ensure_fresh(skip=kind)
+        # This query is the re-read of ``kind`` itself: the SELECTs below must not start
+        # another one.
+        outer, self._refreshing = self._refreshing, True
+        try:
+            return self._query(kind)
+        finally:
+            self._refreshing = outer
+
+    def _query(self, kind: PinKind) -> PinStatus:
         key = kind.key
         self.select(key.app)
         try:

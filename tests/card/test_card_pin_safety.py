@@ -135,6 +135,17 @@ def test_card_pulled_mid_verify_forces_a_reread_first(
     assert status.remaining == 2  # the asked-for try was spent, once
 
 
+def test_reread_of_the_same_key_is_one_query(sim_session: SimFactory) -> None:
+    reader, session = sim_session("flaky", drop_after=3)
+    with pytest.raises(CardRemovedError):
+        session.verify(PinKind.SUPPORT, bytearray(WRONG))
+    reader.insert()
+    session.reattach(reader.connect())
+    status = session.pin_status(PinKind.SUPPORT)  # 3 APDUs; a 4th would drop the link
+    assert status.remaining == 2
+    assert session.apdus == 3
+
+
 def test_card_pulled_before_verify_spends_nothing(sim_session: SimFactory) -> None:
     # drop_after=2: the query (3rd APDU) drops; the VERIFY is never sent.
     reader, session = sim_session("flaky", drop_after=2)
