@@ -222,8 +222,8 @@ class CounterServices(Protocol):
         """Blocking: the health lines of the home screen."""
         ...
 
-    def procedures(self) -> Sequence[tuple[str, str]]:
-        """``(procedure id, title)`` for the picker; empty until the engine is wired in."""
+    def procedures(self, language: str) -> Sequence[tuple[str, str]]:
+        """``(procedure id, title in language)`` for the picker, from the procedure engine."""
         ...
 
     def switch_profile(self, profile: str) -> None:

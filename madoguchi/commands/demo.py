@@ -18,7 +18,7 @@ import argparse
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,8 @@ class ApplianceServices:
         demo: when True the login screen shows the demo credentials and the demo
             menu offers the virtual-card profiles.
         pki_dir: the simulator's PKI cache (demo only).
-        procedures: ``(id, title)`` for the picker; the procedure engine's catalogue
-            once it is wired in (issue 5), empty until then.
+        procedures: ``language -> [(id, title)]`` for the picker; by default the
+            procedure engine's catalogue (:func:`engine_procedures`).
     """
 
     def __init__(
@@ -100,7 +100,7 @@ class ApplianceServices:
         pin_pad: Any,
         demo: bool = False,
         pki_dir: Path | None = None,
-        procedures: Sequence[tuple[str, str]] = (),
+        procedures: Callable[[str], Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self.reader = reader
         self._operators = operators
@@ -111,7 +111,7 @@ class ApplianceServices:
         self._pin_pad = pin_pad
         self._demo = demo
         self._pki_dir = pki_dir
-        self._procedures = tuple(procedures)
+        self._procedures = procedures
 
     # -- CounterServices --------------------------------------------------------------
 
@@ -223,8 +223,9 @@ class ApplianceServices:
         items.append(HealthItem("health.keypad", True, self._keypad_backend))
         return items
 
-    def procedures(self) -> Sequence[tuple[str, str]]:
-        return self._procedures
+    def procedures(self, language: str) -> Sequence[tuple[str, str]]:
+        source = self._procedures if self._procedures is not None else engine_procedures
+        return source(language)
 
     def switch_profile(self, profile: str) -> None:
         if not self._demo:
@@ -311,6 +312,13 @@ class ApplianceServices:
         """Release the reader and the databases."""
         self.reader.close()
         self.store.close()
+
+
+def engine_procedures(language: str) -> Sequence[tuple[str, str]]:
+    """Every procedure of the engine's catalogue, ``(id, title)`` in ``language``."""
+    from device.procedures import PROCEDURES
+
+    return [(info.id, info.title(language)) for info in PROCEDURES.values()]
 
 
 def ensure_demo_operator(operators: OperatorStore) -> None:

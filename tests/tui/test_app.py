@@ -170,14 +170,35 @@ async def test_procedure_picker_lists_and_attributes_the_choice(
         svc.close()
 
 
-async def test_procedure_picker_says_when_the_engine_is_not_there(services: Any) -> None:
+async def test_procedure_picker_lists_the_engines_catalogue(services: Any) -> None:
+    from device.procedures import PROCEDURES
+
     app = CounterApp(services=services)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot)
         await pilot.press("p")
-        assert "手続エンジンがまだ接続されていません" in screen_text(app)
+        text = screen_text(app)
+        assert "2-1-1  電子証明書の新規発行／更新（本人）" in text
+        assert len(services.procedures("ja")) == len(PROCEDURES)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert "Certificate issuance/renewal (in person)" in screen_text(app)
         await pilot.press("escape")
         assert app.screen.id == "home"
+
+
+async def test_procedure_picker_with_an_empty_catalogue(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, procedures=())
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await pilot.press("p")
+            assert "手続エンジンがまだ接続されていません" in screen_text(app)
+    finally:
+        svc.close()
 
 
 async def test_diagnostics_reader_test_and_keypad_positions(services: Any) -> None:

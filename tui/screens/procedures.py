@@ -1,7 +1,8 @@
-"""Procedure picker: the procedures the engine offers, by id and title.
+"""Procedure picker: the procedures the engine's catalogue offers, by id and title.
 
-Until the procedure engine is wired in, choosing one says so plainly; nothing
-pretends to run a procedure.
+The guided checklist that runs a chosen procedure is the next screen to build
+(issue 6); until it exists, choosing one records the choice and says so plainly.
+Nothing pretends to run a procedure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ProcedureScreen(CounterScreen[None]):
 
     def compose(self) -> ComposeResult:
         t = self.t
-        procedures = list(self.counter.services.procedures())
+        procedures = list(self.counter.services.procedures(t.language))
         yield TitleBar(t("procedures.title"), self.title_right())
         with Vertical(id="procedure-box", classes="panel"):
             if procedures:
