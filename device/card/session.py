@@ -172,6 +172,21 @@ class CardSession:
     def _label(self) -> str:
         return self._app.label if self._app is not None else "card"
 
+    def logout(self) -> None:
+        """Drop every verified key on the card: SELECT the current AP again (OpenSC's logout).
+
+        For a connection that will be released without a card reset. Re-SELECT
+        clearing VERIFY state is what OpenSC relies on and the virtual card does; the
+        reference (§14.5) could not confirm it for every card, so a transport that can
+        reset the card on release should do that as well.
+        """
+        app = self._app
+        if app is None or not self._verified:
+            return
+        self._forget_selection()
+        self._command(apdu.select_aid(app.aid), f"SELECT of the {app.label}")
+        self._app = app
+
     # ---------------------------------------------------------------- reading
 
     def _max_le(self) -> int:

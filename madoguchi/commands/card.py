@@ -250,6 +250,8 @@ def run_read(args: argparse.Namespace) -> int:
                 session, read_collation_b(), anchors, basic4=args.basic4,
                 card_face=args.card_face, confirm_last_try=args.confirm_last_try,
             )
+            # The PC/SC backend leaves the card as it is on release: unverify first.
+            session.logout()
     finally:
         reader.close()
     data = read_json(report)

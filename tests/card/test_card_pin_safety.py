@@ -211,3 +211,14 @@ def test_basic4_with_the_support_pin(sim_session: SimFactory) -> None:
     assert reader.card is not None
     info = read_basic4(session, bytearray(b"1234"), key=PinKind.SUPPORT)
     assert info.name == reader.card.facts.name
+
+
+def test_logout_unverifies(sim_session: SimFactory) -> None:
+    from device.card.errors import SecurityStatusError
+
+    reader, session = sim_session()
+    assert reader.card is not None
+    read_basic4(session, bytearray(reader.card.facts.verification_code_b.encode()))
+    session.logout()
+    with pytest.raises(SecurityStatusError):
+        session.read_tlv_file(Application.SUPPORT, 0x0002)
