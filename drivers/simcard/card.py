@@ -125,7 +125,6 @@ class VirtualCard:
         self._drop_after = drop_after
         self._lock = threading.RLock()
         self._apps_by_aid = {app.aid: app for app in image.applications}
-        self._apps_by_name = {app.name: app for app in image.applications}
         self._pins: dict[tuple[AppName, int], _PinState] = {
             (app.name, fid): _PinState(spec, spec.value, spec.remaining)
             for app in image.applications
@@ -149,6 +148,7 @@ class VirtualCard:
         self._app: Application | None = None
         self._ef: int | None = None
         self._verified: set[int] = set()
+        #: The last GET CHALLENGE answer (the terminal signs its digest with 80 2A 00 00).
         self._challenge: bytes | None = None
         self._since_power_on = 0
         self._dropped = False
@@ -162,6 +162,7 @@ class VirtualCard:
 
     @property
     def profile(self) -> str:
+        """The profile this card was made as."""
         return self.facts.profile
 
     def reset(self) -> None:
