@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ def register(sub: Any) -> None:
     p.add_argument("case", type=Path, help="case file (JSON, see docs/rules.md)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None, help="ja (default) or en")
+    p.add_argument("--verify", action="store_true",
+                   help="exit 1 unless the result matches the case file's expect object")
     p.set_defaults(func=_check)
 
     p = verbs.add_parser("explain", help="print the checklist of a procedure")
@@ -110,9 +113,15 @@ def _check(args: argparse.Namespace) -> int:
             f"({texts.step_text(result.pending or '', language)})"
         )
     out = result.to_dict(language)
+    status = 0
+    if args.verify:
+        problems = _mismatches(case.expect, out)
+        for problem in problems:
+            print(f"madoguchi: {args.case}: {problem}", file=sys.stderr)
+        status = 1 if problems else 0
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
+        return status
     who = texts.value_label(case.actor.value, language)
     print(f"{case.info.citation} {case.info.title(language)} — {who}, {case.on}")
     label = texts.decision_label(out["decision"], language)
@@ -124,7 +133,22 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  「{reason['citation']}」 {reason['text']}")
     for action in out["actions"]:
         print(f"  -> {action['kind']} {action['target']} 「{action['citation']}」")
-    return 0
+    return status
+
+
+def _mismatches(expect: dict[str, Any], out: dict[str, Any]) -> list[str]:
+    """What differs between a case file's ``expect`` and the evaluation."""
+    if not expect:
+        return ["the case file has no expect object"]
+    problems = []
+    if "decision" in expect and expect["decision"] != out["decision"]:
+        problems.append(f"expected decision {expect['decision']}, got {out['decision']}")
+    findings = [f for f in out["findings"] if f["key"] == expect.get("key", f["key"])]
+    if "key" in expect and not findings:
+        problems.append(f"expected a finding {expect['key']!r}")
+    if "citation" in expect and expect["citation"] not in {f["citation"] for f in findings}:
+        problems.append(f"expected citation 「{expect['citation']}」")
+    return problems
 
 
 def _explain(args: argparse.Namespace) -> int:

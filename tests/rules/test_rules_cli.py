@@ -139,3 +139,18 @@ def test_entry_point_runs_as_a_program() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["decision"] == "continue"
+
+
+def test_verify_against_the_case_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["rules", "check", "--verify", str(CASES / "reject-poa-missing.json")]) == 0
+    data = json.loads((CASES / "reject-poa-missing.json").read_text(encoding="utf-8"))
+    data["expect"] = {"decision": "continue", "key": "poa_ok", "citation": "第9"}
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["rules", "check", "--verify", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    assert "expected decision continue, got reject" in err
+    assert "expected a finding 'poa_ok'" in err
