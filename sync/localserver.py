@@ -33,6 +33,7 @@ class LocalServer:
     pki_dir: Path
     port: int = field(default_factory=free_port)
     simulate: bool = True
+    workers: int = 1
     extra_pythonpath: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
@@ -58,6 +59,8 @@ class LocalServer:
         ]
         if self.simulate:
             cmd.append("--simulate")
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
         path = os.pathsep.join(p for p in (str(_ROOT), self.extra_pythonpath) if p)
         env = {**os.environ, "PYTHONPATH": path}
         self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stderr=subprocess.PIPE)  # noqa: S603

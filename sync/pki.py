@@ -239,6 +239,17 @@ def load_cert(path: Path) -> x509.Certificate:
 
 #: File names inside a server PKI directory.
 CA_KEY, CA_CERT, SERVER_KEY, SERVER_CERT = "ca.key", "ca.crt", "server.key", "server.crt"
+#: The simulated issuing authority's CA (simulation only).
+ISSUING_KEY, ISSUING_CERT = "issuing-ca.key", "issuing-ca.crt"
+
+
+def init_issuing_ca(directory: Path) -> None:
+    """Create the simulated issuing authority's test CA in ``directory`` (if absent)."""
+    if (directory / ISSUING_CERT).exists():
+        return
+    key, cert = make_ca("TEST JPKI issuing authority (simulation)")
+    write_private(directory / ISSUING_KEY, key_pem(key))
+    write_public(directory / ISSUING_CERT, cert_pem(cert))
 
 
 def init_server_pki(directory: Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> None:

@@ -40,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         args.listen or config.sync.server_listen,
         _pki_dir(args, config),
         simulate=args.simulate or config.sync.server_simulate,
+        workers=args.workers,
     )
     return 0
 
@@ -113,6 +114,7 @@ def register(sub: Any) -> None:
     run = actions.add_parser("run", help="serve HTTPS with mutual TLS")
     common(run)
     run.add_argument("--listen", help="HOST:PORT")
+    run.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     run.add_argument(
         "--simulate", action="store_true", help="enable the simulated issuing authority"
     )

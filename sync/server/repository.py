@@ -214,6 +214,9 @@ class Dialect:
         """The driver's exception base classes."""
         return (sqlite3.Error,)
 
+    def lock_device(self, cur: Any, device_id: str) -> None:
+        """Serialise writers of one device (SQLite: BEGIN IMMEDIATE already does)."""
+
     def insert_rows(
         self,
         cur: Any,
@@ -246,6 +249,10 @@ class PostgresDialect(Dialect):
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
+
+    def lock_device(self, cur: Any, device_id: str) -> None:
+        # Two server processes ingesting for one device take turns on its row.
+        cur.execute("SELECT 1 FROM devices WHERE device_id = %s FOR UPDATE", [device_id])
 
     def insert_rows(
         self,
@@ -339,6 +346,7 @@ class SqlRepository:
         """See :meth:`Repository.ingest`."""
         when = received_at.isoformat(timespec="milliseconds")
         with self._transaction() as cur:
+            self.dialect.lock_device(cur, device_id)
             if idem_key is not None:
                 self._check_batch_key(cur, device_id, idem_key, body_hash or "", when)
             by_seq, by_txn = self._existing(cur, device_id, items)
@@ -468,8 +476,10 @@ class SqlRepository:
                 mark = seq
             if mark == start or len(seqs) < 2000 or mark != seqs[-1]:
                 break
+        # Never moves back, even with several server processes (PostgreSQL).
         cur.execute(
-            self._q("UPDATE devices SET high_water = ? WHERE device_id = ?"), [mark, device_id]
+            self._q("UPDATE devices SET high_water = ? WHERE device_id = ? AND high_water < ?"),
+            [mark, device_id, mark],
         )
         return mark
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from madoguchi.errors import ConfigError
 from sync import pki
@@ -43,10 +46,23 @@ class _Server(uvicorn.Server):
             )
 
 
+_ENV_DB, _ENV_PKI, _ENV_SIM = (
+    "MADOGUCHI_SERVER_DB",
+    "MADOGUCHI_SERVER_PKI",
+    "MADOGUCHI_SERVER_SIMULATE",
+)
+
+
 def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerContext:
     """Open the repository and the CA (creating the PKI on first run)."""
     pki.init_server_pki(pki_dir)
-    issuing = pki.make_ca("TEST JPKI issuing authority (simulation)") if simulate else None
+    issuing = None
+    if simulate:
+        pki.init_issuing_ca(pki_dir)
+        issuing = (
+            pki.load_key(pki_dir / pki.ISSUING_KEY),
+            pki.load_cert(pki_dir / pki.ISSUING_CERT),
+        )
     return ServerContext(
         repo=open_repository(database),
         ca_key=pki.load_key(pki_dir / pki.CA_KEY),
@@ -56,12 +72,62 @@ def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerConte
     )
 
 
-def serve(database: str, listen: str, pki_dir: Path, *, simulate: bool = False) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM)."""
+def app_from_env() -> ASGIApp:
+    """The app of one worker process (``--workers`` > 1), configured by the parent."""
+    ctx = make_context(
+        os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1"
+    )
+    return build_app(ctx)
+
+
+def serve(
+    database: str, listen: str, pki_dir: Path, *, simulate: bool = False, workers: int = 1
+) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM).
+
+    With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
+    its file lock), uvicorn's supervisor runs that many processes on one socket.
+    """
     host, port = parse_listen(listen)
+    if workers > 1:
+        _serve_workers(database, host, port, pki_dir, simulate=simulate, workers=workers)
+        return
     ctx = make_context(database, pki_dir, simulate=simulate)
     config = uvicorn.Config(
         build_app(ctx),
+        **_options(host, port, pki_dir),
+    )
+    try:
+        _Server(config).run()
+    finally:
+        ctx.repo.close()
+
+
+def _serve_workers(
+    database: str, host: str, port: int, pki_dir: Path, *, simulate: bool, workers: int
+) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    make_context(database, pki_dir, simulate=simulate).repo.close()  # schema + PKI once
+    os.environ.update(
+        {_ENV_DB: database, _ENV_PKI: str(pki_dir), _ENV_SIM: "1" if simulate else "0"}
+    )
+    config = uvicorn.Config(
+        "sync.server.run:app_from_env",
+        factory=True,
+        workers=workers,
+        **_options(host, port, pki_dir),
+    )
+    sock = config.bind_socket()
+    # Listening now: connections wait in the backlog until a worker accepts them.
+    sock.listen(config.backlog)
+    _notify("READY=1")
+    print(f"madoguchi server listening on https://{host}:{port}", file=sys.stderr, flush=True)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _options(host: str, port: int, pki_dir: Path) -> dict[str, Any]:
+    return dict(
         host=host,
         port=port,
         http=MutualTlsProtocol,
@@ -78,7 +144,3 @@ def serve(database: str, listen: str, pki_dir: Path, *, simulate: bool = False) 
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
     )
-    try:
-        _Server(config).run()
-    finally:
-        ctx.repo.close()
