@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from drivers.simcard import VirtualCard, make_card
+from drivers.simcard.filesystem import AppName, BinaryFile
 from drivers.simcard.pki import TestPki
 
 from .apdus import split
@@ -42,6 +44,18 @@ class CardDriver:
             out += data
             if len(data) < 256:
                 return out
+
+
+def big_file_card(card: CardDriver, size: int = 70_000) -> VirtualCard:
+    """A standard card whose JPKI-AP also holds a ``size``-byte EF ``0100`` (free to read)."""
+    image = card.card._image
+    apps = tuple(
+        dataclasses.replace(app, files={**app.files, 0x0100: BinaryFile(bytes(range(256)) * (
+            size // 256) + bytes(size % 256))})
+        if app.name is AppName.JPKI else app
+        for app in image.applications
+    )
+    return VirtualCard(dataclasses.replace(image, applications=apps), card.card.facts)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from drivers.simcard.apdu import Command, parse_command
 
 from . import apdus as A
-from .conftest import CardDriver
+from .conftest import CardDriver, big_file_card
 
 
 def test_apdu_cases_short_and_extended() -> None:
@@ -326,3 +326,12 @@ def test_retry_counter_names(new_card: Callable[..., CardDriver]) -> None:
         card.retry_counter("nope")
     with pytest.raises(KeyError):
         new_card("android").card.retry_counter("support")
+
+
+def test_extended_read_is_capped_at_65533_bytes(std: CardDriver) -> None:
+    big = CardDriver(big_file_card(std))
+    big.ok(A.select_aid(A.JPKI))
+    big.ok(A.select_ef(0x0100))
+    assert len(big.ok(A.read_binary_extended(0, 0))) == 65_533
+    assert len(big.ok(A.read_binary_extended(0, 1000))) == 1000
+    assert len(big.ok(A.read_binary(0x7F00, 0))) == 256

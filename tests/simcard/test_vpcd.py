@@ -23,9 +23,11 @@ from smartcard.Exceptions import CardConnectionException
 from smartcard.System import readers
 
 from drivers.simcard.pki import TestPki
+from drivers.simcard.vpcd import VpcdCardClient
 from tests.support.vpcd import AttachedCard, pcsc_context, reader_name_for, vpcd_port, wait_for_slot
 
 from . import apdus as A
+from .conftest import CardDriver, big_file_card
 
 pytestmark = pytest.mark.pcsc
 
@@ -257,3 +259,31 @@ def test_cli_serves_a_card_until_sigterm(sim_pki: TestPki) -> None:
         scard.SCardReleaseContext(context)
 
 
+
+
+def test_largest_extended_answer_crosses_vpcd(std: CardDriver) -> None:
+    """A 65,533-byte R-APDU is the most one vpcd frame carries; it must arrive whole."""
+    port = vpcd_port()
+    name = reader_name_for(port)
+    context = pcsc_context(name)
+    client = VpcdCardClient(big_file_card(std), port=port)
+    try:
+        wait_for_slot(context, name, present=False, timeout=10)
+        client.start()
+        wait_for_slot(context, name, present=True, timeout=10)
+        [reader] = [r for r in readers() if str(r) == name]
+        connection = reader.createConnection()
+        connection.connect()
+        card = Pyscard(connection)
+        card.ok(A.select_aid(A.JPKI))
+        card.ok(A.select_ef(0x0100))
+        data = card.ok(A.read_binary_extended(0, 0))
+        assert len(data) == 65_533
+        assert data[:256] == bytes(range(256))
+        connection.disconnect()
+    finally:
+        client.stop()
+        try:
+            wait_for_slot(context, name, present=False, timeout=10)
+        finally:
+            scard.SCardReleaseContext(context)
