@@ -105,6 +105,22 @@ class PinSafetyMachine(RuleBasedStateMachine):
             kind, confirm,
         )
 
+    @rule(
+        kind=st.sampled_from(list(COUNTER)[:4]),
+        correct=st.booleans(),
+        confirm=st.booleans(),
+    )
+    def change_pin(self, kind: PinKind, correct: bool, confirm: bool) -> None:
+        # The new value is the current one, so the model's PINs stay right.
+        current = self._correct(kind) if correct else WRONG[kind]
+        new = bytearray(self._correct(kind))
+        self._act(
+            lambda: self.session.change_pin(
+                kind, bytearray(current), new, confirm_last_try=confirm
+            ),
+            kind, confirm,
+        )
+
     @rule(kind=st.sampled_from(list(COUNTER)[:4]))
     def query(self, kind: PinKind) -> None:
         self._act(lambda: self.session.pin_status(kind))
@@ -176,7 +192,7 @@ class PinSafetyMachine(RuleBasedStateMachine):
 
 
 PinSafetyMachine.TestCase.settings = settings(
-    max_examples=40,
+    max_examples=80,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
