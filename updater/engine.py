@@ -105,8 +105,8 @@ class Updater:
                     progress=self.progress,
                 )
             except UpdateError as exc:
-                self.status.clear_pending()
                 self._record("failed", version=version, reason="install-failed", detail=str(exc))
+                self.status.clear_pending()
                 raise
             self._record("installed", version=version, previous=previous)
             self.progress("switch")
@@ -128,8 +128,10 @@ class Updater:
 
     def _commit(self, version: str, previous: str | None) -> ApplyResult:
         self.progress("commit")
-        self.status.clear_pending()
+        # Report first, forget the pending install last: a crash in between only
+        # makes recovery check and commit once more.
         self._record("committed", version=version, previous=previous)
+        self.status.clear_pending()
         self._collect_garbage()
         log.info("update to %s committed", version)
         return ApplyResult("committed", version, previous)
@@ -138,12 +140,16 @@ class Updater:
         self.progress("rollback")
         log.warning("rolling back %s: %s", version, reason)
         self.status.mark_bad(version)
+        # A power cut from here on is finished by recover(): it sees phase "rollback".
+        self.status.write_pending(
+            version=version, previous=previous, phase="rollback", reason=reason
+        )
         if previous is not None and self.tree.is_complete(previous):
             self.tree.switch_current(previous)
             self.tree.set_previous(None)
             _restart(self.restart_units)
-        self.status.clear_pending()
         self._record("rolled_back", version=version, reason="health-check-failed", detail=reason)
+        self.status.clear_pending()
         return ApplyResult("rolled_back", version, previous, reason)
 
     def commit_pending(self) -> ApplyResult:
@@ -184,6 +190,9 @@ class Updater:
         if pending is None:
             return None
         version, phase = pending.get("version", "?"), pending.get("phase")
+        if phase == "rollback":
+            self._roll_back(version, pending.get("previous"), pending.get("reason", ""))
+            return f"interrupted rollback of {version} finished"
         if phase in ("switch", "check") and current == version:
             # the switch happened: the new version must prove itself now
             self.status.write_pending(**{**pending, "phase": "check"})
@@ -192,13 +201,13 @@ class Updater:
             return f"interrupted update to {version} {result.state}"
         if self.tree.previous_version() == current:
             self.tree.set_previous(None)  # the link was moved but current never was
-        self.status.clear_pending()
         self._record(
             "failed",
             version=version,
             reason="interrupted",
             detail=f"power lost during {phase}; running {current}",
         )
+        self.status.clear_pending()
         return f"interrupted update to {version} abandoned"
 
     def _newest_installed(self) -> str | None:
