@@ -180,6 +180,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         collation_b = card.facts.verification_code_b.encode()
         reader_name = f"Virtual PCD 00 {args.port - 35963:02d}"
         reader = open_reader("pcsc", name=reader_name)
+        # Never measure someone else's card: the slot must be empty before ours goes in.
+        _wait(reader, False)
         client = VpcdCardClient(card, port=args.port)
         client.start()
         try:
