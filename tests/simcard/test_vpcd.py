@@ -6,11 +6,13 @@ own reader code sits between the test and pcscd. Needs the pcscd that ./scripts/
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -287,3 +289,22 @@ def test_largest_extended_answer_crosses_vpcd(std: CardDriver) -> None:
             wait_for_slot(context, name, present=False, timeout=10)
         finally:
             scard.SCardReleaseContext(context)
+
+
+def test_fixture_fails_clearly_without_pcscd(tmp_path: Path) -> None:
+    """No pcscd must be a failure with a hint, never a skip (the suite must not pass empty)."""
+    (tmp_path / "test_needs_card.py").write_text(
+        "def test_needs_card(vpcd_card):\n    vpcd_card('standard')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.support.vpcd", "-p", "no:cacheprovider",
+         "-q", "-rE", str(tmp_path / "test_needs_card.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(root),
+             "PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd.comm")},
+    )
+    assert result.returncode == 1, result.stdout
+    assert "pcscd is not running" in result.stdout
+    assert "scripts/pcscd start or run ./scripts/test" in result.stdout
+    assert "skipped" not in result.stdout
