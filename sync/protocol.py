@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 from device.records import FORBIDDEN_KEYS
 from device.store.chain import canonical_json, hash_canonical
@@ -110,6 +110,13 @@ def business_date(completed_at: str) -> str:
     return moment.astimezone(JST).date().isoformat()
 
 
+def is_clean_id(value: Any) -> TypeGuard[str]:
+    """1-64 printable ASCII characters (transaction ids, registry keys)."""
+    return (
+        isinstance(value, str) and 1 <= len(value) <= 64 and value.isascii() and value.isprintable()
+    )
+
+
 def _check_envelope(raw: Any) -> None:
     if not isinstance(raw, dict):
         raise ItemError("item must be an object")
@@ -119,8 +126,8 @@ def _check_envelope(raw: Any) -> None:
     for name in ("transaction_id", "prev_hash", "hash"):
         if not isinstance(raw.get(name), str):
             raise ItemError(f"{name} must be a string")
-    if not 1 <= len(raw["transaction_id"]) <= 64:
-        raise ItemError("transaction_id must be 1-64 characters")
+    if not is_clean_id(raw["transaction_id"]):
+        raise ItemError("transaction_id must be 1-64 printable ASCII characters")
     if not (_HEX64.fullmatch(raw["prev_hash"]) and _HEX64.fullmatch(raw["hash"])):
         raise ItemError("prev_hash and hash must be 64 lowercase hex digits")
 
@@ -140,8 +147,9 @@ def parse_item(raw: Any) -> IncomingRecord:
         raise ItemError("payload.transaction_id differs from the item's transaction_id")
     try:
         canonical = canonical_json(payload)
+        canonical.encode()  # lone surrogates parse as JSON but are not UTF-8
     except (TypeError, ValueError) as exc:
-        raise ItemError(f"payload is not hashable JSON: {exc}") from exc
+        raise ItemError(f"payload is not valid UTF-8 JSON: {exc}") from exc
     if len(canonical) > MAX_PAYLOAD_BYTES:
         raise ItemError(f"payload over {MAX_PAYLOAD_BYTES} bytes")
     forbidden = find_forbidden_in_json(canonical)

@@ -35,6 +35,7 @@ from sync.protocol import (
     REJECTED,
     ItemError,
     find_forbidden_data,
+    is_clean_id,
     parse_item,
     utc_now,
 )
@@ -177,6 +178,7 @@ async def post_batch(request: Request) -> Response:
     except ConflictError as exc:
         raise HTTPException(409, str(exc)) from exc
     refused = []
+    parsed_indexes = {i for i, _ in parsed}
     for (index, item), outcome in zip(parsed, outcomes, strict=True):
         results[index] = {
             "seq": item.seq,
@@ -187,10 +189,10 @@ async def post_batch(request: Request) -> Response:
         if outcome.status == REJECTED:
             refused.append((item.seq, item.transaction_id, outcome.error or ""))
     for index, result in enumerate(results):
-        if result["status"] == REJECTED and index not in {i for i, _ in parsed}:
+        if result["status"] == REJECTED and index not in parsed_indexes:
             seq, txn = result.get("seq"), result.get("transaction_id")
-            if isinstance(seq, int) and isinstance(txn, str) and seq > 0:
-                refused.append((seq, txn[:64], str(result["error"])))
+            if isinstance(seq, int) and 0 < seq < 2**62 and is_clean_id(txn):
+                refused.append((seq, txn, str(result["error"])))
     if refused:
         await run_in_threadpool(repo.reject, device.device_id, refused, received.isoformat())
     return JSONResponse(
