@@ -1,7 +1,8 @@
 """``madoguchi card``: look at the card on the reader, for operators and IT.
 
 - ``card status`` — kind, token type, expiry, tries left per PIN, certificates (no PIN, no try);
-- ``card pin-status`` — the try counters only (plus the 住基AP twin of the 住基 PIN);
+- ``card pin-status`` — the try counters only, plus the 住基AP twin of the 住基 PIN and the
+  照合番号B keys;
 - ``card read --basic4 --card-face`` — 基本4情報 and the card face through 照合番号B, typed
   without echo; the My Number is never read, so it can never be printed.
 
@@ -37,6 +38,13 @@ from drivers import open_reader
 from drivers.transport.base import CardPresence, CardReader, CardTransport
 from madoguchi.config import Config, default_state_dir
 from madoguchi.errors import CardAbsentError
+
+#: Counters ``card pin-status`` shows besides the four holder PINs.
+EXTRA_COUNTERS = (
+    PinKind.SUPPORT_COLLATION_B,
+    PinKind.JUKI_LEGACY,
+    PinKind.CARD_FACE_COLLATION_B,
+)
 
 #: Where ``card read`` looks for trust anchors unless ``--trust-anchors`` says otherwise.
 ANCHORS_SUBDIR = "trust-anchors"
@@ -133,10 +141,10 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _pin_line(name: str, status: PinStatus | None) -> str:
     if status is None:
-        return f"  {name:<12} (no such application)"
+        return f"  {name:<22} (no such application)"
     left = "?" if status.remaining is None else str(status.remaining)
     top = "?" if status.max_tries is None else str(status.max_tries)
-    return f"  {name:<12} {left}/{top} {status.state.value}"
+    return f"  {name:<22} {left}/{top} {status.state.value}"
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -181,8 +189,10 @@ def run_pin_status(args: argparse.Namespace) -> int:
             ready = tap_to_ready(session)
             for kind in HOLDER_PINS:
                 statuses[kind.value] = ready.pins.get(kind)
-            if try_select(session, PinKind.JUKI_LEGACY.key.app):
-                statuses[PinKind.JUKI_LEGACY.value] = session.pin_status(PinKind.JUKI_LEGACY)
+            # The twin 住基 key and the 照合番号B keys (their limits are not public: max null).
+            for extra in EXTRA_COUNTERS:
+                if try_select(session, extra.key.app):
+                    statuses[extra.value] = session.pin_status(extra)
             apdus = session.apdus
     finally:
         reader.close()

@@ -69,4 +69,4 @@ def test_text_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["card", "status"]) == 0
     out = capsys.readouterr().out
     assert "card kind:    standard" in out
-    assert "jpki_sign    5/5 available" in out
+    assert "jpki_sign              5/5 available" in out

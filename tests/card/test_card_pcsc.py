@@ -85,8 +85,9 @@ def test_cli_status_and_pin_status(vpcd_card: Attach, capsys: pytest.CaptureFixt
 
     code, out = run_cli(["card", "pin-status", "--reader", attached.reader_name], capsys)
     assert code == 0
-    assert "support      0/3 blocked" in out
-    assert "juki_legacy" in out
+    assert "support                0/3 blocked" in out
+    assert "juki_legacy            3/3 available" in out
+    assert "support_collation_b    10/? available" in out
 
 
 def test_cli_read_never_prints_the_my_number(
