@@ -66,58 +66,48 @@ def split(response: bytes) -> tuple[bytes, int]:
     return response[:-2], int.from_bytes(response[-2:], "big")
 
 
-def tlv_children(value: bytes) -> dict[int, bytes]:
-    """A minimal BER reader for the tests (independent of the card's own builder)."""
-    out: dict[int, bytes] = {}
-    i = 0
-    while i < len(value) and value[i] not in (0x00, 0xFF):
-        tag = value[i]
+def _header(value: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, header length, value length) of the BER object starting at ``value[i]``."""
+    start = i
+    tag = value[i]
+    i += 1
+    if tag & 0x1F == 0x1F:
+        tag = (tag << 8) | value[i]
         i += 1
-        if tag & 0x1F == 0x1F:
-            tag = (tag << 8) | value[i]
-            i += 1
-        length = value[i]
-        i += 1
-        if length & 0x80:
-            n = length & 0x7F
-            length = int.from_bytes(value[i:i + n], "big")
-            i += n
-        out[tag] = value[i:i + length]
-        i += length
-    return out
+    length = value[i]
+    i += 1
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(value[i:i + n], "big")
+        i += n
+    return tag, i - start, length
 
 
 def tlv_raw(value: bytes, *, first_only: bool = False) -> list[tuple[int, bytes, int]]:
     """(tag, raw object bytes, start offset within ``value``) for each object.
 
-    Stops at ``00``/``FF`` filler, except for the first object when ``first_only`` (outer
-    tags such as ``FF20`` start with ``FF``).
+    A minimal BER reader, independent of the card's own builder. Stops at ``00``/``FF``
+    filler, except for the first object when ``first_only`` (outer tags such as ``FF20``
+    start with ``FF``).
     """
     out: list[tuple[int, bytes, int]] = []
     i = 0
     while i < len(value) and (first_only or value[i] not in (0x00, 0xFF)):
-        start = i
-        tag = value[i]
-        i += 1
-        if tag & 0x1F == 0x1F:
-            tag = (tag << 8) | value[i]
-            i += 1
-        length = value[i]
-        i += 1
-        if length & 0x80:
-            n = length & 0x7F
-            length = int.from_bytes(value[i:i + n], "big")
-            i += n
-        i += length
-        out.append((tag, value[start:i], start))
+        tag, header, length = _header(value, i)
+        out.append((tag, value[i:i + header + length], i))
+        i += header + length
         if first_only:
             break
     return out
 
 
+def tlv_children(value: bytes) -> dict[int, bytes]:
+    """Tag -> value of each object in ``value``."""
+    return {tag: raw[_header(raw, 0)[1]:] for tag, raw, _ in tlv_raw(value)}
+
+
 def unwrap(file: bytes) -> tuple[int, bytes, int]:
-    """(outer tag, outer value, header length) of a file holding one object with a 2-byte tag."""
+    """(outer tag, outer value, header length) of a file holding one object."""
     [(tag, raw, _)] = tlv_raw(file, first_only=True)
-    length_byte = raw[2]
-    header = 3 + (length_byte & 0x7F if length_byte & 0x80 else 0)
+    header = _header(raw, 0)[1]
     return tag, raw[header:], header

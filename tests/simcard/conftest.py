@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -15,14 +16,12 @@ from drivers.simcard.pki import TestPki
 from .apdus import split
 
 
-class CardDriver:
-    """Sends APDUs to an in-process card and keeps the last status word."""
+class ApduSender(ABC):
+    """Sends C-APDUs somewhere; ``sw`` and ``ok`` are the tests' shorthands."""
 
-    def __init__(self, card: VirtualCard) -> None:
-        self.card = card
-
+    @abstractmethod
     def __call__(self, apdu: bytes) -> tuple[bytes, int]:
-        return split(self.card.process(apdu))
+        """(data, SW) of one exchange."""
 
     def sw(self, apdu: bytes) -> int:
         return self(apdu)[1]
@@ -31,6 +30,16 @@ class CardDriver:
         data, sw = self(apdu)
         assert sw == 0x9000, f"{apdu[:4].hex()} -> {sw:04X}"
         return data
+
+
+class CardDriver(ApduSender):
+    """Sends APDUs to an in-process card."""
+
+    def __init__(self, card: VirtualCard) -> None:
+        self.card = card
+
+    def __call__(self, apdu: bytes) -> tuple[bytes, int]:
+        return split(self.card.process(apdu))
 
     def read_file(self, fid: int) -> bytes:
         """SELECT the EF and read it whole in 256-byte chunks, as the libraries do."""

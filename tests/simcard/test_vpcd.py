@@ -29,15 +29,15 @@ from drivers.simcard.vpcd import VpcdCardClient
 from tests.support.vpcd import AttachedCard, pcsc_context, reader_name_for, vpcd_port, wait_for_slot
 
 from . import apdus as A
-from .conftest import CardDriver, big_file_card
+from .conftest import ApduSender, CardDriver, big_file_card
 
 pytestmark = pytest.mark.pcsc
 
 Attach = Callable[..., AttachedCard]
 
 
-class Pyscard:
-    """A pyscard connection with the small helpers the tests need."""
+class Pyscard(ApduSender):
+    """A pyscard connection."""
 
     def __init__(self, connection: CardConnection) -> None:
         self.connection = connection
@@ -45,14 +45,6 @@ class Pyscard:
     def __call__(self, apdu: bytes) -> tuple[bytes, int]:
         data, sw1, sw2 = self.connection.transmit(list(apdu))
         return bytes(data), (sw1 << 8) | sw2
-
-    def sw(self, apdu: bytes) -> int:
-        return self(apdu)[1]
-
-    def ok(self, apdu: bytes) -> bytes:
-        data, sw = self(apdu)
-        assert sw == 0x9000, f"{apdu[:4].hex()} -> {sw:04X}"
-        return data
 
     def read_file(self, fid: int) -> bytes:
         """SELECT, read 4 bytes for the length as OpenSC does, then 256-byte chunks."""
@@ -72,8 +64,10 @@ class Pyscard:
 
 
 @contextmanager
-def pyscard(handle: AttachedCard) -> Iterator[Pyscard]:
-    [reader] = [r for r in readers() if str(r) == handle.reader_name]
+def pyscard(where: AttachedCard | str) -> Iterator[Pyscard]:
+    """A pyscard connection to the card of an attached card (or in the named reader)."""
+    name = where if isinstance(where, str) else where.reader_name
+    [reader] = [r for r in readers() if str(r) == name]
     connection = reader.createConnection()
     connection.connect()
     try:
@@ -231,64 +225,58 @@ def test_flaky_card_drops_mid_command_and_comes_back(vpcd_card: Attach) -> None:
         assert card.sw(A.verify()) == 0x63C2  # the dropped VERIFY was executed
 
 
-def test_cli_serves_a_card_until_sigterm(sim_pki: TestPki) -> None:
-    port = vpcd_port()
-    name = reader_name_for(port)
+@contextmanager
+def own_slot() -> Iterator[tuple[int, str]]:
+    """(PC/SC context, reader name) of the test slot, for tests that attach a card themselves.
+
+    The slot is empty on entry, and waited for to be empty again on a normal exit.
+    """
+    name = reader_name_for(vpcd_port())
     context = pcsc_context(name)
-    wait_for_slot(context, name, present=False, timeout=10)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "madoguchi.cli", "sim", "card", "--profile", "juki-card",
-         "--port", str(port), "--pki-dir", str(sim_pki.directory)],
-        stderr=subprocess.PIPE,
-    )
     try:
-        wait_for_slot(context, name, present=True, timeout=15)
-        [reader] = [r for r in readers() if str(r) == name]
-        connection = reader.createConnection()
-        connection.connect()
-        card = Pyscard(connection)
-        card.ok(A.select_aid(A.JPKI))
-        assert card.read_file(0x0006)[:14] == b"JPKIAPICCTOKEN"
-        connection.disconnect()
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
-    try:
-        assert process.returncode == 0, stderr.decode()
-        assert b"juki-card" in stderr
+        wait_for_slot(context, name, present=False, timeout=10)
+        yield context, name
         wait_for_slot(context, name, present=False, timeout=10)
     finally:
         scard.SCardReleaseContext(context)
+
+
+def test_cli_serves_a_card_until_sigterm(sim_pki: TestPki) -> None:
+    with own_slot() as (context, name):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "madoguchi.cli", "sim", "card", "--profile", "juki-card",
+             "--port", str(vpcd_port()), "--pki-dir", str(sim_pki.directory)],
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for_slot(context, name, present=True, timeout=15)
+            with pyscard(name) as card:
+                card.ok(A.select_aid(A.JPKI))
+                assert card.read_file(0x0006)[:14] == b"JPKIAPICCTOKEN"
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 0, stderr.decode()
+        assert b"juki-card" in stderr
 
 
 
 
 def test_largest_extended_answer_crosses_vpcd(std: CardDriver) -> None:
     """A 65,533-byte R-APDU is the most one vpcd frame carries; it must arrive whole."""
-    port = vpcd_port()
-    name = reader_name_for(port)
-    context = pcsc_context(name)
-    client = VpcdCardClient(big_file_card(std), port=port)
-    try:
-        wait_for_slot(context, name, present=False, timeout=10)
+    client = VpcdCardClient(big_file_card(std), port=vpcd_port())
+    with own_slot() as (context, name):
         client.start()
-        wait_for_slot(context, name, present=True, timeout=10)
-        [reader] = [r for r in readers() if str(r) == name]
-        connection = reader.createConnection()
-        connection.connect()
-        card = Pyscard(connection)
-        card.ok(A.select_aid(A.JPKI))
-        card.ok(A.select_ef(0x0100))
-        data = card.ok(A.read_binary_extended(0, 0))
+        try:
+            wait_for_slot(context, name, present=True, timeout=10)
+            with pyscard(name) as card:
+                card.ok(A.select_aid(A.JPKI))
+                card.ok(A.select_ef(0x0100))
+                data = card.ok(A.read_binary_extended(0, 0))
+        finally:
+            client.stop()
         assert len(data) == 65_533
         assert data[:256] == bytes(range(256))
-        connection.disconnect()
-    finally:
-        client.stop()
-        try:
-            wait_for_slot(context, name, present=False, timeout=10)
-        finally:
-            scard.SCardReleaseContext(context)
 
 
 def test_fixture_fails_clearly_without_pcscd(tmp_path: Path) -> None:
