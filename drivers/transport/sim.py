@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from drivers.simcard import LinkDropped, VirtualCard, make_card
 from drivers.transport.base import CardPresence, CardReader, CardTransport, ReaderEvent
-from madoguchi.errors import CardAbsentError, CardRemovedError
+from madoguchi.errors import CardAbsentError, CardRemovedError, ConfigError
 
 
 class SimTransport(CardTransport):
@@ -56,6 +56,11 @@ class SimReader(CardReader):
         pki_dir: Path | None = None,
         **card_options: Any,
     ) -> None:
+        if card is not None and card_options:
+            raise ConfigError(
+                f"card options ({', '.join(sorted(card_options))}) apply to a new card, "
+                "not to the card given"
+            )
         self._name = name
         self._changed = threading.Condition()
         self._card: VirtualCard | None = (

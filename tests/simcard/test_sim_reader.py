@@ -24,6 +24,9 @@ def test_open_reader_by_backend_name(sim_pki: TestPki) -> None:
     assert reader.card.facts.profile == "android"
     with pytest.raises(ConfigError):
         open_reader("sim", profile="nope", pki_dir=sim_pki.directory)
+    card = make_card("standard", pki_dir=sim_pki.directory)
+    with pytest.raises(ConfigError):
+        SimReader(card=card, drop_after=3)
 
 
 def test_events_insert_remove(sim_pki: TestPki) -> None:
