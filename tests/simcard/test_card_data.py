@@ -191,3 +191,13 @@ def test_jpki_files_and_certificate_chain(std: CardDriver, sim_pki: TestPki) -> 
     assert others["1.2.392.200149.8.5.5.4"][2:] == b"19850401"
     with pytest.raises(x509.ExtensionNotFound):
         auth.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+
+
+def test_face_ap_presence_check_verifies_with_df24(std: CardDriver) -> None:
+    _open_face(std)
+    face = A.tlv_children(A.unwrap(std.read_file(0x0002))[1])
+    age_key = A.tlv_children(A.unwrap(std.read_file(0x0005))[1])[0xDF42]
+    assert age_key == face[0xDF24]  # one card key in every 券面 record
+    challenge = std.ok(A.get_challenge(32))
+    signature = std.ok(A.compute_signature(A.digest_info(challenge), p2=0x00))
+    _verify_sha256(_public(face[0xDF24]), signature, challenge)
