@@ -106,7 +106,7 @@ def classify(
     grace_months: int = DEFAULT_GRACE_MONTHS,
 ) -> Classification:
     """Classify from tap-to-ready signals, plus the identity check when one was run."""
-    uncertain: list[str] = []
+    uncertain: list[str] = list(ready.notes)
     conditions: list[Condition] = []
     kind = _token_kind(ready, uncertain)
 

@@ -13,6 +13,8 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from cryptography import x509
 
@@ -46,6 +48,8 @@ from device.card.pins import PinStatus
 from device.card.session import CardSession
 from madoguchi.errors import MalformedResponseError, StatusWordError
 
+_T = TypeVar("_T")
+
 #: DigestInfo prefix for SHA-256 (reference §7.1).
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -62,6 +66,8 @@ class ReadyReport:
     applications: dict[Application, bool]
     extended_length: bool | None
     apdus: int
+    #: What could not be read, and why (the card answered, but not as expected).
+    notes: list[str] = field(default_factory=list)
 
 
 def try_select(session: CardSession, app: Application) -> bool:
@@ -82,42 +88,59 @@ def _tap_to_ready(session: CardSession) -> ReadyReport:
     start = session.apdus
     pins: dict[PinKind, PinStatus | None] = dict.fromkeys(layout.HOLDER_PINS)
     apps: dict[Application, bool] = {}
+    notes: list[str] = []
     expiry: dt.date | None = None
     source: str | None = None
 
+    def attempt(what: str, read: Callable[[], _T]) -> _T | None:
+        # A card that lacks one item (or answers it oddly) still gets the rest read;
+        # the gap is reported, not guessed. Transport errors still end the read.
+        try:
+            return read()
+        except (StatusWordError, MalformedResponseError) as exc:
+            notes.append(f"{what}: {exc}")
+            return None
+
     apps[Application.COMMON] = try_select(session, Application.COMMON)
     if apps[Application.COMMON]:
-        try:
-            record = session.read_record(Application.COMMON, layout.COMMON_RECORD, 1)
-            expiry, source = parse_common_record(record).expiry, "common_record"
-        except (StatusWordError, MalformedResponseError):
-            expiry = None
-        pins[PinKind.JUKI] = session.pin_status(PinKind.JUKI)
+        record = attempt(
+            "card expiry (共通AP record)",
+            lambda: parse_common_record(
+                session.read_record(Application.COMMON, layout.COMMON_RECORD, 1)
+            ),
+        )
+        if record is not None:
+            expiry, source = record.expiry, "common_record"
+        pins[PinKind.JUKI] = attempt("住基 PIN", lambda: session.pin_status(PinKind.JUKI))
     else:
         # The old 住基カード keeps its 住基 PIN in the 住基AP only.
         apps[Application.JUKI] = try_select(session, Application.JUKI)
         if apps[Application.JUKI]:
-            pins[PinKind.JUKI] = session.pin_status(PinKind.JUKI_LEGACY)
+            pins[PinKind.JUKI] = attempt(
+                "住基 PIN", lambda: session.pin_status(PinKind.JUKI_LEGACY)
+            )
 
     token: TokenInfo | None = None
     certificates: CertificatePresence | None = None
     apps[Application.JPKI] = try_select(session, Application.JPKI)
     if apps[Application.JPKI]:
-        token = parse_token_info(
+        token = attempt("token (JPKI EF 0006)", lambda: parse_token_info(
             session.read_exact(Application.JPKI, layout.JPKI_TOKEN_INFO, layout.TOKEN_NAME_LENGTH)
-        )
-        certificates = parse_certificate_presence(
-            session.read_exact(
+        ))
+        certificates = attempt("certificate flags (JPKI EF 0008)", lambda: (
+            parse_certificate_presence(session.read_exact(
                 Application.JPKI, layout.JPKI_CERT_PRESENCE, layout.CERT_PRESENCE_LENGTH
-            )
-        )
-        pins[PinKind.JPKI_AUTH] = session.pin_status(PinKind.JPKI_AUTH)
-        pins[PinKind.JPKI_SIGN] = session.pin_status(PinKind.JPKI_SIGN)
+            ))
+        ))
+        for kind in (PinKind.JPKI_AUTH, PinKind.JPKI_SIGN):
+            pins[kind] = attempt(kind.key.label, partial(session.pin_status, kind))
 
     apps[Application.SUPPORT] = try_select(session, Application.SUPPORT)
     if apps[Application.SUPPORT]:
         session.probe_extended_length()
-        pins[PinKind.SUPPORT] = session.pin_status(PinKind.SUPPORT)
+        pins[PinKind.SUPPORT] = attempt(
+            PinKind.SUPPORT.key.label, lambda: session.pin_status(PinKind.SUPPORT)
+        )
 
     return ReadyReport(
         token=token,
@@ -128,6 +151,7 @@ def _tap_to_ready(session: CardSession) -> ReadyReport:
         applications=apps,
         extended_length=session.extended_length,
         apdus=session.apdus - start,
+        notes=notes,
     )
 
 

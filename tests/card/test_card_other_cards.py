@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from device.card.chip import TrustAnchors
-from device.card.errors import PinCounterUnknownError, PinNotSetError, WrongPinError
+from device.card.errors import (
+    PinCounterUnknownError,
+    PinNotSetError,
+    UnknownStatusWordError,
+    WrongPinError,
+)
 from device.card.layout import PinKind
 from device.card.reading import identity_check, tap_to_ready
 from device.card.session import CardSession
@@ -95,3 +100,40 @@ def test_card_that_hides_counts_after_verify(card_pki_dir: Path) -> None:
     with pytest.raises(PinCounterUnknownError):
         fresh.verify(PinKind.JPKI_AUTH, bytearray(b"1234"))
     assert card.retry_counter("jpki_auth") == 2
+
+
+class GappyCard(NarrowCard):
+    """No EF 0008, and an odd answer to one counter query."""
+
+    def _transmit_raw(self, apdu: bytes) -> bytes:
+        if apdu[1] == 0xB0 and apdu[2] == 0x88:
+            return b"\x6a\x82"
+        if apdu == bytes.fromhex("00a4020c02001b"):
+            self.odd_next = True
+            return self.card.process(apdu)
+        if apdu == bytes.fromhex("00200080") and getattr(self, "odd_next", False):
+            self.odd_next = False
+            return b"\x6f\x00"
+        return super()._transmit_raw(apdu)
+
+
+def test_gaps_are_reported_not_guessed(card_pki_dir: Path) -> None:
+    import datetime as dt
+
+    from device.card.kind import classify
+
+    card = make_card("standard", pki_dir=card_pki_dir)
+    session = CardSession(GappyCard(card))
+    ready = tap_to_ready(session)
+    assert ready.certificates is None
+    assert ready.pins[PinKind.JPKI_SIGN] is None
+    assert ready.pins[PinKind.JPKI_AUTH] is not None
+    assert ready.token is not None
+    assert any("EF 0008" in note for note in ready.notes)
+    assert any("署名用" in note and "6F00" in note for note in ready.notes)
+    result = classify(ready, today=dt.date.today())
+    assert set(ready.notes) <= set(result.uncertain)
+    # The unknown counter is never verified against.
+    with pytest.raises(UnknownStatusWordError):
+        session.verify(PinKind.JPKI_SIGN, bytearray(b"ABC123"))
+    assert card.retry_counter("jpki_sign") == 5
