@@ -82,6 +82,15 @@ class CardSession:
         self._refreshing = False
         self._last_status: dict[PinKind, PinStatus] = {}
 
+    def __repr__(self) -> str:
+        app = self._app.name if self._app is not None else "-"
+        ef = f"{self._ef:04X}" if self._ef is not None else "-"
+        stale = ",".join(sorted(k.value for k in self._stale)) or "-"
+        return (
+            f"CardSession({self._transport.reader_name!r}, app={app}, ef={ef}, "
+            f"stale={stale}, apdus={self.apdus})"
+        )
+
     # ------------------------------------------------------------------ state
 
     @property
