@@ -8,8 +8,9 @@ one extended-length READ BINARY when the card advertises extended Le (card
 capabilities in the ATR, or the 入力補助 AP's basic-info byte, reference §9.1);
 otherwise in 256-byte chunks. A refusal of either shortcut falls back for good.
 
-PIN safety lives in :meth:`CardSession.verify`, the only place a VERIFY with
-data is sent:
+PIN safety lives in :meth:`CardSession.verify` and, for a reader with its own PIN
+pad, :meth:`CardSession.verify_on_reader` — the only places a VERIFY with data is
+sent:
 
 - the tries left are queried immediately before (the query spends nothing);
 - no VERIFY at 0 tries, and at 1 only with ``confirm_last_try=True``;
