@@ -37,6 +37,9 @@ def is_ghosted(row_masks: Sequence[int]) -> bool:
     return False
 
 
+_SLACK = 1e-6
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """A debounced change of one key (by matrix index), at the time it was confirmed."""
@@ -111,13 +114,15 @@ class MatrixDebouncer:
         for index, first in enumerate(self._first):
             if first is None:
                 continue
-            steady = now - self._since[index]
+            # a microsecond of slack: timestamps far from zero lose bits when subtracted
+            steady = now - self._since[index] + _SLACK
+            age = now - first + _SLACK
             raw = self._raw[index]
             if raw == self._stable[index]:
                 if steady >= self.settle_time:
                     self._first[index] = None  # a glitch, over
             elif steady >= self.debounce_time or (
-                now - first >= self.debounce_time and steady >= self.settle_time
+                age >= self.debounce_time and steady >= self.settle_time
             ):
                 self._stable[index] = raw
                 self._first[index] = None

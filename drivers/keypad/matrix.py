@@ -197,8 +197,13 @@ class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozer
         when the matrix is at rest (no key down, nothing pending): the next scan
         then waits for a column edge.
         """
-        self._wake.clear()
         masks = self.scan()
+        # The scan's own row switching makes column edges while a key is down; forget
+        # them. A real edge from now on wakes the thread early (see _run).
+        self._wake.clear()
+        # Every row is driven again: a column low now is a key down, even one pressed
+        # during the scan after its row was read, whose edge was just forgotten.
+        line_low = any(not pin.state for pin in self._col_pins)
         for transition in self._debouncer.update(now, masks):
             self._dispatcher.dispatch(
                 KeyEvent(self._labels[transition.index], transition.pressed, transition.monotonic)
@@ -206,8 +211,10 @@ class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozer
         if not self._debouncer.settled:
             # sample densely until the change is confirmed, so chatter is seen
             return self._scan_interval
-        if any(masks):
-            return self._hold_interval  # a held key: a second key in its column makes no edge
+        if any(masks) or line_low:
+            # a held key: its release wakes us by an edge, but a second key in its
+            # column makes none, so look again now and then
+            return self._hold_interval
         return None
 
     @property
@@ -217,7 +224,7 @@ class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozer
 
     @property
     def woken(self) -> bool:
-        """True if a column edge arrived since the last :meth:`poll`."""
+        """True if a column edge arrived since the end of the last :meth:`poll`'s scan."""
         return self._wake.is_set()
 
     def _run(self) -> None:
@@ -231,7 +238,8 @@ class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozer
                     delay = 0.1
                 if delay is None:
                     break
-                self._stop.wait(delay)
+                # an edge (a release, a key in another column) ends the wait early
+                self._wake.wait(delay)
 
     def close(self) -> None:
         """Stop the scan thread and release every pin."""

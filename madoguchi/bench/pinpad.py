@@ -81,8 +81,8 @@ class _SimulatedScanLoop:
     def advance(self, seconds: float) -> None:
         target = self.now + seconds
         while True:
-            if self._next is None and self.pad.woken:
-                self._next = self.now  # a column edge wakes the thread at once
+            if self.pad.woken and (self._next is None or self._next > self.now):
+                self._next = self.now  # a column edge ends the thread's wait at once
             if self._next is None or self._next > target:
                 self.now = target
                 return

@@ -273,3 +273,48 @@ def test_scan_thread_sleeps_at_rest(mock_factory: MockFactory) -> None:
         assert _wait_for(lambda: pad.pressed_keys == frozenset())
     finally:
         pad.close()
+
+
+def test_the_same_key_again_soon_after_a_long_hold_is_never_merged() -> None:
+    """A release found late (between hold-time scans) must still be confirmed before
+    a quick second press of the same key; stepped like the scan thread, by the bench's loop."""
+    from madoguchi.bench.pinpad import _SimulatedScanLoop
+
+    factory = MockFactory()
+    model = KeypadMatrixModel(factory, ROWS, COLS["4x3"])
+    pad = MatrixKeypad(ROWS, COLS["4x3"], start=False, pin_factory=factory)
+    pad.set_prompt_active(True)
+    downs: list[str] = []
+    pad.add_listener(lambda e: downs.append(e.key) if e.pressed else None)
+    loop = _SimulatedScanLoop(pad)
+    loop.advance(474.0)  # far from zero, where float subtraction loses bits
+    rng = random.Random(5)
+    try:
+        for _ in range(300):
+            hold, gap = rng.uniform(0.02, 0.08), rng.uniform(0.02, 0.03)
+            for closed, pause in ((True, hold), (False, gap)):
+                elapsed = 0.0
+                for offset, state in bounce_schedule(closed, rng):
+                    loop.advance(offset - elapsed)
+                    elapsed = offset
+                    model.set_switch("2", state)
+                loop.advance(pause)
+    finally:
+        pad.close()
+    assert downs == ["2"] * 300
+
+
+def test_a_held_key_does_not_make_the_scan_thread_spin(mock_factory: MockFactory) -> None:
+    KeypadMatrixModel(mock_factory, ROWS, COLS["4x3"])
+    pad = MatrixKeypad(ROWS, COLS["4x3"], pin_factory=mock_factory)
+    try:
+        _model_of(mock_factory).press("6")
+        assert _wait_for(lambda: pad.pressed_keys == {"6"})
+        before = pad.scans
+        time.sleep(0.3)
+        # one scan per hold interval (10 ms); a loop woken by its own scans would make thousands
+        assert pad.scans - before < 300
+        _model_of(mock_factory).release("6")
+        assert _wait_for(lambda: pad.pressed_keys == frozenset())
+    finally:
+        pad.close()
