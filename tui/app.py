@@ -17,7 +17,7 @@ idle session (measured on the injected clock) returns there by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual import events, on, work
 from textual.app import App
@@ -92,6 +92,10 @@ class CounterApp(App[None]):
         services: the appliance's parts, as the UI sees them.
         language: ``"ja"`` (default) or ``"en"``.
         watch_reader: start the reader-watch thread (tests of pure layout may turn it off).
+        notify: sends a service-manager notification (``madoguchi.sdnotify.notify``):
+            ``READY=1`` once the first screen is drawn, then ``WATCHDOG=1`` pings.
+        watchdog_interval: the watchdog period in seconds; pings go out from the UI
+            loop at half of it, so a stuck event loop is what systemd notices.
     """
 
     CSS_PATH = "app.tcss"
@@ -118,6 +122,8 @@ class CounterApp(App[None]):
         services: CounterServices,
         language: str = DEFAULT_LANGUAGE,
         watch_reader: bool = True,
+        notify: Callable[[str], bool] | None = None,
+        watchdog_interval: float | None = None,
     ) -> None:
         super().__init__()
         self.services = services
@@ -127,6 +133,8 @@ class CounterApp(App[None]):
         self.session: OperatorSession | None = None
         """The signed-in operator, or ``None`` on the login screen."""
         self._watch_reader_enabled = watch_reader
+        self._notify = notify
+        self._watchdog_interval = watchdog_interval
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -137,6 +145,18 @@ class CounterApp(App[None]):
         self._poll_status()
         self.set_interval(STATUS_POLL_S, self._poll_status)
         self.set_interval(IDLE_CHECK_S, self.check_operator_idle)
+        if self._notify is not None:
+            self.call_after_refresh(self._tell_ready)
+            if self._watchdog_interval:
+                self.set_interval(self._watchdog_interval / 2, self._ping_watchdog)
+
+    def _tell_ready(self) -> None:
+        if self._notify is not None:
+            self._notify("READY=1\nSTATUS=login screen shown")
+
+    def _ping_watchdog(self) -> None:
+        if self._notify is not None:
+            self._notify("WATCHDOG=1")
 
     async def on_event(self, event: events.Event) -> None:
         # Any key is activity; Input widgets stop key events, so look before they do.

@@ -403,6 +403,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from madoguchi import sdnotify
     from madoguchi.cli import config_from
     from tui.app import CounterApp
 
@@ -411,7 +412,13 @@ def _run(args: argparse.Namespace) -> int:
     # Textual owns the terminal: log to a file in the state dir, never to the screen.
     _log_to_file(default_state_dir() / "demo.log")
     try:
-        CounterApp(services=services, language=args.language or config.ui.language).run()
+        CounterApp(
+            services=services,
+            language=args.language or config.ui.language,
+            notify=sdnotify.notify,
+            # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
+            watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
+        ).run()
     finally:
         services.close()
     return 0

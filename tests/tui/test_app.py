@@ -287,3 +287,32 @@ async def test_card_panel_shows_face_auth_expired_and_blocked_cards(
                     assert fragment in text, (profile, fragment, text)
         finally:
             svc.close()
+
+
+async def test_tells_systemd_it_is_ready_and_pings_the_watchdog(
+    services: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import socket
+
+    from madoguchi import sdnotify
+
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(5.0)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    try:
+        app = CounterApp(services=services, notify=sdnotify.notify, watchdog_interval=0.2)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            messages = []
+            server.setblocking(False)
+            while True:
+                try:
+                    messages.append(server.recv(1024).decode())
+                except BlockingIOError:
+                    break
+    finally:
+        server.close()
+    assert messages[0].startswith("READY=1")
+    assert "WATCHDOG=1" in messages[1:]
