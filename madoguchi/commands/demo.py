@@ -321,6 +321,17 @@ def engine_procedures(language: str) -> Sequence[tuple[str, str]]:
     return [(info.id, info.title(language)) for info in PROCEDURES.values()]
 
 
+def demo_mode(config: Config) -> bool:
+    """Whether this run is the demo: only on the virtual card.
+
+    The demo account (with its published password), its hint on the login screen
+    and the card-profile menu exist only with the ``sim`` reader, which a counter
+    never uses; the kiosk unit runs ``madoguchi demo`` on a counter's own
+    configuration without any of them.
+    """
+    return config.reader.backend == "sim"
+
+
 def ensure_demo_operator(operators: OperatorStore) -> None:
     """Create the demo operator unless it exists."""
     if DEMO_OPERATOR_ID in operators.operator_ids():
@@ -334,10 +345,14 @@ def build_services(
     *,
     state_dir: Path,
     profile: str | None = None,
-    demo: bool = True,
+    demo: bool,
     clock: Clock | None = None,
 ) -> ApplianceServices:
-    """Open the configured reader, store and operator accounts for the UI."""
+    """Open the configured reader, store, PIN pad and operator accounts for the UI.
+
+    With ``demo`` the demo operator is created on first run and the login screen
+    shows its credentials; see :func:`demo_mode`.
+    """
     from drivers import open_reader
     from drivers.keypad import resolve_keymap
 
@@ -351,7 +366,8 @@ def build_services(
     )
     if demo:
         ensure_demo_operator(operators)
-    pki_dir = state_dir / "sim-pki" if demo else None
+    # The simulator keeps its generated test PKI with the rest of the state.
+    pki_dir = state_dir / "sim-pki" if config.reader.backend == "sim" else None
     options: dict[str, Any] = {}
     if config.reader.backend == "sim":
         options = {"profile": profile or config.reader.profile, "pki_dir": pki_dir}
@@ -408,7 +424,9 @@ def _run(args: argparse.Namespace) -> int:
     from tui.app import CounterApp
 
     config = config_from(args)
-    services = build_services(config, state_dir=default_state_dir(), profile=args.profile)
+    services = build_services(
+        config, state_dir=default_state_dir(), profile=args.profile, demo=demo_mode(config)
+    )
     # Textual owns the terminal: log to a file in the state dir, never to the screen.
     _log_to_file(default_state_dir() / "demo.log")
     try:

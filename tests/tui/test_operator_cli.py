@@ -44,3 +44,33 @@ def test_errors_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert "at least 8" in err
     assert "short" not in err.replace("at least", "")
+
+
+def test_demo_mode_only_on_the_virtual_card() -> None:
+    from madoguchi.commands.demo import demo_mode
+    from madoguchi.config import Config, ReaderConfig
+
+    assert demo_mode(Config())  # embedded defaults: the sim reader
+    assert not demo_mode(Config(reader=ReaderConfig(backend="pcsc")))
+
+
+def test_build_services_creates_the_demo_account_only_in_demo_mode(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    from madoguchi.commands.demo import build_services
+    from madoguchi.config import Config
+
+    real = build_services(Config(), state_dir=tmp_path / "real", demo=False)
+    try:
+        assert real.operators.operator_ids() == []
+        assert real.demo_password is None
+        assert real.demo_profiles == ()
+    finally:
+        real.close()
+    demo = build_services(Config(), state_dir=state_dir, demo=True)
+    try:
+        assert demo.operators.operator_ids() == ["demo"]
+        assert demo.demo_password == "ID demo / madoguchi-demo"
+        assert "face-auth" in demo.demo_profiles
+    finally:
+        demo.close()
