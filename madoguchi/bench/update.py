@@ -104,6 +104,13 @@ def _rewrite(src: Path, dest: Path, *, drop: str | None = None, add: str | None 
     return dest
 
 
+def _member_bytes(tar: tarfile.TarFile, name: str) -> bytes:
+    stream = tar.extractfile(name)
+    if stream is None:
+        raise ValueError(f"{name} is not a regular file")
+    return stream.read()
+
+
 def tamper_cases(
     good: Path, older: Path, wrong_key: Path, work: Path
 ) -> list[tuple[str, Path, str]]:
@@ -119,7 +126,7 @@ def tamper_cases(
     cases: list[tuple[str, Path, str]] = []
     with tarfile.open(good, "r:") as tar:
         members = [(m.name, m.offset_data, m.size) for m in tar.getmembers()]
-        manifest = Manifest.from_json(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        manifest = Manifest.from_json(_member_bytes(tar, "manifest.json"))
     data = good.read_bytes()
     for name, offset, size in members:
         for where, position in (
@@ -166,7 +173,7 @@ def tamper_cases(
     extract.mkdir(exist_ok=True)
     with tarfile.open(good, "r:") as tar:
         for name in payload:
-            (extract / Path(name).name).write_bytes(tar.extractfile(name).read())  # type: ignore[union-attr]
+            (extract / Path(name).name).write_bytes(_member_bytes(tar, name))
     wrong_dir = work / "wrong-key"
     wrong = build_bundle(
         version=manifest.version,

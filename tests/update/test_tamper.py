@@ -11,9 +11,12 @@ from madoguchi.bench.update import ReleaseSet, tamper_cases
 from updater.engine import Updater
 from updater.errors import BundleRejectedError
 
+#: (case name, bundle path, expected refusal reason)
+Case = tuple[str, Path, str]
+
 
 @pytest.fixture(scope="module")
-def cases(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> list:  # type: ignore[type-arg]
+def cases(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
     # Against a device running 1.1.0: 1.2.0 is the genuine newer bundle to tamper with.
     return tamper_cases(
         releases.bundles["1.2.0"],
@@ -23,7 +26,7 @@ def cases(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> lis
     )
 
 
-def test_the_tamper_set_covers_every_required_case(cases: list) -> None:  # type: ignore[type-arg]
+def test_the_tamper_set_covers_every_required_case(cases: list[Case]) -> None:
     reasons = {reason for _, _, reason in cases}
     assert {
         "hash-mismatch",
@@ -46,8 +49,8 @@ def test_the_tamper_set_covers_every_required_case(cases: list) -> None:  # type
 def test_every_tamper_case_is_rejected_and_nothing_changes(
     updater: Updater,
     releases: ReleaseSet,
-    cases: list,
-    fresh_root: Path,  # type: ignore[type-arg]
+    cases: list[Case],
+    fresh_root: Path,
 ) -> None:
     assert updater.apply(releases.bundles["1.1.0"]).state == "committed"
     before = snapshot(fresh_root)
