@@ -45,6 +45,8 @@ _TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d{4}[ \-]?\d{4}[ \-]?\d{4}(?![0
 _FORBIDDEN_KEY_IN_JSON = re.compile(
     r'(?<!\\)"(' + "|".join(sorted(FORBIDDEN_KEYS)) + r')":', re.IGNORECASE
 )
+_KEY_NEEDLES = tuple(f'"{key}":' for key in sorted(FORBIDDEN_KEYS))
+_DIGIT_RUN = re.compile(r"\d{4}[ \-]?\d{4}[ \-]?\d{4}")
 _REQUIRED_PAYLOAD = ("transaction_id", "procedure", "decision", "completed_at")
 
 
@@ -94,10 +96,14 @@ def _looks_like_individual_number(value: Any) -> bool:
 def find_forbidden_in_json(text: str) -> str | None:
     """:func:`find_forbidden_data` over canonical JSON text in one pass (the server's
     hot path): a forbidden key anywhere, or a 12-digit number in any value."""
-    key = _FORBIDDEN_KEY_IN_JSON.search(text)
-    if key:
-        return f"forbidden key {key.group(1)!r}"
-    if _TWELVE_DIGITS.search(text):
+    # Cheap prefilters first (plain substring tests, a regex without look-arounds);
+    # the exact patterns run only on the rare text that passes them.
+    lowered = text.lower()
+    if any(needle in lowered for needle in _KEY_NEEDLES):
+        key = _FORBIDDEN_KEY_IN_JSON.search(text)
+        if key:
+            return f"forbidden key {key.group(1)!r}"
+    if _DIGIT_RUN.search(text) and _TWELVE_DIGITS.search(text):
         return "a 12-digit number (possible individual number)"
     return None
 
