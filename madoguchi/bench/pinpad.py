@@ -7,7 +7,9 @@ Three measurements on gpiozero's MockFactory with the keypad-matrix model:
 * ``key_to_event_ms_p50/p99``: real threads and real time. A key is pressed
   with 1–5 ms of contact chatter; the latency runs from the first contact edge
   to the PIN-entry ``LENGTH_CHANGED`` event, through the scan thread, the
-  debounce (``[keypad] debounce_ms``) and PIN entry.
+  debounce (``[keypad] debounce_ms``) and PIN entry. ``sleep_overshoot_ms_max``
+  (how late a probe thread's 2 ms sleeps woke up meanwhile) is the same run's
+  baseline: it tells a stalled machine from a slow pad.
 * ``keys_lost/keys_doubled/keys_wrong``: ``--keys`` randomized keystrokes with
   chatter on press and release, through the same driver and matrix model but on
   a simulated clock (the scan loop is stepped exactly as its thread would step
@@ -145,6 +147,14 @@ def _rest_cpu(layout: str, cfg: KeypadConfig, seconds: float, done: threading.Ev
         pad.close()
 
 
+def _stall_probe(stop: threading.Event, out: list[float]) -> None:
+    """Sleep 2 ms at a time and note how late each wake-up is."""
+    while not stop.is_set():
+        start = time.monotonic()
+        time.sleep(0.002)
+        out.append(time.monotonic() - start - 0.002)
+
+
 def _realtime_latency(layout: str, cfg: KeypadConfig, keys: int, seed: int) -> dict[str, Any]:
     model, pad = _build(layout, cfg, start=True)
     rng = random.Random(seed + 1)
@@ -169,6 +179,10 @@ def _realtime_latency(layout: str, cfg: KeypadConfig, keys: int, seed: int) -> d
     pad.add_listener(on_key)
     entry.start()
     digits = [k for k in pad.keys if k.isdigit()]
+    stalls: list[float] = []
+    stop_probe = threading.Event()
+    probe = threading.Thread(target=_stall_probe, args=(stop_probe, stalls), daemon=True)
+    probe.start()
     latencies: list[float] = []
     typed: list[str] = []
     windows: list[list[str]] = []
@@ -191,6 +205,8 @@ def _realtime_latency(layout: str, cfg: KeypadConfig, keys: int, seed: int) -> d
                 latencies.append(arrivals[before_events] - pressed_at)
             windows.append(downs[before_downs:])
     finally:
+        stop_probe.set()
+        probe.join()
         entry.cancel()
         pad.close()
     latencies.sort()
@@ -200,6 +216,8 @@ def _realtime_latency(layout: str, cfg: KeypadConfig, keys: int, seed: int) -> d
         "key_to_event_ms_p50": round(1000 * statistics.median(latencies), 2) if latencies else None,
         "key_to_event_ms_p99": round(1000 * latencies[p99_index], 2) if latencies else None,
         "key_to_event_ms_max": round(1000 * latencies[-1], 2) if latencies else None,
+        # baseline from the same run: how late a 2 ms sleep woke up (machine stalls)
+        "sleep_overshoot_ms_max": round(1000 * max(stalls), 2) if stalls else None,
         "realtime_keys": keys,
         "realtime_keys_lost": score["lost"],
         "realtime_keys_doubled": score["doubled"],
