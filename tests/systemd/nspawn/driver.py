@@ -103,6 +103,31 @@ def use_config(name: str) -> None:
     subprocess.run(["systemctl", "daemon-reload"], check=True)
 
 
+def timer_run(channel: str) -> dict[str, Any]:
+    """What the timer does, on ``channel``; then the state of the app's daemon."""
+    use_config(channel)
+    started = run("systemctl", "start", UPDATE)
+    wait_for(lambda: show(SYNC)["ActiveState"] == "active", 30)
+    sync = show(SYNC)
+    return {
+        "start": started,
+        "update": show(UPDATE),
+        "status": update_status(),
+        "sync": sync,
+        "process": proc_info(sync.get("MainPID", "0")),
+    }
+
+
+def restarted_after(before: dict[str, str]) -> Callable[[], bool]:
+    """True once the unit is active again with another main process."""
+
+    def check() -> bool:
+        now = show(SYNC)
+        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
+
+    return check
+
+
 def main() -> None:
     results["boot"] = {"ok": True, "users": run("getent", "passwd", "madoguchi")}
     save()
@@ -123,11 +148,11 @@ def main() -> None:
         before = show(SYNC)
         os.kill(int(before["MainPID"]), signal.SIGKILL)
 
-        def back() -> bool:
-            now = show(SYNC)
-            return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
-
-        return {"before": before, "recovered_after_s": wait_for(back, 30), "after": show(SYNC)}
+        return {
+            "before": before,
+            "recovered_after_s": wait_for(restarted_after(before), 30),
+            "after": show(SYNC),
+        }
 
     @scenario("watchdog")
     def _() -> dict[str, Any]:
@@ -135,11 +160,7 @@ def main() -> None:
         # A hung daemon: alive but silent. Only the watchdog can notice.
         os.kill(int(before["MainPID"]), signal.SIGSTOP)
 
-        def back() -> bool:
-            now = show(SYNC)
-            return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
-
-        recovered = wait_for(back, 40)
+        recovered = wait_for(restarted_after(before), 40)
         journal = run("journalctl", "-u", SYNC, "--no-pager", "-o", "cat")["out"]
         return {
             "before": before,
@@ -169,30 +190,11 @@ def main() -> None:
 
     @scenario("update_ok")
     def _() -> dict[str, Any]:
-        use_config("stable")
-        started = run("systemctl", "start", UPDATE)
-        sync = show(SYNC)
-        return {
-            "start": started,
-            "update": show(UPDATE),
-            "status": update_status(),
-            "sync": sync,
-            "process": proc_info(sync.get("MainPID", "0")),
-        }
+        return timer_run("stable")
 
     @scenario("update_bad")
     def _() -> dict[str, Any]:
-        use_config("canary")
-        started = run("systemctl", "start", UPDATE)
-        wait_for(lambda: show(SYNC)["ActiveState"] == "active", 30)
-        sync = show(SYNC)
-        return {
-            "start": started,
-            "update": show(UPDATE),
-            "status": update_status(),
-            "sync": sync,
-            "process": proc_info(sync.get("MainPID", "0")),
-        }
+        return timer_run("canary")
 
     @scenario("deferred")
     def _() -> dict[str, Any]:
