@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device.operators import (
     Clock,
@@ -29,7 +29,6 @@ from device.operators import (
     SystemClock,
     open_operator_db,
 )
-from device.store import Store
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
 from madoguchi.config import Config, default_state_dir
@@ -45,6 +44,9 @@ from tui.services import (
     ReaderTestResult,
     SyncState,
 )
+
+if TYPE_CHECKING:  # the store (sqlite-utils) loads only when the demo runs
+    from device.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +355,7 @@ def build_services(
     With ``demo`` the demo operator is created on first run and the login screen
     shows its credentials; see :func:`demo_mode`.
     """
+    from device.store import Store
     from drivers import open_reader
     from drivers.keypad import resolve_keymap
 
