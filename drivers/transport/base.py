@@ -96,7 +96,7 @@ class RApdu:
         return f"RApdu(sw={self.sw:04X}, {len(self.data)} data bytes)"
 
 
-def describe_command(apdu: bytes) -> str:
+def describe_command(apdu: bytes | bytearray) -> str:
     """A loggable description of a C-APDU: header and length only, never data."""
     if len(apdu) < 4:
         return f"<{len(apdu)}-byte command>"
@@ -128,7 +128,9 @@ class CardTransport(ABC):
         """
         if self._closed:
             raise CardRemovedError("the card connection is closed")
-        command = bytes(apdu)
+        # No copy: a VERIFY command carries the PIN in a bytearray that the caller
+        # wipes; a bytes copy here could not be wiped.
+        command = apdu
         with self._lock:
             started = time.perf_counter()
             raw = self._transmit_raw(command)
@@ -148,8 +150,12 @@ class CardTransport(ABC):
         return RApdu.parse(raw)
 
     @abstractmethod
-    def _transmit_raw(self, apdu: bytes) -> bytes:
-        """Exchange raw bytes with the card. Map backend failures to ReaderError."""
+    def _transmit_raw(self, apdu: bytes | bytearray) -> bytes:
+        """Exchange raw bytes with the card. Map backend failures to ReaderError.
+
+        ``apdu`` may be the caller's bytearray holding a PIN: do not keep it, and
+        wipe any copy the backend has to make.
+        """
 
     def pinpad_features(self) -> dict[int, int]:
         """PC/SC Part 10 features of the reader (tag -> control code); empty when none.

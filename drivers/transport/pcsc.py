@@ -13,6 +13,7 @@ is closed and the card reset on release: the protocol layer must start over.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -148,22 +149,29 @@ class PcscTransport(CardTransport):
         _check(hresult, "reading the card status")
         super().__init__(reader_name=reader_name, atr=bytes(atr))
         self._io = _IoThread(f"pcsc-io:{reader_name}")
-        self._disposition = scard.SCARD_LEAVE_CARD
+        self._stuck = False
+        self._gone = False
         self._features: dict[int, int] | None = None
 
-    def _transmit_raw(self, apdu: bytes) -> bytes:
+    def _transmit_raw(self, apdu: bytes | bytearray) -> bytes:
         handle, protocol = self._handle, self._protocol
+        # pyscard wants a list of ints. Overwrite it afterwards: it may hold a PIN.
+        # (pyscard's own C buffer is freed by SWIG unwiped; see docs/pinpad.md.)
+        command = list(apdu)
 
         def exchange() -> tuple[int, list[int]]:
-            result: tuple[int, list[int]] = scard.SCardTransmit(handle, protocol, list(apdu))
+            try:
+                result: tuple[int, list[int]] = scard.SCardTransmit(handle, protocol, command)
+            finally:
+                command[:] = bytes(len(command))
             return result
 
         try:
             hresult, response = self._io.call(exchange, self._timeout)
         except FutureTimeout:
             # The exchange may still complete later; nothing about the card's
-            # state can be trusted now, so reset it when we let go.
-            self._disposition = scard.SCARD_RESET_CARD
+            # state can be trusted now (the release resets it).
+            self._stuck = True
             self.close()
             raise CardTimeoutError(
                 f"the card did not answer within {self._timeout:g} s"
@@ -171,12 +179,14 @@ class PcscTransport(CardTransport):
         if hresult != scard.SCARD_S_SUCCESS:
             error = pcsc_error(hresult, "exchanging with the card")
             if isinstance(error, CardRemovedError | ReaderUnavailableError | CardAbsentError):
+                self._gone = True
                 self.close()
             raise error
         if not response:
             # A card always answers at least a status word. An empty answer with a
             # "success" hresult is what pcscd reports when the link dropped during
             # the exchange (seen with vpcd); a real reader reports it as removed.
+            self._gone = True
             self.close()
             raise CardRemovedError("the card stopped answering in the middle of a command")
         return bytes(response)
@@ -214,16 +224,24 @@ class PcscTransport(CardTransport):
         return RApdu(b"", part10.parse_verify_result(bytes(response)))
 
     def _close(self) -> None:
-        handle, disposition, context = self._handle, self._disposition, self._context
+        handle, context = self._handle, self._context
+        # Reset, so that no PIN verified in this session stays verified for
+        # whichever program opens the card next; a card that is gone has nothing
+        # to reset (and resetting it upsets vpcd's slot).
+        disposition = scard.SCARD_LEAVE_CARD if self._gone else scard.SCARD_RESET_CARD
 
         def release() -> None:
             scard.SCardDisconnect(handle, disposition)
             scard.SCardReleaseContext(context)
 
-        # Queued behind any exchange still stuck in the reader (after a timeout),
-        # so the caller never waits for a card that does not answer.
-        self._io.submit(release)
+        released = self._io.submit(release)
         self._io.stop()
+        if not self._stuck:
+            # Wait, so that an exclusive reconnect right after close() succeeds.
+            # After a timeout the release is queued behind the stuck exchange
+            # instead: the caller never waits for a card that does not answer.
+            with contextlib.suppress(FutureTimeout):
+                released.result(self._timeout)
 
 
 class PcscReader(CardReader):

@@ -27,11 +27,12 @@ class SimTransport(CardTransport):
         self._reader = reader
         self._card = card
 
-    def _transmit_raw(self, apdu: bytes) -> bytes:
+    def _transmit_raw(self, apdu: bytes | bytearray) -> bytes:
         if self._reader.card is not self._card:
             raise CardRemovedError("the card was taken off the reader")
         try:
-            return self._card.process(apdu)
+            # The card is simulated: its copy of a PIN is the card's own business.
+            return self._card.process(bytes(apdu))
         except LinkDropped:
             self._reader._link_dropped(self._card)
             raise CardRemovedError("the card link dropped in the middle of a command") from None
