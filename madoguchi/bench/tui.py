@@ -8,7 +8,10 @@ madoguchi-bench-<pid>``), as a clerk would see it in a terminal:
   cold launch, which also creates the demo operator, is ``first_frame_cold_s``);
 - ``key_to_render_ms_p50`` / ``_p95``: from ``send-keys`` of a pad key on the
   diagnostics screen to the pressed key's position showing on screen;
-- ``rss_mb``: the app process's resident memory after those presses.
+- ``rss_mb``: the app process's resident memory after those presses;
+- ``baseline_first_frame_s``: the same launch and poll for a bare ``python -c
+  print(...)`` in the same run, and ``first_frame_ratio`` against it, because a
+  loaded machine moves every absolute figure (``load_avg_1m`` says how loaded).
 
 Polling ``capture-pane`` costs about a millisecond per look, which is included
 in the latency figures (they are upper bounds).
@@ -91,6 +94,12 @@ class TmuxSession:
         )
 
 
+def baseline_command() -> str:
+    """A bare interpreter printing the login title: tmux + Python start-up alone."""
+    script = f"import time; print('{LOGIN_TITLE}', flush=True); time.sleep(30)"
+    return f'{sys.executable} -c "{script}"'
+
+
 def demo_command() -> str:
     """``madoguchi demo`` from this interpreter (exec'd, so the pane's PID is the app's)."""
     return f"{sys.executable} -m madoguchi.cli demo"
@@ -131,11 +140,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     width, height = (int(part) for part in str(args.size).split("x"))
+    load_1m = round(os.getloadavg()[0], 2)
     state = Path(tempfile.mkdtemp(prefix="madoguchi-bench-tui-"))
     env = {"MADOGUCHI_STATE_DIR": str(state), "TERM": "xterm-256color", "LANG": "C.UTF-8"}
     env.pop("MADOGUCHI_CONFIG", None)
     name = f"madoguchi-bench-{os.getpid()}"
     first_frames: list[float] = []
+    baselines: list[float] = []
     cold = 0.0
     latencies: list[float] = []
     memory = 0.0
@@ -155,10 +166,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     latencies, memory = _measure_keys(session, args.keys)
             finally:
                 session.kill()
+        for run_index in range(args.runs):
+            session = TmuxSession(f"{name}-base-{run_index}", width=width, height=height)
+            started = time.perf_counter()
+            session.start(baseline_command(), env)
+            try:
+                session.wait_for(LOGIN_TITLE, timeout=30.0, poll=0.002)
+                baselines.append(time.perf_counter() - started)
+            finally:
+                session.kill()
     finally:
         shutil.rmtree(state, ignore_errors=True)
+    baseline = statistics.median(baselines)
+    first_frame = statistics.median(first_frames)
     return {
-        "first_frame_s": round(statistics.median(first_frames), 3),
+        "first_frame_s": round(first_frame, 3),
+        "baseline_first_frame_s": round(baseline, 3),
+        "first_frame_ratio": round(first_frame / baseline, 2),
+        "load_avg_1m": load_1m,
         "first_frame_cold_s": round(cold, 3),
         "key_to_render_ms_p50": round(_percentile(latencies, 0.50), 1),
         "key_to_render_ms_p95": round(_percentile(latencies, 0.95), 1),
