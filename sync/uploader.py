@@ -186,9 +186,11 @@ class Uploader:
         sleep: Callable[[float], object] | None = None,
         on_ready: Callable[[], object] | None = None,
         on_tick: Callable[[], object] | None = None,
+        tick_s: float = 5.0,
     ) -> None:
         """Loop until ``stop`` is set. ``sleep`` defaults to waiting on ``stop``
-        (tests inject a clock that advances instead of sleeping)."""
+        (tests inject a clock that advances instead of sleeping). ``on_tick`` (the
+        systemd watchdog ping) runs every turn and at least every ``tick_s``."""
         wait: Callable[[float], object] = sleep or stop.wait
         last_contact = float("-inf")
         if on_ready is not None:
@@ -205,5 +207,10 @@ class Uploader:
                 if result.sent or ping:
                     last_contact = self.wall()
                 delay = 0.0 if result.more_pending else poll_interval_s
-            if delay:
-                wait(delay)
+            while delay > 0 and not stop.is_set():
+                # Long backoffs are slept in slices so the watchdog keeps being fed.
+                step = min(delay, tick_s) if on_tick is not None else delay
+                wait(step)
+                delay -= step
+                if on_tick is not None and delay > 0:
+                    on_tick()

@@ -3,6 +3,7 @@ slow answers, 5xx, request-level 4xx (bisect + quarantine), and the backoff."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import ssl
@@ -180,3 +181,33 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
     assert max(delays[10:]) > 15  # reaches the cap region
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+def test_long_backoffs_keep_feeding_the_watchdog(
+    tmp_path: Path, device_tls: tuple[Path, Path]
+) -> None:
+    """A 300 s backoff must not starve systemd's watchdog (pinged every tick_s)."""
+    store = Store(tmp_path / "device.sqlite3")
+    store.record_transaction(make_record(1))
+    dead = "https://127.0.0.1:9"  # discard port: nothing listens
+    up = Uploader(
+        store,
+        SyncClient(dead, device_tls[1], timeout_s=0.5),
+        backoff=Backoff(base_s=300.0, cap_s=300.0, rng=random.Random(3)),
+    )
+    stop = threading.Event()
+    now = {"t": 0.0}
+    ticks: list[float] = []
+    slept: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now["t"] += seconds
+        if now["t"] > 2000:
+            stop.set()
+
+    up.run(stop, sleep=fake_sleep, on_tick=lambda: ticks.append(now["t"]), tick_s=5.0)
+    assert max(slept) <= 5.0
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) <= 5.0 + 1e-9
+    assert store.queue_length() == 1
