@@ -58,8 +58,26 @@ def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
     demo_session.send("Escape")
     demo_session.wait_for("端末の状態")
     time.sleep(0.1)
+
+    # The PIN through the real terminal: every screen after each key shows masks only.
+    demo_session.send("v")
+    demo_session.wait_for("○ ○ ○ ○")
+    frames = []
+    for typed, digit in enumerate("1234", start=1):
+        demo_session.send_literal(digit)
+        demo_session.wait_for(" ".join("●" * typed + "○" * (4 - typed)))
+        frames.append(demo_session.capture())
+    demo_session.send("Enter")
+    demo_session.wait_for("暗証番号を照合しました。")
+    frames.append(demo_session.capture())
+    for frame in frames:
+        for fragment in ("12", "23", "34", "123", "234", "1234"):
+            assert fragment not in frame.replace("2034-04-01", ""), frame
+
     demo_session.send("o")
     demo_session.wait_for("サインアウトしました。")
     log = (state_dir / "demo.log").read_text("utf-8")
     assert "madoguchi-demo" not in log
+    assert "1234" not in log
+    assert "PIN entry complete" in log
     assert "operator demo signed in" in log
