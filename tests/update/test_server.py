@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,3 +204,74 @@ def test_reports_show_in_the_fleet_view(server: str) -> None:
     assert fleet["counter-07"]["state"] == "committed"
     bad = httpx.post(f"{server}/devices/bad id!/status", json={"reports": []})
     assert bad.status_code == 400
+
+
+class _CuttingProxy:
+    """A TCP proxy to the server that drops the first bundle download after ``cut`` bytes."""
+
+    def __init__(self, upstream_port: int, cut: int) -> None:
+        self.upstream_port, self.cut = upstream_port, cut
+        self.cuts = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        request = client.recv(65536)
+        upstream.sendall(request)
+        cut_this = b"GET /bundles/" in request and self.cuts == 0
+        self.cuts += cut_this
+        sent = 0
+        with client, upstream:
+            while chunk := upstream.recv(65536):
+                if cut_this and sent + len(chunk) > self.cut:
+                    client.sendall(chunk[: self.cut - sent])
+                    return  # the connection drops mid-body
+                client.sendall(chunk)
+                sent += len(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_dropped_connection_is_resumed_in_the_same_run(
+    server: str, releases: ReleaseSet, tmp_path: Path
+) -> None:
+    bundle = releases.bundles["1.2.0"]
+    _publish(server, bundle, "flaky")
+    proxy = _CuttingProxy(int(server.rsplit(":", 1)[1]), cut=len(bundle.read_bytes()) // 3)
+    requests: list[httpx.Request] = []
+    # one request per connection: the little proxy forwards only a connection's first request
+    client = UpdateClient(
+        f"http://127.0.0.1:{proxy.port}",
+        client=httpx.Client(
+            event_hooks={"request": [requests.append]},
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=10,
+        ),
+        attempts=3,
+        backoff_s=0.01,
+    )
+    try:
+        release = client.latest("flaky")
+        assert release is not None
+        path = client.download(release, tmp_path)
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert path.read_bytes() == bundle.read_bytes()
+    ranges = [r.headers.get("range") for r in requests if "/bundles/" in r.url.path]
+    assert len(ranges) == 2
+    assert ranges[0] is None
+    assert ranges[1] is not None
+    assert ranges[1].startswith("bytes=")
+    assert int(ranges[1].removeprefix("bytes=").rstrip("-")) > 0

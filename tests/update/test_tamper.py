@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from update_helpers import snapshot
 
 from madoguchi.bench.update import ReleaseSet, tamper_cases
+from updater.bundle import verify_bundle
 from updater.engine import Updater
 from updater.errors import BundleRejectedError
+from updater.keys import load_public_keys
 
 #: (case name, bundle path, expected refusal reason)
 Case = tuple[str, Path, str]
@@ -76,3 +80,41 @@ def test_device_without_keys_refuses_everything(updater: Updater, releases: Rele
     with pytest.raises(BundleRejectedError) as info:
         updater.apply(releases.bundles["1.1.0"])
     assert info.value.reason == "unsigned"
+
+
+@pytest.fixture(scope="module")
+def genuine(releases: ReleaseSet) -> bytes:
+    return releases.bundles["1.2.0"].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+def test_any_flipped_bit_anywhere_is_refused(
+    genuine: bytes, scratch: Path, releases: ReleaseSet, where: float, bit: int
+) -> None:
+    data = bytearray(genuine)
+    data[int(where * len(data))] ^= 1 << bit
+    path = scratch / "fuzz.bundle"
+    path.write_bytes(data)
+    with pytest.raises(BundleRejectedError):
+        verify_bundle(path, load_public_keys(releases.public_key), "1.1.0")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(where=st.floats(0, 1, exclude_max=True))
+def test_any_truncation_is_refused(
+    genuine: bytes, scratch: Path, releases: ReleaseSet, where: float
+) -> None:
+    path = scratch / "cut.bundle"
+    path.write_bytes(genuine[: int(where * len(genuine))])
+    with pytest.raises(BundleRejectedError):
+        verify_bundle(path, load_public_keys(releases.public_key), "1.1.0")
