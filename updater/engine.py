@@ -168,6 +168,8 @@ class Updater:
             if previous is None or current is None:
                 raise NothingToDoError("there is no previous version to roll back to")
             self.progress("rollback")
+            # the version someone chose to leave is not pulled again by the next poll
+            self.status.mark_bad(current)
             self.tree.switch_current(previous)
             self.tree.set_previous(None)
             _restart(self.restart_units)

@@ -77,6 +77,7 @@ def test_rollback_on_request_and_then_nothing_left(updater: Updater, releases: R
     result = updater.rollback()
     assert (result.version, result.previous) == ("1.1.0", "1.0.0")
     assert updater.tree.current_version() == "1.0.0"
+    assert "1.1.0" in updater.status.bad_versions()
     with pytest.raises(NothingToDoError):
         updater.rollback()
 
