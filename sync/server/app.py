@@ -140,12 +140,12 @@ def _device(request: Request) -> DeviceInfo:
     return device
 
 
-async def server_time(request: Request) -> Response:
+async def _server_time(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     return JSONResponse({"server_time": ctx.now().isoformat()})
 
 
-async def post_batch(request: Request) -> Response:
+async def _post_batch(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     device = _device(request)
@@ -205,7 +205,7 @@ async def post_batch(request: Request) -> Response:
     )
 
 
-async def device_me(request: Request) -> Response:
+async def _device_me(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     device = await run_in_threadpool(repo.device, _device(request).device_id)
@@ -221,7 +221,7 @@ async def device_me(request: Request) -> Response:
     )
 
 
-async def device_chain(request: Request) -> Response:
+async def _device_chain(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     device_id = request.path_params["device_id"]
@@ -233,7 +233,7 @@ async def device_chain(request: Request) -> Response:
     return JSONResponse(chain_report(device, chain, rejected))
 
 
-async def report(request: Request) -> Response:
+async def _report(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     date = request.query_params.get("date", "")
@@ -252,7 +252,7 @@ async def report(request: Request) -> Response:
     return JSONResponse(report_json(date, rows))
 
 
-async def card_status(request: Request) -> Response:
+async def _card_status(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     card_id = _registry_key(request.path_params["card_id"], "card_id")
@@ -292,7 +292,7 @@ async def card_status(request: Request) -> Response:
     )
 
 
-async def certificate_status(request: Request) -> Response:
+async def _certificate_status(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     serial = _registry_key(request.path_params["serial"], "serial")
@@ -311,7 +311,7 @@ async def certificate_status(request: Request) -> Response:
     )
 
 
-async def enrol(request: Request) -> Response:
+async def _enrol(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     _, doc = await _json_object(request)
@@ -346,7 +346,7 @@ async def enrol(request: Request) -> Response:
     )
 
 
-async def sim_issue(request: Request) -> Response:
+async def _sim_issue(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     if not ctx.simulate or ctx.issuing_ca is None:
@@ -369,11 +369,11 @@ async def sim_issue(request: Request) -> Response:
     )
 
 
-async def openapi(request: Request) -> Response:
+async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {
         400: "bad_request",
@@ -387,32 +387,32 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
 
 
-async def repository_error(request: Request, exc: Exception) -> Response:
+async def _repository_error(request: Request, exc: Exception) -> Response:
     return _error(503, "storage_unavailable", str(exc))
 
 
-async def sync_error(request: Request, exc: Exception) -> Response:
+async def _sync_error(request: Request, exc: Exception) -> Response:
     return _error(400, "bad_request", str(exc))
 
 
 def build_app(ctx: ServerContext) -> ASGIApp:
     """The ASGI app over ``ctx``."""
     routes = [
-        Route("/v1/time", server_time, methods=["GET"]),
-        Route("/v1/batches", post_batch, methods=["POST"]),
-        Route("/v1/devices/me", device_me, methods=["GET"]),
-        Route("/v1/devices/{device_id}/chain", device_chain, methods=["GET"]),
-        Route("/v1/reports/daily", report, methods=["GET"]),
-        Route("/v1/cards/{card_id}/operation-status", card_status, methods=["GET", "PUT"]),
-        Route("/v1/certificates/{serial}/status", certificate_status, methods=["GET"]),
-        Route("/v1/enrolment", enrol, methods=["POST"]),
-        Route("/v1/sim/issuing-authority/certificates", sim_issue, methods=["POST"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/v1/time", _server_time, methods=["GET"]),
+        Route("/v1/batches", _post_batch, methods=["POST"]),
+        Route("/v1/devices/me", _device_me, methods=["GET"]),
+        Route("/v1/devices/{device_id}/chain", _device_chain, methods=["GET"]),
+        Route("/v1/reports/daily", _report, methods=["GET"]),
+        Route("/v1/cards/{card_id}/operation-status", _card_status, methods=["GET", "PUT"]),
+        Route("/v1/certificates/{serial}/status", _certificate_status, methods=["GET"]),
+        Route("/v1/enrolment", _enrol, methods=["POST"]),
+        Route("/v1/sim/issuing-authority/certificates", _sim_issue, methods=["POST"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        HTTPException: http_error,
-        RepositoryError: repository_error,
-        SyncError: sync_error,
+        HTTPException: _http_error,
+        RepositoryError: _repository_error,
+        SyncError: _sync_error,
     }
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.ctx = ctx
