@@ -100,6 +100,9 @@ def _prepare_etc(etc: Path, port: int, public_key: Path) -> None:
     dropin = system / "madoguchi-sync.service.d"
     dropin.mkdir()
     shutil.copy(HERE / "nspawn" / "sync-selftest.conf", dropin / "selftest.conf")
+    server_dropin = system / "madoguchi-server.service.d"
+    server_dropin.mkdir()
+    shutil.copy(HERE / "nspawn" / "server-selftest.conf", server_dropin / "selftest.conf")
     e2e = (HERE / "nspawn" / "madoguchi-e2e.service").read_text()
     e2e = e2e.replace("@PYTHON@", sys.executable).replace("@ROOT@", str(ROOT))
     (system / "madoguchi-e2e.service").write_text(e2e)
@@ -253,6 +256,14 @@ def test_a_missed_watchdog_is_restarted(boot: Boot) -> None:
     assert int(watchdog["after"]["NRestarts"]) > int(watchdog["before"]["NRestarts"])
     # WatchdogSec=3s in the drop-in: noticed well before a start timeout could
     assert watchdog["recovered_after_s"] < 20
+
+
+def test_the_server_unit_sandbox_lets_a_daemon_report_ready(boot: Boot) -> None:
+    server = _scenario(boot, "server_ready")
+    assert server["start"]["rc"] == 0, server
+    assert (server["server"]["ActiveState"], server["server"]["SubState"]) == ("active", "running")
+    assert server["server"]["StatusText"] == "selftest passed; serving"
+    assert server["process"]["uid"] != 0
 
 
 def test_journal_carries_structured_fields(boot: Boot) -> None:

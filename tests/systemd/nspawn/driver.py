@@ -26,6 +26,7 @@ CURRENT = "/opt/madoguchi/current/bin/madoguchi"
 PYTHON = "/opt/madoguchi/current/bin/python"
 SYNC = "madoguchi-sync.service"
 UPDATE = "madoguchi-update.service"
+SERVER = "madoguchi-server.service"
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
 
 results: dict[str, Any] = {}
@@ -168,6 +169,12 @@ def main() -> None:
             "after": show(SYNC),
             "watchdog_logged": "watchdog timeout" in journal.lower(),
         }
+
+    @scenario("server_ready")
+    def _() -> dict[str, Any]:
+        started = run("systemctl", "start", SERVER)
+        state = show(SERVER)
+        return {"start": started, "server": state, "process": proc_info(state.get("MainPID", "0"))}
 
     @scenario("journal_fields")
     def _() -> dict[str, Any]:
