@@ -310,6 +310,8 @@ class CounterApp(App[None]):
         if self.reader_state.presence is not Presence.PRESENT:
             self.notify(self.strings("pin.card_needed"), severity="warning")
             return
+        if self.card_reading or isinstance(self.screen, (PinPromptScreen, LastTryScreen)):
+            return  # one card conversation at a time; V again once the read is done
         self._pin_status_worker(VERIFY_PIN)
 
     @work(thread=True, exclusive=True, group="pin", exit_on_error=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,6 +115,9 @@ class ApplianceServices:
         self._demo = demo
         self._pki_dir = pki_dir
         self._procedures = procedures
+        # One card conversation at a time: a card read, a PIN-counter read and a
+        # VERIFY from different workers must not interleave their SELECTs.
+        self._card_lock = threading.RLock()
 
     # -- CounterServices --------------------------------------------------------------
 
@@ -157,7 +161,7 @@ class ApplianceServices:
         from device.card.session import CardSession
 
         # Tap-to-ready: token, expiry, every PIN's tries left; no PIN, no try spent.
-        with self.reader.connect() as transport:
+        with self._card_lock, self.reader.connect() as transport:
             atr = transport.atr
             ready = tap_to_ready(CardSession(transport))
         classification = classify(ready, today=self._clock.now().date())
@@ -183,7 +187,7 @@ class ApplianceServices:
             presence = self.reader.presence()
             if presence is not CardPresence.PRESENT:
                 return ReaderTestResult(ok=True, reader=name, presence=_PRESENCE[presence])
-            with self.reader.connect() as transport:
+            with self._card_lock, self.reader.connect() as transport:
                 started = time.perf_counter()
                 transport.transmit(JPKI_SELECT)
                 elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -248,7 +252,7 @@ class ApplianceServices:
         from device.card.layout import PinKind
         from device.card.session import CardSession
 
-        with self.reader.connect() as transport:
+        with self._card_lock, self.reader.connect() as transport:
             status = CardSession(transport).pin_status(PinKind(pin))
         return PinView(pin, status.state.value, status.remaining)
 
@@ -265,7 +269,7 @@ class ApplianceServices:
         from device.card.session import CardSession
 
         try:
-            with self.reader.connect() as transport:
+            with self._card_lock, self.reader.connect() as transport:
                 # The session reads the tries left right before the VERIFY and wipes
                 # ``secret`` whatever happens.
                 status = CardSession(transport).verify(
@@ -305,7 +309,7 @@ class ApplianceServices:
 
     def _atr_hex(self) -> str:
         try:
-            with self.reader.connect() as transport:
+            with self._card_lock, self.reader.connect() as transport:
                 return transport.atr.hex(" ").upper()
         except ReaderError:
             return ""

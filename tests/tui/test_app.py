@@ -316,3 +316,35 @@ async def test_tells_systemd_it_is_ready_and_pings_the_watchdog(
         server.close()
     assert messages[0].startswith("READY=1")
     assert "WATCHDOG=1" in messages[1:]
+
+
+def test_card_conversations_from_several_workers_do_not_interleave(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    # A card that answers slowly lets the threads' APDUs meet on the card.
+    svc = make_services(
+        tmp_path, clock=clock, pki_dir=sim_pki, profile="slow", apdu_delay_s=0.0005
+    )
+    errors: list[BaseException] = []
+    kinds: list[str | None] = []
+    tries: list[int | None] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(3):
+                kinds.append(svc.read_card_status().kind)
+                tries.append(svc.pin_status("juki").remaining)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        svc.close()
+    assert errors == []
+    assert set(kinds) == {"standard"}
+    assert set(tries) == {3}
