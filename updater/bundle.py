@@ -33,7 +33,14 @@ from updater import keys
 from updater.errors import BundleRejectedError
 from updater.manifest import MANIFEST_NAME, PAYLOAD_DIR, SIGNATURE_NAME, FileEntry, Manifest
 
-__all__ = ["VerifiedBundle", "build_bundle", "bundle_name", "extract_payload", "verify_bundle"]
+__all__ = [
+    "VerifiedBundle",
+    "build_bundle",
+    "bundle_name",
+    "extract_payload",
+    "sha256_file",
+    "verify_bundle",
+]
 
 _CHUNK = 1 << 20
 #: A manifest or signature larger than this is not read (it would only be an attack).
@@ -45,7 +52,8 @@ def bundle_name(version: str) -> str:
     return f"madoguchi-{version}.bundle"
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as src:
         while chunk := src.read(_CHUNK):
@@ -81,7 +89,7 @@ def build_bundle(
         name = f"{PAYLOAD_DIR}/{path.name}"
         if name in files:
             raise BundleRejectedError("malformed", f"two payload files named {path.name}")
-        files[name] = (path, FileEntry(_sha256_file(path), path.stat().st_size))
+        files[name] = (path, FileEntry(sha256_file(path), path.stat().st_size))
     now = datetime.now(UTC)
     manifest = Manifest(
         version=version,

@@ -10,7 +10,6 @@ so the caller reports it and returns to idle.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from updater.bundle import sha256_file
 from updater.errors import DownloadError
 
 __all__ = ["Release", "UpdateClient"]
@@ -146,11 +146,7 @@ class UpdateClient:
 
     @staticmethod
     def _check(part: Path, release: Release) -> None:
-        digest = hashlib.sha256()
-        with part.open("rb") as src:
-            while chunk := src.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != release.sha256:
+        if sha256_file(part) != release.sha256:
             part.unlink()
             raise DownloadError(
                 f"{release.bundle}: downloaded file does not match the server's SHA-256"

@@ -114,6 +114,9 @@ def install_bundle(
                 "signer": bundle.signer,
             },
         )
+    except OSError as exc:  # disk full, permissions: the running version stays
+        tree.remove_version(target)
+        raise InstallError(f"installing {manifest.version} failed: {exc}") from exc
     except BaseException:
         tree.remove_version(target)
         raise

@@ -13,7 +13,6 @@ last update state. The sync server mounts it::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from updater.bundle import verify_bundle
+from updater.bundle import sha256_file, verify_bundle
 from updater.errors import BundleRejectedError
 from updater.fsutil import atomic_write
 
@@ -90,7 +89,7 @@ class _Store:
         version = verified.manifest.version
         if name != f"madoguchi-{version}.bundle":
             raise BundleRejectedError("malformed", f"{name} does not match version {version}")
-        digest = hashlib.sha256(upload.read_bytes()).hexdigest()
+        digest = sha256_file(upload)
         os.replace(upload, self.bundles / name)
         release = {
             "version": version,

@@ -14,7 +14,12 @@ from update_helpers import snapshot
 from madoguchi.bench.update import ReleaseSet
 from updater.bundle import build_bundle, verify_bundle
 from updater.engine import Updater
-from updater.errors import BundleRejectedError, NothingToDoError, UpdateLockedError
+from updater.errors import (
+    BundleRejectedError,
+    InstallError,
+    NothingToDoError,
+    UpdateLockedError,
+)
 from updater.keys import load_private_key
 from updater.layout import MARKER
 
@@ -150,3 +155,29 @@ def test_old_versions_are_collected(updater: Updater, releases: ReleaseSet) -> N
     updater.apply(releases.bundles["1.2.0"])
     assert sorted(updater.tree.installed_versions()) == ["1.1.0", "1.2.0"]
     assert updater.tree.previous_version() == "1.1.0"
+
+
+def test_a_failing_install_leaves_the_running_version(
+    updater: Updater, releases: ReleaseSet, tmp_path: Path, fresh_root: Path
+) -> None:
+    # A correctly signed bundle whose requirement its own wheelhouse cannot satisfy.
+    original = verify_bundle(releases.bundles["1.1.0"], updater.trusted_keys, None)
+    from updater.bundle import extract_payload
+
+    files = extract_payload(original, tmp_path / "payload")
+    unsatisfiable = build_bundle(
+        version="1.4.0",
+        payload=files,
+        signing_key=load_private_key(releases.private_key),
+        out_dir=tmp_path / "out",
+        requirements=["madoguchi==1.4.0"],
+        no_deps=True,
+    )
+    before = snapshot(fresh_root)
+    with pytest.raises(InstallError, match="pip install failed"):
+        updater.apply(unsatisfiable)
+    assert snapshot(fresh_root) == before
+    status = updater.status.read()
+    assert status["state"] == "failed"
+    assert status["reason"] == "install-failed"
+    assert updater.status.read_pending() is None
