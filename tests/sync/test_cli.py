@@ -11,11 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PYTHONPATH, ROOT, ServerProcess
-from sync_support import make_record
-
 from device.store import Store
 from sync import pki
+from tests.sync.conftest import PYTHONPATH, ROOT, ServerProcess
+from tests.sync.sync_support import make_record
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

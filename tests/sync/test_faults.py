@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import ServerProcess
-from sync_support import make_record
 
 from device.store import Store
 from sync import pki
 from sync.client import SyncClient, tls_context
 from sync.server.repository import open_repository
 from sync.uploader import Backoff, Uploader
+from tests.sync.conftest import ServerProcess
+from tests.sync.sync_support import make_record
 
 _fork = multiprocessing.get_context("fork")
 

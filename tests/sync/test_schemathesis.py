@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from conftest import ServerProcess
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA
 from sync.pgcluster import PgCluster
 from sync.server.openapi import openapi_document
+from tests.sync.conftest import ServerProcess
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 

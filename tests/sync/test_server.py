@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ServerProcess
-from sync_support import make_record
 
 from device.store import GENESIS_HASH, Store, record_hash
 from sync import pki
 from sync.client import SyncClient, tls_context
 from sync.errors import DeviceRefusedError, TlsTrustError
 from sync.uploader import Uploader
+from tests.sync.conftest import ServerProcess
+from tests.sync.sync_support import make_record
 
 
 def _item(seq: int, payload: dict[str, object], prev: str = GENESIS_HASH) -> dict[str, object]:

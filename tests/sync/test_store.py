@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sync_support import make_record
 
 from device.store import (
     GENESIS_HASH,
@@ -23,6 +22,7 @@ from device.store import (
     Store,
     record_hash,
 )
+from tests.sync.sync_support import make_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,7 +140,7 @@ def test_uploader_status_round_trips_and_drives_the_date_confirmation(tmp_path: 
 _WRITER = """
 import sys
 from device.store import Store
-from sync_support import make_record
+from tests.sync.sync_support import make_record
 store = Store(sys.argv[1])
 print("ready", flush=True)
 i = 0

@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from sync_support import make_record
 
 from device.store import Store
 from sync import pki
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, SyncClient
 from sync.uploader import Backoff, Uploader
+from tests.sync.sync_support import make_record
 
 Behaviour = Callable[[BaseHTTPRequestHandler, dict[str, object]], None]
 
