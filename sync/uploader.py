@@ -101,6 +101,8 @@ class Uploader:
         if not items and not ping:
             return RoundResult()
         try:
+            skew: float | None
+            high_water: int | None
             if items:
                 acked, quarantined, skew, high_water = self._deliver(items)
             else:
@@ -115,10 +117,11 @@ class Uploader:
             "last_error": None,
             "server_reachable": True,
             "device_revoked": False,
-            "clock_skew_s": skew,
-            "clock_checked_boot": self.boot_id,
         }
-        if high_water is not None and high_water >= 0:
+        if skew is not None:
+            fields["clock_skew_s"] = skew
+            fields["clock_checked_boot"] = self.boot_id
+        if high_water is not None:
             fields["server_high_water"] = high_water
         self.store.set_uploader_status(**fields)
         return RoundResult(
@@ -141,7 +144,7 @@ class Uploader:
             device_revoked=revoked,
         )
 
-    def _deliver(self, items: Sequence[OutboxItem]) -> tuple[int, int, float, int]:
+    def _deliver(self, items: Sequence[OutboxItem]) -> tuple[int, int, float | None, int | None]:
         """Send ``items``; settle what the server decided. Splits on a request-level 4xx."""
         try:
             reply = self.client.post_batch(items)
@@ -149,13 +152,13 @@ class Uploader:
             if len(items) == 1:
                 self.store.mark_quarantined({items[0].seq: str(exc)})
                 log.error("record %s quarantined: %s", items[0].transaction_id, exc)
-                # The answer was a refusal, so the server was reached but gave
-                # no clock; measure it separately.
-                return 0, 1, self.client.clock_skew(), -1
+                return 0, 1, None, None  # a refusal carries no clock or high-water mark
             half = len(items) // 2
-            a_acked, a_quar, _, _ = self._deliver(items[:half])
-            b_acked, b_quar, skew, high_water = self._deliver(items[half:])
-            return a_acked + b_acked, a_quar + b_quar, skew, high_water
+            a_acked, a_quar, a_skew, a_mark = self._deliver(items[:half])
+            b_acked, b_quar, b_skew, b_mark = self._deliver(items[half:])
+            skew = b_skew if b_skew is not None else a_skew
+            mark = b_mark if b_mark is not None else a_mark
+            return a_acked + b_acked, a_quar + b_quar, skew, mark
         rejected = {
             seq: err or "rejected" for seq, (st, err) in reply.statuses.items() if st == REJECTED
         }

@@ -213,7 +213,8 @@ class Store:
     def note_attempt(self, seqs: Iterable[int], error: str | None) -> None:
         """Count one more delivery attempt for records that stay pending."""
         self._settle(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?"
+            " WHERE seq = ? AND state = 'pending'",
             [(error, seq) for seq in seqs],
         )
 
