@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -357,3 +358,25 @@ def _all_text_cells_postgres(url: str) -> list[str]:
             for row in conn.execute(f'SELECT * FROM "{table}"').fetchall():
                 cells.extend(str(v) for v in row if v is not None)
     return cells
+
+
+def test_a_skewed_device_clock_is_measured_and_asks_for_the_date(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    """The device clock runs 10 minutes fast: the uploader measures the skew against the
+    server's clock and the TUI's status says the clerk must confirm the date."""
+    fast = lambda: time.time() + 600  # noqa: E731
+    store = Store(tmp_path / "device.sqlite3")
+    up = Uploader(store, SyncClient(server.url, device_tls, wall=fast), wall=fast, boot_id="b1")
+    _OPEN.append(up)
+    store.record_transaction(make_record(1))
+    assert up.send_round().acked == 1
+    status = store.uploader_status()
+    assert status.clock_skew_s is not None
+    assert 590 < status.clock_skew_s < 610
+    assert status.date_needs_confirmation(120.0, boot_id="b1")
+    assert up.send_round(ping=True).error is None  # an empty queue still checks the clock
+    honest = Uploader(store, SyncClient(server.url, device_tls), boot_id="b1")
+    _OPEN.append(honest)
+    honest.send_round(ping=True)
+    assert not store.uploader_status().date_needs_confirmation(120.0, boot_id="b1")
