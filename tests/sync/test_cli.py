@@ -99,3 +99,54 @@ def test_enrol_upload_status_and_report_through_the_cli(server_pki: Path, tmp_pa
         assert status["queue_length"] == 1
     finally:
         server.stop()
+
+
+def test_sync_run_daemon_notifies_systemd_uploads_and_stops_on_sigterm(
+    server_pki: Path, tmp_path: Path
+) -> None:
+    """`madoguchi sync run` as systemd would run it: READY=1 once the loop runs,
+    WATCHDOG=1 while it works, records uploaded, a clean exit on SIGTERM."""
+    import signal
+    import socket
+    import time
+
+    state = Path(os.environ["MADOGUCHI_STATE_DIR"])
+    db = str(tmp_path / "server.sqlite3")
+    server = ServerProcess(db, server_pki)
+    server.start()
+    notify_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify_path))
+    listener.settimeout(15)
+    daemon = None
+    try:
+        server.enrol(state / "sync")
+        config = tmp_path / "madoguchi.toml"
+        config.write_text(f'[sync]\nserver_url = "{server.url}"\n', encoding="utf-8")
+        env = {
+            **os.environ,
+            "PYTHONPATH": PYTHONPATH,
+            "MADOGUCHI_CONFIG": str(config),
+            "NOTIFY_SOCKET": str(notify_path),
+        }
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "madoguchi.cli", "sync", "run"], cwd=ROOT, env=env
+        )
+        messages = {listener.recv(256).decode()}
+        assert "READY=1" in messages
+        with Store(state / "madoguchi.sqlite3") as store:
+            for i in range(5):
+                store.record_transaction(make_record(i))
+            deadline = time.monotonic() + 15
+            while store.queue_length() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert store.queue_length() == 0
+        messages.add(listener.recv(256).decode())
+        assert "WATCHDOG=1" in messages
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.kill()
+        listener.close()
+        server.stop()
