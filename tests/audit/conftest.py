@@ -62,6 +62,12 @@ def capture(
 
 
 @pytest.fixture
+def state_dir(_private_state: Path) -> Path:
+    """The test's private state dir (``MADOGUCHI_STATE_DIR``)."""
+    return _private_state
+
+
+@pytest.fixture
 def anchors(sim_pki: TestPki) -> TrustAnchors:
     """Trust anchors of the run's test PKI (the virtual cards' CV certificates chain to it)."""
     return TrustAnchors.from_mapping(sim_pki.trust_anchors())
