@@ -170,8 +170,12 @@ def _check_structure(
         if not _is_zero(raw, member.offset_data + member.size, member.offset_data + padded):
             raise BundleRejectedError("malformed", f"garbage in the padding after {member.name}")
     end = tar.offset
-    if file_size - end < 2 * tarfile.BLOCKSIZE:
-        raise BundleRejectedError("truncated", "bundle ends without the end-of-archive marker")
+    # The writer ends with two zero blocks, padded to a whole record: exactly this size.
+    expected = -(-(end + 2 * tarfile.BLOCKSIZE) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+    if file_size < expected:
+        raise BundleRejectedError("truncated", f"bundle is {file_size} bytes, {expected} expected")
+    if file_size > expected:
+        raise BundleRejectedError("malformed", f"{file_size - expected} bytes after the archive")
     if not _is_zero(raw, end, file_size):
         raise BundleRejectedError("malformed", f"corrupt header or garbage after byte {end}")
 

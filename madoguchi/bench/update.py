@@ -189,6 +189,12 @@ def tamper_cases(
         cut = work / f"truncated-{int(fraction * 100)}.bundle"
         cut.write_bytes(data[: int(len(data) * fraction)])
         cases.append((f"truncated download ({int(fraction * 100)}%)", cut, "truncated"))
+    last = work / "truncated-last-byte.bundle"
+    last.write_bytes(data[:-1])  # only the end-of-archive padding is missing
+    cases.append(("truncated download (last byte)", last, "truncated"))
+    longer = work / "appended.bundle"
+    longer.write_bytes(data + bytes(tarfile.RECORDSIZE))  # zeros only, after the archive
+    cases.append(("data appended after the archive", longer, "malformed"))
     return cases
 
 
