@@ -34,6 +34,7 @@ from device.pin_entry import (
     USER_AUTH_PIN,
     PinSpec,
 )
+from device.procedures import Session
 from madoguchi.errors import MadoguchiError
 from tui.i18n import DEFAULT_LANGUAGE, Strings
 from tui.messages import (
@@ -45,12 +46,15 @@ from tui.messages import (
     SignInFinished,
     StatusPolled,
 )
+from tui.screens.actor import ActorScreen
 from tui.screens.base import CounterScreen
+from tui.screens.checklist import ChecklistScreen
 from tui.screens.demo_menu import DemoMenuScreen
 from tui.screens.diagnostics import DiagnosticsScreen
 from tui.screens.home import HomeScreen
 from tui.screens.last_try import LastTryScreen
 from tui.screens.login import LoginScreen
+from tui.screens.outcome import OutcomeScreen
 from tui.screens.pin_prompt import PinPromptScreen
 from tui.screens.procedures import ProcedureScreen
 from tui.services import (
@@ -222,6 +226,39 @@ class CounterApp(App[None]):
         """Open the procedure picker."""
         if self._signed_in():
             self.push_screen(ProcedureScreen())
+
+    def begin_procedure(self, procedure_id: str) -> None:
+        """Ask who stands at the counter if it is not obvious, then open the checklist."""
+        actors = list(self.services.procedure_actors(procedure_id))
+        if len(actors) == 1:
+            self._start_procedure(procedure_id, actors[0])
+            return
+
+        def chosen(actor: str | None) -> None:
+            if actor is not None:
+                self._start_procedure(procedure_id, actor)
+
+        self.push_screen(ActorScreen(procedure_id=procedure_id, actors=actors), callback=chosen)
+
+    def _start_procedure(self, procedure_id: str, actor: str) -> None:
+        if self.session is None or not self.session.active:
+            return
+        engine = self.services.start_procedure(
+            procedure_id, actor, operator_id=self.session.operator_id
+        )
+        self.record_action("procedure_started", f"{procedure_id}:{actor}")
+        self.push_screen(ChecklistScreen(session=engine))
+
+    def show_outcome(self, engine: Session) -> None:
+        """The engine decided: replace the checklist with the outcome."""
+        self.switch_screen(OutcomeScreen(session=engine))
+
+    def finish_procedure(self, notice: str) -> None:
+        """Back to the home screen after a recorded transaction."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.notify(notice)
+        self._poll_status()
 
     def action_diagnostics(self) -> None:
         """Open diagnostics."""

@@ -122,3 +122,14 @@ class PinVerified(Message):
         super().__init__()
         self.result = result
         """How it ended."""
+
+
+class TransactionStored(Message):
+    """The decided procedure's transaction record was written (or why not)."""
+
+    def __init__(self, transaction_id: str | None, error: str | None) -> None:
+        super().__init__()
+        self.transaction_id = transaction_id
+        """The stored record's id."""
+        self.error = error
+        """Why it could not be stored."""

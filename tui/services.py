@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from device.operators import Clock, OperatorSession
+from device.procedures import Session
+from device.records import TransactionRecord
 
 
 class Presence(enum.Enum):
@@ -224,6 +226,18 @@ class CounterServices(Protocol):
 
     def procedures(self, language: str) -> Sequence[tuple[str, str]]:
         """``(procedure id, title in language)`` for the picker, from the procedure engine."""
+        ...
+
+    def procedure_actors(self, procedure_id: str) -> Sequence[str]:
+        """Who may stand at the counter for the procedure (``"self"``, ``"proxy"``...)."""
+        ...
+
+    def start_procedure(self, procedure_id: str, actor: str, *, operator_id: str) -> Session:
+        """An engine session for the procedure, dated today, attributed to the operator."""
+        ...
+
+    def record_transaction(self, record: TransactionRecord) -> None:
+        """Blocking: store a decided procedure's record and its outbox row."""
         ...
 
     def switch_profile(self, profile: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import logging
 import threading
 import time
@@ -46,7 +47,9 @@ from tui.services import (
     SyncState,
 )
 
-if TYPE_CHECKING:  # the store (sqlite-utils) loads only when the demo runs
+if TYPE_CHECKING:  # the store (sqlite-utils) and the engine load only when the demo runs
+    from device.procedures import Session
+    from device.records import TransactionRecord
     from device.store import Store
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ class ApplianceServices:
         pki_dir: the simulator's PKI cache (demo only).
         procedures: ``language -> [(id, title)]`` for the picker; by default the
             procedure engine's catalogue (:func:`engine_procedures`).
+        effective_date: when the amended (改正後) rules apply (``[rules]``).
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class ApplianceServices:
         demo: bool = False,
         pki_dir: Path | None = None,
         procedures: Callable[[str], Sequence[tuple[str, str]]] | None = None,
+        effective_date: dt.date = dt.date(2026, 4, 1),
     ) -> None:
         self.reader = reader
         self._operators = operators
@@ -115,6 +120,7 @@ class ApplianceServices:
         self._demo = demo
         self._pki_dir = pki_dir
         self._procedures = procedures
+        self._effective_date = effective_date
         # One card conversation at a time: a card read, a PIN-counter read and a
         # VERIFY from different workers must not interleave their SELECTs.
         self._card_lock = threading.RLock()
@@ -232,6 +238,22 @@ class ApplianceServices:
     def procedures(self, language: str) -> Sequence[tuple[str, str]]:
         source = self._procedures if self._procedures is not None else engine_procedures
         return source(language)
+
+    def procedure_actors(self, procedure_id: str) -> Sequence[str]:
+        from device.procedures import procedure
+
+        return [actor.value for actor in procedure(procedure_id).actors]
+
+    def start_procedure(self, procedure_id: str, actor: str, *, operator_id: str) -> Session:
+        from device.procedures import Session
+
+        return Session.start(
+            procedure_id, actor, self._clock.now().date(),
+            effective_date=self._effective_date, operator_id=operator_id,
+        )
+
+    def record_transaction(self, record: TransactionRecord) -> None:
+        self.store.record_transaction(record)
 
     def switch_profile(self, profile: str) -> None:
         if not self._demo:
@@ -395,9 +417,19 @@ def build_services(
         keypad_rows=resolve_keymap(config.keypad.layout),
         keypad_backend=config.keypad.backend,
         pin_pad=_open_pin_pad(config),
+        effective_date=_effective_date(config),
         demo=demo,
         pki_dir=pki_dir,
     )
+
+
+def _effective_date(config: Config) -> dt.date:
+    try:
+        return dt.date.fromisoformat(config.rules.amended_effective_date)
+    except ValueError as exc:
+        raise ConfigError(
+            f"[rules] amended_effective_date must be YYYY-MM-DD: {exc}"
+        ) from exc
 
 
 def _open_pin_pad(config: Config) -> Any:

@@ -128,3 +128,37 @@ def test_last_try(snap_compare: Any, snap_services: Any, size: tuple[int, int]) 
     assert snap_compare(
         CounterApp(services=snap_services), terminal_size=size, run_before=run_before
     )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_checklist(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press("p")
+        await pilot.press("enter")  # 2-1-1
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        await pilot.press("enter")  # 申請書等を受理した
+        await wait_for(pilot, lambda: bool(app.screen.query("#step-choice-2")))
+        await pilot.pause(0.1)
+
+    assert snap_compare(
+        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_outcome(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press("p")
+        await pilot.press("enter")  # 2-1-1
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        await pilot.press("down", "enter")  # 申請書等を受理していない: 受付不可
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        await pilot.pause(0.1)
+
+    assert snap_compare(
+        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
+    )

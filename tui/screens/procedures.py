@@ -1,8 +1,7 @@
 """Procedure picker: the procedures the engine's catalogue offers, by id and title.
 
-The guided checklist that runs a chosen procedure is the next screen to build
-(issue 6); until it exists, choosing one records the choice and says so plainly.
-Nothing pretends to run a procedure.
+Choosing one asks who stands at the counter (when more than one actor may) and
+opens the guided checklist.
 """
 
 from __future__ import annotations
@@ -48,4 +47,4 @@ class ProcedureScreen(CounterScreen[None]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         procedure_id = event.option.id or ""
         self.counter.record_action("procedure_chosen", procedure_id)
-        self.notify(self.t("procedures.not_wired", id=procedure_id))
+        self.counter.begin_procedure(procedure_id)

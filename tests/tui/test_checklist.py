@@ -1,0 +1,116 @@
+"""The guided checklist and the outcome, driven by the real procedure engine and store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tui.app import CounterApp
+
+from .helpers import screen_text, sign_in, wait_for
+
+SIZE = (80, 24)
+
+
+async def _pick(pilot: Any, procedure_id: str) -> None:
+    app = pilot.app
+    await pilot.press("p")
+    await wait_for(pilot, lambda: app.screen.id == "procedures")
+    option_list = app.screen.query_one("#procedure-list")
+    option_list.highlighted = option_list.get_option_index(procedure_id)
+    await pilot.press("enter")
+
+
+def _stored(services: Any) -> list[dict[str, Any]]:
+    rows = services.store.db.execute("SELECT payload FROM transactions").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+async def test_inquiry_route_with_citations_is_recorded_for_the_operator(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _pick(pilot, "2-1-1")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        text = screen_text(app)
+        assert "第2-1-(1)-ア-(ア)" in text
+        assert "申請書等を受理したか" in text
+        await pilot.press("enter")  # はい
+        await wait_for(pilot, lambda: "本人確認書類の種類" in screen_text(app))
+        assert "手順 2（本人）" in screen_text(app)
+        await pilot.press("enter")  # なし
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        text = screen_text(app)
+        assert "照会書送付" in text
+        assert "第2-1-(1)-ア-(イ)-A-(E)" in text
+        await pilot.press("enter")  # 記録して終了
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        await wait_for(pilot, lambda: app.sync_state.queued == 1)
+        assert "1 件" in screen_text(app)
+    [record] = _stored(services)
+    assert record["procedure"] == "2-1-1"
+    assert record["operator_id"] == "demo"
+    assert record["decision"] == "inquiry"
+    actions = [e["action"] for e in services.operators.events("demo")]
+    assert actions[-5:] == [
+        "procedure_chosen", "procedure_started", "step_recorded", "step_recorded",
+        "transaction_recorded",
+    ]
+
+
+async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _pick(pilot, "2-1-1")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        await pilot.press("enter")  # 申請書等を受理した: はい
+        await wait_for(pilot, lambda: "本人確認書類の種類" in screen_text(app))
+        await pilot.press("down", "enter")  # 個人番号カード
+        # Answer はい until the card's expiry date is asked.
+        for _ in range(5):
+            await pilot.pause(0.1)
+            if app.screen.query(".step-text"):
+                break
+            await pilot.press("enter")
+        assert app.screen.query(".step-text")
+        assert "有効期間" in screen_text(app) or "有効期限" in screen_text(app)
+        await pilot.press(*"2026-13-45", "enter")
+        await wait_for(pilot, lambda: "is not a date" in screen_text(app))
+        recorded = app.screen.session.recorded  # type: ignore[attr-defined]
+        assert recorded["application"]["received"] is True
+        assert recorded["applicant_id"]["kind"] == "my_number_card"
+        await pilot.press("escape")  # abandon: nothing stored
+        await wait_for(pilot, lambda: app.screen.id == "procedures")
+    assert _stored(services) == []
+    assert services.operators.events("demo")[-1]["action"] == "procedure_abandoned"
+
+
+async def test_application_not_received_is_rejected(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _pick(pilot, "2-1-1")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        await pilot.press("down", "enter")  # いいえ
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        assert "受付不可" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    assert [r["decision"] for r in _stored(services)] == ["reject"]
+
+
+async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _pick(pilot, "2-1-2")
+        await wait_for(pilot, lambda: app.screen.id == "actor")
+        text = screen_text(app)
+        assert "代理人" in text
+        assert "法定代理人" in text
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert "（代理人）" in screen_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.id == "procedures")

@@ -1,0 +1,175 @@
+"""The guided checklist: one step of the procedure engine at a time, with its citation.
+
+The engine (``device.procedures.Session``) decides what comes next; this screen
+only asks, validates the form of the answer and records it. A value the engine
+refuses (:class:`~madoguchi.errors.RuleError`) is shown and nothing recorded so
+far is lost. When the engine has a decision, the outcome screen takes over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Button, Input, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from device.procedures import Session, Step
+from device.procedures import texts as engine_texts
+from madoguchi.errors import RuleError
+from tui.screens.base import CounterScreen
+from tui.widgets.bars import KeyHelp, TitleBar
+
+
+def step_kind(step: Step) -> str:
+    """The input a step needs: ``choice``, ``multi``, ``fields``, ``date`` or ``text``."""
+    kind = step.value_type.partition(":")[0]
+    return {
+        "bool": "choice", "enum": "choice", "list": "multi", "object": "fields", "date": "date",
+    }.get(kind, "text")
+
+
+class ChecklistScreen(CounterScreen[None]):
+    """Asks the engine's next step until it decides; then opens the outcome screen."""
+
+    BINDINGS = [Binding("escape", "abandon", show=False)]  # noqa: RUF012
+
+    def __init__(self, *, session: Session) -> None:
+        super().__init__(id="checklist")
+        self.session = session
+        """The engine session this screen drives."""
+        self.answered = 0
+        """Steps recorded so far."""
+        self._shown = 0
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        lang = t.language
+        info = self.session.info
+        yield TitleBar(
+            f"{info.citation} {engine_texts.procedure_title(info.id, lang)}", self.title_right()
+        )
+        with Vertical(id="checklist-box", classes="panel"):
+            yield Static(id="step-progress")
+            yield Static(id="step-citation")
+            yield Static(id="step-question")
+            yield Vertical(id="step-input")
+            yield Static("", id="step-error", markup=False)
+        yield KeyHelp(t("keys.checklist"))
+
+    def on_mount(self) -> None:
+        self.populate()
+
+    def populate(self) -> None:
+        step = self.session.next_step()
+        if step is None:
+            self.counter.show_outcome(self.session)
+            return
+        self._show_step(step)
+
+    def _show_step(self, step: Step) -> None:
+        t = self.t
+        lang = t.language
+        self.query_one("#step-progress", Static).update(
+            t("checklist.step", n=self.answered + 1, actor=engine_texts.value_label(
+                self.session.actor.value, lang))
+        )
+        self.query_one("#step-citation", Static).update(Text(step.citation, style="bold"))
+        self.query_one("#step-question", Static).update(
+            Text(step.text(lang), style="bold yellow")
+        )
+        self.query_one("#step-error", Static).update("")
+        box = self.query_one("#step-input", Vertical)
+        box.remove_children()  # removal completes later: new widgets get fresh ids
+        self._shown += 1
+        n = self._shown
+        kind = step_kind(step)
+        if kind == "choice":
+            options = step.options(lang) or (("true", t("checklist.yes")),
+                                             ("false", t("checklist.no")))
+            widget: Any = OptionList(
+                *(Option(label, id=value) for value, label in options),
+                id=f"step-choice-{n}", classes="step-choice",
+            )
+            box.mount(widget)
+        elif kind in ("multi", "fields"):
+            values = self._fields(step) if kind == "fields" else step.options(lang)
+            widget = SelectionList[str](
+                *((label, value) for value, label in values),
+                id=f"step-multi-{n}", classes="step-multi",
+            )
+            box.mount(widget)
+            box.mount(Button(t("checklist.next"), id=f"step-next-{n}", classes="step-next"))
+        else:
+            widget = Input(
+                placeholder=t("checklist.date_hint") if kind == "date" else "",
+                id=f"step-text-{n}",
+                classes="step-text",
+                restrict=r"[0-9-]*" if kind == "date" else None,
+                max_length=10 if kind == "date" else 200,
+            )
+            box.mount(widget)
+        self.call_after_refresh(widget.focus)
+
+    def _fields(self, step: Step) -> tuple[tuple[str, str], ...]:
+        names = step.value_type.partition(":")[2].split(",")
+        lang = self.t.language
+        return tuple((name, engine_texts.value_label(name, lang)) for name in names)
+
+    # -- answers --------------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, ".step-choice")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        value: Any = event.option.id
+        if value in ("true", "false"):
+            value = value == "true"
+        self._record(value)
+
+    @on(Button.Pressed, ".step-next")
+    def _multi_done(self) -> None:
+        step = self.session.next_step()
+        if step is None:
+            return
+        selected = list(self.query_one(f"#step-multi-{self._shown}", SelectionList).selected)
+        if step_kind(step) == "fields":
+            self._record({name: name in selected for name, _ in self._fields(step)})
+        else:
+            self._record(selected)
+
+    @on(Input.Submitted, ".step-text")
+    def _text_done(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not value:
+            self._error(self.t("checklist.empty"))
+            return
+        self._record(value)
+
+    def _record(self, value: Any) -> None:
+        step = self.session.next_step()
+        if step is None:
+            return
+        try:
+            self.session.record(step.key, value)
+        except RuleError as exc:
+            # The engine refused the value; everything recorded before stays.
+            self._error(str(exc))
+            return
+        self.answered += 1
+        self.counter.record_action("step_recorded", step.key)
+        self.populate()
+
+    def _error(self, text: str) -> None:
+        widget = self.query_one("#step-error", Static)
+        widget.update(text)
+        widget.set_class(bool(text), "error")
+
+    def action_abandon(self) -> None:
+        """Leave the procedure without a record (attributed to the operator)."""
+        self.counter.record_action("procedure_abandoned", self.session.info.id)
+        self.dismiss(None)
