@@ -19,7 +19,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from madoguchi.config import default_state_dir
@@ -56,34 +56,39 @@ def _acquire(fd: int, operation: int, timeout: float) -> bool:
 
 
 @contextmanager
-def transaction_guard(state_dir: Path | None = None, *, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the update lock (shared) for the duration of one counter transaction.
-
-    Several transactions may hold it at once. Raises :class:`UpdateLockedError`
-    when an update is being activated and does not finish within ``timeout`` seconds.
-    """
+def _held(state_dir: Path | None, operation: int, timeout: float, refusal: str) -> Iterator[None]:
     fd = _open(lock_path(state_dir))
     try:
-        if not _acquire(fd, fcntl.LOCK_SH, timeout):
-            raise UpdateLockedError("an update is being activated; try again in a moment")
+        if not _acquire(fd, operation, timeout):
+            raise UpdateLockedError(refusal)
         yield
     finally:
         os.close(fd)  # closing drops the lock
 
 
-@contextmanager
-def update_lock(state_dir: Path | None = None, *, timeout: float = 0.0) -> Iterator[None]:
+def transaction_guard(
+    state_dir: Path | None = None, *, timeout: float = 0.0
+) -> AbstractContextManager[None]:
+    """Hold the update lock (shared) for the duration of one counter transaction.
+
+    Several transactions may hold it at once. Raises :class:`UpdateLockedError`
+    when an update is being activated and does not finish within ``timeout`` seconds.
+    """
+    return _held(
+        state_dir, fcntl.LOCK_SH, timeout, "an update is being activated; try again in a moment"
+    )
+
+
+def update_lock(
+    state_dir: Path | None = None, *, timeout: float = 0.0
+) -> AbstractContextManager[None]:
     """Hold the update lock exclusively: no transaction is open, none can start.
 
     Raises :class:`UpdateLockedError` when a transaction is open.
     """
-    fd = _open(lock_path(state_dir))
-    try:
-        if not _acquire(fd, fcntl.LOCK_EX, timeout):
-            raise UpdateLockedError("a counter transaction is open; the update waits")
-        yield
-    finally:
-        os.close(fd)
+    return _held(
+        state_dir, fcntl.LOCK_EX, timeout, "a counter transaction is open; the update waits"
+    )
 
 
 def transaction_open(state_dir: Path | None = None) -> bool:
