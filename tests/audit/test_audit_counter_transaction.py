@@ -74,12 +74,16 @@ class Applicant:
         self.events: list[PinEntryEvent] = []
         self.statuses: list[PinStatus] = []
         self.errors: list[BaseException] = []
+        self.live_reprs: list[str] = []
 
     def entry(self, spec: PinSpec, kind: PinKind, pad: Any) -> PinEntry:
         def on_complete(handle: PinHandle) -> None:
             self.handles.append(handle)
+            self.live_reprs.append(f"{handle!r} {entry!r}")
             with handle.open() as pin:
                 self.opened.append(pin)
+                # While the PIN is live: what a log line or a traceback would show.
+                self.live_reprs.append(f"{handle!r} {entry!r} {entry.spec!r}")
                 try:
                     self.statuses.append(self.session.verify(kind, pin))
                 except WrongPinError as exc:  # the UI shows the tries left, then asks again
@@ -147,6 +151,12 @@ def test_counter_transaction_from_pad_to_server_leaks_nothing(
     assert len(applicant.statuses) == 2
     assert applicant.all_wiped(), "a PIN buffer, handle or entry buffer was not wiped"
     assert all(s.secret_buffer == bytearray(s.length) for s in recorder.key_commands())
+    # One key is one PIN digit: a key event must not show its label (the scan below looks
+    # for whole PINs, so check each event by itself; its timestamp may hold any digit).
+    assert len(rig.events) >= 16
+    for event in rig.events:
+        assert event.key not in repr(event).split("monotonic=")[0], "a KeyEvent shows its key"
+        assert event.key not in str(event).split("monotonic=")[0], "a KeyEvent shows its key"
 
     b_code = bytearray(facts.verification_code_b.encode())
     report = identity_check(session, b_code, anchors)
@@ -190,6 +200,7 @@ def test_counter_transaction_from_pad_to_server_leaks_nothing(
             *haystacks_of_dir(server_dir),
             *((f"HTTP body {n}", body) for n, body in enumerate(bodies)),
             ("outbox payload", json.dumps(item.payload, ensure_ascii=False)),
+            *(("repr while the PIN was live", text) for text in applicant.live_reprs),
             *((f"exception {type(e).__name__}", exception_text(e)) for e in applicant.errors),
             *reprs(ready, report, record, item, session, reader, rig.events, applicant.events,
                    *applicant.entries, *applicant.handles, *applicant.statuses),
