@@ -139,6 +139,7 @@ class CounterApp(App[None]):
         self._watch_reader_enabled = watch_reader
         self._notify = notify
         self._watchdog_interval = watchdog_interval
+        self._pin_callback: Callable[[PinVerifyResult], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -342,6 +343,11 @@ class CounterApp(App[None]):
 
     def action_verify_pin(self) -> None:
         """Read the tries left, confirm a last try, then open the PIN prompt."""
+        self.verify_pin()
+
+    def verify_pin(self, on_result: Callable[[PinVerifyResult], None] | None = None) -> None:
+        """The PIN flow; ``on_result`` (the checklist) gets how it ended, PIN never included."""
+        self._pin_callback = on_result
         if not self._signed_in():
             return
         if self.reader_state.presence is not Presence.PRESENT:
@@ -375,6 +381,11 @@ class CounterApp(App[None]):
 
             self.push_screen(LastTryScreen(pin=status.pin), callback=answered)
         else:
+            if status.state == "blocked":
+                # No try left: that is a result the checklist records (as failed).
+                self._pin_result(PinVerifyResult(status.pin, "blocked", 0))
+            else:
+                self._pin_callback = None
             t = self.strings
             state = f"card.pin_states.{status.state}"
             self.notify(
@@ -389,6 +400,7 @@ class CounterApp(App[None]):
             self._open_pin_prompt(status, confirmed=True)
         else:
             self.record_action("pin_last_try_declined", status.pin)
+            self._pin_callback = None
 
     def _open_pin_prompt(self, status: PinView, *, confirmed: bool) -> None:
         screen = PinPromptScreen(
@@ -402,6 +414,7 @@ class CounterApp(App[None]):
 
     def _pin_finished(self, result: PinVerifyResult | None) -> None:
         if result is None:
+            self._pin_callback = None
             return
         # The outcome only: the PIN itself was never here and is already wiped.
         self.record_action("pin_verify", f"{result.pin}:{result.outcome}")
@@ -414,6 +427,12 @@ class CounterApp(App[None]):
         if self.reader_state.presence is Presence.PRESENT:
             self.card_reading = True
             self._read_card()  # show the new tries left
+        self._pin_result(result)
+
+    def _pin_result(self, result: PinVerifyResult) -> None:
+        callback, self._pin_callback = self._pin_callback, None
+        if callback is not None:
+            callback(result)
 
     # -- status polling -------------------------------------------------------------------
 

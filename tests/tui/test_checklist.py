@@ -114,3 +114,85 @@ async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None
         assert "（代理人）" in screen_text(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.id == "procedures")
+
+
+async def _answer_until_pin_step(pilot: Any) -> None:
+    """2-1-1 with the applicant's My Number card, up to the PIN step."""
+    app = pilot.app
+    await _pick(pilot, "2-1-1")
+    await wait_for(pilot, lambda: app.screen.id == "checklist")
+    session = app.screen.session
+    answers: dict[str, list[str]] = {
+        "application.received": ["enter"],
+        "applicant_id.kind": ["down", "enter"],  # 個人番号カード
+        "applicant_id.card.expiry": [*"2034-04-01", "enter"],
+        "applicant_id.contents_match": ["enter"],
+        "applicant_id.card.operation_status": ["enter"],  # 運用中
+        "applicant_id.card.face_auth": ["down", "enter"],  # いいえ
+    }
+    for _ in range(len(answers)):
+        step = session.next_step()
+        if step.key.endswith("card.pin_result"):
+            return
+        await pilot.press(*answers[step.key])
+        await pilot.pause(0.1)
+    assert session.next_step().key.endswith("card.pin_result")
+
+
+async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in(
+    services: Any,
+) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _answer_until_pin_step(pilot)
+        await pilot.pause(0.1)
+        checklist = app.screen
+        recorded = checklist.session.recorded
+        # Never asked: the operator is signed in.
+        assert recorded["applicant_id"]["card"]["operator_authenticated"] is True
+        # No way to just say 'verified': the only control runs the PIN prompt.
+        assert not checklist.query(".step-choice")
+        assert "暗証番号を照合する" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"9876", "enter")  # wrong: recorded as failed
+        # The fallback path: the chip's card-face data against the card face.
+        await wait_for(pilot, lambda: "券面事項確認情報と券面記載事項" in screen_text(app))
+        assert checklist.session.recorded["applicant_id"]["card"]["pin_result"] == "failed"
+        await pilot.press("down", "enter")  # they do not match
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        assert "受付不可" in screen_text(app)
+    assert services.pin_status("juki").remaining == 2
+
+
+async def test_a_verified_pin_lets_the_issuance_continue(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _answer_until_pin_step(pilot)
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"1234", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        assert "手続を継続" in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    [record] = _stored(services)
+    assert record["decision"] == "continue"
+    assert "1234" not in json.dumps(record)
+
+
+async def test_cancelling_the_pin_prompt_records_nothing(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await _answer_until_pin_step(pilot)
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press("1", "escape")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert "中止しました" in screen_text(app)
+        assert "pin_result" not in app.screen.session.recorded["applicant_id"]["card"]

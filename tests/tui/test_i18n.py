@@ -30,6 +30,8 @@ NOT_STRINGS = {
     # section prefixes handed to a lookup that appends the card layer's code
     "card.conditions", "card.kinds", "card.pin_states", "card.pins",
     "pin.outcomes", "pin.problems", "pin.prompts",
+    # the engine's step keys the checklist answers itself
+    "card.operator_authenticated", "card.pin_result",
 }
 LITERAL_KEY = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 

@@ -22,7 +22,14 @@ from device.procedures import Session, Step
 from device.procedures import texts as engine_texts
 from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
+from tui.services import PinVerifyResult
 from tui.widgets.bars import KeyHelp, TitleBar
+
+#: Step-key endings the UI answers itself instead of asking the clerk.
+OPERATOR_AUTH_STEP = "card.operator_authenticated"
+PIN_RESULT_STEP = "card.pin_result"
+#: How a PIN prompt's outcome is recorded for the engine; other outcomes record nothing.
+PIN_RESULTS = {"verified": "verified", "wrong": "failed", "blocked": "blocked"}
 
 
 def step_kind(step: Step) -> str:
@@ -68,6 +75,12 @@ class ChecklistScreen(CounterScreen[None]):
 
     def populate(self) -> None:
         step = self.session.next_step()
+        while step is not None and step.key.endswith(OPERATOR_AUTH_STEP):
+            # Nobody reaches this screen without signing in: the terminal's operator
+            # authentication is a fact, not a question.
+            self.session.record(step.key, True)
+            self.counter.record_action("step_recorded", step.key)
+            step = self.session.next_step()
         if step is None:
             self.counter.show_outcome(self.session)
             return
@@ -90,10 +103,16 @@ class ChecklistScreen(CounterScreen[None]):
         self._shown += 1
         n = self._shown
         kind = step_kind(step)
-        if kind == "choice":
+        if step.key.endswith(PIN_RESULT_STEP):
+            # The PIN result comes from the card, never from the clerk's say-so.
+            widget: Any = Button(
+                t("checklist.verify_pin"), id=f"step-pin-{n}", classes="step-pin"
+            )
+            box.mount(widget)
+        elif kind == "choice":
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
-            widget: Any = OptionList(
+            widget = OptionList(
                 *(Option(label, id=value) for value, label in options),
                 id=f"step-choice-{n}", classes="step-choice",
             )
@@ -129,6 +148,19 @@ class ChecklistScreen(CounterScreen[None]):
         value: Any = event.option.id
         if value in ("true", "false"):
             value = value == "true"
+        self._record(value)
+
+    @on(Button.Pressed, ".step-pin")
+    def _verify_pin(self) -> None:
+        self.counter.verify_pin(self._pin_done)
+
+    def _pin_done(self, result: PinVerifyResult) -> None:
+        value = PIN_RESULTS.get(result.outcome)
+        if value is None:
+            remaining = "?" if result.remaining is None else str(result.remaining)
+            self._error(self.t(f"pin.outcomes.{result.outcome}", remaining=remaining,
+                               detail=result.detail))
+            return
         self._record(value)
 
     @on(Button.Pressed, ".step-next")
