@@ -81,3 +81,39 @@ def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
     assert "1234" not in log
     assert "PIN entry complete" in log
     assert "operator demo signed in" in log
+
+
+@pytest.mark.slow
+def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> None:
+    sign_in_demo(demo_session)
+    demo_session.wait_for("住基用暗証番号  残り 3 回")
+    demo_session.send("p")
+    demo_session.wait_for("2-1-1")
+    demo_session.send("Enter")  # 第2-1-(1), 本人 only: straight to the checklist
+    steps = [
+        ("申請書等を受理したか", ["Enter"]),
+        ("本人確認書類の種類", ["Down", "Enter"]),
+        ("有効期間満了日", ["2034-04-01", "Enter"]),
+        ("記載内容・写真が申請書等と一致", ["Enter"]),
+        ("運用状況", ["Enter"]),
+        ("顔認証カードか", ["Down", "Enter"]),
+    ]
+    for question, keys in steps:
+        demo_session.wait_for(question)
+        time.sleep(0.05)
+        for key in keys:
+            if key in ("Enter", "Down"):
+                demo_session.send(key)
+            else:
+                demo_session.send_literal(key)
+    demo_session.wait_for("暗証番号を照合する")
+    demo_session.send("Enter")
+    demo_session.wait_for("○ ○ ○ ○")
+    demo_session.send_literal("1234")
+    demo_session.wait_for("● ● ● ●")
+    demo_session.send("Enter")
+    demo_session.wait_for("手続を継続")
+    screen = demo_session.capture()
+    assert "第2-1-(1)" in screen
+    demo_session.send("Enter")  # 記録して終了
+    demo_session.wait_for("送信待ち    1 件")
