@@ -53,6 +53,11 @@ class ApplyResult:
 def _restart(units: Sequence[str]) -> None:
     if not units:
         return
+    # A unit that failed on the bad version may have hit its start limit; reset-failed
+    # flushes that counter, or the restart onto the good version would be refused.
+    subprocess.run(  # noqa: S603 - unit names come from the configuration
+        [SYSTEMCTL, "reset-failed", *units], check=False, timeout=30, capture_output=True
+    )
     # --no-block: the health check, not systemctl, decides how long to wait.
     subprocess.run(  # noqa: S603 - unit names come from the configuration
         [SYSTEMCTL, "restart", "--no-block", *units], check=False, timeout=30

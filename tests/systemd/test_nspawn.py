@@ -285,12 +285,13 @@ def test_timer_service_pulls_applies_and_commits(boot: Boot) -> None:
 
 def test_a_bad_update_rolls_back_by_itself(boot: Boot) -> None:
     bad = _scenario(boot, "update_bad")
-    assert bad["start"]["rc"] != 0  # exit 3: rolled back, the unit shows it failed
-    assert bad["status"]["current"] == "1.1.0"
-    assert bad["status"]["state"] == "rolled_back"
-    assert bad["status"]["reason"] == "health-check-failed"
-    assert bad["sync"]["ActiveState"] == "active"
-    assert "/opt/madoguchi/versions/1.1.0/bin/python" in bad["process"]["cmdline"][0]
+    why = f"{bad}\njournal:\n{boot.results.get('journal', '')[-6000:]}"
+    assert bad["start"]["rc"] != 0, why  # exit 3: rolled back, the unit shows it failed
+    assert bad["status"]["current"] == "1.1.0", why
+    assert bad["status"]["state"] == "rolled_back", why
+    assert bad["status"]["reason"] == "health-check-failed", why
+    assert bad["sync"]["ActiveState"] == "active", why
+    assert "/opt/madoguchi/versions/1.1.0/bin/python" in bad["process"]["cmdline"][0], why
 
 
 def test_an_open_transaction_defers_activation_not_download(boot: Boot) -> None:
