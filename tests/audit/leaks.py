@@ -90,6 +90,8 @@ class LogTap(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        self._saved: list[tuple[logging.Logger, int, bool]] = []
+        self._saved_disable = logging.NOTSET
         self._formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -111,24 +113,33 @@ class LogTap(logging.Handler):
         """Hook into the root logger and every logger that exists, all at DEBUG.
 
         Loggers that do not propagate (some libraries' own) get the handler directly.
+        :meth:`remove` puts every level and flag back, so later tests see no change.
         """
+        self._saved_disable = logging.root.manager.disable
         logging.disable(logging.NOTSET)
         root = logging.getLogger()
+        self._saved = [(root, root.level, root.disabled)]
         root.setLevel(logging.DEBUG)
         root.addHandler(self)
         for logger in list(logging.Logger.manager.loggerDict.values()):
             if isinstance(logger, logging.Logger):
+                self._saved.append((logger, logger.level, logger.disabled))
                 logger.setLevel(logging.DEBUG)
                 logger.disabled = False
                 if not logger.propagate:
                     logger.addHandler(self)
 
     def remove(self) -> None:
-        """Take the handler off every logger it was put on."""
+        """Take the handler off every logger it was put on; restore levels and flags."""
         logging.getLogger().removeHandler(self)
         for logger in list(logging.Logger.manager.loggerDict.values()):
             if isinstance(logger, logging.Logger) and self in logger.handlers:
                 logger.removeHandler(self)
+        for logger, level, disabled in self._saved:
+            logger.setLevel(level)
+            logger.disabled = disabled
+        self._saved = []
+        logging.disable(self._saved_disable)
 
 
 def args_text(args: object) -> str:
