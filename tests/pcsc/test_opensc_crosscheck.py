@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,24 @@ def _run(args: list[str], home: Path, **kwargs: Any) -> subprocess.CompletedProc
     return subprocess.run(
         args, env=env, capture_output=True, text=True, timeout=60, check=False, **kwargs
     )
+
+
+def _auth_slot(reader: str, home: Path) -> str:
+    """The PKCS#11 slot id of the user-authentication token on ``reader``.
+
+    Token labels are the same for every JPKI card, so a card in another slot
+    (another test run) must not be picked by label alone.
+    """
+    listing = _run(["pkcs11-tool", "--module", PKCS11_MODULE, "--list-slots"], home)
+    assert listing.returncode == 0, listing.stderr
+    slot_id = None
+    for line in listing.stdout.splitlines():
+        header = re.match(r"Slot \d+ \((0x[0-9a-f]+)\): (.*)$", line)
+        if header:
+            slot_id = header.group(1) if header.group(2).strip() == reader else None
+        elif slot_id and "token label" in line and line.split(":", 1)[1].strip() == AUTH_TOKEN:
+            return slot_id
+    raise AssertionError(f"no {AUTH_TOKEN!r} slot on {reader!r}:\n{listing.stdout}")
 
 
 def _apdu(handle: int, protocol: int, command: bytes) -> tuple[bytes, int]:
@@ -145,7 +164,8 @@ def test_pkcs11_signs_with_the_auth_key_and_openssl_verifies(
     data.write_bytes(hashlib.sha256(b"madoguchi").digest() * 3)
     signature = tmp_path / "sig.bin"
     result = _run(
-        ["pkcs11-tool", "--module", PKCS11_MODULE, "--token-label", AUTH_TOKEN,
+        ["pkcs11-tool", "--module", PKCS11_MODULE,
+         "--slot", _auth_slot(attached.reader_name, tmp_path),
          "--login", "--pin", attached.card.facts.auth_pin, "--sign", "--id", "01",
          "--mechanism", "SHA256-RSA-PKCS", "-i", str(data), "-o", str(signature)],
         tmp_path,
@@ -192,7 +212,8 @@ def test_a_wrong_pin_through_opensc_costs_exactly_one_try(
     before = card.retry_counter("jpki_auth")
     wrong = "0000" if card.facts.auth_pin != "0000" else "9999"
     result = _run(
-        ["pkcs11-tool", "--module", PKCS11_MODULE, "--token-label", AUTH_TOKEN,
+        ["pkcs11-tool", "--module", PKCS11_MODULE,
+         "--slot", _auth_slot(attached.reader_name, tmp_path),
          "--login", "--pin", wrong, "--list-objects"],
         tmp_path,
     )
