@@ -73,8 +73,9 @@ log = logging.getLogger(__name__)
 
 #: How long the reader-watch thread waits per call; bounds how late it notices a cancel.
 READER_POLL_S = 0.25
-#: Seconds between looks at the outbox, the server and device health.
-STATUS_POLL_S = 2.0
+#: Seconds between looks at the outbox, the server and device health (a lost server
+#: must show within a second; the look is one small SQLite read).
+STATUS_POLL_S = 1.0
 #: Seconds between idle checks of the operator session.
 IDLE_CHECK_S = 1.0
 #: The PIN the home screen's V key verifies: the 住基 PIN of 第2-1-(1) B, which the
@@ -152,12 +153,14 @@ class CounterApp(App[None]):
         self.set_interval(IDLE_CHECK_S, self.check_operator_idle)
         if self._notify is not None:
             self.call_after_refresh(self._tell_ready)
-            if self._watchdog_interval:
-                self.set_interval(self._watchdog_interval / 2, self._ping_watchdog)
 
     def _tell_ready(self) -> None:
-        if self._notify is not None:
-            self._notify("READY=1\nSTATUS=login screen shown")
+        if self._notify is None:
+            return
+        self._notify("READY=1\nSTATUS=login screen shown")
+        # Pings start after READY, from the UI loop: a stuck loop stops them.
+        if self._watchdog_interval:
+            self.set_interval(self._watchdog_interval / 2, self._ping_watchdog)
 
     def _ping_watchdog(self) -> None:
         if self._notify is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from tui.app import CounterApp
 
-from .helpers import screen_text, sign_in, wait_for
+from .helpers import card_settled, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 
@@ -119,13 +119,14 @@ async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None
 async def _answer_until_pin_step(pilot: Any) -> None:
     """2-1-1 with the applicant's My Number card, up to the PIN step."""
     app = pilot.app
+    await card_settled(pilot)  # the chip's expiry is proposed for the expiry step
     await _pick(pilot, "2-1-1")
     await wait_for(pilot, lambda: app.screen.id == "checklist")
     session = app.screen.session
     answers: dict[str, list[str]] = {
         "application.received": ["enter"],
         "applicant_id.kind": ["down", "enter"],  # 個人番号カード
-        "applicant_id.card.expiry": [*"2034-04-01", "enter"],
+        "applicant_id.card.expiry": ["enter"],  # proposed from the chip: 2034-04-01
         "applicant_id.contents_match": ["enter"],
         "applicant_id.card.operation_status": ["enter"],  # 運用中
         "applicant_id.card.face_auth": ["down", "enter"],  # いいえ
@@ -151,6 +152,7 @@ async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in
         recorded = checklist.session.recorded
         # Never asked: the operator is signed in.
         assert recorded["applicant_id"]["card"]["operator_authenticated"] is True
+        assert recorded["applicant_id"]["card"]["expiry"] == "2034-04-01"
         # No way to just say 'verified': the only control runs the PIN prompt.
         assert not checklist.query(".step-choice")
         assert "暗証番号を照合する" in screen_text(app)

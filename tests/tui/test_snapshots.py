@@ -162,3 +162,16 @@ def test_outcome(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -
     assert snap_compare(
         CounterApp(services=snap_services), terminal_size=size, run_before=run_before
     )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_actor(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press("p", "down", "enter")  # 2-1-2: 代理人 or 法定代理人
+        await wait_for(pilot, lambda: app.screen.id == "actor")
+
+    assert snap_compare(
+        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
+    )

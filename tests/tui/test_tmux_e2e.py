@@ -93,13 +93,15 @@ def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> 
     steps = [
         ("申請書等を受理したか", ["Enter"]),
         ("本人確認書類の種類", ["Down", "Enter"]),
-        ("有効期間満了日", ["2034-04-01", "Enter"]),
+        ("有効期間満了日", ["Enter"]),  # the chip's expiry, proposed
         ("記載内容・写真が申請書等と一致", ["Enter"]),
         ("運用状況", ["Enter"]),
         ("顔認証カードか", ["Down", "Enter"]),
     ]
     for question, keys in steps:
         demo_session.wait_for(question)
+        if question == "有効期間満了日":
+            demo_session.wait_for("2034-04-01")
         time.sleep(0.05)
         for key in keys:
             if key in ("Enter", "Down"):

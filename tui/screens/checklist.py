@@ -127,6 +127,7 @@ class ChecklistScreen(CounterScreen[None]):
             box.mount(Button(t("checklist.next"), id=f"step-next-{n}", classes="step-next"))
         else:
             widget = Input(
+                value=self._from_card(step),
                 placeholder=t("checklist.date_hint") if kind == "date" else "",
                 id=f"step-text-{n}",
                 classes="step-text",
@@ -135,6 +136,13 @@ class ChecklistScreen(CounterScreen[None]):
             )
             box.mount(widget)
         self.call_after_refresh(widget.focus)
+
+    def _from_card(self, step: Step) -> str:
+        """The chip's expiry as the proposed answer; the clerk still checks it and confirms."""
+        status = self.counter.card_status
+        if step.key.endswith(".card.expiry") and status is not None and status.expiry:
+            return status.expiry
+        return ""
 
     def _fields(self, step: Step) -> tuple[tuple[str, str], ...]:
         names = step.value_type.partition(":")[2].split(",")
