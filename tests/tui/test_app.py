@@ -111,11 +111,11 @@ async def test_card_removal_and_insertion_show_without_a_restart(services: Any) 
         await card_settled(pilot)
         # Another thread, as the reader's own would.
         threading.Thread(target=services.reader.remove).start()
-        await wait_for(pilot, lambda: app.reader_state.presence is Presence.ABSENT, 1.0)
+        await wait_for(pilot, lambda: app.reader_state.presence is Presence.ABSENT)
         await pilot.pause(0.05)
         assert "カードがありません" in screen_text(app)
         threading.Thread(target=services.reader.insert).start()
-        await wait_for(pilot, lambda: app.reader_state.presence is Presence.PRESENT, 1.0)
+        await wait_for(pilot, lambda: app.reader_state.presence is Presence.PRESENT)
         await card_settled(pilot)
         assert "カードあり" in screen_text(app)
 
@@ -130,7 +130,7 @@ async def test_idle_operator_is_signed_out(services: Any, clock: StepClock) -> N
         await pilot.pause(1.2)  # the idle check runs every second
         assert app.screen.id == "home"
         clock.advance(2)
-        await wait_for(pilot, lambda: app.screen.id == "login", 2.0)
+        await wait_for(pilot, lambda: app.screen.id == "login")
         assert "一定時間操作がなかった" in screen_text(app)
         assert app.session is None
         assert services.operators.events("demo")[-1]["detail"] == "idle"

@@ -175,7 +175,7 @@ async def test_taking_the_card_away_ends_the_prompt(services: Any) -> None:
         screen = app.screen
         await _type_pin(pilot, "12", [])
         services.reader.remove()
-        await wait_for(pilot, lambda: app.screen.id == "home", 2.0)
+        await wait_for(pilot, lambda: app.screen.id == "home")
         assert not any(screen.entry.buffer_bytes())  # type: ignore[attr-defined]
         assert services.operators.events("demo")[-1]["detail"] == "juki:card_removed"
 
