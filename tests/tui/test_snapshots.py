@@ -6,6 +6,7 @@ The SVGs are committed under ``__snapshots__``; regenerate them deliberately wit
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ PROCEDURES = (
     ("2-1-2", "電子証明書の新規発行／更新（代理人）"),
     ("4-3", "電子証明書の一時的保留解除等（紛失カードの発見）"),
 )
+RunBefore = Callable[[Pilot[None]], Awaitable[None]]
 
 
 @pytest.fixture
@@ -41,52 +43,53 @@ async def _home(pilot: Pilot[None]) -> None:
     await pilot.pause(0.1)
 
 
+def _then(*keys: str, screen: str, ready: Callable[[Any], bool] | None = None) -> RunBefore:
+    """From the home screen press ``keys``, then wait for ``screen`` (and ``ready``)."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await _home(pilot)
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: app.screen.id == screen)
+        if ready is not None:
+            await wait_for(pilot, lambda: ready(app))
+        await pilot.pause(0.1)
+
+    return run_before
+
+
+def _snap(snap_compare: Any, app: CounterApp, size: tuple[int, int], run: RunBefore | None) -> bool:
+    result: bool = snap_compare(app, terminal_size=size, run_before=run)
+    return result
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_login(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    assert snap_compare(CounterApp(services=snap_services), terminal_size=size)
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, None)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_home(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    assert snap_compare(CounterApp(services=snap_services), terminal_size=size, run_before=_home)
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, _home)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_procedures(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        await _home(pilot)
-        await pilot.press("p")
-        await pilot.pause()
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    run = _then("p", screen="procedures")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_diagnostics(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        await _home(pilot)
-        await pilot.press("d")
-        await pilot.pause()
-        await pilot.press("5")
-        await pilot.pause()
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    run = _then("d", "5", screen="diagnostics",
+                ready=lambda app: app.screen.last_key == "5")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_demo_menu(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        await _home(pilot)
-        await pilot.press("m")
-        await pilot.pause()
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    run = _then("m", screen="demo-menu")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -94,84 +97,48 @@ def test_home_card_absent_in_english(
     snap_compare: Any, snap_services: Any, size: tuple[int, int]
 ) -> None:
     snap_services.reader.remove()
-    assert snap_compare(
-        CounterApp(services=snap_services, language="en"), terminal_size=size, run_before=_home
-    )
+    app = CounterApp(services=snap_services, language="en")
+    assert _snap(snap_compare, app, size, _home)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_pin_prompt(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        await _home(pilot)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
-        await pilot.press("5", "5")  # two masks; the digits never show
-        await wait_for(pilot, lambda: getattr(app.screen, "length", 0) == 2)
+    # Two masks; the digits never show.
+    run = _then("v", screen="pin-prompt")
 
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    async def with_two_keys(pilot: Pilot[None]) -> None:
+        await run(pilot)
+        await pilot.press("5", "5")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "length", 0) == 2)
+
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, with_two_keys)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_last_try(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
     for _ in range(2):  # two wrong PINs through the real card path leave one try
         snap_services.verify_pin("juki", bytearray(b"9999"), confirm_last_try=False)
-
-    async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        await _home(pilot)
-        await pilot.press("v")
-        await wait_for(pilot, lambda: app.screen.id == "last-try")
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    run = _then("v", screen="last-try")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_checklist(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        await _home(pilot)
-        await pilot.press("p")
-        await pilot.press("enter")  # 2-1-1
-        await wait_for(pilot, lambda: app.screen.id == "checklist")
-        await pilot.press("enter")  # 申請書等を受理した
-        await wait_for(pilot, lambda: bool(app.screen.query("#step-choice-2")))
-        await pilot.pause(0.1)
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    # 2-1-1, then 申請書等を受理した: the second step is on screen.
+    run = _then("p", "enter", "enter", screen="checklist",
+                ready=lambda app: bool(app.screen.query("#step-choice-2")))
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_outcome(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        await _home(pilot)
-        await pilot.press("p")
-        await pilot.press("enter")  # 2-1-1
-        await wait_for(pilot, lambda: app.screen.id == "checklist")
-        await pilot.press("down", "enter")  # 申請書等を受理していない: 受付不可
-        await wait_for(pilot, lambda: app.screen.id == "outcome")
-        await pilot.pause(0.1)
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    # 2-1-1, 申請書等を受理していない: 受付不可.
+    run = _then("p", "enter", "down", "enter", screen="outcome")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_actor(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
-    async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
-        await _home(pilot)
-        await pilot.press("p", "down", "enter")  # 2-1-2: 代理人 or 法定代理人
-        await wait_for(pilot, lambda: app.screen.id == "actor")
-
-    assert snap_compare(
-        CounterApp(services=snap_services), terminal_size=size, run_before=run_before
-    )
+    # 2-1-2: 代理人 or 法定代理人.
+    run = _then("p", "down", "enter", screen="actor")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
