@@ -153,10 +153,33 @@ class PcscTransport(CardTransport):
         self._gone = False
         self._features: dict[int, int] | None = None
 
+    def _call(self, func: Callable[[], tuple[int, list[int]]], timeout: float, doing: str) -> bytes:
+        """Run one blocking PC/SC call on the I/O thread and map every failure.
+
+        A call that outlives ``timeout`` leaves the card in an unknown state: the
+        transport is closed (the release resets the card) and CardTimeoutError
+        raised. A card or reader that went away closes the transport too.
+        """
+        if self.closed:
+            raise CardRemovedError("the card connection is closed")
+        try:
+            hresult, response = self._io.call(func, timeout)
+        except FutureTimeout:
+            self._stuck = True
+            self.close()
+            raise CardTimeoutError(f"{doing}: no answer within {timeout:g} s") from None
+        if hresult != scard.SCARD_S_SUCCESS:
+            error = pcsc_error(hresult, doing)
+            if isinstance(error, CardRemovedError | ReaderUnavailableError | CardAbsentError):
+                self._gone = True
+                self.close()
+            raise error
+        return bytes(response)
+
     def _transmit_raw(self, apdu: bytes | bytearray) -> bytes:
         handle, protocol = self._handle, self._protocol
         # pyscard wants a list of ints. Overwrite it afterwards: it may hold a PIN.
-        # (pyscard's own C buffer is freed by SWIG unwiped; see docs/pinpad.md.)
+        # (pyscard's own C buffer is freed by SWIG unwiped; see docs/security.md.)
         command = list(apdu)
 
         def exchange() -> tuple[int, list[int]]:
@@ -166,22 +189,7 @@ class PcscTransport(CardTransport):
                 command[:] = bytes(len(command))
             return result
 
-        try:
-            hresult, response = self._io.call(exchange, self._timeout)
-        except FutureTimeout:
-            # The exchange may still complete later; nothing about the card's
-            # state can be trusted now (the release resets it).
-            self._stuck = True
-            self.close()
-            raise CardTimeoutError(
-                f"the card did not answer within {self._timeout:g} s"
-            ) from None
-        if hresult != scard.SCARD_S_SUCCESS:
-            error = pcsc_error(hresult, "exchanging with the card")
-            if isinstance(error, CardRemovedError | ReaderUnavailableError | CardAbsentError):
-                self._gone = True
-                self.close()
-            raise error
+        response = self._call(exchange, self._timeout, "exchanging with the card")
         if not response:
             # A card always answers at least a status word. An empty answer with a
             # "success" hresult is what pcscd reports when the link dropped during
@@ -189,15 +197,19 @@ class PcscTransport(CardTransport):
             self._gone = True
             self.close()
             raise CardRemovedError("the card stopped answering in the middle of a command")
-        return bytes(response)
+        return response
 
-    def control(self, code: int, data: bytes = b"") -> bytes:
+    def control(self, code: int, data: bytes = b"", *, timeout: float | None = None) -> bytes:
         """Send a reader control command (``SCardControl``), e.g. PC/SC Part 10 features."""
-        hresult, response = self._io.call(
-            lambda: scard.SCardControl(self._handle, code, list(data)), self._timeout
+        handle = self._handle
+
+        def request() -> tuple[int, list[int]]:
+            result: tuple[int, list[int]] = scard.SCardControl(handle, code, list(data))
+            return result
+
+        return self._call(
+            request, self._timeout if timeout is None else timeout, f"reader control 0x{code:08X}"
         )
-        _check(hresult, f"reader control 0x{code:08X}")
-        return bytes(response)
 
     def pinpad_features(self) -> dict[int, int]:
         if self._features is None:
@@ -210,18 +222,17 @@ class PcscTransport(CardTransport):
         return dict(self._features)
 
     def verify_pin_on_reader(self, pin_verify_structure: bytes) -> RApdu:
+        if self.closed:
+            raise CardRemovedError("the card connection is closed")
         code = self.pinpad_features().get(part10.FEATURE_VERIFY_PIN_DIRECT)
         if code is None:
             return super().verify_pin_on_reader(pin_verify_structure)
         with self._lock:
-            # The applicant types on the reader: allow the reader's own timeouts.
-            hresult, response = self._io.call(
-                lambda: scard.SCardControl(self._handle, code, list(pin_verify_structure)),
-                self._timeout + 120.0,
-            )
-        _check(hresult, "secure PIN entry on the reader")
+            # The applicant types on the reader: allow for the reader's own timeouts
+            # (bTimeOut is at most 255 s).
+            answer = self.control(code, pin_verify_structure, timeout=self._timeout + 256.0)
         self.stats.apdus += 1
-        return RApdu(b"", part10.parse_verify_result(bytes(response)))
+        return RApdu(b"", part10.parse_verify_result(answer))
 
     def _close(self) -> None:
         handle, context = self._handle, self._context

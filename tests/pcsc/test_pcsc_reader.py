@@ -173,3 +173,21 @@ def test_a_reader_without_a_pin_pad_offers_no_secure_pin_entry(vpcd_card: Any) -
             assert transport.transmit(SELECT_JPKI).ok
     finally:
         reader.close()
+
+
+def test_reader_control_after_close_is_card_removed_not_a_hang(vpcd_card: Any) -> None:
+    from drivers import part10
+
+    attached = vpcd_card("standard")
+    reader = PcscReader(name=attached.reader_name)
+    try:
+        transport = reader.connect()
+        transport.close()
+        with pytest.raises(CardRemovedError):
+            transport.pinpad_features()
+        with pytest.raises(CardRemovedError):
+            transport.verify_pin_on_reader(part10.build_jpki_verify_pin_direct())
+        with pytest.raises(CardRemovedError):
+            transport.control(part10.CM_IOCTL_GET_FEATURE_REQUEST)
+    finally:
+        reader.close()
