@@ -4,16 +4,19 @@ One record per completed procedure. It is what the local store keeps, what the
 outbox uploads and what the central server counts for the daily 交付状況
 (issuance status). By construction it has no field for a PIN or an individual
 number (My Number); :func:`TransactionRecord.to_payload` is the only way a record
-becomes JSON, and :data:`FORBIDDEN_KEYS` lists names that must never appear in
-any payload (tests scan for them).
+becomes JSON, and it refuses a payload with a key from :data:`FORBIDDEN_KEYS` or
+a value that looks like an individual number (12 digits) anywhere in it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from madoguchi.errors import PersonalDataError
 
 #: Keys that must never appear in a record payload, at any depth.
 FORBIDDEN_KEYS = frozenset(
@@ -74,7 +77,7 @@ class TransactionRecord:
         """The JSON-ready form that is stored and synced."""
         payload = dataclasses.asdict(self)
         payload["decision"] = self.decision.value
-        assert_no_forbidden_keys(payload)
+        assert_no_forbidden_data(payload)
         return payload
 
     @classmethod
@@ -88,13 +91,44 @@ class TransactionRecord:
         return cls(**data)
 
 
-def assert_no_forbidden_keys(value: Any, path: str = "$") -> None:
-    """Raise ValueError when a forbidden key appears anywhere in ``value``."""
+#: A 12-digit run, as an individual number (My Number) is written, with the
+#: separators people type. Runs inside identifiers (UUIDs, hashes, serials with
+#: letters) are not matched.
+TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d{4}[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z\-])")
+
+
+def find_forbidden_data(value: Any, path: str = "$") -> str | None:
+    """Where ``value`` holds a forbidden key or a 12-digit number, else None.
+
+    The one rule for what a record may never hold, used by the store before
+    writing and by the server before accepting. The answer names the place,
+    never the value.
+    """
     if isinstance(value, dict):
         for key, item in value.items():
             if str(key).lower() in FORBIDDEN_KEYS:
-                raise ValueError(f"forbidden key {key!r} at {path}")
-            assert_no_forbidden_keys(item, f"{path}.{key}")
+                return f"forbidden key {key!r} at {path}"
+            found = find_forbidden_data(item, f"{path}.{key}")
+            if found:
+                return found
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            assert_no_forbidden_keys(item, f"{path}[{index}]")
+            found = find_forbidden_data(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif _looks_like_individual_number(value):
+        return f"a 12-digit number (possible individual number) at {path}"
+    return None
+
+
+def _looks_like_individual_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return TWELVE_DIGITS.search(value) is not None
+    return isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) == 12
+
+
+def assert_no_forbidden_data(value: Any) -> None:
+    """Raise :class:`PersonalDataError` when :func:`find_forbidden_data` finds anything."""
+    found = find_forbidden_data(value)
+    if found:
+        raise PersonalDataError(f"a record may not hold {found}")

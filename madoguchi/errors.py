@@ -26,6 +26,7 @@ but always under one of these branches::
     │   └── MalformedResponseError (ValueError)   bad TLV, lying lengths, oversized data
     ├── PinError                            PIN policy (never carries the PIN itself)
     ├── RuleError                           procedure engine: bad case input, unknown procedure
+    ├── PersonalDataError (ValueError)      a record would hold a PIN or an individual number
     ├── StoreError                          local SQLite store
     ├── SyncError                           uploader and central server
     └── UpdateError                         update bundles: signature, hashes, versions
@@ -122,6 +123,13 @@ class PinError(MadoguchiError):
 
 class RuleError(MadoguchiError, ValueError):
     """The procedure engine got input it cannot decide on."""
+
+
+class PersonalDataError(MadoguchiError, ValueError):
+    """A record would hold data that is never stored or synced (a PIN, an individual number).
+
+    The message names where, never the value.
+    """
 
 
 class StoreError(MadoguchiError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeGuard
 
-from device.records import FORBIDDEN_KEYS
+from device.records import FORBIDDEN_KEYS, TWELVE_DIGITS
 from device.store.chain import canonical_json, hash_canonical
 
 API_VERSION = "v1"
@@ -38,9 +38,6 @@ REJECTED = "rejected"
 
 JST = timezone(timedelta(hours=9), "JST")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-#: A My Number is 12 digits; separators people type are ignored.
-#: Runs inside identifiers (UUIDs, hashes, serials) are not matched.
-_TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d{4}[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z\-])")
 #: A forbidden key in canonical JSON: an unescaped quote, the name, ``":``.
 _FORBIDDEN_KEY_IN_JSON = re.compile(
     r'(?<!\\)"(' + "|".join(sorted(FORBIDDEN_KEYS)) + r')":', re.IGNORECASE
@@ -68,31 +65,6 @@ class IncomingRecord:
     canonical: str  # the payload as canonical JSON (what was hashed, and what is stored)
 
 
-def find_forbidden_data(value: Any, path: str = "$") -> str | None:
-    """Where ``value`` holds a forbidden key or a 12-digit number, else None."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if str(key).lower() in FORBIDDEN_KEYS:
-                return f"forbidden key {key!r} at {path}"
-            found = find_forbidden_data(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = find_forbidden_data(item, f"{path}[{index}]")
-            if found:
-                return found
-    elif _looks_like_individual_number(value):
-        return f"a 12-digit number (possible individual number) at {path}"
-    return None
-
-
-def _looks_like_individual_number(value: Any) -> bool:
-    if isinstance(value, str):
-        return _TWELVE_DIGITS.search(value) is not None
-    return isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) == 12
-
-
 def find_forbidden_in_json(text: str) -> str | None:
     """:func:`find_forbidden_data` over canonical JSON text in one pass (the server's
     hot path): a forbidden key anywhere, or a 12-digit number in any value."""
@@ -103,7 +75,7 @@ def find_forbidden_in_json(text: str) -> str | None:
         key = _FORBIDDEN_KEY_IN_JSON.search(text)
         if key:
             return f"forbidden key {key.group(1)!r}"
-    if _DIGIT_RUN.search(text) and _TWELVE_DIGITS.search(text):
+    if _DIGIT_RUN.search(text) and TWELVE_DIGITS.search(text):
         return "a 12-digit number (possible individual number)"
     return None
 

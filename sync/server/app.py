@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from device.records import find_forbidden_data
 from madoguchi.errors import SyncError
 from sync import pki
 from sync.errors import ConflictError, EnrolmentError, NotFoundError, RepositoryError
@@ -34,7 +35,6 @@ from sync.protocol import (
     MAX_BODY_BYTES,
     REJECTED,
     ItemError,
-    find_forbidden_data,
     is_clean_id,
     parse_item,
     utc_now,

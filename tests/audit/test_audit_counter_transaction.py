@@ -32,7 +32,7 @@ from device.pin_entry import (
     PinSpec,
 )
 from device.procedures import Session
-from device.records import CertificateAction
+from device.records import CertificateAction, find_forbidden_data
 from device.store import Store
 from drivers.keypad.keyboard import KeyboardKeypad
 from drivers.simcard.pki import TestPki
@@ -40,7 +40,6 @@ from drivers.transport.sim import SimReader
 from sync import pki
 from sync.client import SyncClient
 from sync.localserver import LocalServer
-from sync.protocol import find_forbidden_data
 from sync.uploader import Uploader
 from tests.audit.conftest import ApduRecorder, Capture
 from tests.audit.flows import WRONG_DIGITS, card_secrets

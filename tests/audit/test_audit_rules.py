@@ -77,7 +77,6 @@ def test_a_secret_typed_into_a_result_field_is_not_echoed(step: str, typed: str)
     _secrets().assert_clean([("RuleError", exception_text(info.value))])
 
 
-@pytest.mark.xfail(strict=True, reason="finding A-3: the store checks key names, not values")
 def test_the_store_refuses_a_my_number_in_a_record_value(capture: Capture) -> None:
     record = TransactionRecord(
         transaction_id="00000000-0000-4000-8000-000000000001", procedure="2-1-1", actor="self",

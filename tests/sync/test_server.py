@@ -305,7 +305,7 @@ def test_no_pin_or_individual_number_in_payloads_or_either_database(
     server: ServerProcess, device_tls: Path, tmp_path: Path
 ) -> None:
     """Scan every payload sent and every text cell of the device and server databases."""
-    from sync.protocol import find_forbidden_data
+    from device.records import find_forbidden_data
 
     up = _uploader(tmp_path, server, device_tls)
     for i in range(30):
