@@ -260,7 +260,7 @@ def run_read(args: argparse.Namespace) -> int:
                 session, read_collation_b(), anchors, basic4=args.basic4,
                 card_face=args.card_face, confirm_last_try=args.confirm_last_try,
             )
-            # The PC/SC backend leaves the card as it is on release: unverify first.
+            # Unverify before release too, whatever the backend does on release.
             session.logout()
     finally:
         reader.close()
