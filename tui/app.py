@@ -57,6 +57,7 @@ from tui.screens.login import LoginScreen
 from tui.screens.outcome import OutcomeScreen
 from tui.screens.pin_prompt import PinPromptScreen
 from tui.screens.procedures import ProcedureScreen
+from tui.screens.today import TodayScreen
 from tui.services import (
     CardStatus,
     CounterServices,
@@ -263,6 +264,11 @@ class CounterApp(App[None]):
             self.pop_screen()
         self.notify(notice)
         self._poll_status()
+
+    def action_today(self) -> None:
+        """Open today's 交付状況 and history."""
+        if self._signed_in():
+            self.push_screen(TodayScreen())
 
     def action_diagnostics(self) -> None:
         """Open diagnostics."""

@@ -13,6 +13,7 @@ from textual.message import Message
 
 from device.operators import OperatorAuthError, OperatorSession
 from device.pin_entry import PinEntryEvent
+from device.records import TransactionRecord
 from tui.services import (
     CardStatus,
     HealthItem,
@@ -133,3 +134,14 @@ class TransactionStored(Message):
         """The stored record's id."""
         self.error = error
         """Why it could not be stored."""
+
+
+class TodayLoaded(Message):
+    """Today's transaction records were read from the store."""
+
+    def __init__(self, records: tuple[TransactionRecord, ...], error: str | None) -> None:
+        super().__init__()
+        self.records = records
+        """Today's records, oldest first."""
+        self.error = error
+        """Why they could not be read."""

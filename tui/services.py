@@ -240,6 +240,10 @@ class CounterServices(Protocol):
         """Blocking: store a decided procedure's record and its outbox row."""
         ...
 
+    def today_records(self) -> Sequence[TransactionRecord]:
+        """Blocking: the transactions recorded today on this device, oldest first."""
+        ...
+
     def switch_profile(self, profile: str) -> None:
         """Blocking, demo only: put a card of another profile on the virtual reader."""
         ...

@@ -250,10 +250,21 @@ class ApplianceServices:
         return Session.start(
             procedure_id, actor, self._clock.now().date(),
             effective_date=self._effective_date, operator_id=operator_id,
+            clock=self._clock.now,
         )
 
     def record_transaction(self, record: TransactionRecord) -> None:
         self.store.record_transaction(record)
+
+    def today_records(self) -> Sequence[TransactionRecord]:
+        import json
+
+        from device.records import TransactionRecord
+
+        today = self._clock.now().date().isoformat()
+        rows = self.store.db.execute("SELECT payload FROM transactions ORDER BY seq").fetchall()
+        records = [TransactionRecord.from_payload(json.loads(row[0])) for row in rows]
+        return [r for r in records if r.extra.get("transaction_date") == today]
 
     def switch_profile(self, profile: str) -> None:
         if not self._demo:

@@ -198,3 +198,28 @@ async def test_cancelling_the_pin_prompt_records_nothing(services: Any) -> None:
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         assert "中止しました" in screen_text(app)
         assert "pin_result" not in app.screen.session.recorded["applicant_id"]["card"]
+
+
+async def test_today_shows_counts_fees_and_history(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "本日の取引はまだありません" in screen_text(app))
+        await pilot.press("escape")
+        for _ in range(2):  # two 受付不可: application not received
+            await _pick(pilot, "2-1-1")
+            await wait_for(pilot, lambda: app.screen.id == "checklist")
+            await pilot.press("down", "enter")
+            await wait_for(pilot, lambda: app.screen.id == "outcome")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.id == "home")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.screen.records is not None)  # type: ignore[attr-defined]
+        text = screen_text(app)
+        assert "受付                2 件" in text
+        assert "受付不可            2 件" in text
+        assert "交付（発行・更新）  0 件" in text
+        assert text.count("2-1-1") == 2
+        assert "demo" in text
+        assert len(app.screen.records) == 2  # type: ignore[attr-defined]

@@ -142,3 +142,9 @@ def test_actor(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> 
     # 2-1-2: 代理人 or 法定代理人.
     run = _then("p", "down", "enter", screen="actor")
     assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_today_empty(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    run = _then("t", screen="today", ready=lambda app: app.screen.records is not None)
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)

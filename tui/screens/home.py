@@ -24,6 +24,7 @@ class HomeScreen(CounterScreen[None]):
     BINDINGS = [  # noqa: RUF012 - Textual's own convention
         Binding("v", "app.verify_pin", show=False),
         Binding("p", "app.procedures", show=False),
+        Binding("t", "app.today", show=False),
         Binding("d", "app.diagnostics", show=False),
         Binding("m", "app.demo_menu", show=False),
         Binding("o", "app.sign_out", show=False),
