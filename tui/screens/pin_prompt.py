@@ -37,6 +37,9 @@ _ENDINGS = {
     PinEventKind.TIMED_OUT: "timed_out",
     PinEventKind.CARD_REMOVED: "card_removed",
 }
+#: PIN entry reports a consumer (VERIFY) that raised as its own event kind in newer
+#: versions of ``device.pin_entry``; looked up by name so both versions work.
+_CONSUMER_FAILED = getattr(PinEventKind, "FAILED", None)
 
 
 class PinPromptScreen(CounterScreen[PinVerifyResult]):
@@ -166,6 +169,11 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             text = self.t("pin.verifying")
         elif event.kind in _ENDINGS:
             self._finish(PinVerifyResult(self.pin, _ENDINGS[event.kind]))
+            return
+        elif _CONSUMER_FAILED is not None and event.kind is _CONSUMER_FAILED:
+            failure = getattr(event, "failure", None)
+            detail = failure.error_type.__name__ if failure is not None else "?"
+            self._finish(PinVerifyResult(self.pin, "error", detail=detail))
             return
         self.query_one("#pin-message", Static).update(text)
 
