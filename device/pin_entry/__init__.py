@@ -8,7 +8,13 @@ consumer as a one-shot :class:`PinHandle`.
 
 from __future__ import annotations
 
-from device.pin_entry.events import PinEntryEvent, PinEntryState, PinEventKind, TimeoutKind
+from device.pin_entry.events import (
+    ConsumerFailure,
+    PinEntryEvent,
+    PinEntryState,
+    PinEventKind,
+    TimeoutKind,
+)
 from device.pin_entry.machine import DEFAULT_KEY_ROLES, KeyAction, PinEntry, PinEntryStateError
 from device.pin_entry.multitap import MULTITAP_GROUPS
 from device.pin_entry.secret import PinAlreadyUsedError, PinHandle, SecretBuffer, wipe
@@ -31,6 +37,7 @@ __all__ = [
     "PIN_SPECS",
     "SIGNATURE_PASSWORD",
     "USER_AUTH_PIN",
+    "ConsumerFailure",
     "KeyAction",
     "PinAlreadyUsedError",
     "PinEntry",

@@ -23,18 +23,30 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from device.pin_entry.events import PinEntryEvent, PinEntryState, PinEventKind, TimeoutKind
+from device.card.errors import WrongPinError
+from device.pin_entry.events import (
+    ConsumerFailure,
+    PinEntryEvent,
+    PinEntryState,
+    PinEventKind,
+    TimeoutKind,
+)
 from device.pin_entry.multitap import MULTITAP_GROUPS
 from device.pin_entry.secret import PinHandle, SecretBuffer
 from device.pin_entry.spec import PinProblem, PinSpec
-from madoguchi.errors import PinError
+from drivers.keypad.events import DIGITS, describe_failure, mask_secret_chars
+from madoguchi.errors import MadoguchiError, PinError
 
 log = logging.getLogger(__name__)
+
+#: What a multi-tap password can be made of (upper-case letters and digits).
+_PASSWORD_CHARS = re.compile(r"[0-9A-Z]")
 
 
 class KeyAction(enum.Enum):
@@ -89,7 +101,11 @@ class PinEntry:
     :param spec: the PIN's rules (length, alphabet, multi-tap).
     :param on_event: receives every :class:`PinEntryEvent` (UI-facing, no characters).
     :param on_complete: receives the finished PIN as a :class:`PinHandle`; must use
-        it before returning. The handle is wiped when it returns or raises.
+        it before returning. The handle is wiped when it returns or raises. What
+        it raises does not escape (on the GPIO pad nobody above the scan thread
+        would catch it): it becomes a :attr:`PinEventKind.FAILED` event whose
+        :class:`ConsumerFailure` tells the UI the outcome (a wrong PIN and the
+        tries left, a refused last try, a removed card...).
     :param clock: monotonic clock in seconds.
     :param overall_timeout: seconds from :meth:`start` until entry is abandoned.
     :param inter_key_timeout: seconds allowed before the first and between keys.
@@ -295,8 +311,27 @@ class PinEntry:
         self._emit(PinEventKind.COMPLETED, length=len(handle))
         try:
             self._on_complete(handle)
+        except MadoguchiError as exc:
+            # an answer, not a bug: its message never holds a PIN (madoguchi.errors)
+            log.info("PIN consumer for %s failed: %s: %s", self.spec.name, type(exc).__name__, exc)
+            remaining = exc.remaining if isinstance(exc, WrongPinError) else None
+            failure = ConsumerFailure(type(exc), str(exc), expected=True, remaining=remaining)
+        except Exception as exc:
+            # a bug: nothing vouches for its message, so what could be the PIN is masked
+            secret_chars = _PASSWORD_CHARS if self.spec.multitap else DIGITS
+            log.error(
+                "PIN consumer for %s failed unexpectedly:\n%s",
+                self.spec.name,
+                describe_failure(exc, secret_chars),
+            )
+            failure = ConsumerFailure(
+                type(exc), mask_secret_chars(str(exc), secret_chars), expected=False
+            )
+        else:
+            return
         finally:
             handle.wipe()
+        self._emit(PinEventKind.FAILED, length=len(handle), failure=failure)
 
     def _finish(
         self, state: PinEntryState, kind: PinEventKind, timeout: TimeoutKind | None = None
@@ -324,6 +359,7 @@ class PinEntry:
         problem: PinProblem | None = None,
         timeout: TimeoutKind | None = None,
         length: int | None = None,
+        failure: ConsumerFailure | None = None,
     ) -> None:
         event = PinEntryEvent(
             kind=kind,
@@ -332,8 +368,11 @@ class PinEntry:
             tap_index=tap_index,
             problem=problem,
             timeout=timeout,
+            failure=failure,
         )
         try:
             self._on_event(event)
         except Exception as exc:
-            log.error("PIN event listener failed with %s", type(exc).__name__)
+            # the entry goes on (its buffer must still be wiped on the way out); the
+            # UI's bug is logged, masked like any listener failure on the pad
+            log.error("PIN event listener failed:\n%s", describe_failure(exc))

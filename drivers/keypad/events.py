@@ -13,11 +13,53 @@ traceback shows ``key=<hidden>``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+#: What a key label on the pad can be: a PIN digit.
+DIGITS = re.compile(r"[0-9]")
+
+
+def mask_secret_chars(text: str, secret_chars: re.Pattern[str] = DIGITS) -> str:
+    """``text`` with every character a PIN could be made of replaced by ``#``.
+
+    On a PIN pad the digit keys are the PIN; an error message written by code
+    that handles keys (``KeyError('7')``) could quote one.
+    """
+    return secret_chars.sub("#", text)
+
+
+def describe_failure(error: BaseException, secret_chars: re.Pattern[str] = DIGITS) -> str:
+    """A traceback of ``error`` for the log, safe on a PIN pad.
+
+    The frames (file, line, source line) are kept as they are: they show code,
+    never values. The exception lines, which carry messages, have every
+    ``secret_chars`` character masked (:func:`mask_secret_chars`); causes and
+    contexts are included the same way.
+    """
+    parts: list[str] = []
+    current: traceback.TracebackException | None = traceback.TracebackException.from_exception(
+        error
+    )
+    while current is not None:
+        frames = "".join(current.stack.format())
+        lines = "".join(
+            mask_secret_chars(line, secret_chars) for line in current.format_exception_only()
+        )
+        parts.append(f"Traceback (most recent call last):\n{frames}{lines}")
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    # the chain is walked from the last error back; print it oldest first, as Python does
+    return "\nwhich led to\n".join(reversed(parts)).rstrip("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +90,8 @@ class KeyDispatcher:
     Prompt gating is the "prompt control" idea of PIN entry devices: a key typed
     while no PIN screen is up goes nowhere, so no other flow can borrow the pad.
     Listeners run on the backend's thread (the scan thread for the GPIO pad);
-    one that raises is logged by type and does not stop the others.
+    one that raises is logged with its traceback (digits of its message masked,
+    :func:`describe_failure`) and neither stops the others nor the thread.
     """
 
     def __init__(self) -> None:
@@ -87,8 +130,10 @@ class KeyDispatcher:
             try:
                 listener(event)
             except Exception as exc:
-                # the type only: a message could quote the key
-                log.error("key listener %r failed with %s", listener, type(exc).__name__)
+                # the last resort: the scan thread must outlive a broken listener, and
+                # the error must still be seen (PinEntry reports its consumer's errors
+                # itself, so what lands here is a bug)
+                log.error("key listener %r failed:\n%s", listener, describe_failure(exc))
         return True
 
 
