@@ -135,13 +135,16 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         allowed = [m.value for m in tp]
         if value not in allowed:
-            raise RuleError(f"{path}: {value!r} is not one of {', '.join(map(str, allowed))}")
+            # the field and the allowed values, never the value: a PIN typed into a
+            # result field would otherwise reach the screen and the log
+            raise RuleError(f"{path}: the value is not one of {', '.join(map(str, allowed))}")
         return tp(value)
     if tp is date:
         try:
             return date.fromisoformat(_expect_str(value, path))
         except ValueError:
-            raise RuleError(f"{path}: {value!r} is not a date (YYYY-MM-DD)") from None
+            # not echoed either: a My Number typed into a date field is 12 digits
+            raise RuleError(f"{path}: the value is not a date (YYYY-MM-DD)") from None
     if tp is bool:
         if not isinstance(value, bool):
             raise RuleError(f"{path}: expected true or false")

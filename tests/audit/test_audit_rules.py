@@ -64,7 +64,6 @@ def test_the_clerks_session_refuses_a_secret_key_by_name_only() -> None:
     assert "my_number" not in json.dumps(session.recorded)
 
 
-@pytest.mark.xfail(strict=True, reason="finding A-4: RuleError echoes the refused value")
 @pytest.mark.parametrize(
     ("step", "typed"),
     [("applicant_id.card.pin_result", FACTS.auth_pin),

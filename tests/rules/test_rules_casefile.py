@@ -60,6 +60,27 @@ def test_bad_input_is_a_clear_rule_error(change: dict[str, Any], message: str) -
         parse_case({**BASE, **change})
 
 
+@pytest.mark.parametrize(("change", "field", "form"), [
+    ({"actor": "4711"}, "$.actor", "self, proxy"),
+    ({"facts": {"applicant_id": {"kind": "my_number_card", "card": {"pin_result": "4711"}}}},
+     "$.facts.applicant_id.card.pin_result", "verified, failed, blocked"),
+    ({"date": "4711"}, "$.date", "YYYY-MM-DD"),
+    ({"facts": {"applicant_id": {"kind": "my_number_card", "card": {"expiry": "471147114711"}}}},
+     "$.facts.applicant_id.card.expiry", "YYYY-MM-DD"),
+])
+def test_a_refused_value_is_named_by_its_field_never_echoed(
+    change: dict[str, Any], field: str, form: str
+) -> None:
+    # audit A-4: a PIN typed into a result field, or a My Number into a date field,
+    # must not come back in the message the clerk sees and the UI logs
+    with pytest.raises(RuleError) as info:
+        parse_case({**BASE, **change})
+    message = str(info.value)
+    assert "4711" not in message
+    assert field in message
+    assert form in message
+
+
 def test_missing_top_level_keys() -> None:
     with pytest.raises(RuleError, match="missing 'date'"):
         parse_case({"procedure": "2-1-1", "actor": "self"})
