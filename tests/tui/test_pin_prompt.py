@@ -212,3 +212,49 @@ async def test_no_prompt_without_a_card(services: Any) -> None:
         await pilot.pause()
         assert app.screen.id == "home"
         assert any("カードをリーダーに置いて" in str(n.message) for n in app._notifications)
+
+
+async def test_pin_typed_on_the_gpio_pad_on_mock_pins(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    """The hardware path: gpiozero MockFactory, the matrix model, the real scan thread."""
+    from gpiozero.pins.mock import MockFactory
+
+    from drivers import open_keypad
+    from drivers.keypad.matrix_model import KeypadMatrixModel
+
+    rows, cols = (5, 6, 13, 19), (12, 16, 20)
+    factory = MockFactory()
+    model = KeypadMatrixModel(factory, rows, cols, layout="4x3")
+    pad = open_keypad("gpio", rows=rows, cols=cols, layout="4x3", pin_factory=factory)
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, pin_pad=pad)
+    frames: list[str] = []
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await card_settled(pilot)
+            await _open_prompt(pilot)
+            assert "模擬PINパッド" not in screen_text(app)  # a real pad needs no label
+            # Terminal keys do nothing during a hardware-pad prompt (only Esc cancels).
+            await pilot.press("7")
+            assert app.screen.length == 0  # type: ignore[attr-defined]
+            for typed, key in enumerate(RIGHT_PIN, start=1):
+                model.press(key)
+                await wait_for(pilot, lambda n=typed: app.screen.length == n)  # type: ignore[attr-defined,misc]
+                model.release(key)
+                await pilot.pause(0.05)
+                frames.append(screen_text(app))
+            model.press("#")
+            await wait_for(pilot, lambda: app.screen.id == "home")
+            model.release("#")
+        for fragment in _fragments(RIGHT_PIN):
+            for frame in frames:
+                assert fragment not in frame
+        assert svc.pin_status("juki").remaining == 3  # verified
+        assert svc.operators.events("demo")[-1]["detail"] == "juki:verified"
+        assert model.shorts == 0
+    finally:
+        pad.close()
+        factory.reset()
+        svc.close()
