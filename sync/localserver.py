@@ -64,9 +64,11 @@ class LocalServer:
         path = os.pathsep.join(p for p in (str(_ROOT), self.extra_pythonpath) if p)
         env = {**os.environ, "PYTHONPATH": path}
         self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stderr=subprocess.PIPE)  # noqa: S603
-        assert self.proc.stderr is not None
+        stderr = self.proc.stderr
+        if stderr is None:  # stderr=PIPE always gives one; checked so -O cannot hide it
+            raise SyncError("the server was started without a stderr pipe")
         while True:
-            line = self.proc.stderr.readline()
+            line = stderr.readline()
             if not line:
                 raise SyncError(f"the server exited with status {self.proc.wait()}")
             if b"listening on" in line:

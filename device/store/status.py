@@ -49,7 +49,7 @@ class UploaderStatus:
         """Whether date-dependent decisions (the 6-month grace, the rule version)
         need the clerk to confirm today's date: the clock is unsynchronised since
         boot, or its skew from the server passed ``skew_bound_s``."""
-        if self.clock_unsynchronised(boot_id):
+        skew = self.clock_skew_s
+        if skew is None or self.clock_unsynchronised(boot_id):
             return True
-        assert self.clock_skew_s is not None
-        return abs(self.clock_skew_s) > skew_bound_s
+        return abs(skew) > skew_bound_s

@@ -3,6 +3,7 @@ input that wrongly carry a PIN or a My Number, leave neither in output, logs or 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 from pathlib import Path
@@ -91,3 +92,25 @@ def test_the_store_refuses_a_my_number_in_a_record_value(capture: Capture) -> No
     finally:
         store.close()
     _secrets().assert_clean(capture.haystacks())
+
+
+# -- finding A-8: no bare assert as a runtime check ----------------------------------------
+
+#: The packages that ship; ``python -O`` strips every ``assert`` in them.
+PRODUCTION = ("device", "drivers", "sync", "madoguchi", "updater", "tui")
+#: Named in A-8 but owned by the TUI and fixed there; nothing may join this set.
+PENDING = frozenset({"tui/screens/pin_prompt.py"})
+
+
+def test_production_code_has_no_bare_assert() -> None:
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for package in PRODUCTION:
+        for path in sorted((root / package).rglob("*.py")):
+            where = path.relative_to(root).as_posix()
+            if where in PENDING:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), where)
+            found += [f"{where}:{node.lineno}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Assert)]
+    assert found == [], "a check that vanishes under python -O; raise a typed error instead"
