@@ -7,6 +7,7 @@ sees it, logs in with the demo account and walks the screens built so far.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -15,11 +16,16 @@ from pathlib import Path
 import pytest
 
 from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command, sign_in_demo
+from tui.screens.pin_prompt import mask_rows
+
+_SESSIONS = itertools.count()
 
 
 @pytest.fixture
 def demo_session(state_dir: Path) -> Iterator[TmuxSession]:
-    session = TmuxSession(f"madoguchi-test-{os.getpid()}", width=80, height=24)
+    # A private server per test: madoguchi-test-<pid>-<n>.
+    name = f"madoguchi-test-{os.getpid()}-{next(_SESSIONS)}"
+    session = TmuxSession(name, width=80, height=24)
     session.start(
         demo_command(),
         {"MADOGUCHI_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
@@ -61,11 +67,11 @@ def test_demo_starts_with_the_sim_card_and_a_clerk_can_log_in(
 
     # The PIN through the real terminal: every screen after each key shows masks only.
     demo_session.send("v")
-    demo_session.wait_for("○ ○ ○ ○")
+    demo_session.wait_for(mask_rows(0, 4)[1])
     frames = []
     for typed, digit in enumerate("1234", start=1):
         demo_session.send_literal(digit)
-        demo_session.wait_for(" ".join("●" * typed + "○" * (4 - typed)))
+        demo_session.wait_for(mask_rows(typed, 4)[1])
         frames.append(demo_session.capture())
     demo_session.send("Enter")
     demo_session.wait_for("暗証番号を照合しました。")
@@ -110,9 +116,9 @@ def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> 
                 demo_session.send_literal(key)
     demo_session.wait_for("暗証番号を照合する")
     demo_session.send("Enter")
-    demo_session.wait_for("○ ○ ○ ○")
+    demo_session.wait_for(mask_rows(0, 4)[1])
     demo_session.send_literal("1234")
-    demo_session.wait_for("● ● ● ●")
+    demo_session.wait_for(mask_rows(4, 4)[1])
     demo_session.send("Enter")
     demo_session.wait_for("手続を継続")
     screen = demo_session.capture()

@@ -31,6 +31,25 @@ from tui.widgets.bars import KeyHelp, TitleBar
 TIMEOUT_CHECK_S = 0.25
 #: Mask glyphs: typed, not yet typed.
 MASK_FILLED, MASK_EMPTY = "●", "○"
+#: Longest PIN drawn as big boxes (6 cells each); longer ones get one line of glyphs.
+BOXED_MAX = 8
+
+
+def mask_rows(length: int, max_length: int) -> list[str]:
+    """The mask as the applicant sees it: one box per character, filled as typed.
+
+    Three rows of boxes, big enough to read from the other side of the counter,
+    for PINs of up to :data:`BOXED_MAX` characters; a single row of glyphs for the
+    16-character signature password. Never anything but the count.
+    """
+    glyphs = [MASK_FILLED] * length + [MASK_EMPTY] * max(0, max_length - length)
+    if max_length > BOXED_MAX:
+        return [" ".join(glyphs)]
+    return [
+        " ".join("┏━━━┓" for _ in glyphs),
+        " ".join(f"┃ {glyph} ┃" for glyph in glyphs),
+        " ".join("┗━━━┛" for _ in glyphs),
+    ]
 
 _ENDINGS = {
     PinEventKind.CANCELLED: "cancelled",
@@ -112,9 +131,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             tries.update(Text(text, style="bold"))
 
     def _show_mask(self) -> None:
-        filled = MASK_FILLED * self.length
-        empty = MASK_EMPTY * max(0, self.spec.max_length - self.length)
-        self.query_one("#pin-mask", Static).update(Text(" ".join(filled + empty), style="bold"))
+        rows = mask_rows(self.length, self.spec.max_length)
+        self.query_one("#pin-mask", Static).update(Text("\n".join(rows), style="bold"))
 
     # -- keys -----------------------------------------------------------------------------
 
