@@ -88,6 +88,15 @@ def business_date(completed_at: str) -> str:
     return moment.astimezone(JST).date().isoformat()
 
 
+def is_office_code(value: Any) -> TypeGuard[str]:
+    """An office code: at most 16 printable characters (empty allowed).
+
+    PostgreSQL refuses a NUL in text, so anything unprintable is a 400 here,
+    never a database error later.
+    """
+    return isinstance(value, str) and len(value) <= 16 and value.isprintable()
+
+
 def is_clean_id(value: Any) -> TypeGuard[str]:
     """1-64 printable ASCII characters (transaction ids, registry keys)."""
     return (
@@ -140,8 +149,8 @@ def parse_item(raw: Any) -> IncomingRecord:
     except ValueError as exc:
         raise ItemError("payload.completed_at is not an ISO-8601 time") from exc
     office = payload.get("office_code", "")
-    if not isinstance(office, str) or len(office) > 16:
-        raise ItemError("payload.office_code must be a short string")
+    if not is_office_code(office):
+        raise ItemError("payload.office_code must be at most 16 printable characters")
     return IncomingRecord(
         seq, transaction_id, raw["prev_hash"], raw["hash"], payload, date, office, canonical
     )

@@ -36,6 +36,7 @@ from sync.protocol import (
     REJECTED,
     ItemError,
     is_clean_id,
+    is_office_code,
     parse_item,
     utc_now,
 )
@@ -247,6 +248,8 @@ async def _report(request: Request) -> Response:
         raise HTTPException(400, "date must be YYYY-MM-DD") from exc
     if fmt not in ("json", "csv"):
         raise HTTPException(400, "format must be json or csv")
+    if office is not None and not is_office_code(office):
+        raise HTTPException(400, "office must be at most 16 printable characters")
     records = await run_in_threadpool(repo.records_for_day, date, office)
     rows = daily_report(date, records)
     if fmt == "csv":

@@ -130,6 +130,23 @@ def test_malformed_and_oversized_requests_get_clear_4xx(
     assert response.json()["detail"]
 
 
+def test_an_unprintable_office_is_a_400_on_either_database(
+    server: ServerProcess, device_tls: Path
+) -> None:
+    # Found by schemathesis: PostgreSQL refuses a NUL in text, which surfaced as a 503.
+    with server.client(device_tls) as http:
+        response = http.get(
+            "/v1/reports/daily", params={"date": "2026-11-25", "office": "13\x001016"}
+        )
+        assert response.status_code == 400
+        assert "office" in response.json()["detail"]
+        payload = make_record(1).to_payload()
+        payload["office_code"] = "13\x00"
+        results = http.post("/v1/batches", json={"records": [_item(1, payload)]}).json()
+    assert results["results"][0]["status"] == "rejected"
+    assert "office_code" in results["results"][0]["error"]
+
+
 def test_bad_items_are_rejected_one_by_one(server: ServerProcess, device_tls: Path) -> None:
     good = make_record(1).to_payload()
     tampered = _item(2, make_record(2).to_payload())
