@@ -34,8 +34,25 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every area's subcommands."""
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not a global option."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser.
+
+    When ``argv`` names a known subcommand, only that area's module is imported:
+    every area pulls in its own libraries (httpx, cryptography, the engine), and
+    the kiosk's time to first frame should not pay for all of them. Otherwise
+    (``--help``, a typo) every area is loaded so argparse can list them.
+    """
     parser = argparse.ArgumentParser(
         prog="madoguchi",
         description="JPKI counter appliance (公的個人認証サービス 窓口端末)",
@@ -43,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    by_command = {module.rsplit(".", 1)[1]: module for module in COMMAND_MODULES}
+    named = _named_command(argv) if argv is not None else None
+    modules = [by_command[named]] if named in by_command else list(COMMAND_MODULES)
+    for module in modules:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -56,8 +76,9 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

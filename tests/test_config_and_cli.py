@@ -75,3 +75,24 @@ def test_cli_turns_errors_into_one_line_and_exit_2(
     assert err.startswith("madoguchi: ")
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_named_command_loads_only_its_own_area() -> None:
+    # The kiosk runs `madoguchi demo`: its start-up must not import every area.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from madoguchi.cli import build_parser, COMMAND_MODULES\n"
+        "build_parser(['-v', '--config', 'x.toml', 'sim', 'profiles'])\n"
+        "print(sorted(m for m in COMMAND_MODULES if m in sys.modules))\n"
+        "build_parser(['--help'])\n"
+        "print(all(m in sys.modules for m in COMMAND_MODULES))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    only, everything = result.stdout.splitlines()
+    assert only == "['madoguchi.commands.sim']"
+    assert everything == "True"
