@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from device.records import find_forbidden_data
@@ -48,6 +48,10 @@ from sync.server.tlsproto import PEER_CERT_KEY
 
 #: Paths served without a client certificate.
 OPEN_PATHS = frozenset({"/v1/enrolment"})
+#: Where ``build_app(ctx, updates=...)`` mounts the update endpoints (``updater/server.py``).
+#: They keep their own trust model, so they need no device certificate: a bundle is
+#: signed and verified by the device itself, and IT publishes with a bearer token.
+UPDATES_PREFIX = "/updates"
 _MAX_SMALL_BODY = 64 * 1024
 
 
@@ -75,13 +79,20 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
 class DeviceAuthMiddleware:
     """Refuse requests without an enrolled, unrevoked client certificate."""
 
-    def __init__(self, app: ASGIApp, ctx: ServerContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: ServerContext, open_prefix: str | None = None) -> None:
         self.app = app
         self.ctx = ctx
+        self.open_prefix = open_prefix
         self._serials: dict[bytes, str] = {}
 
+    def _is_open(self, path: str) -> bool:
+        prefix = self.open_prefix
+        if prefix is not None and (path == prefix or path.startswith(prefix + "/")):
+            return True
+        return path in OPEN_PATHS
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or self._is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -402,9 +413,10 @@ async def _sync_error(request: Request, exc: Exception) -> Response:
     return _error(400, "bad_request", str(exc))
 
 
-def build_app(ctx: ServerContext) -> ASGIApp:
-    """The ASGI app over ``ctx``."""
-    routes = [
+def build_app(ctx: ServerContext, *, updates: ASGIApp | None = None) -> ASGIApp:
+    """The ASGI app over ``ctx``; with ``updates`` (``updater.server.create_app``), one
+    server also delivers updates, under :data:`UPDATES_PREFIX`."""
+    routes: list[BaseRoute] = [
         Route("/v1/time", _server_time, methods=["GET"]),
         Route("/v1/batches", _post_batch, methods=["POST"]),
         Route("/v1/devices/me", _device_me, methods=["GET"]),
@@ -421,9 +433,11 @@ def build_app(ctx: ServerContext) -> ASGIApp:
         RepositoryError: _repository_error,
         SyncError: _sync_error,
     }
+    if updates is not None:
+        routes.append(Mount(UPDATES_PREFIX, app=updates))
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.ctx = ctx
-    return DeviceAuthMiddleware(app, ctx)
+    return DeviceAuthMiddleware(app, ctx, UPDATES_PREFIX if updates is not None else None)
 
 
 def _registry_key(value: str, name: str) -> str:

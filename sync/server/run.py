@@ -45,6 +45,13 @@ class _Server(uvicorn.Server):
                 f"madoguchi server listening on https://{host}:{port}", file=sys.stderr, flush=True
             )
 
+    async def on_tick(self, counter: int) -> bool:
+        # uvicorn's main loop ticks every 0.1 s on the event loop that serves requests, so
+        # a stuck loop stops the pings and systemd's watchdog restarts the server.
+        if counter % 10 == 0:
+            _notify("WATCHDOG=1")
+        return await super().on_tick(counter)
+
 
 _ENV_DB, _ENV_PKI, _ENV_SIM = (
     "MADOGUCHI_SERVER_DB",

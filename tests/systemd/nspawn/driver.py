@@ -8,17 +8,23 @@ fails, so one broken step does not hide the others.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import tomllib
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+#: The development checkout (bound read-only into the container).
+CHECKOUT = Path(__file__).resolve().parents[3]
 #: The development checkout's command (this script runs with its interpreter).
 DEV = str(Path(sys.executable).parent / "madoguchi")
 CURRENT = "/opt/madoguchi/current/bin/madoguchi"
@@ -28,15 +34,61 @@ SYNC = "madoguchi-sync.service"
 UPDATE = "madoguchi-update.service"
 SERVER = "madoguchi-server.service"
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
+SERVER_ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi-server"}
+#: What ``madoguchi server run`` makes on its first start (``[sync] server_pki_dir`` unset).
+SERVER_CA = "/var/lib/madoguchi-server/server-pki/ca.crt"
+#: A world-readable copy for the device's enrolment (IT hands the CA to the counter).
+DEVICE_CA = "/run/madoguchi-test-ca.crt"
+TLS_DIR = "/var/lib/madoguchi/sync"
+#: The business date of the test transaction (JST), and its office.
+DAY, OFFICE = "2026-11-25", "131016"
 
 results: dict[str, Any] = {}
 
 
-def run(*argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run(
+    *argv: str, timeout: float = 300, env: dict[str, str] | None = None, user: str | None = None
+) -> dict[str, Any]:
+    """Run a command, as root or (no runuser: a volatile /etc has no PAM) as ``user``."""
+    as_user: dict[str, Any] = {}
+    if user is not None:
+        as_user = {"user": user, "group": user, "extra_groups": [], "cwd": "/"}
     proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, env=env or ENV, check=False
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or ENV,
+        check=False,
+        **as_user,
     )
     return {"rc": proc.returncode, "out": proc.stdout[-30000:], "err": proc.stderr[-3000:]}
+
+
+def https_get(port: int, path: str, *, device_cert: bool) -> dict[str, Any]:
+    """GET over TLS that trusts only the server's CA, with or without the device's certificate."""
+    context = ssl.create_default_context(cafile=SERVER_CA)
+    if device_cert:
+        context.load_cert_chain(f"{TLS_DIR}/device.crt", f"{TLS_DIR}/device.key")
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        doc = body[:2000]
+    return {"status": response.status, "body": doc}
+
+
+def server_port() -> int:
+    """The port of ``[sync] server_listen`` in the counter's configuration."""
+    with open("/etc/madoguchi/madoguchi.toml", "rb") as fh:
+        listen: str = tomllib.load(fh)["sync"]["server_listen"]
+    return int(listen.rpartition(":")[2])
 
 
 def show(unit: str) -> dict[str, str]:
@@ -119,14 +171,72 @@ def timer_run(channel: str) -> dict[str, Any]:
     }
 
 
-def restarted_after(before: dict[str, str]) -> Callable[[], bool]:
-    """True once the unit is active again with another main process."""
+def restarted_after(unit: str, before: dict[str, str]) -> Callable[[], bool]:
+    """True once ``unit`` is active again with another main process."""
 
     def check() -> bool:
-        now = show(SYNC)
+        now = show(unit)
         return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
 
     return check
+
+
+def main_pid(state: dict[str, str]) -> int:
+    """The unit's main process; never 0 (``kill(0, …)`` would hit this driver's group)."""
+    pid = int(state.get("MainPID", "0"))
+    if pid <= 0:
+        raise RuntimeError(f"no main process: {state}")
+    return pid
+
+
+def kill_9(unit: str) -> dict[str, Any]:
+    """``kill -9`` of the unit's main process, then wait for systemd to restart it."""
+    before = show(unit)
+    os.kill(main_pid(before), signal.SIGKILL)
+    return {
+        "before": before,
+        "recovered_after_s": wait_for(restarted_after(unit, before), 30),
+        "after": show(unit),
+    }
+
+
+def hang(unit: str) -> dict[str, Any]:
+    """SIGSTOP: alive but silent. Only the watchdog can notice."""
+    before = show(unit)
+    os.kill(main_pid(before), signal.SIGSTOP)
+    recovered = wait_for(restarted_after(unit, before), 40)
+    journal = run("journalctl", "-u", unit, "--no-pager", "-o", "cat")["out"]
+    return {
+        "before": before,
+        "recovered_after_s": recovered,
+        "after": show(unit),
+        "watchdog_logged": "watchdog timeout" in journal.lower(),
+    }
+
+
+def record_transaction() -> dict[str, Any]:
+    """Write one completed procedure to the device store, as the app (the TUI) would."""
+    # The installed app's device package; the record itself is the sync tests' realistic one.
+    code = f"""
+import sys
+sys.path.append({str(CHECKOUT)!r})
+from device.store import Store
+from madoguchi.config import load_config
+from tests.sync.sync_support import make_record
+record = make_record(1, office={OFFICE!r}, day={DAY!r})
+with Store(load_config().store.resolved_path()) as store:
+    print(store.record_transaction(record), record.transaction_id)
+"""
+    return run(PYTHON, "-c", code, user="madoguchi")
+
+
+def sync_status() -> dict[str, Any]:
+    result = run(CURRENT, "sync", "status", user="madoguchi")
+    try:
+        data: dict[str, Any] = json.loads(result["out"])
+    except ValueError:
+        return {"error": result}
+    return data
 
 
 def main() -> None:
@@ -135,46 +245,141 @@ def main() -> None:
 
     @scenario("install")
     def _() -> dict[str, Any]:
-        # The first install is itself an update: from nothing to 1.0.0, under systemd.
-        applied = run(DEV, "update", "apply", "/bundles/madoguchi-1.0.0.bundle")
-        return {"apply": applied, "status": update_status(), "sync": show(SYNC)}
-
-    @scenario("ready")
-    def _() -> dict[str, Any]:
-        state = show(SYNC)
-        return {"sync": state, "process": proc_info(state.get("MainPID", "0"))}
-
-    @scenario("kill9")
-    def _() -> dict[str, Any]:
-        before = show(SYNC)
-        os.kill(int(before["MainPID"]), signal.SIGKILL)
-
-        return {
-            "before": before,
-            "recovered_after_s": wait_for(restarted_after(before), 30),
-            "after": show(SYNC),
-        }
-
-    @scenario("watchdog")
-    def _() -> dict[str, Any]:
-        before = show(SYNC)
-        # A hung daemon: alive but silent. Only the watchdog can notice.
-        os.kill(int(before["MainPID"]), signal.SIGSTOP)
-
-        recovered = wait_for(restarted_after(before), 40)
-        journal = run("journalctl", "-u", SYNC, "--no-pager", "-o", "cat")["out"]
-        return {
-            "before": before,
-            "recovered_after_s": recovered,
-            "after": show(SYNC),
-            "watchdog_logged": "watchdog timeout" in journal.lower(),
-        }
+        # The first install is itself an update: from nothing to 1.0.0, under systemd. On
+        # this host it health-checks the central server (first.toml): the counter's
+        # uploader cannot be ready before the device is enrolled with that server.
+        first = {**ENV, "MADOGUCHI_CONFIG": "/etc/madoguchi/first.toml"}
+        applied = run(DEV, "update", "apply", "/bundles/madoguchi-1.0.0.bundle", env=first)
+        return {"apply": applied, "status": update_status(), "server": show(SERVER)}
 
     @scenario("server_ready")
     def _() -> dict[str, Any]:
-        started = run("systemctl", "start", SERVER)
+        # `systemctl restart` returns when the server sent READY=1: it must accept a
+        # connection at once, without a retry, or READY came before it listened.
+        restarted = run("systemctl", "restart", SERVER)
+        try:
+            with socket.create_connection(("127.0.0.1", server_port()), timeout=5):
+                connected: str | bool = True
+        except OSError as exc:
+            connected = repr(exc)
         state = show(SERVER)
-        return {"start": started, "server": state, "process": proc_info(state.get("MainPID", "0"))}
+        return {
+            "restart": restarted,
+            "connected_at_ready": connected,
+            "server": state,
+            "process": proc_info(state.get("MainPID", "0")),
+        }
+
+    @scenario("server_answers")
+    def _() -> dict[str, Any]:
+        # Mutual TLS on loopback: TLS verified against the server's CA; without a
+        # client certificate, everything but enrolment is refused.
+        return {"time": https_get(server_port(), "/v1/time", device_cert=False)}
+
+    @scenario("sync_unenrolled")
+    def _() -> dict[str, Any]:
+        # Not enrolled yet: the uploader must not report READY, so the start fails.
+        started = run("systemctl", "start", SYNC, timeout=90)
+        state = show(SYNC)
+        run("systemctl", "stop", SYNC)
+        run("systemctl", "reset-failed", SYNC)
+        journal = run("journalctl", "-u", SYNC, "--no-pager", "-o", "cat")["out"]
+        return {"start": started, "sync": state, "journal": journal[-3000:]}
+
+    @scenario("enrol")
+    def _() -> dict[str, Any]:
+        # The server admin's steps, then the device's; keys are made here, at test time.
+        token = run(
+            CURRENT,
+            "server",
+            "enrol-token",
+            "--device-id",
+            "counter-01",
+            "--office",
+            OFFICE,
+            env=SERVER_ENV,
+            user="madoguchi-server",
+        )
+        Path(DEVICE_CA).write_bytes(Path(SERVER_CA).read_bytes())
+        os.chmod(DEVICE_CA, 0o644)
+        enrolled = run(
+            CURRENT,
+            "device",
+            "enroll",
+            "--token",
+            token["out"].strip(),
+            "--server-ca",
+            DEVICE_CA,
+            user="madoguchi",
+        )
+        key = Path(f"{TLS_DIR}/device.key")
+        key_mode = oct(key.stat().st_mode & 0o777) if key.exists() else "missing"
+        return {
+            "token": token,
+            "enroll": enrolled,
+            "key_mode": key_mode,
+            "me": https_get(server_port(), "/v1/devices/me", device_cert=True),
+        }
+
+    @scenario("ready")
+    def _() -> dict[str, Any]:
+        started = run("systemctl", "start", SYNC, timeout=90)
+        state = show(SYNC)
+        return {"start": started, "sync": state, "process": proc_info(state.get("MainPID", "0"))}
+
+    @scenario("kill9")
+    def _() -> dict[str, Any]:
+        return kill_9(SYNC)
+
+    @scenario("watchdog")
+    def _() -> dict[str, Any]:
+        return hang(SYNC)
+
+    @scenario("server_kill9")
+    def _() -> dict[str, Any]:
+        return kill_9(SERVER)
+
+    @scenario("server_watchdog")
+    def _() -> dict[str, Any]:
+        return hang(SERVER)
+
+    @scenario("upload")
+    def _() -> dict[str, Any]:
+        # A completed procedure in the device store reaches the server's daily report
+        # through the real uploader and the real server, both under their units.
+        written = record_transaction()
+        drained = wait_for(
+            lambda: (
+                sync_status().get("queue_length") == 0 and sync_status().get("last_error") is None
+            ),
+            45,
+        )
+        report = run(
+            CURRENT,
+            "server",
+            "report",
+            "--date",
+            DAY,
+            "--office",
+            OFFICE,
+            env=SERVER_ENV,
+            user="madoguchi-server",
+        )
+        try:
+            offline: Any = json.loads(report["out"])
+        except ValueError:
+            offline = report
+        return {
+            "written": written,
+            "drained_after_s": drained,
+            "status": sync_status(),
+            "report": offline,
+            "report_http": https_get(
+                server_port(), f"/v1/reports/daily?date={DAY}&office={OFFICE}", device_cert=True
+            ),
+            "sync": show(SYNC),
+            "server": show(SERVER),
+        }
 
     @scenario("journal_fields")
     def _() -> dict[str, Any]:
@@ -246,12 +451,14 @@ def main() -> None:
             "sync": show(SYNC),
         }
 
-    results["done"] = {"ok": True}
+    results["done"] = {"ok": True, "sync": show(SYNC), "server": show(SERVER)}
     save()
 
 
 def dump_journal() -> None:
-    journal = run("journalctl", "--no-pager", "-o", "short-monotonic", "-u", SYNC, "-u", UPDATE)
+    journal = run(
+        "journalctl", "--no-pager", "-o", "short-monotonic", "-u", SYNC, "-u", UPDATE, "-u", SERVER
+    )
     results["journal"] = journal["out"][-20000:]
 
 
