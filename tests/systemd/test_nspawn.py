@@ -2,27 +2,33 @@
 
 One boot runs every scenario (``nspawn/driver.py``, a oneshot unit started through
 ``systemd.wants=`` on the kernel command line), then powers off. The real unit
-files from ``systemd/`` are installed as they are; the sync unit gets one drop-in
-that runs the notify/watchdog self-test daemon in place of the uploader and
-shortens its watchdog. The update server runs on the host's loopback, with IT's
-bundles published through ``madoguchi update publish``.
+files from ``systemd/`` run the real daemons (``madoguchi sync run``,
+``madoguchi server run``); drop-ins only shorten their watchdogs. The update
+server runs on the host's loopback, with IT's bundles published through
+``madoguchi update publish``.
 
-Scenarios: the counter's first install (``madoguchi update apply``) brings the
-sync unit up; it reports READY as the ``madoguchi`` user; ``kill -9`` and a hang
-(SIGSTOP: the watchdog fires) both end in a restart; the timer's service pulls,
+Scenarios: the first install (``madoguchi update apply``) brings the central
+server up; it is ready only once it listens and answers over mutual TLS; the
+uploader is not ready before the device is enrolled (enrolment happens in the
+container, keys made there), and is after; ``kill -9`` and a hang (SIGSTOP: the
+watchdog fires) end in a restart for both daemons; a transaction written to the
+device store reaches the server's daily report; the timer's service pulls,
 applies and commits 1.1.0; a broken 1.2.0 is rolled back by itself; an open
-counter transaction defers 1.3.0 until it closes. The fleet view on the server
-shows what the counter reported.
+counter transaction defers 1.3.0 until it closes. The fleet view on the update
+server shows what the counter reported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,11 @@ UNITS = (
     "madoguchi-server.service",
 )
 BOOT_TIMEOUT_S = 300
+#: One container at a time on this host. Without a service manager on the host, every
+#: ``--keep-unit`` container puts its payload in the same cgroup (``/payload``), so two
+#: boots at once (a second pytest, another checkout's run) kill each other's processes.
+BOOT_LOCK = Path("/run/lock/madoguchi-nspawn.lock")
+BOOT_LOCK_WAIT_S = 600
 HOST_BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
 
@@ -132,6 +143,24 @@ def _prepare_etc(etc: Path, port: int, sync_port: int, public_key: Path) -> None
     shutil.copy(ROOT / "systemd" / "madoguchi.tmpfiles.conf", etc / "tmpfiles.d" / "madoguchi.conf")
 
 
+@contextlib.contextmanager
+def _one_boot_at_a_time() -> Iterator[None]:
+    with BOOT_LOCK.open("a") as lock:
+        deadline = time.monotonic() + BOOT_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another nspawn boot held {BOOT_LOCK} for {BOOT_LOCK_WAIT_S} s")
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
     work = tmp_path_factory.mktemp("nspawn")
@@ -189,39 +218,40 @@ def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
         shutil.copy(releases.bundles["1.0.0"], bundles)
         out = work / "out"
         out.mkdir()
-        console = subprocess.run(
-            [
-                "timeout",
-                "--kill-after=10",
-                str(BOOT_TIMEOUT_S),
-                "systemd-nspawn",
-                "-D",
-                "/",
-                "--volatile=yes",
-                "-b",
-                "--register=no",
-                "--keep-unit",
-                # its own name: another container booted from "/" at the same time would
-                # share the default one (and its propagation directory)
-                f"--machine=madoguchi-test-{port}",
-                "-q",
-                f"--bind-ro={ROOT}",
-                *_interpreter_binds(),
-                f"--bind={out}:/out",
-                f"--bind-ro={bundles}:/bundles",
-                f"--bind={etc / 'systemd' / 'system'}:/etc/systemd/system",
-                f"--bind-ro={etc / 'madoguchi'}:/etc/madoguchi",
-                f"--bind-ro={etc / 'systemd' / 'system-preset'}:/etc/systemd/system-preset",
-                f"--bind-ro={etc / 'sysusers.d'}:/etc/sysusers.d",
-                f"--bind-ro={etc / 'tmpfiles.d'}:/etc/tmpfiles.d",
-                "systemd.firstboot=off",
-                "systemd.wants=madoguchi-e2e.service",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=BOOT_TIMEOUT_S + 30,
-            check=False,
-        )
+        with _one_boot_at_a_time():
+            console = subprocess.run(
+                [
+                    "timeout",
+                    "--kill-after=10",
+                    str(BOOT_TIMEOUT_S),
+                    "systemd-nspawn",
+                    "-D",
+                    "/",
+                    "--volatile=yes",
+                    "-b",
+                    "--register=no",
+                    "--keep-unit",
+                    # its own name: another container booted from "/" at the same time would
+                    # share the default one (and its propagation directory)
+                    f"--machine=madoguchi-test-{port}",
+                    "-q",
+                    f"--bind-ro={ROOT}",
+                    *_interpreter_binds(),
+                    f"--bind={out}:/out",
+                    f"--bind-ro={bundles}:/bundles",
+                    f"--bind={etc / 'systemd' / 'system'}:/etc/systemd/system",
+                    f"--bind-ro={etc / 'madoguchi'}:/etc/madoguchi",
+                    f"--bind-ro={etc / 'systemd' / 'system-preset'}:/etc/systemd/system-preset",
+                    f"--bind-ro={etc / 'sysusers.d'}:/etc/sysusers.d",
+                    f"--bind-ro={etc / 'tmpfiles.d'}:/etc/tmpfiles.d",
+                    "systemd.firstboot=off",
+                    "systemd.wants=madoguchi-e2e.service",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=BOOT_TIMEOUT_S + 30,
+                check=False,
+            )
         results_file = out / "results.json"
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
         fleet = httpx.get(f"{base}/fleet", timeout=5).json()["devices"]

@@ -318,7 +318,9 @@ def main() -> None:
             "token": token,
             "enroll": enrolled,
             "key_mode": key_mode,
-            "me": https_get(server_port(), "/v1/devices/me", device_cert=True),
+            "me": https_get(server_port(), "/v1/devices/me", device_cert=True)
+            if key.exists()
+            else None,
         }
 
     @scenario("ready")
