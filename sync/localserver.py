@@ -7,13 +7,16 @@ devices through the real enrolment endpoint.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from madoguchi.errors import SyncError
 from sync import pki
@@ -23,6 +26,15 @@ from sync.server.app import enrolment_expiry, token_hash
 from sync.server.repository import open_repository
 
 _ROOT = Path(__file__).resolve().parents[1]
+
+log = logging.getLogger(__name__)
+
+
+def _drain(stream: IO[bytes]) -> None:
+    """Copy the server's later stderr to the log, so a long-lived server (the demo's)
+    never blocks on a full pipe."""
+    for line in stream:
+        log.warning("server: %s", line.decode("utf-8", "replace").rstrip())
 
 
 @dataclass
@@ -72,6 +84,9 @@ class LocalServer:
             if not line:
                 raise SyncError(f"the server exited with status {self.proc.wait()}")
             if b"listening on" in line:
+                threading.Thread(
+                    target=_drain, args=(stderr,), name="localserver-stderr", daemon=True
+                ).start()
                 return
 
     def kill(self) -> None:

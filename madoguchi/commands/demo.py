@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from device.operators import (
 )
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
-from madoguchi.config import Config, default_state_dir
+from madoguchi.config import Config, RulesConfig, SyncConfig, default_state_dir
 from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.services import (
     CardStatus,
@@ -93,6 +94,8 @@ class ApplianceServices:
         procedures: ``language -> [(id, title)]`` for the picker; by default the
             procedure engine's catalogue (:func:`engine_procedures`).
         effective_date: when the amended (改正後) rules apply (``[rules]``).
+        rules: the ``[rules]`` section; its policies (fees, U10, U11 …) decide each
+            procedure. ``None``: the engine's defaults.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class ApplianceServices:
         pki_dir: Path | None = None,
         procedures: Callable[[str], Sequence[tuple[str, str]]] | None = None,
         effective_date: dt.date = dt.date(2026, 4, 1),
+        rules: RulesConfig | None = None,
     ) -> None:
         self.reader = reader
         self._operators = operators
@@ -121,6 +125,7 @@ class ApplianceServices:
         self._pki_dir = pki_dir
         self._procedures = procedures
         self._effective_date = effective_date
+        self._rules = rules
         # One card conversation at a time: a card read, a PIN-counter read and a
         # VERIFY from different workers must not interleave their SELECTs.
         self._card_lock = threading.RLock()
@@ -246,11 +251,13 @@ class ApplianceServices:
 
     def start_procedure(self, procedure_id: str, actor: str, *, operator_id: str) -> Session:
         from device.procedures import Session
+        from device.procedures.policies import policies_from_config
 
         return Session.start(
             procedure_id, actor, self._clock.now().date(),
             effective_date=self._effective_date, operator_id=operator_id,
             clock=self._clock.now,
+            policies=None if self._rules is None else policies_from_config(self._rules),
         )
 
     def record_transaction(self, record: TransactionRecord) -> None:
@@ -429,6 +436,7 @@ def build_services(
         keypad_backend=config.keypad.backend,
         pin_pad=_open_pin_pad(config),
         effective_date=_effective_date(config),
+        rules=config.rules,
         demo=demo,
         pki_dir=pki_dir,
     )
@@ -474,22 +482,149 @@ def _run(args: argparse.Namespace) -> int:
     from tui.app import CounterApp
 
     config = config_from(args)
+    state_dir = default_state_dir()
     services = build_services(
-        config, state_dir=default_state_dir(), profile=args.profile, demo=demo_mode(config)
+        config, state_dir=state_dir, profile=args.profile, demo=demo_mode(config)
     )
     # Textual owns the terminal: log to a file in the state dir, never to the screen.
-    _log_to_file(default_state_dir() / "demo.log")
+    _log_to_file(state_dir / "demo.log")
+    sync = DemoSync(services.store.path, state_dir, config.sync) if local_server(config) else None
+    app = CounterApp(
+        services=services,
+        language=args.language or config.ui.language,
+        notify=notify_then_sync(sdnotify.notify, sync),
+        # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
+        watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
+    )
+    # SIGTERM (systemd, kill) and SIGHUP (the terminal closed) end the app like a quit
+    # key does, so the terminal is restored and the local server is stopped, not orphaned.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: app.exit())
     try:
-        CounterApp(
-            services=services,
-            language=args.language or config.ui.language,
-            notify=sdnotify.notify,
-            # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
-            watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
-        ).run()
+        app.run()
     finally:
+        if sync is not None:
+            sync.stop()
         services.close()
     return 0
+
+
+#: The demo's own central server keeps its database, its PKI and this device's key
+#: and certificate here, inside the state dir (made on first run, never committed).
+DEMO_SERVER_DIR = "demo-server"
+#: The id the demo device is enrolled under on its local server.
+DEMO_DEVICE_ID = "demo-device"
+
+
+def local_server(config: Config) -> bool:
+    """Whether the demo runs its own central server: only in the demo (sim card) and
+    only while ``[sync] server_url`` is the embedded default. A ``server_url`` set to
+    anything else names a real server, which ``madoguchi sync run`` talks to."""
+    return demo_mode(config) and config.sync.server_url == SyncConfig().server_url
+
+
+def notify_then_sync(
+    notify: Callable[[str], bool], sync: DemoSync | None
+) -> Callable[[str], bool]:
+    """``notify`` that also starts ``sync`` at ``READY=1``, i.e. once the first screen
+    is drawn: the server's start and the first run's key generation never delay it."""
+
+    def wrapped(state: str) -> bool:
+        if sync is not None and state.startswith("READY=1"):
+            sync.start()
+        return notify(state)
+
+    return wrapped
+
+
+class DemoSync:
+    """The demo's local central server (a child process) and the real uploader (a thread).
+
+    :meth:`start` returns at once; a thread starts ``madoguchi server run`` on a
+    free loopback port with SQLite and the simulated issuing authority
+    (:class:`sync.localserver.LocalServer`), enrols this device through the real
+    enrolment endpoint unless it already holds a certificate of that server's CA,
+    then runs :class:`sync.uploader.Uploader` until :meth:`stop`. The uploader
+    writes its state into the store, where the home screen reads it.
+
+    Args:
+        store_path: the device store the UI writes (the uploader opens its own
+            connection to it).
+        state_dir: the demo's state dir; everything lives in ``demo-server/`` there.
+        sync_config: ``[sync]``: batch size, backoff, timeouts, queue bound.
+    """
+
+    def __init__(self, store_path: Path, state_dir: Path, sync_config: SyncConfig) -> None:
+        self.store_path = store_path
+        self.directory = state_dir / DEMO_SERVER_DIR
+        self.config = sync_config
+        self.server: Any = None  # sync.localserver.LocalServer once started
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the server, the enrolment and the uploader in a thread (once)."""
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(target=self._main, name="demo-sync", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the uploader, then the server (SIGTERM, SIGKILL after 3 s); no orphan."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+
+    def _main(self) -> None:
+        try:
+            self._serve()
+        except Exception:  # a demo without sync still serves the counter
+            if not self._stop.is_set():
+                log.exception("the demo's local server or uploader stopped")
+
+    def _serve(self) -> None:
+        from device.store import Store
+        from sync import pki
+        from sync.client import DEVICE_CERT, SERVER_CA, SyncClient
+        from sync.localserver import LocalServer
+        from sync.uploader import Backoff, Uploader
+
+        database = self.directory / "server.sqlite3"
+        fresh_db = not database.exists()
+        server = LocalServer(str(database), self.directory / "pki")
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.server = server
+        server.start()  # the child makes the server's PKI on first run
+        log.info("demo central server listening on %s", server.url)
+        tls_dir = self.directory / "device"
+        ca = (self.directory / "pki" / pki.CA_CERT).read_bytes()
+        enrolled = (tls_dir / DEVICE_CERT).exists() and (
+            tls_dir / SERVER_CA
+        ).exists() and (tls_dir / SERVER_CA).read_bytes() == ca
+        if fresh_db or not enrolled:
+            device_id = server.enrol(tls_dir, DEMO_DEVICE_ID)
+            log.info("demo device enrolled as %s", device_id)
+        cfg = self.config
+        store = Store(self.store_path, queue_bound=cfg.queue_bound)
+        client = SyncClient(server.url, tls_dir, timeout_s=cfg.request_timeout_s)
+        try:
+            Uploader(
+                store, client, batch_size=cfg.batch_size,
+                backoff=Backoff(cfg.backoff_base_s, cfg.backoff_cap_s),
+            ).run(self._stop, poll_interval_s=cfg.poll_interval_s)
+        finally:
+            client.close()
+            store.close()
 
 
 def _log_to_file(path: Path) -> None:

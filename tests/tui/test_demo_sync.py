@@ -1,0 +1,210 @@
+"""The demo's local central server: a 第2-1-(1) issuance in the demo reaches the server.
+
+The composition is the demo's own (``build_services`` + :class:`DemoSync` started by
+the app's ``READY=1``): a real ``madoguchi server run`` child on loopback with
+SQLite, the real enrolment, the real uploader thread, mutual TLS throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from device.records import find_forbidden_data
+from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command
+from madoguchi.commands.demo import (
+    DEMO_SERVER_DIR,
+    DemoSync,
+    build_services,
+    local_server,
+    notify_then_sync,
+)
+from madoguchi.config import Config, ReaderConfig, RulesConfig, SyncConfig
+from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
+from tui.app import CounterApp
+
+from .conftest import StepClock
+from .helpers import screen_text, sign_in, wait_for
+from .test_checklist import _answer_until_pin_step
+
+SIZE = (80, 24)
+#: Fees set in ``[rules]`` so that the report has something to sum (the default is 0 yen).
+RULES = RulesConfig(fee_sign_cert_yen=200, fee_auth_cert_yen=100, fee_payable_jlis_percent=50)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line holds ``text`` (to find an orphan server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if text.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_only_the_demo_on_the_default_server_url_runs_a_local_server() -> None:
+    assert local_server(Config())
+    real = Config(sync=SyncConfig(server_url="https://central.example.lg.jp:8443"))
+    assert not local_server(real)
+    assert not local_server(Config(reader=ReaderConfig(backend="pcsc")))
+
+
+async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
+    state_dir: Path, clock: StepClock
+) -> None:
+    config = Config(rules=RULES)
+    services = build_services(config, state_dir=state_dir, demo=True, clock=clock)
+    sync = DemoSync(services.store.path, state_dir, config.sync)
+    notified: list[str] = []
+
+    def notify(state: str) -> bool:
+        notified.append(state)
+        return True
+
+    app = CounterApp(services=services, notify=notify_then_sync(notify, sync))
+    server_db = state_dir / DEMO_SERVER_DIR / "server.sqlite3"
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            assert notified
+            assert notified[0].startswith("READY=1")
+            # First run: server start, PKI, device key and enrolment, all off the UI loop.
+            await wait_for(pilot, lambda: app.sync_state.server_reachable is True, timeout=60)
+            await _answer_until_pin_step(pilot)
+            await pilot.pause(0.1)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+            await pilot.press(*"1234", "enter")
+            await wait_for(pilot, lambda: app.screen.id == "outcome")
+            assert "手続を継続" in screen_text(app)
+            await pilot.press("enter")  # 記録して終了
+            await wait_for(pilot, lambda: app.screen.id == "home")
+            # The queue drains to the server, and the home screen says so.
+            await wait_for(
+                pilot,
+                lambda: services.store.uploader_status().server_high_water == 1
+                and app.sync_state.queued == 0
+                and app.sync_state.last_success is not None,
+                timeout=30,
+            )
+            text = screen_text(app)
+            assert "接続中" in text
+            assert "0 件" in text
+            server = sync.server
+            assert server is not None
+            assert server.proc is not None
+            pid = server.proc.pid
+            report = _daily_report(server.url, state_dir, "2026-11-25")
+    finally:
+        sync.stop()
+        services.close()
+
+    rows = report["rows"]
+    assert sum(row["transactions"] for row in rows) == 1
+    assert sum(row["fee_collected_yen"] for row in rows) == 300
+    assert sum(row["fee_payable_jlis_yen"] for row in rows) == 150
+    assert {row["date"] for row in rows} == {"2026-11-25"}
+
+    db = sqlite3.connect(server_db)
+    try:
+        [(device_id, payload_text)] = db.execute("SELECT device_id, payload FROM records")
+        cells = [str(v) for row in db.execute("SELECT * FROM records") for v in row]
+    finally:
+        db.close()
+    payload = json.loads(payload_text)
+    assert device_id == "demo-device"
+    assert payload["procedure"] == "2-1-1"
+    assert payload["decision"] == "continue"
+    assert payload["fee_collected_yen"] == 300
+    assert find_forbidden_data(payload) is None
+    for cell in cells:
+        assert find_forbidden_data({"cell": cell}) is None
+        assert "1234" not in cell.replace("2034", "")
+
+    # Stopped with the demo: no orphan server process.
+    assert not Path(f"/proc/{pid}").exists()
+    assert _processes_mentioning(str(server_db)) == []
+
+
+def _daily_report(url: str, state_dir: Path, date: str) -> dict[str, Any]:
+    """The server's 交付状況 report as JSON, asked with the demo device's certificate."""
+    tls = state_dir / DEMO_SERVER_DIR / "device"
+    context = tls_context(tls / SERVER_CA, tls / DEVICE_CERT, tls / DEVICE_KEY)
+    assert oct(os.stat(tls / DEVICE_KEY).st_mode & 0o777) == "0o600"
+    with httpx.Client(base_url=url, verify=context, timeout=10.0) as http:
+        response = http.get("/v1/reports/daily", params={"date": date, "format": "json"})
+    assert response.status_code == 200, response.text
+    doc: dict[str, Any] = response.json()
+    return doc
+
+
+def test_a_second_start_keeps_the_enrolment_and_the_uploaded_records(
+    state_dir: Path, clock: StepClock
+) -> None:
+    """The keys are made once; a restarted demo reuses them and the server's database."""
+    services = build_services(Config(), state_dir=state_dir, demo=True, clock=clock)
+    cert = state_dir / DEMO_SERVER_DIR / "device" / DEVICE_CERT
+    try:
+        first: list[bytes] = []
+        for _ in range(2):
+            sync = DemoSync(services.store.path, state_dir, SyncConfig())
+            sync.start()
+            try:
+                _wait_until(lambda: services.store.uploader_status().last_success is not None)
+                first.append(cert.read_bytes())
+            finally:
+                sync.stop()
+            services.store.set_uploader_status(last_success=None)
+    finally:
+        services.close()
+    assert first[0] == first[1]
+
+
+def _wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_demo_and_its_local_server(state_dir: Path) -> None:
+    """``madoguchi demo`` in a real terminal: SIGTERM (what systemd sends) leaves no server."""
+    server_db = str(state_dir / DEMO_SERVER_DIR / "server.sqlite3")
+    session = TmuxSession(f"madoguchi-test-{os.getpid()}-demo-sync", width=80, height=24)
+    session.start(
+        demo_command() + "; sleep 30",  # the pane outlives the app: no SIGHUP does the job
+        {"MADOGUCHI_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
+    )
+    try:
+        session.wait_for(LOGIN_TITLE, timeout=30.0)
+        _wait_until(lambda: len(_processes_mentioning(server_db)) == 1)
+        [server_pid] = _processes_mentioning(server_db)
+        demo_pid = int((Path(f"/proc/{server_pid}/stat").read_text().split(")")[1]).split()[1])
+        assert "demo" in Path(f"/proc/{demo_pid}/cmdline").read_bytes().decode()
+        os.kill(demo_pid, signal.SIGTERM)
+        _wait_until(lambda: not Path(f"/proc/{demo_pid}").exists() or _zombie(demo_pid))
+        _wait_until(lambda: _processes_mentioning(server_db) == [], timeout=10.0)
+    finally:
+        session.kill()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except OSError:
+        return True
