@@ -131,6 +131,46 @@ class PinVerifyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityView:
+    """How one 照合番号B identity check ended, and what the chip holds (never the My Number).
+
+    ``outcome`` is a code the catalogue translates (``fallback.outcomes.*``):
+    ``read``, ``wrong``, ``blocked``, ``needs_confirmation``, ``not_set`` or
+    ``error``; ``remaining`` is the 照合番号B tries left the card reported.
+    The personal fields are filled only for ``read``: the 基本4情報 (``name``,
+    ``address``, ``birth_date``, ``sex``), then the 券面AP's own ``face_birth_date``,
+    ``face_sex``, ``expiry`` and ``endorsement``. Dates are ISO, sex the card's
+    ISO 5218 code. ``checks`` are the chip signature checks ``(name, ok)``, ``ok``
+    ``None`` when undecided. ``repr`` hides the personal data.
+    """
+
+    outcome: str
+    remaining: int | None = None
+    name: str = ""
+    address: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    face_birth_date: str = ""
+    face_sex: str = ""
+    expiry: str = ""
+    endorsement: str | None = None
+    checks: tuple[tuple[str, bool | None], ...] = ()
+    test_card: bool = False
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        return f"IdentityView(outcome={self.outcome!r}, <personal data hidden>)"
+
+    @property
+    def genuine(self) -> bool | None:
+        """``False`` if a chip check failed, ``None`` if one was undecided, else ``True``."""
+        results = [ok for _, ok in self.checks]
+        if False in results:
+            return False
+        return None if None in results or not results else True
+
+
 class PinPad(Protocol):
     """The applicant's PIN pad as PIN entry uses it (``drivers.keypad`` backends)."""
 
@@ -264,6 +304,15 @@ class CounterServices(Protocol):
 
         The card layer reads the tries left right before sending and refuses the
         last try unless ``confirm_last_try`` is True (the clerk confirmed it).
+        """
+        ...
+
+    def identity_check(self, collation_b: bytearray, *, confirm_last_try: bool) -> IdentityView:
+        """Blocking: 基本4情報 and the card face through 照合番号B, with the chip checks.
+
+        ``collation_b`` (14 digits typed from the card face) is wiped before this
+        returns. The card layer reads the tries left right before each VERIFY and
+        refuses the last try unless ``confirm_last_try``. The My Number is never read.
         """
         ...
 

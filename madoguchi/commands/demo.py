@@ -39,6 +39,7 @@ from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.services import (
     CardStatus,
     HealthItem,
+    IdentityView,
     PinPad,
     PinVerifyResult,
     PinView,
@@ -299,12 +300,6 @@ class ApplianceServices:
     def verify_pin(
         self, pin: str, secret: bytearray, *, confirm_last_try: bool
     ) -> PinVerifyResult:
-        from device.card.errors import (
-            LastTryNotConfirmedError,
-            PinExhaustedError,
-            PinNotSetError,
-            WrongPinError,
-        )
         from device.card.layout import PinKind
         from device.card.session import CardSession
 
@@ -315,20 +310,58 @@ class ApplianceServices:
                 status = CardSession(transport).verify(
                     PinKind(pin), secret, confirm_last_try=confirm_last_try
                 )
-        except WrongPinError as exc:
-            outcome = "blocked" if exc.remaining == 0 else "wrong"
-            return PinVerifyResult(pin, outcome, exc.remaining)
-        except LastTryNotConfirmedError:
-            return PinVerifyResult(pin, "needs_confirmation", 1)
-        except PinExhaustedError:
-            return PinVerifyResult(pin, "blocked", 0)
-        except PinNotSetError:
-            return PinVerifyResult(pin, "not_set")
         except MadoguchiError as exc:
-            return PinVerifyResult(pin, "error", detail=type(exc).__name__)
+            outcome, remaining, detail = verify_failure(exc)
+            return PinVerifyResult(pin, outcome, remaining, detail)
         finally:
             secret[:] = bytes(len(secret))
         return PinVerifyResult(pin, "verified", status.remaining)
+
+    def identity_check(self, collation_b: bytearray, *, confirm_last_try: bool) -> IdentityView:
+        from device.card.reading import identity_check
+        from device.card.session import CardSession
+
+        try:
+            with self._card_lock, self.reader.connect() as transport:
+                session = CardSession(transport)
+                # Wipes ``collation_b`` on every path; never reads the My Number.
+                report = identity_check(
+                    session, collation_b, self._trust_anchors(),
+                    confirm_last_try=confirm_last_try,
+                )
+                session.logout()
+        except MadoguchiError as exc:
+            outcome, remaining, detail = verify_failure(exc)
+            return IdentityView(outcome, remaining, detail=detail)
+        finally:
+            collation_b[:] = bytes(len(collation_b))
+        info, face = report.basic4, report.card_face
+        return IdentityView(
+            "read",
+            name=info.name if info else "",
+            address=info.address if info else "",
+            birth_date=info.birth_date.isoformat() if info else "",
+            sex=info.sex.value if info else "",
+            face_birth_date=face.birth_date.isoformat() if face else "",
+            face_sex=face.sex.value if face else "",
+            expiry=face.expiry.isoformat() if face and face.expiry else "",
+            endorsement=face.endorsement if face else None,
+            checks=tuple((check.name, check.ok) for check in report.checks),
+            test_card=report.test_card,
+        )
+
+    def _trust_anchors(self) -> Any:
+        """The chip checks' roots: ``trust-anchors`` in the state dir, else the demo's test PKI."""
+        from device.card.chip import TrustAnchors
+
+        directory = default_state_dir() / "trust-anchors"
+        if directory.is_dir():
+            return TrustAnchors.load(directory)
+        if self._demo and self._pki_dir is not None:
+            from drivers.simcard.pki import TestPki
+
+            return TrustAnchors.from_mapping(TestPki.load_or_create(self._pki_dir).trust_anchors())
+        return None
 
     def keypad_layout(self) -> Sequence[Sequence[str]]:
         return self._keypad_rows
@@ -358,6 +391,26 @@ class ApplianceServices:
         """Release the reader and the databases."""
         self.reader.close()
         self.store.close()
+
+
+def verify_failure(exc: MadoguchiError) -> tuple[str, int | None, str]:
+    """A refused VERIFY (PIN or 照合番号B) as ``(outcome code, tries left, detail)``."""
+    from device.card.errors import (
+        LastTryNotConfirmedError,
+        PinExhaustedError,
+        PinNotSetError,
+        WrongPinError,
+    )
+
+    if isinstance(exc, WrongPinError):
+        return ("blocked" if exc.remaining == 0 else "wrong"), exc.remaining, ""
+    if isinstance(exc, LastTryNotConfirmedError):
+        return "needs_confirmation", 1, ""
+    if isinstance(exc, PinExhaustedError):
+        return "blocked", 0, ""
+    if isinstance(exc, PinNotSetError):
+        return "not_set", None, ""
+    return "error", None, type(exc).__name__
 
 
 def engine_procedures(language: str) -> Sequence[tuple[str, str]]:

@@ -22,6 +22,7 @@ from device.procedures import Session, Step
 from device.procedures import texts as engine_texts
 from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
+from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
 from tui.services import PinVerifyResult
 from tui.widgets.bars import KeyHelp, TitleBar
 
@@ -109,6 +110,15 @@ class ChecklistScreen(CounterScreen[None]):
                 t("checklist.verify_pin"), id=f"step-pin-{n}", classes="step-pin"
             )
             box.mount(widget)
+        elif step.key.endswith(CHIP_MATCH_STEP) and self._on_my_number_card(step):
+            # The match comes from the chip read through 照合番号B, never from a bare
+            # 'yes'; a card that cannot be read is recorded as not matching.
+            widget = OptionList(
+                Option(t("checklist.fallback"), id="fallback"),
+                Option(t("checklist.no_chip"), id="false"),
+                id=f"step-choice-{n}", classes="step-choice",
+            )
+            box.mount(widget)
         elif kind == "choice":
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
@@ -144,6 +154,21 @@ class ChecklistScreen(CounterScreen[None]):
             return status.expiry
         return ""
 
+    def _on_my_number_card(self, step: Step) -> bool:
+        """Whether the evidence this step belongs to is a My Number card (it has 照合番号B)."""
+        facts: Any = self.session.recorded
+        for part in step.key[: -len(CHIP_MATCH_STEP)].split("."):
+            facts = facts.get(part, {}) if isinstance(facts, dict) else {}
+        return isinstance(facts, dict) and facts.get("kind") == "my_number_card"
+
+    def _open_fallback(self) -> None:
+        def done(recorded: bool | None) -> None:
+            if recorded:
+                self.answered += 1
+                self.populate()
+
+        self.app.push_screen(FallbackScreen(session=self.session), callback=done)
+
     def _fields(self, step: Step) -> tuple[tuple[str, str], ...]:
         names = step.value_type.partition(":")[2].split(",")
         lang = self.t.language
@@ -154,6 +179,9 @@ class ChecklistScreen(CounterScreen[None]):
     @on(OptionList.OptionSelected, ".step-choice")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         value: Any = event.option.id
+        if value == "fallback":
+            self._open_fallback()
+            return
         if value in ("true", "false"):
             value = value == "true"
         self._record(value)

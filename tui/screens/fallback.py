@@ -1,0 +1,424 @@
+"""The fallback path: 照合番号B, the chip's card-face data beside the card face, the declaration.
+
+When the applicant's card is a face-authentication card or the PIN check failed,
+section B of the guidelines accepts the identity only through the chip: the
+clerk types 照合番号B from the card face (not a PIN, but personal data), the
+card layer reads the 基本4情報 and the 券面AP data and verifies their chip
+signatures, and the clerk compares them with what is printed. This screen then
+records the comparison and the declaration of 住民票／戸籍の附票 items into the
+checklist's engine session, so the checklist does not ask them again.
+
+照合番号B never reaches a widget: keys are taken here, the digits live in a
+``bytearray`` that is wiped when handed to the card worker, on Esc and on
+unmount; the screen shows only how many were typed. The My Number is never read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from device.procedures import Session, Step
+from madoguchi.errors import MadoguchiError, RuleError
+from tui.screens.base import CounterScreen
+from tui.screens.last_try import LastTryScreen
+from tui.services import IdentityView, PinView
+from tui.widgets.bars import KeyHelp, TitleBar
+
+#: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
+CODE_LENGTH = 14
+#: The counter the card layer verifies first (the 券面AP's moves with it).
+COLLATION_B = "support_collation_b"
+#: Step-key endings this screen records (with the person prefix before them).
+CHIP_MATCH_STEP = ".card.chip_face_match"
+DECLARATION_STEPS = (".card.declaration.items", ".card.declaration.subject")
+#: The printed items the clerk compares, in the order of the card face.
+COMPARED = ("name", "address", "birth_date", "sex", "expiry")
+#: ISO 5218 sex codes -> catalogue keys under ``fallback.sexes``.
+SEXES = {"0": "unknown", "1": "male", "2": "female", "9": "not_applicable"}
+#: Japanese eras as the card face prints birth dates: (first day, name).
+ERAS = (
+    (dt.date(2019, 5, 1), "令和"),
+    (dt.date(1989, 1, 8), "平成"),
+    (dt.date(1926, 12, 25), "昭和"),
+    (dt.date(1912, 7, 30), "大正"),
+    (dt.date(1868, 1, 25), "明治"),
+)
+MASK_FILLED, MASK_EMPTY = "●", "○"
+
+
+def era_date(day: dt.date) -> str:
+    """``1985-04-01`` as printed on a card face: 昭和60年4月1日 (元年 for the first year)."""
+    for start, name in ERAS:
+        if day >= start:
+            year = day.year - start.year + 1
+            return f"{name}{'元' if year == 1 else year}年{day.month}月{day.day}日"
+    return day.isoformat()
+
+
+def code_mask(length: int) -> str:
+    """The typed count only, grouped as the card face prints 照合番号B's parts (6, 4, 4)."""
+    glyphs = [MASK_FILLED] * length + [MASK_EMPTY] * (CODE_LENGTH - length)
+    return " ".join("".join(glyphs[a:b]) for a, b in ((0, 6), (6, 10), (10, 14)))
+
+
+def wipe(buffer: bytearray) -> None:
+    """Overwrite, then empty, a buffer that held 照合番号B digits."""
+    buffer[:] = bytes(len(buffer))
+    buffer.clear()
+
+
+class IdentityChecked(Message):
+    """The card worker finished the 照合番号B identity check."""
+
+    def __init__(self, view: IdentityView) -> None:
+        super().__init__()
+        self.view = view
+
+
+class CollationTriesRead(Message):
+    """The card worker read 照合番号B's tries left (``None`` when it could not)."""
+
+    def __init__(self, status: PinView | None) -> None:
+        super().__init__()
+        self.status = status
+
+
+class FallbackScreen(CounterScreen[bool]):
+    """Reads the chip through 照合番号B and records the comparison and the declaration.
+
+    Dismisses with True once the engine steps it fills are recorded, False when
+    the clerk went back without recording the comparison.
+
+    Args:
+        session: the checklist's engine session; its next step is the chip match.
+    """
+
+    def __init__(self, *, session: Session) -> None:
+        super().__init__(id="fallback")
+        self.session = session
+        self.phase = "entry"
+        """``entry``, ``reading``, ``compare`` or ``declare``."""
+        self.view: IdentityView | None = None
+        """What the chip held, after a successful read."""
+        self.tries_left: int | None = None
+        self.tries_state: str | None = None
+        self.message = ""
+        self._message_is_error = False
+        self._code = bytearray()
+        self._shown = 0
+
+    @property
+    def typed(self) -> int:
+        """How many digits of 照合番号B are typed (all the screen shows)."""
+        return len(self._code)
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        t = self.t
+        yield TitleBar(t("fallback.title"), self.title_right())
+        with Vertical(id="fallback-box", classes="panel"):
+            yield Static(id="fallback-step")
+            with Vertical(id="fallback-entry"):
+                yield Static(t("fallback.lead"), id="fallback-lead")
+                yield Static(t("fallback.entry"), id="fallback-entry-text")
+                yield Static(id="fallback-mask")
+                yield Static(t("fallback.entry_parts"), id="fallback-parts")
+                yield Static(id="fallback-tries")
+            yield Static("", id="fallback-warning", classes="error")
+            with Horizontal(id="fallback-compare"):
+                yield Static(id="fallback-chip")
+                yield Vertical(id="fallback-side")
+            yield Static("", id="fallback-message", markup=False)
+        yield KeyHelp(t("keys.fallback" if self.phase in ("entry", "reading")
+                        else "keys.fallback_compare"))
+
+    def on_mount(self) -> None:
+        self.populate()
+        self._read_tries()
+
+    def populate(self) -> None:
+        step = self.session.next_step()
+        if step is not None:
+            self.query_one("#fallback-step", Static).update(Text.assemble(
+                (step.citation, "bold"), " ", (step.text(self.t.language), "bold yellow"),
+            ))
+        entering = self.phase in ("entry", "reading")
+        self.query_one("#fallback-entry").display = entering
+        self.query_one("#fallback-compare").display = not entering
+        self.query_one("#fallback-warning").display = False
+        self._show_mask()
+        self._show_tries()
+        self._show_message()
+        if not entering:
+            self._show_chip()
+            self._show_side(step)
+
+    def _show_mask(self) -> None:
+        self.query_one("#fallback-mask", Static).update(Text(code_mask(self.typed), style="bold"))
+
+    def _show_tries(self) -> None:
+        t = self.t
+        if self.tries_left is None and self.tries_state is None:
+            text = t("fallback.tries_reading")
+        elif self.tries_state == "blocked" or self.tries_left == 0:
+            text = t("fallback.outcomes.blocked")
+        elif self.tries_left is None:
+            text = t("fallback.tries_unknown")
+        else:
+            text = t("fallback.tries_left", tries=self.tries_left)
+        self.query_one("#fallback-tries", Static).update(Text(text, style="bold"))
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.message, self._message_is_error = text, error
+        self._show_message()
+
+    def _show_message(self) -> None:
+        widget = self.query_one("#fallback-message", Static)
+        widget.update(self.message)
+        widget.set_class(self._message_is_error, "error")
+
+    def _show_chip(self) -> None:
+        view, t = self.view, self.t
+        if view is None:
+            return
+        ja = t.language == "ja"
+
+        def day(iso: str) -> str:
+            if not iso:
+                return t("common.none")
+            date = dt.date.fromisoformat(iso)
+            return f"{iso}（{era_date(date)}）" if ja else iso
+
+        def sex(code: str) -> str:
+            return t(f"fallback.sexes.{SEXES[code]}") if code in SEXES else code or "?"
+
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column()
+        birth = Text(day(view.birth_date))
+        if view.face_birth_date and view.face_birth_date != view.birth_date:
+            birth.append(t("fallback.sources_differ", other=day(view.face_birth_date)),
+                         style="bold reverse")
+        gender = Text(sex(view.sex))
+        if view.face_sex and view.face_sex != view.sex:
+            gender.append(t("fallback.sources_differ", other=sex(view.face_sex)),
+                          style="bold reverse")
+        grid.add_row(t("fallback.items.name"), view.name or t("common.none"))
+        grid.add_row(t("fallback.items.address"), view.address or t("common.none"))
+        grid.add_row(t("fallback.items.birth_date"), birth)
+        grid.add_row(t("fallback.items.sex"), gender)
+        grid.add_row(t("fallback.items.expiry"), view.expiry or t("common.none"))
+        if view.endorsement:
+            grid.add_row(t("fallback.endorsement"), view.endorsement)
+        for name, ok in view.checks:
+            mark = ("fallback.check_undecided" if ok is None
+                    else "fallback.check_ok" if ok else "fallback.check_ng")
+            grid.add_row(
+                t("fallback.checks_title") if name == view.checks[0][0] else "",
+                Text(t(mark, name=t(f"fallback.checks.{name}")),
+                     style="bold reverse" if ok is False else ""),
+            )
+        warning = self.query_one("#fallback-warning", Static)
+        warning.display = view.genuine is False
+        warning.update(t("fallback.counterfeit") if view.genuine is False else "")
+        parts: list[Any] = [Text(t("fallback.chip_title"), style="bold yellow"), grid]
+        if view.genuine is None:
+            parts.append(Text(t("fallback.undecided"), style="bold"))
+        if view.test_card:
+            parts.append(Text(t("fallback.test_card")))
+        self.query_one("#fallback-chip", Static).update(Group(*parts))
+
+    def _show_side(self, step: Step | None) -> None:
+        t = self.t
+        side = self.query_one("#fallback-side", Vertical)
+        side.remove_children()  # removal completes later: new widgets get fresh ids
+        self._shown += 1
+        n = self._shown
+        widget: Any
+        if self.phase == "compare":
+            side.mount(Static(t("fallback.compare_lead"), classes="fallback-side-lead"))
+            widget = SelectionList[str](
+                *((t(f"fallback.items.{item}"), item) for item in COMPARED),
+                id=f"fallback-items-{n}", classes="fallback-items",
+            )
+            side.mount(widget)
+            side.mount(Button(t("fallback.record"), id=f"fallback-record-{n}",
+                              classes="fallback-record"))
+        elif step is not None:
+            side.mount(Static(Text(step.text(t.language), style="bold yellow"),
+                              classes="fallback-side-lead"))
+            widget = OptionList(
+                *(Option(label, id=value) for value, label in step.options(t.language)),
+                id=f"fallback-declare-{n}", classes="fallback-declare",
+            )
+            side.mount(widget)
+        else:
+            return
+        self.call_after_refresh(widget.focus)
+
+    # -- 照合番号B entry --------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        if self.phase not in ("entry", "reading"):
+            if event.key == "escape":
+                event.stop()
+                self._leave()
+            return
+        # While 照合番号B is typed every key stops here: no widget ever holds it.
+        event.stop()
+        event.prevent_default()
+        if event.key == "escape":
+            self._leave()
+        elif self.phase == "reading":
+            return
+        elif event.character is not None and event.character.isdigit() \
+                and event.character.isascii():
+            if self.typed < CODE_LENGTH:
+                self._code.append(ord(event.character))
+                self._say("")
+            self._show_mask()
+        elif event.key == "backspace" and self._code:
+            self._code[-1] = 0
+            del self._code[-1]
+            self._show_mask()
+        elif event.key == "enter":
+            self._submit()
+
+    def _submit(self) -> None:
+        if self.typed != CODE_LENGTH:
+            self._say(self.t("fallback.too_short", n=self.typed), error=True)
+            return
+        if self.tries_state == "blocked" or self.tries_left == 0:
+            self._say(self.t("fallback.outcomes.blocked"), error=True)
+            return
+        if self.tries_left == 1 or self.tries_state == "last_try":
+            def answered(confirmed: bool | None) -> None:
+                self.counter.record_action(
+                    "collation_b_last_try_" + ("confirmed" if confirmed else "declined"))
+                if confirmed:
+                    self._start_check(confirm_last_try=True)
+                else:
+                    wipe(self._code)
+                    self._show_mask()
+
+            self.app.push_screen(LastTryScreen(pin=COLLATION_B), callback=answered)
+            return
+        self._start_check(confirm_last_try=False)
+
+    def _start_check(self, *, confirm_last_try: bool) -> None:
+        secret = bytearray(self._code)
+        wipe(self._code)
+        self.phase = "reading"
+        self._show_mask()
+        self._say(self.t("fallback.reading"))
+        self._check(secret, confirm_last_try)
+
+    @work(thread=True, exclusive=True, group="fallback-card", exit_on_error=False)
+    def _check(self, secret: bytearray, confirm_last_try: bool) -> None:
+        """Card worker: the identity check (the service wipes ``secret``)."""
+        try:
+            view = self.counter.services.identity_check(secret, confirm_last_try=confirm_last_try)
+        except MadoguchiError as exc:
+            view = IdentityView("error", detail=type(exc).__name__)
+        finally:
+            wipe(secret)
+        self.post_message(IdentityChecked(view))
+
+    @work(thread=True, exclusive=True, group="fallback-tries", exit_on_error=False)
+    def _read_tries(self) -> None:
+        """Card worker: 照合番号B's tries left, read without spending one."""
+        try:
+            status: PinView | None = self.counter.services.pin_status(COLLATION_B)
+        except MadoguchiError:
+            status = None
+        self.post_message(CollationTriesRead(status))
+
+    def on_collation_tries_read(self, message: CollationTriesRead) -> None:
+        status = message.status
+        if status is None:
+            self.tries_state = "unknown"
+        else:
+            self.tries_left, self.tries_state = status.remaining, status.state
+        self._show_tries()
+
+    def on_identity_checked(self, message: IdentityChecked) -> None:
+        view = message.view
+        # The outcome only: never the code, never the chip's data.
+        self.counter.record_action("collation_b_check", view.outcome)
+        if view.outcome == "read":
+            self.view = view
+            self.phase = "compare"
+            self._say("")
+            self.refresh(recompose=True)  # the compare keys and widgets
+            return
+        self.phase = "entry"
+        if view.remaining is not None:
+            self.tries_left = view.remaining
+            self.tries_state = "blocked" if view.remaining == 0 else None
+        remaining = "?" if view.remaining is None else str(view.remaining)
+        self._say(self.t(f"fallback.outcomes.{view.outcome}", remaining=remaining,
+                         detail=view.detail), error=True)
+        self._show_tries()
+
+    # -- recording ------------------------------------------------------------------------
+
+    @on(Button.Pressed, ".fallback-record")
+    def _record_comparison(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        ticked = set(self.query_one(f"#fallback-items-{self._shown}", SelectionList).selected)
+        # A chip whose signature failed cannot vouch for anything printed on the card.
+        match = ticked >= set(COMPARED) and view.genuine is not False
+        if self._record(CHIP_MATCH_STEP, match):
+            self.notify(self.t("fallback.match_recorded" if match
+                               else "fallback.mismatch_recorded"),
+                        severity="information" if match else "warning")
+            self._next()
+
+    @on(OptionList.OptionSelected, ".fallback-declare")
+    def _declared(self, event: OptionList.OptionSelected) -> None:
+        step = self.session.next_step()
+        if step is not None and step.key.endswith(DECLARATION_STEPS) \
+                and self._record(DECLARATION_STEPS, event.option.id):
+            self._next()
+
+    def _record(self, ending: str | tuple[str, ...], value: Any) -> bool:
+        step = self.session.next_step()
+        if step is None or not step.key.endswith(ending):
+            return False
+        try:
+            self.session.record(step.key, value)
+        except RuleError as exc:
+            self._say(str(exc), error=True)  # nothing recorded before is lost
+            return False
+        self.counter.record_action("step_recorded", step.key)
+        return True
+
+    def _next(self) -> None:
+        step = self.session.next_step()
+        if step is not None and step.key.endswith(DECLARATION_STEPS):
+            self.phase = "declare"
+            self._say("")
+            self.populate()
+            return
+        self.dismiss(True)
+
+    def _leave(self) -> None:
+        wipe(self._code)
+        self.dismiss(self.phase == "declare")
+
+    def on_unmount(self) -> None:
+        wipe(self._code)
