@@ -164,8 +164,15 @@ async def test_face_auth_card_fallback_match_and_declaration_continue(
                       "券面入力補助AP 正常", "券面AP 正常", "カード実在確認 正常"):
             assert shown in text, shown
         assert "偽造" not in text
-        # Tick the five printed items, then record the comparison.
-        await _tick_all_and_record(frames)
+        # Tick the five printed items; a language switch keeps the ticks; record.
+        await frames.press("space", *(k for _ in range(4) for k in ("down", "space")))
+        await frames.press("f2")
+        await wait_for(pilot, lambda: "Card-face data on the chip" in screen_text(app))
+        await frames.press("f2")
+        await wait_for(pilot, lambda: "ICチップの券面事項" in screen_text(app))
+        ticks = app.screen.query_one(".fallback-items")
+        assert len(ticks.selected) == 5  # type: ignore[attr-defined]
+        await frames.press("tab", "enter")
         await wait_for(pilot, lambda: screen.phase == "declare")  # type: ignore[attr-defined]
         recorded = screen.session.recorded["applicant_id"]["card"]  # type: ignore[attr-defined]
         assert recorded["chip_face_match"] is True

@@ -117,6 +117,7 @@ class FallbackScreen(CounterScreen[bool]):
         self._message_is_error = False
         self._code = bytearray()
         self._shown = 0
+        self._ticked: set[str] = set()
 
     @property
     def typed(self) -> int:
@@ -250,7 +251,9 @@ class FallbackScreen(CounterScreen[bool]):
         if self.phase == "compare":
             side.mount(Static(t("fallback.compare_lead"), classes="fallback-side-lead"))
             widget = SelectionList[str](
-                *((t(f"fallback.items.{item}"), item) for item in COMPARED),
+                # Ticks survive a language switch (the screen is recomposed).
+                *((t(f"fallback.items.{item}"), item, item in self._ticked)
+                  for item in COMPARED),
                 id=f"fallback-items-{n}", classes="fallback-items",
             )
             side.mount(widget)
@@ -373,6 +376,10 @@ class FallbackScreen(CounterScreen[bool]):
         self._show_tries()
 
     # -- recording ------------------------------------------------------------------------
+
+    @on(SelectionList.SelectedChanged, ".fallback-items")
+    def _ticks_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
+        self._ticked = set(event.selection_list.selected)
 
     @on(Button.Pressed, ".fallback-record")
     def _record_comparison(self) -> None:
