@@ -117,6 +117,13 @@ def _prepare_etc(etc: Path, port: int, sync_port: int, public_key: Path) -> None
         dropin = system / f"madoguchi-{name}.service.d"
         dropin.mkdir()
         shutil.copy(HERE / "nspawn" / f"{name}-watchdog.conf", dropin / "watchdog.conf")
+    # The bundles run against this checkout's venv (``extra_site``). Wherever CI cloned
+    # it, PrivateTmp= (a checkout under /tmp) or ProtectHome= (under /root) would hide it
+    # from the units; binding it back is a test-only drop-in.
+    for unit in ("madoguchi-sync", "madoguchi-server", "madoguchi-update"):
+        dropin = system / f"{unit}.service.d"
+        dropin.mkdir(exist_ok=True)
+        (dropin / "checkout.conf").write_text(f"[Service]\nBindReadOnlyPaths={ROOT}\n")
     e2e = (HERE / "nspawn" / "madoguchi-e2e.service").read_text()
     e2e = e2e.replace("@PYTHON@", sys.executable).replace("@ROOT@", str(ROOT))
     (system / "madoguchi-e2e.service").write_text(e2e)
