@@ -86,10 +86,17 @@ server_url = "http://127.0.0.1:{port}"
 channel = "{channel}"
 units = ["{units}"]
 health_timeout_s = 45
-extra_site = "{Path(sysconfig_purelib())}"
+extra_site = "{CONTAINER_SITE}"
 # Debian's interpreter, not this venv's base: the units' ProtectHome= hides /root (pyenv).
 python = "/usr/bin/python3.11"
 """
+
+
+#: Where the container sees this venv's site-packages, which app-only bundles run
+#: against (``extra_site``). Not the host path: wherever CI cloned the checkout,
+#: PrivateTmp= (under /tmp) or ProtectHome= and /root's mode (under /root) would hide
+#: it from the units' users.
+CONTAINER_SITE = "/srv/madoguchi-dev-site"
 
 
 def sysconfig_purelib() -> str:
@@ -117,13 +124,6 @@ def _prepare_etc(etc: Path, port: int, sync_port: int, public_key: Path) -> None
         dropin = system / f"madoguchi-{name}.service.d"
         dropin.mkdir()
         shutil.copy(HERE / "nspawn" / f"{name}-watchdog.conf", dropin / "watchdog.conf")
-    # The bundles run against this checkout's venv (``extra_site``). Wherever CI cloned
-    # it, PrivateTmp= (a checkout under /tmp) or ProtectHome= (under /root) would hide it
-    # from the units; binding it back is a test-only drop-in.
-    for unit in ("madoguchi-sync", "madoguchi-server", "madoguchi-update"):
-        dropin = system / f"{unit}.service.d"
-        dropin.mkdir(exist_ok=True)
-        (dropin / "checkout.conf").write_text(f"[Service]\nBindReadOnlyPaths={ROOT}\n")
     e2e = (HERE / "nspawn" / "madoguchi-e2e.service").read_text()
     e2e = e2e.replace("@PYTHON@", sys.executable).replace("@ROOT@", str(ROOT))
     (system / "madoguchi-e2e.service").write_text(e2e)
@@ -243,6 +243,8 @@ def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
                     f"--machine=madoguchi-test-{port}",
                     "-q",
                     f"--bind-ro={ROOT}",
+                    f"--bind-ro={sysconfig_purelib()}:{CONTAINER_SITE}",
+                    f"--bind-ro={ROOT}:/srv/madoguchi-checkout",
                     *_interpreter_binds(),
                     f"--bind={out}:/out",
                     f"--bind-ro={bundles}:/bundles",

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 #: The development checkout (bound read-only into the container).
-CHECKOUT = Path(__file__).resolve().parents[3]
+#: This checkout, bound where the app's users can read it (the host path may be under
+#: /root, which they cannot traverse, or under /tmp, which PrivateTmp= hides).
+SHARED_CHECKOUT = Path("/srv/madoguchi-checkout")
 #: The development checkout's command (this script runs with its interpreter).
 DEV = str(Path(sys.executable).parent / "madoguchi")
 CURRENT = "/opt/madoguchi/current/bin/madoguchi"
@@ -219,7 +221,7 @@ def record_transaction() -> dict[str, Any]:
     # The installed app's device package; the record itself is the sync tests' realistic one.
     code = f"""
 import sys
-sys.path.append({str(CHECKOUT)!r})
+sys.path.append({str(SHARED_CHECKOUT)!r})
 from device.store import Store
 from madoguchi.config import load_config
 from tests.sync.sync_support import make_record
