@@ -6,9 +6,12 @@ developer's own configuration or state: every test gets a private state dir.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
 
 pytest_plugins = ["tests.support.vpcd"]
 
@@ -21,3 +24,16 @@ def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MADOGUCHI_STATE_DIR", str(state))
     monkeypatch.delenv("MADOGUCHI_CONFIG", raising=False)
     return state
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[MockFactory]:
+    """gpiozero's own MockFactory as the default pin factory, restored afterwards."""
+    saved = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = saved

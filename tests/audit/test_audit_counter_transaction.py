@@ -7,14 +7,12 @@ WAL, byte for byte, on the device and on the server), HTTP body, exception or re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from device.card.chip import TrustAnchors
@@ -49,17 +47,6 @@ from tests.pinpad.rig import Rig
 CASE = Path(__file__).resolve().parents[2] / "docs" / "cases" / "2-1-1-continue-pin.json"
 
 
-@pytest.fixture
-def mock_factory() -> Iterator[MockFactory]:
-    """gpiozero's MockFactory as the default pin factory, restored afterwards."""
-    saved = Device.pin_factory
-    factory = MockFactory()
-    Device.pin_factory = factory
-    try:
-        yield factory
-    finally:
-        factory.reset()
-        Device.pin_factory = saved
 
 
 class Applicant:
