@@ -178,6 +178,19 @@ class SyncClient:
             statuses[item.seq] = (str(status), str(error) if error is not None else None)
         return BatchReply(statuses, high_water, _skew(local_mid, doc.get("server_time")))
 
+    def request_certificate(self, kind: str, public_key_pem: str) -> str:
+        """Ask the server's simulated issuing authority (``--simulate``) for a ``kind``
+        certificate on ``public_key_pem``; returns the new certificate's serial."""
+        doc, _ = self._request(
+            "POST",
+            "/v1/sim/issuing-authority/certificates",
+            json={"kind": kind, "public_key_pem": public_key_pem},
+        )
+        serial = doc.get("serial")
+        if not isinstance(serial, str) or not 0 < len(serial) <= 64 or not serial.isprintable():
+            raise ProtocolError("the issuing authority's answer has no certificate serial")
+        return serial
+
 
 def _connect_error(exc: httpx.ConnectError) -> Exception:
     cause: BaseException | None = exc

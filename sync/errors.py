@@ -64,3 +64,8 @@ class ConflictError(SyncError, ValueError):
 
 class NotFoundError(SyncError, LookupError):
     """The named device, card or certificate is unknown (HTTP 404)."""
+
+
+class IssuingAuthorityError(SyncError):
+    """The issuing authority did not issue a certificate (unreachable, refused or not
+    running); nothing was recorded, and the clerk may try again."""

@@ -43,7 +43,7 @@ from sync.protocol import (
 from sync.server.openapi import openapi_document
 from sync.server.registry import CertificateStatus, OperationStatus
 from sync.server.report import daily_report, report_csv, report_json
-from sync.server.repository import DeviceInfo, Repository
+from sync.server.repository import DeviceInfo, Repository, StatusEntry
 from sync.server.tlsproto import PEER_CERT_KEY
 
 #: Paths served without a client certificate.
@@ -294,18 +294,7 @@ async def _card_status(request: Request) -> Response:
             repo.set_card_status, card_id, status, reason, ctx.now().isoformat(), serials
         )
     entry = await run_in_threadpool(repo.card_status, card_id)
-    if entry is None:
-        raise HTTPException(404, "card unknown to the registry")
-    status = OperationStatus(entry.status)
-    return JSONResponse(
-        {
-            "card_id": card_id,
-            "status": status.value,
-            "label": status.label,
-            "reason": entry.detail,
-            "updated_at": entry.updated_at,
-        }
-    )
+    return _registry_answer(entry, "card", ("card_id", "reason"), OperationStatus)
 
 
 async def _certificate_status(request: Request) -> Response:
@@ -313,13 +302,24 @@ async def _certificate_status(request: Request) -> Response:
     repo = ctx.repo
     serial = _registry_key(request.path_params["serial"], "serial")
     entry = await run_in_threadpool(repo.certificate_status, serial)
+    return _registry_answer(entry, "certificate", ("serial", "kind"), CertificateStatus)
+
+
+def _registry_answer(
+    entry: StatusEntry | None,
+    what: str,
+    names: tuple[str, str],
+    values: type[OperationStatus] | type[CertificateStatus],
+) -> Response:
+    """A registry entry as JSON: its key and detail under ``names``, the status and its label."""
     if entry is None:
-        raise HTTPException(404, "certificate unknown to the registry")
-    status = CertificateStatus(entry.status)
+        raise HTTPException(404, f"{what} unknown to the registry")
+    status = values(entry.status)
+    key_name, detail_name = names
     return JSONResponse(
         {
-            "serial": serial,
-            "kind": entry.detail,
+            key_name: entry.key,
+            detail_name: entry.detail,
             "status": status.value,
             "label": status.label,
             "updated_at": entry.updated_at,

@@ -11,6 +11,7 @@ so ingest of one batch is atomic and batches are applied one at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -350,11 +351,14 @@ class SqlRepository:
             if idem_key is not None:
                 self._check_batch_key(cur, device_id, idem_key, body_hash or "", when)
             by_seq, by_txn = self._existing(cur, device_id, items)
+            enrolled = self._enrolled_office(cur, device_id)
             outcomes: list[ItemOutcome] = []
             fresh: list[IncomingRecord] = []
             taken_seq: dict[int, str] = {}
-            for item in items:
-                outcome = _classify(item, by_seq, by_txn, taken_seq)
+            for given in items:
+                item, outcome = _filed_office(given, enrolled)
+                if outcome.status == ACCEPTED:
+                    outcome = _classify(item, by_seq, by_txn, taken_seq)
                 outcomes.append(outcome)
                 if outcome.status == ACCEPTED:
                     fresh.append(item)
@@ -382,6 +386,11 @@ class SqlRepository:
                 self._apply_certificates(cur, fresh, when)
             high_water = self._advance_high_water(cur, device_id)
         return outcomes, high_water
+
+    def _enrolled_office(self, cur: Any, device_id: str) -> str | None:
+        cur.execute(self._q("SELECT office_code FROM devices WHERE device_id = ?"), [device_id])
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
 
     def _check_batch_key(self, cur: Any, device_id: str, key: str, digest: str, when: str) -> None:
         cur.execute(
@@ -619,13 +628,7 @@ class SqlRepository:
 
     def card_status(self, card_id: str) -> StatusEntry | None:
         """See :meth:`Repository.card_status`."""
-        with self._transaction() as cur:
-            cur.execute(
-                self._q("SELECT status, updated_at, reason FROM card_status WHERE card_id = ?"),
-                [card_id],
-            )
-            row = cur.fetchone()
-        return None if row is None else StatusEntry(card_id, str(row[0]), str(row[1]), str(row[2]))
+        return self._status_entry("card_status", "card_id", "reason", card_id)
 
     def set_card_status(
         self,
@@ -666,13 +669,22 @@ class SqlRepository:
 
     def certificate_status(self, serial: str) -> StatusEntry | None:
         """See :meth:`Repository.certificate_status`."""
+        return self._status_entry("certificate_status", "serial", "kind", serial)
+
+    def _status_entry(
+        self, table: str, key_column: str, detail: str, key: str
+    ) -> StatusEntry | None:
+        """One registry row: its status, when it changed, and its ``detail`` column."""
         with self._transaction() as cur:
             cur.execute(
-                self._q("SELECT status, updated_at, kind FROM certificate_status WHERE serial = ?"),
-                [serial],
+                self._q(
+                    f"SELECT status, updated_at, {detail} FROM {table}"  # noqa: S608
+                    f" WHERE {key_column} = ?"
+                ),
+                [key],
             )
             row = cur.fetchone()
-        return None if row is None else StatusEntry(serial, str(row[0]), str(row[1]), str(row[2]))
+        return None if row is None else StatusEntry(key, str(row[0]), str(row[1]), str(row[2]))
 
     def set_certificate_status(
         self, serial: str, kind: str, status: CertificateStatus, now: str
@@ -687,6 +699,25 @@ class SqlRepository:
                 ),
                 [serial, kind, status.value, now],
             )
+
+
+def _filed_office(
+    item: IncomingRecord, enrolled: str | None
+) -> tuple[IncomingRecord, ItemOutcome]:
+    """The record under the office its device was enrolled for.
+
+    A record without an office code is filed under the enrolled office; one that names
+    another office is refused, so that no device counts in another office's report.
+    """
+    if enrolled is None or item.office_code == enrolled:
+        return item, ItemOutcome(ACCEPTED)
+    if not item.office_code:
+        return dataclasses.replace(item, office_code=enrolled), ItemOutcome(ACCEPTED)
+    return item, ItemOutcome(
+        REJECTED,
+        f"office_code {item.office_code!r} is not the office this device was enrolled for"
+        f" ({enrolled!r}): check [sync] office_code, or enrol the device for that office",
+    )
 
 
 def _classify(

@@ -55,14 +55,21 @@ def test_uploaded_transactions_appear_in_the_daily_report(
     server: ServerProcess, device_tls: Path, tmp_path: Path
 ) -> None:
     up = _uploader(tmp_path, server, device_tls)
+    osaka_tls = tmp_path / "osaka-tls"
+    (tmp_path / "osaka").mkdir()
+    server.enrol(osaka_tls, office="271004")
+    osaka = _uploader(tmp_path / "osaka", server, osaka_tls)
     for i in range(120):
-        up.store.record_transaction(make_record(i, office="131016" if i % 2 else "271004"))
-    assert up.drain() == 120
+        (up if i % 2 else osaka).store.record_transaction(
+            make_record(i, office="131016" if i % 2 else "271004")
+        )
+    assert up.drain() == 60
+    assert osaka.drain() == 60
     assert up.store.queue_length() == 0
     status = up.store.uploader_status()
     assert status.server_reachable
     assert status.last_error is None
-    assert status.server_high_water == 120
+    assert status.server_high_water == 60
     assert status.clock_skew_s is not None
     assert abs(status.clock_skew_s) < 5
     with server.client(device_tls) as http:
