@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from madoguchi.commands.demo import DEMO_OPERATOR_ID, DEMO_PASSWORD
 from tui.app import CounterApp
@@ -53,3 +54,68 @@ async def card_settled(pilot: Pilot[None]) -> None:
 def screen_text(app: CounterApp) -> str:
     """Everything the screen shows now, as plain text (what a camera would see)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def pick_procedure(pilot: Pilot[None], procedure_id: str) -> None:
+    """From the home screen, open the picker and choose ``procedure_id``."""
+    app = pilot.app
+    assert isinstance(app, CounterApp)
+    await pilot.press("p")
+    await wait_for(pilot, lambda: app.screen.id == "procedures")
+    option_list = app.screen.query_one("#procedure-list", OptionList)
+    option_list.highlighted = option_list.get_option_index(procedure_id)
+    await pilot.press("enter")
+
+
+#: 第2-1-(1) with the applicant's My Number card on the reader: the keys that answer
+#: each step before the card's own checks. The expiry and the 顔認証 answer are the
+#: ones the chip proposes, so Enter confirms them for any card profile.
+CARD_PROCEDURE_KEYS: dict[str, tuple[str, ...]] = {
+    "application.received": ("enter",),  # はい
+    "applicant_id.kind": ("down", "enter"),  # 個人番号カード
+    "applicant_id.card.expiry": ("enter",),  # proposed from the chip
+    "applicant_id.contents_match": ("enter",),  # はい
+    "applicant_id.card.operation_status": ("enter",),  # 運用中
+    "applicant_id.card.face_auth": ("enter",),  # proposed from the card kind
+}
+
+
+async def answer_until(
+    pilot: Pilot[None],
+    ending: str,
+    press: Callable[..., Awaitable[None]] | None = None,
+    answers: dict[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Sign-in done: open 2-1-1 and answer with the card until the step ending in ``ending``.
+
+    ``press`` (default ``pilot.press``) lets a caller see every frame on the way;
+    ``answers`` replaces the keys of some steps (``("home", "enter")`` is はい).
+    """
+    plan = {**CARD_PROCEDURE_KEYS, **(answers or {})}
+    app = pilot.app
+    assert isinstance(app, CounterApp)
+    keys = press if press is not None else pilot.press
+    await card_settled(pilot)  # the chip's proposals need the card read
+    await pick_procedure(pilot, "2-1-1")
+    await wait_for(pilot, lambda: app.screen.id == "checklist")
+    session = app.screen.session  # type: ignore[attr-defined]
+    for _ in range(len(CARD_PROCEDURE_KEYS) + 1):
+        key = session.next_step().key
+        if key.endswith(ending):
+            return
+        await wait_for(pilot, lambda: step_ready(app))
+        await keys(*plan[key])
+        await wait_for(pilot, lambda k=key: session.next_step().key != k)  # type: ignore[misc]
+    assert session.next_step().key.endswith(ending)
+
+
+def step_ready(app: CounterApp) -> bool:
+    """The checklist's current step has its input focused (and the chip's proposal set)."""
+    screen = app.screen
+    focused = app.focused
+    shown = getattr(screen, "_shown", None)
+    return (
+        focused is not None and shown is not None and focused.id is not None
+        and focused.id.endswith(f"-{shown}") and focused.parent is not None
+        and focused.parent.id == "step-input"
+    )

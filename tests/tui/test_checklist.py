@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import pytest
+from textual.widgets import OptionList
 
 from tui.app import CounterApp
 
-from .helpers import card_settled, screen_text, sign_in, wait_for
+from .conftest import StepClock, make_services
+from .helpers import (
+    answer_until,
+    pick_procedure,
+    screen_text,
+    sign_in,
+    step_ready,
+    wait_for,
+)
 
 SIZE = (80, 24)
-
-
-async def _pick(pilot: Any, procedure_id: str) -> None:
-    app = pilot.app
-    await pilot.press("p")
-    await wait_for(pilot, lambda: app.screen.id == "procedures")
-    option_list = app.screen.query_one("#procedure-list")
-    option_list.highlighted = option_list.get_option_index(procedure_id)
-    await pilot.press("enter")
 
 
 def _stored(services: Any) -> list[dict[str, Any]]:
@@ -30,7 +33,7 @@ async def test_inquiry_route_with_citations_is_recorded_for_the_operator(service
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _pick(pilot, "2-1-1")
+        await pick_procedure(pilot, "2-1-1")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         text = screen_text(app)
         assert "第2-1-(1)-ア-(ア)" in text
@@ -62,7 +65,7 @@ async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> N
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _pick(pilot, "2-1-1")
+        await pick_procedure(pilot, "2-1-1")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         await pilot.press("enter")  # 申請書等を受理した: はい
         await wait_for(pilot, lambda: "本人確認書類の種類" in screen_text(app))
@@ -90,7 +93,7 @@ async def test_application_not_received_is_rejected(services: Any) -> None:
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _pick(pilot, "2-1-1")
+        await pick_procedure(pilot, "2-1-1")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         await pilot.press("down", "enter")  # いいえ
         await wait_for(pilot, lambda: app.screen.id == "outcome")
@@ -104,7 +107,7 @@ async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _pick(pilot, "2-1-2")
+        await pick_procedure(pilot, "2-1-2")
         await wait_for(pilot, lambda: app.screen.id == "actor")
         text = screen_text(app)
         assert "代理人" in text
@@ -116,37 +119,13 @@ async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None
         await wait_for(pilot, lambda: app.screen.id == "procedures")
 
 
-async def _answer_until_pin_step(pilot: Any) -> None:
-    """2-1-1 with the applicant's My Number card, up to the PIN step."""
-    app = pilot.app
-    await card_settled(pilot)  # the chip's expiry is proposed for the expiry step
-    await _pick(pilot, "2-1-1")
-    await wait_for(pilot, lambda: app.screen.id == "checklist")
-    session = app.screen.session
-    answers: dict[str, list[str]] = {
-        "application.received": ["enter"],
-        "applicant_id.kind": ["down", "enter"],  # 個人番号カード
-        "applicant_id.card.expiry": ["enter"],  # proposed from the chip: 2034-04-01
-        "applicant_id.contents_match": ["enter"],
-        "applicant_id.card.operation_status": ["enter"],  # 運用中
-        "applicant_id.card.face_auth": ["down", "enter"],  # いいえ
-    }
-    for _ in range(len(answers)):
-        step = session.next_step()
-        if step.key.endswith("card.pin_result"):
-            return
-        await pilot.press(*answers[step.key])
-        await pilot.pause(0.1)
-    assert session.next_step().key.endswith("card.pin_result")
-
-
 async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in(
     services: Any,
 ) -> None:
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _answer_until_pin_step(pilot)
+        await answer_until(pilot, "card.pin_result")
         await pilot.pause(0.1)
         checklist = app.screen
         recorded = checklist.session.recorded
@@ -172,7 +151,7 @@ async def test_a_verified_pin_lets_the_issuance_continue(services: Any) -> None:
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _answer_until_pin_step(pilot)
+        await answer_until(pilot, "card.pin_result")
         await pilot.pause(0.1)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
@@ -190,7 +169,7 @@ async def test_cancelling_the_pin_prompt_records_nothing(services: Any) -> None:
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
-        await _answer_until_pin_step(pilot)
+        await answer_until(pilot, "card.pin_result")
         await pilot.pause(0.1)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
@@ -208,7 +187,7 @@ async def test_today_shows_counts_fees_and_history(services: Any) -> None:
         await wait_for(pilot, lambda: "本日の取引はまだありません" in screen_text(app))
         await pilot.press("escape")
         for _ in range(2):  # two 受付不可: application not received
-            await _pick(pilot, "2-1-1")
+            await pick_procedure(pilot, "2-1-1")
             await wait_for(pilot, lambda: app.screen.id == "checklist")
             await pilot.press("down", "enter")
             await wait_for(pilot, lambda: app.screen.id == "outcome")
@@ -223,3 +202,44 @@ async def test_today_shows_counts_fees_and_history(services: Any) -> None:
         assert text.count("2-1-1") == 2
         assert "demo" in text
         assert len(app.screen.records) == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("profile", "face_auth", "hint"),
+    [("face-auth", True, "顔認証カードと推定されます"),
+     ("standard", False, "顔認証カードではないと推定されます")],
+)
+async def test_the_chip_proposes_whether_it_is_a_face_auth_card(
+    tmp_path: Path, clock: StepClock, sim_pki: Path, profile: str, face_auth: bool, hint: str
+) -> None:
+    svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, profile=profile)
+    try:
+        app = CounterApp(services=svc)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await answer_until(pilot, "card.face_auth")
+            await wait_for(pilot, lambda: step_ready(app))
+            assert "顔認証カードか" in screen_text(app)
+            assert hint in screen_text(app)  # said as a proposal, to check on the card face
+            choice = app.screen.query_one(".step-choice", OptionList)
+            assert choice.highlighted is not None
+            assert choice.get_option_at_index(choice.highlighted).id == str(face_auth).lower()
+            session = app.screen.session  # type: ignore[attr-defined]
+            assert "face_auth" not in session.recorded["applicant_id"]["card"]  # not yet
+            await pilot.press("enter")  # the clerk confirms it
+            await wait_for(pilot, lambda: "face_auth" in session.recorded["applicant_id"]["card"])
+            assert session.recorded["applicant_id"]["card"]["face_auth"] is face_auth
+    finally:
+        svc.close()
+
+
+async def test_the_clerk_can_answer_against_the_chips_proposal(services: Any) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await answer_until(pilot, "card.face_auth")
+        await wait_for(pilot, lambda: step_ready(app))
+        session = app.screen.session  # type: ignore[attr-defined]
+        await pilot.press("up", "enter")  # the card face says 顔認証 after all
+        await wait_for(pilot, lambda: "face_auth" in session.recorded["applicant_id"]["card"])
+        assert session.recorded["applicant_id"]["card"]["face_auth"] is True

@@ -23,7 +23,7 @@ from tui.app import CounterApp
 from tui.screens.fallback import code_mask, era_date
 
 from .conftest import StepClock, make_services
-from .helpers import card_settled, screen_text, sign_in, wait_for
+from .helpers import answer_until, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 WRONG_CODE = "11111111111111"
@@ -75,29 +75,15 @@ class Frames:
 
 
 async def _to_fallback(pilot: Pilot[None], frames: Frames) -> None:
-    """2-1-1 for the person, a My Number card the clerk calls face-auth, up to the chip match."""
+    """2-1-1 for the person, a card the clerk calls face-auth, up to the chip match.
+
+    はい is chosen whatever the chip proposes: the counterfeit card's chip proposes いいえ.
+    """
     app = pilot.app
     assert isinstance(app, CounterApp)
     await sign_in(pilot)
-    await card_settled(pilot)
-    await frames.press("p")
-    await wait_for(pilot, lambda: app.screen.id == "procedures")
-    option_list = app.screen.query_one("#procedure-list")
-    option_list.highlighted = option_list.get_option_index("2-1-1")  # type: ignore[attr-defined]
-    await frames.press("enter")
-    await wait_for(pilot, lambda: app.screen.id == "checklist")
-    session = app.screen.session  # type: ignore[attr-defined]
-    answers: dict[str, list[str]] = {
-        "application.received": ["enter"],
-        "applicant_id.kind": ["down", "enter"],  # 個人番号カード
-        "applicant_id.card.expiry": ["enter"],  # proposed from the chip
-        "applicant_id.contents_match": ["enter"],
-        "applicant_id.card.operation_status": ["enter"],  # 運用中
-        "applicant_id.card.face_auth": ["enter"],  # はい
-    }
-    while not session.next_step().key.endswith("chip_face_match"):
-        await frames.press(*answers[session.next_step().key])
-        await pilot.pause(0.1)
+    await answer_until(pilot, "chip_face_match", press=frames.press,
+                       answers={"applicant_id.card.face_auth": ("home", "enter")})
     await wait_for(pilot, lambda: "照合番号BでICチップの券面事項を確認する" in screen_text(app))
     # No bare 'yes': only the chip read or 'cannot be checked'.
     assert "はい" not in screen_text(app)

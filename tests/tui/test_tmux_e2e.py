@@ -106,12 +106,14 @@ def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> 
         ("有効期間満了日", ["Enter"]),  # the chip's expiry, proposed
         ("記載内容・写真が申請書等と一致", ["Enter"]),
         ("運用状況", ["Enter"]),
-        ("顔認証カードか", ["Down", "Enter"]),
+        ("顔認証カードか", ["Enter"]),  # いいえ, as the chip proposes
     ]
     for question, keys in steps:
         demo_session.wait_for(question)
         if question == "有効期間満了日":
             demo_session.wait_for("2034-04-01")
+        if question == "顔認証カードか":
+            demo_session.wait_for("顔認証カードではないと推定")
         time.sleep(0.05)
         for key in keys:
             if key in ("Enter", "Down"):

@@ -23,7 +23,7 @@ from device.procedures import texts as engine_texts
 from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
-from tui.services import PinVerifyResult
+from tui.services import PinVerifyResult, Presence
 from tui.widgets.bars import KeyHelp, TitleBar
 
 #: Step-key endings the UI answers itself instead of asking the clerk.
@@ -31,6 +31,9 @@ OPERATOR_AUTH_STEP = "card.operator_authenticated"
 PIN_RESULT_STEP = "card.pin_result"
 #: How a PIN prompt's outcome is recorded for the engine; other outcomes record nothing.
 PIN_RESULTS = {"verified": "verified", "wrong": "failed", "blocked": "blocked"}
+#: Card kinds (``device.card.kind``) that answer the 顔認証カードか question; other kinds
+#: (a 住基 card, a smartphone, an unknown card) propose nothing.
+FACE_AUTH_KINDS = {"face_auth": True, "standard": False}
 
 
 def step_kind(step: Step) -> str:
@@ -122,11 +125,18 @@ class ChecklistScreen(CounterScreen[None]):
         elif kind == "choice":
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
+            proposed, hint = self._proposal(step)
+            if hint:
+                box.mount(Static(hint, classes="step-hint"))
             widget = OptionList(
                 *(Option(label, id=value) for value, label in options),
                 id=f"step-choice-{n}", classes="step-choice",
             )
             box.mount(widget)
+            ids = [value for value, _ in options]
+            if proposed in ids:
+                # The chip's answer is highlighted; Enter confirms it, arrows change it.
+                self.call_after_refresh(setattr, widget, "highlighted", ids.index(proposed))
         elif kind in ("multi", "fields"):
             values = self._fields(step) if kind == "fields" else step.options(lang)
             widget = SelectionList[str](
@@ -136,8 +146,11 @@ class ChecklistScreen(CounterScreen[None]):
             box.mount(widget)
             box.mount(Button(t("checklist.next"), id=f"step-next-{n}", classes="step-next"))
         else:
+            proposed, hint = self._proposal(step)
+            if hint:
+                box.mount(Static(hint, classes="step-hint"))
             widget = Input(
-                value=self._from_card(step),
+                value=proposed,
                 placeholder=t("checklist.date_hint") if kind == "date" else "",
                 id=f"step-text-{n}",
                 classes="step-text",
@@ -147,12 +160,25 @@ class ChecklistScreen(CounterScreen[None]):
             box.mount(widget)
         self.call_after_refresh(widget.focus)
 
-    def _from_card(self, step: Step) -> str:
-        """The chip's expiry as the proposed answer; the clerk still checks it and confirms."""
+    def _proposal(self, step: Step) -> tuple[str, str]:
+        """``(value, hint)`` the card on the reader proposes for ``step``; ``("", "")`` if none.
+
+        The chip's expiry date and, from the card kind the card layer inferred, whether
+        it is a 顔認証 card. Only a proposal: the clerk checks the card face and confirms
+        (the hint says so); taking the card away withdraws it.
+        """
         status = self.counter.card_status
-        if step.key.endswith(".card.expiry") and status is not None and status.expiry:
-            return status.expiry
-        return ""
+        if status is None or status.error or self.counter.reader_state.presence \
+                is not Presence.PRESENT:
+            return "", ""
+        t = self.t
+        if step.key.endswith(".card.expiry") and status.expiry:
+            return status.expiry, t("checklist.from_chip_expiry")
+        if step.key.endswith(".card.face_auth") and status.kind in FACE_AUTH_KINDS:
+            face_auth = FACE_AUTH_KINDS[status.kind]
+            hint = "checklist.from_chip_face_auth" if face_auth else "checklist.from_chip_standard"
+            return ("true" if face_auth else "false"), t(hint)
+        return "", ""
 
     def _on_my_number_card(self, step: Step) -> bool:
         """Whether the evidence this step belongs to is a My Number card (it has 照合番号B)."""
