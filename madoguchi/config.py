@@ -95,6 +95,10 @@ class SyncConfig:
 
     server_url: str = "https://127.0.0.1:8765"
     device_id: str = ""
+    #: The office (市区町村コード or the 窓口's own code, at most 16 characters) this
+    #: counter records its transactions under; empty = the office the server enrolled
+    #: the device for (the server files it there, and refuses any other office).
+    office_code: str = ""
     batch_size: int = 200
     #: Device key, certificate and server CA (``device.key``, ``device.crt``,
     #: ``ca.crt``); empty = <state dir>/sync.

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from device.operators import Clock, OperatorSession
 from device.procedures import Session
-from device.records import TransactionRecord
+from device.records import CertificateAction, TransactionRecord
 
 
 class Presence(enum.Enum):
@@ -278,6 +278,19 @@ class CounterServices(Protocol):
 
     def record_transaction(self, record: TransactionRecord) -> None:
         """Blocking: store a decided procedure's record and its outbox row."""
+        ...
+
+    def certificate_actions(
+        self, session: Session, *, issued: dict[str, str]
+    ) -> Sequence[CertificateAction]:
+        """Blocking: the certificates the decided procedure issues or revokes, for its record.
+
+        An issuance gets its certificates from the issuing authority (the demo's
+        simulated one; none where they are issued outside this appliance); a revocation
+        lists the card's own. ``issued`` (kind -> serial) keeps what was already issued
+        for this transaction, so a retry never issues twice. Raises a
+        :class:`~madoguchi.errors.MadoguchiError` when the authority or the card fails.
+        """
         ...
 
     def today_records(self) -> Sequence[TransactionRecord]:

@@ -51,7 +51,8 @@ from tui.services import (
 
 if TYPE_CHECKING:  # the store (sqlite-utils) and the engine load only when the demo runs
     from device.procedures import Session
-    from device.records import TransactionRecord
+    from device.procedures.certificates import CardCertificates
+    from device.records import CertificateAction, TransactionRecord
     from device.store import Store
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class ApplianceServices:
         effective_date: when the amended (改正後) rules apply (``[rules]``).
         rules: the ``[rules]`` section; its policies (fees, U10, U11 …) decide each
             procedure. ``None``: the engine's defaults.
+        office_code: the office every procedure's record names (``[sync] office_code``).
+        issuer: blocking: issues one certificate of a kind (``"sign"``/``"auth"``) and
+            returns its serial (the demo's simulated issuing authority); ``None`` where
+            the certificates are issued outside this appliance. Settable later.
     """
 
     def __init__(
@@ -114,8 +119,12 @@ class ApplianceServices:
         procedures: Callable[[str], Sequence[tuple[str, str]]] | None = None,
         effective_date: dt.date = dt.date(2026, 4, 1),
         rules: RulesConfig | None = None,
+        office_code: str = "",
+        issuer: Callable[[str], str] | None = None,
     ) -> None:
         self.reader = reader
+        self.office_code = office_code
+        self.issuer = issuer
         self._operators = operators
         self.store = store
         self._clock = clock
@@ -257,12 +266,45 @@ class ApplianceServices:
         return Session.start(
             procedure_id, actor, self._clock.now().date(),
             effective_date=self._effective_date, operator_id=operator_id,
-            clock=self._clock.now,
+            office_code=self.office_code, clock=self._clock.now,
             policies=None if self._rules is None else policies_from_config(self._rules),
         )
 
     def record_transaction(self, record: TransactionRecord) -> None:
         self.store.record_transaction(record)
+
+    def certificate_actions(
+        self, session: Session, *, issued: dict[str, str]
+    ) -> Sequence[CertificateAction]:
+        from device.procedures import certificates as planned
+
+        evaluation = session.evaluation
+        # Read the card only when something comes of it: a revocation, or an issuance
+        # that this appliance drives (the demo's issuing authority).
+        wanted = planned.revokes_card_certificates(evaluation) or (
+            self.issuer is not None and bool(planned.kinds_to_issue(evaluation))
+        )
+        card = self._card_certificates() if wanted else None
+        return planned.certificate_actions(evaluation, card, self.issuer, issued)
+
+    def _card_certificates(self) -> CardCertificates:
+        """The card's certificate flags and its 利用者証明用 serial; no PIN, no try spent."""
+        from device.card import layout
+        from device.card.data import parse_certificate_presence
+        from device.card.layout import Application
+        from device.card.reading import read_certificate
+        from device.card.session import CardSession
+        from device.procedures.certificates import CardCertificates
+
+        with self._card_lock, self.reader.connect() as transport:
+            card = CardSession(transport)
+            flags = parse_certificate_presence(card.read_exact(
+                Application.JPKI, layout.JPKI_CERT_PRESENCE, layout.CERT_PRESENCE_LENGTH
+            ))
+            serial = ""
+            if flags.auth:
+                serial = format(read_certificate(card, layout.JPKI_AUTH_CERT).serial_number, "x")
+        return CardCertificates(sign=flags.sign, auth=flags.auth, auth_serial=serial)
 
     def today_records(self) -> Sequence[TransactionRecord]:
         import json
@@ -480,6 +522,9 @@ def build_services(
     store_path = (
         Path(config.store.path) if config.store.path else state_dir / "madoguchi.sqlite3"
     )
+    office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
+    if len(office) > 16 or not office.isprintable():
+        raise ConfigError("[sync] office_code must be at most 16 printable characters")
     return ApplianceServices(
         reader=reader,
         operators=operators,
@@ -490,6 +535,7 @@ def build_services(
         pin_pad=_open_pin_pad(config),
         effective_date=_effective_date(config),
         rules=config.rules,
+        office_code=office,
         demo=demo,
         pki_dir=pki_dir,
     )
@@ -541,7 +587,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     # Textual owns the terminal: log to a file in the state dir, never to the screen.
     _log_to_file(state_dir / "demo.log")
-    sync = DemoSync(services.store.path, state_dir, config.sync) if local_server(config) else None
+    sync = demo_sync(services, state_dir, config) if local_server(config) else None
     app = CounterApp(
         services=services,
         language=args.language or config.ui.language,
@@ -567,6 +613,9 @@ def _run(args: argparse.Namespace) -> int:
 DEMO_SERVER_DIR = "demo-server"
 #: The id the demo device is enrolled under on its local server.
 DEMO_DEVICE_ID = "demo-device"
+#: The office the demo records under and is enrolled for, unless ``[sync] office_code``
+#: names one (131016: 東京都千代田区, the virtual card's address).
+DEMO_OFFICE_CODE = "131016"
 
 
 def local_server(config: Config) -> bool:
@@ -590,6 +639,17 @@ def notify_then_sync(
     return wrapped
 
 
+def demo_sync(services: ApplianceServices, state_dir: Path, config: Config) -> DemoSync:
+    """The demo's local server and uploader for ``services``, which then issue the
+    certificates of an issuance through its simulated issuing authority."""
+    sync = DemoSync(
+        services.store.path, state_dir, config.sync,
+        office_code=services.office_code or DEMO_OFFICE_CODE,
+    )
+    services.issuer = sync.issue_certificate
+    return sync
+
+
 class DemoSync:
     """The demo's local central server (a child process) and the real uploader (a thread).
 
@@ -605,13 +665,23 @@ class DemoSync:
             connection to it).
         state_dir: the demo's state dir; everything lives in ``demo-server/`` there.
         sync_config: ``[sync]``: batch size, backoff, timeouts, queue bound.
+        office_code: the office the device is enrolled for.
     """
 
-    def __init__(self, store_path: Path, state_dir: Path, sync_config: SyncConfig) -> None:
+    def __init__(
+        self,
+        store_path: Path,
+        state_dir: Path,
+        sync_config: SyncConfig,
+        *,
+        office_code: str = DEMO_OFFICE_CODE,
+    ) -> None:
         self.store_path = store_path
         self.directory = state_dir / DEMO_SERVER_DIR
         self.config = sync_config
+        self.office_code = office_code
         self.server: Any = None  # sync.localserver.LocalServer once started
+        self._enrolled = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -635,6 +705,25 @@ class DemoSync:
             server, self.server = self.server, None
         if server is not None:
             server.stop()
+
+    def issue_certificate(self, kind: str) -> str:
+        """Blocking: one ``kind`` certificate from the local server's simulated issuing
+        authority, as this device; its serial. A clear
+        :class:`~sync.errors.IssuingAuthorityError` while the server is not (yet) up."""
+        from sync.errors import IssuingAuthorityError
+        from sync.issuing import SimulatedIssuingAuthority
+
+        with self._lock:
+            server = self.server
+        if server is None or not self._enrolled.is_set():
+            raise IssuingAuthorityError(
+                "the demo's issuing authority (its local central server) is not running yet;"
+                " wait until the home screen shows the server connected, then record again"
+            )
+        authority = SimulatedIssuingAuthority(
+            server.url, self.directory / "device", timeout_s=self.config.request_timeout_s
+        )
+        return authority.issue(kind)
 
     def _main(self) -> None:
         try:
@@ -665,8 +754,9 @@ class DemoSync:
             tls_dir / SERVER_CA
         ).exists() and (tls_dir / SERVER_CA).read_bytes() == ca
         if fresh_db or not enrolled:
-            device_id = server.enrol(tls_dir, DEMO_DEVICE_ID)
-            log.info("demo device enrolled as %s", device_id)
+            device_id = server.enrol(tls_dir, DEMO_DEVICE_ID, office=self.office_code)
+            log.info("demo device enrolled as %s for office %s", device_id, self.office_code)
+        self._enrolled.set()
         cfg = self.config
         store = Store(self.store_path, queue_bound=cfg.queue_bound)
         client = SyncClient(server.url, tls_dir, timeout_s=cfg.request_timeout_s)

@@ -1,12 +1,15 @@
 """The demo's local central server: a 第2-1-(1) issuance in the demo reaches the server.
 
-The composition is the demo's own (``build_services`` + :class:`DemoSync` started by
+The composition is the demo's own (``build_services`` + :func:`demo_sync`, started by
 the app's ``READY=1``): a real ``madoguchi server run`` child on loopback with
-SQLite, the real enrolment, the real uploader thread, mutual TLS throughout.
+SQLite, the real enrolment, the real uploader thread, mutual TLS throughout, and
+the server's simulated issuing authority issuing the certificates of an issuance.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -17,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from textual.widgets import Button, Static
 
 from device.records import find_forbidden_data
 from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command
@@ -24,6 +28,7 @@ from madoguchi.commands.demo import (
     DEMO_SERVER_DIR,
     DemoSync,
     build_services,
+    demo_sync,
     local_server,
     notify_then_sync,
 )
@@ -32,8 +37,16 @@ from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
 from tui.app import CounterApp
 
 from .conftest import StepClock
-from .helpers import screen_text, sign_in, wait_for
-from .test_checklist import _answer_until_pin_step
+from .helpers import (
+    CARD_PROCEDURE_KEYS,
+    answer_until,
+    card_settled,
+    pick_procedure,
+    screen_text,
+    sign_in,
+    step_ready,
+    wait_for,
+)
 
 SIZE = (80, 24)
 #: Fees set in ``[rules]`` so that the report has something to sum (the default is 0 yen).
@@ -67,7 +80,7 @@ async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
 ) -> None:
     config = Config(rules=RULES)
     services = build_services(config, state_dir=state_dir, demo=True, clock=clock)
-    sync = DemoSync(services.store.path, state_dir, config.sync)
+    sync = demo_sync(services, state_dir, config)
     notified: list[str] = []
 
     def notify(state: str) -> bool:
@@ -83,7 +96,7 @@ async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
             assert notified[0].startswith("READY=1")
             # First run: server start, PKI, device key and enrolment, all off the UI loop.
             await wait_for(pilot, lambda: app.sync_state.server_reachable is True, timeout=60)
-            await _answer_until_pin_step(pilot)
+            await answer_until(pilot, "card.pin_result")
             await pilot.pause(0.1)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
@@ -112,11 +125,14 @@ async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
         sync.stop()
         services.close()
 
-    rows = report["rows"]
-    assert sum(row["transactions"] for row in rows) == 1
-    assert sum(row["fee_collected_yen"] for row in rows) == 300
-    assert sum(row["fee_payable_jlis_yen"] for row in rows) == 150
-    assert {row["date"] for row in rows} == {"2026-11-25"}
+    rows = {row["certificate_type"]: row for row in report["rows"]}
+    assert set(rows) == {"sign", "auth"}  # the fee went with the certificates issued
+    assert all(row["transactions"] == 1 for row in rows.values())
+    assert rows["sign"]["issued"] + rows["sign"]["renewed"] == 1
+    assert sum(row["fee_collected_yen"] for row in rows.values()) == 300
+    assert sum(row["fee_payable_jlis_yen"] for row in rows.values()) == 150
+    assert {row["date"] for row in rows.values()} == {"2026-11-25"}
+    assert {row["office_code"] for row in rows.values()} == {"131016"}
 
     db = sqlite3.connect(server_db)
     try:
@@ -139,16 +155,128 @@ async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
     assert _processes_mentioning(str(server_db)) == []
 
 
-def _daily_report(url: str, state_dir: Path, date: str) -> dict[str, Any]:
-    """The server's 交付状況 report as JSON, asked with the demo device's certificate."""
+async def _run_with_card(pilot: Any, app: CounterApp, procedure_id: str) -> None:
+    """From the home screen: ``procedure_id`` for the applicant in person with the
+    card, the PIN typed on the pad, up to the outcome."""
+    await card_settled(pilot)
+    await pick_procedure(pilot, procedure_id)
+    await wait_for(pilot, lambda: app.screen.id == "checklist")
+    session = app.screen.session  # type: ignore[attr-defined]
+    while not session.next_step().key.endswith("card.pin_result"):
+        key = session.next_step().key
+        await wait_for(pilot, lambda: step_ready(app))
+        await pilot.press(*CARD_PROCEDURE_KEYS[key])
+        await wait_for(pilot, lambda k=key: session.next_step().key != k)
+    await wait_for(pilot, lambda: step_ready(app))
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+    await pilot.press(*"1234", "enter")
+    await wait_for(pilot, lambda: app.screen.id == "outcome")
+    assert "手続を継続" in screen_text(app)
+
+
+def _stored(services: Any) -> list[dict[str, Any]]:
+    rows = services.store.db.execute("SELECT payload FROM transactions ORDER BY seq").fetchall()
+    return [json.loads(row[0]) for row in rows]
+
+
+async def test_issuance_and_revocation_reach_the_daily_report_on_the_default_zero_fee(
+    state_dir: Path, clock: StepClock
+) -> None:
+    """Embedded defaults (0-yen fees): an issuance's certificates come from the
+    simulated issuing authority and a revocation's from the card; both records reach
+    the server and its 交付状況 report (JSON and CSV) under the demo's office."""
+    config = Config()
+    services = build_services(config, state_dir=state_dir, demo=True, clock=clock)
+    sync = demo_sync(services, state_dir, config)
+    app = CounterApp(services=services)  # the server is started by hand below
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot)
+            await _run_with_card(pilot, app, "2-1-1")
+            # No issuing authority yet: a clear error, nothing stored, recording stays open.
+            await pilot.press("enter")
+            message = app.screen.query_one("#outcome-message", Static)
+            await wait_for(pilot, lambda: "issuing authority" in str(message.render()))
+            assert "not running yet" in str(message.render())
+            assert not app.screen.query_one("#outcome-record", Button).disabled
+            assert _stored(services) == []
+            sync.start()
+            await wait_for(pilot, lambda: app.sync_state.server_reachable is True, timeout=60)
+            await pilot.press("enter")  # 記録して終了, again
+            await wait_for(pilot, lambda: app.screen.id == "home", timeout=30)
+            await _run_with_card(pilot, app, "2-2-1")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.id == "home", timeout=30)
+            await wait_for(
+                pilot,
+                lambda: services.store.uploader_status().server_high_water == 2,
+                timeout=30,
+            )
+            server = sync.server
+            assert server is not None
+            report = _daily_report(server.url, state_dir, "2026-11-25")
+            report_csv = _daily_report(server.url, state_dir, "2026-11-25", "csv")
+            issued, revoked = _stored(services)
+            registry = {
+                c["serial"]: _get(server.url, state_dir, f"/v1/certificates/{c['serial']}/status")
+                for c in (*issued["certificates"], *revoked["certificates"])
+                if c["serial"]
+            }
+    finally:
+        sync.stop()
+        services.close()
+
+    assert issued["procedure"] == "2-1-1"
+    assert issued["office_code"] == revoked["office_code"] == "131016"
+    assert (issued["fee_collected_yen"], issued["fee_payable_jlis_yen"]) == (0, 0)
+    issued_kinds = {c["kind"]: c for c in issued["certificates"]}
+    assert set(issued_kinds) == {"sign", "auth"}
+    # The standard card already holds both certificates: this issuance is a 更新.
+    assert {c["action"] for c in issued_kinds.values()} == {"renewed"}
+    assert revoked["procedure"] == "2-2-1"
+    assert {(c["kind"], c["action"]) for c in revoked["certificates"]} == {
+        ("sign", "revoked"), ("auth", "revoked"),
+    }
+    # The new serials are 有効 at the server, the card's own 利用者証明用 one 失効.
+    for cert in issued["certificates"]:
+        assert registry[cert["serial"]]["status"] == "valid"
+    [card_auth] = [c for c in revoked["certificates"] if c["kind"] == "auth"]
+    assert registry[card_auth["serial"]]["status"] == "revoked"
+
+    expected = {
+        "office_code": "131016", "date": "2026-11-25", "transactions": 2, "issued": 0,
+        "renewed": 1, "revoked": 1, "fee_collected_yen": 0, "fee_payable_jlis_yen": 0,
+    }
+    assert {row["certificate_type"]: row for row in report["rows"]} == {
+        kind: {**expected, "certificate_type": kind} for kind in ("auth", "sign")
+    }
+    lines = list(csv.DictReader(io.StringIO(report_csv)))
+    assert [(line["certificate_type"], line["office_code"], line["date"]) for line in lines] == [
+        ("auth", "131016", "2026-11-25"), ("sign", "131016", "2026-11-25"),
+    ]
+    assert all(
+        (line["renewed"], line["revoked"], line["fee_collected_yen"]) == ("1", "1", "0")
+        for line in lines
+    )
+    for record in (issued, revoked):
+        assert find_forbidden_data(record) is None
+
+
+def _get(url: str, state_dir: Path, path: str, **params: str) -> Any:
+    """One GET to the demo's server with the demo device's certificate."""
     tls = state_dir / DEMO_SERVER_DIR / "device"
     context = tls_context(tls / SERVER_CA, tls / DEVICE_CERT, tls / DEVICE_KEY)
     assert oct(os.stat(tls / DEVICE_KEY).st_mode & 0o777) == "0o600"
     with httpx.Client(base_url=url, verify=context, timeout=10.0) as http:
-        response = http.get("/v1/reports/daily", params={"date": date, "format": "json"})
+        response = http.get(path, params=params)
     assert response.status_code == 200, response.text
-    doc: dict[str, Any] = response.json()
-    return doc
+    return response.text if params.get("format") == "csv" else response.json()
+
+
+def _daily_report(url: str, state_dir: Path, date: str, fmt: str = "json") -> Any:
+    """The server's 交付状況 report (JSON or CSV text), asked as the demo device."""
+    return _get(url, state_dir, "/v1/reports/daily", date=date, format=fmt)
 
 
 def test_a_second_start_keeps_the_enrolment_and_the_uploaded_records(

@@ -1,7 +1,11 @@
 """The outcome: continue, 受付不可 or the inquiry route, every reason with its citation.
 
-Recording writes the transaction (with the operator's id) to the local store
-and its outbox in a worker; the sync queue on the home screen then counts it.
+Recording runs in a thread worker: an issuance first gets its certificates from
+the issuing authority (a revocation reads the card's), then the transaction
+(with the operator's id and those certificates) goes to the local store and its
+outbox; the sync queue on the home screen then counts it. If the authority or
+the card fails, the clerk sees why and nothing is stored; recording again
+never issues a certificate twice.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from textual.widgets import Button, Static
 
 from device.procedures import Session
 from device.procedures import texts as engine_texts
+from device.records import CertificateAction
 from madoguchi.errors import MadoguchiError
 from tui.messages import TransactionStored
 from tui.screens.base import CounterScreen
@@ -32,6 +37,8 @@ class OutcomeScreen(CounterScreen[None]):
         self.session = session
         self.stored = False
         """True once the transaction is in the store."""
+        self._issued: dict[str, str] = {}
+        self._certificates: tuple[CertificateAction, ...] | None = None
 
     def compose(self) -> ComposeResult:
         t = self.t
@@ -71,9 +78,14 @@ class OutcomeScreen(CounterScreen[None]):
 
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def _store(self, language: str) -> None:
+        services = self.counter.services
         try:
-            record = self.session.complete(language=language)
-            self.counter.services.record_transaction(record)
+            if self._certificates is None:
+                self._certificates = tuple(
+                    services.certificate_actions(self.session, issued=self._issued)
+                )
+            record = self.session.complete(certificates=self._certificates, language=language)
+            services.record_transaction(record)
         except MadoguchiError as exc:
             self.post_message(TransactionStored(None, str(exc)))
         else:
@@ -81,7 +93,9 @@ class OutcomeScreen(CounterScreen[None]):
 
     def on_transaction_stored(self, message: TransactionStored) -> None:
         if message.error is not None:
-            self.query_one("#outcome-record", Button).disabled = False
+            button = self.query_one("#outcome-record", Button)
+            button.disabled = False
+            button.focus()  # disabling took the focus away: Enter records again
             widget = self.query_one("#outcome-message", Static)
             widget.update(self.t("outcome.failed", error=message.error))
             widget.add_class("error")
