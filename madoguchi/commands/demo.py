@@ -498,6 +498,9 @@ def build_services(
     from drivers import open_reader
     from drivers.keypad import resolve_keymap
 
+    office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
+    if len(office) > 16 or not office.isprintable():
+        raise ConfigError("[sync] office_code must be at most 16 printable characters")
     state_dir.mkdir(parents=True, exist_ok=True)
     clock = clock if clock is not None else SystemClock()
     operators = OperatorStore(
@@ -522,9 +525,6 @@ def build_services(
     store_path = (
         Path(config.store.path) if config.store.path else state_dir / "madoguchi.sqlite3"
     )
-    office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
-    if len(office) > 16 or not office.isprintable():
-        raise ConfigError("[sync] office_code must be at most 16 printable characters")
     return ApplianceServices(
         reader=reader,
         operators=operators,

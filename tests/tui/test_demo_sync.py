@@ -25,6 +25,7 @@ from textual.widgets import Button, Static
 from device.records import find_forbidden_data
 from madoguchi.bench.tui import LOGIN_TITLE, TmuxSession, demo_command
 from madoguchi.commands.demo import (
+    DEMO_OFFICE_CODE,
     DEMO_SERVER_DIR,
     DemoSync,
     build_services,
@@ -32,7 +33,8 @@ from madoguchi.commands.demo import (
     local_server,
     notify_then_sync,
 )
-from madoguchi.config import Config, ReaderConfig, RulesConfig, SyncConfig
+from madoguchi.config import Config, ReaderConfig, RulesConfig, SyncConfig, load_config
+from madoguchi.errors import ConfigError
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
 from tui.app import CounterApp
 
@@ -73,6 +75,42 @@ def test_only_the_demo_on_the_default_server_url_runs_a_local_server() -> None:
     real = Config(sync=SyncConfig(server_url="https://central.example.lg.jp:8443"))
     assert not local_server(real)
     assert not local_server(Config(reader=ReaderConfig(backend="pcsc")))
+
+
+def test_the_configured_office_reaches_every_record_and_the_enrolment(
+    state_dir: Path, clock: StepClock, tmp_path: Path
+) -> None:
+    toml = tmp_path / "madoguchi.toml"
+    toml.write_text('[sync]\noffice_code = "271004"\n', encoding="utf-8")
+    config = load_config(toml)
+    assert config.sync.office_code == "271004"
+    services = build_services(config, state_dir=state_dir, demo=True, clock=clock)
+    try:
+        session = services.start_procedure("2-1-1", "self", operator_id="demo")
+        session.record("application.received", False)  # 受付不可: decided at once
+        assert session.complete().office_code == "271004"
+        assert demo_sync(services, state_dir, config).office_code == "271004"
+    finally:
+        services.close()
+    # Unset: the demo's own office, which its local server enrols it for.
+    services = build_services(Config(), state_dir=state_dir, demo=True, clock=clock)
+    try:
+        assert services.start_procedure("2-2-1", "self", operator_id="demo").office_code == (
+            DEMO_OFFICE_CODE
+        )
+    finally:
+        services.close()
+    # Unset against a real server: the record names none and the server files it under
+    # the office it enrolled the device for (tests/sync/test_offices_and_issuance.py).
+    real = Config(sync=SyncConfig(server_url="https://central.example.lg.jp"))
+    services = build_services(real, state_dir=state_dir, demo=True, clock=clock)
+    try:
+        assert services.office_code == ""
+    finally:
+        services.close()
+    bad = Config(sync=SyncConfig(office_code="13\x001016"))
+    with pytest.raises(ConfigError, match="office_code"):
+        build_services(bad, state_dir=state_dir, demo=True, clock=clock)
 
 
 async def test_a_demo_issuance_reaches_the_local_server_and_its_daily_report(
