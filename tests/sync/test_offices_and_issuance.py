@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from device.procedures import Kind, evaluate_case, load_case
+from device.procedures.certificates import CardCertificates, certificate_actions
+from device.records import Decision
 from device.store import GENESIS_HASH, record_hash
 from sync.errors import IssuingAuthorityError
 from sync.issuing import SimulatedIssuingAuthority
@@ -99,3 +102,57 @@ def test_an_unreachable_or_disabled_issuing_authority_is_a_clear_error(
             SimulatedIssuingAuthority(plain.url, tls).issue("auth")
     finally:
         plain.stop()
+
+
+CASES = Path(__file__).resolve().parents[2] / "docs" / "cases"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.glob("*.json")))
+def test_the_engine_decides_which_certificates_a_record_carries(name: str) -> None:
+    """Every documented case: issuance issues each kind applied for (renewed where the card
+    holds one), revocation revokes the card's, anything else touches none."""
+    evaluation = evaluate_case(load_case(CASES / name))
+    card = CardCertificates(sign=True, auth=False, auth_serial="")
+    made: list[str] = []
+
+    def issue(kind: str) -> str:
+        made.append(kind)
+        return f"{kind.upper()}-{len(made)}"
+
+    actions = certificate_actions(evaluation, card, issue, {})
+    kind = evaluation.info.kind
+    if evaluation.decision is Decision.CONTINUE and kind is Kind.ISSUANCE:
+        assert sorted(a.kind for a in actions) == sorted(made) == ["auth", "sign"]
+        assert {(a.kind, a.action) for a in actions} == {("sign", "renewed"), ("auth", "issued")}
+    elif evaluation.decision is Decision.CONTINUE and kind is Kind.REVOCATION:
+        assert [(a.kind, a.action, a.serial) for a in actions] == [("sign", "revoked", "")]
+        assert made == []
+    else:
+        assert actions == ()
+        assert made == []
+
+
+def test_a_retry_after_the_authority_went_away_never_issues_twice(
+    server: ServerProcess, device_tls: Path
+) -> None:
+    evaluation = evaluate_case(load_case(CASES / "2-1-1-continue-pin.json"))
+    card = CardCertificates(sign=False, auth=False)
+    authority = SimulatedIssuingAuthority(server.url, device_tls, timeout_s=5)
+    calls: list[str] = []
+
+    def issue_then_fail(kind: str) -> str:
+        calls.append(kind)
+        serial = authority.issue(kind)
+        server.stop()  # the authority goes away after the first certificate
+        return serial
+
+    issued: dict[str, str] = {}
+    with pytest.raises(IssuingAuthorityError, match="cannot connect"):
+        certificate_actions(evaluation, card, issue_then_fail, issued)
+    assert list(issued) == ["auth"]
+    first = issued["auth"]
+    server.start()  # same port, same database
+    actions = certificate_actions(evaluation, card, authority.issue, issued)
+    assert calls == ["auth", "sign"]
+    assert {(a.kind, a.action) for a in actions} == {("auth", "issued"), ("sign", "issued")}
+    assert dict((a.kind, a.serial) for a in actions)["auth"] == first
