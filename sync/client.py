@@ -8,7 +8,6 @@ or an IT person can act on; retryable ones derive from
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,9 +27,17 @@ from sync.errors import (
     TlsTrustError,
 )
 from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, batch_key
+from sync.tls import (
+    DEVICE_CERT,
+    DEVICE_KEY,
+    SERVER_CA,
+    device_http_client,
+    tls_context,
+    tls_failure,
+)
 
-#: File names inside the device's TLS directory.
-DEVICE_KEY, DEVICE_CERT, SERVER_CA = "device.key", "device.crt", "ca.crt"
+# The TLS material's names and context stay importable from here (sync.tls holds them).
+__all__ = ["DEVICE_CERT", "DEVICE_KEY", "SERVER_CA", "BatchReply", "SyncClient", "tls_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +47,6 @@ class BatchReply:
     statuses: dict[int, tuple[str, str | None]]  # seq -> (status, error)
     high_water: int
     clock_skew_s: float  # device clock minus server clock
-
-
-def tls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
-    """Trust only ``ca``; present the device certificate when given."""
-    context = ssl.create_default_context(cafile=str(ca))
-    if cert is not None and key is not None:
-        context.load_cert_chain(str(cert), str(key))
-    return context
 
 
 def _skew(local_mid: float, server_time: Any) -> float:
@@ -75,16 +74,7 @@ class SyncClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.wall = wall
-        for name in (DEVICE_KEY, DEVICE_CERT, SERVER_CA):
-            if not (tls_dir / name).exists():
-                raise TlsTrustError(
-                    f"{tls_dir / name} is missing: enrol this device first"
-                    " (madoguchi device enroll)"
-                )
-        context = tls_context(tls_dir / SERVER_CA, tls_dir / DEVICE_CERT, tls_dir / DEVICE_KEY)
-        self._http = httpx.Client(
-            base_url=self.base_url, verify=context, timeout=httpx.Timeout(timeout_s)
-        )
+        self._http = device_http_client(tls_dir, base_url=self.base_url, timeout_s=timeout_s)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -193,24 +183,7 @@ class SyncClient:
 
 
 def _connect_error(exc: httpx.ConnectError) -> Exception:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return TlsTrustError(
-                "the server's certificate is not signed by the configured CA "
-                f"(wrong CA or wrong server?): {cause.verify_message}"
-            )
-        if isinstance(cause, ssl.SSLError):
-            return TlsTrustError(
-                "TLS handshake failed (the server may not accept this device's certificate): "
-                f"{cause}"
-            )
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return TlsTrustError(
-            f"the server's certificate is not signed by the configured CA (wrong CA?): {text}"
-        )
-    if "SSL" in text or "TLS" in text:
-        return TlsTrustError(f"TLS handshake failed: {text}")
-    return ServerUnreachableError(f"cannot connect to the server: {text}")
+    why = tls_failure(exc)
+    if why is not None:
+        return TlsTrustError(why)
+    return ServerUnreachableError(f"cannot connect to the server: {exc}")
