@@ -616,6 +616,8 @@ DEMO_DEVICE_ID = "demo-device"
 #: The office the demo records under and is enrolled for, unless ``[sync] office_code``
 #: names one (131016: 東京都千代田区, the virtual card's address).
 DEMO_OFFICE_CODE = "131016"
+#: Beside the demo device's key: the office it was last enrolled for.
+DEMO_OFFICE_FILE = "office"
 
 
 def local_server(config: Config) -> bool:
@@ -753,8 +755,13 @@ class DemoSync:
         enrolled = (tls_dir / DEVICE_CERT).exists() and (
             tls_dir / SERVER_CA
         ).exists() and (tls_dir / SERVER_CA).read_bytes() == ca
-        if fresh_db or not enrolled:
+        # The server refuses records of another office: enrol again when the
+        # [sync] office_code changed since the last run.
+        office_file = tls_dir / DEMO_OFFICE_FILE
+        same_office = office_file.exists() and office_file.read_text() == self.office_code
+        if fresh_db or not enrolled or not same_office:
             device_id = server.enrol(tls_dir, DEMO_DEVICE_ID, office=self.office_code)
+            office_file.write_text(self.office_code)
             log.info("demo device enrolled as %s for office %s", device_id, self.office_code)
         self._enrolled.set()
         cfg = self.config

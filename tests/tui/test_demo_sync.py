@@ -339,6 +339,31 @@ def test_a_second_start_keeps_the_enrolment_and_the_uploaded_records(
     assert first[0] == first[1]
 
 
+def test_a_new_office_code_enrols_the_demo_device_again(
+    state_dir: Path, clock: StepClock
+) -> None:
+    """Records of another office would be refused: the demo re-enrols when it changes."""
+    services = build_services(Config(), state_dir=state_dir, demo=True, clock=clock)
+    cert = state_dir / DEMO_SERVER_DIR / "device" / DEVICE_CERT
+    seen: list[tuple[bytes, str]] = []
+    try:
+        for office in ("131016", "131016", "271004"):
+            sync = DemoSync(services.store.path, state_dir, SyncConfig(), office_code=office)
+            sync.start()
+            try:
+                _wait_until(lambda: services.store.uploader_status().last_success is not None)
+                assert sync.server is not None
+                me = _get(sync.server.url, state_dir, "/v1/devices/me")
+                seen.append((cert.read_bytes(), me["office_code"]))
+            finally:
+                sync.stop()
+            services.store.set_uploader_status(last_success=None)
+    finally:
+        services.close()
+    assert [office for _, office in seen] == ["131016", "131016", "271004"]
+    assert seen[0][0] == seen[1][0] != seen[2][0]
+
+
 def _wait_until(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
