@@ -309,9 +309,8 @@ class CounterApp(App[None]):
     def on_reader_changed(self, message: ReaderChanged) -> None:
         state = message.state
         self.reader_state = state
-        screen = self.screen
-        if state.presence is not Presence.PRESENT and isinstance(screen, PinPromptScreen):
-            screen.card_removed()
+        if state.presence is not Presence.PRESENT:
+            self._card_left()
         if state.presence is Presence.PRESENT:
             self.card_status = None
             self.card_reading = True
@@ -319,6 +318,15 @@ class CounterApp(App[None]):
         else:
             self.card_status = None
             self.card_reading = False
+
+    def _card_left(self) -> None:
+        """Tell the screens, top down, that the card is gone, while it still is."""
+        if self.reader_state.presence is Presence.PRESENT:
+            return
+        screen = self.screen
+        if isinstance(screen, CounterScreen) and screen.card_removed():
+            # Dismissing completes on the next frame; then the screen below is asked.
+            self.call_after_refresh(self._card_left)
 
     @work(thread=True, exclusive=True, group="card", exit_on_error=False)
     def _read_card(self) -> None:
@@ -360,6 +368,7 @@ class CounterApp(App[None]):
         if not self._signed_in():
             return
         if self.reader_state.presence is not Presence.PRESENT:
+            self._pin_callback = None
             self.notify(self.strings("pin.card_needed"), severity="warning")
             return
         if self.card_reading or isinstance(self.screen, (PinPromptScreen, LastTryScreen)):
@@ -377,6 +386,10 @@ class CounterApp(App[None]):
 
     def on_pin_status_read(self, message: PinStatusRead) -> None:
         status = message.status
+        if self.reader_state.presence is not Presence.PRESENT:
+            # Taken away while the counter was read: no prompt for a card that is gone.
+            self._card_removed_before_verify(status.pin if status is not None else VERIFY_PIN)
+            return
         if status is None:
             self.notify(
                 self.strings("pin.outcomes.error", detail=message.error or "?"), severity="error"
@@ -386,7 +399,10 @@ class CounterApp(App[None]):
             self._open_pin_prompt(status, confirmed=False)
         elif status.state == "last_try":
             def answered(confirmed: bool | None) -> None:
-                self._last_try_answered(status, bool(confirmed))
+                if confirmed is None:  # the card left while the clerk was asked
+                    self._card_removed_before_verify(status.pin)
+                else:
+                    self._last_try_answered(status, confirmed)
 
             self.push_screen(LastTryScreen(pin=status.pin), callback=answered)
         else:
@@ -402,6 +418,12 @@ class CounterApp(App[None]):
                   state=t(state) if t.has(state) else status.state),
                 severity="warning",
             )
+
+    def _card_removed_before_verify(self, pin: str) -> None:
+        """The card left before any VERIFY: nothing was sent, nothing is recorded."""
+        self.record_action("pin_verify", f"{pin}:card_removed")
+        self.notify(self.strings("pin.outcomes.card_removed"), severity="warning")
+        self._pin_result(PinVerifyResult(pin, "card_removed"))
 
     def _last_try_answered(self, status: PinView, confirmed: bool) -> None:
         if confirmed:

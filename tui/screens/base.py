@@ -40,6 +40,15 @@ class CounterScreen(Screen[ResultT], Generic[ResultT]):
     def populate(self) -> None:
         """Fill freshly composed widgets from the app's state (after mount and recompose)."""
 
+    def card_removed(self) -> bool:
+        """The card left the reader (or the reader went away); True if this screen left.
+
+        A screen whose step needs the card abandons that step here, wipes what it
+        held for it and tells the clerk; the app then asks the screen below, so
+        every card-dependent screen on the stack reacts the same way.
+        """
+        return False
+
     def title_right(self) -> str:
         """The title bar's right-hand text: who is signed in."""
         session = self.counter.session

@@ -31,6 +31,8 @@ OPERATOR_AUTH_STEP = "card.operator_authenticated"
 PIN_RESULT_STEP = "card.pin_result"
 #: How a PIN prompt's outcome is recorded for the engine; other outcomes record nothing.
 PIN_RESULTS = {"verified": "verified", "wrong": "failed", "blocked": "blocked"}
+#: Steps that the card on the reader answers or proposes have this in their key.
+CARD_STEP = ".card."
 #: Card kinds (``device.card.kind``) that answer the 顔認証カードか question; other kinds
 #: (a 住基 card, a smartphone, an unknown card) propose nothing.
 FACE_AUTH_KINDS = {"face_auth": True, "standard": False}
@@ -56,6 +58,7 @@ class ChecklistScreen(CounterScreen[None]):
         self.answered = 0
         """Steps recorded so far."""
         self._shown = 0
+        self._proposed = False
 
     # -- layout -------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class ChecklistScreen(CounterScreen[None]):
         self.query_one("#step-error", Static).update("")
         box = self.query_one("#step-input", Vertical)
         box.remove_children()  # removal completes later: new widgets get fresh ids
+        self._proposed = False
         self._shown += 1
         n = self._shown
         kind = step_kind(step)
@@ -126,6 +130,7 @@ class ChecklistScreen(CounterScreen[None]):
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
             proposed, hint = self._proposal(step)
+            self._proposed = bool(hint)
             if hint:
                 box.mount(Static(hint, classes="step-hint"))
             widget = OptionList(
@@ -147,6 +152,7 @@ class ChecklistScreen(CounterScreen[None]):
             box.mount(Button(t("checklist.next"), id=f"step-next-{n}", classes="step-next"))
         else:
             proposed, hint = self._proposal(step)
+            self._proposed = bool(hint)
             if hint:
                 box.mount(Static(hint, classes="step-hint"))
             widget = Input(
@@ -187,7 +193,25 @@ class ChecklistScreen(CounterScreen[None]):
             facts = facts.get(part, {}) if isinstance(facts, dict) else {}
         return isinstance(facts, dict) and facts.get("kind") == "my_number_card"
 
+    def card_removed(self) -> bool:
+        """The card left: a card step loses what the chip proposed, and the clerk is told.
+
+        The PIN prompt, the last-try question and the fallback screen above have
+        already abandoned their step; nothing the card did not answer is recorded.
+        """
+        step = self.session.next_step()
+        if step is None or CARD_STEP not in step.key:
+            return False
+        if self._proposed:
+            self._show_step(step)  # the chip's proposal goes with the card
+        self._error(self.t("checklist.card_removed"))
+        return False
+
     def _open_fallback(self) -> None:
+        if self.counter.reader_state.presence is not Presence.PRESENT:
+            self._error(self.t("pin.card_needed"))
+            return
+
         def done(recorded: bool | None) -> None:
             if recorded:
                 self.answered += 1
@@ -218,6 +242,9 @@ class ChecklistScreen(CounterScreen[None]):
 
     def _pin_done(self, result: PinVerifyResult) -> None:
         value = PIN_RESULTS.get(result.outcome)
+        if result.outcome == "card_removed":
+            self._error(self.t("checklist.card_removed"))
+            return
         if value is None:
             remaining = "?" if result.remaining is None else str(result.remaining)
             self._error(self.t(f"pin.outcomes.{result.outcome}", remaining=remaining,

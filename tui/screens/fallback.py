@@ -308,6 +308,9 @@ class FallbackScreen(CounterScreen[bool]):
             return
         if self.tries_left == 1 or self.tries_state == "last_try":
             def answered(confirmed: bool | None) -> None:
+                if confirmed is None:  # the card left: this screen is told next
+                    wipe(self._code)
+                    return
                 self.counter.record_action(
                     "collation_b_last_try_" + ("confirmed" if confirmed else "declined"))
                 if confirmed:
@@ -422,6 +425,21 @@ class FallbackScreen(CounterScreen[bool]):
             self.populate()
             return
         self.dismiss(True)
+
+    def card_removed(self) -> bool:
+        """The card left: abandon the chip step, wipe the code and the chip's data.
+
+        Up to the comparison nothing is recorded and the checklist asks the chip
+        match again; once it is recorded only the declaration is left, which does
+        not need the card, so the screen stays.
+        """
+        if self.phase == "declare":
+            return False
+        self.counter.record_action("collation_b_check", "card_removed")
+        wipe(self._code)
+        self.view = None  # the chip's personal data leaves the screen with the card
+        self.dismiss(False)
+        return True
 
     def _leave(self) -> None:
         wipe(self._code)

@@ -16,8 +16,12 @@ from tui.screens.base import CounterScreen
 from tui.widgets.bars import KeyHelp, TitleBar
 
 
-class LastTryScreen(CounterScreen[bool]):
-    """Dismisses with True only when the clerk chose the confirm button."""
+class LastTryScreen(CounterScreen[bool | None]):
+    """Dismisses with True only when the clerk chose the confirm button.
+
+    ``None`` when the card left the reader while the clerk was asked: nothing was
+    sent, and the caller abandons its card step.
+    """
 
     BINDINGS = [Binding("escape", "cancel", show=False)]  # noqa: RUF012
 
@@ -39,6 +43,10 @@ class LastTryScreen(CounterScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#last-try-cancel", Button).focus()
+
+    def card_removed(self) -> bool:
+        self.dismiss(None)
+        return True
 
     @on(Button.Pressed, "#last-try-confirm")
     def _confirm(self) -> None:

@@ -205,9 +205,14 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         self._keys.put(None)
         self.dismiss(result)
 
-    def card_removed(self) -> None:
-        """The card left the reader: abandon the entry (its buffer is wiped)."""
+    def card_removed(self) -> bool:
+        """The card left the reader: abandon the entry (its buffer is wiped).
+
+        The prompt leaves once the entry reports it (a ``card_removed`` result, which
+        the checklist shows); a VERIFY already sent ends in the card layer's error.
+        """
         self.entry.card_removed()
+        return False
 
     def on_unmount(self) -> None:
         # A no-op once finished; otherwise it wipes the buffer, closes the pad's
