@@ -70,7 +70,13 @@ class HomeScreen(CounterScreen[None]):
         self._show_health(app.health)
         self._show_operator()
 
+    def _composed(self) -> bool:
+        """Whether the panels exist: timers and watchers also fire during a recompose (F2)."""
+        return all(self.query(f"#{name}-panel") for name in ("card", "operator", "sync", "health"))
+
     def _show_card(self, _: object = None) -> None:
+        if not self._composed():
+            return
         app = self.counter
         self.query_one(CardPanel).show(
             self.t, app.reader_state, app.card_status, reading=app.card_reading
@@ -78,7 +84,7 @@ class HomeScreen(CounterScreen[None]):
 
     def _show_operator(self) -> None:
         session = self.counter.session
-        if session is None or not session.active:
+        if session is None or not session.active or not self._composed():
             return
         minutes = max(1, round(session.seconds_left() / 60))
         table = kv_table([
@@ -88,6 +94,8 @@ class HomeScreen(CounterScreen[None]):
         self.query_one("#operator-panel", Static).update(Group(table, idle))
 
     def _show_sync(self, sync: SyncState) -> None:
+        if not self._composed():
+            return
         t = self.t
         none = t("common.not_connected")
         queued = none if sync.queued is None else t("home.queued_count", n=sync.queued)
@@ -103,6 +111,8 @@ class HomeScreen(CounterScreen[None]):
         self.query_one("#sync-panel", Static).update(kv_table(rows))
 
     def _show_health(self, health: Sequence[HealthItem]) -> None:
+        if not self._composed():
+            return
         t = self.t
         rows = [
             (t(item.name_key), f"{t('common.ok' if item.ok else 'common.ng')}  {item.detail}")
