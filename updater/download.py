@@ -49,6 +49,16 @@ class Release:
         return release
 
 
+def _refusal(response: httpx.Response) -> str:
+    """``answered 403: device counter-01 is revoked``: the status and the server's reason."""
+    try:
+        doc = response.json()
+        why = doc.get("detail") or doc.get("error") if isinstance(doc, dict) else None
+    except ValueError:  # not JSON
+        why = None
+    return f"answered {response.status_code}" + (f": {str(why)[:200]}" if why else "")
+
+
 def _content_range_start(value: str) -> int | None:
     match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", value)
     return int(match.group(1)) if match else None
@@ -83,7 +93,7 @@ class UpdateClient:
         if response.status_code in (204, 404):
             return None
         if response.status_code != 200:
-            raise DownloadError(f"update server answered {response.status_code}")
+            raise DownloadError(f"update server {_refusal(response)}")
         return Release.from_json(response.json())
 
     def download(self, release: Release, dest_dir: Path) -> Path:
@@ -126,7 +136,8 @@ class UpdateClient:
                 part.unlink(missing_ok=True)  # our partial file is not a prefix of theirs
                 return False
             if 400 <= response.status_code < 500:
-                raise DownloadError(f"{url}: server answered {response.status_code}")
+                response.read()
+                raise DownloadError(f"{url}: server {_refusal(response)}")
             if response.status_code >= 500:
                 raise httpx.HTTPStatusError(
                     f"server answered {response.status_code}",
@@ -161,4 +172,4 @@ class UpdateClient:
         except httpx.HTTPError as exc:
             raise DownloadError(f"cannot report status: {exc}") from exc
         if response.status_code != 200:
-            raise DownloadError(f"status report refused: {response.status_code}")
+            raise DownloadError(f"status report refused: server {_refusal(response)}")

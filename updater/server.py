@@ -1,14 +1,17 @@
 """The update endpoints of the central server, as one Starlette app to mount.
 
-IT publishes a bundle with ``PUT /bundles/<name>?channel=stable`` (bearer
-token); the server verifies its signature and hashes with IT's public keys
-before offering it, so a corrupted upload is never handed to a counter.
-Devices ask ``GET /releases/<channel>/latest``, download ``GET /bundles/<name>``
-(HTTP Range supported, for resume) and report with
-``POST /devices/<id>/status``. ``GET /fleet`` shows every counter's version and
-last update state. The sync server mounts it::
+IT publishes a bundle with ``PUT /bundles/<name>?channel=stable`` and reads the
+fleet with ``GET /fleet``, both with IT's bearer token; the server verifies a
+bundle's signature and hashes with IT's public keys before offering it, so a
+corrupted upload is never handed to a counter. Devices ask
+``GET /releases/<channel>/latest``, download ``GET /bundles/<name>`` (HTTP Range
+supported, for resume) and report with ``POST /devices/<id>/status``.
 
-    Mount("/updates", app=create_app(UpdateServerConfig(...)))
+``madoguchi server run`` mounts it under ``/updates`` of the central server
+(``sync.server.app.build_app``): there every device request needs the device's
+enrolled, unrevoked client certificate, and a device reports only under its own
+id (``device_identity``); only the requests :func:`authorised_by_token` names
+pass without one. ``madoguchi update serve`` runs it alone (tests, closed sites).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import secrets
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +34,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from madoguchi.errors import ConfigError
 from updater.bundle import sha256_file, verify_bundle
 from updater.errors import BundleRejectedError
 from updater.fsutil import atomic_write
+from updater.keys import load_public_keys
 
-__all__ = ["UpdateServerConfig", "create_app"]
+__all__ = ["UpdateDelivery", "UpdateServerConfig", "authorised_by_token", "create_app"]
 
 _NAME = re.compile(r"^madoguchi-[A-Za-z0-9.+!_-]+\.bundle$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -62,6 +68,48 @@ class UpdateServerConfig:
     publish_token: str
     #: Largest bundle accepted on publish.
     max_bundle_bytes: int = 512 * 1024 * 1024
+    #: The device a request was authenticated as (its client certificate), when the
+    #: app is mounted behind the central server's device check; a device then reports
+    #: only under that id. None: ids in the path are taken as given (``update serve``).
+    device_identity: Callable[[Request], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class UpdateDelivery:
+    """Where a server keeps what IT publishes, and IT's credentials, as plain paths
+    (what the configuration names; each server process loads them itself)."""
+
+    data_dir: Path
+    #: IT's Ed25519 public key(s): one ``.pem`` or a directory of them.
+    keys: Path
+    #: A file holding IT's publish token (keep it readable by the server only).
+    token_file: Path
+
+    def load(
+        self, *, device_identity: Callable[[Request], str | None] | None = None
+    ) -> UpdateServerConfig:
+        """Read the keys and the token; a missing or empty token is a :class:`ConfigError`."""
+        try:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the publish token {self.token_file}: {exc}") from exc
+        if len(token) < 16:
+            raise ConfigError(f"the publish token in {self.token_file} is under 16 characters")
+        return UpdateServerConfig(
+            data_dir=self.data_dir,
+            trusted_keys=load_public_keys(self.keys),
+            publish_token=token,
+            device_identity=device_identity,
+        )
+
+
+def authorised_by_token(method: str, path: str) -> bool:
+    """True for IT's requests (``path`` inside the mount): publishing a bundle and reading
+    the fleet carry IT's bearer token, not a device certificate. Everything else is a
+    device's request."""
+    if method == "PUT":
+        return path.startswith("/bundles/") and "/" not in path.removeprefix("/bundles/")
+    return method in ("GET", "HEAD") and path == "/fleet"
 
 
 class _Store:
@@ -146,9 +194,13 @@ def create_app(config: UpdateServerConfig) -> Starlette:
             return JSONResponse({"error": "no such bundle"}, status_code=404)
         return FileResponse(path, media_type="application/octet-stream")
 
+    def from_it(request: Request) -> bool:
+        expected = f"Bearer {config.publish_token}".encode()
+        given = request.headers.get("authorization", "").encode()
+        return secrets.compare_digest(given, expected)
+
     async def publish(request: Request) -> Response:
-        expected = f"Bearer {config.publish_token}"
-        if not secrets.compare_digest(request.headers.get("authorization", ""), expected):
+        if not from_it(request):
             return JSONResponse({"error": "not allowed"}, status_code=401)
         name = request.path_params["name"]
         channel = request.query_params.get("channel", "stable")
@@ -176,6 +228,16 @@ def create_app(config: UpdateServerConfig) -> Starlette:
         device_id = request.path_params["device_id"]
         if not _DEVICE.match(device_id):
             return JSONResponse({"error": "bad device id"}, status_code=400)
+        if config.device_identity is not None:
+            authenticated = config.device_identity(request)
+            if authenticated is None:
+                return JSONResponse({"error": "not a device"}, status_code=401)
+            if authenticated != device_id:
+                # the certificate names the device; it cannot report for another one
+                return JSONResponse(
+                    {"error": f"this certificate is device {authenticated}, not {device_id}"},
+                    status_code=403,
+                )
         try:
             body = await request.json()
             reports = list(body["reports"])
@@ -185,6 +247,8 @@ def create_app(config: UpdateServerConfig) -> Starlette:
         return JSONResponse({"accepted": len(reports)})
 
     async def fleet(request: Request) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
         return JSONResponse({"devices": await run_in_threadpool(store.fleet)})
 
     return Starlette(

@@ -8,9 +8,12 @@ import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from madoguchi.config import Config, default_state_dir
+
+if TYPE_CHECKING:
+    from updater.server import UpdateDelivery
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -31,6 +34,27 @@ def _pki_dir(args: argparse.Namespace, config: Config) -> Path:
     return Path(config.sync.server_pki_dir or default_state_dir() / "server-pki")
 
 
+def _updates(args: argparse.Namespace, config: Config) -> UpdateDelivery | None:
+    """IT's update delivery under ``/updates``, when IT's public keys are configured."""
+    keys = args.update_keys or config.sync.server_update_keys
+    if not keys:
+        return None
+    from madoguchi.errors import ConfigError
+    from updater.server import UpdateDelivery
+
+    token_file = args.publish_token_file or config.sync.server_publish_token_file
+    if not token_file:
+        raise ConfigError(
+            "update delivery needs IT's publish token: set [sync] server_publish_token_file"
+        )
+    data_dir = args.updates_dir or config.sync.server_updates_dir
+    return UpdateDelivery(
+        data_dir=Path(data_dir) if data_dir else default_state_dir() / "updates",
+        keys=Path(keys),
+        token_file=Path(token_file),
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from sync.server.run import serve
 
@@ -41,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         _pki_dir(args, config),
         simulate=args.simulate or config.sync.server_simulate,
         workers=args.workers,
+        updates=_updates(args, config),
     )
     return 0
 
@@ -118,6 +143,11 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--simulate", action="store_true", help="enable the simulated issuing authority"
     )
+    run.add_argument(
+        "--update-keys", help="IT's public key(s): deliver updates under /updates"
+    )
+    run.add_argument("--publish-token-file", help="IT's publish token (with --update-keys)")
+    run.add_argument("--updates-dir", help="where published bundles are kept")
     run.set_defaults(func=_run)
 
     init = actions.add_parser("init-pki", help="create the CA and the server certificate")

@@ -4,9 +4,12 @@ On IT's machine::
 
     madoguchi update keygen it-signing.key it-signing.pem
     madoguchi update build --version 0.4.0 --key it-signing.key --requirements locked.txt
-    madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN
+    madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN \
+        --server-ca ca.crt
+    madoguchi update fleet --server URL --token-file TOKEN --server-ca ca.crt
 
-On a counter (the timer runs ``poll --apply``)::
+On a counter (the timer runs ``poll --apply``; over HTTPS it uses the device's
+enrolment, ``[sync] tls_dir``: only the server's CA, the device certificate)::
 
     madoguchi update status
     madoguchi update apply /path/to/madoguchi-0.4.0.bundle
@@ -24,8 +27,9 @@ import json
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from madoguchi.cli import config_from
 from madoguchi.config import Config, default_state_dir
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 
 EXIT_ROLLED_BACK = 3
 EXIT_DEFERRED = 75  # EX_TEMPFAIL: try again later
+
+_T = TypeVar("_T")
 
 
 def register(sub: Any) -> None:
@@ -64,10 +70,14 @@ def register(sub: Any) -> None:
 
     p = verbs.add_parser("publish", help="(IT) upload a bundle to the central server")
     p.add_argument("bundle", type=Path)
-    p.add_argument("--server", help="update endpoint base URL (default: from config)")
-    p.add_argument("--token-file", type=Path, required=True)
+    _it_arguments(p)
     p.add_argument("--channel", default="stable")
     p.set_defaults(func=_publish)
+
+    p = verbs.add_parser("fleet", help="(IT) every counter's version and last update state")
+    _it_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_fleet)
 
     p = verbs.add_parser("serve", help="serve the update endpoints alone (tests, small sites)")
     p.add_argument("--data", type=Path, required=True)
@@ -108,6 +118,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_selftest)
 
 
+def _it_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", help="update endpoint base URL (default: from config)")
+    p.add_argument("--token-file", type=Path, required=True, help="IT's publish token")
+    p.add_argument(
+        "--server-ca", type=Path, help="trust only this CA (the central server's ca.crt)"
+    )
+
+
 def _state_dir() -> Path:
     return default_state_dir()
 
@@ -118,8 +136,58 @@ def _server_url(config: Config, override: str | None = None) -> str:
     return config.update.server_url or config.sync.server_url.rstrip("/") + "/updates"
 
 
+def _over_tls(config: Config) -> bool:
+    return _server_url(config).startswith("https://")
+
+
 def _device_id(config: Config) -> str:
+    if _over_tls(config):
+        # the central server knows a device by its certificate, and files reports there
+        from sync.tls import enrolled_device_id
+
+        return _enrolled(lambda: enrolled_device_id(config.sync.resolved_tls_dir()))
     return config.sync.device_id or socket.gethostname()
+
+
+def _enrolled(make: Callable[[], _T]) -> _T:
+    """``make()``, with a missing enrolment reported as the updater's own error."""
+    from madoguchi.errors import SyncError
+    from updater.errors import DownloadError
+
+    try:
+        return make()
+    except SyncError as exc:
+        raise DownloadError(str(exc)) from exc
+
+
+def _client(config: Config) -> Any:
+    """The device's client for the update endpoints. Over HTTPS it is the uploader's:
+    it trusts only the server's CA and presents the device certificate (``[sync]
+    tls_dir``). Plain HTTP is for ``madoguchi update serve`` on a closed network."""
+    from updater.download import UpdateClient
+
+    url = _server_url(config)
+    if not _over_tls(config):
+        return UpdateClient(url)
+    from sync.tls import device_http_client
+
+    tls_dir = config.sync.resolved_tls_dir()
+    return UpdateClient(
+        url, client=_enrolled(lambda: device_http_client(tls_dir, timeout_s=30.0))
+    )
+
+
+def _it_client(args: argparse.Namespace) -> Any:
+    """IT's HTTPS client: with ``--server-ca``, that CA only; IT needs no client certificate."""
+    import httpx
+
+    from sync.tls import tls_context
+
+    verify: Any = tls_context(args.server_ca) if args.server_ca else True
+    token = args.token_file.read_text().strip()
+    return httpx.Client(
+        verify=verify, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _updater(config: Config, *, progress: bool = False) -> Any:
@@ -179,40 +247,57 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(args: argparse.Namespace) -> int:
+def _it_request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+    """One request of IT's to the update endpoints; a refusal or a failed connection is
+    an :class:`UpdateError` with the server's or the TLS layer's reason."""
     import httpx
 
     from madoguchi.errors import UpdateError
+    from sync.tls import tls_failure
 
     url = _server_url(config_from(args), args.server).rstrip("/")
-    token = args.token_file.read_text().strip()
+    try:
+        with _it_client(args) as http:
+            response = http.request(method, f"{url}{path}", **kwargs)
+    except httpx.HTTPError as exc:
+        raise UpdateError(f"cannot reach {url}: {tls_failure(exc) or exc}") from exc
+    if response.status_code >= 300:
+        raise UpdateError(
+            f"{method} {path} refused ({response.status_code}): {response.text[:300]}"
+        )
+    return response.json()
+
+
+def _publish(args: argparse.Namespace) -> int:
     with args.bundle.open("rb") as body:
-        response = httpx.put(
-            f"{url}/bundles/{args.bundle.name}",
+        release = _it_request(
+            args,
+            "PUT",
+            f"/bundles/{args.bundle.name}",
             params={"channel": args.channel},
             content=body,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=120,
         )
-    if response.status_code != 201:
-        raise UpdateError(f"publish refused ({response.status_code}): {response.text[:300]}")
-    print(json.dumps(response.json(), sort_keys=True))
+    print(json.dumps(release, sort_keys=True))
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    devices = _it_request(args, "GET", "/fleet")["devices"]
+    if args.json:
+        print(json.dumps(devices, sort_keys=True))
+        return 0
+    for d in devices:
+        why = f" ({d['reason']})" if d.get("reason") else ""
+        print(f"{d['device_id']}: running {d['running']}, {d['state']} {d['version']}{why}")
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from updater.keys import load_public_keys
-    from updater.server import UpdateServerConfig, create_app
+    from updater.server import UpdateDelivery, create_app
 
-    app = create_app(
-        UpdateServerConfig(
-            data_dir=args.data,
-            trusted_keys=load_public_keys(args.keys),
-            publish_token=args.token_file.read_text().strip(),
-        )
-    )
+    app = create_app(UpdateDelivery(args.data, args.keys, args.token_file).load())
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -249,9 +334,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _fetch_latest(config: Config, updater: Any) -> Path | None:
-    from updater.download import UpdateClient
-
-    client = UpdateClient(_server_url(config))
+    client = _client(config)
     try:
         _send_reports(client, config, updater)
         release = client.latest(config.update.channel)
@@ -294,7 +377,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _poll(args: argparse.Namespace) -> int:
     from madoguchi.errors import UpdateError
-    from updater.download import UpdateClient
     from updater.errors import UpdateLockedError
 
     config = config_from(args)
@@ -320,7 +402,7 @@ def _poll(args: argparse.Namespace) -> int:
             print(f"deferred: {exc}")
             code = EXIT_DEFERRED
         finally:
-            client = UpdateClient(_server_url(config))
+            client = _client(config)
             try:
                 _send_reports(client, config, updater)
             finally:

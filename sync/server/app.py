@@ -49,8 +49,8 @@ from sync.server.tlsproto import PEER_CERT_KEY
 #: Paths served without a client certificate.
 OPEN_PATHS = frozenset({"/v1/enrolment"})
 #: Where ``build_app(ctx, updates=...)`` mounts the update endpoints (``updater/server.py``).
-#: They keep their own trust model, so they need no device certificate: a bundle is
-#: signed and verified by the device itself, and IT publishes with a bearer token.
+#: A device's requests there need its certificate like everywhere else; only the requests
+#: the ``updates_open`` predicate names (IT's, which carry IT's bearer token) need none.
 UPDATES_PREFIX = "/updates"
 _MAX_SMALL_BODY = 64 * 1024
 
@@ -79,20 +79,25 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
 class DeviceAuthMiddleware:
     """Refuse requests without an enrolled, unrevoked client certificate."""
 
-    def __init__(self, app: ASGIApp, ctx: ServerContext, open_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        ctx: ServerContext,
+        updates_open: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.ctx = ctx
-        self.open_prefix = open_prefix
+        self.updates_open = updates_open
         self._serials: dict[bytes, str] = {}
 
-    def _is_open(self, path: str) -> bool:
-        prefix = self.open_prefix
-        if prefix is not None and (path == prefix or path.startswith(prefix + "/")):
-            return True
+    def _is_open(self, method: str, path: str) -> bool:
+        inner = path.removeprefix(UPDATES_PREFIX)
+        if self.updates_open is not None and inner != path and inner.startswith("/"):
+            return self.updates_open(method, inner)
         return path in OPEN_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_open(scope["path"]):
+        if scope["type"] != "http" or self._is_open(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -413,9 +418,21 @@ async def _sync_error(request: Request, exc: Exception) -> Response:
     return _error(400, "bad_request", str(exc))
 
 
-def build_app(ctx: ServerContext, *, updates: ASGIApp | None = None) -> ASGIApp:
+def device_id_of(request: Request) -> str | None:
+    """The enrolled device a request was authenticated as (None: no device certificate)."""
+    device: DeviceInfo | None = getattr(request.state, "device", None)
+    return device.device_id if device is not None else None
+
+
+def build_app(
+    ctx: ServerContext,
+    *,
+    updates: ASGIApp | None = None,
+    updates_open: Callable[[str, str], bool] | None = None,
+) -> ASGIApp:
     """The ASGI app over ``ctx``; with ``updates`` (``updater.server.create_app``), one
-    server also delivers updates, under :data:`UPDATES_PREFIX`."""
+    server also delivers updates, under :data:`UPDATES_PREFIX`. Requests there need a
+    device certificate too, except those ``updates_open(method, path_inside)`` names."""
     routes: list[BaseRoute] = [
         Route("/v1/time", _server_time, methods=["GET"]),
         Route("/v1/batches", _post_batch, methods=["POST"]),
@@ -437,7 +454,7 @@ def build_app(ctx: ServerContext, *, updates: ASGIApp | None = None) -> ASGIApp:
         routes.append(Mount(UPDATES_PREFIX, app=updates))
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.ctx = ctx
-    return DeviceAuthMiddleware(app, ctx, UPDATES_PREFIX if updates is not None else None)
+    return DeviceAuthMiddleware(app, ctx, updates_open if updates is not None else None)
 
 
 def _registry_key(value: str, name: str) -> str:

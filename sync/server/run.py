@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from madoguchi.errors import ConfigError
 from sync import pki
-from sync.server.app import ServerContext, build_app
+from sync.server.app import ServerContext, build_app, device_id_of
 from sync.server.repository import open_repository
 from sync.server.tlsproto import MutualTlsProtocol
+
+if TYPE_CHECKING:
+    from updater.server import UpdateDelivery
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -53,10 +57,11 @@ class _Server(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-_ENV_DB, _ENV_PKI, _ENV_SIM = (
+_ENV_DB, _ENV_PKI, _ENV_SIM, _ENV_UPDATES = (
     "MADOGUCHI_SERVER_DB",
     "MADOGUCHI_SERVER_PKI",
     "MADOGUCHI_SERVER_SIMULATE",
+    "MADOGUCHI_SERVER_UPDATES",  # JSON: [data dir, keys, token file]
 )
 
 
@@ -79,16 +84,39 @@ def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerConte
     )
 
 
+def make_app(ctx: ServerContext, updates: UpdateDelivery | None = None) -> ASGIApp:
+    """The server's app; with ``updates``, IT's bundles are delivered under ``/updates``
+    to enrolled devices (their certificates), published and watched with IT's token."""
+    if updates is None:
+        return build_app(ctx)
+    from updater.server import authorised_by_token, create_app
+
+    update_app = create_app(updates.load(device_identity=device_id_of))
+    return build_app(ctx, updates=update_app, updates_open=authorised_by_token)
+
+
 def app_from_env() -> ASGIApp:
     """The app of one worker process (``--workers`` > 1), configured by the parent."""
     ctx = make_context(
         os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1"
     )
-    return build_app(ctx)
+    updates = None
+    if os.environ.get(_ENV_UPDATES):
+        from updater.server import UpdateDelivery
+
+        data_dir, keys, token_file = json.loads(os.environ[_ENV_UPDATES])
+        updates = UpdateDelivery(Path(data_dir), Path(keys), Path(token_file))
+    return make_app(ctx, updates)
 
 
 def serve(
-    database: str, listen: str, pki_dir: Path, *, simulate: bool = False, workers: int = 1
+    database: str,
+    listen: str,
+    pki_dir: Path,
+    *,
+    simulate: bool = False,
+    workers: int = 1,
+    updates: UpdateDelivery | None = None,
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM).
 
@@ -97,13 +125,17 @@ def serve(
     """
     host, port = parse_listen(listen)
     if workers > 1:
-        _serve_workers(database, host, port, pki_dir, simulate=simulate, workers=workers)
+        _serve_workers(
+            database, host, port, pki_dir, simulate=simulate, workers=workers, updates=updates
+        )
         return
     ctx = make_context(database, pki_dir, simulate=simulate)
-    config = uvicorn.Config(
-        build_app(ctx),
-        **_options(host, port, pki_dir),
-    )
+    try:
+        app = make_app(ctx, updates)
+    except BaseException:
+        ctx.repo.close()
+        raise
+    config = uvicorn.Config(app, **_options(host, port, pki_dir))
     try:
         _Server(config).run()
     finally:
@@ -111,14 +143,29 @@ def serve(
 
 
 def _serve_workers(
-    database: str, host: str, port: int, pki_dir: Path, *, simulate: bool, workers: int
+    database: str,
+    host: str,
+    port: int,
+    pki_dir: Path,
+    *,
+    simulate: bool,
+    workers: int,
+    updates: UpdateDelivery | None,
 ) -> None:
     from uvicorn.supervisors import Multiprocess
 
-    make_context(database, pki_dir, simulate=simulate).repo.close()  # schema + PKI once
+    ctx = make_context(database, pki_dir, simulate=simulate)  # schema + PKI once
+    try:
+        make_app(ctx, updates)  # a bad update set-up fails here, not in every worker
+    finally:
+        ctx.repo.close()
     os.environ.update(
         {_ENV_DB: database, _ENV_PKI: str(pki_dir), _ENV_SIM: "1" if simulate else "0"}
     )
+    if updates is not None:
+        os.environ[_ENV_UPDATES] = json.dumps(
+            [str(p) for p in (updates.data_dir, updates.keys, updates.token_file)]
+        )
     config = uvicorn.Config(
         "sync.server.run:app_from_env",
         factory=True,

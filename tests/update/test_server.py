@@ -19,7 +19,7 @@ from madoguchi.bench.update import ReleaseSet, tamper_cases
 from updater.download import Release, UpdateClient
 from updater.errors import DownloadError
 
-TOKEN = "publish-secret"
+TOKEN = "publish-secret-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def server(releases: ReleaseSet, tmp_path_factory: pytest.TempPathFactory) -> It
     deadline = time.monotonic() + 20
     while True:
         try:
-            httpx.get(f"{base}/fleet", timeout=1)
+            httpx.get(f"{base}/releases/stable/latest", timeout=1)
             break
         except httpx.HTTPError:
             assert time.monotonic() < deadline, "update server did not start"
@@ -199,7 +199,9 @@ def test_reports_show_in_the_fleet_view(server: str) -> None:
             }
         ],
     )
-    fleet = {d["device_id"]: d for d in httpx.get(f"{server}/fleet").json()["devices"]}
+    assert httpx.get(f"{server}/fleet").status_code == 401  # IT's view needs IT's token
+    answer = httpx.get(f"{server}/fleet", headers={"Authorization": f"Bearer {TOKEN}"})
+    fleet = {d["device_id"]: d for d in answer.json()["devices"]}
     assert fleet["counter-07"]["running"] == "1.2.0"
     assert fleet["counter-07"]["state"] == "committed"
     bad = httpx.post(f"{server}/devices/bad id!/status", json={"reports": []})
