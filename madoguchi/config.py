@@ -119,6 +119,13 @@ class SyncConfig:
     server_pki_dir: str = ""
     #: Serve the simulated issuing-authority endpoint (demo and tests only).
     server_simulate: bool = False
+    #: Update delivery under ``/updates`` of the central server (docs/updates.md): IT's
+    #: Ed25519 public key(s), one ``.pem`` or a directory; empty = no update delivery.
+    server_update_keys: str = ""
+    #: The file holding IT's publish token (readable by the server's user only).
+    server_publish_token_file: str = ""
+    #: Where published bundles and the fleet table live; empty = <state dir>/updates.
+    server_updates_dir: str = ""
 
     def resolved_tls_dir(self) -> Path:
         return Path(self.tls_dir) if self.tls_dir else default_state_dir() / "sync"
@@ -156,6 +163,8 @@ class UiConfig:
     idle_sign_out_s: float = 300.0
     #: Consecutive wrong operator passwords before the account locks.
     operator_max_failures: int = 5
+    #: IANA time zone the screens show times in (records and the store keep UTC).
+    timezone: str = "Asia/Tokyo"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from device.pin_entry import (
 from device.procedures import Session
 from madoguchi.errors import MadoguchiError
 from tui.i18n import DEFAULT_LANGUAGE, Strings
+from tui.local_time import DEFAULT_TIMEZONE, zone
 from tui.messages import (
     CardStatusRead,
     PinStatusRead,
@@ -102,6 +103,8 @@ class CounterApp(App[None]):
             ``READY=1`` once the first screen is drawn, then ``WATCHDOG=1`` pings.
         watchdog_interval: the watchdog period in seconds; pings go out from the UI
             loop at half of it, so a stuck event loop is what systemd notices.
+        timezone: the IANA zone times are shown in (``[ui] timezone``; an unknown
+            one is a :class:`~madoguchi.errors.ConfigError`).
     """
 
     CSS_PATH = "app.tcss"
@@ -130,12 +133,15 @@ class CounterApp(App[None]):
         watch_reader: bool = True,
         notify: Callable[[str], bool] | None = None,
         watchdog_interval: float | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         super().__init__()
         self.services = services
         """The injected appliance parts."""
         self.strings = Strings(language)
         """The UI's strings in the current language."""
+        self.zone = zone(timezone)
+        """The counter's time zone: every time on a screen is shown in it."""
         self.session: OperatorSession | None = None
         """The signed-in operator, or ``None`` on the login screen."""
         self._watch_reader_enabled = watch_reader

@@ -591,6 +591,7 @@ def _run(args: argparse.Namespace) -> int:
     app = CounterApp(
         services=services,
         language=args.language or config.ui.language,
+        timezone=config.ui.timezone,
         notify=notify_then_sync(sdnotify.notify, sync),
         # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
         watchdog_interval=sdnotify.watchdog_interval(any_pid=True),

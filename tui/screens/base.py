@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast
 from textual.screen import Screen
 
 from tui.i18n import Strings
+from tui.local_time import date_time
 
 if TYPE_CHECKING:
     from tui.app import CounterApp
@@ -39,6 +40,11 @@ class CounterScreen(Screen[ResultT], Generic[ResultT]):
 
     def populate(self) -> None:
         """Fill freshly composed widgets from the app's state (after mount and recompose)."""
+
+    def when(self, iso: str | None) -> str:
+        """A stored UTC time as the clerk reads it, in the counter's time zone."""
+        app = self.counter
+        return date_time(self.t, iso, app.zone, now=app.services.clock.now())
 
     def card_removed(self) -> bool:
         """The card left the reader (or the reader went away); True if this screen left.

@@ -105,9 +105,8 @@ class HomeScreen(CounterScreen[None]):
             server = none
         else:
             server = t("home.reachable" if sync.server_reachable else "home.unreachable")
-        rows = [(t("home.queued"), queued), (t("home.server"), server)]
-        if sync.last_success:
-            rows.append((t("home.last_success"), sync.last_success))
+        rows = [(t("home.queued"), queued), (t("home.server"), server),
+                (t("home.last_success"), self.when(sync.last_success))]
         self.query_one("#sync-panel", Static).update(kv_table(rows))
 
     def _show_health(self, health: Sequence[HealthItem]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
 
 from rich.table import Table
 from textual import work
@@ -22,18 +21,11 @@ from device.procedures import texts as engine_texts
 from device.procedures.issuance_log import issuance_status
 from device.records import TransactionRecord
 from madoguchi.errors import MadoguchiError
+from tui.local_time import clock_time
 from tui.messages import TodayLoaded
 from tui.screens.base import CounterScreen
 from tui.text import kv_table
 from tui.widgets.bars import KeyHelp, TitleBar
-
-
-def _local_time(iso: str) -> str:
-    """``HH:MM`` in the counter's own time zone (records keep UTC)."""
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%H:%M")
-    except ValueError:
-        return iso[11:16]
 
 
 class TodayScreen(CounterScreen[None]):
@@ -103,7 +95,7 @@ class TodayScreen(CounterScreen[None]):
         )
         for record in sorted(records, key=lambda r: r.completed_at, reverse=True):
             history.add_row(
-                _local_time(record.completed_at),
+                clock_time(record.completed_at, self.counter.zone),
                 record.procedure,
                 engine_texts.decision_label(record.decision.value, lang),
                 record.operator_id,
