@@ -52,6 +52,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.checklist import ChecklistScreen
 from tui.screens.demo_menu import DemoMenuScreen
 from tui.screens.diagnostics import DiagnosticsScreen
+from tui.screens.history import HistoryScreen
 from tui.screens.home import HomeScreen
 from tui.screens.last_try import LastTryScreen
 from tui.screens.login import LoginScreen
@@ -275,6 +276,11 @@ class CounterApp(App[None]):
         """Open today's 交付状況 and history."""
         if self._signed_in():
             self.push_screen(TodayScreen())
+
+    def action_history(self) -> None:
+        """Open the local history (every stored transaction, by date)."""
+        if self._signed_in():
+            self.push_screen(HistoryScreen())
 
     def action_diagnostics(self) -> None:
         """Open diagnostics."""

@@ -17,6 +17,7 @@ from device.records import TransactionRecord
 from tui.services import (
     CardStatus,
     HealthItem,
+    HistoryPage,
     PinVerifyResult,
     PinView,
     ReaderState,
@@ -145,3 +146,16 @@ class TodayLoaded(Message):
         """Today's records, oldest first."""
         self.error = error
         """Why they could not be read."""
+
+
+class HistoryLoaded(Message):
+    """A page of the local history was read from the store (or why not)."""
+
+    def __init__(self, offset: int, page: HistoryPage | None, error: str | None) -> None:
+        super().__init__()
+        self.offset = offset
+        """Where the page starts (0 = the newest transaction)."""
+        self.page = page
+        """The page, or ``None`` when it could not be read."""
+        self.error = error
+        """Why it could not be read."""

@@ -105,6 +105,30 @@ class HealthItem:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One stored transaction as the history lists it: no personal data, by construction.
+
+    ``sync`` is the outbox state: ``pending``, ``acked``, ``quarantined`` (or
+    ``unknown`` for a row the outbox no longer holds).
+    """
+
+    seq: int
+    completed_at: str
+    procedure: str
+    decision: str
+    operator_id: str
+    sync: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of the local history, newest first, and how many transactions are stored."""
+
+    entries: tuple[HistoryEntry, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderTestResult:
     """What the diagnostics reader test found."""
 
@@ -295,6 +319,10 @@ class CounterServices(Protocol):
 
     def today_records(self) -> Sequence[TransactionRecord]:
         """Blocking: the transactions recorded today on this device, oldest first."""
+        ...
+
+    def history_page(self, *, offset: int, limit: int) -> HistoryPage:
+        """Blocking: stored transactions, newest first, ``limit`` from ``offset``."""
         ...
 
     def switch_profile(self, profile: str) -> None:

@@ -26,7 +26,7 @@ TUI = Path(__file__).resolve().parents[2] / "tui"
 #: Dotted names in the UI source that are actions or files, not catalogue keys.
 NOT_STRINGS = {
     "app.demo_menu", "app.diagnostics", "app.pop_screen", "app.procedures", "app.sign_out",
-    "app.tcss", "app.verify_pin", "app.today",
+    "app.tcss", "app.verify_pin", "app.today", "app.history",
     # section prefixes handed to a lookup that appends the card layer's code
     "card.conditions", "card.kinds", "card.pin_states", "card.pins",
     "pin.outcomes", "pin.problems", "pin.prompts",

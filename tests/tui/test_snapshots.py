@@ -17,6 +17,7 @@ from tui.app import CounterApp
 
 from .conftest import StepClock, make_services
 from .helpers import card_settled, sign_in, wait_for
+from .test_history import store_history
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 PROCEDURES = (
@@ -147,4 +148,11 @@ def test_actor(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> 
 @pytest.mark.parametrize("size", SIZES)
 def test_today_empty(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
     run = _then("t", screen="today", ready=lambda app: app.screen.records is not None)
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_history(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    store_history(snap_services, 15)  # two pages over six days, every outbox state
+    run = _then("h", screen="history", ready=lambda app: app.screen.page is not None)
     assert _snap(snap_compare, CounterApp(services=snap_services), size, run)

@@ -25,6 +25,7 @@ class HomeScreen(CounterScreen[None]):
         Binding("v", "app.verify_pin", show=False),
         Binding("p", "app.procedures", show=False),
         Binding("t", "app.today", show=False),
+        Binding("h", "app.history", show=False),
         Binding("d", "app.diagnostics", show=False),
         Binding("m", "app.demo_menu", show=False),
         Binding("o", "app.sign_out", show=False),
