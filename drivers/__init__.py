@@ -25,6 +25,8 @@ READER_BACKENDS: dict[str, str] = {
 KEYPAD_BACKENDS: dict[str, str] = {
     "gpio": "drivers.keypad.matrix:MatrixKeypad",
     "keyboard": "drivers.keypad.keyboard:KeyboardKeypad",
+    # the real matrix driver on mock pins, pressed through a socket (demo, tests)
+    "virtual-matrix": "drivers.keypad.virtual:VirtualMatrixKeypad",
 }
 
 #: Status LED / buzzer backends: name -> "module:Class".
@@ -55,10 +57,13 @@ def open_reader(backend: str, **options: Any) -> CardReader:
 
 
 def open_keypad(backend: str, **options: Any) -> Any:
-    """Build the applicant's PIN pad for ``backend`` (``"gpio"`` or ``"keyboard"``).
+    """Build the applicant's PIN pad for ``backend`` (``"gpio"``, ``"keyboard"`` or
+    ``"virtual-matrix"``).
 
     ``gpio`` takes ``rows``, ``cols``, ``layout``, ``keymap``, ``debounce_time``
-    (see :class:`drivers.keypad.matrix.MatrixKeypad`); ``keyboard`` takes none.
+    (see :class:`drivers.keypad.matrix.MatrixKeypad`); ``virtual-matrix`` takes the
+    same plus ``control_socket`` (:class:`drivers.keypad.virtual.VirtualMatrixKeypad`);
+    ``keyboard`` takes none.
     """
     cls = load_backend("keypad", KEYPAD_BACKENDS, backend)
     return cls(**options)

@@ -66,6 +66,16 @@ class KeypadConfig:
     multitap_commit_ms: float = 1000.0
     #: use the card reader's own PIN pad (PC/SC Part 10) when it advertises one
     use_reader_pinpad: bool = True
+    #: ``virtual-matrix`` backend only (demo, tests): the unix socket through which
+    #: ``madoguchi sim pad`` presses keys; empty = <state dir>/keypad.sock
+    control_socket: str = ""
+
+    def resolved_control_socket(self) -> Path:
+        """Where the ``virtual-matrix`` pad listens (``control_socket`` or the state dir)."""
+        return (
+            Path(self.control_socket) if self.control_socket
+            else default_state_dir() / "keypad.sock"
+        )
 
 
 @dataclass(frozen=True)

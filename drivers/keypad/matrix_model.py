@@ -15,7 +15,8 @@ clock (:meth:`KeypadMatrixModel.set_switch` at each step) or in real time
 (:meth:`KeypadMatrixModel.chatter`).
 
 This module imports gpiozero's mock pins and is meant for tests, the demo's
-bench and ``madoguchi bench pinpad``; the appliance never loads it.
+bench and ``madoguchi bench pinpad``; the appliance loads it only when told to
+by ``[keypad] backend = "virtual-matrix"`` (:mod:`drivers.keypad.virtual`).
 """
 
 from __future__ import annotations

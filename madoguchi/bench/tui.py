@@ -72,6 +72,35 @@ class TmuxSession:
         """Type ``text`` literally (no key-name interpretation)."""
         self._tmux("send-keys", "-l", text)
 
+    def capture_styled(self) -> str:
+        """The visible screen with its colours (escape sequences): shows highlights and ticks."""
+        return self._tmux("capture-pane", "-p", "-e")
+
+    def press(self, key: str, settle: float = 2.0) -> bool:
+        """Send one key (a tmux key name) and wait until the screen repaints.
+
+        Keys sent in a burst can overtake the app's own refreshes (a tick lands on the
+        row before the highlight moved); one key per repaint is how a clerk types.
+        Returns False if nothing changed within ``settle`` seconds (a key without a
+        visible effect).
+        """
+        before = self.capture_styled()
+        self.send(key)
+        deadline = time.perf_counter() + settle
+        while time.perf_counter() < deadline:
+            if self.capture_styled() != before:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def wait_gone(self, text: str, timeout: float = 10.0, poll: float = 0.01) -> None:
+        """Wait until ``text`` has left the screen; raises TimeoutError with the screen."""
+        deadline = time.perf_counter() + timeout
+        while text in (screen := self.capture()):
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{text!r} still on screen after {timeout} s:\n{screen}")
+            time.sleep(poll)
+
     def pane_pid(self) -> int:
         """The PID of the program in the pane."""
         return int(self._tmux("display-message", "-p", "#{pane_pid}").strip())
@@ -109,11 +138,16 @@ def sign_in_demo(session: TmuxSession) -> None:
     """Type the demo credentials and wait for the home screen."""
     from madoguchi.commands.demo import DEMO_OPERATOR_ID, DEMO_PASSWORD
 
-    session.wait_for(LOGIN_TITLE)
-    session.send_literal(DEMO_OPERATOR_ID)
+    sign_in(session, DEMO_OPERATOR_ID, DEMO_PASSWORD)
+
+
+def sign_in(session: TmuxSession, operator_id: str, password: str) -> None:
+    """Type a clerk's credentials on the login screen and wait for the home screen."""
+    session.wait_for(LOGIN_TITLE, timeout=30.0)
+    session.send_literal(operator_id)
     session.send("Enter")
     time.sleep(0.1)
-    session.send_literal(DEMO_PASSWORD)
+    session.send_literal(password)
     session.send("Enter")
     session.wait_for("端末の状態")
 

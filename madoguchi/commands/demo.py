@@ -453,8 +453,11 @@ class ApplianceServices:
             return ""
 
     def close(self) -> None:
-        """Release the reader and the databases."""
+        """Release the reader, the PIN pad (its scan thread, pins, socket) and the databases."""
         self.reader.close()
+        close_pad = getattr(self._pin_pad, "close", None)
+        if close_pad is not None:
+            close_pad()
         self.store.close()
 
 
@@ -574,15 +577,21 @@ def _effective_date(config: Config) -> dt.date:
 
 
 def _open_pin_pad(config: Config) -> Any:
-    """The configured PIN pad: the keyboard stand-in, or the GPIO matrix and its pins."""
+    """The configured PIN pad: the keyboard stand-in, or the GPIO matrix and its pins
+    (``virtual-matrix``: the same driver on mock pins, pressed through its socket)."""
     from drivers import open_keypad
 
     pad = config.keypad
+    if pad.control_socket and pad.backend != "virtual-matrix":
+        raise ConfigError('[keypad] control_socket applies to backend = "virtual-matrix" only')
     if pad.backend == "keyboard":
         return open_keypad("keyboard")
+    options: dict[str, Any] = {}
+    if pad.backend == "virtual-matrix":
+        options["control_socket"] = pad.resolved_control_socket()
     return open_keypad(
         pad.backend, rows=pad.row_pins, cols=pad.col_pins, layout=pad.layout,
-        debounce_time=pad.debounce_ms / 1000.0,
+        debounce_time=pad.debounce_ms / 1000.0, **options,
     )
 
 

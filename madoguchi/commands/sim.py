@@ -5,16 +5,21 @@
 - ``madoguchi sim anchors DIR`` writes the test PKI's trust anchors (CA certificates and the CV
   issuer key) as PEM files, for configuring a verifier.
 - ``madoguchi sim profiles`` lists the profiles.
+- ``madoguchi sim pad [--keys 1234#]`` presses keys on the demo's virtual PIN pad (``[keypad]
+  backend = "virtual-matrix"``): the given keys, else those typed on this terminal (no echo).
 
-See docs/virtual-card.md.
+See docs/virtual-card.md and docs/pinpad.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,6 +50,22 @@ def register(sub: Any) -> None:
 
     profiles = sim_sub.add_parser("profiles", help="list the card profiles")
     profiles.set_defaults(func=run_profiles)
+
+    pad = sim_sub.add_parser(
+        "pad", help="press keys on the virtual PIN pad of a running madoguchi demo"
+    )
+    pad.add_argument(
+        "--keys", help="keys to tap in order, e.g. 1234# (else: typed here, or read from stdin)"
+    )
+    pad.add_argument(
+        "--socket", type=Path,
+        help="control socket (default: [keypad] control_socket, else <state dir>/keypad.sock)",
+    )
+    pad.add_argument("--hold", type=float, default=30.0, help="ms each key is held at least")
+    pad.add_argument("--gap", type=float, default=30.0, help="ms between two keys")
+    pad.add_argument("--bounce", action="store_true", help="1-5 ms of contact chatter per change")
+    pad.add_argument("--status", action="store_true", help="print the pad's counters and exit")
+    pad.set_defaults(func=run_pad)
 
 
 def _card_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,4 +129,71 @@ def run_profiles(args: argparse.Namespace) -> int:
     from drivers.simcard.names import PROFILES
 
     print("\n".join(PROFILES))
+    return 0
+
+
+#: what the terminal sends -> the pad key it stands for (as on the keyboard stand-in)
+_TERMINAL_KEYS = {"\r": "#", "\n": "#", "\x7f": "*", "\b": "*"}
+#: bytes that end the interactive mode (q, Ctrl-D)
+_QUIT = {"q", "\x04"}
+
+
+def run_pad(args: argparse.Namespace) -> int:
+    """Tap keys on the virtual matrix pad: ``--keys``, stdin, or this terminal's keys."""
+    from drivers.keypad.control import PadControl
+    from madoguchi.cli import config_from
+
+    path = args.socket or config_from(args).keypad.resolved_control_socket()
+    with PadControl(path) as pad:
+        if args.status:
+            print(" ".join(f"{name}={value}" for name, value in pad.status().items()))
+            return 0
+
+        def tap(key: str) -> None:
+            pad.tap(key, hold_s=args.hold / 1000.0, bounce=args.bounce)
+            time.sleep(args.gap / 1000.0)
+
+        if args.keys is None and sys.stdin.isatty():
+            return _type_on_terminal(tap)
+        keys = args.keys if args.keys is not None else sys.stdin.read()
+        if not pad.status()["prompt"]:
+            print("no PIN prompt is open: the pad drops keys until one is", file=sys.stderr)
+        for key in "".join(keys.split()):
+            tap(key)
+    return 0
+
+
+def _type_on_terminal(tap: Callable[[str], None]) -> int:
+    """Interactive: each key typed here (without echo) is tapped on the pad."""
+    import termios
+    import tty
+
+    from drivers.keypad.control import PadControlError, PadGoneError
+
+    print(
+        "Type the applicant's keys (digits, * #; Enter = #, Backspace = *); q ends. "
+        "Keys are not shown.",
+        file=sys.stderr,
+    )
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)  # one key at a time, no echo
+        while True:
+            char = os.read(fd, 1).decode("ascii", "ignore")
+            if not char or char in _QUIT:
+                break
+            key = _TERMINAL_KEYS.get(char, char.upper())
+            try:
+                tap(key)
+            except PadGoneError:
+                raise  # the demo has gone: nothing left to press
+            except PadControlError as exc:
+                print(f"\n{exc}", file=sys.stderr)  # e.g. a key this pad does not have
+                continue
+            # a dot per key so the typist sees it went through; never the key itself
+            print("●", end="", flush=True, file=sys.stderr)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        print(file=sys.stderr)
     return 0

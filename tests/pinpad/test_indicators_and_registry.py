@@ -52,14 +52,14 @@ def test_unfitted_parts_are_skipped_and_click_can_be_off(mock_factory: MockFacto
 
 
 def test_registries_name_the_backends() -> None:
-    assert set(KEYPAD_BACKENDS) == {"gpio", "keyboard"}
+    assert set(KEYPAD_BACKENDS) == {"gpio", "keyboard", "virtual-matrix"}
     assert set(INDICATOR_BACKENDS) == {"gpio", "none"}
     assert isinstance(open_keypad("keyboard"), KeyboardKeypad)
     assert isinstance(open_indicators("none"), NullIndicators)
 
 
 def test_unknown_backend_is_a_config_error_not_a_fallback() -> None:
-    with pytest.raises(ConfigError, match="valid: gpio, keyboard"):
+    with pytest.raises(ConfigError, match="valid: gpio, keyboard, virtual-matrix"):
         open_keypad("usb")
     with pytest.raises(ConfigError, match="valid: gpio, none"):
         open_indicators("lcd")
