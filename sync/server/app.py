@@ -287,12 +287,14 @@ async def _card_status(request: Request) -> Response:
             ) from exc
         reason = doc.get("reason", "")
         serials = doc.get("hold_certificate_serials", [])
-        if not isinstance(reason, str) or len(reason) > 200:
-            raise HTTPException(400, "reason must be a string of at most 200 characters")
-        if not isinstance(serials, list) or not all(
-            isinstance(s, str) and 0 < len(s) <= 64 for s in serials
-        ):
-            raise HTTPException(400, "hold_certificate_serials must be a list of serials")
+        # Printable only: PostgreSQL refuses a NUL in text, and SQLite would keep what
+        # PostgreSQL refuses, so the two databases must never see one.
+        if not isinstance(reason, str) or len(reason) > 200 or not reason.isprintable():
+            raise HTTPException(400, "reason must be at most 200 printable characters")
+        if not isinstance(serials, list) or not all(is_clean_id(s) for s in serials):
+            raise HTTPException(
+                400, "hold_certificate_serials must be a list of 1-64 printable ASCII serials"
+            )
         if find_forbidden_data(doc):
             raise HTTPException(422, "the request holds forbidden personal data")
         await run_in_threadpool(

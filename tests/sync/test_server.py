@@ -404,3 +404,21 @@ def test_a_skewed_device_clock_is_measured_and_asks_for_the_date(
     _OPEN.append(honest)
     honest.send_round(ping=True)
     assert not store.uploader_status().date_needs_confirmation(120.0, boot_id="b1")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "suspended", "reason": "lost\x00"},
+        {"status": "suspended", "reason": "ok", "hold_certificate_serials": ["12\x003"]},
+    ],
+    ids=["nul-in-reason", "nul-in-serial"],
+)
+def test_an_unprintable_registry_update_is_a_400_on_either_database(
+    server: ServerProcess, device_tls: Path, body: dict[str, object]
+) -> None:
+    # Found by schemathesis on PostgreSQL (a NUL in text is refused there: a 5xx before).
+    with server.client(device_tls) as http:
+        response = http.put("/v1/cards/card-nul/operation-status", json=body)
+        assert response.status_code == 400, response.text
+        assert http.get("/v1/cards/card-nul/operation-status").status_code == 404
