@@ -52,6 +52,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.checklist import ChecklistScreen
 from tui.screens.demo_menu import DemoMenuScreen
 from tui.screens.diagnostics import DiagnosticsScreen
+from tui.screens.fallback import FallbackScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.home import HomeScreen
 from tui.screens.last_try import LastTryScreen
@@ -281,6 +282,11 @@ class CounterApp(App[None]):
         """Open the local history (every stored transaction, by date)."""
         if self._signed_in():
             self.push_screen(HistoryScreen())
+
+    def transaction_open(self) -> bool:
+        """Whether a procedure (or a PIN or 照合番号B entry) is under way on the stack."""
+        busy = (ChecklistScreen, OutcomeScreen, FallbackScreen, PinPromptScreen, LastTryScreen)
+        return any(isinstance(screen, busy) for screen in self.screen_stack)
 
     def action_diagnostics(self) -> None:
         """Open diagnostics."""

@@ -348,3 +348,50 @@ def test_card_conversations_from_several_workers_do_not_interleave(
     assert errors == []
     assert set(kinds) == {"standard"}
     assert set(tries) == {3}
+
+
+async def test_diagnostics_measures_this_devices_reader_card_read_and_keys(
+    services: Any,
+) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await pilot.press("d")
+        assert app.screen.id == "diagnostics"
+        await pilot.press("5", "b")
+        await wait_for(pilot, lambda: app.screen.figures is not None)  # type: ignore[attr-defined]
+        text = screen_text(app)
+        # What was measured, how often, and when (the test clock: 09:00 UTC is 18:00 JST).
+        assert "11月25日 18:00 計測  madoguchi virtual card" in text
+        assert "JPKI SELECT 往復 20 回: 中央値" in text
+        assert "カード読み取り（暗証番号なし）3 回: 中央値" in text
+        assert "キーから処理まで（直近 2 回）" in text
+        figures = app.screen.figures  # type: ignore[attr-defined]
+        assert len(figures.select_ms) == 20
+        assert len(figures.ready_ms) == 3
+        assert figures.problem is None
+        assert all(ms >= 0 for ms in figures.select_ms + figures.ready_ms)
+    assert services.pin_status("juki").remaining == 3  # no try spent measuring
+
+
+async def test_diagnostics_measures_nothing_without_a_card_or_during_a_procedure(
+    services: Any,
+) -> None:
+    from tui.screens.diagnostics import DiagnosticsScreen
+
+    services.reader.remove()
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pilot.press("d", "b")
+        await wait_for(pilot, lambda: app.screen.figures is not None)  # type: ignore[attr-defined]
+        assert "カードを置いてから計測してください" in screen_text(app)
+        assert app.screen.figures.select_ms == ()  # type: ignore[attr-defined]
+        await pilot.press("escape", "p", "enter")  # 2-1-1: the checklist is open
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        app.push_screen(DiagnosticsScreen())
+        await wait_for(pilot, lambda: app.screen.id == "diagnostics")
+        await pilot.press("b")
+        assert "手続の途中は計測できません" in screen_text(app)
+        assert app.screen.figures is None  # type: ignore[attr-defined]
