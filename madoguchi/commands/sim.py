@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drivers.keypad.control import PadControl
 
 
 def register(sub: Any) -> None:
@@ -65,6 +68,10 @@ def register(sub: Any) -> None:
     pad.add_argument("--gap", type=float, default=30.0, help="ms between two keys")
     pad.add_argument("--bounce", action="store_true", help="1-5 ms of contact chatter per change")
     pad.add_argument("--status", action="store_true", help="print the pad's counters and exit")
+    pad.add_argument(
+        "--wait", type=float, default=10.0,
+        help="seconds to wait for the demo's pad to appear (default 10)",
+    )
     pad.set_defaults(func=run_pad)
 
 
@@ -140,11 +147,10 @@ _QUIT = {"q", "\x04"}
 
 def run_pad(args: argparse.Namespace) -> int:
     """Tap keys on the virtual matrix pad: ``--keys``, stdin, or this terminal's keys."""
-    from drivers.keypad.control import PadControl
     from madoguchi.cli import config_from
 
     path = args.socket or config_from(args).keypad.resolved_control_socket()
-    with PadControl(path) as pad:
+    with _connect(path, args.wait) as pad:
         if args.status:
             print(" ".join(f"{name}={value}" for name, value in pad.status().items()))
             return 0
@@ -161,6 +167,20 @@ def run_pad(args: argparse.Namespace) -> int:
         for key in "".join(keys.split()):
             tap(key)
     return 0
+
+
+def _connect(path: Path, wait_s: float) -> PadControl:
+    """Connect to the pad, waiting up to ``wait_s`` for a demo that is still starting."""
+    from drivers.keypad.control import PadControl, PadGoneError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return PadControl(path)
+        except PadGoneError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _type_on_terminal(tap: Callable[[str], None]) -> int:

@@ -276,8 +276,28 @@ def test_sim_pad_finds_the_socket_from_the_configuration(
     assert "no PIN prompt is open" in dropped.stderr
 
 
+def test_sim_pad_waits_for_a_demo_that_is_still_starting(sock: Path) -> None:
+    early = subprocess.Popen(
+        [sys.executable, "-m", "madoguchi.cli", "sim", "pad", "--socket", str(sock),
+         "--keys", "8", "--wait", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.5)  # the client is up and polling before the pad exists
+        pad = _open(sock)
+        seen = Seen(pad)
+        assert early.wait(20) == 0, early.communicate()
+        assert seen.downs() == "8"
+        pad.close()
+    finally:
+        early.kill()
+        early.communicate()
+
+
 def test_sim_pad_without_a_pad_says_what_to_start(tmp_path: Path) -> None:
-    result = _sim_pad("sim", "pad", "--socket", str(tmp_path / "none.sock"), "--keys", "1")
+    result = _sim_pad(
+        "sim", "pad", "--socket", str(tmp_path / "none.sock"), "--keys", "1", "--wait", "0.3"
+    )
     assert result.returncode == 2
     assert "no virtual PIN pad" in result.stderr
     assert 'backend = "virtual-matrix"' in result.stderr
