@@ -143,9 +143,7 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--simulate", action="store_true", help="enable the simulated issuing authority"
     )
-    run.add_argument(
-        "--update-keys", help="IT's public key(s): deliver updates under /updates"
-    )
+    run.add_argument("--update-keys", help="IT's public key(s): deliver updates under /updates")
     run.add_argument("--publish-token-file", help="IT's publish token (with --update-keys)")
     run.add_argument("--updates-dir", help="where published bundles are kept")
     run.set_defaults(func=_run)

@@ -172,9 +172,7 @@ def _client(config: Config) -> Any:
     from sync.tls import device_http_client
 
     tls_dir = config.sync.resolved_tls_dir()
-    return UpdateClient(
-        url, client=_enrolled(lambda: device_http_client(tls_dir, timeout_s=30.0))
-    )
+    return UpdateClient(url, client=_enrolled(lambda: device_http_client(tls_dir, timeout_s=30.0)))
 
 
 def _it_client(args: argparse.Namespace) -> Any:
@@ -185,9 +183,7 @@ def _it_client(args: argparse.Namespace) -> Any:
 
     verify: Any = tls_context(args.server_ca) if args.server_ca else True
     token = args.token_file.read_text().strip()
-    return httpx.Client(
-        verify=verify, timeout=120, headers={"Authorization": f"Bearer {token}"}
-    )
+    return httpx.Client(verify=verify, timeout=120, headers={"Authorization": f"Bearer {token}"})
 
 
 def _updater(config: Config, *, progress: bool = False) -> Any:

@@ -3,9 +3,10 @@
 One boot runs every scenario (``nspawn/driver.py``, a oneshot unit started through
 ``systemd.wants=`` on the kernel command line), then powers off. The real unit
 files from ``systemd/`` run the real daemons (``madoguchi sync run``,
-``madoguchi server run``); drop-ins only shorten their watchdogs. The update
-server runs on the host's loopback, with IT's bundles published through
-``madoguchi update publish``.
+``madoguchi server run``); drop-ins only shorten their watchdogs. The central
+server also delivers the updates (``/updates``): IT publishes its bundles there
+with ``madoguchi update publish`` and its token, and the counter's update unit
+pulls them over mutual TLS with the device's enrolment.
 
 Scenarios: the first install (``madoguchi update apply``) brings the central
 server up; it is ready only once it listens and answers over mutual TLS; the
@@ -14,8 +15,8 @@ container, keys made there), and is after; ``kill -9`` and a hang (SIGSTOP: the
 watchdog fires) end in a restart for both daemons; a transaction written to the
 device store reaches the server's daily report; the timer's service pulls,
 applies and commits 1.1.0; a broken 1.2.0 is rolled back by itself; an open
-counter transaction defers 1.3.0 until it closes. The fleet view on the update
-server shows what the counter reported.
+counter transaction defers 1.3.0 until it closes. The central server's fleet view
+(``madoguchi update fleet``) shows what the counter reported.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from madoguchi.bench.update import make_release_set
@@ -55,12 +55,12 @@ BOOT_TIMEOUT_S = 300
 BOOT_LOCK = Path("/run/lock/madoguchi-nspawn.lock")
 BOOT_LOCK_WAIT_S = 600
 HOST_BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+PUBLISH_TOKEN = "nspawn-it-publish-token"
 
 
 @dataclass
 class Boot:
     results: dict[str, Any]
-    fleet: list[dict[str, Any]]
     console: str
 
 
@@ -71,18 +71,21 @@ def _free_port() -> int:
         return port
 
 
-def _config(port: int, sync_port: int, channel: str, units: str = "madoguchi-sync.service") -> str:
+def _config(sync_port: int, channel: str, units: str = "madoguchi-sync.service") -> str:
     return f"""
 [sync]
 device_id = "counter-01"
 # The central server runs in the container, on loopback (shared with the host: a free port).
 server_url = "https://127.0.0.1:{sync_port}"
 server_listen = "127.0.0.1:{sync_port}"
+# ... and delivers IT's updates under /updates, which is where the counter polls
+# ([update] server_url left empty: [sync] server_url + /updates, over the device's mTLS).
+server_update_keys = "/etc/madoguchi/update-keys"
+server_publish_token_file = "/etc/madoguchi/publish.token"
 
 [update]
 root = "/opt/madoguchi"
 keys = "/etc/madoguchi/update-keys"
-server_url = "http://127.0.0.1:{port}"
 channel = "{channel}"
 units = ["{units}"]
 health_timeout_s = 45
@@ -114,7 +117,7 @@ def _interpreter_binds() -> list[str]:
     return [f"--bind-ro={base}"]
 
 
-def _prepare_etc(etc: Path, port: int, sync_port: int, public_key: Path) -> None:
+def _prepare_etc(etc: Path, sync_port: int, public_key: Path) -> None:
     system = etc / "systemd" / "system"
     system.mkdir(parents=True)
     for unit in UNITS:
@@ -130,13 +133,16 @@ def _prepare_etc(etc: Path, port: int, sync_port: int, public_key: Path) -> None
     config = etc / "madoguchi"
     (config / "update-keys").mkdir(parents=True)
     shutil.copy(public_key, config / "update-keys" / "it.pem")
-    (config / "madoguchi.toml").write_text(_config(port, sync_port, "stable"))
+    # IT's publish token; on a real server host root:madoguchi-server 0640. World-readable
+    # here only because the server's user does not exist yet on the host side.
+    (config / "publish.token").write_text(PUBLISH_TOKEN + "\n")
+    (config / "madoguchi.toml").write_text(_config(sync_port, "stable"))
     for channel in ("stable", "canary", "next"):
-        (config / f"{channel}.toml").write_text(_config(port, sync_port, channel))
+        (config / f"{channel}.toml").write_text(_config(sync_port, channel))
     # The first install health-checks the server (the sync daemon cannot be ready before
     # the device is enrolled, and enrolling needs the server installed and running).
     (config / "first.toml").write_text(
-        _config(port, sync_port, "stable", units="madoguchi-server.service")
+        _config(sync_port, "stable", units="madoguchi-server.service")
     )
     # The first boot of an empty /etc applies presets (Debian: "enable *"), which would
     # start the units before anything is installed; here the scenarios start them.
@@ -172,102 +178,56 @@ def _one_boot_at_a_time() -> Iterator[None]:
 def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
     work = tmp_path_factory.mktemp("nspawn")
     releases = make_release_set(work / "releases", ("1.0.0", "1.1.0", "1.3.0"), broken=("1.2.0",))
-    token = work / "publish.token"
-    token.write_text("test-publish-token\n")
+    etc = work / "etc"
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "madoguchi"),
-            "update",
-            "serve",
-            "--data",
-            str(work / "server"),
-            "--keys",
-            str(releases.public_key),
-            "--token-file",
-            str(token),
-            "--port",
-            str(port),
-        ],
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/fleet", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        for version, channel in (("1.1.0", "stable"), ("1.2.0", "canary"), ("1.3.0", "next")):
-            subprocess.run(
-                [
-                    str(BIN / "madoguchi"),
-                    "update",
-                    "publish",
-                    str(releases.bundles[version]),
-                    "--server",
-                    base,
-                    "--token-file",
-                    str(token),
-                    "--channel",
-                    channel,
-                ],
-                check=True,
-                capture_output=True,
-            )
-        etc = work / "etc"
-        _prepare_etc(etc, port, _free_port(), releases.public_key)
-        bundles = work / "bundles"
-        bundles.mkdir()
-        shutil.copy(releases.bundles["1.0.0"], bundles)
-        out = work / "out"
-        out.mkdir()
-        with _one_boot_at_a_time():
-            console = subprocess.run(
-                [
-                    "timeout",
-                    "--kill-after=10",
-                    str(BOOT_TIMEOUT_S),
-                    "systemd-nspawn",
-                    "-D",
-                    "/",
-                    "--volatile=yes",
-                    "-b",
-                    "--register=no",
-                    "--keep-unit",
-                    # its own name: another container booted from "/" at the same time would
-                    # share the default one (and its propagation directory)
-                    f"--machine=madoguchi-test-{port}",
-                    "-q",
-                    f"--bind-ro={ROOT}",
-                    f"--bind-ro={sysconfig_purelib()}:{CONTAINER_SITE}",
-                    f"--bind-ro={ROOT}:/srv/madoguchi-checkout",
-                    *_interpreter_binds(),
-                    f"--bind={out}:/out",
-                    f"--bind-ro={bundles}:/bundles",
-                    f"--bind={etc / 'systemd' / 'system'}:/etc/systemd/system",
-                    f"--bind-ro={etc / 'madoguchi'}:/etc/madoguchi",
-                    f"--bind-ro={etc / 'systemd' / 'system-preset'}:/etc/systemd/system-preset",
-                    f"--bind-ro={etc / 'sysusers.d'}:/etc/sysusers.d",
-                    f"--bind-ro={etc / 'tmpfiles.d'}:/etc/tmpfiles.d",
-                    "systemd.firstboot=off",
-                    "systemd.wants=madoguchi-e2e.service",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=BOOT_TIMEOUT_S + 30,
-                check=False,
-            )
-        results_file = out / "results.json"
-        results = json.loads(results_file.read_text()) if results_file.exists() else {}
-        fleet = httpx.get(f"{base}/fleet", timeout=5).json()["devices"]
-    finally:
-        server.terminate()
-        server.wait(10)
-    return Boot(results, fleet, console.stdout[-5000:] + console.stderr[-3000:])
+    _prepare_etc(etc, port, releases.public_key)
+    # IT's bundles: 1.0.0 is the first install, the others are published to the central
+    # server in the container (the driver's "publish" scenario).
+    bundles = work / "bundles"
+    bundles.mkdir()
+    for bundle in releases.bundles.values():
+        shutil.copy(bundle, bundles)
+    out = work / "out"
+    out.mkdir()
+    with _one_boot_at_a_time():
+        console = subprocess.run(
+            [
+                "timeout",
+                "--kill-after=10",
+                str(BOOT_TIMEOUT_S),
+                "systemd-nspawn",
+                "-D",
+                "/",
+                "--volatile=yes",
+                "-b",
+                "--register=no",
+                "--keep-unit",
+                # its own name: another container booted from "/" at the same time would
+                # share the default one (and its propagation directory)
+                f"--machine=madoguchi-test-{port}",
+                "-q",
+                f"--bind-ro={ROOT}",
+                f"--bind-ro={sysconfig_purelib()}:{CONTAINER_SITE}",
+                f"--bind-ro={ROOT}:/srv/madoguchi-checkout",
+                *_interpreter_binds(),
+                f"--bind={out}:/out",
+                f"--bind-ro={bundles}:/bundles",
+                f"--bind={etc / 'systemd' / 'system'}:/etc/systemd/system",
+                f"--bind-ro={etc / 'madoguchi'}:/etc/madoguchi",
+                f"--bind-ro={etc / 'systemd' / 'system-preset'}:/etc/systemd/system-preset",
+                f"--bind-ro={etc / 'sysusers.d'}:/etc/sysusers.d",
+                f"--bind-ro={etc / 'tmpfiles.d'}:/etc/tmpfiles.d",
+                "systemd.firstboot=off",
+                "systemd.wants=madoguchi-e2e.service",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=BOOT_TIMEOUT_S + 30,
+            check=False,
+        )
+    results_file = out / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    return Boot(results, console.stdout[-5000:] + console.stderr[-3000:])
 
 
 def _scenario(boot: Boot, name: str) -> dict[str, Any]:
@@ -423,8 +383,24 @@ def test_an_open_transaction_defers_activation_not_download(boot: Boot) -> None:
     assert deferred["status_after"]["state"] == "committed"
 
 
+def test_it_publishes_to_the_central_server(boot: Boot) -> None:
+    publish = _scenario(boot, "publish")
+    assert publish["without_token"]["rc"] == 2, publish
+    assert "refused (401)" in publish["without_token"]["err"], publish
+    for channel, version in (("stable", "1.1.0"), ("canary", "1.2.0"), ("next", "1.3.0")):
+        result = publish[channel]
+        assert result["rc"] == 0, result
+        assert json.loads(result["out"])["version"] == version
+    # the update endpoints want the device's certificate like the rest of the server
+    assert publish["latest_without_cert"]["status"] == 401, publish
+    assert publish["latest_with_cert"]["status"] == 200, publish
+    assert publish["latest_with_cert"]["body"]["version"] == "1.1.0"
+
+
 def test_the_server_shows_the_counter_version(boot: Boot) -> None:
-    _scenario(boot, "done")
-    counters = {d["device_id"]: d for d in boot.fleet}
+    done = _scenario(boot, "done")
+    assert done["fleet"]["rc"] == 0, done["fleet"]
+    counters = {d["device_id"]: d for d in json.loads(done["fleet"]["out"])}
+    # filed under the certificate's id, from the update unit's reports over mutual TLS
     assert counters["counter-01"]["running"] == "1.3.0"
     assert counters["counter-01"]["state"] == "committed"

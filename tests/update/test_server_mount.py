@@ -72,9 +72,7 @@ class Central:
         return self.server.enrol(tls_dir, device_id)
 
 
-def _madoguchi(
-    *argv: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _madoguchi(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(DEV_BIN / "madoguchi"), *argv],
         capture_output=True,
@@ -258,9 +256,7 @@ def test_a_device_without_a_valid_client_certificate_is_refused(
 def test_a_revoked_device_is_refused(central: Central, tmp_path: Path) -> None:
     tls = tmp_path / "tls"
     central.enrol(tls, "counter-14")
-    client = UpdateClient(
-        central.updates, client=device_http_client(tls, timeout_s=10), attempts=1
-    )
+    client = UpdateClient(central.updates, client=device_http_client(tls, timeout_s=10), attempts=1)
     try:
         assert client.latest("stable") is not None  # enrolled: served
         repo = open_repository(central.server.db_url)
@@ -393,3 +389,28 @@ def test_update_delivery_without_a_token_does_not_start(tmp_path: Path) -> None:
     )
     assert started.returncode == 2
     assert "server_publish_token_file" in started.stderr
+
+
+def test_every_worker_process_delivers_updates(
+    central: Central, releases: ReleaseSet, tmp_path: Path
+) -> None:
+    # --workers 2: each uvicorn worker builds the app from what the parent passed on
+    server = LocalServer(central.server.db_url, central.server.pki_dir, simulate=False, workers=2)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MADOGUCHI_CONFIG", str(central.work / "server.toml"))
+        server.start()
+    try:
+        tls = tmp_path / "tls"
+        server.enrol(tls, "counter-19")
+        with device_http_client(tls, timeout_s=30) as device:
+            answers = [
+                device.get(
+                    f"{server.url}{UPDATES_PREFIX}/releases/stable/latest",
+                    headers={"Connection": "close"},  # new connections: both workers answer
+                )
+                for _ in range(6)
+            ]
+    finally:
+        server.stop()
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["version"] for a in answers} == {"1.1.0"}

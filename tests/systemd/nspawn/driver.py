@@ -44,6 +44,8 @@ DEVICE_CA = "/run/madoguchi-test-ca.crt"
 TLS_DIR = "/var/lib/madoguchi/sync"
 #: The business date of the test transaction (JST), and its office.
 DAY, OFFICE = "2026-11-25", "131016"
+#: IT's publish token (the server reads it from here, IT's commands too).
+PUBLISH_TOKEN = "/etc/madoguchi/publish.token"
 
 results: dict[str, Any] = {}
 
@@ -241,6 +243,21 @@ def sync_status() -> dict[str, Any]:
     return data
 
 
+def it_update(*argv: str, token: str = PUBLISH_TOKEN) -> dict[str, Any]:
+    """One of IT's ``madoguchi update`` commands against the central server's /updates."""
+    return run(
+        DEV,
+        "update",
+        *argv,
+        "--server",
+        f"https://127.0.0.1:{server_port()}/updates",
+        "--token-file",
+        token,
+        "--server-ca",
+        SERVER_CA,
+    )
+
+
 def main() -> None:
     results["boot"] = {"ok": True, "users": run("getent", "passwd", "madoguchi")}
     save()
@@ -404,6 +421,26 @@ def main() -> None:
             ]
         }
 
+    @scenario("publish")
+    def _() -> dict[str, Any]:
+        # IT's side: its bundles go to the central server with its token, over TLS that
+        # trusts the server's CA. Devices need their certificate to see them.
+        wrong = Path("/run/madoguchi-test-wrong.token")
+        wrong.write_text("not-the-publish-token\n")
+        result: dict[str, Any] = {
+            "without_token": it_update(
+                "publish", "/bundles/madoguchi-1.1.0.bundle", "--channel", "dev", token=str(wrong)
+            )
+        }
+        for channel, version in (("stable", "1.1.0"), ("canary", "1.2.0"), ("next", "1.3.0")):
+            result[channel] = it_update(
+                "publish", f"/bundles/madoguchi-{version}.bundle", "--channel", channel
+            )
+        latest = "/updates/releases/stable/latest"
+        result["latest_without_cert"] = https_get(server_port(), latest, device_cert=False)
+        result["latest_with_cert"] = https_get(server_port(), latest, device_cert=True)
+        return result
+
     @scenario("update_ok")
     def _() -> dict[str, Any]:
         return timer_run("stable")
@@ -455,7 +492,13 @@ def main() -> None:
             "sync": show(SYNC),
         }
 
-    results["done"] = {"ok": True, "sync": show(SYNC), "server": show(SERVER)}
+    results["done"] = {
+        "ok": True,
+        "sync": show(SYNC),
+        "server": show(SERVER),
+        # what the counter reported, as IT sees it on the central server
+        "fleet": it_update("fleet", "--json"),
+    }
     save()
 
 
