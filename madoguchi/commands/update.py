@@ -284,7 +284,8 @@ def _fleet(args: argparse.Namespace) -> int:
         return 0
     for d in devices:
         why = f" ({d['reason']})" if d.get("reason") else ""
-        print(f"{d['device_id']}: running {d['running']}, {d['state']} {d['version']}{why}")
+        running, version = d.get("running") or "-", d.get("version") or "-"
+        print(f"{d['device_id']}: running {running}, {d['state']} {version}{why}")
     return 0
 
 

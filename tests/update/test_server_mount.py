@@ -144,6 +144,8 @@ def test_server_run_delivers_updates_to_an_enrolled_device(
     counter = central.fleet()["counter-10"]
     assert (counter["state"], counter["version"]) == ("downloaded", "1.1.0")
     assert "not-my-id" not in central.fleet()
+    listed = central.it("fleet")
+    assert "counter-10: running -, downloaded 1.1.0" in listed.stdout.splitlines()
 
 
 def test_it_needs_its_token_to_publish_and_to_see_the_fleet(
