@@ -10,8 +10,12 @@ PY="$VENV/bin/python"
 # System packages: the PC/SC stack, the virtual reader, OpenSC (an independent
 # JPKI client for cross-checks), tmux (TUI tests), systemd-container (nspawn),
 # PostgreSQL (the server's production database, tested for real).
+# The kiosk (tests/systemd/test_kiosk.py): cage, foot, fonts-noto-cjk and xwayland are what
+# a counter's image needs too (docs/kiosk.md); sway is the test's stand-in panel, grim
+# its camera. The terminal demo needs none of them, so they are not in APT_RUNTIME.
 APT_RUNTIME=(pcscd libpcsclite-dev vsmartcard-vpcd python3-venv python3-dev gcc swig)
 APT_TEST=(pcsc-tools opensc opensc-pkcs11 openssl tmux systemd-container postgresql)
+APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
 
 log() { printf '[madoguchi] %s\n' "$*" >&2; }
 
