@@ -302,7 +302,10 @@ def as_kiosk_user(*paths: Path) -> list[str]:
         os.chown(path, KIOSK_UID, KIOSK_UID)
     # What systemd-tmpfiles makes on a real system: Xwayland's socket directory,
     # owned by root. Absent, cage would create it as nobody.
-    Path("/tmp/.X11-unix").mkdir(mode=0o1777, exist_ok=True)
+    x11 = Path("/tmp/.X11-unix")
+    if not x11.exists():
+        x11.mkdir()
+        x11.chmod(0o1777)  # not via mkdir's mode: the umask would take the w bits away
     return [
         "setpriv",
         f"--reuid={KIOSK_UID}",
