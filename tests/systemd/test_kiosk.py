@@ -61,8 +61,8 @@ GRID = (100, 30)
 CELL = (8, 16)
 #: As the unit's watchdog, shortened (pings every second) so the test sees several.
 WATCHDOG_USEC = 2_000_000
-#: Generous: the first start on a loaded 2-core machine compiles nothing, but makes the
-#: demo's keys and store; conditions are waited for, never timed.
+#: Generous: every start is a first start (the demo makes its keys and store) on a
+#: 2-core machine other suites may load; conditions are waited for, never timed.
 START_TIMEOUT = 120.0
 KIOSK_UID = 65534  # nobody
 KIOSK_CAPS = ("--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
@@ -458,7 +458,9 @@ def test_ready_and_watchdog_come_from_the_tui_through_cage_and_foot(kiosk: Kiosk
     kiosk.notify.wait_until(
         lambda ms: len([m for m in pings(ms) if m.pid == kiosk.tui_pid]) >= 2, 30, kiosk.alive
     )
-    assert all(m.at > kiosk.ready.at for m in pings(kiosk.notify.messages))
+    assert all(
+        m.at > kiosk.ready.at for m in pings(kiosk.notify.messages) if m.pid == kiosk.tui_pid
+    )
 
 
 @pytest.mark.xfail(
@@ -487,7 +489,9 @@ def test_terminal_is_100x30_cells_of_8x16_px(kiosk: Kiosk) -> None:
 
 def test_cage_exits_when_the_tui_dies(kiosk: Kiosk) -> None:
     os.kill(kiosk.tui_pid, signal.SIGKILL)  # a crash: no clean-up, no goodbye
-    kiosk.cage.wait(timeout=60)
+    try:
+        kiosk.cage.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("cage still runs 60 s after the TUI died: systemd would not restart it")
+    # Any exit, even status 0, restarts a Restart=always unit.
     print(f"\ncage exited with {kiosk.cage.returncode} after the TUI was killed")
-    # any exit restarts a Restart=always unit; the panel itself stays up
-    assert kiosk.cage.returncode is not None
