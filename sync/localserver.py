@@ -27,6 +27,9 @@ from sync.server.repository import open_repository
 
 _ROOT = Path(__file__).resolve().parents[1]
 
+#: What systemd hands the service's own process; never passed on to a child.
+_SERVICE_MANAGER_VARS = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +77,10 @@ class LocalServer:
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
         path = os.pathsep.join(p for p in (str(_ROOT), self.extra_pythonpath) if p)
-        env = {**os.environ, "PYTHONPATH": path}
+        # The child is not the service: under NotifyAccess=all its own READY=1 and
+        # watchdog pings would be taken for the kiosk's and keep a hung UI alive.
+        env = {k: v for k, v in os.environ.items() if k not in _SERVICE_MANAGER_VARS}
+        env["PYTHONPATH"] = path
         self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stderr=subprocess.PIPE)  # noqa: S603
         stderr = self.proc.stderr
         if stderr is None:  # stderr=PIPE always gives one; checked so -O cannot hide it

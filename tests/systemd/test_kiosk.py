@@ -463,12 +463,6 @@ def test_ready_and_watchdog_come_from_the_tui_through_cage_and_foot(kiosk: Kiosk
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync/localserver.py hands NOTIFY_SOCKET to the demo's central-server child, "
-    "which sends its own READY=1 and WATCHDOG=1: under NotifyAccess=all it would keep "
-    "the kiosk's watchdog fed while the UI loop hangs",
-)
 def test_only_the_tui_talks_to_the_service_manager(kiosk: Kiosk) -> None:
     # Let the demo's background parts (the local server starts at READY) run a while.
     kiosk.notify.wait_until(
