@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
+from textual import events
 from textual.pilot import Pilot
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
 from madoguchi.commands.demo import DEMO_OPERATOR_ID, DEMO_PASSWORD
 from tui.app import CounterApp
+
+#: How often :func:`wait_for` looks again (a worker's message lands within a frame).
+POLL_S = 0.02
 
 
 async def wait_for(
@@ -19,22 +24,39 @@ async def wait_for(
     The timeout only stops a hung test; how fast things show is measured by
     ``madoguchi bench tui``, never asserted here.
     """
-    waited = 0.0
+    deadline = time.monotonic() + timeout
     while not condition():
-        if waited >= timeout:
+        if time.monotonic() >= deadline:
             raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-        waited += 0.05
+        await pilot.pause(POLL_S)
     await pilot.pause()  # let the screen render what the condition saw
 
 
 async def sign_in(
-    pilot: Pilot[None], operator_id: str = DEMO_OPERATOR_ID, password: str = DEMO_PASSWORD
+    pilot: Pilot[None],
+    operator_id: str = DEMO_OPERATOR_ID,
+    password: str = DEMO_PASSWORD,
+    *,
+    typed: bool = False,
 ) -> None:
-    """Type the credentials on the login screen and wait for the home screen."""
+    """Sign in on the login screen and wait for the home screen.
+
+    By default the two fields are filled as a paste would and Enter submits them
+    (the real submit path: the password is cleared, the hash runs in a worker);
+    ``typed`` types every character, as the login tests do. A Pilot key costs at
+    least 40 ms, and most tests sign in only to reach another screen.
+    """
     app = pilot.app
     assert isinstance(app, CounterApp)
-    await pilot.press(*operator_id, "enter", *password, "enter")
+    if typed:
+        await pilot.press(*operator_id, "enter", *password, "enter")
+    else:
+        await wait_for(pilot, lambda: bool(app.screen.query("#password")))
+        app.screen.query_one("#operator-id", Input).value = operator_id
+        field = app.screen.query_one("#password", Input)
+        field.value = password
+        field.focus()
+        await pilot.press("enter")
     await wait_for(pilot, lambda: app.screen.id == "home")
 
 
@@ -119,3 +141,20 @@ def step_ready(app: CounterApp) -> bool:
         and focused.id.endswith(f"-{shown}") and focused.parent is not None
         and focused.parent.id == "step-input"
     )
+
+
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """Send ``text``'s keys as one burst (a fast typist), then wait once for the app.
+
+    The same path as :meth:`Pilot.press` (key events through the driver to the
+    focused screen) without Pilot's two idle waits per key; for tests that do not
+    look at the frame after every key.
+    """
+    app = pilot.app
+    driver = app._driver
+    assert driver is not None
+    for character in text:
+        key = events.Key(character, character)
+        key.set_sender(app)
+        driver.send_message(key)
+    await pilot.pause()

@@ -11,7 +11,7 @@ from tui.app import CounterApp
 from tui.services import Presence
 
 from .conftest import StepClock, make_services
-from .helpers import card_settled, screen_text, sign_in, wait_for
+from .helpers import card_settled, paste, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 
@@ -43,7 +43,7 @@ async def test_a_real_counter_never_shows_a_password_hint(
             assert "デモ" not in text
             assert "demo" not in text.lower()
             assert not app.query("#demo-hint")
-            await sign_in(pilot, "clerk01", "counter-pass-01")
+            await sign_in(pilot, "clerk01", "counter-pass-01", typed=True)
             assert "窓口 一郎" in screen_text(app)
             await pilot.press("m")  # no demo menu on a real counter
             assert app.screen.id == "home"
@@ -63,11 +63,13 @@ async def test_wrong_password_counts_down_and_locks_without_showing_it(services:
         assert "Secret-Wrong-1" not in text
         assert app.screen.query_one("#password").value == ""
         for _ in range(2):
-            await pilot.press(*"Secret-Wrong-1", "enter")
+            await paste(pilot, "Secret-Wrong-1")
+            await pilot.press("enter")
             await wait_for(pilot, lambda: not app.screen.busy)
         assert "ロックされています" in screen_text(app)
         # Even the right password is refused now.
-        await pilot.press(*DEMO_PASSWORD, "enter")
+        await paste(pilot, DEMO_PASSWORD)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: not app.screen.busy)
         assert app.screen.id == "login"
         assert services.operators.info("demo").locked
@@ -127,7 +129,7 @@ async def test_idle_operator_is_signed_out(services: Any, clock: StepClock) -> N
         clock.advance(299)
         await pilot.press("x")  # activity restarts the idle timer
         clock.advance(299)
-        await pilot.pause(1.2)  # the idle check runs every second
+        app.check_operator_idle()  # what the one-second interval calls
         assert app.screen.id == "home"
         clock.advance(2)
         await wait_for(pilot, lambda: app.screen.id == "login")
@@ -267,26 +269,22 @@ async def test_starts_in_english_when_configured(services: Any) -> None:
         assert "Operator sign-in" in screen_text(app)
 
 
-async def test_card_panel_shows_face_auth_expired_and_blocked_cards(
-    tmp_path: Path, clock: StepClock, sim_pki: Path
-) -> None:
+async def test_card_panel_shows_face_auth_expired_and_blocked_cards(services: Any) -> None:
     expectations = {
         "face-auth": ["個人番号カード（顔認証）"],
         "expired": ["有効期限切れ（6か月の猶予期間内"],
         "pin-blocked": ["ロック", "暗証番号がロックされています"],
     }
-    for profile, expected in expectations.items():
-        svc = make_services(tmp_path / profile, clock=clock, pki_dir=sim_pki, profile=profile)
-        try:
-            app = CounterApp(services=svc)
-            async with app.run_test(size=(100, 30)) as pilot:
-                await sign_in(pilot)
-                await card_settled(pilot)
-                text = screen_text(app)
-                for fragment in expected:
-                    assert fragment in text, (profile, fragment, text)
-        finally:
-            svc.close()
+    app = CounterApp(services=services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        for profile, expected in expectations.items():
+            # Each card goes on the reader as the demo menu puts it: taken away, then put down.
+            threading.Thread(target=services.switch_profile, args=(profile,)).start()
+            await wait_for(pilot, lambda p=profile: services.reader.card.facts.profile == p)  # type: ignore[misc]
+            await card_settled(pilot)
+            await wait_for(pilot, lambda e=expected: all(f in screen_text(app) for f in e))  # type: ignore[misc]
 
 
 async def test_tells_systemd_it_is_ready_and_pings_the_watchdog(

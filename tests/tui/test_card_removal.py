@@ -23,7 +23,15 @@ from tui.messages import ReaderChanged
 from tui.services import Presence, ReaderState
 
 from .conftest import StepClock, make_services
-from .helpers import answer_until, card_settled, screen_text, sign_in, step_ready, wait_for
+from .helpers import (
+    answer_until,
+    card_settled,
+    paste,
+    screen_text,
+    sign_in,
+    step_ready,
+    wait_for,
+)
 
 SIZE = (80, 24)
 REMOVED = "カードが取り外されました"
@@ -147,7 +155,7 @@ async def test_fallback_entry_last_try_and_comparison_abandon_on_removal(
         # 照合番号B half typed: the digits are wiped, the checklist asks the step again.
         await _open_fallback(pilot)
         fallback = app.screen
-        await pilot.press(*code[:7])
+        await paste(pilot, code[:7])
         await _take_card(pilot)
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         await wait_for(pilot, lambda: REMOVED in screen_text(app))
@@ -160,7 +168,8 @@ async def test_fallback_entry_last_try_and_comparison_abandon_on_removal(
         await _put_card_back(pilot)
         await _open_fallback(pilot)
         fallback = app.screen
-        await pilot.press(*code, "enter")
+        await paste(pilot, code)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "last-try")
         await _take_card(pilot)
         await wait_for(pilot, lambda: app.screen.id == "checklist")
@@ -171,7 +180,8 @@ async def test_fallback_entry_last_try_and_comparison_abandon_on_removal(
         await _put_card_back(pilot)
         assert face_auth.pin_status("support_collation_b").remaining == 1
         await _open_fallback(pilot)
-        await pilot.press(*code, "enter")
+        await paste(pilot, code)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "last-try")
         await pilot.click("#last-try-confirm")
         await wait_for(pilot, lambda: getattr(app.screen, "phase", "") == "compare")

@@ -23,7 +23,7 @@ from tui.app import CounterApp
 from tui.screens.fallback import code_mask, era_date
 
 from .conftest import StepClock, make_services
-from .helpers import answer_until, screen_text, sign_in, wait_for
+from .helpers import answer_until, paste, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 WRONG_CODE = "11111111111111"
@@ -286,8 +286,7 @@ async def test_the_last_try_of_the_collation_number_needs_the_clerks_confirmatio
         frames = Frames(pilot)
         await _to_fallback(pilot, frames)
         assert "照合番号Bの残り照合回数 1 回" in frames.seen[-1]
-        for digit in code:
-            await frames.press(digit)
+        await paste(pilot, code)
         await frames.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "last-try")
         assert "照合番号Bの残り照合回数は1回です" in screen_text(app)
@@ -295,8 +294,7 @@ async def test_the_last_try_of_the_collation_number_needs_the_clerks_confirmatio
         await wait_for(pilot, lambda: app.screen.id == "fallback")
         assert code_mask(0) in screen_text(app)
         assert face_auth.pin_status("support_collation_b").remaining == 1
-        for digit in code:
-            await frames.press(digit)
+        await paste(pilot, code)
         await frames.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "last-try")
         await pilot.press("tab", "enter")  # 最後の1回を実行
@@ -335,9 +333,10 @@ def test_snapshot_compare(snap_compare: Any, snap_face_auth: Any, size: tuple[in
     code = _facts(snap_face_auth).verification_code_b
 
     async def run_before(pilot: Pilot[None]) -> None:
-        frames = Frames(pilot)
-        await _to_fallback(pilot, frames)
-        await _type_code(frames, code)
+        await _to_fallback(pilot, Frames(pilot))
+        await paste(pilot, code)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "phase", "") == "compare")
         await pilot.press("space", "down")  # 氏名 ticked
         await pilot.pause(0.1)
 
