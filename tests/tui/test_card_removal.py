@@ -85,8 +85,12 @@ async def test_checklist_card_steps_pin_prompt_and_last_try_abandon_on_removal(
         assert app.screen.query_one(".step-text", Input).value == ""
         assert "ICチップから読み取った日付" not in screen_text(app)
         assert "expiry" not in _card_facts(app)
+        # The card back on the reader: its date is proposed again, the clerk confirms it.
         await _put_card_back(pilot)
-        await pilot.press(*"2034-04-01", "enter")
+        await wait_for(pilot, lambda: "ICチップから読み取った日付" in screen_text(app))
+        await wait_for(pilot, lambda: step_ready(app))
+        assert app.screen.query_one(".step-text", Input).value == "2034-04-01"
+        await pilot.press("enter")
         await answer_until_pin(pilot)
 
         # The last-try question: the card leaves while the clerk is asked.

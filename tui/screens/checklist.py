@@ -79,6 +79,17 @@ class ChecklistScreen(CounterScreen[None]):
 
     def on_mount(self) -> None:
         self.populate()
+        self.watch(self.counter, "card_status", self._card_read, init=False)
+
+    def _card_read(self, _: object = None) -> None:
+        """A card was read (put back, or another card): propose from it if nothing is typed."""
+        step = self.session.next_step()
+        if step is None or self._proposed or not self._proposal(step)[1] \
+                or not self.is_current:
+            return
+        typed = [field.value for field in self.query(".step-text").results(Input)]
+        if not any(typed):
+            self._show_step(step)
 
     def populate(self) -> None:
         step = self.session.next_step()
