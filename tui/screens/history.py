@@ -27,6 +27,8 @@ from tui.widgets.bars import KeyHelp, TitleBar
 
 #: Transactions per page: fits the 80x24 terminal with the header and the page line.
 PAGE_SIZE = 12
+#: Cells the other columns, their padding and the panel take; the decision gets the rest.
+DECISION_ROOM = 60
 
 
 def citation(procedure_id: str) -> str:
@@ -67,6 +69,9 @@ class HistoryScreen(CounterScreen[None]):
 
     def populate(self) -> None:
         self._show()
+
+    def on_resize(self) -> None:
+        self._show()  # the decision column's room depends on the width
 
     # -- paging -----------------------------------------------------------------------
 
@@ -127,6 +132,10 @@ class HistoryScreen(CounterScreen[None]):
             t("today.operator"), t("history.sync"),
             box=None, padding=(0, 1), header_style="bold yellow",
         )
+        for column in table.columns:
+            column.no_wrap = True  # one line per transaction: a page always fits the screen
+        # The decision is the one long text: it gives way (…) so the rest stays whole.
+        table.columns[3].max_width = max(12, self.size.width - DECISION_ROOM)
         last_day = ""
         for entry in entries:
             day = local_date(entry.completed_at, zone)
