@@ -156,7 +156,12 @@ def run_status(args: argparse.Namespace) -> int:
             ready = tap_to_ready(session)
     finally:
         reader.close()
-    kind = classify(ready, today=dt.date.today())
+    from madoguchi.cli import config_from
+    from tui.local_time import zone
+
+    # The office's calendar day (``[ui] timezone``), as at the counter, not the host's.
+    today = dt.datetime.now(zone(config_from(args).ui.timezone)).date()
+    kind = classify(ready, today=today)
     data = status_json(ready, kind)
     if args.json:
         _print_json(data)

@@ -36,6 +36,8 @@ from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
 from madoguchi.config import Config, RulesConfig, SyncConfig, default_state_dir
 from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
+from tui.local_time import DEFAULT_TIMEZONE
+from tui.local_time import zone as time_zone
 from tui.services import (
     CardStatus,
     HealthItem,
@@ -104,6 +106,8 @@ class ApplianceServices:
         issuer: blocking: issues one certificate of a kind (``"sign"``/``"auth"``) and
             returns its serial (the demo's simulated issuing authority); ``None`` where
             the certificates are issued outside this appliance. Settable later.
+        zone: the office's time zone (``[ui] timezone``, Asia/Tokyo by default): the
+            counter's date is read in it (:meth:`today`).
     """
 
     def __init__(
@@ -123,8 +127,10 @@ class ApplianceServices:
         rules: RulesConfig | None = None,
         office_code: str = "",
         issuer: Callable[[str], str] | None = None,
+        zone: dt.tzinfo | None = None,
     ) -> None:
         self.reader = reader
+        self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
         self.office_code = office_code
         self.issuer = issuer
         self._operators = operators
@@ -141,6 +147,15 @@ class ApplianceServices:
         # One card conversation at a time: a card read, a PIN-counter read and a
         # VERIFY from different workers must not interleave their SELECTs.
         self._card_lock = threading.RLock()
+
+    def today(self) -> dt.date:
+        """The counter's date: the clock (UTC) read in the office's zone.
+
+        Procedures are dated, rule versions chosen and the 6-month grace counted by the
+        local calendar day: at 08:30 JST the counter is on the next day while UTC is
+        still on the previous one.
+        """
+        return self._clock.now().astimezone(self.zone).date()
 
     # -- CounterServices --------------------------------------------------------------
 
@@ -187,7 +202,7 @@ class ApplianceServices:
         with self._card_lock, self.reader.connect() as transport:
             atr = transport.atr
             ready = tap_to_ready(CardSession(transport))
-        classification = classify(ready, today=self._clock.now().date())
+        classification = classify(ready, today=self.today())
         pins = tuple(
             PinView(kind.value, status.state.value, status.remaining)
             for kind, status in ready.pins.items()
@@ -266,7 +281,7 @@ class ApplianceServices:
         from device.procedures.policies import policies_from_config
 
         return Session.start(
-            procedure_id, actor, self._clock.now().date(),
+            procedure_id, actor, self.today(),
             effective_date=self._effective_date, operator_id=operator_id,
             office_code=self.office_code, clock=self._clock.now,
             policies=None if self._rules is None else policies_from_config(self._rules),
@@ -313,7 +328,7 @@ class ApplianceServices:
 
         from device.records import TransactionRecord
 
-        today = self._clock.now().date().isoformat()
+        today = self.today().isoformat()
         rows = self.store.db.execute("SELECT payload FROM transactions ORDER BY seq").fetchall()
         records = [TransactionRecord.from_payload(json.loads(row[0])) for row in rows]
         return [r for r in records if r.extra.get("transaction_date") == today]
@@ -564,6 +579,7 @@ def build_services(
         office_code=office,
         demo=demo,
         pki_dir=pki_dir,
+        zone=time_zone(config.ui.timezone),
     )
 
 

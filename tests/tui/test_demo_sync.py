@@ -15,6 +15,7 @@ import os
 import signal
 import sqlite3
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ from madoguchi.commands.demo import (
     local_server,
     notify_then_sync,
 )
-from madoguchi.config import Config, ReaderConfig, RulesConfig, SyncConfig, load_config
+from madoguchi.config import (
+    Config,
+    ReaderConfig,
+    RulesConfig,
+    SyncConfig,
+    UiConfig,
+    load_config,
+)
 from madoguchi.errors import ConfigError
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
 from tui.app import CounterApp
@@ -399,3 +407,28 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_the_counter_dates_procedures_by_the_offices_calendar_not_utc(
+    state_dir: Path, clock: StepClock
+) -> None:
+    # 23:30 UTC on the 25th is 08:30 JST on the 26th: the procedure, its rule version
+    # and the today screen all belong to the 26th at a Japanese counter.
+    clock.start = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    services = build_services(Config(), state_dir=state_dir, demo=True, clock=clock)
+    try:
+        assert services.today() == date(2026, 11, 26)
+        session = services.start_procedure("2-1-1", "self", operator_id="demo")
+        assert session.on == date(2026, 11, 26)
+        session.record("application.received", False)
+        services.record_transaction(session.complete())
+        assert [r.extra["transaction_date"] for r in services.today_records()] == ["2026-11-26"]
+    finally:
+        services.close()
+    utc = Config(ui=UiConfig(timezone="UTC"))
+    services = build_services(utc, state_dir=state_dir, demo=True, clock=clock)
+    try:
+        assert services.today() == date(2026, 11, 25)
+        assert services.today_records() == []
+    finally:
+        services.close()
