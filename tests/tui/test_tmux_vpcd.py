@@ -40,6 +40,8 @@ from tui.screens.pin_prompt import mask_rows
 
 from .conftest import FAST_KDF
 
+pytestmark = pytest.mark.pcsc
+
 #: vpcd's second slot; the first (35963) belongs to the other card tests
 PORT = 35964
 READER = reader_name_for(PORT)
