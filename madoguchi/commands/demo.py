@@ -559,27 +559,38 @@ def build_services(
         options = {"profile": profile or config.reader.profile, "pki_dir": pki_dir}
     elif config.reader.name:
         options = {"name": config.reader.name}
-    reader = open_reader(config.reader.backend, **options)
-    if config.reader.backend == "sim" and reader.presence() is not CardPresence.PRESENT:
-        sim: Any = reader
-        sim.insert()
     store_path = (
         Path(config.store.path) if config.store.path else state_dir / "madoguchi.sqlite3"
     )
+    # Settings that can still be wrong are read before any device is opened.
+    zone = time_zone(config.ui.timezone)
+    effective_date = _effective_date(config)
+    keypad_rows = resolve_keymap(config.keypad.layout)
+    with contextlib.ExitStack() as in_case_of_failure:
+        reader = open_reader(config.reader.backend, **options)
+        in_case_of_failure.callback(reader.close)
+        if config.reader.backend == "sim" and reader.presence() is not CardPresence.PRESENT:
+            sim: Any = reader
+            sim.insert()
+        store = Store(store_path)
+        in_case_of_failure.callback(store.close)
+        pin_pad = _open_pin_pad(config)
+        # Everything opened: the services own it from here on.
+        in_case_of_failure.pop_all()
     return ApplianceServices(
         reader=reader,
         operators=operators,
-        store=Store(store_path),
+        store=store,
         clock=clock,
-        keypad_rows=resolve_keymap(config.keypad.layout),
+        keypad_rows=keypad_rows,
         keypad_backend=config.keypad.backend,
-        pin_pad=_open_pin_pad(config),
-        effective_date=_effective_date(config),
+        pin_pad=pin_pad,
+        effective_date=effective_date,
         rules=config.rules,
         office_code=office,
         demo=demo,
         pki_dir=pki_dir,
-        zone=time_zone(config.ui.timezone),
+        zone=zone,
     )
 
 

@@ -74,3 +74,35 @@ def test_build_services_creates_the_demo_account_only_in_demo_mode(
         assert "face-auth" in demo.demo_profiles
     finally:
         demo.close()
+
+
+def test_build_services_releases_what_it_opened_when_the_pin_pad_fails(tmp_path: Path) -> None:
+    import os
+
+    from madoguchi.commands.demo import build_services
+    from madoguchi.config import Config, KeypadConfig, StoreConfig
+    from madoguchi.errors import MadoguchiError
+
+    # A regular file where the virtual pad's socket should go: the pad refuses to start.
+    blocker = tmp_path / "keypad.sock"
+    blocker.write_text("not a socket")
+    store = tmp_path / "store.sqlite3"
+    config = Config(
+        keypad=KeypadConfig(backend="virtual-matrix", control_socket=str(blocker)),
+        store=StoreConfig(path=str(store)),
+    )
+
+    def open_on_store() -> list[str]:
+        fds = Path("/proc/self/fd")
+        targets = []
+        for fd in fds.iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except OSError:
+                continue
+        return [t for t in targets if t.startswith(str(store))]
+
+    with pytest.raises(MadoguchiError):
+        build_services(config, state_dir=tmp_path / "state", demo=False)
+    assert store.exists()  # it was opened before the pad failed ...
+    assert open_on_store() == []  # ... and closed again
