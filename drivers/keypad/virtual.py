@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gpiozero.pins.mock import MockFactory
 
@@ -180,8 +180,8 @@ class _ControlHandler(socketserver.StreamRequestHandler):
     """One client connection: request lines in, reply lines out."""
 
     def handle(self) -> None:
-        server = self.server
-        assert isinstance(server, _ControlServer)
+        # socketserver hands every handler the server that made it: always ours.
+        server = cast(_ControlServer, self.server)
         with server.lock:
             server.connections.add(self.connection)
         try:
