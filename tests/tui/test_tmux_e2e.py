@@ -7,6 +7,7 @@ sees it, logs in with the demo account and walks the screens built so far.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -22,19 +23,25 @@ from tui.screens.pin_prompt import mask_rows
 _SESSIONS = itertools.count()
 
 
-@pytest.fixture
-def demo_session(state_dir: Path) -> Iterator[TmuxSession]:
-    # A private server per test: madoguchi-test-<pid>-<n>.
+@contextlib.contextmanager
+def demo_in_tmux(state_dir: Path, *options: str) -> Iterator[TmuxSession]:
+    """``madoguchi demo [options]`` in a private tmux server: madoguchi-test-<pid>-<n>."""
     name = f"madoguchi-test-{os.getpid()}-{next(_SESSIONS)}"
     session = TmuxSession(name, width=80, height=24)
     session.start(
-        demo_command(),
+        " ".join((demo_command(), *options)),
         {"MADOGUCHI_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "LANG": "C.UTF-8"},
     )
     try:
         yield session
     finally:
         session.kill()
+
+
+@pytest.fixture
+def demo_session(state_dir: Path) -> Iterator[TmuxSession]:
+    with demo_in_tmux(state_dir) as session:
+        yield session
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Button, Input, OptionList, SelectionList, Static
+from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from device.procedures import Session, Step
@@ -25,6 +25,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
 from tui.services import PinVerifyResult, Presence
 from tui.widgets.bars import KeyHelp, TitleBar
+from tui.widgets.tick_list import TickList
 
 #: Step-key endings the UI answers itself instead of asking the clerk.
 OPERATOR_AUTH_STEP = "card.operator_authenticated"
@@ -155,7 +156,7 @@ class ChecklistScreen(CounterScreen[None]):
                 self.call_after_refresh(setattr, widget, "highlighted", ids.index(proposed))
         elif kind in ("multi", "fields"):
             values = self._fields(step) if kind == "fields" else step.options(lang)
-            widget = SelectionList[str](
+            widget = TickList(
                 *((label, value) for value, label in values),
                 id=f"step-multi-{n}", classes="step-multi",
             )
@@ -268,7 +269,7 @@ class ChecklistScreen(CounterScreen[None]):
         step = self.session.next_step()
         if step is None:
             return
-        selected = list(self.query_one(f"#step-multi-{self._shown}", SelectionList).selected)
+        selected = list(self.query_one(f"#step-multi-{self._shown}", TickList).selected)
         if step_kind(step) == "fields":
             self._record({name: name in selected for name, _ in self._fields(step)})
         else:

@@ -25,7 +25,8 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, OptionList, SelectionList, Static
+from textual.widget import Widget
+from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from device.procedures import Session, Step
@@ -34,6 +35,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
 from tui.services import IdentityView, PinView
 from tui.widgets.bars import KeyHelp, TitleBar
+from tui.widgets.tick_list import TickList
 
 #: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
 CODE_LENGTH = 14
@@ -104,6 +106,8 @@ class FallbackScreen(CounterScreen[bool]):
         session: the checklist's engine session; its next step is the chip match.
     """
 
+    AUTO_FOCUS = None  # nothing takes keys while 照合番号B is typed; phases focus their input
+
     def __init__(self, *, session: Session) -> None:
         super().__init__(id="fallback")
         self.session = session
@@ -116,8 +120,8 @@ class FallbackScreen(CounterScreen[bool]):
         self.message = ""
         self._message_is_error = False
         self._code = bytearray()
-        self._shown = 0
-        self._ticked: set[str] = set()
+        self._side_shown: tuple[str, str] | None = None
+        """The phase and step whose input is shown (its highlight is kept while it is)."""
 
     @property
     def typed(self) -> int:
@@ -140,10 +144,43 @@ class FallbackScreen(CounterScreen[bool]):
             yield Static("", id="fallback-warning", classes="error")
             with Horizontal(id="fallback-compare"):
                 yield Static(id="fallback-chip")
-                yield Vertical(id="fallback-side")
+                # Both phases' inputs exist from the start and are only shown and
+                # focused: keys that arrive the moment a phase begins (a fast
+                # clerk's burst) find their widget already there.
+                with Vertical(id="fallback-side"):
+                    yield Static(t("fallback.compare_lead"), classes="fallback-side-lead",
+                                 id="fallback-compare-lead")
+                    yield TickList(
+                        *((t(f"fallback.items.{item}"), item) for item in COMPARED),
+                        id="fallback-items", classes="fallback-items",
+                    )
+                    yield Button(t("fallback.record"), id="fallback-record",
+                                 classes="fallback-record")
+                    yield Static(classes="fallback-side-lead", id="fallback-declare-lead")
+                    yield OptionList(id="fallback-declare", classes="fallback-declare")
             yield Static("", id="fallback-message", markup=False)
-        yield KeyHelp(t("keys.fallback" if self.phase in ("entry", "reading")
-                        else "keys.fallback_compare"))
+        yield KeyHelp(self._key_help())
+
+    def _key_help(self) -> str:
+        return self.t("keys.fallback" if self.phase in ("entry", "reading")
+                      else "keys.fallback_compare")
+
+    async def recompose(self) -> None:
+        """A language switch relabels in place; the inputs the clerk types into stay.
+
+        Rebuilding them would drop the keys of a burst that arrive between the
+        switch and the rebuild, and with them ticks the clerk typed.
+        """
+        t = self.t
+        self.query_one("#title-text", Static).update(t("fallback.title"))
+        for widget_id, key in (("lead", "lead"), ("entry-text", "entry"),
+                               ("parts", "entry_parts"), ("compare-lead", "compare_lead")):
+            self.query_one(f"#fallback-{widget_id}", Static).update(t(f"fallback.{key}"))
+        self.query_one("#fallback-record", Button).label = t("fallback.record")
+        items = self.query_one("#fallback-items", TickList)
+        for index, item in enumerate(COMPARED):
+            items.replace_option_prompt_at_index(index, t(f"fallback.items.{item}"))
+        self.populate()
 
     def on_mount(self) -> None:
         self.populate()
@@ -159,6 +196,7 @@ class FallbackScreen(CounterScreen[bool]):
         self.query_one("#fallback-entry").display = entering
         self.query_one("#fallback-compare").display = not entering
         self.query_one("#fallback-warning").display = False
+        self.query_one(KeyHelp).update(self._key_help())
         self._show_mask()
         self._show_tries()
         self._show_message()
@@ -242,34 +280,42 @@ class FallbackScreen(CounterScreen[bool]):
         self.query_one("#fallback-chip", Static).update(Group(*parts))
 
     def _show_side(self, step: Step | None) -> None:
+        """Show the current phase's input and focus it now, not after a refresh.
+
+        Focus is set synchronously so that the very next key the app takes goes
+        to this input; a deferred focus let the first keys of a burst fall to
+        the screen, which dropped ticks and recorded a mismatch.
+        """
         t = self.t
-        side = self.query_one("#fallback-side", Vertical)
-        side.remove_children()  # removal completes later: new widgets get fresh ids
-        self._shown += 1
-        n = self._shown
-        widget: Any
-        if self.phase == "compare":
-            side.mount(Static(t("fallback.compare_lead"), classes="fallback-side-lead"))
-            widget = SelectionList[str](
-                # Ticks survive a language switch (the screen is recomposed).
-                *((t(f"fallback.items.{item}"), item, item in self._ticked)
-                  for item in COMPARED),
-                id=f"fallback-items-{n}", classes="fallback-items",
-            )
-            side.mount(widget)
-            side.mount(Button(t("fallback.record"), id=f"fallback-record-{n}",
-                              classes="fallback-record"))
+        comparing = self.phase == "compare"
+        declaring = not comparing and step is not None
+        items = self.query_one("#fallback-items", TickList)
+        declare = self.query_one("#fallback-declare", OptionList)
+        for widget in (self.query_one("#fallback-compare-lead"), items,
+                       self.query_one("#fallback-record")):
+            widget.display = comparing
+        lead = self.query_one("#fallback-declare-lead", Static)
+        for widget in (lead, declare):
+            widget.display = declaring
+        shown = (self.phase, step.key if step is not None else "")
+        fresh = shown != self._side_shown
+        self._side_shown = shown
+        target: Widget | None = None
+        if comparing:
+            # Set here, not left to the list's focus handler: a Space already
+            # queued would otherwise find no highlighted item and tick nothing.
+            if fresh:
+                items.highlighted = 0
+            target = items
         elif step is not None:
-            side.mount(Static(Text(step.text(t.language), style="bold yellow"),
-                              classes="fallback-side-lead"))
-            widget = OptionList(
-                *(Option(label, id=value) for value, label in step.options(t.language)),
-                id=f"fallback-declare-{n}", classes="fallback-declare",
-            )
-            side.mount(widget)
-        else:
-            return
-        self.call_after_refresh(widget.focus)
+            lead.update(Text(step.text(t.language), style="bold yellow"))
+            keep = 0 if fresh or declare.highlighted is None else declare.highlighted
+            declare.clear_options()
+            declare.add_options(
+                Option(label, id=value) for value, label in step.options(t.language))
+            declare.highlighted = keep
+            target = declare
+        self.set_focus(target)
 
     # -- 照合番号B entry --------------------------------------------------------------------
 
@@ -367,7 +413,7 @@ class FallbackScreen(CounterScreen[bool]):
             self.view = view
             self.phase = "compare"
             self._say("")
-            self.refresh(recompose=True)  # the compare keys and widgets
+            self.populate()  # the compare widgets, shown and focused before the next key
             return
         self.phase = "entry"
         if view.remaining is not None:
@@ -380,16 +426,12 @@ class FallbackScreen(CounterScreen[bool]):
 
     # -- recording ------------------------------------------------------------------------
 
-    @on(SelectionList.SelectedChanged, ".fallback-items")
-    def _ticks_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
-        self._ticked = set(event.selection_list.selected)
-
     @on(Button.Pressed, ".fallback-record")
     def _record_comparison(self) -> None:
         view = self.view
         if view is None:
             return
-        ticked = set(self.query_one(f"#fallback-items-{self._shown}", SelectionList).selected)
+        ticked = set(self.query_one("#fallback-items", TickList).selected)
         # A chip whose signature failed cannot vouch for anything printed on the card.
         match = ticked >= set(COMPARED) and view.genuine is not False
         if self._record(CHIP_MATCH_STEP, match):
