@@ -89,6 +89,10 @@ class KeyDispatcher:
 
     Prompt gating is the "prompt control" idea of PIN entry devices: a key typed
     while no PIN screen is up goes nowhere, so no other flow can borrow the pad.
+    The one exception is the keypad test of the diagnostics screen: while it is
+    open (:meth:`open_key_test`) its single listener, and nothing else, hears the
+    keys. The two never overlap: the test cannot open during a prompt, and a
+    prompt opening closes the test.
     Listeners run on the backend's thread (the scan thread for the GPIO pad);
     one that raises is logged with its traceback (digits of its message masked,
     :func:`describe_failure`) and neither stops the others nor the thread.
@@ -98,6 +102,7 @@ class KeyDispatcher:
         self._lock = threading.Lock()
         self._listeners: tuple[KeyListener, ...] = ()
         self._prompt_active = False
+        self._key_test: KeyListener | None = None
         #: events dropped because no prompt was active (a count, never the keys)
         self.dropped = 0
 
@@ -108,7 +113,29 @@ class KeyDispatcher:
 
     def set_prompt_active(self, active: bool) -> None:
         """Open (``True``) or close (``False``) the gate; PIN entry calls this."""
-        self._prompt_active = active
+        with self._lock:
+            if active:
+                self._key_test = None  # a PIN prompt ends any keypad test at once
+            self._prompt_active = active
+
+    @property
+    def key_test_active(self) -> bool:
+        """Whether the diagnostics keypad test currently hears the keys."""
+        return self._key_test is not None
+
+    def open_key_test(self, listener: KeyListener) -> bool:
+        """Let ``listener`` alone hear the keys (the keypad test); False during a prompt."""
+        with self._lock:
+            if self._prompt_active:
+                return False
+            self._key_test = listener
+            return True
+
+    def close_key_test(self, listener: KeyListener) -> None:
+        """End the keypad test ``listener`` opened (a later test or prompt is left alone)."""
+        with self._lock:
+            if self._key_test == listener:
+                self._key_test = None
 
     def add_listener(self, listener: KeyListener) -> None:
         """Call ``listener(event)`` for every key event while a prompt is active."""
@@ -123,10 +150,16 @@ class KeyDispatcher:
 
     def dispatch(self, event: KeyEvent) -> bool:
         """Hand ``event`` to every listener; returns ``False`` if the gate dropped it."""
-        if not self._prompt_active:
-            self.dropped += 1
-            return False
-        for listener in self._listeners:
+        with self._lock:
+            prompt, key_test = self._prompt_active, self._key_test
+        if not prompt:
+            if key_test is None:
+                self.dropped += 1
+                return False
+            listeners: tuple[KeyListener, ...] = (key_test,)
+        else:
+            listeners = self._listeners
+        for listener in listeners:
             try:
                 listener(event)
             except Exception as exc:
@@ -162,3 +195,16 @@ class KeySource:
     def set_prompt_active(self, active: bool) -> None:
         """PIN entry opens (``True``) and closes (``False``) the prompt through this."""
         self._dispatcher.set_prompt_active(active)
+
+    @property
+    def key_test_active(self) -> bool:
+        """Whether the diagnostics keypad test hears the keys (never during a prompt)."""
+        return self._dispatcher.key_test_active
+
+    def open_key_test(self, listener: KeyListener) -> bool:
+        """Open the keypad test for ``listener`` alone; ``False`` while a prompt is up."""
+        return self._dispatcher.open_key_test(listener)
+
+    def close_key_test(self, listener: KeyListener) -> None:
+        """Close the keypad test ``listener`` opened."""
+        self._dispatcher.close_key_test(listener)

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
+import queue
 import signal
 import threading
 import time
@@ -44,6 +45,7 @@ from tui.services import (
     HistoryEntry,
     HistoryPage,
     IdentityView,
+    KeyboardFed,
     PinPad,
     PinVerifyResult,
     PinView,
@@ -447,10 +449,32 @@ class ApplianceServices:
         return self._keypad_rows
 
     def wait_keypad_key(self, timeout: float) -> str | None:
-        # The keyboard pad's keys arrive through the terminal; a GPIO pad's keypad
-        # test is wired here together with the pad's driver.
-        time.sleep(timeout)
-        return None
+        """One key pressed on the pad within ``timeout`` s, through its keypad-test gate.
+
+        The test is open only for this wait and never during a PIN prompt (the
+        pad refuses it then; a prompt opening ends it). The keyboard pad's keys
+        reach the diagnostics screen as terminal keys, so it is not asked here.
+        """
+        pad = self._pin_pad
+        if isinstance(pad, KeyboardFed) or not hasattr(pad, "open_key_test"):
+            time.sleep(timeout)
+            return None
+        heard: queue.Queue[str] = queue.Queue(maxsize=1)
+
+        def listen(event: Any) -> None:
+            if event.pressed:
+                with contextlib.suppress(queue.Full):  # one key per wait
+                    heard.put_nowait(event.key)
+
+        if not pad.open_key_test(listen):
+            time.sleep(timeout)  # a PIN prompt has the pad
+            return None
+        try:
+            return heard.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            pad.close_key_test(listen)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -228,10 +228,15 @@ class DiagnosticsScreen(CounterScreen[None]):
 
     @work(thread=True, exclusive=True, group="keypad-test", exit_on_error=False)
     def _watch_keypad(self) -> None:
-        """Driver thread: hardware pad keys, posted to this screen as messages."""
+        """Worker: the pad's keys, one wait at a time through its keypad-test gate.
+
+        Each wait opens the pad's test for itself alone (never during a PIN
+        prompt) and closes it again; leaving the screen cancels this worker, so
+        the test ends within one wait.
+        """
         worker = get_current_worker()
         services = self.counter.services
         while not worker.is_cancelled:
             key = services.wait_keypad_key(0.2)
-            if key is not None:
+            if key is not None and not worker.is_cancelled:
                 self.post_message(KeypadKey(key))
