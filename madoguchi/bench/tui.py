@@ -79,8 +79,9 @@ class TmuxSession:
     def press(self, key: str, settle: float = 2.0) -> bool:
         """Send one key (a tmux key name) and wait until the screen repaints.
 
-        Keys sent in a burst can overtake the app's own refreshes (a tick lands on the
-        row before the highlight moved); one key per repaint is how a clerk types.
+        One key per repaint, so the caller sees each key's effect (``send`` is for a
+        burst: the fallback's ticks then count every key, while the checklist drops
+        keys typed before its next question appeared, see docs/tui.md).
         Returns False if nothing changed within ``settle`` seconds (a key without a
         visible effect).
         """

@@ -132,13 +132,14 @@ async def answer_until(
 
 
 def step_ready(app: CounterApp) -> bool:
-    """The checklist's current step has its input focused (and the chip's proposal set)."""
-    screen = app.screen
+    """The checklist's current step has its input shown and focused (and the proposal set).
+
+    The checklist fills and focuses the input in the same handler that records the
+    previous answer, so this holds as soon as the step has changed.
+    """
     focused = app.focused
-    shown = getattr(screen, "_shown", None)
     return (
-        focused is not None and shown is not None and focused.id is not None
-        and focused.id.endswith(f"-{shown}") and focused.parent is not None
+        focused is not None and focused.display and focused.parent is not None
         and focused.parent.id == "step-input"
     )
 

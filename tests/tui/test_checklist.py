@@ -73,10 +73,10 @@ async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> N
         # Answer はい until the card's expiry date is asked.
         for _ in range(5):
             await pilot.pause(0.1)
-            if app.screen.query(".step-text"):
+            if app.screen.query_one(".step-text").display:
                 break
             await pilot.press("enter")
-        assert app.screen.query(".step-text")
+        assert app.screen.query_one(".step-text").display
         assert "有効期間" in screen_text(app) or "有効期限" in screen_text(app)
         await pilot.press(*"2026-13-45", "enter")
         await wait_for(pilot, lambda: "is not a date" in screen_text(app))
@@ -133,7 +133,7 @@ async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in
         assert recorded["applicant_id"]["card"]["operator_authenticated"] is True
         assert recorded["applicant_id"]["card"]["expiry"] == "2034-04-01"
         # No way to just say 'verified': the only control runs the PIN prompt.
-        assert not checklist.query(".step-choice")
+        assert not checklist.query_one(".step-choice").display
         assert "暗証番号を照合する" in screen_text(app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")

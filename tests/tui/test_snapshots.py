@@ -127,7 +127,7 @@ def test_last_try(snap_compare: Any, snap_services: Any, size: tuple[int, int]) 
 def test_checklist(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
     # 2-1-1, then 申請書等を受理した: the second step is on screen.
     run = _then("p", "enter", "enter", screen="checklist",
-                ready=lambda app: bool(app.screen.query("#step-choice-2")))
+                ready=lambda app: getattr(app.screen, "_shown", 0) == 2)
     assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
 
 

@@ -19,8 +19,10 @@ ResultT = TypeVar("ResultT")
 class CounterScreen(Screen[ResultT], Generic[ResultT]):
     """A screen of :class:`~tui.app.CounterApp`; composes from the app's current strings.
 
-    Switching the language recomposes every screen on the stack, so ``compose``
-    must build everything from ``self.t`` and the app's state, never cache text.
+    Switching the language recomposes the screens on the stack (by default: a screen
+    may override :meth:`recompose` to relabel in place, as the fallback screen does
+    so a burst of keys across F2 keeps its input), so ``compose`` must build
+    everything from ``self.t`` and the app's state, never cache text.
     """
 
     @property

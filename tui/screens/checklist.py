@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
+from textual._time import get_time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -39,6 +41,55 @@ CARD_STEP = ".card."
 FACE_AUTH_KINDS = {"face_auth": True, "standard": False}
 
 
+#: Keys that answer a step from each kind of step input (the rest move or type).
+ANSWER_KEYS: dict[str, frozenset[str]] = {
+    "option": frozenset({"enter"}), "text": frozenset({"enter"}),
+    "button": frozenset({"enter", "space"}), "pin": frozenset({"enter", "space"}),
+    "ticks": frozenset(),
+}
+#: Inputs whose answer the screen records (or refuses) itself. The PIN button only
+#: opens the prompt, whose outcome may never come back here (no card, a read error).
+RECORDING_ROLES = frozenset({"option", "text", "button"})
+
+
+def _admit(widget: Widget, role: str, event: events.Key) -> bool:
+    """Whether the checklist lets ``event`` reach ``widget``; a refused key is dropped whole."""
+    screen = widget.screen
+    if isinstance(screen, ChecklistScreen) and not screen.admit(role, event):
+        event.prevent_default()  # neither the widget nor any binding sees it
+        event.stop()
+        return False
+    return True
+
+
+class StepOptionList(OptionList):
+    """The options of a choice step; its keys pass the checklist's type-ahead guard."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        _admit(self, "option", event)
+
+
+class StepInput(Input):
+    """The text of a text or date step; its keys pass the checklist's type-ahead guard."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        _admit(self, "text", event)  # Input's own handler runs next unless refused
+
+
+class StepTickList(TickList):
+    """The ticks of a list or fields step; its keys pass the checklist's type-ahead guard."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        _admit(self, "ticks", event)
+
+
+class StepButton(Button):
+    """Next / verify the PIN; its keys pass the checklist's type-ahead guard."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        _admit(self, "pin" if self.id == "step-pin" else "button", event)
+
+
 def step_kind(step: Step) -> str:
     """The input a step needs: ``choice``, ``multi``, ``fields``, ``date`` or ``text``."""
     kind = step.value_type.partition(":")[0]
@@ -60,6 +111,9 @@ class ChecklistScreen(CounterScreen[None]):
         """Steps recorded so far."""
         self._shown = 0
         self._proposed = False
+        self._shown_at = 0.0
+        self._answering = False
+        self._dropped = False
 
     # -- layout -------------------------------------------------------------------------
 
@@ -74,7 +128,15 @@ class ChecklistScreen(CounterScreen[None]):
             yield Static(id="step-progress")
             yield Static(id="step-citation")
             yield Static(id="step-question")
-            yield Vertical(id="step-input")
+            # Every kind of input exists from the start and is only shown, filled and
+            # focused: the key after an answer finds the next question's input there.
+            with Vertical(id="step-input"):
+                yield Static(id="step-hint", classes="step-hint")
+                yield StepOptionList(id="step-choice", classes="step-choice")
+                yield StepTickList(id="step-multi", classes="step-multi")
+                yield StepButton(t("checklist.next"), id="step-next", classes="step-next")
+                yield StepInput(id="step-text", classes="step-text")
+                yield StepButton(t("checklist.verify_pin"), id="step-pin", classes="step-pin")
             yield Static("", id="step-error", markup=False)
         yield KeyHelp(t("keys.checklist"))
 
@@ -88,8 +150,8 @@ class ChecklistScreen(CounterScreen[None]):
         if step is None or self._proposed or not self._proposal(step)[1] \
                 or not self.is_current:
             return
-        typed = [field.value for field in self.query(".step-text").results(Input)]
-        if not any(typed):
+        field = self.query_one("#step-text", Input)
+        if not (field.display and field.value):
             self._show_step(step)
 
     def populate(self) -> None:
@@ -117,66 +179,86 @@ class ChecklistScreen(CounterScreen[None]):
             Text(step.text(lang), style="bold yellow")
         )
         self.query_one("#step-error", Static).update("")
-        box = self.query_one("#step-input", Vertical)
-        box.remove_children()  # removal completes later: new widgets get fresh ids
         self._proposed = False
         self._shown += 1
-        n = self._shown
         kind = step_kind(step)
+        hint_box = self.query_one("#step-hint", Static)
+        choice = self.query_one("#step-choice", OptionList)
+        ticks = self.query_one("#step-multi", TickList)
+        text = self.query_one("#step-text", Input)
+        hint = ""
+        target: Widget
         if step.key.endswith(PIN_RESULT_STEP):
             # The PIN result comes from the card, never from the clerk's say-so.
-            widget: Any = Button(
-                t("checklist.verify_pin"), id=f"step-pin-{n}", classes="step-pin"
-            )
-            box.mount(widget)
+            target = self.query_one("#step-pin", Button)
         elif step.key.endswith(CHIP_MATCH_STEP) and self._on_my_number_card(step):
             # The match comes from the chip read through 照合番号B, never from a bare
             # 'yes'; a card that cannot be read is recorded as not matching.
-            widget = OptionList(
-                Option(t("checklist.fallback"), id="fallback"),
-                Option(t("checklist.no_chip"), id="false"),
-                id=f"step-choice-{n}", classes="step-choice",
-            )
-            box.mount(widget)
+            self._fill(choice, (("fallback", t("checklist.fallback")),
+                                ("false", t("checklist.no_chip"))), "")
+            target = choice
         elif kind == "choice":
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
             proposed, hint = self._proposal(step)
-            self._proposed = bool(hint)
-            if hint:
-                box.mount(Static(hint, classes="step-hint"))
-            widget = OptionList(
-                *(Option(label, id=value) for value, label in options),
-                id=f"step-choice-{n}", classes="step-choice",
-            )
-            box.mount(widget)
-            ids = [value for value, _ in options]
-            if proposed in ids:
-                # The chip's answer is highlighted; Enter confirms it, arrows change it.
-                self.call_after_refresh(setattr, widget, "highlighted", ids.index(proposed))
+            # The chip's answer is highlighted; Enter confirms it, arrows change it.
+            self._fill(choice, options, proposed)
+            target = choice
         elif kind in ("multi", "fields"):
             values = self._fields(step) if kind == "fields" else step.options(lang)
-            widget = TickList(
-                *((label, value) for value, label in values),
-                id=f"step-multi-{n}", classes="step-multi",
-            )
-            box.mount(widget)
-            box.mount(Button(t("checklist.next"), id=f"step-next-{n}", classes="step-next"))
+            ticks.clear_options()
+            ticks.add_options([(label, value) for value, label in values])
+            ticks.highlighted = 0
+            target = ticks
         else:
             proposed, hint = self._proposal(step)
-            self._proposed = bool(hint)
-            if hint:
-                box.mount(Static(hint, classes="step-hint"))
-            widget = Input(
-                value=proposed,
-                placeholder=t("checklist.date_hint") if kind == "date" else "",
-                id=f"step-text-{n}",
-                classes="step-text",
-                restrict=r"[0-9-]*" if kind == "date" else None,
-                max_length=10 if kind == "date" else 200,
-            )
-            box.mount(widget)
-        self.call_after_refresh(widget.focus)
+            text.value = ""  # the last text step's answer must not meet this step's rules
+            text.restrict = r"[0-9-]*" if kind == "date" else None
+            text.max_length = 10 if kind == "date" else 200
+            text.placeholder = t("checklist.date_hint") if kind == "date" else ""
+            text.value = proposed
+            text.cursor_position = len(proposed)
+            target = text
+        self._proposed = bool(hint)
+        hint_box.update(hint)
+        hint_box.display = bool(hint)
+        for widget in self.query_one("#step-input", Vertical).children:
+            if widget is not hint_box:
+                widget.display = widget is target or (
+                    target is ticks and widget.id == "step-next")
+        self.set_focus(target)  # now, not after a refresh: the next key goes to it
+        self._ready()
+
+    @staticmethod
+    def _fill(choice: OptionList, options: Any, proposed: str) -> None:
+        ids = [value for value, _ in options]
+        choice.clear_options()
+        choice.add_options(Option(label, id=value) for value, label in options)
+        choice.highlighted = ids.index(proposed) if proposed in ids else 0
+
+    def _ready(self) -> None:
+        """The question on screen is the clerk's to answer from now on (see :meth:`admit`)."""
+        self._shown_at = get_time()
+        self._answering = False
+
+    def admit(self, role: str, event: events.Key) -> bool:
+        """Whether a key reaching a step input counts; keys typed ahead are dropped.
+
+        A key typed before the question on screen appeared (its time stamp is older)
+        or while an answer is being recorded was meant for a question the clerk had
+        not seen yet: it is dropped, never applied to another question. After a drop
+        the next answering key is dropped too, so a Down lost ahead of the question
+        can never leave its Enter to confirm an option the clerk did not pick.
+        """
+        if self._answering or event.time < self._shown_at:
+            self._dropped = True
+            return False
+        if event.key in ANSWER_KEYS[role]:
+            if self._dropped:
+                self._dropped = False
+                return False
+            self._answering = role in RECORDING_ROLES
+        return True
 
     def _proposal(self, step: Step) -> tuple[str, str]:
         """``(value, hint)`` the card on the reader proposes for ``step``; ``("", "")`` if none.
@@ -228,6 +310,8 @@ class ChecklistScreen(CounterScreen[None]):
             if recorded:
                 self.answered += 1
                 self.populate()
+            else:
+                self._ready()
 
         self.app.push_screen(FallbackScreen(session=self.session), callback=done)
 
@@ -269,7 +353,7 @@ class ChecklistScreen(CounterScreen[None]):
         step = self.session.next_step()
         if step is None:
             return
-        selected = list(self.query_one(f"#step-multi-{self._shown}", TickList).selected)
+        selected = list(self.query_one("#step-multi", TickList).selected)
         if step_kind(step) == "fields":
             self._record({name: name in selected for name, _ in self._fields(step)})
         else:
@@ -301,6 +385,7 @@ class ChecklistScreen(CounterScreen[None]):
         widget = self.query_one("#step-error", Static)
         widget.update(text)
         widget.set_class(bool(text), "error")
+        self._ready()  # the answer was refused: the clerk answers again
 
     def action_abandon(self) -> None:
         """Leave the procedure without a record (attributed to the operator)."""
