@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from tui.app import CounterApp
 
@@ -61,6 +61,9 @@ async def test_a_burst_to_the_pin_step_answers_only_the_question_on_screen(
         choice = screen.query_one("#step-choice", OptionList)
         assert choice.has_focus
         assert choice.highlighted == 0  # no Down of the burst moved it
+        # The clerk is told why the keys did nothing (a dropped Enter looks dead otherwise).
+        notice = str(screen.query_one("#step-error", Static).render())
+        assert "質問が表示される前に押されたキー" in notice
         # Fresh keys, typed with the question on screen: the Down counts; the first
         # Enter after a dropped burst is dropped too, the next one answers.
         await pilot.press("down", "enter")

@@ -178,7 +178,8 @@ class ChecklistScreen(CounterScreen[None]):
         self.query_one("#step-question", Static).update(
             Text(step.text(lang), style="bold yellow")
         )
-        self.query_one("#step-error", Static).update("")
+        # Keys dropped while the last answer was recorded: say so on the new question.
+        self._error(t("checklist.typed_ahead") if self._dropped else "")
         self._proposed = False
         self._shown += 1
         kind = step_kind(step)
@@ -252,13 +253,19 @@ class ChecklistScreen(CounterScreen[None]):
         """
         if self._answering or event.time < self._shown_at:
             self._dropped = True
+            self._typed_ahead()
             return False
         if event.key in ANSWER_KEYS[role]:
             if self._dropped:
                 self._dropped = False
+                self._typed_ahead()
                 return False
             self._answering = role in RECORDING_ROLES
         return True
+
+    def _typed_ahead(self) -> None:
+        # Without a word on screen a dropped Enter looks like a dead key to the clerk.
+        self._error(self.t("checklist.typed_ahead"))
 
     def _proposal(self, step: Step) -> tuple[str, str]:
         """``(value, hint)`` the card on the reader proposes for ``step``; ``("", "")`` if none.
