@@ -60,6 +60,15 @@ class OutboxItem:
     attempts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One stored transaction with its outbox state (``pending``, ``acked``...)."""
+
+    seq: int
+    payload: dict[str, Any]
+    sync_state: str
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -238,6 +247,27 @@ class Store:
         """Number of outbox rows in each state."""
         rows = self.db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    # -- reading records ------------------------------------------------------
+
+    def records_on(self, transaction_date: str) -> list[TransactionRecord]:
+        """The transactions of one counter date (ISO), oldest first."""
+        rows = self.db.execute(
+            "SELECT payload FROM transactions"
+            " WHERE json_extract(payload, '$.extra.transaction_date') = ? ORDER BY seq",
+            [transaction_date],
+        ).fetchall()
+        return [TransactionRecord.from_payload(json.loads(row[0])) for row in rows]
+
+    def history(self, *, offset: int, limit: int) -> tuple[list[StoredRecord], int]:
+        """A page of stored transactions, newest first, and how many there are in all."""
+        rows = self.db.execute(
+            "SELECT t.seq, t.payload, coalesce(o.state, 'unknown') FROM transactions t"
+            " LEFT JOIN outbox o USING (seq) ORDER BY t.seq DESC LIMIT ? OFFSET ?",
+            [limit, offset],
+        ).fetchall()
+        total = int(self.db.execute("SELECT count(*) FROM transactions").fetchone()[0])
+        return [StoredRecord(int(r[0]), json.loads(r[1]), str(r[2])) for r in rows], total
 
     def verify_chain(self) -> list[int]:
         """Sequence numbers whose stored hash or link does not verify (empty = intact)."""

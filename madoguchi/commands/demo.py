@@ -326,35 +326,20 @@ class ApplianceServices:
         return CardCertificates(sign=flags.sign, auth=flags.auth, auth_serial=serial)
 
     def today_records(self) -> Sequence[TransactionRecord]:
-        import json
-
-        from device.records import TransactionRecord
-
-        today = self.today().isoformat()
-        rows = self.store.db.execute("SELECT payload FROM transactions ORDER BY seq").fetchall()
-        records = [TransactionRecord.from_payload(json.loads(row[0])) for row in rows]
-        return [r for r in records if r.extra.get("transaction_date") == today]
+        return self.store.records_on(self.today().isoformat())
 
     def history_page(self, *, offset: int, limit: int) -> HistoryPage:
-        import json
-
-        # Newest first by the device's own sequence; the outbox says whether it was sent.
-        rows = self.store.db.execute(
-            "SELECT t.seq, t.payload, coalesce(o.state, 'unknown') FROM transactions t"
-            " LEFT JOIN outbox o USING (seq) ORDER BY t.seq DESC LIMIT ? OFFSET ?",
-            [limit, offset],
-        ).fetchall()
-        total = int(self.store.db.execute("SELECT count(*) FROM transactions").fetchone()[0])
-        entries = []
-        for seq, text, state in rows:
-            payload = json.loads(text)
-            entries.append(HistoryEntry(
-                seq=int(seq), completed_at=str(payload.get("completed_at", "")),
-                procedure=str(payload.get("procedure", "")),
-                decision=str(payload.get("decision", "")),
-                operator_id=str(payload.get("operator_id", "")), sync=str(state),
-            ))
-        return HistoryPage(tuple(entries), total)
+        stored, total = self.store.history(offset=offset, limit=limit)
+        entries = tuple(
+            HistoryEntry(
+                seq=r.seq, completed_at=str(r.payload.get("completed_at", "")),
+                procedure=str(r.payload.get("procedure", "")),
+                decision=str(r.payload.get("decision", "")),
+                operator_id=str(r.payload.get("operator_id", "")), sync=r.sync_state,
+            )
+            for r in stored
+        )
+        return HistoryPage(entries, total)
 
     def switch_profile(self, profile: str) -> None:
         if not self._demo:

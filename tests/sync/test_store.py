@@ -170,3 +170,25 @@ def test_kill_9_while_writing_leaves_every_record_with_its_outbox_row(tmp_path: 
         assert n_tx[0] > 0
         assert n_tx[0] == n_out == n_tx[1]  # no gap, no orphan
         assert store.verify_chain() == []
+
+
+def test_records_are_read_back_by_counter_date_and_a_page_at_a_time(tmp_path: Path) -> None:
+    import dataclasses
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        for i, day in enumerate(["2026-11-24", "2026-11-25", "2026-11-25", "2026-11-26"]):
+            record = make_record(i, day=day)
+            store.record_transaction(
+                dataclasses.replace(record, extra={"transaction_date": day})
+            )
+        store.mark_acked([1])
+        on_25th = store.records_on("2026-11-25")
+        assert [r.operator_id for r in on_25th] == ["op-1", "op-2"]  # oldest first
+        assert store.records_on("2026-11-23") == []
+        page, total = store.history(offset=1, limit=2)
+        assert total == 4
+        assert [r.seq for r in page] == [3, 2]  # newest first, after the newest one
+        assert [r.sync_state for r in page] == ["pending", "pending"]
+        oldest, _ = store.history(offset=3, limit=2)
+        assert [(r.seq, r.sync_state) for r in oldest] == [(1, "acked")]
+        assert oldest[0].payload["procedure"] == "2-1-1"
