@@ -26,7 +26,7 @@ from sync.errors import (
     ServerUnreachableError,
     TlsTrustError,
 )
-from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, batch_key
+from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, batch_key, is_clean_id
 from sync.tls import (
     DEVICE_CERT,
     DEVICE_KEY,
@@ -177,7 +177,7 @@ class SyncClient:
             json={"kind": kind, "public_key_pem": public_key_pem},
         )
         serial = doc.get("serial")
-        if not isinstance(serial, str) or not 0 < len(serial) <= 64 or not serial.isprintable():
+        if not is_clean_id(serial):
             raise ProtocolError("the issuing authority's answer has no certificate serial")
         return serial
 

@@ -547,9 +547,10 @@ def build_services(
     from device.store import Store
     from drivers import open_reader
     from drivers.keypad import resolve_keymap
+    from sync.protocol import is_office_code
 
     office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
-    if len(office) > 16 or not office.isprintable():
+    if not is_office_code(office):
         raise ConfigError("[sync] office_code must be at most 16 printable characters")
     state_dir.mkdir(parents=True, exist_ok=True)
     clock = clock if clock is not None else SystemClock()

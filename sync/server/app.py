@@ -460,7 +460,7 @@ def build_app(
 
 
 def _registry_key(value: str, name: str) -> str:
-    if not 1 <= len(value) <= 64 or not value.isascii() or not value.isprintable():
+    if not is_clean_id(value):
         raise HTTPException(400, f"{name} must be 1-64 printable ASCII characters")
     if find_forbidden_data(value):
         # A 12-digit key would be an individual number (My Number): never a registry key.
