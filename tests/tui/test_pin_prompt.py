@@ -1,8 +1,9 @@
 """The PIN prompt on the real stack: keyboard pad -> PinEntry -> card session -> sim card.
 
 The secrecy test scans every frame rendered during PIN entry (after each key)
-and every log record of the whole run for the PIN's digits; the card's own
-try counter proves each VERIFY happened exactly when it should.
+and every log record of the whole run for the PIN, by the shared rule of
+``tests/pin_scan.py`` (the digits typed so far and the whole PIN, dates and times
+masked); the card's own try counter proves each VERIFY happened exactly when it should.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from tests.pin_scan import assert_no_pin, assert_no_pin_while_typing
 from tui.app import CounterApp
 from tui.screens.pin_prompt import mask_rows
 
@@ -30,18 +32,14 @@ def _mask(typed: int, of: int = 4) -> str:
     return mask_rows(typed, of)[1]
 
 
-def _fragments(pin: str) -> list[str]:
-    """Every run of two or more of the PIN's digits, in order."""
-    return [pin[i:j] for i in range(len(pin)) for j in range(i + 2, len(pin) + 1)]
-
-
-async def _type_pin(pilot: Pilot[None], pin: str, frames: list[str]) -> None:
+async def _type_pin(pilot: Pilot[None], pin: str, frames: list[tuple[int, str]]) -> None:
+    """Type ``pin``; after each key, ``(digits typed so far, frame)`` goes to ``frames``."""
     app = pilot.app
     assert isinstance(app, CounterApp)
-    for digit in pin:
+    for typed, digit in enumerate(pin, start=1):
         await pilot.press(digit)
         await pilot.pause()
-        frames.append(screen_text(app))
+        frames.append((typed, screen_text(app)))
 
 
 async def _open_prompt(pilot: Pilot[None]) -> None:
@@ -59,18 +57,19 @@ async def test_no_frame_and_no_log_line_ever_holds_the_pin(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     app = CounterApp(services=services)
-    frames: list[str] = []  # every frame while a PIN prompt is up
+    wrong_frames: list[tuple[int, str]] = []  # every frame while a PIN prompt is up
+    right_frames: list[tuple[int, str]] = []
     after: list[str] = []  # the home screen after each VERIFY
     async with app.run_test(size=SIZE) as pilot:
         await sign_in(pilot)
         await card_settled(pilot)
         await _open_prompt(pilot)
-        frames.append(screen_text(app))
-        assert _mask(2) not in frames[-1]
-        assert _mask(0) in frames[-1]
-        assert "残り 3 回" in frames[-1]
-        await _type_pin(pilot, WRONG_PIN, frames)
-        assert _mask(4) in frames[-1]
+        wrong_frames.append((0, screen_text(app)))
+        assert _mask(2) not in wrong_frames[-1][1]
+        assert _mask(0) in wrong_frames[-1][1]
+        assert "残り 3 回" in wrong_frames[-1][1]
+        await _type_pin(pilot, WRONG_PIN, wrong_frames)
+        assert _mask(4) in wrong_frames[-1][1]
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "home")
         after.append(screen_text(app))
@@ -78,27 +77,23 @@ async def test_no_frame_and_no_log_line_ever_holds_the_pin(
         await card_settled(pilot)
         await _open_prompt(pilot)
         assert "残り 2 回" in screen_text(app)
-        await _type_pin(pilot, RIGHT_PIN, frames)
+        await _type_pin(pilot, RIGHT_PIN, right_frames)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "home")
         after.append(screen_text(app))
-        notices = " ".join(str(n.message) for n in app._notifications)
+        notices = [str(n.message) for n in app._notifications]
     assert _juki_tries(services) == 3  # verified: the counter is back to full
-    for pin in (WRONG_PIN, RIGHT_PIN):
-        for fragment in _fragments(pin):
-            for frame in frames:
-                assert fragment not in frame, (fragment, frame)
-            assert fragment not in notices
-        for frame in after:  # the home screen shows dates, so only the whole PIN here
-            assert pin not in frame
-    log_text = "\n".join(r.getMessage() for r in caplog.records)
-    assert "PIN entry complete" in log_text  # the log did see the entry...
-    for pin in (WRONG_PIN, RIGHT_PIN):
-        assert pin not in log_text  # ...but never the PIN
+    # Each PIN's typed digits on its own prompt's frames; both PINs whole everywhere.
+    assert_no_pin_while_typing(WRONG_PIN, wrong_frames)
+    assert_no_pin_while_typing(RIGHT_PIN, right_frames)
+    log_lines = [r.getMessage() for r in caplog.records]
+    assert "PIN entry complete" in "\n".join(log_lines)  # the log did see the entry...
     details = [e["detail"] for e in services.operators.events("demo")]
     assert "juki:wrong" in details
     assert "juki:verified" in details
-    assert not any(pin in d for d in details for pin in (WRONG_PIN, RIGHT_PIN))
+    everything = [frame for _, frame in wrong_frames + right_frames]
+    for pin in (WRONG_PIN, RIGHT_PIN):  # ...but never the PIN
+        assert_no_pin(pin, [*everything, *after, *notices, *log_lines, *details])
 
 
 async def test_the_last_try_needs_the_clerks_explicit_confirmation(services: Any) -> None:
@@ -234,7 +229,7 @@ async def test_pin_typed_on_the_gpio_pad_on_mock_pins(
     model = KeypadMatrixModel(factory, rows, cols, layout="4x3")
     pad = open_keypad("gpio", rows=rows, cols=cols, layout="4x3", pin_factory=factory)
     svc = make_services(tmp_path, clock=clock, pki_dir=sim_pki, pin_pad=pad)
-    frames: list[str] = []
+    frames: list[tuple[int, str]] = []
     try:
         app = CounterApp(services=svc)
         async with app.run_test(size=SIZE) as pilot:
@@ -250,13 +245,11 @@ async def test_pin_typed_on_the_gpio_pad_on_mock_pins(
                 await wait_for(pilot, lambda n=typed: app.screen.length == n)  # type: ignore[attr-defined,misc]
                 model.release(key)
                 await pilot.pause(0.05)
-                frames.append(screen_text(app))
+                frames.append((typed, screen_text(app)))
             model.press("#")
             await wait_for(pilot, lambda: app.screen.id == "home")
             model.release("#")
-        for fragment in _fragments(RIGHT_PIN):
-            for frame in frames:
-                assert fragment not in frame
+        assert_no_pin_while_typing(RIGHT_PIN, frames)
         assert svc.pin_status("juki").remaining == 3  # verified
         assert svc.operators.events("demo")[-1]["detail"] == "juki:verified"
         assert model.shorts == 0

@@ -35,6 +35,18 @@ PYTHON = "/opt/madoguchi/current/bin/python"
 SYNC = "madoguchi-sync.service"
 UPDATE = "madoguchi-update.service"
 SERVER = "madoguchi-server.service"
+TUI = "madoguchi-tui.service"
+#: The counter screen's unit settings that decide who its processes are and what they
+#: see of /proc (the boot id among it); :func:`as_the_tui` runs a command under them.
+TUI_PROC_VIEW = (
+    "User",
+    "Group",
+    "ProtectKernelTunables",
+    "ProtectProc",
+    "ProcSubset",
+    "PrivateMounts",
+    "PrivateUsers",
+)
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
 SERVER_ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi-server"}
 #: What ``madoguchi server run`` makes on its first start (``[sync] server_pki_dir`` unset).
@@ -104,6 +116,43 @@ def show(unit: str) -> dict[str, str]:
         check=False,
     ).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def as_the_tui(*argv: str) -> dict[str, Any]:
+    """Run ``argv`` as the counter screen would see the system: its unit's user and /proc
+    view (:data:`TUI_PROC_VIEW`, read from the installed unit), in a transient unit."""
+    out = subprocess.run(
+        ["systemctl", "show", TUI, *(f"--property={p}" for p in TUI_PROC_VIEW)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    props = [line for line in out.splitlines() if "=" in line and not line.endswith("=")]
+    result = run(
+        "systemd-run",
+        "--wait",
+        "--pipe",
+        "--quiet",
+        "--collect",
+        *(f"--property={p}" for p in props),
+        "--setenv=MADOGUCHI_STATE_DIR=/var/lib/madoguchi",
+        *argv,
+    )
+    result["properties"] = props
+    return result
+
+
+def tui_view() -> dict[str, Any]:
+    """The boot id the counter screen reads, and whether it would ask for the date."""
+    boot = as_the_tui(
+        PYTHON, "-c", "from device.store import current_boot_id; print(current_boot_id())"
+    )
+    status = as_the_tui(CURRENT, "sync", "status")
+    try:
+        doc: Any = json.loads(status["out"])
+    except ValueError:
+        doc = {"error": status}
+    return {**boot, "boot_id": boot["out"].strip(), "status": doc}
 
 
 def wait_for(pred: Callable[[], bool], timeout: float) -> float | None:
@@ -308,6 +357,7 @@ def main() -> None:
     @scenario("enrol")
     def _() -> dict[str, Any]:
         # The server admin's steps, then the device's; keys are made here, at test time.
+        server_before = show(SERVER)
         token = run(
             CURRENT,
             "server",
@@ -333,9 +383,18 @@ def main() -> None:
         )
         key = Path(f"{TLS_DIR}/device.key")
         key_mode = oct(key.stat().st_mode & 0o777) if key.exists() else "missing"
+        server_after = show(SERVER)
         return {
             "token": token,
             "enroll": enrolled,
+            # when enrolment fails, whether the server was restarted meanwhile, and why
+            "server_before": server_before,
+            "server_after": server_after,
+            "server_journal": run("journalctl", "-u", SERVER, "--no-pager", "-o", "cat")["out"][
+                -4000:
+            ]
+            if enrolled["rc"] != 0 or token["rc"] != 0
+            else "",
             "key_mode": key_mode,
             "me": https_get(server_port(), "/v1/devices/me", device_cert=True)
             if key.exists()
@@ -400,6 +459,7 @@ def main() -> None:
             ),
             "sync": show(SYNC),
             "server": show(SERVER),
+            "tui_view": tui_view(),
         }
 
     @scenario("journal_fields")
