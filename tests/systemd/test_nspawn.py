@@ -281,6 +281,13 @@ def test_the_uploader_is_not_ready_before_the_device_is_enrolled(boot: Boot) -> 
 
 def test_the_device_enrols_with_the_server_in_the_container(boot: Boot) -> None:
     enrol = _scenario(boot, "enrol")
+    # The central server stayed the same process through the admin's token and the
+    # device's request: were it restarted under them (its watchdog, a crash), the failure
+    # below would not be the enrolment's own (its journal is in the message).
+    before, after = enrol["server_before"], enrol["server_after"]
+    assert (before["MainPID"], before["NRestarts"]) == (after["MainPID"], after["NRestarts"]), (
+        enrol
+    )
     assert enrol["token"]["rc"] == 0, enrol
     assert enrol["enroll"]["rc"] == 0, enrol
     assert "counter-01" in enrol["enroll"]["out"]
