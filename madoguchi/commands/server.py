@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,11 +79,11 @@ def _init_pki(args: argparse.Namespace) -> int:
 
 
 def _enrol_token(args: argparse.Namespace) -> int:
-    from sync.server.app import enrolment_expiry, token_hash
+    from sync.server.app import enrolment_expiry, new_enrolment_token, token_hash
     from sync.server.repository import open_repository
 
     repo = open_repository(_database(args, _config(args)))
-    token = secrets.token_urlsafe(24)
+    token = new_enrolment_token()
     try:
         repo.add_enrolment_token(
             token_hash(token),

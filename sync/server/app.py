@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,6 +71,18 @@ class ServerContext:
 def token_hash(token: str) -> str:
     """How enrolment tokens are stored (never in clear)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_enrolment_token(draw: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
+    """A one-time enrolment token, as the admin hands it over: ``device enroll --token T``.
+
+    URL-safe base64 may begin with ``-``, which the command line reads as an option
+    (``argument --token: expected one argument``): one token in 64 could not be used as
+    printed. Such a draw is made again (192 random bits less one choice in 64).
+    """
+    while (token := draw()).startswith("-"):
+        pass
+    return token
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
