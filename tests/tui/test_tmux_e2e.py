@@ -74,7 +74,8 @@ def wait_until_the_uploader_has_sent(state_dir: Path, timeout: float = 60.0) -> 
 
     Signing in after it also keeps the keys off a loop still busy with the demo's start
     (server, PKI, enrolment): typed ahead then, the Enter after the ID can be handled
-    after the password's keys, which land in the ID field (see the report of issue 18).
+    after the password's keys, which land in the ID field (a race of the login screen,
+    not this test's subject).
     """
     deadline = time.monotonic() + timeout
     while True:
