@@ -16,9 +16,6 @@ PY="$VENV/bin/python"
 APT_RUNTIME=(pcscd libpcsclite-dev vsmartcard-vpcd python3-venv python3-dev gcc swig)
 APT_TEST=(pcsc-tools opensc opensc-pkcs11 openssl tmux systemd-container postgresql)
 APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
-# libfaketime: the demo in tmux at the dates and hours that look like a PIN
-# (tests/calendar_runs.py, tests/tui/test_tmux_e2e.py).
-APT_TEST+=(faketime)
 
 log() { printf '[madoguchi] %s\n' "$*" >&2; }
 
