@@ -124,6 +124,28 @@ class TmuxSession:
         )
 
 
+def processes_with_env(entry: str) -> list[str]:
+    """``"PID cmdline"`` of every live process whose environment holds ``entry``
+    (``NAME=value``): a program and everything it started, wherever they were
+    re-parented (a private state dir in ``MADOGUCHI_STATE_DIR`` marks one run)."""
+    wanted = b"\0" + entry.encode() + b"\0"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if stat[stat.rindex(")") + 2] == "Z":
+                continue  # exited; only its parent's wait is missing
+            if wanted not in b"\0" + (proc / "environ").read_bytes() + b"\0":
+                continue
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+        found.append(f"{proc.name} {cmdline.decode('utf-8', 'replace').strip()}")
+    return found
+
+
 def baseline_command() -> str:
     """A bare interpreter printing the login title: tmux + Python start-up alone."""
     script = f"import time; print('{LOGIN_TITLE}', flush=True); time.sleep(30)"
