@@ -678,6 +678,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--profile", help="virtual-card profile to start with (default: standard)")
     parser.add_argument("--language", choices=("ja", "en"), help="UI language (default: ja)")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="only check the configuration (as the kiosk unit's ExecStartPre= does)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -688,6 +692,10 @@ def _run(args: argparse.Namespace) -> int:
     # Embedded defaults, or a file named with --config / $MADOGUCHI_CONFIG; never a
     # counter's /etc/madoguchi/madoguchi.toml, which is `madoguchi counter`'s.
     config = config_from(args, system=False)
+    if args.check:
+        print(f"madoguchi demo: configuration ok (reader {config.reader.backend},"
+              f" state {demo_state_dir()})")
+        return 0
     require_terminal("madoguchi demo")
     leave(run_screen(
         config, state_dir=demo_state_dir(), demo=demo_mode(config),

@@ -138,7 +138,7 @@ class Trial:
                 assert time.monotonic() < deadline, "no login screen on the pty"
                 self.drain()
                 time.sleep(0.02)
-        time.sleep(0.2)  # the focus lands on the id field after the first frame
+        time.sleep(1.0)  # the focus lands on the id field after the first frame
 
     def type(self, *keys: str) -> None:
         """Keys as tmux names them ("Enter", "Escape") or literal text."""
@@ -206,6 +206,11 @@ class Trial:
         return [int(line.split()[0]) for line in self.leftovers()]
 
 
+class NotSignedInError(Exception):
+    """Keys typed while the first frames were drawn went astray on a loaded machine;
+    this test is about stopping, not typing: the trial starts afresh."""
+
+
 @dataclass
 class Outcome:
     """What one trial saw."""
@@ -242,6 +247,8 @@ def run_trial(
         while trial.leftovers() and time.monotonic() - stopped < BOUND_S:
             time.sleep(0.05)
         outcome.left = trial.leftovers()
+    except NotSignedInError:
+        raise
     except Exception as exc:  # reported with the others, not raised from the pool
         outcome.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -261,7 +268,10 @@ def in_a_procedure(trial: Trial, rng: random.Random) -> str:
     trial.type(DEMO_OPERATOR_ID, "Enter")
     time.sleep(0.1)
     trial.type(DEMO_PASSWORD, "Enter")
-    trial.wait_log("operator demo signed in")
+    try:
+        trial.wait_log("operator demo signed in", timeout=10.0)
+    except AssertionError as exc:
+        raise NotSignedInError from exc
     where = rng.choice(("pin", "checklist"))
     delay = rng.uniform(*PROCEDURE_WINDOW_S)
     started = time.monotonic()
@@ -282,16 +292,20 @@ def run_trials(
 ) -> list[Outcome]:
     seed = random.randrange(2**32)
     print(f"\nseed {seed}")
-    names = []
-    for index in range(TRIALS):
-        state = tmp_path / f"t{index}" / "state"
-        shutil.copytree(template, state)
-        names.append((state, f"madoguchi-life-{os.getpid()}-{kind}-{index}"))
+
+    def one(index: int) -> Outcome:
+        for attempt in range(3):
+            state = tmp_path / f"t{index}-{attempt}" / "state"
+            shutil.copytree(template, state)
+            name = f"madoguchi-life-{os.getpid()}-{kind}-{index}-{attempt}"
+            try:
+                return run_trial(kind, state, name, before_signal, seed + index)
+            except NotSignedInError:
+                continue
+        return Outcome(kind, "", "", error="the demo account never signed in (3 starts)")
+
     with ThreadPoolExecutor(PARALLEL) as pool:
-        outcomes = list(pool.map(
-            lambda item: run_trial(kind, item[1][0], item[1][1], before_signal, seed + item[0]),
-            enumerate(names),
-        ))
+        outcomes = list(pool.map(one, range(TRIALS)))
     for outcome in outcomes:
         print(outcome)
     return outcomes
