@@ -165,7 +165,7 @@ class Trial:
     def stop(self, how: str) -> None:
         if how == "hangup":
             if self.tmux is not None:
-                self.tmux.kill()
+                self.tmux.kill_server()
             else:
                 assert self.master is not None
                 os.close(self.master)
