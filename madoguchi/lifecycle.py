@@ -7,27 +7,33 @@ hung-up terminal when the kiosk's foot or a tmux server goes away, ``SIGINT``) i
 go, and quickly: a kiosk whose UI hangs holds the reader and the store and stays dark
 until systemd's stop timeout.
 
-Why a Python signal handler that calls ``app.exit()`` was not enough (issue 19):
+Why a Python signal handler that calls ``app.exit()`` was not enough (issue 19; seen
+here with ``gdb``'s ``py-bt`` on a demo left behind by ``tests/tui/test_tmux_e2e.py``):
 
+- **The exit itself deadlocks on a dead terminal.** When the tmux server goes, the pty
+  hangs up: Textual's writer thread dies on the first ``EIO`` and its bounded queue (30
+  writes) fills with the frames still drawn. SIGHUP does start the exit, but Textual's
+  ``_shutdown`` → ``LinuxDriver.close`` → ``WriterThread.stop`` puts one more item in
+  that full queue and waits for ever (the main thread "parked on a futex"). From then on
+  ``app.exit()`` from any handler changes nothing (the app is closing, the loop blocked):
+  SIGTERM does not end it, only SIGKILL, and its ``server run`` child stays too.
 - **A blocked signal never arrives.** The signal mask is inherited through ``fork`` and
   ``exec``, and a tmux server gives every pane the mask of the process that started
-  it. A demo started from a harness that blocks ``SIGHUP``/``SIGTERM`` keeps them
-  pending for ever: Python's handlers never run, only ``SIGKILL`` ends it (and its
-  ``server run`` child, which inherits the same mask). :func:`unblock_stop_signals`,
-  called first by every ``madoguchi`` command, unblocks them.
-- **Nothing else notices a dead terminal.** Textual's input thread treats end of
-  input as "no data" and reads again, and its writer thread dies silently on the
-  ``EIO`` of a hung-up terminal (after which the event loop blocks in the writer's
-  full queue). :class:`StopGuard` watches the terminal for a hang-up and turns it
-  into ``SIGHUP``; :func:`require_terminal` refuses to start without one at all.
-- **A handler that calls into the app** cannot end an app that is still starting,
-  is already closing (Textual drops the message then) or whose loop is blocked, and
-  a thread worker stuck on the card, the pad or the network holds the interpreter at
-  exit (Textual runs them in asyncio's default executor, which is joined). The app
-  therefore hears the signals on its event loop (scheduled there by
-  :class:`StopGuard`, see :class:`tui.app.ExitControl`), and the guard gives the
-  whole process a hard deadline: :data:`STOP_DEADLINE_S` after the first stop request it kills the
-  registered children, restores the terminal and ``os._exit``\\ s.
+  it: a demo started from a harness that blocks SIGHUP/SIGTERM keeps them pending for
+  ever, and so does its child. :func:`unblock_stop_signals`, called first by every
+  ``madoguchi`` command, unblocks them.
+- **Nothing notices a dead terminal without SIGHUP** (a pty with no session, as under a
+  harness): Textual's input thread treats end of input as "no data" and reads again.
+  :class:`StopGuard` watches the terminal for the hang-up; :func:`require_terminal`
+  refuses to start without one at all.
+- **A stuck worker holds the exit**: thread workers run in asyncio's default executor,
+  which ``asyncio.run`` joins (the loop "in epoll") and the interpreter joins again.
+
+So the app hears the signals on its event loop (scheduled there by :class:`StopGuard`,
+see :class:`tui.app.ExitControl`), and the guard gives the whole process a hard
+deadline: :data:`STOP_DEADLINE_S` after the first stop request it kills the registered
+children, restores the terminal and ``os._exit``\\ s, whatever the main thread is stuck
+on.
 
 Children started with :func:`child_environment` end when their parent does, even one
 killed with ``SIGKILL`` (:func:`watch_parent`, run by ``madoguchi.cli.main``).
