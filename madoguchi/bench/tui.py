@@ -196,6 +196,10 @@ def sign_in_demo(session: TmuxSession) -> None:
 def sign_in(session: TmuxSession, operator_id: str, password: str) -> None:
     """Type a clerk's credentials on the login screen and wait for the home screen."""
     session.wait_for(LOGIN_TITLE, timeout=30.0)
+    # The first frame is drawn before the id field has the focus and while the terminal
+    # still answers Textual's start-up queries: keys sent at once were sometimes lost
+    # (on a loaded machine the Enter after the id, leaving "demomadoguchi-demo").
+    time.sleep(0.5)
     session.send_literal(operator_id)
     session.send("Enter")
     time.sleep(0.1)

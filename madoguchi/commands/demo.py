@@ -756,7 +756,7 @@ def run_screen(
     finally:
         # The clean-up has the deadline too (a second SIGTERM meanwhile changes nothing).
         guard.request(guard.requested() or 0)
-        log.info("the screen is closed: stopping the local server and closing the devices")
+        log.info("the screen is closed: closing the devices (and the demo's local server)")
         if sync is not None:
             sync.stop()
         services.close()
