@@ -22,6 +22,7 @@ from madoguchi.errors import MadoguchiError
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.demo",
+    "madoguchi.commands.counter",
     "madoguchi.commands.operator",
     "madoguchi.commands.card",
     "madoguchi.commands.sim",
@@ -68,14 +69,28 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from(args: argparse.Namespace) -> Config:
-    """The configuration selected by ``--config`` (or the defaults)."""
+def config_from(
+    args: argparse.Namespace, *, required_for: str | None = None, system: bool = True
+) -> Config:
+    """The configuration selected by ``--config`` (or the defaults).
+
+    ``required_for`` names what refuses to run without a file (the counter's screen,
+    the daemons: fail closed); ``system=False`` skips the system file (the demo).
+    See :func:`madoguchi.config.load_config`.
+    """
     path: Path | None = getattr(args, "config", None)
-    return load_config(path)
+    return load_config(path, required_for=required_for, system=system)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    from madoguchi.lifecycle import unblock_stop_signals, watch_parent
+
+    # Every madoguchi process can be stopped: a signal mask inherited from whatever
+    # started us (a tmux server passes its own on) would keep SIGTERM pending for ever.
+    # And a child of the demo (its local server) ends with it.
+    unblock_stop_signals()
+    watch_parent()
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words)
     args = parser.parse_args(words)

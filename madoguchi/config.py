@@ -6,8 +6,11 @@ configuration themselves. Unknown sections or keys are errors, not silently
 ignored, so a typo on a counter is found at start-up.
 
 The file is looked up in this order: ``--config PATH``, ``$MADOGUCHI_CONFIG``,
-``/etc/madoguchi/madoguchi.toml``. With none present, the embedded defaults run
-the appliance as the demo does: virtual card, keyboard PIN pad, local SQLite.
+``/etc/madoguchi/madoguchi.toml``. With none present, tools (``card status``,
+``rules check`` …) use the embedded defaults, while the counter's screen and the
+daemons refuse to start (``load_config(required_for=...)``: fail closed); only
+``madoguchi demo`` runs on the embedded defaults (virtual card, keyboard PIN pad,
+local SQLite) and never reads the system file.
 """
 
 from __future__ import annotations
@@ -22,15 +25,30 @@ from typing import Any, TypeVar
 from madoguchi.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/madoguchi/madoguchi.toml")
+#: A counter's state (store, operator accounts, keys): the units' ``StateDirectory=``.
+SYSTEM_STATE_DIR = Path("/var/lib/madoguchi")
 
 
 def default_state_dir() -> Path:
-    """Where the store and keys live: ``$MADOGUCHI_STATE_DIR``, else ``$STATE_DIRECTORY``
-    (set by systemd's ``StateDirectory=``), else ``~/.local/state/madoguchi``."""
+    """Where the store, the operator accounts and the keys live.
+
+    ``$MADOGUCHI_STATE_DIR``, else ``$STATE_DIRECTORY`` (set by systemd's
+    ``StateDirectory=``), else on a counter (``/etc/madoguchi/madoguchi.toml`` exists)
+    :data:`SYSTEM_STATE_DIR`, the one the kiosk and the uploader use, so that an
+    account IT adds with ``madoguchi operator add`` is the one the kiosk sees; else
+    the user's own (:func:`user_state_dir`).
+    """
     for var in ("MADOGUCHI_STATE_DIR", "STATE_DIRECTORY"):
         value = os.environ.get(var)
         if value:
             return Path(value.split(":")[0])
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_STATE_DIR
+    return user_state_dir()
+
+
+def user_state_dir() -> Path:
+    """``~/.local/state/madoguchi``: a developer's or the demo's state."""
     return Path.home() / ".local" / "state" / "madoguchi"
 
 
@@ -247,18 +265,29 @@ def _build(cls: type[_T], table: dict[str, Any], where: str) -> _T:
     return cls(**values)
 
 
-def load_config(path: Path | None = None) -> Config:
+def load_config(
+    path: Path | None = None, *, required_for: str | None = None, system: bool = True
+) -> Config:
     """Load configuration from ``path``, ``$MADOGUCHI_CONFIG`` or the system file.
 
-    Returns the embedded defaults when no file exists and none was asked for.
+    Returns the embedded defaults when no file exists and none was asked for, unless
+    ``required_for`` names what cannot run on them (the counter's screen, a daemon):
+    then no file is a :class:`ConfigError` saying so in one sentence. ``system=False``
+    (the demo) never reads ``/etc/madoguchi/madoguchi.toml``.
     """
     explicit = path is not None or bool(os.environ.get("MADOGUCHI_CONFIG"))
     if path is None:
         env = os.environ.get("MADOGUCHI_CONFIG")
-        path = Path(env) if env else SYSTEM_CONFIG
-    if not path.exists():
+        path = Path(env) if env else (SYSTEM_CONFIG if system else None)
+    if path is None or not path.exists():
         if explicit:
             raise ConfigError(f"configuration file {path} does not exist")
+        if required_for is not None:
+            raise ConfigError(
+                f"no configuration: {required_for} needs {SYSTEM_CONFIG} (or --config PATH"
+                " or $MADOGUCHI_CONFIG) and does not run on the embedded demo defaults;"
+                " `madoguchi demo` runs the demo"
+            )
         return Config()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

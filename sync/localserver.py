@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from madoguchi.errors import SyncError
+from madoguchi.lifecycle import child_environment
 from sync import pki
 from sync.enrol import enrol_device
 from sync.pgcluster import free_port
@@ -81,6 +82,8 @@ class LocalServer:
         # watchdog pings would be taken for the kiosk's and keep a hung UI alive.
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_MANAGER_VARS}
         env["PYTHONPATH"] = path
+        # It ends with its parent (the demo, a test, a bench), even one killed by SIGKILL.
+        env = child_environment(env)
         self.proc = subprocess.Popen(cmd, cwd=_ROOT, env=env, stderr=subprocess.PIPE)  # noqa: S603
         stderr = self.proc.stderr
         if stderr is None:  # stderr=PIPE always gives one; checked so -O cannot hide it

@@ -17,7 +17,9 @@ idle session (measured on the injected clock) returns there by itself.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from textual import events, on, work
 from textual.app import App
@@ -94,6 +96,24 @@ PIN_SPECS: dict[str, PinSpec] = {
 }
 
 
+class ExitControl(Protocol):
+    """How the process asks the app to end (``madoguchi.lifecycle.StopGuard``).
+
+    The app attaches on its event loop's first turn; from then on every stop request
+    (SIGTERM, SIGHUP, the terminal hanging up) arrives as a call of ``on_stop(signum)``
+    *on the event loop* (nothing runs inside a Python signal handler), and one that
+    came while the process was still starting arrives at once.
+    """
+
+    def attach(self, on_stop: Callable[[int], object]) -> None:
+        """Deliver stop requests to ``on_stop`` on the running loop."""
+        ...
+
+    def detach(self) -> None:
+        """The app's loop is ending."""
+        ...
+
+
 class CounterApp(App[None]):
     """The counter's UI.
 
@@ -107,6 +127,8 @@ class CounterApp(App[None]):
             loop at half of it, so a stuck event loop is what systemd notices.
         timezone: the IANA zone times are shown in (``[ui] timezone``; an unknown
             one is a :class:`~madoguchi.errors.ConfigError`).
+        exit_control: the signals that end the app and the process's deadline
+            (the appliance's process; tests of the UI leave it out).
     """
 
     CSS_PATH = "app.tcss"
@@ -136,6 +158,7 @@ class CounterApp(App[None]):
         notify: Callable[[str], bool] | None = None,
         watchdog_interval: float | None = None,
         timezone: str = DEFAULT_TIMEZONE,
+        exit_control: ExitControl | None = None,
     ) -> None:
         super().__init__()
         self.services = services
@@ -150,8 +173,23 @@ class CounterApp(App[None]):
         self._notify = notify
         self._watchdog_interval = watchdog_interval
         self._pin_callback: Callable[[PinVerifyResult], None] | None = None
+        self._exit_control = exit_control
 
     # -- lifecycle ----------------------------------------------------------------
+
+    def on_load(self) -> None:
+        # From the loop's first turn on, stop requests arrive here, on the loop.
+        if self._exit_control is not None:
+            self._exit_control.attach(self._exit_on_signal)
+
+    def on_unmount(self) -> None:
+        if self._exit_control is not None:
+            self._exit_control.detach()
+
+    def _exit_on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name if signum else "a stop request"
+        log.info("%s: the counter's screen exits", name)
+        self.exit()
 
     def on_mount(self) -> None:
         self.push_screen(LoginScreen())

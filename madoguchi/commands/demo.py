@@ -18,8 +18,9 @@ import argparse
 import contextlib
 import datetime as dt
 import logging
+import os
 import queue
-import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,13 +30,20 @@ from typing import TYPE_CHECKING, Any
 from device.operators import (
     Clock,
     OperatorExistsError,
+    OperatorSession,
     OperatorStore,
     SystemClock,
     open_operator_db,
 )
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
-from madoguchi.config import Config, RulesConfig, SyncConfig, default_state_dir
+from madoguchi.config import (
+    Config,
+    RulesConfig,
+    SyncConfig,
+    default_state_dir,
+    user_state_dir,
+)
 from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
 from tui.local_time import DEFAULT_TIMEZONE
 from tui.local_time import zone as time_zone
@@ -513,14 +521,42 @@ def engine_procedures(language: str) -> Sequence[tuple[str, str]]:
 
 
 def demo_mode(config: Config) -> bool:
-    """Whether this run is the demo: only on the virtual card.
+    """Whether ``madoguchi demo`` on ``config`` is the demo: the virtual card and a
+    stand-in PIN pad.
 
-    The demo account (with its published password), its hint on the login screen
-    and the card-profile menu exist only with the ``sim`` reader, which a counter
-    never uses; the kiosk unit runs ``madoguchi demo`` on a counter's own
-    configuration without any of them.
+    The demo account (with its published password), its hint on the login screen,
+    the card-profile menu and the local server exist only then: never with a ``pcsc``
+    reader or the ``gpio`` keypad, which only a counter has, and never in
+    ``madoguchi counter`` (「fail closed」, issue 13).
     """
-    return config.reader.backend == "sim"
+    return config.reader.backend == "sim" and config.keypad.backend != "gpio"
+
+
+class CounterOperatorStore(OperatorStore):
+    """The operator accounts of a counter: the demo account never signs in here.
+
+    A counter that once ran the demo may still hold the account with its published
+    password (or someone may plant it); :func:`refuses_demo_account` keeps it out.
+    """
+
+    def sign_in(self, operator_id: str, password: str | bytes | bytearray) -> OperatorSession:
+        if refuses_demo_account(operator_id):
+            log.warning("sign-in refused: the demo account is not valid on a counter")
+            # The same words and the same scrypt work as an id that does not exist:
+            # the screen does not tell the demo account apart from a typo.
+            return super().sign_in(_NO_OPERATOR, password)
+        return super().sign_in(operator_id, password)
+
+
+#: An operator id no account can have (ids are 1-32 characters): the unknown-id path.
+_NO_OPERATOR = ""
+
+
+def refuses_demo_account(operator_id: str) -> bool:
+    """The sign-in hook of a counter (not the demo): whether ``operator_id`` is the
+    demo account, whose password is published and which therefore never signs in on
+    a counter (「fail closed」, issue 13), even when present in its operators database."""
+    return operator_id.strip().casefold() == DEMO_OPERATOR_ID
 
 
 def ensure_demo_operator(operators: OperatorStore) -> None:
@@ -554,7 +590,8 @@ def build_services(
         raise ConfigError("[sync] office_code must be at most 16 printable characters")
     state_dir.mkdir(parents=True, exist_ok=True)
     clock = clock if clock is not None else SystemClock()
-    operators = OperatorStore(
+    # Outside the demo the demo account is refused at sign-in (a counter's store).
+    operators = (OperatorStore if demo else CounterOperatorStore)(
         open_operator_db(str(state_dir / OPERATORS_FILE)),
         clock=clock,
         max_failures=config.ui.operator_max_failures,
@@ -641,41 +678,106 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--profile", help="virtual-card profile to start with (default: standard)")
     parser.add_argument("--language", choices=("ja", "en"), help="UI language (default: ja)")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="only check the configuration (as the kiosk unit's ExecStartPre= does)",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from madoguchi import sdnotify
     from madoguchi.cli import config_from
+    from madoguchi.lifecycle import leave, require_terminal
+
+    # Embedded defaults, or a file named with --config / $MADOGUCHI_CONFIG; never a
+    # counter's /etc/madoguchi/madoguchi.toml, which is `madoguchi counter`'s.
+    config = config_from(args, system=False)
+    if args.check:
+        print(f"madoguchi demo: configuration ok (reader {config.reader.backend},"
+              f" state {demo_state_dir()})")
+        return 0
+    require_terminal("madoguchi demo")
+    leave(run_screen(
+        config, state_dir=demo_state_dir(), demo=demo_mode(config),
+        profile=args.profile, language=args.language, log_name="demo.log",
+    ))
+
+
+def run_screen(
+    config: Config,
+    *,
+    state_dir: Path,
+    demo: bool,
+    language: str | None = None,
+    profile: str | None = None,
+    log_name: str,
+) -> int:
+    """Run the counter's screen until it is quit or stopped; the process's exit code.
+
+    The one start-up and exit path of ``madoguchi demo`` and ``madoguchi counter``: a
+    :class:`~madoguchi.lifecycle.StopGuard` hears SIGTERM/SIGHUP/SIGINT and the
+    terminal's hang-up from the first line on, the app hears them on its event loop,
+    and whatever is stuck, the process is gone within the guard's deadline (with the
+    demo's local server).
+    """
+    from madoguchi import sdnotify
+    from madoguchi.lifecycle import StopGuard
+
+    # Textual owns the terminal: log to a file in the state dir, never to the screen.
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(state_dir / log_name)
+    # Then at once: from here on a stop request is heard, and honoured within the
+    # guard's deadline, whatever the start-up is doing.
+    guard = StopGuard(terminal_fd=sys.stdin.fileno(), notify=sdnotify.notify).install()
     from tui.app import CounterApp
 
-    config = config_from(args)
-    state_dir = default_state_dir()
-    services = build_services(
-        config, state_dir=state_dir, profile=args.profile, demo=demo_mode(config)
-    )
-    # Textual owns the terminal: log to a file in the state dir, never to the screen.
-    _log_to_file(state_dir / "demo.log")
-    sync = demo_sync(services, state_dir, config) if local_server(config) else None
-    app = CounterApp(
-        services=services,
-        language=args.language or config.ui.language,
-        timezone=config.ui.timezone,
-        notify=notify_then_sync(sdnotify.notify, sync),
-        # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
-        watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
-    )
-    # SIGTERM (systemd, kill) and SIGHUP (the terminal closed) end the app like a quit
-    # key does, so the terminal is restored and the local server is stopped, not orphaned.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: app.exit())
+    if guard.requested() is not None:
+        log.info("asked to stop while starting: the screen is not opened")
+        return 0
+    services = build_services(config, state_dir=state_dir, profile=profile, demo=demo)
+    sync: DemoSync | None = None
     try:
+        if guard.requested() is not None:
+            log.info("asked to stop while the devices were opened: the screen is not shown")
+            return 0
+        sync = demo_sync(services, state_dir, config) if demo and local_server(config) else None
+        if sync is not None:
+            guard.on_last_resort(sync.kill_server)
+        app = CounterApp(
+            services=services,
+            language=language or config.ui.language,
+            timezone=config.ui.timezone,
+            notify=notify_then_sync(sdnotify.notify, sync),
+            # The kiosk unit runs us as cage's grandchild with NotifyAccess=all.
+            watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
+            exit_control=guard,
+        )
         app.run()
     finally:
+        # The clean-up has the deadline too (a second SIGTERM meanwhile changes nothing).
+        guard.request(guard.requested() or 0)
+        log.info("the screen is closed: closing the devices (and the demo's local server)")
         if sync is not None:
             sync.stop()
         services.close()
+        log.info("stopped")
     return 0
+
+
+def demo_state_dir() -> Path:
+    """The demo's state: ``$MADOGUCHI_STATE_DIR``, else ``$STATE_DIRECTORY/demo`` (a unit
+    running the demo), else ``~/.local/state/madoguchi``.
+
+    Never a counter's own state (``/var/lib/madoguchi``): the demo account must not
+    land among the operator accounts a counter reads.
+    """
+    explicit = os.environ.get("MADOGUCHI_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    unit = os.environ.get("STATE_DIRECTORY")
+    if unit:
+        return Path(unit.split(":")[0]) / "demo"
+    return user_state_dir()
 
 
 #: The demo's own central server keeps its database, its PKI and this device's key
@@ -766,17 +868,34 @@ class DemoSync:
             self._thread = threading.Thread(target=self._main, name="demo-sync", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the uploader, then the server (SIGTERM, SIGKILL after 3 s); no orphan."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop the server, then the uploader; no orphan, quickly.
+
+        The server goes first (SIGTERM, SIGKILL after 3 s): the uploader's requests and
+        a start-up still waiting for the server then end at once, so the thread is
+        joined within ``timeout``. A server the thread started meanwhile is stopped
+        after the join.
+        """
         with self._lock:
             self._stop.set()
             thread = self._thread
+        self._stop_server()
         if thread is not None:
             thread.join(timeout)
+        self._stop_server()
+
+    def _stop_server(self) -> None:
         with self._lock:
-            server, self.server = self.server, None
+            server = self.server
         if server is not None:
             server.stop()
+
+    def kill_server(self) -> None:
+        """Last resort (the process is exiting hard): SIGKILL the server, no waiting."""
+        server = self.server
+        proc = server.proc if server is not None else None
+        if proc is not None:
+            proc.kill()
 
     def issue_certificate(self, kind: str) -> str:
         """Blocking: one ``kind`` certificate from the local server's simulated issuing

@@ -1,5 +1,12 @@
 """``madoguchi operator``: manage clerk accounts (add, list, unlock).
 
+The accounts live in the state directory the counter's screen reads: on a counter
+(``/etc/madoguchi/madoguchi.toml`` exists) that is ``/var/lib/madoguchi``, whoever runs
+the command (:func:`madoguchi.config.default_state_dir`), so the account IT adds is the
+one the kiosk sees. The command runs as the owner of that directory (the
+``madoguchi`` user: ``sudo -u madoguchi madoguchi operator add NAME``); run as anyone
+else it refuses, because files it created there would lock the kiosk out of them.
+
 The password is read from the terminal without echo (``getpass``), or from
 standard input with ``--password-stdin`` for provisioning scripts; it is never
 a command-line argument, so it never shows in ``ps`` or a shell history.
@@ -9,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
+import pwd
 import sys
+from pathlib import Path
 from typing import Any
 
 from device.operators import OperatorStore, open_operator_db
@@ -46,11 +56,31 @@ def _store(args: argparse.Namespace) -> OperatorStore:
 
     config = config_from(args)
     state = default_state_dir()
+    _check_owner(state)
     state.mkdir(parents=True, exist_ok=True)
     return OperatorStore(
         open_operator_db(str(state / OPERATORS_FILE)),
         max_failures=config.ui.operator_max_failures,
         idle_timeout_s=config.ui.idle_sign_out_s,
+    )
+
+
+def _check_owner(state: Path) -> None:
+    """Refuse to write another user's state directory (root's files would lock the
+    kiosk out of its own accounts: SQLite makes ``-wal``/``-shm`` files beside them)."""
+    try:
+        owner = state.stat().st_uid
+    except FileNotFoundError:
+        return  # made by us, for us
+    if owner == os.geteuid():
+        return
+    try:
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    raise ConfigError(
+        f"the operator accounts in {state} belong to user {name}: run this command as that"
+        f" user (sudo -u {name} madoguchi operator ...), so that the counter can still use them"
     )
 
 

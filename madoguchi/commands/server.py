@@ -55,9 +55,16 @@ def _updates(args: argparse.Namespace, config: Config) -> UpdateDelivery | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from madoguchi.cli import config_from
     from sync.server.run import serve
 
-    config = _config(args)
+    # A daemon never runs on the embedded demo defaults (fail closed, issue 13): it
+    # needs a configuration file, or its database and PKI named on the command line
+    # (how the demo and the tests start their own).
+    explicit = bool(args.db and args.pki_dir)
+    config = config_from(
+        args, required_for=None if explicit else "the central server (madoguchi server run)"
+    )
     serve(
         _database(args, config),
         args.listen or config.sync.server_listen,

@@ -25,7 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     from sync.client import SyncClient
     from sync.uploader import Backoff, Uploader
 
-    config = config_from(args)
+    # A daemon never runs on the embedded demo defaults (fail closed, issue 13).
+    config = config_from(args, required_for="the uploader (madoguchi sync run)")
     sync = config.sync
     store = Store(config.store.resolved_path(), queue_bound=sync.queue_bound)
     client = SyncClient(sync.server_url, sync.resolved_tls_dir(), timeout_s=sync.request_timeout_s)

@@ -376,7 +376,8 @@ def _poll(args: argparse.Namespace) -> int:
     from madoguchi.errors import UpdateError
     from updater.errors import UpdateLockedError
 
-    config = config_from(args)
+    # The timer's daemon: never against the embedded defaults' loopback server (fail closed).
+    config = config_from(args, required_for="the update poll (madoguchi update poll)")
     updater = _updater(config)
     try:
         path = _fetch_latest(config, updater)

@@ -2,9 +2,12 @@
 
 The command is the unit's own ``ExecStart=`` (``systemd/madoguchi-tui.service``) with
 only the install paths mapped onto the checkout: ``cage -d -- foot --config=<repo
-foot.ini> -- madoguchi demo``, with the unit's ``Environment=``, its own
-``XDG_RUNTIME_DIR`` and a ``NOTIFY_SOCKET`` this test listens on (as systemd would,
-with ``NotifyAccess=all`` semantics: any descendant may send).
+foot.ini> -- madoguchi counter``, with the unit's ``Environment=``, its own
+``XDG_RUNTIME_DIR``, a ``NOTIFY_SOCKET`` this test listens on (as systemd would,
+with ``NotifyAccess=all`` semantics: any descendant may send) and a counter
+configuration in ``$MADOGUCHI_CONFIG`` (the virtual card and the keyboard pad: this
+machine has neither reader nor keypad). Without a configuration the unit's
+``ExecStartPre=`` and the counter itself refuse, in one sentence (fail closed).
 
 The panel: cage 0.1.4 on wlroots 0.15 (Debian 12) has no way to give a headless
 output any size but 1280x720 (no output-management protocol, no mode option), so the
@@ -65,6 +68,14 @@ WATCHDOG_USEC = 2_000_000
 #: 2-core machine other suites may load; conditions are waited for, never timed.
 START_TIMEOUT = 120.0
 KIOSK_UID = 65534  # nobody
+#: A counter's configuration on a machine without a reader or a keypad.
+COUNTER_CONFIG = """\
+[reader]
+backend = "sim"
+
+[keypad]
+backend = "keyboard"
+"""
 KIOSK_CAPS = ("--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
 SWAY_CONFIG = f"""\
 output HEADLESS-1 mode {PANEL[0]}x{PANEL[1]}
@@ -74,8 +85,9 @@ xwayland disable
 """
 
 
-def unit_exec_start() -> tuple[list[str], dict[str, str]]:
-    """The unit's ``ExecStart=`` argv (``$VAR`` expanded as systemd does) and environment."""
+def unit_exec_start(which: str = "ExecStart") -> tuple[list[str], dict[str, str]]:
+    """The unit's ``ExecStart=`` (or ``which``) argv (``$VAR`` expanded as systemd does)
+    and environment."""
     env: dict[str, str] = {}
     exec_start = ""
     for line in UNIT.read_text().splitlines():
@@ -84,7 +96,7 @@ def unit_exec_start() -> tuple[list[str], dict[str, str]]:
             for item in shlex.split(value):
                 name, _, setting = item.partition("=")
                 env[name] = setting
-        elif key == "ExecStart":
+        elif key == which:
             exec_start = value
     argv: list[str] = []
     for word in shlex.split(exec_start):
@@ -331,7 +343,9 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     panel_runtime, runtime, state, home = (base / n for n in ("panel", "runtime", "state", "home"))
     for path in (panel_runtime, runtime, state, home):
         path.mkdir(mode=0o700)
-    prefix = as_kiosk_user(base, panel_runtime, runtime, state, home)
+    config = base / "madoguchi.toml"
+    config.write_text(COUNTER_CONFIG)
+    prefix = as_kiosk_user(base, panel_runtime, runtime, state, home, config)
     (base / "sway.conf").write_text(SWAY_CONFIG)
     path_env = os.environ.get("PATH", "/usr/bin:/bin")
 
@@ -368,6 +382,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
             "HOME": str(home),
             "XDG_RUNTIME_DIR": str(runtime),
             "MADOGUCHI_STATE_DIR": str(state),
+            "MADOGUCHI_CONFIG": str(config),
             "NOTIFY_SOCKET": str(notify.path),
             "WATCHDOG_USEC": str(WATCHDOG_USEC),
             # the panel: cage's output is a window of sway's 800x480 headless output
@@ -416,9 +431,39 @@ def test_command_is_the_units() -> None:
         f"--config={FOOT_INI}",
         "--",
         madoguchi,
-        "demo",
+        "counter",
     ]
     assert env["TERM"] == "foot"
+    # The configuration is checked first, by the same command, where the journal sees it.
+    pre, _ = unit_exec_start("ExecStartPre")
+    assert pre == [madoguchi, "counter", "--check"]
+
+
+def _without_configuration(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("MADOGUCHI_CONFIG", "MADOGUCHI_STATE_DIR")
+    }
+    env["HOME"] = str(tmp_path)
+    return subprocess.run(
+        argv, env=env, capture_output=True, text=True, check=False, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_without_a_configuration_the_kiosk_refuses_in_one_sentence(tmp_path: Path) -> None:
+    # Fail closed: no /etc/madoguchi/madoguchi.toml must not give the demo (issue 13).
+    for which in ("ExecStartPre", "ExecStart"):
+        argv, _ = unit_exec_start(which)
+        command = argv[-2:] if which == "ExecStart" else argv  # the TUI, inside foot
+        result = _without_configuration(command, tmp_path)
+        assert result.returncode != 0, (which, result)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (which, result.stderr)
+        assert lines[0].startswith("madoguchi: no configuration: the counter's screen"), lines
+        assert "/etc/madoguchi/madoguchi.toml" in lines[0]
+        assert result.stdout == ""
+    assert not (tmp_path / ".local").exists()  # nothing made, no demo account anywhere
 
 
 def test_screen_shows_the_login_title_in_real_kanji(kiosk: Kiosk, tmp_path: Path) -> None:

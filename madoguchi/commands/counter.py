@@ -1,0 +1,54 @@
+"""``madoguchi counter``: the counter's screen, on the counter's own configuration.
+
+What the kiosk unit runs (``systemd/madoguchi-tui.service``). Unlike ``madoguchi
+demo`` it never falls back to embedded defaults: without ``/etc/madoguchi/madoguchi.toml``
+(or ``--config PATH`` / ``$MADOGUCHI_CONFIG``) it refuses to start with one sentence,
+so a counter whose configuration is missing fails closed instead of coming up as the
+demo with its published account (issue 13). It has no demo account, no demo hint, no
+virtual-card menu and no local server, and refuses the demo account at sign-in even
+when an operators database holds it. Its state is the system state directory
+(``/var/lib/madoguchi``, see :func:`madoguchi.config.default_state_dir`), where
+``madoguchi operator add`` on the counter writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+#: What the refusal names when there is no configuration.
+WHAT = "the counter's screen (madoguchi counter)"
+
+
+def register(sub: Any) -> None:
+    """Add ``madoguchi counter``."""
+    parser = sub.add_parser(
+        "counter",
+        help="the counter's screen on its configuration (what the kiosk runs)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--language", choices=("ja", "en"), help="UI language (default: [ui])")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="only check that the configuration is there and valid (the kiosk unit's"
+        " ExecStartPre=, whose refusal lands in the journal)",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from madoguchi.cli import config_from
+    from madoguchi.commands.demo import run_screen
+    from madoguchi.config import default_state_dir
+    from madoguchi.lifecycle import leave, require_terminal
+
+    config = config_from(args, required_for=WHAT)
+    if args.check:
+        print(f"madoguchi counter: configuration ok (reader {config.reader.backend},"
+              f" keypad {config.keypad.backend}, state {default_state_dir()})")
+        return 0
+    require_terminal("madoguchi counter")
+    leave(run_screen(
+        config, state_dir=default_state_dir(), demo=False, language=args.language,
+        log_name="counter.log",
+    ))
