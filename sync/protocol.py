@@ -45,6 +45,15 @@ _FORBIDDEN_KEY_IN_JSON = re.compile(
 _KEY_NEEDLES = tuple(f'"{key}":' for key in sorted(FORBIDDEN_KEYS))
 _DIGIT_RUN = re.compile(r"\d{4}[ \-]?\d{4}[ \-]?\d{4}")
 _REQUIRED_PAYLOAD = ("transaction_id", "procedure", "decision", "completed_at")
+#: What a record's ``certificates[]`` entry may say (``device.records.CertificateAction``).
+CERTIFICATE_KINDS = frozenset({"sign", "auth"})
+CERTIFICATE_ACTIONS = frozenset({"issued", "renewed", "revoked"})
+#: Most certificate actions one record may carry (a card holds two certificates).
+MAX_CERTIFICATES = 8
+#: Deepest JSON nesting the server reads (issue 13); checked before parsing.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class ItemError(ValueError):
@@ -78,6 +87,50 @@ def find_forbidden_in_json(text: str) -> str | None:
     if _DIGIT_RUN.search(text) and TWELVE_DIGITS.search(text):
         return "a 12-digit number (possible individual number)"
     return None
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``body`` nests arrays and objects more than ``limit`` deep.
+
+    Checked on the raw bytes before ``json.loads`` (whose recursion a few thousand
+    brackets deep is a ``RecursionError``): strings are cut out first, so brackets
+    inside them do not count; what is left is only brackets.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def check_certificates(value: Any) -> None:
+    """``payload.certificates``: at most a few ``{kind, action, serial}`` objects with a
+    known kind and action and a printable ASCII serial (empty: the 署名用 certificate of a
+    revocation, whose serial the counter cannot read). A NUL would be refused by
+    PostgreSQL and kept by SQLite; a formula in ``kind`` would reach the report's CSV."""
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > MAX_CERTIFICATES:
+        raise ItemError(f"payload.certificates must be a list of at most {MAX_CERTIFICATES}")
+    for cert in value:
+        if not isinstance(cert, dict):
+            raise ItemError("payload.certificates[] must be objects")
+        if cert.get("kind") not in CERTIFICATE_KINDS:
+            raise ItemError("payload.certificates[].kind must be sign or auth")
+        if cert.get("action") not in CERTIFICATE_ACTIONS:
+            raise ItemError("payload.certificates[].action must be issued, renewed or revoked")
+        serial = cert.get("serial")
+        if not (serial == "" or is_clean_id(serial)):
+            raise ItemError(
+                "payload.certificates[].serial must be empty or 1-64 printable ASCII characters"
+            )
 
 
 def business_date(completed_at: str) -> str:
@@ -151,6 +204,7 @@ def parse_item(raw: Any) -> IncomingRecord:
     office = payload.get("office_code", "")
     if not is_office_code(office):
         raise ItemError("payload.office_code must be at most 16 printable characters")
+    check_certificates(payload.get("certificates"))
     return IncomingRecord(
         seq, transaction_id, raw["prev_hash"], raw["hash"], payload, date, office, canonical
     )

@@ -89,10 +89,12 @@ def make_app(ctx: ServerContext, updates: UpdateDelivery | None = None) -> ASGIA
     to enrolled devices (their certificates), published and watched with IT's token."""
     if updates is None:
         return build_app(ctx)
-    from updater.server import authorised_by_token, create_app
+    from updater.server import create_app
 
-    update_app = create_app(updates.load(device_identity=device_id_of))
-    return build_app(ctx, updates=update_app, updates_open=authorised_by_token)
+    config = updates.load(device_identity=device_id_of)
+    # IT's publish token is IT's credential on the whole server (the matrix's "IT").
+    ctx.it_token = config.publish_token
+    return build_app(ctx, updates=create_app(config))
 
 
 def app_from_env() -> ASGIApp:
