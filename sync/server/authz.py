@@ -351,20 +351,27 @@ def markdown_table() -> str:
     """The matrix as the Markdown table docs/security.md shows (checked by a test)."""
     roles = list(Role)
     lines = [
-        "| Endpoint | Operation | " + " | ".join(_ROLE_TITLES[r] for r in roles) + " |",
-        "|---|---|" + "---|" * len(roles),
+        "| Endpoint | Operation | Body | " + " | ".join(_ROLE_TITLES[r] for r in roles) + " |",
+        "|---|---|---|" + "---|" * len(roles),
     ]
     described: set[Operation] = set()
     for endpoint in ENDPOINTS:
         cells = [_cell(POLICY[endpoint.operation][role], role) for role in roles]
         lines.append(
             f"| `{endpoint.method} {endpoint.path}` | {endpoint.operation.value} | "
-            + " | ".join(cells)
-            + " |"
+            f"{_size(endpoint)} | " + " | ".join(cells) + " |"
         )
         described.add(endpoint.operation)
     for operation in Operation:
         if operation not in described:
             cells = [_cell(POLICY[operation][role], role) for role in roles]
-            lines.append(f"| (registry rule) | {operation.value} | " + " | ".join(cells) + " |")
+            lines.append(f"| (registry rule) | {operation.value} | — | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _size(endpoint: Endpoint) -> str:
+    if endpoint.max_body == 0:
+        return "none"
+    size = endpoint.max_body // _KIB
+    text = f"{size // 1024} MiB" if size >= 1024 else f"{size} KiB"
+    return f"{text} JSON" if endpoint.json_body else text

@@ -309,6 +309,10 @@ class Dialect:
     def lock_device(self, cur: Any, device_id: str) -> None:
         """Serialise writers of one device (SQLite: BEGIN IMMEDIATE already does)."""
 
+    def is_broken(self, conn: Any) -> bool:
+        """True when ``conn`` can never work again (SQLite: a file does not go away)."""
+        return False
+
     def insert_rows(
         self,
         cur: Any,
@@ -343,6 +347,10 @@ class PostgresDialect(Dialect):
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
+
+    def is_broken(self, conn: Any) -> bool:
+        # A terminated backend or a restarted PostgreSQL closes the connection for good.
+        return bool(conn.closed or conn.broken)
 
     def lock_device(self, cur: Any, device_id: str) -> None:
         # Two server processes ingesting for one device take turns on its row.
@@ -429,6 +437,10 @@ class SqlRepository:
                 with suppress(*self.dialect.error_types()):
                     self._conn.execute("ROLLBACK")
                 if isinstance(exc, self.dialect.error_types()):
+                    if self.dialect.is_broken(self._conn):
+                        # this request fails (503); the next one gets a new connection
+                        with suppress(RepositoryError, *self.dialect.error_types()):
+                            self._conn = self.dialect.connect()
                     raise RepositoryError(f"database error: {exc}") from exc
                 raise
             finally:

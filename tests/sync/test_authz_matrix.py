@@ -30,7 +30,7 @@ from sync.pgcluster import PgCluster
 from sync.server import authz
 from sync.server.authz import ENDPOINTS, Answer, Endpoint, Operation, Principal, Role, Target
 from sync.server.run import make_app, make_context
-from tests.sync.conftest import IT_TOKEN, ServerProcess
+from tests.sync.conftest import ServerProcess
 from tests.sync.sync_support import make_record
 from updater.server import UpdateDelivery
 
@@ -198,7 +198,9 @@ def _request(
 
 
 _CELLS = [
-    pytest.param(endpoint, role, target, id=f"{endpoint.method} {endpoint.path}-{role.value}-{target.value}")
+    pytest.param(
+        endpoint, role, target, id=f"{endpoint.method} {endpoint.path}-{role.value}-{target.value}"
+    )
     for endpoint in ENDPOINTS
     for role in Role
     for target in Target
@@ -234,7 +236,8 @@ async def _in_process(app: Any, method: str, path: str, **kwargs: Any) -> httpx.
 def test_the_matrix_in_the_docs_is_the_one_the_code_enforces() -> None:
     text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     begin, end = "<!-- authz-matrix:begin -->\n", "<!-- authz-matrix:end -->"
-    assert begin in text and end in text
+    assert begin in text
+    assert end in text
     shown = text.split(begin, 1)[1].split(end, 1)[0].strip()
     assert shown == authz.markdown_table().strip(), (
         "docs/security.md's matrix differs from sync/server/authz.py: paste"
