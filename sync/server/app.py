@@ -154,10 +154,13 @@ class Gate:
             return
         endpoint, params, path_known = authz.match(scope["method"], scope["path"])
         if endpoint is None:
-            if path_known:
-                await _error(405, "method_not_allowed", "method not allowed")(scope, receive, send)
-            else:
-                await _error(404, "not_found", "no such endpoint")(scope, receive, send)
+            # Only a principal learns which paths exist; anyone else is asked to prove itself.
+            principal, refusal = await self._principal(scope, Headers(scope=scope), None)
+            if refusal is None and principal.role is Role.ANONYMOUS:
+                refusal = _refusal(principal, None, Answer.UNAUTHENTICATED)
+            if refusal is None and path_known:
+                refusal = _error(405, "method_not_allowed", "method not allowed")
+            await (refusal or _error(404, "not_found", "no such endpoint"))(scope, receive, send)
             return
         refusal = await self._admit(scope, endpoint, params)
         if refusal is not None:
@@ -212,12 +215,12 @@ class Gate:
                 await _too_large(endpoint)(scope, receive, send)
 
     async def _principal(
-        self, scope: Scope, headers: Headers, endpoint: Endpoint
+        self, scope: Scope, headers: Headers, endpoint: Endpoint | None
     ) -> tuple[Principal, Response | None]:
         state = scope.setdefault("state", {})
         state["endpoint"] = endpoint
-        rules = authz.POLICY[endpoint.operation]
-        if all(r.uniform and r.own is Answer.ALLOW for r in rules.values()):
+        rules = authz.POLICY[endpoint.operation] if endpoint is not None else {}
+        if rules and all(r.uniform and r.own is Answer.ALLOW for r in rules.values()):
             state["principal"] = authz.ANONYMOUS  # open to all (enrolment: the token decides)
             return authz.ANONYMOUS, None
         token = self.ctx.it_token
@@ -280,13 +283,15 @@ class Gate:
         return None if answer is None else _refusal(principal, endpoint, answer)
 
 
-def _refusal(principal: Principal, endpoint: Endpoint, answer: Answer) -> Response | None:
+def _refusal(principal: Principal, endpoint: Endpoint | None, answer: Answer) -> Response | None:
     if answer is Answer.ALLOW:
         return None
     if answer is Answer.UNAUTHENTICATED:
         if principal.role is Role.ANONYMOUS:
             return _error(401, "client_certificate_required", "a client certificate is required")
         return _error(401, "it_token_required", "this needs IT's bearer token")
+    if endpoint is None:
+        return _error(403, "forbidden", "forbidden")
     return _error(
         403,
         "forbidden",

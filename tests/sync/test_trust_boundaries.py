@@ -378,3 +378,16 @@ def test_a_device_of_another_office_cannot_report_update_status_as_another(
     assert ok.status_code == 200, ok.text
     forged = a.http.post(f"/updates/devices/{b.device_id}/status", json={"reports": []})
     assert forged.status_code == 403
+
+
+def test_only_a_principal_learns_which_paths_exist(
+    server: ServerProcess, offices: tuple[Counter, Counter]
+) -> None:
+    a, _ = offices
+    with server.anonymous_client() as anyone:
+        for path in ("/v1/nothing", "/updates/", "/updates/fleet/x", "/v1/time/"):
+            answer = anyone.get(path)
+            assert answer.status_code == 401, path
+            assert answer.json()["error"] == "client_certificate_required"
+    assert a.http.get("/v1/nothing").status_code == 404
+    assert a.http.delete("/v1/time").status_code == 405
