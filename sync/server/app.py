@@ -273,8 +273,17 @@ class Gate:
         if rule.uniform:
             answer = rule.own
         elif endpoint.scope is TargetScope.DEVICE and principal.role is Role.COUNTER:
-            target = authz.device_target(principal, params[endpoint.device_param], None)
+            named = params[endpoint.device_param]
+            target = authz.device_target(principal, named, None)
             answer = authz.decide(principal, endpoint.operation, target)
+            if answer is Answer.FORBIDDEN:
+                state["decided"] = True
+                return _error(
+                    403,
+                    "forbidden",
+                    f"this certificate is device {principal.device_id}, not {named}: a counter"
+                    f" may not {endpoint.operation.value} of another device",
+                )
         elif endpoint.scope is TargetScope.OFFICE and endpoint.office_query:
             office = QueryParams(scope.get("query_string", b"")).get("office") or None
             target = authz.office_target(principal, office)
