@@ -611,8 +611,8 @@ class SqlRepository:
                 ("issued_by", "text"),
             ),
             [
-                (e.key, e.detail, e.status, when, e.office_code, e.issued_by)
-                for e in changes.changed()
+                (serial, kind, status, when, office, issuer)
+                for serial, kind, status, office, issuer in changes.changed()
             ],
             " ON CONFLICT (serial) DO UPDATE SET status = excluded.status,"
             " kind = excluded.kind, updated_at = excluded.updated_at"
@@ -1037,46 +1037,52 @@ class _CertificateChanges:
 
     A record whose certificate actions break a rule (another office's certificate, a
     失効 one made valid, a 一時保留 lifted by a record) is refused as a whole, so the
-    registry never holds half of a record.
+    registry never holds half of a record. (Plain tuples on this path: it runs for every
+    certificate of every record ingested.)
     """
 
     def __init__(self, existing: dict[str, StatusEntry], actor: Principal, when: str) -> None:
         self.existing = existing
-        self.state: dict[str, StatusEntry] = dict(existing)
+        #: serial -> (status, kind, office, issued_by), as the batch leaves it so far
+        self.state: dict[str, tuple[str, str, str | None, str | None]] = {
+            e.key: (e.status, e.detail, e.office_code, e.issued_by) for e in existing.values()
+        }
         self.actor = actor
+        self._who = actor.actor
         self.when = when
         self.audit: list[tuple[Any, ...]] = []
 
     def apply(self, item: IncomingRecord) -> str | None:
         """Take ``item``'s changes, or return why the record is refused."""
-        local: dict[str, StatusEntry] = {}
+        local: dict[str, tuple[str, str, str | None, str | None]] = {}
         audit: list[tuple[Any, ...]] = []
         for kind, action, serial in _actions(item):
             status = ACTION_STATUS[action]
             entry = local.get(serial) or self.state.get(serial)
-            if entry is not None and not may_change_certificate(
-                self.actor, entry.office_code, entry.issued_by
-            ):
-                return (
-                    f"certificate {serial} is in another office's registry: a counter changes"
-                    " only its own office's certificates"
-                )
-            before = CertificateStatus(entry.status) if entry is not None else None
+            if entry is None:
+                before = None
+                office, issuer = self.actor.office_code, self.actor.device_id
+            else:
+                before = CertificateStatus(entry[0])
+                office, issuer = entry[2], entry[3]
+                if not may_change_certificate(self.actor, office, issuer):
+                    return (
+                        f"certificate {serial} is in another office's registry: a counter"
+                        " changes only its own office's certificates"
+                    )
             refused = certificate_move_refused(before, status, by_record=True)
             if refused is not None:
                 return f"certificate {serial}: {refused}"
-            office = entry.office_code if entry is not None else self.actor.office_code
-            issuer = entry.issued_by if entry is not None else self.actor.device_id
-            local[serial] = StatusEntry(serial, status.value, self.when, kind, office, issuer)
+            local[serial] = (status.value, kind, office, issuer)
             if before is not status:
                 audit.append(
                     (
                         self.when,
-                        self.actor.actor,
+                        self._who,
                         "certificate",
                         serial,
                         office,
-                        before.value if before is not None else None,
+                        None if before is None else before.value,
                         status.value,
                         f"record {item.transaction_id} (seq {item.seq}): {action}",
                     )
@@ -1085,11 +1091,12 @@ class _CertificateChanges:
         self.audit.extend(audit)
         return None
 
-    def changed(self) -> list[StatusEntry]:
-        """The entries to write: new ones and those whose status or kind changed."""
+    def changed(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        """``(serial, kind, status, office, issued_by)`` of the entries to write: new ones
+        and those whose status or kind changed."""
         out = []
-        for serial, entry in self.state.items():
+        for serial, (status, kind, office, issuer) in self.state.items():
             old = self.existing.get(serial)
-            if old is None or (old.status, old.detail) != (entry.status, entry.detail):
-                out.append(entry)
+            if old is None or (old.status, old.detail) != (status, kind):
+                out.append((serial, kind, status, office, issuer))
         return out
