@@ -69,3 +69,12 @@ class NotFoundError(SyncError, LookupError):
 class IssuingAuthorityError(SyncError):
     """The issuing authority did not issue a certificate (unreachable, refused or not
     running); nothing was recorded, and the clerk may try again."""
+
+
+class NotAllowedError(SyncError, PermissionError):
+    """The principal may not change this registry entry (HTTP 403): another office's
+    card or certificate (docs/security.md, the authorization matrix)."""
+
+
+class RegistryRuleError(ConflictError):
+    """The change breaks a registry rule (HTTP 409), e.g. a 失効 certificate made valid."""

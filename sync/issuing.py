@@ -49,9 +49,13 @@ class SimulatedIssuingAuthority:
             raise IssuingAuthorityError(f"unknown certificate kind {kind!r} (sign or auth)")
         # JPKI certificates are RSA-2048, as the card's own keys are.
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
         del key
         try:
             with SyncClient(self.base_url, self.tls_dir, timeout_s=self.timeout_s) as client:

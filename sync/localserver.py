@@ -51,6 +51,8 @@ class LocalServer:
     simulate: bool = True
     workers: int = 1
     extra_pythonpath: str = ""
+    #: More ``madoguchi server run`` options (e.g. IT's update delivery and token).
+    extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +79,7 @@ class LocalServer:
             cmd.append("--simulate")
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
+        cmd += self.extra_args
         path = os.pathsep.join(p for p in (str(_ROOT), self.extra_pythonpath) if p)
         # The child is not the service: under NotifyAccess=all its own READY=1 and
         # watchdog pings would be taken for the kiosk's and keep a hung UI alive.

@@ -19,6 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import accumulate
 from typing import Any, TypeGuard
 
 from device.records import FORBIDDEN_KEYS, TWELVE_DIGITS
@@ -45,6 +46,15 @@ _FORBIDDEN_KEY_IN_JSON = re.compile(
 _KEY_NEEDLES = tuple(f'"{key}":' for key in sorted(FORBIDDEN_KEYS))
 _DIGIT_RUN = re.compile(r"\d{4}[ \-]?\d{4}[ \-]?\d{4}")
 _REQUIRED_PAYLOAD = ("transaction_id", "procedure", "decision", "completed_at")
+#: What a record's ``certificates[]`` entry may say (``device.records.CertificateAction``).
+CERTIFICATE_KINDS = frozenset({"sign", "auth"})
+CERTIFICATE_ACTIONS = frozenset({"issued", "renewed", "revoked"})
+#: Most certificate actions one record may carry (a card holds two certificates).
+MAX_CERTIFICATES = 8
+#: Deepest JSON nesting the server reads (issue 13); checked before parsing.
+MAX_JSON_DEPTH = 32
+_NOT_SKELETON = bytes(b for b in range(256) if b not in b'[]{}"')
+_AS_PARENTHESES = bytes.maketrans(b"[]{}", b"()()")
 
 
 class ItemError(ValueError):
@@ -78,6 +88,59 @@ def find_forbidden_in_json(text: str) -> str | None:
     if _DIGIT_RUN.search(text) and TWELVE_DIGITS.search(text):
         return "a 12-digit number (possible individual number)"
     return None
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``body`` nests arrays and objects more than ``limit`` deep.
+
+    Checked on the raw bytes before ``json.loads`` (whose recursion a few thousand
+    brackets deep is a ``RecursionError``): escaped backslashes and quotes are dropped,
+    then strings are cut out, so brackets inside them do not count; what is left is
+    only brackets. Where the body is not JSON the count may be too high, never too low
+    for the part the parser would read before it fails.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Keep only quotes and brackets (C speed), then split at the quotes: every second
+    # piece is inside a string.
+    skeleton = plain.translate(None, _NOT_SKELETON)
+    brackets = b"".join(skeleton.split(b'"')[::2]).translate(_AS_PARENTHESES)
+    # Fast path: each pass drops the innermost pairs, so a balanced nesting at most
+    # ``limit`` deep is gone after ``limit`` passes. Anything left is counted exactly.
+    rest = brackets
+    for _ in range(limit):
+        shorter = rest.replace(b"()", b"")
+        if not shorter or shorter == rest:
+            rest = shorter
+            break
+        rest = shorter
+    if not rest:
+        return False
+    return max(accumulate(1 if b == 0x28 else -1 for b in brackets)) > limit
+
+
+def check_certificates(value: Any) -> None:
+    """``payload.certificates``: at most a few ``{kind, action, serial}`` objects with a
+    known kind and action and a printable ASCII serial (empty: the 署名用 certificate of a
+    revocation, whose serial the counter cannot read). A NUL would be refused by
+    PostgreSQL and kept by SQLite; a formula in ``kind`` would reach the report's CSV."""
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > MAX_CERTIFICATES:
+        raise ItemError(f"payload.certificates must be a list of at most {MAX_CERTIFICATES}")
+    for cert in value:
+        if not isinstance(cert, dict):
+            raise ItemError("payload.certificates[] must be objects")
+        if cert.get("kind") not in CERTIFICATE_KINDS:
+            raise ItemError("payload.certificates[].kind must be sign or auth")
+        if cert.get("action") not in CERTIFICATE_ACTIONS:
+            raise ItemError("payload.certificates[].action must be issued, renewed or revoked")
+        serial = cert.get("serial")
+        if not (serial == "" or is_clean_id(serial)):
+            raise ItemError(
+                "payload.certificates[].serial must be empty or 1-64 printable ASCII characters"
+            )
 
 
 def business_date(completed_at: str) -> str:
@@ -151,6 +214,7 @@ def parse_item(raw: Any) -> IncomingRecord:
     office = payload.get("office_code", "")
     if not is_office_code(office):
         raise ItemError("payload.office_code must be at most 16 printable characters")
+    check_certificates(payload.get("certificates"))
     return IncomingRecord(
         seq, transaction_id, raw["prev_hash"], raw["hash"], payload, date, office, canonical
     )

@@ -1,19 +1,25 @@
 """The central server as a Starlette ASGI app.
 
-Every request must come with a client certificate that the TLS layer verified
-against the server's CA (see :mod:`sync.server.tlsproto`); the certificate's
-serial maps to an enrolled device, and a revoked device is refused with 403.
-The one exception is ``POST /v1/enrolment``, which is authorised by a one-time
-enrolment token instead. Errors are JSON ``{"error": code, "detail": text}``
-with a 4xx status for anything the client got wrong.
+Every request passes one :class:`Gate` first. It finds the endpoint in
+:data:`sync.server.authz.ENDPOINTS` (anything else is 404/405), bounds the body
+(size; JSON nesting depth before anything parses it), works out who is asking
+(IT's bearer token; a client certificate that the TLS layer verified against the
+server's CA and whose serial maps to an enrolled, unrevoked device; or nobody) and
+asks :func:`sync.server.authz.decide` whether that principal may do this. Only
+when the answer depends on a resource's office (a card's, a device's) does the
+handler look it up and ask the same policy, through :func:`_authorize`. Errors
+are JSON ``{"error": code, "detail": text}``; a database failure is a generic 503
+whose details go to the log only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,39 +27,58 @@ from typing import Any
 from cryptography import x509
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device.records import find_forbidden_data
 from madoguchi.errors import SyncError
 from sync import pki
-from sync.errors import ConflictError, EnrolmentError, NotFoundError, RepositoryError
+from sync.errors import (
+    ConflictError,
+    EnrolmentError,
+    NotAllowedError,
+    NotFoundError,
+    RepositoryError,
+)
 from sync.protocol import (
     MAX_BATCH_RECORDS,
-    MAX_BODY_BYTES,
     REJECTED,
     ItemError,
     is_clean_id,
     is_office_code,
+    json_too_deep,
     parse_item,
     utc_now,
+)
+from sync.server import authz
+from sync.server.authz import (
+    ISSUING_AUTHORITY,
+    UPDATES_PREFIX,
+    Answer,
+    Endpoint,
+    Principal,
+    Role,
+)
+from sync.server.authz import (
+    Scope as TargetScope,
 )
 from sync.server.openapi import openapi_document
 from sync.server.registry import CertificateStatus, OperationStatus
 from sync.server.report import daily_report, report_csv, report_json
-from sync.server.repository import DeviceInfo, Repository, StatusEntry
+from sync.server.repository import AUDIT_PAGE, DeviceInfo, Repository, StatusEntry
 from sync.server.tlsproto import PEER_CERT_KEY
 
-#: Paths served without a client certificate.
-OPEN_PATHS = frozenset({"/v1/enrolment"})
-#: Where ``build_app(ctx, updates=...)`` mounts the update endpoints (``updater/server.py``).
-#: A device's requests there need its certificate like everywhere else; only the requests
-#: the ``updates_open`` predicate names (IT's, which carry IT's bearer token) need none.
-UPDATES_PREFIX = "/updates"
-_MAX_SMALL_BODY = 64 * 1024
+__all__ = ["UPDATES_PREFIX", "Gate", "ServerContext", "build_app", "device_id_of"]
+
+log = logging.getLogger(__name__)
+
+#: A console (a later issue) plugs in here: it finds its staff or administrator
+#: principal in a request (a session), or returns None.
+Authenticator = Callable[[Scope], Principal | None]
 
 
 @dataclass
@@ -66,6 +91,12 @@ class ServerContext:
     simulate: bool = False
     now: Callable[[], datetime] = utc_now
     issuing_ca: tuple[pki.PrivateKey, x509.Certificate] | None = field(default=None)
+    #: IT's bearer token (today the update delivery's publish token); None: IT has no
+    #: HTTP credential and works with the ``madoguchi server`` commands on the host.
+    it_token: str | None = None
+    #: Enrolment attempts per client address: a burst, then one per ``enrol_refill_s``.
+    enrol_burst: int = 20
+    enrol_refill_s: float = 3.0
 
 
 def token_hash(token: str) -> str:
@@ -89,73 +120,303 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
 
-class DeviceAuthMiddleware:
-    """Refuse requests without an enrolled, unrevoked client certificate."""
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _RateLimit:
+    """A token bucket per client address (per server process)."""
+
+    def __init__(self, burst: int, refill_s: float) -> None:
+        self.burst = burst
+        self.refill_s = refill_s
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, address: str) -> bool:
+        now = time.monotonic()
+        tokens, since = self._buckets.get(address, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - since) / self.refill_s)
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()  # a flood of addresses: forget them rather than grow
+        if tokens < 1.0:
+            self._buckets[address] = (tokens, now)
+            return False
+        self._buckets[address] = (tokens - 1.0, now)
+        return True
+
+
+_REFUSAL_CODES = {401: "client_certificate_required", 403: "forbidden"}
+
+
+class Gate:
+    """The one door of the server: endpoint, body bounds, principal, policy."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        ctx: ServerContext,
-        updates_open: Callable[[str, str], bool] | None = None,
+        self, app: ASGIApp, ctx: ServerContext, authenticators: Sequence[Authenticator] = ()
     ) -> None:
         self.app = app
         self.ctx = ctx
-        self.updates_open = updates_open
+        self.authenticators = tuple(authenticators)
         self._serials: dict[bytes, str] = {}
-
-    def _is_open(self, method: str, path: str) -> bool:
-        inner = path.removeprefix(UPDATES_PREFIX)
-        if self.updates_open is not None and inner != path and inner.startswith("/"):
-            return self.updates_open(method, inner)
-        return path in OPEN_PATHS
+        self._enrolments = _RateLimit(ctx.enrol_burst, ctx.enrol_refill_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_open(scope["method"], scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        der = state.get(PEER_CERT_KEY)
-        if not der:
-            await _error(401, "client_certificate_required", "a client certificate is required")(
-                scope, receive, send
-            )
+        endpoint, params, path_known = authz.match(scope["method"], scope["path"])
+        if endpoint is None:
+            # Only a principal learns which paths exist; anyone else is asked to prove itself.
+            principal, refusal = await self._principal(scope, Headers(scope=scope), None)
+            if refusal is None and principal.role is Role.ANONYMOUS:
+                refusal = _refusal(principal, None, Answer.UNAUTHENTICATED)
+            if refusal is None and path_known:
+                refusal = _error(405, "method_not_allowed", "method not allowed")
+            await (refusal or _error(404, "not_found", "no such endpoint"))(scope, receive, send)
             return
+        refusal = await self._admit(scope, endpoint, params)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self._pass(scope, receive, send, endpoint)
+
+    async def _admit(
+        self, scope: Scope, endpoint: Endpoint, params: dict[str, str]
+    ) -> Response | None:
+        """The refusal of a request (None: let it in): size, principal, policy, rate."""
+        headers = Headers(scope=scope)
+        refusal = _declared_size(headers, endpoint)
+        if refusal is None:
+            principal, refusal = await self._principal(scope, headers, endpoint)
+        if refusal is None:
+            refusal = self._decide(principal, endpoint, params, scope)
+        if refusal is None and endpoint.operation is authz.Operation.ENROL:
+            client = scope.get("client")
+            if not self._enrolments.allow(client[0] if client else "?"):
+                refusal = _error(429, "too_many_requests", "too many enrolment attempts; wait")
+                refusal.headers["Retry-After"] = str(int(self.ctx.enrol_refill_s) + 1)
+        return refusal
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint) -> None:
+        """Hand the request on with its body bounded (JSON: read, depth-checked, replayed)."""
+        try:
+            if endpoint.json_body:
+                body = await _read_all(receive, endpoint.max_body)
+                if json_too_deep(body):
+                    await _error(400, "bad_request", "JSON nested too deep (at most 32 levels)")(
+                        scope, receive, send
+                    )
+                    return
+                receive = _replay(body, receive)
+            else:
+                receive = _capped(receive, endpoint.max_body)
+        except _BodyTooLarge:
+            await _too_large(endpoint)(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(endpoint)(scope, receive, send)
+
+    async def _principal(
+        self, scope: Scope, headers: Headers, endpoint: Endpoint | None
+    ) -> tuple[Principal, Response | None]:
+        state = scope.setdefault("state", {})
+        state["endpoint"] = endpoint
+        rules = authz.POLICY[endpoint.operation] if endpoint is not None else {}
+        if rules and all(r.uniform and r.own is Answer.ALLOW for r in rules.values()):
+            state["principal"] = authz.ANONYMOUS  # open to all (enrolment: the token decides)
+            return authz.ANONYMOUS, None
+        token = self.ctx.it_token
+        given = headers.get("authorization")
+        found: Principal | None = None
+        if token and given is not None:
+            expected = f"Bearer {token}".encode()
+            found = authz.IT if secrets.compare_digest(given.encode(), expected) else None
+        for authenticate in self.authenticators:
+            found = found or authenticate(scope)
+        der = state.get(PEER_CERT_KEY)
+        if found is not None or not der:
+            state["principal"] = found or authz.ANONYMOUS
+            return state["principal"], None
+        return await self._counter(scope, der)
+
+    async def _counter(self, scope: Scope, der: bytes) -> tuple[Principal, Response | None]:
+        """The counter a verified client certificate belongs to (or why it is refused)."""
+        state = scope["state"]
         serial = self._serials.get(der)
         if serial is None:
             serial = pki.serial_of(x509.load_der_x509_certificate(der))
             if len(self._serials) > 4096:
                 self._serials.clear()
             self._serials[der] = serial
-        device = await run_in_threadpool(self.ctx.repo.device_for_cert, serial)
+        try:
+            device = await run_in_threadpool(self.ctx.repo.device_for_cert, serial)
+        except RepositoryError as exc:
+            return authz.ANONYMOUS, _storage_error(scope["path"], exc)
         if device is None:
-            response = _error(401, "not_enrolled", "this client certificate is not enrolled")
-        elif device.status != "active":
-            response = _error(403, "device_revoked", f"device {device.device_id} is revoked")
-        else:
-            state["device"] = device
-            await self.app(scope, receive, send)
-            return
-        await response(scope, receive, send)
+            return authz.ANONYMOUS, _error(
+                401, "not_enrolled", "this client certificate is not enrolled"
+            )
+        if device.status != "active":
+            return authz.ANONYMOUS, _error(
+                403, "device_revoked", f"device {device.device_id} is revoked"
+            )
+        principal = Principal(Role.COUNTER, device.office_code, device.device_id)
+        state["device"] = device
+        state["principal"] = principal
+        return principal, None
+
+    def _decide(
+        self, principal: Principal, endpoint: Endpoint, params: dict[str, str], scope: Scope
+    ) -> Response | None:
+        """Decide here when no database lookup is needed; else leave it to the handler."""
+        state = scope["state"]
+        rule = authz.rule_of(principal, endpoint.operation)
+        answer: Answer | None = None
+        if rule.uniform:
+            answer = rule.own
+        elif endpoint.scope is TargetScope.DEVICE and principal.role is Role.COUNTER:
+            named = params[endpoint.device_param]
+            target = authz.device_target(principal, named, None)
+            answer = authz.decide(principal, endpoint.operation, target)
+            if answer is Answer.FORBIDDEN:
+                state["decided"] = True
+                return _error(
+                    403,
+                    "forbidden",
+                    f"this certificate is device {principal.device_id}, not {named}: a counter"
+                    f" may not {endpoint.operation.value} of another device",
+                )
+        elif endpoint.scope is TargetScope.OFFICE and endpoint.office_query:
+            office = QueryParams(scope.get("query_string", b"")).get("office") or None
+            target = authz.office_target(principal, office)
+            answer = authz.decide(principal, endpoint.operation, target)
+        state["decided"] = answer is not None
+        return None if answer is None else _refusal(principal, endpoint, answer)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body over {limit} bytes")
+def _refusal(principal: Principal, endpoint: Endpoint | None, answer: Answer) -> Response | None:
+    if answer is Answer.ALLOW:
+        return None
+    if answer is Answer.UNAUTHENTICATED:
+        if principal.role is Role.ANONYMOUS:
+            return _error(401, "client_certificate_required", "a client certificate is required")
+        return _error(401, "it_token_required", "this needs IT's bearer token")
+    if endpoint is None:
+        return _error(403, "forbidden", "forbidden")
+    return _error(
+        403,
+        "forbidden",
+        f"a {principal.role.value} may not {endpoint.operation.value} here"
+        " (see the authorization matrix in docs/security.md)",
+    )
+
+
+def _authorize(
+    request: Request, *, office: str | None = None, device: DeviceInfo | None = None
+) -> None:
+    """The policy's answer for a target the handler looked up (a card's office, a
+    device); a no-op when the gate already decided."""
+    if request.state.decided:
+        return
+    principal: Principal = request.state.principal
+    endpoint: Endpoint = request.state.endpoint
+    if endpoint.scope is TargetScope.DEVICE:
+        target = (
+            authz.device_target(principal, device.device_id, device.office_code)
+            if device is not None
+            else authz.Target.OTHER
+        )
+    else:
+        target = authz.office_target(principal, office)
+    answer = authz.decide(principal, endpoint.operation, target)
+    if answer is not Answer.ALLOW:
+        raise HTTPException(
+            int(answer),
+            f"a {principal.role.value} may not {endpoint.operation.value} of another office",
+        )
+
+
+def _declared_size(headers: Headers, endpoint: Endpoint) -> Response | None:
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return _error(400, "bad_request", "Content-Length must be a number")
+        if int(declared) > endpoint.max_body:
+            return _too_large(endpoint)
+    elif endpoint.max_body == 0 and "transfer-encoding" in headers:
+        return _too_large(endpoint)
+    return None
+
+
+def _too_large(endpoint: Endpoint) -> Response:
+    if endpoint.max_body == 0:
+        return _error(413, "too_large", "this request takes no body")
+    return _error(413, "too_large", f"request body over {endpoint.max_body} bytes")
+
+
+async def _read_all(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HTTPException(413, f"request body over {limit} bytes")
+            raise _BodyTooLarge
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     return b"".join(chunks)
 
 
-async def _json_object(
-    request: Request, limit: int = _MAX_SMALL_BODY
-) -> tuple[bytes, dict[str, Any]]:
-    body = await _read_body(request, limit)
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def capped() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _BodyTooLarge
+        return message
+
+    return capped
+
+
+def _storage_error(path: str, exc: Exception) -> Response:
+    log.error("storage error on %s: %s", path, exc)
+    return _error(503, "storage_unavailable", "the server's storage is unavailable; try again")
+
+
+async def _json_object(request: Request) -> tuple[bytes, dict[str, Any]]:
+    """The body as a JSON object (the gate has bounded its size and depth)."""
+    body = await request.body()
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -170,6 +431,11 @@ def _device(request: Request) -> DeviceInfo:
     return device
 
 
+def _principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
 async def _server_time(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     return JSONResponse({"server_time": ctx.now().isoformat()})
@@ -179,7 +445,7 @@ async def _post_batch(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     device = _device(request)
-    body, doc = await _json_object(request, MAX_BODY_BYTES)
+    body, doc = await _json_object(request)
     raw_items = doc.get("records")
     if not isinstance(raw_items, list) or not raw_items:
         raise HTTPException(400, "records must be a non-empty list")
@@ -258,6 +524,7 @@ async def _device_chain(request: Request) -> Response:
     repo = ctx.repo
     device_id = request.path_params["device_id"]
     device = await run_in_threadpool(repo.device, device_id)
+    _authorize(request, device=device)
     if device is None:
         raise HTTPException(404, f"no device {device_id!r}")
     chain = await run_in_threadpool(repo.chain, device_id)
@@ -279,6 +546,9 @@ async def _report(request: Request) -> Response:
         raise HTTPException(400, "format must be json or csv")
     if office is not None and not is_office_code(office):
         raise HTTPException(400, "office must be at most 16 printable characters")
+    principal = _principal(request)
+    if office is None and principal.role.office_bound:
+        office = principal.office_code  # an office reads its own report; IT reads all
     records = await run_in_threadpool(repo.records_for_day, date, office)
     rows = daily_report(date, records)
     if fmt == "csv":
@@ -291,6 +561,8 @@ async def _card_status(request: Request) -> Response:
     repo = ctx.repo
     card_id = _registry_key(request.path_params["card_id"], "card_id")
     if request.method == "PUT":
+        entry = await run_in_threadpool(repo.card_status, card_id)
+        _authorize(request, office=entry.office_code if entry is not None else None)
         _, doc = await _json_object(request)
         try:
             status = OperationStatus(doc.get("status"))
@@ -299,22 +571,75 @@ async def _card_status(request: Request) -> Response:
                 400, f"status must be one of {[s.value for s in OperationStatus]}"
             ) from exc
         reason = doc.get("reason", "")
-        serials = doc.get("hold_certificate_serials", [])
         # Printable only: PostgreSQL refuses a NUL in text, and SQLite would keep what
         # PostgreSQL refuses, so the two databases must never see one.
         if not isinstance(reason, str) or len(reason) > 200 or not reason.isprintable():
             raise HTTPException(400, "reason must be at most 200 printable characters")
-        if not isinstance(serials, list) or not all(is_clean_id(s) for s in serials):
-            raise HTTPException(
-                400, "hold_certificate_serials must be a list of 1-64 printable ASCII serials"
-            )
+        hold = _serials(doc, "hold_certificate_serials")
+        release = _serials(doc, "release_certificate_serials")
         if find_forbidden_data(doc):
             raise HTTPException(422, "the request holds forbidden personal data")
         await run_in_threadpool(
-            repo.set_card_status, card_id, status, reason, ctx.now().isoformat(), serials
+            lambda: repo.set_card_status(
+                card_id,
+                status,
+                reason,
+                ctx.now().isoformat(),
+                hold,
+                actor=_principal(request),
+                release_serials=release,
+            )
         )
     entry = await run_in_threadpool(repo.card_status, card_id)
     return _registry_answer(entry, "card", ("card_id", "reason"), OperationStatus)
+
+
+def _serials(doc: dict[str, Any], name: str) -> list[str]:
+    serials = doc.get(name, [])
+    if (
+        not isinstance(serials, list)
+        or len(serials) > 16
+        or not all(is_clean_id(s) for s in serials)
+    ):
+        raise HTTPException(400, f"{name} must be a list of at most 16 printable ASCII serials")
+    return serials
+
+
+async def _registry_audit(request: Request) -> Response:
+    ctx: ServerContext = request.app.state.ctx
+    principal = _principal(request)
+    office = request.query_params.get("office") or None
+    if office is not None and not is_office_code(office):
+        raise HTTPException(400, "office must be at most 16 printable characters")
+    if office is None and principal.role.office_bound:
+        office = principal.office_code
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = int(request.query_params.get("limit", str(AUDIT_PAGE)))
+    except ValueError as exc:
+        raise HTTPException(400, "after and limit must be integers") from exc
+    if not (0 <= after < 2**62 and 1 <= limit <= AUDIT_PAGE):
+        raise HTTPException(400, f"after must be >= 0, limit 1-{AUDIT_PAGE}")
+    rows = await run_in_threadpool(ctx.repo.registry_audit, office, after, limit)
+    return JSONResponse(
+        {
+            "office": office,
+            "entries": [
+                {
+                    "id": r.id,
+                    "at": r.at,
+                    "actor": r.actor,
+                    "registry": r.registry,
+                    "key": r.key,
+                    "office_code": r.office_code,
+                    "before": r.before,
+                    "after": r.after,
+                    "why": r.why,
+                }
+                for r in rows
+            ],
+        }
+    )
 
 
 async def _certificate_status(request: Request) -> Response:
@@ -394,12 +719,19 @@ async def _sim_issue(request: Request) -> Response:
         raise HTTPException(400, "kind must be sign or auth, public_key_pem a PEM string")
     cert = await run_in_threadpool(_issue_test_certificate, issuing_ca, kind, pem)
     serial = pki.serial_of(cert)
+    counter = _principal(request)
+    # The authority registers what it issued, under the asking counter's office.
     await run_in_threadpool(
-        repo.set_certificate_status,
-        serial,
-        kind,
-        CertificateStatus.VALID,
-        ctx.now().isoformat(),
+        lambda: repo.set_certificate_status(
+            serial,
+            kind,
+            CertificateStatus.VALID,
+            ctx.now().isoformat(),
+            actor=ISSUING_AUTHORITY,
+            office=counter.office_code,
+            issued_by=counter.device_id,
+            why=f"issued at the request of {counter.actor}",
+        )
     )
     return JSONResponse(
         {"serial": serial, "kind": kind, "certificate_pem": pki.cert_pem(cert).decode()}
@@ -420,13 +752,31 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         405: "method_not_allowed",
         409: "conflict",
         413: "too_large",
+        429: "too_many_requests",
         422: "unprocessable",
     }
     return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
 
 
 async def _repository_error(request: Request, exc: Exception) -> Response:
-    return _error(503, "storage_unavailable", str(exc))
+    return _storage_error(request.url.path, exc)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return _error(403, "forbidden", str(exc))
+
+
+async def _conflict(request: Request, exc: Exception) -> Response:
+    return _error(409, "conflict", str(exc))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, "not_found", str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "the server failed; the details are in its log")
 
 
 async def _sync_error(request: Request, exc: Exception) -> Response:
@@ -443,11 +793,12 @@ def build_app(
     ctx: ServerContext,
     *,
     updates: ASGIApp | None = None,
-    updates_open: Callable[[str, str], bool] | None = None,
+    authenticators: Sequence[Authenticator] = (),
 ) -> ASGIApp:
-    """The ASGI app over ``ctx``; with ``updates`` (``updater.server.create_app``), one
-    server also delivers updates, under :data:`UPDATES_PREFIX`. Requests there need a
-    device certificate too, except those ``updates_open(method, path_inside)`` names."""
+    """The ASGI app over ``ctx`` behind its :class:`Gate`; with ``updates``
+    (``updater.server.create_app``), one server also delivers updates, under
+    :data:`UPDATES_PREFIX`, behind the same gate. ``authenticators`` (the office
+    console, later) name staff and administrator principals."""
     routes: list[BaseRoute] = [
         Route("/v1/time", _server_time, methods=["GET"]),
         Route("/v1/batches", _post_batch, methods=["POST"]),
@@ -456,6 +807,7 @@ def build_app(
         Route("/v1/reports/daily", _report, methods=["GET"]),
         Route("/v1/cards/{card_id}/operation-status", _card_status, methods=["GET", "PUT"]),
         Route("/v1/certificates/{serial}/status", _certificate_status, methods=["GET"]),
+        Route("/v1/registry/audit", _registry_audit, methods=["GET"]),
         Route("/v1/enrolment", _enrol, methods=["POST"]),
         Route("/v1/sim/issuing-authority/certificates", _sim_issue, methods=["POST"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
@@ -463,13 +815,17 @@ def build_app(
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,
         RepositoryError: _repository_error,
+        NotAllowedError: _not_allowed,
+        ConflictError: _conflict,
+        NotFoundError: _not_found,
         SyncError: _sync_error,
+        Exception: _unexpected,
     }
     if updates is not None:
         routes.append(Mount(UPDATES_PREFIX, app=updates))
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.ctx = ctx
-    return DeviceAuthMiddleware(app, ctx, updates_open if updates is not None else None)
+    return Gate(app, ctx, authenticators)
 
 
 def _registry_key(value: str, name: str) -> str:

@@ -50,3 +50,36 @@ ACTION_STATUS = {
     "renewed": CertificateStatus.VALID,
     "revoked": CertificateStatus.REVOKED,
 }
+
+#: The certificate status state machine (issue 13): a certificate is registered 有効 or
+#: 失効, goes on 一時保留 while its card is suspended, comes back to 有効 or is revoked;
+#: 失効 is final. ``None`` is "not in the registry yet".
+CERTIFICATE_TRANSITIONS: dict[CertificateStatus | None, frozenset[CertificateStatus]] = {
+    None: frozenset({CertificateStatus.VALID, CertificateStatus.REVOKED}),
+    CertificateStatus.VALID: frozenset(
+        {CertificateStatus.VALID, CertificateStatus.TEMPORARY_HOLD, CertificateStatus.REVOKED}
+    ),
+    CertificateStatus.TEMPORARY_HOLD: frozenset(
+        {CertificateStatus.TEMPORARY_HOLD, CertificateStatus.VALID, CertificateStatus.REVOKED}
+    ),
+    CertificateStatus.REVOKED: frozenset({CertificateStatus.REVOKED}),
+}
+
+
+def certificate_move_refused(
+    before: CertificateStatus | None, after: CertificateStatus, *, by_record: bool
+) -> str | None:
+    """Why a certificate may not go from ``before`` to ``after`` (None: it may).
+
+    ``by_record``: the change comes from a transaction record (ingest). A record may
+    register, confirm or revoke a certificate, never lift a 一時保留: only the card's
+    運用状況 (``PUT .../operation-status``) does that.
+    """
+    if after not in CERTIFICATE_TRANSITIONS[before]:
+        was = before.label if before is not None else "未登録"
+        why = "失効 is final" if before is CertificateStatus.REVOKED else "no such transition"
+        return f"a certificate cannot go from {was} to {after.label} ({why})"
+    lifted = before is CertificateStatus.TEMPORARY_HOLD and after is CertificateStatus.VALID
+    if by_record and lifted:
+        return "a certificate on 一時保留 returns to 有効 only through its card's 運用状況"
+    return None

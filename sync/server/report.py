@@ -101,5 +101,17 @@ def report_csv(rows: list[ReportRow]) -> str:
     writer = csv.DictWriter(out, fieldnames=names)
     writer.writeheader()
     for r in rows:
-        writer.writerow(asdict(r))
+        writer.writerow({k: _cell(v) for k, v in asdict(r).items()})
     return out.getvalue()
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)`` in a
+    device-chosen field) is written with a leading apostrophe, so it stays text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,11 +23,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sync.errors import ConflictError, NotFoundError, RepositoryError
+from sync.errors import (
+    ConflictError,
+    NotAllowedError,
+    NotFoundError,
+    RegistryRuleError,
+    RepositoryError,
+)
 from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, IncomingRecord
-from sync.server.registry import ACTION_STATUS, CertificateStatus, OperationStatus
+from sync.server.authz import (
+    Answer,
+    Operation,
+    Principal,
+    Role,
+    decide,
+    may_change_certificate,
+    office_target,
+)
+from sync.server.registry import (
+    ACTION_STATUS,
+    CertificateStatus,
+    OperationStatus,
+    certificate_move_refused,
+)
 
-SCHEMA_VERSION = 1
+#: 2: registry entries know their office (and a certificate the device that issued it);
+#: every registry change is kept in ``registry_audit``.
+SCHEMA_VERSION = 2
+#: Most audit rows one read returns.
+AUDIT_PAGE = 500
 
 #: Columns of ``records`` with their PostgreSQL types (for bulk inserts).
 _RECORD_COLUMNS = (
@@ -61,9 +86,27 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS batch_keys (device_id TEXT NOT NULL, idem_key TEXT NOT NULL,"
     " body_hash TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (device_id, idem_key))",
     "CREATE TABLE IF NOT EXISTS card_status (card_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
-    " reason TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    " reason TEXT NOT NULL, updated_at TEXT NOT NULL, office_code TEXT)",
     "CREATE TABLE IF NOT EXISTS certificate_status (serial TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-    " status TEXT NOT NULL, card_id TEXT, updated_at TEXT NOT NULL)",
+    " status TEXT NOT NULL, card_id TEXT, updated_at TEXT NOT NULL, office_code TEXT,"
+    " issued_by TEXT)",
+)
+#: Version 1 → 2: the owner columns of the registries (the audit table is made below).
+_MIGRATE_TO_2 = (
+    "ALTER TABLE card_status ADD COLUMN office_code TEXT",
+    "ALTER TABLE certificate_status ADD COLUMN office_code TEXT",
+    "ALTER TABLE certificate_status ADD COLUMN issued_by TEXT",
+)
+#: Who changed which registry entry, when, from what to what, and why (issue 13).
+_AUDIT_COLUMNS = (
+    ("at", "text"),
+    ("actor", "text"),
+    ("registry", "text"),
+    ("entry_key", "text"),
+    ("office_code", "text"),
+    ("before_status", "text"),
+    ("after_status", "text"),
+    ("why", "text"),
 )
 
 
@@ -94,6 +137,23 @@ class StatusEntry:
     status: str
     updated_at: str
     detail: str = ""
+    office_code: str | None = None  # the office whose registry entry it is (None: before v2)
+    issued_by: str | None = None  # certificates: the device that issued it
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One registry change: who, when, which entry of whose office, before, after, why."""
+
+    id: int
+    at: str
+    actor: str
+    registry: str  # "card" or "certificate"
+    key: str
+    office_code: str | None
+    before: str | None
+    after: str
+    why: str
 
 
 class Repository(Protocol):
@@ -165,8 +225,12 @@ class Repository(Protocol):
         reason: str,
         now: str,
         hold_serials: Sequence[str] = (),
+        *,
+        actor: Principal,
+        release_serials: Sequence[str] = (),
     ) -> None:
-        """Set a card's operation status (and hold its certificates when suspended)."""
+        """Set a card's operation status as ``actor`` (hold its certificates when
+        suspended, release held ones when back in operation); every change audited."""
         ...
 
     def certificate_status(self, serial: str) -> StatusEntry | None:
@@ -174,9 +238,25 @@ class Repository(Protocol):
         ...
 
     def set_certificate_status(
-        self, serial: str, kind: str, status: CertificateStatus, now: str
+        self,
+        serial: str,
+        kind: str,
+        status: CertificateStatus,
+        now: str,
+        *,
+        actor: Principal,
+        office: str | None,
+        issued_by: str | None = None,
+        why: str = "",
     ) -> None:
-        """Set a certificate's status."""
+        """Set a certificate's status as ``actor`` (the registry rules apply); a new
+        entry belongs to ``office``."""
+        ...
+
+    def registry_audit(
+        self, office: str | None, after_id: int = 0, limit: int = AUDIT_PAGE
+    ) -> list[AuditEntry]:
+        """Registry changes in order, of one office (None: all), after ``after_id``."""
         ...
 
     def close(self) -> None:
@@ -189,13 +269,24 @@ class Dialect:
 
     name = "sqlite"
     marker = "?"
+    #: The audit table's key column.
+    audit_id = "id INTEGER PRIMARY KEY AUTOINCREMENT"
+    #: Appended to a SELECT of rows this transaction will change (SQLite: BEGIN IMMEDIATE
+    #: already holds the write lock).
+    for_update = ""
 
     def __init__(self, target: str) -> None:
         self.target = target
 
     def connect(self) -> Any:
         """A new DB-API connection."""
-        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(self.target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The registries and every record: readable by the server only, whatever the
+        # umask (SQLite gives its -wal and -shm files the database file's mode).
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         conn = sqlite3.connect(
             self.target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -218,6 +309,10 @@ class Dialect:
     def lock_device(self, cur: Any, device_id: str) -> None:
         """Serialise writers of one device (SQLite: BEGIN IMMEDIATE already does)."""
 
+    def is_broken(self, conn: Any) -> bool:
+        """True when ``conn`` can never work again (SQLite: a file does not go away)."""
+        return False
+
     def insert_rows(
         self,
         cur: Any,
@@ -239,6 +334,8 @@ class PostgresDialect(Dialect):
 
     name = "postgresql"
     marker = "%s"
+    audit_id = "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+    for_update = " FOR UPDATE"
 
     def connect(self) -> Any:
         import psycopg
@@ -250,6 +347,10 @@ class PostgresDialect(Dialect):
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
+
+    def is_broken(self, conn: Any) -> bool:
+        # A terminated backend or a restarted PostgreSQL closes the connection for good.
+        return bool(conn.closed or conn.broken)
 
     def lock_device(self, cur: Any, device_id: str) -> None:
         # Two server processes ingesting for one device take turns on its row.
@@ -297,16 +398,29 @@ class SqlRepository:
         self._lock = threading.Lock()
         self._conn = dialect.connect()
         with self._transaction() as cur:
-            for statement in _DDL:
-                cur.execute(statement)
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)")
             cur.execute("SELECT version FROM schema_info")
             row = cur.fetchone()
-            if row is None:
+            version = None if row is None else int(row[0])
+            if version is not None and version > SCHEMA_VERSION:
+                raise RepositoryError(f"server schema {version} is newer than this madoguchi")
+            for statement in _DDL:
+                cur.execute(statement)
+            if version == 1:
+                for statement in _MIGRATE_TO_2:
+                    cur.execute(statement)
+            names = ", ".join(f"{name} TEXT" for name, _ in _AUDIT_COLUMNS)
+            cur.execute(f"CREATE TABLE IF NOT EXISTS registry_audit ({dialect.audit_id}, {names})")
+            cur.execute(
+                "CREATE INDEX IF NOT EXISTS registry_audit_by_office"
+                " ON registry_audit (office_code, id)"
+            )
+            if version is None:
                 cur.execute(
                     self._q("INSERT INTO schema_info (version) VALUES (?)"), [SCHEMA_VERSION]
                 )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RepositoryError(f"server schema {row[0]} is newer than this madoguchi")
+            elif version < SCHEMA_VERSION:
+                cur.execute(self._q("UPDATE schema_info SET version = ?"), [SCHEMA_VERSION])
 
     def _q(self, text: str) -> str:
         return self.dialect.sql(text)
@@ -323,6 +437,10 @@ class SqlRepository:
                 with suppress(*self.dialect.error_types()):
                     self._conn.execute("ROLLBACK")
                 if isinstance(exc, self.dialect.error_types()):
+                    if self.dialect.is_broken(self._conn):
+                        # this request fails (503); the next one gets a new connection
+                        with suppress(RepositoryError, *self.dialect.error_types()):
+                            self._conn = self.dialect.connect()
                     raise RepositoryError(f"database error: {exc}") from exc
                 raise
             finally:
@@ -353,16 +471,25 @@ class SqlRepository:
             by_seq, by_txn = self._existing(cur, device_id, items)
             enrolled = self._enrolled_office(cur, device_id)
             outcomes: list[ItemOutcome] = []
-            fresh: list[IncomingRecord] = []
+            candidates: list[tuple[int, IncomingRecord]] = []
             taken_seq: dict[int, str] = {}
             for given in items:
                 item, outcome = _filed_office(given, enrolled)
                 if outcome.status == ACCEPTED:
                     outcome = _classify(item, by_seq, by_txn, taken_seq)
-                outcomes.append(outcome)
                 if outcome.status == ACCEPTED:
-                    fresh.append(item)
+                    candidates.append((len(outcomes), item))
                     taken_seq[item.seq] = item.transaction_id
+                outcomes.append(outcome)
+            actor = Principal(Role.COUNTER, enrolled, device_id)
+            fresh: list[IncomingRecord] = []
+            changes = _CertificateChanges(self._certificates(cur, candidates), actor, when)
+            for index, item in candidates:
+                refused = changes.apply(item)
+                if refused is None:
+                    fresh.append(item)
+                else:
+                    outcomes[index] = ItemOutcome(REJECTED, refused)
             if fresh:
                 self.dialect.insert_rows(
                     cur,
@@ -383,7 +510,7 @@ class SqlRepository:
                         for r in fresh
                     ],
                 )
-                self._apply_certificates(cur, fresh, when)
+                self._write_certificates(cur, changes, when)
             high_water = self._advance_high_water(cur, device_id)
         return outcomes, high_water
 
@@ -444,26 +571,57 @@ class SqlRepository:
                 by_txn[str(txn)] = (int(seq), str(digest))
         return by_seq, by_txn
 
-    def _apply_certificates(self, cur: Any, fresh: Sequence[IncomingRecord], when: str) -> None:
-        # One row per serial (the last action in the batch wins): PostgreSQL refuses
-        # an upsert that touches the same row twice in one statement.
-        latest: dict[str, tuple[str, str, str, str]] = {}
-        for record in fresh:
-            for cert in record.payload.get("certificates") or ():
-                if not isinstance(cert, dict):
-                    continue
-                status = ACTION_STATUS.get(str(cert.get("action")))
-                serial = cert.get("serial")
-                if status is not None and isinstance(serial, str) and serial:
-                    latest[serial] = (serial, str(cert.get("kind", "")), status.value, when)
+    def _certificates(
+        self, cur: Any, candidates: Sequence[tuple[int, IncomingRecord]]
+    ) -> dict[str, StatusEntry]:
+        """The registry entries the candidates' certificate actions name, locked for this
+        transaction (PostgreSQL: another server process waits until it commits)."""
+        serials = sorted({serial for _, item in candidates for _, _, serial in _actions(item)})
+        found: dict[str, StatusEntry] = {}
+        for start in range(0, len(serials), 500):
+            chunk = serials[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            cur.execute(
+                self._q(
+                    "SELECT serial, status, updated_at, kind, office_code, issued_by"  # noqa: S608
+                    f" FROM certificate_status WHERE serial IN ({marks})"
+                    f" ORDER BY serial{self.dialect.for_update}"
+                ),
+                chunk,
+            )
+            for serial, status, updated, kind, office, issuer in cur.fetchall():
+                found[str(serial)] = StatusEntry(
+                    str(serial), str(status), str(updated), str(kind), office, issuer
+                )
+        return found
+
+    def _write_certificates(self, cur: Any, changes: _CertificateChanges, when: str) -> None:
+        # One row per serial (the last change in the batch wins): PostgreSQL refuses an
+        # upsert that touches the same row twice in one statement. The WHERE keeps 失効
+        # final even if another process revoked the certificate meanwhile.
         self.dialect.insert_rows(
             cur,
             "certificate_status",
-            (("serial", "text"), ("kind", "text"), ("status", "text"), ("updated_at", "text")),
-            list(latest.values()),
+            (
+                ("serial", "text"),
+                ("kind", "text"),
+                ("status", "text"),
+                ("updated_at", "text"),
+                ("office_code", "text"),
+                ("issued_by", "text"),
+            ),
+            [
+                (serial, kind, status, when, office, issuer)
+                for serial, kind, status, office, issuer in changes.changed()
+            ],
             " ON CONFLICT (serial) DO UPDATE SET status = excluded.status,"
-            " kind = excluded.kind, updated_at = excluded.updated_at",
+            " kind = excluded.kind, updated_at = excluded.updated_at"
+            " WHERE certificate_status.status <> 'revoked'",
         )
+        self._audit(cur, changes.audit)
+
+    def _audit(self, cur: Any, rows: Sequence[tuple[str, ...] | tuple[Any, ...]]) -> None:
+        self.dialect.insert_rows(cur, "registry_audit", _AUDIT_COLUMNS, rows)
 
     def _advance_high_water(self, cur: Any, device_id: str) -> int:
         cur.execute(self._q("SELECT high_water FROM devices WHERE device_id = ?"), [device_id])
@@ -628,7 +786,21 @@ class SqlRepository:
 
     def card_status(self, card_id: str) -> StatusEntry | None:
         """See :meth:`Repository.card_status`."""
-        return self._status_entry("card_status", "card_id", "reason", card_id)
+        with self._transaction() as cur:
+            return self._card_row(cur, card_id)
+
+    def _card_row(self, cur: Any, card_id: str, lock: str = "") -> StatusEntry | None:
+        cur.execute(
+            self._q(
+                "SELECT status, updated_at, reason, office_code FROM card_status"  # noqa: S608
+                f" WHERE card_id = ?{lock}"
+            ),
+            [card_id],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return StatusEntry(card_id, str(row[0]), str(row[1]), str(row[2]), row[3])
 
     def set_card_status(
         self,
@@ -637,73 +809,178 @@ class SqlRepository:
         reason: str,
         now: str,
         hold_serials: Sequence[str] = (),
+        *,
+        actor: Principal,
+        release_serials: Sequence[str] = (),
     ) -> None:
         """See :meth:`Repository.set_card_status`."""
         with self._transaction() as cur:
+            entry = self._card_row(cur, card_id, self.dialect.for_update)
+            office = entry.office_code if entry is not None else actor.office_code
+            if entry is not None and not _may_change_card(actor, entry.office_code):
+                raise NotAllowedError(f"card {card_id} is in another office's registry")
+            why = reason or f"運用状況 → {status.label}"
             cur.execute(
                 self._q(
-                    "INSERT INTO card_status (card_id, status, reason, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET"
+                    "INSERT INTO card_status (card_id, status, reason, updated_at, office_code)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (card_id) DO UPDATE SET"
                     " status = excluded.status, reason = excluded.reason,"
                     " updated_at = excluded.updated_at"
                 ),
-                [card_id, status.value, reason, now],
+                [card_id, status.value, reason, now, office],
             )
-            if status is OperationStatus.SUSPENDED and hold_serials:
-                cur.executemany(
-                    self._q(
-                        "UPDATE certificate_status SET status = ?, card_id = ?, updated_at = ?"
-                        " WHERE serial = ? AND status = ?"
-                    ),
-                    [
-                        (
-                            CertificateStatus.TEMPORARY_HOLD.value,
-                            card_id,
-                            now,
-                            s,
-                            CertificateStatus.VALID.value,
-                        )
-                        for s in hold_serials
-                    ],
-                )
+            before = entry.status if entry is not None else None
+            audit: list[tuple[Any, ...]] = []
+            if before != status.value:
+                audit.append((now, actor.actor, "card", card_id, office, before, status.value, why))
+            moves = []
+            if status is OperationStatus.SUSPENDED:
+                moves = [(s, CertificateStatus.TEMPORARY_HOLD) for s in hold_serials]
+            elif status is OperationStatus.IN_OPERATION:
+                moves = [(s, CertificateStatus.VALID) for s in release_serials]
+            for serial, target in moves:
+                audit.extend(self._move_held(cur, serial, target, (card_id, now, why), actor))
+            self._audit(cur, audit)
+
+    def _move_held(
+        self,
+        cur: Any,
+        serial: str,
+        target: CertificateStatus,
+        change: tuple[str, str, str],
+        actor: Principal,
+    ) -> list[tuple[Any, ...]]:
+        """Put one certificate of a suspended card on 一時保留, or release it (有効 again);
+        ``change`` is ``(card_id, now, why)``. A 失効 or unknown one is left as it is;
+        another office's is refused."""
+        card_id, now, why = change
+        cur.execute(
+            self._q(
+                "SELECT status, office_code, issued_by FROM certificate_status"  # noqa: S608
+                f" WHERE serial = ?{self.dialect.for_update}"
+            ),
+            [serial],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return []
+        before = CertificateStatus(row[0])
+        if not may_change_certificate(actor, row[1], row[2]):
+            raise NotAllowedError(f"certificate {serial} is in another office's registry")
+        if before is target or certificate_move_refused(before, target, by_record=False):
+            return []
+        if target is CertificateStatus.VALID and before is not CertificateStatus.TEMPORARY_HOLD:
+            return []
+        cur.execute(
+            self._q(
+                "UPDATE certificate_status SET status = ?, card_id = ?, updated_at = ?"
+                " WHERE serial = ? AND status = ?"
+            ),
+            [target.value, card_id, now, serial, before.value],
+        )
+        return [(now, actor.actor, "certificate", serial, row[1], before.value, target.value, why)]
 
     def certificate_status(self, serial: str) -> StatusEntry | None:
         """See :meth:`Repository.certificate_status`."""
-        return self._status_entry("certificate_status", "serial", "kind", serial)
-
-    def _status_entry(
-        self, table: str, key_column: str, detail: str, key: str
-    ) -> StatusEntry | None:
-        """One registry row: its status, when it changed, and its ``detail`` column."""
         with self._transaction() as cur:
             cur.execute(
                 self._q(
-                    f"SELECT status, updated_at, {detail} FROM {table}"  # noqa: S608
-                    f" WHERE {key_column} = ?"
+                    "SELECT status, updated_at, kind, office_code, issued_by"
+                    " FROM certificate_status WHERE serial = ?"
                 ),
-                [key],
+                [serial],
             )
             row = cur.fetchone()
-        return None if row is None else StatusEntry(key, str(row[0]), str(row[1]), str(row[2]))
+        if row is None:
+            return None
+        return StatusEntry(serial, str(row[0]), str(row[1]), str(row[2]), row[3], row[4])
 
     def set_certificate_status(
-        self, serial: str, kind: str, status: CertificateStatus, now: str
+        self,
+        serial: str,
+        kind: str,
+        status: CertificateStatus,
+        now: str,
+        *,
+        actor: Principal,
+        office: str | None,
+        issued_by: str | None = None,
+        why: str = "",
     ) -> None:
         """See :meth:`Repository.set_certificate_status`."""
         with self._transaction() as cur:
             cur.execute(
                 self._q(
-                    "INSERT INTO certificate_status (serial, kind, status, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET"
+                    "SELECT status, office_code, issued_by FROM certificate_status"  # noqa: S608
+                    f" WHERE serial = ?{self.dialect.for_update}"
+                ),
+                [serial],
+            )
+            row = cur.fetchone()
+            before = CertificateStatus(row[0]) if row is not None else None
+            owner = row[1] if row is not None else office
+            if row is not None and not may_change_certificate(actor, row[1], row[2]):
+                raise NotAllowedError(f"certificate {serial} is in another office's registry")
+            refused = certificate_move_refused(before, status, by_record=False)
+            if refused is not None:
+                raise RegistryRuleError(f"certificate {serial}: {refused}")
+            cur.execute(
+                self._q(
+                    "INSERT INTO certificate_status"
+                    " (serial, kind, status, updated_at, office_code, issued_by)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO UPDATE SET"
                     " status = excluded.status, updated_at = excluded.updated_at"
                 ),
-                [serial, kind, status.value, now],
+                [serial, kind, status.value, now, owner, issued_by],
             )
+            if before is not status:
+                self._audit(
+                    cur,
+                    [
+                        (
+                            now,
+                            actor.actor,
+                            "certificate",
+                            serial,
+                            owner,
+                            before.value if before is not None else None,
+                            status.value,
+                            why,
+                        )
+                    ],
+                )
+
+    def registry_audit(
+        self, office: str | None, after_id: int = 0, limit: int = AUDIT_PAGE
+    ) -> list[AuditEntry]:
+        """See :meth:`Repository.registry_audit`."""
+        names = ", ".join(name for name, _ in _AUDIT_COLUMNS)
+        sql = f"SELECT id, {names} FROM registry_audit WHERE id > ?"  # noqa: S608
+        params: list[Any] = [after_id]
+        if office is not None:
+            sql += " AND office_code = ?"
+            params.append(office)
+        params.append(max(1, min(limit, AUDIT_PAGE)))
+        with self._transaction() as cur:
+            cur.execute(self._q(sql + " ORDER BY id LIMIT ?"), params)
+            rows = cur.fetchall()
+        return [
+            AuditEntry(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]),
+                r[5],
+                r[6],
+                str(r[7]),
+                str(r[8]),
+            )
+            for r in rows
+        ]
 
 
-def _filed_office(
-    item: IncomingRecord, enrolled: str | None
-) -> tuple[IncomingRecord, ItemOutcome]:
+def _filed_office(item: IncomingRecord, enrolled: str | None) -> tuple[IncomingRecord, ItemOutcome]:
     """The record under the office its device was enrolled for.
 
     A record without an office code is filed under the enrolled office; one that names
@@ -737,3 +1014,89 @@ def _classify(
     if holder is not None or item.seq in taken_seq:
         return ItemOutcome(REJECTED, f"sequence number {item.seq} already used by another record")
     return ItemOutcome(ACCEPTED)
+
+
+def _may_change_card(actor: Principal, office: str | None) -> bool:
+    """The card rule of the matrix (an entry from before v2 has no office: its own)."""
+    target = office_target(actor, office)
+    return decide(actor, Operation.CHANGE_CARD_STATUS, target) is Answer.ALLOW
+
+
+def _actions(item: IncomingRecord) -> list[tuple[str, str, str]]:
+    """``(kind, action, serial)`` of a record's certificate actions that name a serial
+    (``sync.protocol.parse_item`` has checked their shape)."""
+    return [
+        (str(c["kind"]), str(c["action"]), str(c["serial"]))
+        for c in item.payload.get("certificates") or ()
+        if c.get("serial")
+    ]
+
+
+class _CertificateChanges:
+    """The registry changes of one batch, record by record, under the registry rules.
+
+    A record whose certificate actions break a rule (another office's certificate, a
+    失効 one made valid, a 一時保留 lifted by a record) is refused as a whole, so the
+    registry never holds half of a record. (Plain tuples on this path: it runs for every
+    certificate of every record ingested.)
+    """
+
+    def __init__(self, existing: dict[str, StatusEntry], actor: Principal, when: str) -> None:
+        self.existing = existing
+        #: serial -> (status, kind, office, issued_by), as the batch leaves it so far
+        self.state: dict[str, tuple[str, str, str | None, str | None]] = {
+            e.key: (e.status, e.detail, e.office_code, e.issued_by) for e in existing.values()
+        }
+        self.actor = actor
+        self._who = actor.actor
+        self.when = when
+        self.audit: list[tuple[Any, ...]] = []
+
+    def apply(self, item: IncomingRecord) -> str | None:
+        """Take ``item``'s changes, or return why the record is refused."""
+        local: dict[str, tuple[str, str, str | None, str | None]] = {}
+        audit: list[tuple[Any, ...]] = []
+        for kind, action, serial in _actions(item):
+            status = ACTION_STATUS[action]
+            entry = local.get(serial) or self.state.get(serial)
+            if entry is None:
+                before = None
+                office, issuer = self.actor.office_code, self.actor.device_id
+            else:
+                before = CertificateStatus(entry[0])
+                office, issuer = entry[2], entry[3]
+                if not may_change_certificate(self.actor, office, issuer):
+                    return (
+                        f"certificate {serial} is in another office's registry: a counter"
+                        " changes only its own office's certificates"
+                    )
+            refused = certificate_move_refused(before, status, by_record=True)
+            if refused is not None:
+                return f"certificate {serial}: {refused}"
+            local[serial] = (status.value, kind, office, issuer)
+            if before is not status:
+                audit.append(
+                    (
+                        self.when,
+                        self._who,
+                        "certificate",
+                        serial,
+                        office,
+                        None if before is None else before.value,
+                        status.value,
+                        f"record {item.transaction_id} (seq {item.seq}): {action}",
+                    )
+                )
+        self.state.update(local)
+        self.audit.extend(audit)
+        return None
+
+    def changed(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        """``(serial, kind, status, office, issued_by)`` of the entries to write: new ones
+        and those whose status or kind changed."""
+        out = []
+        for serial, (status, kind, office, issuer) in self.state.items():
+            old = self.existing.get(serial)
+            if old is None or (old.status, old.detail) != (status, kind):
+                out.append((serial, kind, status, office, issuer))
+        return out

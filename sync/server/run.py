@@ -7,6 +7,7 @@ import os
 import socket
 import ssl
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp
 
 from madoguchi.errors import ConfigError
 from sync import pki
-from sync.server.app import ServerContext, build_app, device_id_of
+from sync.server.app import Authenticator, ServerContext, build_app, device_id_of
 from sync.server.repository import open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
@@ -84,15 +85,23 @@ def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerConte
     )
 
 
-def make_app(ctx: ServerContext, updates: UpdateDelivery | None = None) -> ASGIApp:
+def make_app(
+    ctx: ServerContext,
+    updates: UpdateDelivery | None = None,
+    authenticators: Sequence[Authenticator] = (),
+) -> ASGIApp:
     """The server's app; with ``updates``, IT's bundles are delivered under ``/updates``
-    to enrolled devices (their certificates), published and watched with IT's token."""
+    to enrolled devices (their certificates), published and watched with IT's token,
+    which is IT's credential on the whole server. ``authenticators``: see
+    :func:`~sync.server.app.build_app`."""
     if updates is None:
-        return build_app(ctx)
-    from updater.server import authorised_by_token, create_app
+        return build_app(ctx, authenticators=authenticators)
+    from updater.server import create_app
 
-    update_app = create_app(updates.load(device_identity=device_id_of))
-    return build_app(ctx, updates=update_app, updates_open=authorised_by_token)
+    config = updates.load(device_identity=device_id_of)
+    # IT's publish token is IT's credential on the whole server (the matrix's "IT").
+    ctx.it_token = config.publish_token
+    return build_app(ctx, updates=create_app(config), authenticators=authenticators)
 
 
 def app_from_env() -> ASGIApp:

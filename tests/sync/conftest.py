@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sync import pki
 from sync.client import SERVER_CA, tls_context
@@ -19,16 +21,64 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = f"{ROOT}:{ROOT / 'tests' / 'sync'}"
 
 
-class ServerProcess(LocalServer):
-    """The shared local server, plus a raw httpx client for protocol-level tests."""
+#: IT's bearer token on every test server (the update delivery's publish token).
+IT_TOKEN = "it-token-for-the-sync-tests-0123456789"
 
-    def __init__(self, db_url: str, pki_dir: Path) -> None:
-        super().__init__(db_url, pki_dir, extra_pythonpath=str(ROOT / "tests" / "sync"))
+
+def it_credentials(directory: Path) -> tuple[str, ...]:
+    """``madoguchi server run`` options that mount the update delivery and so give IT
+    its bearer token (an Ed25519 public key of IT's, the token file, a bundle dir)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "it-update-key.pem"
+    if not key.exists():
+        key.write_bytes(
+            Ed25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+    token = directory / "it.token"
+    token.write_text(IT_TOKEN + "\n")
+    token.chmod(0o600)
+    return (
+        "--update-keys",
+        str(key),
+        "--publish-token-file",
+        str(token),
+        "--updates-dir",
+        str(directory / "updates"),
+    )
+
+
+class ServerProcess(LocalServer):
+    """The shared local server (with IT's token), plus raw httpx clients."""
+
+    def __init__(self, db_url: str, pki_dir: Path, it_dir: Path | None = None) -> None:
+        super().__init__(
+            db_url,
+            pki_dir,
+            extra_pythonpath=str(ROOT / "tests" / "sync"),
+            extra_args=it_credentials(it_dir) if it_dir is not None else (),
+        )
 
     def client(self, tls_dir: Path) -> httpx.Client:
         """A raw httpx client with the device's certificate."""
         context = tls_context(tls_dir / SERVER_CA, tls_dir / "device.crt", tls_dir / "device.key")
         return httpx.Client(base_url=self.url, verify=context, timeout=10.0)
+
+    def it_client(self) -> httpx.Client:
+        """A raw httpx client as IT: the server's CA and IT's bearer token, no certificate."""
+        return httpx.Client(
+            base_url=self.url,
+            verify=tls_context(self.pki_dir / pki.CA_CERT),
+            headers={"Authorization": f"Bearer {IT_TOKEN}"},
+            timeout=10.0,
+        )
+
+    def anonymous_client(self) -> httpx.Client:
+        """A raw httpx client with no credential at all."""
+        return httpx.Client(
+            base_url=self.url, verify=tls_context(self.pki_dir / pki.CA_CERT), timeout=10.0
+        )
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +109,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def server(db_url: str, server_pki: Path) -> Iterator[ServerProcess]:
-    """A running server on the parametrised database."""
-    proc = ServerProcess(db_url, server_pki)
+def server(db_url: str, server_pki: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A running server on the parametrised database (IT's token works on it)."""
+    proc = ServerProcess(db_url, server_pki, tmp_path / "it")
     proc.start()
     try:
         yield proc

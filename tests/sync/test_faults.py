@@ -227,10 +227,7 @@ def test_two_server_processes_on_postgresql_neither_lose_nor_duplicate(
                 errors.append(exc)
 
         starts = list(range(0, 600, 50))
-        threads = [
-            threading.Thread(target=send, args=(order,))
-            for order in [starts] * 6
-        ]
+        threads = [threading.Thread(target=send, args=(order,)) for order in [starts] * 6]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -72,12 +72,16 @@ def test_uploaded_transactions_appear_in_the_daily_report(
     assert status.server_high_water == 60
     assert status.clock_skew_s is not None
     assert abs(status.clock_skew_s) < 5
-    with server.client(device_tls) as http:
-        doc = http.get("/v1/reports/daily", params={"date": "2026-11-25"}).json()
+    with server.it_client() as it:  # IT reads every office's report
+        doc = it.get("/v1/reports/daily", params={"date": "2026-11-25"}).json()
         rows = {(r["office_code"], r["certificate_type"]): r for r in doc["rows"]}
         assert rows[("131016", "sign")]["issued"] == 60
         assert rows[("271004", "auth")]["transactions"] == 60
         assert rows[("131016", "sign")]["fee_collected_yen"] == 60 * 100  # 200 split over 2
+    with server.client(device_tls) as http:
+        # a counter reads its own office's report only
+        own = http.get("/v1/reports/daily", params={"date": "2026-11-25"}).json()["rows"]
+        assert {r["office_code"] for r in own} == {"131016"}
         text = http.get(
             "/v1/reports/daily", params={"date": "2026-11-25", "format": "csv", "office": "131016"}
         ).text
@@ -141,12 +145,14 @@ def test_an_unprintable_office_is_a_400_on_either_database(
     server: ServerProcess, device_tls: Path
 ) -> None:
     # Found by schemathesis: PostgreSQL refuses a NUL in text, which surfaced as a 503.
-    with server.client(device_tls) as http:
-        response = http.get(
+    # (IT may ask for any office; a counter asking for another office gets 403 first.)
+    with server.it_client() as it:
+        response = it.get(
             "/v1/reports/daily", params={"date": "2026-11-25", "office": "13\x001016"}
         )
         assert response.status_code == 400
         assert "office" in response.json()["detail"]
+    with server.client(device_tls) as http:
         payload = make_record(1).to_payload()
         payload["office_code"] = "13\x00"
         results = http.post("/v1/batches", json={"records": [_item(1, payload)]}).json()

@@ -178,9 +178,7 @@ def test_records_are_read_back_by_counter_date_and_a_page_at_a_time(tmp_path: Pa
     with Store(tmp_path / "s.sqlite3") as store:
         for i, day in enumerate(["2026-11-24", "2026-11-25", "2026-11-25", "2026-11-26"]):
             record = make_record(i, day=day)
-            store.record_transaction(
-                dataclasses.replace(record, extra={"transaction_date": day})
-            )
+            store.record_transaction(dataclasses.replace(record, extra={"transaction_date": day}))
         store.mark_acked([1])
         on_25th = store.records_on("2026-11-25")
         assert [r.operator_id for r in on_25th] == ["op-1", "op-2"]  # oldest first
