@@ -18,6 +18,7 @@ from update_helpers import DEV_BIN
 from madoguchi.bench.update import ReleaseSet, tamper_cases
 from updater.download import Release, UpdateClient
 from updater.errors import DownloadError
+from updater.statedir import PrivateDir
 
 TOKEN = "publish-secret-0123456789"
 
@@ -116,17 +117,18 @@ def test_download_resumes_with_range(server: str, releases: ReleaseSet, tmp_path
     _publish(server, bundle, "resume")
     data = bundle.read_bytes()
     half = len(data) // 2
-    (tmp_path / f"{bundle.name}.part").write_bytes(data[:half])  # a cut connection's leftovers
+    dl = PrivateDir(tmp_path / "dl")
+    (dl.path / f"{bundle.name}.part").write_bytes(data[:half])  # a cut connection's leftovers
     requests: list[httpx.Request] = []
     client = _client(requests)
     client.base_url = server
     release = client.latest("resume")
     assert release is not None
-    path = client.download(release, tmp_path)
+    path = client.download(release, dl)
     assert path.read_bytes() == data
     gets = [r for r in requests if "/bundles/" in r.url.path]
     assert [r.headers.get("range") for r in gets] == [f"bytes={half}-"]
-    assert not (tmp_path / f"{bundle.name}.part").exists()
+    assert not (dl.path / f"{bundle.name}.part").exists()
 
 
 def test_a_wrong_partial_file_is_detected_and_dropped(
@@ -135,16 +137,17 @@ def test_a_wrong_partial_file_is_detected_and_dropped(
     bundle = releases.bundles["1.2.0"]
     _publish(server, bundle, "corrupt")
     data = bundle.read_bytes()
-    part = tmp_path / f"{bundle.name}.part"
+    dl = PrivateDir(tmp_path / "dl")
+    part = dl.path / f"{bundle.name}.part"
     part.write_bytes(b"\xff" * (len(data) // 3))  # not a prefix of the real file
     client = _client([])
     client.base_url = server
     release = client.latest("corrupt")
     assert release is not None
     with pytest.raises(DownloadError, match="SHA-256"):
-        client.download(release, tmp_path)
+        client.download(release, dl)
     assert not part.exists()
-    assert client.download(release, tmp_path).read_bytes() == data  # next run starts clean
+    assert client.download(release, dl).read_bytes() == data  # next run starts clean
 
 
 def test_a_404_is_final_and_not_retried(server: str, tmp_path: Path) -> None:
@@ -153,7 +156,7 @@ def test_a_404_is_final_and_not_retried(server: str, tmp_path: Path) -> None:
     client.base_url = server
     missing = Release("9.9.9", "madoguchi-9.9.9.bundle", 10, "0" * 64)
     with pytest.raises(DownloadError, match="404"):
-        client.download(missing, tmp_path)
+        client.download(missing, PrivateDir(tmp_path / "dl"))
     assert len(requests) == 1
 
 
@@ -163,7 +166,7 @@ def test_unreachable_server_gives_up_after_capped_attempts(tmp_path: Path) -> No
     client.base_url = "http://127.0.0.1:9"  # discard port: connection refused
     release = Release("1.0.0", "madoguchi-1.0.0.bundle", 10, "0" * 64)
     with pytest.raises(DownloadError, match="3 attempts"):
-        client.download(release, tmp_path)
+        client.download(release, PrivateDir(tmp_path / "dl"))
     assert len(requests) == 3
 
 
@@ -266,7 +269,7 @@ def test_a_dropped_connection_is_resumed_in_the_same_run(
     try:
         release = client.latest("flaky")
         assert release is not None
-        path = client.download(release, tmp_path)
+        path = client.download(release, PrivateDir(tmp_path / "dl"))
     finally:
         proxy.close()
     assert proxy.cuts == 1
