@@ -64,8 +64,10 @@ def held_keys(
 def accept_key_list(trusted: TrustedKeys, status: StatusStore, doc: Any) -> TrustedKeys:
     """Take the key list the server serves, if valid and not older; keep it."""
     adopted = trusted.adopt(doc)
-    if trusted.key_list is None or adopted.key_list is None or (
-        adopted.key_list.serial > trusted.key_list.serial
+    if (
+        trusted.key_list is None
+        or adopted.key_list is None
+        or (adopted.key_list.serial > trusted.key_list.serial)
     ):
         status.write_json(KEY_LIST_FILE, doc)
     return adopted

@@ -70,8 +70,9 @@ def _content_range_start(value: str) -> int | None:
 def _sha256_in(directory: PrivateDir, name: str) -> str | None:
     """Hex SHA-256 of plain file ``name`` in ``directory`` (no link followed), or None."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=directory.fd)
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=directory.fd
+        )
     except OSError:
         return None
     digest = hashlib.sha256()

@@ -28,12 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from madoguchi.errors import UpdateError
 from updater.bundle import VerifiedBundle, verify_bundle
 from updater.errors import BundleRejectedError, HealthCheckError, NothingToDoError
-from updater.statedir import UnsafeStateError
 from updater.health import SYSTEMCTL, HealthCheck
 from updater.install import Progress, install_bundle
 from updater.layout import InstallTree
 from updater.lock import update_lock
 from updater.manifest import parse_version
+from updater.statedir import UnsafeStateError
 from updater.status import StatusStore
 
 __all__ = ["ApplyResult", "Updater"]

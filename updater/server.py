@@ -187,8 +187,12 @@ class _Store:
         if path.stat().st_size != pointer.size or sha256_file(path) != pointer.sha256:
             raise TrustRejectedError("malformed", f"{pointer.bundle} does not match the pointer")
         atomic_write(self.pointers / f"{channel}.json", json.dumps(doc).encode())
-        return {"channel": channel, "version": pointer.version, "serial": pointer.serial,
-                "expires": pointer.expires.isoformat()}
+        return {
+            "channel": channel,
+            "version": pointer.version,
+            "serial": pointer.serial,
+            "expires": pointer.expires.isoformat(),
+        }
 
     def publish(self, upload: Path, name: str, channel: str) -> dict[str, Any]:
         verified = verify_bundle(upload, self.trusted().for_role("bundle"), None)
@@ -236,17 +240,9 @@ class _Store:
         return [dict(row) for row in rows]
 
 
-def create_app(config: UpdateServerConfig) -> Starlette:
-    """The update endpoints as an app (mount it, or serve it alone)."""
-    store = _Store(config)
-
-    async def latest(request: Request) -> Response:
-        channel = request.path_params["channel"]
-        signed = store.pointer(channel) if _CHANNEL.match(channel) else None
-        if signed is not None:
-            return JSONResponse(signed)  # exactly as IT signed it
-        release = store.channels().get(channel)
-        return JSONResponse(release) if release else Response(status_code=204)
+def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Route]:
+    """IT's key list and signed channel pointers (``updater.trust``), and the device's read
+    of the key list. The pointer itself is served by ``GET /releases/<channel>/latest``."""
 
     async def get_keys(request: Request) -> Response:
         doc = store.key_list()
@@ -275,6 +271,25 @@ def create_app(config: UpdateServerConfig) -> Starlette:
         if not _CHANNEL.match(channel):
             return JSONResponse({"error": "bad channel"}, status_code=400)
         return await signed_json(request, lambda doc: store.put_pointer(channel, doc))
+
+    return [
+        Route("/releases/{channel}", put_pointer, methods=["PUT"]),
+        Route("/keys", get_keys, methods=["GET"]),
+        Route("/keys", put_keys, methods=["PUT"]),
+    ]
+
+
+def create_app(config: UpdateServerConfig) -> Starlette:
+    """The update endpoints as an app (mount it, or serve it alone)."""
+    store = _Store(config)
+
+    async def latest(request: Request) -> Response:
+        channel = request.path_params["channel"]
+        signed = store.pointer(channel) if _CHANNEL.match(channel) else None
+        if signed is not None:
+            return JSONResponse(signed)  # exactly as IT signed it
+        release = store.channels().get(channel)
+        return JSONResponse(release) if release else Response(status_code=204)
 
     async def bundle(request: Request) -> Response:
         name = request.path_params["name"]
@@ -343,9 +358,7 @@ def create_app(config: UpdateServerConfig) -> Starlette:
     return Starlette(
         routes=[
             Route("/releases/{channel}/latest", latest, methods=["GET"]),
-            Route("/releases/{channel}", put_pointer, methods=["PUT"]),
-            Route("/keys", get_keys, methods=["GET"]),
-            Route("/keys", put_keys, methods=["PUT"]),
+            *_trust_routes(store, from_it),
             Route("/bundles/{name}", bundle, methods=["GET", "HEAD"]),
             Route("/bundles/{name}", publish, methods=["PUT"]),
             Route("/devices/{device_id}/status", status, methods=["POST"]),

@@ -17,6 +17,7 @@ FIFO or hard-linked file is refused or replaced, never followed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -72,10 +73,8 @@ class PrivateDir:
     def __init__(self, path: Path) -> None:
         self.path = Path(os.path.abspath(path))
         _check_ancestors(self.path)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(self.path, 0o700)
-        except FileExistsError:
-            pass
         self.fd = self._open_checked(self.path, None)
 
     @staticmethod
@@ -97,10 +96,8 @@ class PrivateDir:
     def subdir(self, name: str) -> PrivateDir:
         """A private directory inside this one (made when missing)."""
         _check_name(name)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o700, dir_fd=self.fd)
-        except FileExistsError:
-            pass
         sub = PrivateDir.__new__(PrivateDir)
         sub.path = self.path / name
         sub.fd = self._open_checked(name, self.fd)
@@ -110,8 +107,9 @@ class PrivateDir:
         """The bytes of regular file ``name``, or None when it is missing or not a plain file."""
         _check_name(name)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=self.fd)
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.fd
+            )
         except FileNotFoundError:
             return None
         except OSError as exc:  # ELOOP: a symlink sits there
@@ -125,7 +123,7 @@ class PrivateDir:
             return src.read(MAX_STATE_FILE + 1)
 
     def write(self, name: str, data: bytes) -> None:
-        """Replace ``name`` atomically and durably; a planted file or link is replaced, not followed."""
+        """Replace ``name`` atomically and durably (a planted link is replaced, not followed)."""
         _check_name(name)
         tmp = f".{name}.tmp-{secrets.token_hex(8)}"
         fd = os.open(
@@ -151,7 +149,12 @@ class PrivateDir:
         try:
             fd = os.open(
                 name,
-                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                os.O_WRONLY
+                | os.O_APPEND
+                | os.O_CREAT
+                | os.O_NOFOLLOW
+                | os.O_NONBLOCK
+                | os.O_CLOEXEC,
                 0o600,
                 dir_fd=self.fd,
             )

@@ -80,7 +80,9 @@ def _sign(private: Ed25519PrivateKey, data: Mapping[str, Any]) -> dict[str, str]
     return {"signed": text, "signature": base64.b64encode(signature).decode()}
 
 
-def _open(doc: Any, kind: str, signers: Mapping[str, Ed25519PublicKey]) -> tuple[dict[str, Any], str]:
+def _open(
+    doc: Any, kind: str, signers: Mapping[str, Ed25519PublicKey]
+) -> tuple[dict[str, Any], str]:
     """The signed body of ``doc`` and the id of the key that signed it."""
     if not isinstance(doc, dict) or "signed" not in doc:
         raise TrustRejectedError("unsigned", f"the {kind} is not signed")
@@ -105,8 +107,9 @@ def _open(doc: Any, kind: str, signers: Mapping[str, Ed25519PublicKey]) -> tuple
     if not isinstance(body, dict) or body.get("kind") != kind or body.get("format") != 1:
         raise TrustRejectedError("malformed", f"the signed document is not a {kind}")
     if body.get("key_id") != signer:
-        raise TrustRejectedError("malformed", f"the {kind} names key {body.get('key_id')!r}, "
-                                 f"signed by {signer}")
+        raise TrustRejectedError(
+            "malformed", f"the {kind} names key {body.get('key_id')!r}, signed by {signer}"
+        )
     return body, signer
 
 

@@ -47,6 +47,49 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("update", help="signed updates: build, publish, apply, roll back")
     verbs = parser.add_subparsers(dest="update_command", metavar="VERB", required=True)
 
+    _register_it(verbs)
+
+    p = verbs.add_parser("serve", help="serve the update endpoints alone (tests, small sites)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--keys", type=Path, required=True, help="IT's public key(s)")
+    p.add_argument("--token-file", type=Path, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8766)
+    p.set_defaults(func=_serve)
+
+    p = verbs.add_parser("verify", help="check a bundle without installing it")
+    p.add_argument("bundle", type=Path)
+    p.set_defaults(func=_verify)
+
+    p = verbs.add_parser("apply", help="install a bundle, health-check it, commit or roll back")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--progress", action="store_true", help="print each step as it starts")
+    p.set_defaults(func=_apply)
+
+    p = verbs.add_parser("fetch", help="download the newest release (does not activate it)")
+    p.set_defaults(func=_fetch)
+
+    p = verbs.add_parser("poll", help="report, download, and (with --apply) activate")
+    p.add_argument("--apply", action="store_true")
+    p.set_defaults(func=_poll)
+
+    for name, func, text in (
+        ("status", _status, "show the update state and installed versions"),
+        ("commit", _commit, "re-run the health check of an installed update and commit it"),
+        ("rollback", _rollback, "go back to the previous version"),
+        ("recover", _recover, "repair the install tree after a power cut (run at boot)"),
+    ):
+        p = verbs.add_parser(name, help=text)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = verbs.add_parser("selftest", help="check this version (imports, card stack, store)")
+    p.add_argument("--daemon", action="store_true", help="then notify READY and ping the watchdog")
+    p.set_defaults(func=_selftest)
+
+
+def _register_it(verbs: Any) -> None:
+    """The verbs IT runs on its own machine: keys, building, publishing, the fleet."""
     p = verbs.add_parser("keygen", help="(IT) make an Ed25519 signing key and its public half")
     p.add_argument("private", type=Path)
     p.add_argument("public", type=Path)
@@ -106,44 +149,6 @@ def register(sub: Any) -> None:
     _it_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fleet)
-
-    p = verbs.add_parser("serve", help="serve the update endpoints alone (tests, small sites)")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--keys", type=Path, required=True, help="IT's public key(s)")
-    p.add_argument("--token-file", type=Path, required=True)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8766)
-    p.set_defaults(func=_serve)
-
-    p = verbs.add_parser("verify", help="check a bundle without installing it")
-    p.add_argument("bundle", type=Path)
-    p.set_defaults(func=_verify)
-
-    p = verbs.add_parser("apply", help="install a bundle, health-check it, commit or roll back")
-    p.add_argument("bundle", type=Path)
-    p.add_argument("--progress", action="store_true", help="print each step as it starts")
-    p.set_defaults(func=_apply)
-
-    p = verbs.add_parser("fetch", help="download the newest release (does not activate it)")
-    p.set_defaults(func=_fetch)
-
-    p = verbs.add_parser("poll", help="report, download, and (with --apply) activate")
-    p.add_argument("--apply", action="store_true")
-    p.set_defaults(func=_poll)
-
-    for name, func, text in (
-        ("status", _status, "show the update state and installed versions"),
-        ("commit", _commit, "re-run the health check of an installed update and commit it"),
-        ("rollback", _rollback, "go back to the previous version"),
-        ("recover", _recover, "repair the install tree after a power cut (run at boot)"),
-    ):
-        p = verbs.add_parser(name, help=text)
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=func)
-
-    p = verbs.add_parser("selftest", help="check this version (imports, card stack, store)")
-    p.add_argument("--daemon", action="store_true", help="then notify READY and ping the watchdog")
-    p.set_defaults(func=_selftest)
 
 
 def _it_arguments(p: argparse.ArgumentParser) -> None:

@@ -300,7 +300,9 @@ def _put_json(base: str, path: str, doc: object, token: str = TOKEN) -> httpx.Re
     )
 
 
-def _fetch(server: str, releases: ReleaseSet, tmp_path: Path, channel: str) -> subprocess.CompletedProcess[str]:
+def _fetch(
+    server: str, releases: ReleaseSet, tmp_path: Path, channel: str
+) -> subprocess.CompletedProcess[str]:
     """``madoguchi update fetch`` as a counter of this server (plain HTTP, ``update serve``)."""
     config = tmp_path / "device.toml"
     config.write_text(
@@ -313,7 +315,11 @@ def _fetch(server: str, releases: ReleaseSet, tmp_path: Path, channel: str) -> s
     env = {**os.environ, "MADOGUCHI_CONFIG": str(config)}
     return subprocess.run(
         [str(DEV_BIN / "madoguchi"), "update", "fetch"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
 
 
@@ -344,20 +350,27 @@ def test_it_publishes_a_key_list_and_a_signed_pointer_and_a_counter_follows_it(
     # a bundle key is not a pointer key; another channel's pointer does not fit; expired
     other = Ed25519PrivateKey.generate()
     for doc, reason in (
-        (make_pointer(other, channel="signed", valid_for=timedelta(days=1), **release),
-         "bad-signature"),
-        (make_pointer(pointer_key, channel="canary", valid_for=timedelta(days=1), **release),
-         "wrong-channel"),
-        (make_pointer(pointer_key, channel="signed", valid_for=timedelta(days=-1), **release),
-         "expired"),
+        (
+            make_pointer(other, channel="signed", valid_for=timedelta(days=1), **release),
+            "bad-signature",
+        ),
+        (
+            make_pointer(pointer_key, channel="canary", valid_for=timedelta(days=1), **release),
+            "wrong-channel",
+        ),
+        (
+            make_pointer(pointer_key, channel="signed", valid_for=timedelta(days=-1), **release),
+            "expired",
+        ),
     ):
         answer = _put_json(server, "/releases/signed", doc)
         assert (answer.status_code, answer.json()["reason"]) == (422, reason)
     assert _put_json(server, "/releases/signed", pointer).status_code == 201
     # the server hands out the pointer exactly as signed
     assert httpx.get(f"{server}/releases/signed/latest").json() == pointer
-    stale = make_pointer(pointer_key, channel="signed", valid_for=timedelta(days=1), serial=1,
-                         **release)
+    stale = make_pointer(
+        pointer_key, channel="signed", valid_for=timedelta(days=1), serial=1, **release
+    )
     assert _put_json(server, "/releases/signed", stale).json()["reason"] == "replayed"
 
     # a counter trusting only the root key follows the pointer through the key list

@@ -99,11 +99,13 @@ def test_a_planted_traversal_pending_record_is_refused_not_followed(
     before = os.readlink(updater.tree.current_link)
     updater.status.private.write(
         "pending.json",
-        json.dumps({"phase": "rollback", "version": "1.0.0",
-                    "previous": f"../../../{evil}"}).encode(),
+        json.dumps(
+            {"phase": "rollback", "version": "1.0.0", "previous": f"../../../{evil}"}
+        ).encode(),
     )
     done = updater.recover()
-    assert done is not None and "refused" in done
+    assert done is not None
+    assert "refused" in done
     assert os.readlink(updater.tree.current_link) == before
     assert updater.status.read_pending() is None
     status = updater.status.read()
@@ -224,7 +226,8 @@ def test_the_update_lock_replaces_a_planted_link(tmp_path: Path) -> None:
     with update_lock(state):
         pass
     assert not target.exists()  # O_CREAT did not follow the link
-    assert (state / "update.lock").is_file() and not (state / "update.lock").is_symlink()
+    assert not (state / "update.lock").is_symlink()
+    assert (state / "update.lock").is_file()
 
 
 # --- the key list and the channel pointer ---------------------------------------------
@@ -238,10 +241,25 @@ def _ids(*private: Ed25519PrivateKey) -> dict[str, object]:
     return {keys.key_id(p.public_key()): p.public_key() for p in private}
 
 
-def _pointer(key: Ed25519PrivateKey, *, channel: str = "stable", serial: int | None = None,
-             valid_for: timedelta = timedelta(days=1), now: datetime | None = None) -> dict:
-    return make_pointer(key, channel=channel, version="1.1.0", bundle="madoguchi-1.1.0.bundle",
-                        size=10, sha256="0" * 64, valid_for=valid_for, serial=serial, now=now)
+def _pointer(
+    key: Ed25519PrivateKey,
+    *,
+    channel: str = "stable",
+    serial: int | None = None,
+    valid_for: timedelta = timedelta(days=1),
+    now: datetime | None = None,
+) -> dict:
+    return make_pointer(
+        key,
+        channel=channel,
+        version="1.1.0",
+        bundle="madoguchi-1.1.0.bundle",
+        size=10,
+        sha256="0" * 64,
+        valid_for=valid_for,
+        serial=serial,
+        now=now,
+    )
 
 
 def test_a_key_list_must_be_signed_by_a_root_key() -> None:
@@ -249,8 +267,9 @@ def test_a_key_list_must_be_signed_by_a_root_key() -> None:
     doc = make_key_list(other, [(bundle_key.public_key(), ["bundle"])], serial=1)
     with pytest.raises(TrustRejectedError, match="bad-signature"):
         verify_key_list(doc, _ids(root))  # type: ignore[arg-type]
-    listed = verify_key_list(make_key_list(root, [(bundle_key.public_key(), ["bundle"])],
-                                           serial=1), _ids(root))  # type: ignore[arg-type]
+    listed = verify_key_list(
+        make_key_list(root, [(bundle_key.public_key(), ["bundle"])], serial=1), _ids(root)
+    )  # type: ignore[arg-type]
     assert set(listed.keys) == {keys.key_id(bundle_key.public_key())}
 
 
@@ -265,17 +284,23 @@ def test_an_altered_key_list_is_refused() -> None:
 def test_roles_and_revocation_decide_which_key_signs_what() -> None:
     root, bundle_key, pointer_key = _key(), _key(), _key()
     trusted = TrustedKeys(_ids(root)).adopt(  # type: ignore[arg-type]
-        make_key_list(root, [(bundle_key.public_key(), ["bundle"]),
-                             (pointer_key.public_key(), ["pointer"])], serial=1)
+        make_key_list(
+            root,
+            [(bundle_key.public_key(), ["bundle"]), (pointer_key.public_key(), ["pointer"])],
+            serial=1,
+        )
     )
     bid, pid = keys.key_id(bundle_key.public_key()), keys.key_id(pointer_key.public_key())
-    assert bid in trusted.for_role("bundle") and bid not in trusted.for_role("pointer")
-    assert pid in trusted.for_role("pointer") and pid not in trusted.for_role("bundle")
+    assert bid in trusted.for_role("bundle")
+    assert bid not in trusted.for_role("pointer")
+    assert pid in trusted.for_role("pointer")
+    assert pid not in trusted.for_role("bundle")
     # a bundle key cannot sign the channel pointer
     with pytest.raises(TrustRejectedError, match="bad-signature"):
         accept_pointer_plain(trusted, _pointer(bundle_key))
-    revoked = trusted.adopt(make_key_list(root, [(pointer_key.public_key(), ["pointer"])],
-                                          serial=2, revoked=[bid]))
+    revoked = trusted.adopt(
+        make_key_list(root, [(pointer_key.public_key(), ["pointer"])], serial=2, revoked=[bid])
+    )
     assert bid not in revoked.for_role("bundle")
     # and an older list cannot bring the revoked key back
     with pytest.raises(TrustRejectedError, match="replayed"):
@@ -315,8 +340,12 @@ def test_a_pointer_for_another_channel_is_refused(tmp_path: Path) -> None:
     root = _key()
     store = StatusStore(tmp_path / "update")
     with pytest.raises(TrustRejectedError, match="wrong-channel"):
-        accept_pointer(TrustedKeys(_ids(root)), store,  # type: ignore[arg-type]
-                       _pointer(root, channel="canary"), channel="stable")
+        accept_pointer(
+            TrustedKeys(_ids(root)),
+            store,  # type: ignore[arg-type]
+            _pointer(root, channel="canary"),
+            channel="stable",
+        )
 
 
 def test_the_counter_keeps_the_highest_key_list(tmp_path: Path) -> None:
@@ -329,16 +358,21 @@ def test_the_counter_keeps_the_highest_key_list(tmp_path: Path) -> None:
     trusted = accept_key_list(trusted, store, second)
     assert signed_pointers_required(trusted, store, "stable")
     with pytest.raises(TrustRejectedError, match="replayed"):
-        accept_key_list(trusted, store, make_key_list(root, [(k1.public_key(), ["bundle"])],
-                                                      serial=1))
+        accept_key_list(
+            trusted, store, make_key_list(root, [(k1.public_key(), ["bundle"])], serial=1)
+        )
     assert store.read_json(KEY_LIST_FILE) == second
     reloaded = held_keys(roots, store)  # type: ignore[arg-type]
-    assert reloaded.key_list is not None and reloaded.key_list.serial == 2
+    assert reloaded.key_list is not None
+    assert reloaded.key_list.serial == 2
 
 
 def _resign(bundle: Path, out: Path, key: Ed25519PrivateKey, key_id: str) -> Path:
     """``bundle`` with its manifest's key_id changed and signed again by ``key``."""
-    with tarfile.open(bundle, "r:") as src, tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as dst:
+    with (
+        tarfile.open(bundle, "r:") as src,
+        tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as dst,
+    ):
         for member in src.getmembers():
             data = src.extractfile(member).read()  # type: ignore[union-attr]
             if member.name == MANIFEST_NAME:
@@ -360,8 +394,9 @@ def _resign(bundle: Path, out: Path, key: Ed25519PrivateKey, key_id: str) -> Pat
 def test_the_manifest_key_id_is_enforced(releases: ReleaseSet, tmp_path: Path) -> None:
     key = load_private_key(releases.private_key)
     trusted = load_public_keys(releases.public_key)
-    same = _resign(releases.bundles["1.1.0"], tmp_path / "same.bundle", key,
-                   keys.key_id(key.public_key()))
+    same = _resign(
+        releases.bundles["1.1.0"], tmp_path / "same.bundle", key, keys.key_id(key.public_key())
+    )
     assert verify_bundle(same, trusted, "1.0.0").signer == keys.key_id(key.public_key())
     other = _resign(releases.bundles["1.1.0"], tmp_path / "other.bundle", key, "0" * 16)
     with pytest.raises(BundleRejectedError, match="names key"):
@@ -378,5 +413,5 @@ def test_a_revoked_bundle_key_no_longer_installs(releases: ReleaseSet) -> None:
     revoked = trusted.adopt(
         make_key_list(root, [], serial=2, revoked=[keys.key_id(bundle_key.public_key())])
     )
-    with pytest.raises(BundleRejectedError, match="unsigned|bad-signature"):
+    with pytest.raises(BundleRejectedError, match=r"unsigned|bad-signature"):
         verify_bundle(releases.bundles["1.1.0"], revoked.for_role("bundle"), "1.0.0")
