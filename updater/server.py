@@ -24,6 +24,7 @@ pass without one. ``madoguchi update serve`` runs it alone (tests, closed sites)
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -49,6 +50,8 @@ from updater.keys import load_public_keys
 from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
 
 __all__ = ["UpdateDelivery", "UpdateServerConfig", "authorised_by_token", "create_app"]
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^madoguchi-[A-Za-z0-9.+!_-]+\.bundle$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -163,7 +166,13 @@ class _Store:
         """IT's root keys with the published key list on top (when there is one)."""
         roots = TrustedKeys(self.config.trusted_keys)
         doc = self.key_list()
-        return roots.adopt(doc) if doc is not None else roots
+        if doc is None:
+            return roots
+        try:
+            return roots.adopt(doc)
+        except TrustRejectedError as exc:  # e.g. the root keys were replaced since
+            log.warning("published key list not used: %s", exc)
+            return roots
 
     def put_key_list(self, doc: Any) -> dict[str, Any]:
         current = self.trusted()

@@ -87,7 +87,8 @@ class PrivateDir:
         if info.st_uid != os.geteuid():
             os.close(fd)
             raise UnsafeStateError(
-                f"{name} belongs to uid {info.st_uid}, not to the updater (uid {os.geteuid()})"
+                f"{name} belongs to uid {info.st_uid}, not to the updater (uid {os.geteuid()}): "
+                "run the updater's commands as root"
             )
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.fchmod(fd, 0o700)  # ours, only too open (e.g. made under another umask)
