@@ -4,8 +4,10 @@ On IT's machine::
 
     madoguchi update keygen it-signing.key it-signing.pem
     madoguchi update build --version 0.4.0 --key it-signing.key --requirements locked.txt
+    madoguchi update keylist --root-key it-root.key --serial 2 --bundle-key it-signing.pem \
+        --pointer-key it-pointer.pem --out keys.json      # who may sign what (signed by root)
     madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN \
-        --server-ca ca.crt
+        --server-ca ca.crt --key-list keys.json --pointer-key it-pointer.key
     madoguchi update fleet --server URL --token-file TOKEN --server-ca ca.crt
 
 On a counter (the timer runs ``poll --apply``; over HTTPS it uses the device's

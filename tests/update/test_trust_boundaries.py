@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -415,3 +416,42 @@ def test_a_revoked_bundle_key_no_longer_installs(releases: ReleaseSet) -> None:
     )
     with pytest.raises(BundleRejectedError, match=r"unsigned|bad-signature"):
         verify_bundle(releases.bundles["1.1.0"], revoked.for_role("bundle"), "1.0.0")
+
+
+def test_it_makes_a_key_list_with_the_cli_and_a_counter_takes_it_from_etc(tmp_path: Path) -> None:
+    """``madoguchi update keylist`` as IT runs it; the list provisioned beside the root key."""
+    from update_helpers import DEV_BIN
+
+    def cli(*argv: str) -> None:
+        result = subprocess.run(
+            [str(DEV_BIN / "madoguchi"), "update", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+
+    etc = tmp_path / "update-keys"
+    etc.mkdir()
+    cli("keygen", str(tmp_path / "root.key"), str(etc / "root.pem"))
+    cli("keygen", str(tmp_path / "bundle.key"), str(tmp_path / "bundle.pem"))
+    cli("keygen", str(tmp_path / "pointer.key"), str(tmp_path / "pointer.pem"))
+    old_id = keys.key_id(load_private_key(tmp_path / "bundle.key").public_key())
+    cli(
+        "keylist", "--root-key", str(tmp_path / "root.key"), "--serial", "3",
+        "--bundle-key", str(tmp_path / "bundle.pem"),
+        "--pointer-key", str(tmp_path / "pointer.pem"),
+        "--bundle-key", str(tmp_path / "pointer.pem"),
+        "--revoke", "00000000deadbeef",
+        "--out", str(etc / "keys.json"),
+    )  # fmt: skip
+    store = StatusStore(tmp_path / "update")
+    trusted = held_keys(load_public_keys(etc), store, etc)
+    assert trusted.key_list is not None
+    assert trusted.key_list.serial == 3
+    assert trusted.key_list.revoked == {"00000000deadbeef"}
+    pointer_id = keys.key_id(load_private_key(tmp_path / "pointer.key").public_key())
+    assert trusted.key_list.keys[pointer_id][1] == {"bundle", "pointer"}
+    assert old_id in trusted.for_role("bundle")
+    assert old_id not in trusted.for_role("pointer")
