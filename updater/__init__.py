@@ -16,7 +16,10 @@ Modules, each holding one thing:
 - ``layout``    the install tree: versions, ``current``/``previous`` links
 - ``install``   writing a verified bundle into a new version directory
 - ``lock``      the update lock a counter transaction holds
-- ``status``    the device's update status and pending reports
+- ``statedir``  the updater's own root-only directory; file access that follows no link
+- ``status``    the device's update status and pending reports (validated when read)
+- ``trust``     root keys, the signed key list and the signed channel pointer
+- ``channel``   what a counter accepted last (key list, pointer serials)
 - ``health``    the health check that decides commit or rollback
 - ``engine``    apply, commit, rollback and recovery after power loss
 - ``download``  fetching bundles with HTTP Range resume, reporting status

@@ -218,7 +218,14 @@ def _check_signature(
             "bad-signature",
             "signature does not match any trusted key (wrong key or altered manifest)",
         )
-    return Manifest.from_json(raw), signer
+    manifest = Manifest.from_json(raw)
+    if manifest.key_id != signer:
+        # the manifest says which key signs it; a bundle signed by another trusted key
+        # (say a revoked one's successor replaying it) is not what IT released
+        raise BundleRejectedError(
+            "bad-signature", f"manifest names key {manifest.key_id!r} but {signer} signed it"
+        )
+    return manifest, signer
 
 
 def verify_bundle(

@@ -10,6 +10,9 @@ so the caller reports it and returns to idle.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -18,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from updater.bundle import sha256_file
 from updater.errors import DownloadError
+from updater.statedir import PrivateDir
 
 __all__ = ["Release", "UpdateClient"]
 
@@ -64,6 +67,21 @@ def _content_range_start(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _sha256_in(directory: PrivateDir, name: str) -> str | None:
+    """Hex SHA-256 of plain file ``name`` in ``directory`` (no link followed), or None."""
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=directory.fd
+        )
+    except OSError:
+        return None
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as src:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class UpdateClient:
     """A device's view of the update endpoints under ``base_url`` (e.g. ``.../updates``)."""
 
@@ -84,31 +102,62 @@ class UpdateClient:
     def close(self) -> None:
         self._client.close()
 
-    def latest(self, channel: str) -> Release | None:
-        """The newest published release on ``channel``, or None."""
+    def _get_json(self, path: str) -> Any:
         try:
-            response = self._client.get(f"{self.base_url}/releases/{channel}/latest")
+            response = self._client.get(f"{self.base_url}{path}")
         except httpx.HTTPError as exc:
             raise DownloadError(f"cannot reach the update server: {exc}") from exc
         if response.status_code in (204, 404):
             return None
         if response.status_code != 200:
             raise DownloadError(f"update server {_refusal(response)}")
-        return Release.from_json(response.json())
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DownloadError(f"update server sent no JSON for {path}") from exc
 
-    def download(self, release: Release, dest_dir: Path) -> Path:
-        """Fetch ``release``'s bundle into ``dest_dir``, resuming a partial file."""
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        final = dest_dir / release.bundle
-        if final.exists() and final.stat().st_size == release.size:
+    def latest_answer(self, channel: str) -> Any:
+        """What the server says is latest on ``channel`` (a signed pointer, or an unsigned
+        release from an older server), unchecked; None when nothing is published."""
+        return self._get_json(f"/releases/{channel}/latest")
+
+    def latest(self, channel: str) -> Release | None:
+        """The newest release on ``channel`` as the server states it, unsigned or not
+        (tests and ``fetch`` of a legacy server; the poller checks the signature)."""
+        answer = self.latest_answer(channel)
+        if answer is None:
+            return None
+        if isinstance(answer, dict) and "signed" in answer:
+            try:
+                answer = json.loads(answer["signed"])
+            except (TypeError, ValueError) as exc:
+                raise DownloadError(f"server sent a malformed pointer: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise DownloadError("server sent a malformed release")
+        return Release.from_json(answer)
+
+    def key_list(self) -> Any:
+        """The signed key list the server serves (unchecked), or None."""
+        return self._get_json("/keys")
+
+    def download(self, release: Release, dest: PrivateDir) -> Path:
+        """Fetch ``release``'s bundle into the updater's ``dest``, resuming a partial file.
+
+        Every file is opened without following links (:class:`PrivateDir`); the
+        finished file must match the release's SHA-256.
+        """
+        final = dest.path / release.bundle
+        if dest.size(release.bundle) == release.size and _sha256_in(dest, release.bundle) == (
+            release.sha256
+        ):
             return final
-        part = final.with_name(final.name + ".part")
+        part = release.bundle + ".part"
         last_error = "no attempt made"
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(min(self.backoff_s * 2 ** (attempt - 1), 30.0))
             try:
-                if self._fetch_into(release, part):
+                if self._fetch_into(release, dest, part):
                     break
             except httpx.HTTPError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
@@ -117,15 +166,19 @@ class UpdateClient:
             raise DownloadError(
                 f"download of {release.bundle} failed after {self.attempts} attempts: {last_error}"
             )
-        self._check(part, release)
-        part.replace(final)
+        if _sha256_in(dest, part) != release.sha256:
+            dest.unlink(part)
+            raise DownloadError(
+                f"{release.bundle}: downloaded file does not match the server's SHA-256"
+            )
+        dest.rename(part, release.bundle)
         return final
 
-    def _fetch_into(self, release: Release, part: Path) -> bool:
+    def _fetch_into(self, release: Release, dest: PrivateDir, part: str) -> bool:
         """One attempt; True when the part file is complete."""
-        offset = part.stat().st_size if part.exists() else 0
+        offset = dest.size(part) or 0
         if offset > release.size:
-            part.unlink()
+            dest.unlink(part)
             offset = 0
         if offset == release.size:
             return True
@@ -133,7 +186,7 @@ class UpdateClient:
         url = f"{self.base_url}/bundles/{release.bundle}"
         with self._client.stream("GET", url, headers=headers) as response:
             if response.status_code == 416:
-                part.unlink(missing_ok=True)  # our partial file is not a prefix of theirs
+                dest.unlink(part)  # our partial file is not a prefix of theirs
                 return False
             if 400 <= response.status_code < 500:
                 response.read()
@@ -144,24 +197,18 @@ class UpdateClient:
                     request=response.request,
                     response=response,
                 )
-            mode = "wb"
+            resume = False
             if response.status_code == 206:
                 start = _content_range_start(response.headers.get("content-range", ""))
                 if start != offset:
                     raise DownloadError(f"{url}: server resumed at {start}, asked {offset}")
-                mode = "ab"
-            with part.open(mode) as out:
+                resume = True
+            with os.fdopen(dest.open_new(part, append=resume), "ab") as out:
                 for chunk in response.iter_bytes(_CHUNK):
                     out.write(chunk)
-        return part.stat().st_size == release.size
-
-    @staticmethod
-    def _check(part: Path, release: Release) -> None:
-        if sha256_file(part) != release.sha256:
-            part.unlink()
-            raise DownloadError(
-                f"{release.bundle}: downloaded file does not match the server's SHA-256"
-            )
+                    if out.tell() > release.size:
+                        break  # more than the release said: the hash check refuses it
+        return dest.size(part) == release.size
 
     def report(self, device_id: str, reports: list[dict[str, Any]]) -> None:
         """Send status reports; raises :class:`DownloadError` unless the server took them all."""

@@ -33,6 +33,7 @@ from updater.install import Progress, install_bundle
 from updater.layout import InstallTree
 from updater.lock import update_lock
 from updater.manifest import parse_version
+from updater.statedir import UnsafeStateError
 from updater.status import StatusStore
 
 __all__ = ["ApplyResult", "Updater"]
@@ -69,7 +70,9 @@ class Updater:
     """The device's updater, with everything it needs passed in."""
 
     tree: InstallTree
+    #: The updater's own state (root-only, :mod:`updater.statedir`).
     status: StatusStore
+    #: The app's state directory: only the shared update lock is used there.
     state_dir: Path
     trusted_keys: dict[str, Ed25519PublicKey]
     health: HealthCheck = field(default_factory=HealthCheck)
@@ -193,10 +196,16 @@ class Updater:
         for stale in self.tree.incomplete_dirs():
             if stale.name != current:
                 self.tree.remove_version(stale)
-        pending = self.status.read_pending()
+        try:
+            pending = self.status.read_pending()
+        except UnsafeStateError as exc:
+            # Not a file this updater wrote: act on none of it (issue 13), say so, drop it.
+            self._record("failed", reason="unsafe-state", detail=str(exc))
+            self.status.clear_pending()
+            return f"refused a pending install record: {exc}"
         if pending is None:
             return None
-        version, phase = pending.get("version", "?"), pending.get("phase")
+        version, phase = pending["version"], pending["phase"]
         if phase == "rollback":
             self._roll_back(version, pending.get("previous"), pending.get("reason", ""))
             return f"interrupted rollback of {version} finished"

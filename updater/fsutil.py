@@ -2,12 +2,15 @@
 
 A write is durable and atomic when the data is fsynced, renamed over the old
 name, and the directory holding it is fsynced; a power cut then leaves either
-the old or the new file, never a mix.
+the old or the new file, never a mix. Temporary names are random and made with
+``O_EXCL | O_NOFOLLOW``: a file or link planted under a guessable name (issue 13:
+``.status.json.tmp-<pid>``) makes the write fail, never lets it follow.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 __all__ = ["atomic_symlink", "atomic_write", "fsync_dir"]
@@ -15,7 +18,7 @@ __all__ = ["atomic_symlink", "atomic_write", "fsync_dir"]
 
 def fsync_dir(path: Path) -> None:
     """Make renames and new entries in directory ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -24,8 +27,9 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically and durably."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(8)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, mode)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -40,9 +44,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 def atomic_symlink(link: Path, target: str) -> None:
     """Point ``link`` at ``target`` in one rename: readers see the old or the new target."""
-    tmp = link.with_name(f".{link.name}.new-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
+    tmp = link.with_name(f".{link.name}.new-{secrets.token_hex(8)}")
+    os.symlink(target, tmp)  # fails on anything already there
     try:
         os.replace(tmp, link)
     except BaseException:

@@ -11,17 +11,26 @@ A version directory counts only once its release marker exists; the marker is
 written last, so a directory without one is a crashed install and is removed.
 ``current`` only ever points at a complete version, and it is switched by one
 rename (:func:`updater.fsutil.atomic_symlink`) as the last step of an install.
+
+Every version name is checked before it becomes a path (a PEP 440 version in
+normal form, :func:`updater.manifest.parse_version`) and the directory must be a
+real directory right inside ``versions/`` — not a link, not reached through one —
+so no file the updater reads can steer ``current`` out of the tree (issue 13).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from updater.errors import BundleRejectedError
 from updater.fsutil import atomic_symlink, atomic_write
+from updater.manifest import parse_version
 
 __all__ = ["MARKER", "InstallTree"]
 
@@ -47,17 +56,37 @@ class InstallTree:
         return self.root / "previous"
 
     def version_dir(self, version: str) -> Path:
-        return self.versions_dir / version
+        """``versions/<version>``; raises ``malformed`` for a name that is no version."""
+        parse_version(version)
+        path = self.versions_dir / version
+        if path.parent != self.versions_dir:  # belt and braces: the name is one component
+            raise BundleRejectedError("malformed", f"version {version!r} leaves versions/")
+        return path
 
     def is_complete(self, version: str) -> bool:
-        """Whether ``version`` is fully installed (its release marker exists)."""
-        return (self.version_dir(version) / MARKER).is_file()
+        """Whether ``version`` is fully installed: a plain directory under ``versions/``
+        (no link on the way) holding its release marker as a plain file."""
+        try:
+            path = self.version_dir(version)
+            versions = os.lstat(self.versions_dir)
+            directory = os.lstat(path)
+            marker = os.lstat(path / MARKER)
+        except (BundleRejectedError, OSError):
+            return False
+        return (
+            stat.S_ISDIR(versions.st_mode)
+            and stat.S_ISDIR(directory.st_mode)
+            and stat.S_ISREG(marker.st_mode)
+        )
 
     def _link_version(self, link: Path) -> str | None:
         if not link.is_symlink():
             return None
-        target = Path(link.readlink()).name
-        return target if self.is_complete(target) else None
+        target = link.readlink()
+        # the updater writes exactly "versions/<version>"; anything else is not its link
+        if target.parent != Path("versions"):
+            return None
+        return target.name if self.is_complete(target.name) else None
 
     def current_version(self) -> str | None:
         """The version ``current`` points at, or None (nothing installed yet)."""
@@ -71,13 +100,17 @@ class InstallTree:
         """Complete versions on disk (any order)."""
         if not self.versions_dir.is_dir():
             return []
-        return [p.name for p in self.versions_dir.iterdir() if (p / MARKER).is_file()]
+        return [p.name for p in self.versions_dir.iterdir() if self.is_complete(p.name)]
 
     def incomplete_dirs(self) -> list[Path]:
         """Version directories left by an interrupted install."""
         if not self.versions_dir.is_dir():
             return []
-        return [p for p in self.versions_dir.iterdir() if p.is_dir() and not (p / MARKER).exists()]
+        return [
+            p
+            for p in self.versions_dir.iterdir()
+            if not p.is_symlink() and p.is_dir() and not self.is_complete(p.name)
+        ]
 
     def switch_current(self, version: str) -> None:
         """Atomically make ``version`` the running version (it must be complete)."""
@@ -103,5 +136,7 @@ class InstallTree:
 
     def remove_version(self, version_dir: Path) -> None:
         """Delete a version directory; the marker goes first so a crash leaves it 'incomplete'."""
+        if version_dir.parent != self.versions_dir or version_dir.is_symlink():
+            raise BundleRejectedError("malformed", f"{version_dir} is not a version directory")
         (version_dir / MARKER).unlink(missing_ok=True)
         shutil.rmtree(version_dir, ignore_errors=True)

@@ -15,8 +15,10 @@ downloading needs no lock at all::
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -37,9 +39,30 @@ def lock_path(state_dir: Path | None = None) -> Path:
 
 
 def _open(path: Path) -> int:
+    """Open the lock file read-only (enough for flock, so a root-made file works for the
+    app user), never through a link: the lock lives in the app's state directory, which
+    the app user can write, and root opens it too (issue 13). A symlink, FIFO or other
+    non-file planted there is removed (the entry, not its target) and a plain file made."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Read-only is enough for flock, so a root-created file still works for the app user.
-    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o664)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    for _ in range(3):
+        try:
+            fd = os.open(path, flags | os.O_CREAT, 0o664)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+        else:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode):
+                return fd
+            os.close(fd)
+        try:
+            path.unlink()  # unlink(2) removes a link itself, never what it points at
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a directory
+            raise UpdateLockedError(f"{path} is not a lock file and cannot be replaced") from exc
+    raise UpdateLockedError(f"{path} keeps being replaced by something that is not a file")
 
 
 def _acquire(fd: int, operation: int, timeout: float) -> bool:

@@ -24,6 +24,8 @@ MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 PAYLOAD_DIR = "payload"
 
+#: What a version may look like before PEP 440 parses it (it names a directory).
+_VERSION_NAME = re.compile(r"^[0-9][0-9A-Za-z.+!]{0,63}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Payload names: one level under payload/, the characters wheel and sdist names use.
 _PAYLOAD_NAME = re.compile(r"^payload/[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -130,8 +132,19 @@ class Manifest:
 
 
 def parse_version(text: str) -> Version:
-    """A PEP 440 version, or ``malformed``."""
+    """A PEP 440 version in its normal form, or ``malformed``.
+
+    A version also names a directory (``versions/<version>``), so only the normal
+    form is taken: no spaces, no ``v`` prefix, no path separator, at most 64 characters.
+    """
+    if not isinstance(text, str) or not _VERSION_NAME.match(text):
+        raise BundleRejectedError("malformed", f"bad version {text!r}")
     try:
-        return Version(text)
+        version = Version(text)
     except InvalidVersion as exc:
         raise BundleRejectedError("malformed", f"bad version {text!r}") from exc
+    if str(version) != text:
+        raise BundleRejectedError(
+            "malformed", f"version {text!r} is not in PEP 440 normal form ({version})"
+        )
+    return version

@@ -7,6 +7,13 @@ corrupted upload is never handed to a counter. Devices ask
 ``GET /releases/<channel>/latest``, download ``GET /bundles/<name>`` (HTTP Range
 supported, for resume) and report with ``POST /devices/<id>/status``.
 
+IT also publishes, with the same token, the **key list** (``PUT /keys``, signed by
+a root key; devices read it with ``GET /keys``) and each channel's **signed
+pointer** (``PUT /releases/<channel>``); ``GET /releases/<channel>/latest`` then
+serves the pointer exactly as IT signed it (``updater.trust``). Without a pointer
+for the channel it serves the unsigned entry ``PUT /bundles`` made, which a counter
+accepts only until it has seen a key list or a signed pointer.
+
 ``madoguchi server run`` mounts it under ``/updates`` of the central server
 (``sync.server.app.build_app``): there every device request needs the device's
 enrolled, unrevoked client certificate, and a device reports only under its own
@@ -17,6 +24,7 @@ pass without one. ``madoguchi update serve`` runs it alone (tests, closed sites)
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -39,12 +47,17 @@ from updater.bundle import sha256_file, verify_bundle
 from updater.errors import BundleRejectedError
 from updater.fsutil import atomic_write
 from updater.keys import load_public_keys
+from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
 
 __all__ = ["UpdateDelivery", "UpdateServerConfig", "authorised_by_token", "create_app"]
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^madoguchi-[A-Za-z0-9.+!_-]+\.bundle$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHANNEL = re.compile(r"^[a-z0-9-]{1,32}$")
+#: A key list or a channel pointer is a few kilobytes at most.
+_MAX_SIGNED = 64 * 1024
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS device_status (
     device_id TEXT PRIMARY KEY,
@@ -104,11 +117,16 @@ class UpdateDelivery:
 
 
 def authorised_by_token(method: str, path: str) -> bool:
-    """True for IT's requests (``path`` inside the mount): publishing a bundle and reading
-    the fleet carry IT's bearer token, not a device certificate. Everything else is a
-    device's request."""
+    """True for IT's requests (``path`` inside the mount): publishing a bundle, a key list
+    or a channel pointer, and reading the fleet carry IT's bearer token, not a device
+    certificate. Everything else is a device's request."""
     if method == "PUT":
-        return path.startswith("/bundles/") and "/" not in path.removeprefix("/bundles/")
+        if path == "/keys":
+            return True
+        for prefix in ("/bundles/", "/releases/"):
+            if path.startswith(prefix) and "/" not in path.removeprefix(prefix):
+                return True
+        return False
     return method in ("GET", "HEAD") and path == "/fleet"
 
 
@@ -118,6 +136,9 @@ class _Store:
         self.bundles = config.data_dir / "bundles"
         self.bundles.mkdir(parents=True, exist_ok=True)
         self.channels_file = config.data_dir / "channels.json"
+        self.keys_file = config.data_dir / "keys.json"
+        self.pointers = config.data_dir / "pointers"
+        self.pointers.mkdir(exist_ok=True)
         self.db_path = config.data_dir / "fleet.sqlite3"
         with self._db() as db:
             db.executescript(_SCHEMA)
@@ -132,8 +153,58 @@ class _Store:
             return {}
         return data
 
+    def _read(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def key_list(self) -> Any:
+        return self._read(self.keys_file)
+
+    def trusted(self) -> TrustedKeys:
+        """IT's root keys with the published key list on top (when there is one)."""
+        roots = TrustedKeys(self.config.trusted_keys)
+        doc = self.key_list()
+        if doc is None:
+            return roots
+        try:
+            return roots.adopt(doc)
+        except TrustRejectedError as exc:  # e.g. the root keys were replaced since
+            log.warning("published key list not used: %s", exc)
+            return roots
+
+    def put_key_list(self, doc: Any) -> dict[str, Any]:
+        current = self.trusted()
+        adopted = current.adopt(doc)  # signed by a root key, serial not lower
+        assert adopted.key_list is not None
+        atomic_write(self.keys_file, json.dumps(doc).encode())
+        return {"serial": adopted.key_list.serial, "keys": sorted(adopted.key_list.keys)}
+
+    def pointer(self, channel: str) -> Any:
+        return self._read(self.pointers / f"{channel}.json")
+
+    def put_pointer(self, channel: str, doc: Any) -> dict[str, Any]:
+        held = self.pointer(channel)
+        last = 0
+        if held is not None:
+            last = json.loads(held["signed"])["serial"]
+        pointer = verify_pointer(doc, self.trusted(), channel=channel, last_serial=last)
+        path = self.bundles / pointer.bundle
+        if not _NAME.match(pointer.bundle) or not path.is_file():
+            raise TrustRejectedError("malformed", f"no bundle {pointer.bundle} is published")
+        if path.stat().st_size != pointer.size or sha256_file(path) != pointer.sha256:
+            raise TrustRejectedError("malformed", f"{pointer.bundle} does not match the pointer")
+        atomic_write(self.pointers / f"{channel}.json", json.dumps(doc).encode())
+        return {
+            "channel": channel,
+            "version": pointer.version,
+            "serial": pointer.serial,
+            "expires": pointer.expires.isoformat(),
+        }
+
     def publish(self, upload: Path, name: str, channel: str) -> dict[str, Any]:
-        verified = verify_bundle(upload, self.config.trusted_keys, None)
+        verified = verify_bundle(upload, self.trusted().for_role("bundle"), None)
         version = verified.manifest.version
         if name != f"madoguchi-{version}.bundle":
             raise BundleRejectedError("malformed", f"{name} does not match version {version}")
@@ -178,12 +249,54 @@ class _Store:
         return [dict(row) for row in rows]
 
 
+def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Route]:
+    """IT's key list and signed channel pointers (``updater.trust``), and the device's read
+    of the key list. The pointer itself is served by ``GET /releases/<channel>/latest``."""
+
+    async def get_keys(request: Request) -> Response:
+        doc = store.key_list()
+        return JSONResponse(doc) if doc is not None else Response(status_code=204)
+
+    async def signed_json(request: Request, action: Callable[[Any], dict[str, Any]]) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
+        body = await request.body()
+        if len(body) > _MAX_SIGNED:
+            return JSONResponse({"error": "document too large"}, status_code=413)
+        try:
+            doc = json.loads(body)
+            result = await run_in_threadpool(action, doc)
+        except ValueError as exc:
+            return JSONResponse({"error": f"not JSON: {exc}"}, status_code=400)
+        except TrustRejectedError as exc:
+            return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=422)
+        return JSONResponse(result, status_code=201)
+
+    async def put_keys(request: Request) -> Response:
+        return await signed_json(request, store.put_key_list)
+
+    async def put_pointer(request: Request) -> Response:
+        channel = request.path_params["channel"]
+        if not _CHANNEL.match(channel):
+            return JSONResponse({"error": "bad channel"}, status_code=400)
+        return await signed_json(request, lambda doc: store.put_pointer(channel, doc))
+
+    return [
+        Route("/releases/{channel}", put_pointer, methods=["PUT"]),
+        Route("/keys", get_keys, methods=["GET"]),
+        Route("/keys", put_keys, methods=["PUT"]),
+    ]
+
+
 def create_app(config: UpdateServerConfig) -> Starlette:
     """The update endpoints as an app (mount it, or serve it alone)."""
     store = _Store(config)
 
     async def latest(request: Request) -> Response:
         channel = request.path_params["channel"]
+        signed = store.pointer(channel) if _CHANNEL.match(channel) else None
+        if signed is not None:
+            return JSONResponse(signed)  # exactly as IT signed it
         release = store.channels().get(channel)
         return JSONResponse(release) if release else Response(status_code=204)
 
@@ -254,6 +367,7 @@ def create_app(config: UpdateServerConfig) -> Starlette:
     return Starlette(
         routes=[
             Route("/releases/{channel}/latest", latest, methods=["GET"]),
+            *_trust_routes(store, from_it),
             Route("/bundles/{name}", bundle, methods=["GET", "HEAD"]),
             Route("/bundles/{name}", publish, methods=["PUT"]),
             Route("/devices/{device_id}/status", status, methods=["POST"]),

@@ -8,41 +8,68 @@ the server and empties only after the server accepted it — a report made just
 before a crash or a rollback is not lost (hawkBit/suricatta's lesson).
 ``pending.json`` exists only while an install is between "started" and
 "committed or rolled back"; recovery after power loss reads it.
+
+All of it lives in the updater's own directory (:mod:`updater.statedir`), which
+only root can change, and is still validated when read back: a ``pending.json``
+whose versions are not PEP 440 names, or whose phase is unknown, is refused
+(issue 13: a planted ``"previous": "../../../var/lib/madoguchi/evil"``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from updater.fsutil import atomic_write
+from updater.errors import BundleRejectedError
+from updater.manifest import parse_version
+from updater.statedir import PrivateDir, UnsafeStateError
 
-__all__ = ["STATES", "StatusStore"]
+__all__ = ["PHASES", "STATES", "StatusStore"]
 
 STATES = ("idle", "downloaded", "deferred", "installed", "committed", "rolled_back", "failed")
+#: The steps of an install recorded in ``pending.json``.
+PHASES = ("install", "switch", "check", "rollback")
 _HISTORY = 20
 
 
-class StatusStore:
-    """The updater's files in ``<state dir>/update``."""
+def _load(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
-    def __init__(self, state_dir: Path) -> None:
-        self.dir = state_dir / "update"
-        self.dir.mkdir(parents=True, exist_ok=True)
+
+def _valid_version(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_version(value)
+    except BundleRejectedError:
+        return False
+    return True
+
+
+class StatusStore:
+    """The updater's files in its own private directory ``update_dir``."""
+
+    def __init__(self, update_dir: Path) -> None:
+        self.private = PrivateDir(update_dir)
+        self.dir = self.private.path
         self.status_file = self.dir / "status.json"
         self.pending_file = self.dir / "pending.json"
         self.reports_file = self.dir / "reports.jsonl"
         self.bad_file = self.dir / "bad-versions.json"
-        self.downloads = self.dir / "downloads"
+        self.downloads_dir = self.private.subdir("downloads")
+        self.downloads = self.downloads_dir.path
 
     def read(self) -> dict[str, Any]:
         """The last recorded status (``{"state": "idle"}`` when there is none)."""
-        try:
-            data: dict[str, Any] = json.loads(self.status_file.read_text())
-        except (OSError, ValueError):
+        data = _load(self.private.read("status.json"))
+        if not isinstance(data, dict) or data.get("state") not in STATES:
             return {"state": "idle", "history": []}
         return data
 
@@ -61,52 +88,78 @@ class StatusStore:
         }
         current = self.read()
         history = [*current.get("history", []), event][-_HISTORY:]
-        atomic_write(self.status_file, json.dumps({**event, "history": history}, indent=1).encode())
-        with self.reports_file.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(event, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        self.private.write(
+            "status.json", json.dumps({**event, "history": history}, indent=1).encode()
+        )
+        self.private.append("reports.jsonl", (json.dumps(event, sort_keys=True) + "\n").encode())
 
     def pending_reports(self) -> list[dict[str, Any]]:
         """Reports not yet accepted by the server (a torn last line is skipped)."""
-        try:
-            lines = self.reports_file.read_text(encoding="utf-8").splitlines()
-        except OSError:
+        raw = self.private.read("reports.jsonl")
+        if raw is None:
             return []
         reports = []
-        for line in lines:
+        for line in raw.decode("utf-8", "replace").splitlines():
             try:
-                reports.append(json.loads(line))
+                report = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(report, dict):
+                reports.append(report)
         return reports
 
     def drop_reports(self, count: int) -> None:
         """Forget the first ``count`` reports (the server has them)."""
         rest = self.pending_reports()[count:]
-        atomic_write(
-            self.reports_file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rest).encode()
+        self.private.write(
+            "reports.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rest).encode()
         )
 
     def read_pending(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.pending_file.read_text())
-        except (OSError, ValueError):
+        """The install in progress, validated; None when there is none.
+
+        Raises :class:`UnsafeStateError` for a ``pending.json`` that does not
+        parse as one the updater wrote (unknown phase, a version that is no PEP 440
+        name): recovery must not act on it.
+        """
+        raw = self.private.read("pending.json")
+        if raw is None:
             return None
+        data = _load(raw)
+        if not isinstance(data, dict):
+            raise UnsafeStateError("pending.json does not parse")
+        if data.get("phase") not in PHASES:
+            raise UnsafeStateError(f"pending.json names an unknown phase {data.get('phase')!r}")
+        if not _valid_version(data.get("version")):
+            raise UnsafeStateError(f"pending.json names a bad version {data.get('version')!r}")
+        previous = data.get("previous")
+        if previous is not None and not _valid_version(previous):
+            raise UnsafeStateError(f"pending.json names a bad previous version {previous!r}")
+        if not isinstance(data.get("reason", ""), str):
+            raise UnsafeStateError("pending.json has a bad reason")
         return data
 
     def write_pending(self, **data: Any) -> None:
-        atomic_write(self.pending_file, json.dumps(data, sort_keys=True).encode())
+        self.private.write("pending.json", json.dumps(data, sort_keys=True).encode())
 
     def clear_pending(self) -> None:
-        self.pending_file.unlink(missing_ok=True)
+        self.private.unlink("pending.json")
 
     def bad_versions(self) -> set[str]:
         """Versions that failed their health check here; polling skips them."""
-        try:
-            return set(json.loads(self.bad_file.read_text()))
-        except (OSError, ValueError):
+        data = _load(self.private.read("bad-versions.json"))
+        if not isinstance(data, list):
             return set()
+        return {v for v in data if _valid_version(v)}
 
     def mark_bad(self, version: str) -> None:
-        atomic_write(self.bad_file, json.dumps(sorted({*self.bad_versions(), version})).encode())
+        self.private.write(
+            "bad-versions.json", json.dumps(sorted({*self.bad_versions(), version})).encode()
+        )
+
+    def read_json(self, name: str) -> Any:
+        """Another state file of the updater's (the key list, pointer serials), parsed."""
+        return _load(self.private.read(name))
+
+    def write_json(self, name: str, data: Any) -> None:
+        self.private.write(name, json.dumps(data, sort_keys=True).encode())

@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     state = scratch / "state"
     updater = Updater(
         tree=InstallTree(scratch / "root"),
-        status=StatusStore(state),
+        status=StatusStore(scratch / "state-update"),
         state_dir=state,
         trusted_keys=trusted,
         health=HealthCheck(timeout_s=120, settle_s=0),

@@ -4,8 +4,10 @@ On IT's machine::
 
     madoguchi update keygen it-signing.key it-signing.pem
     madoguchi update build --version 0.4.0 --key it-signing.key --requirements locked.txt
+    madoguchi update keylist --root-key it-root.key --serial 2 --bundle-key it-signing.pem \
+        --pointer-key it-pointer.pem --out keys.json      # who may sign what (signed by root)
     madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN \
-        --server-ca ca.crt
+        --server-ca ca.crt --key-list keys.json --pointer-key it-pointer.key
     madoguchi update fleet --server URL --token-file TOKEN --server-ca ca.crt
 
 On a counter (the timer runs ``poll --apply``; over HTTPS it uses the device's
@@ -47,37 +49,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("update", help="signed updates: build, publish, apply, roll back")
     verbs = parser.add_subparsers(dest="update_command", metavar="VERB", required=True)
 
-    p = verbs.add_parser("keygen", help="(IT) make an Ed25519 signing key and its public half")
-    p.add_argument("private", type=Path)
-    p.add_argument("public", type=Path)
-    p.set_defaults(func=_keygen)
-
-    p = verbs.add_parser("build", help="(IT) build and sign a versioned bundle")
-    p.add_argument("--version", required=True)
-    p.add_argument("--key", type=Path, required=True, help="signing key (never on a device)")
-    p.add_argument("--out", type=Path, default=Path("dist"))
-    p.add_argument("--source", type=Path, default=Path("."), help="project source tree")
-    p.add_argument("--requirements", type=Path, help="pinned dependencies (omit: app-only)")
-    p.add_argument(
-        "--downgrade-from",
-        action="append",
-        default=[],
-        metavar="VERSION",
-        help="signed rollback allowance: may replace this newer version",
-    )
-    p.add_argument("--notes", default="")
-    p.set_defaults(func=_build)
-
-    p = verbs.add_parser("publish", help="(IT) upload a bundle to the central server")
-    p.add_argument("bundle", type=Path)
-    _it_arguments(p)
-    p.add_argument("--channel", default="stable")
-    p.set_defaults(func=_publish)
-
-    p = verbs.add_parser("fleet", help="(IT) every counter's version and last update state")
-    _it_arguments(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_fleet)
+    _register_it(verbs)
 
     p = verbs.add_parser("serve", help="serve the update endpoints alone (tests, small sites)")
     p.add_argument("--data", type=Path, required=True)
@@ -118,6 +90,69 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_selftest)
 
 
+def _register_it(verbs: Any) -> None:
+    """The verbs IT runs on its own machine: keys, building, publishing, the fleet."""
+    p = verbs.add_parser("keygen", help="(IT) make an Ed25519 signing key and its public half")
+    p.add_argument("private", type=Path)
+    p.add_argument("public", type=Path)
+    p.set_defaults(func=_keygen)
+
+    p = verbs.add_parser("build", help="(IT) build and sign a versioned bundle")
+    p.add_argument("--version", required=True)
+    p.add_argument("--key", type=Path, required=True, help="signing key (never on a device)")
+    p.add_argument("--out", type=Path, default=Path("dist"))
+    p.add_argument("--source", type=Path, default=Path("."), help="project source tree")
+    p.add_argument("--requirements", type=Path, help="pinned dependencies (omit: app-only)")
+    p.add_argument(
+        "--downgrade-from",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="signed rollback allowance: may replace this newer version",
+    )
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=_build)
+
+    p = verbs.add_parser(
+        "keylist", help="(IT) sign the list of update keys and their roles with a root key"
+    )
+    p.add_argument("--root-key", type=Path, required=True, help="a root private key")
+    p.add_argument("--serial", type=int, required=True, help="higher than the last list's")
+    for role in ("bundle", "pointer"):
+        p.add_argument(
+            f"--{role}-key",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="PEM",
+            help=f"public key that may sign {role}s (repeatable)",
+        )
+    p.add_argument("--revoke", action="append", default=[], metavar="KEY_ID")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_keylist)
+
+    p = verbs.add_parser("publish", help="(IT) upload a bundle to the central server")
+    p.add_argument("bundle", type=Path)
+    _it_arguments(p)
+    p.add_argument("--channel", default="stable")
+    p.add_argument(
+        "--pointer-key", type=Path, help="sign the channel pointer with this key (private)"
+    )
+    p.add_argument(
+        "--valid-days",
+        type=float,
+        default=7.0,
+        help="the signed pointer expires after this; publish again before it does",
+    )
+    p.add_argument("--key-list", type=Path, help="also publish this signed key list first")
+    p.set_defaults(func=_publish)
+
+    p = verbs.add_parser("fleet", help="(IT) every counter's version and last update state")
+    _it_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_fleet)
+
+
 def _it_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", help="update endpoint base URL (default: from config)")
     p.add_argument("--token-file", type=Path, required=True, help="IT's publish token")
@@ -128,6 +163,16 @@ def _it_arguments(p: argparse.ArgumentParser) -> None:
 
 def _state_dir() -> Path:
     return default_state_dir()
+
+
+def _trusted(config: Config, status: Any) -> Any:
+    """The root keys of ``[update] keys`` with the highest key list held on top."""
+    from updater.channel import held_keys
+    from updater.keys import load_public_keys
+
+    keys_path = Path(config.update.keys)
+    roots = load_public_keys(keys_path) if keys_path.exists() else {}
+    return held_keys(roots, status, keys_path if keys_path.exists() else None)
 
 
 def _server_url(config: Config, override: str | None = None) -> str:
@@ -189,12 +234,11 @@ def _it_client(args: argparse.Namespace) -> Any:
 def _updater(config: Config, *, progress: bool = False) -> Any:
     from updater.engine import Updater
     from updater.health import DEFAULT_COMMAND, HealthCheck
-    from updater.keys import load_public_keys
     from updater.layout import InstallTree
+    from updater.statedir import update_state_dir
     from updater.status import StatusStore
 
-    keys_path = Path(config.update.keys)
-    trusted = load_public_keys(keys_path) if keys_path.exists() else {}
+    status = StatusStore(update_state_dir())
     units = tuple(config.update.units)
 
     def report(step: str) -> None:
@@ -204,9 +248,9 @@ def _updater(config: Config, *, progress: bool = False) -> Any:
     state = _state_dir()
     return Updater(
         tree=InstallTree(Path(config.update.root)),
-        status=StatusStore(state),
+        status=status,
         state_dir=state,
-        trusted_keys=trusted,
+        trusted_keys=_trusted(config, status).for_role("bundle"),
         health=HealthCheck(
             units=units, commands=(DEFAULT_COMMAND,), timeout_s=config.update.health_timeout_s
         ),
@@ -264,7 +308,32 @@ def _it_request(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
     return response.json()
 
 
+def _keylist(args: argparse.Namespace) -> int:
+    from updater.keys import load_private_key, load_public_key
+    from updater.trust import make_key_list
+
+    entries: dict[str, tuple[Any, set[str]]] = {}
+    for role in ("bundle", "pointer"):
+        for path in getattr(args, f"{role}_key"):
+            public = load_public_key(path)
+            entries.setdefault(str(path.resolve()), (public, set()))[1].add(role)
+    doc = make_key_list(
+        load_private_key(args.root_key),
+        list(entries.values()),
+        serial=args.serial,
+        revoked=args.revoke,
+    )
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"key list {args.serial}: {len(entries)} keys, {len(args.revoke)} revoked -> {args.out}")
+    return 0
+
+
 def _publish(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    if args.key_list:
+        listed = _it_request(args, "PUT", "/keys", content=args.key_list.read_bytes())
+        print(json.dumps({"key_list": listed}, sort_keys=True))
     with args.bundle.open("rb") as body:
         release = _it_request(
             args,
@@ -274,6 +343,23 @@ def _publish(args: argparse.Namespace) -> int:
             content=body,
         )
     print(json.dumps(release, sort_keys=True))
+    if args.pointer_key:
+        from updater.keys import load_private_key
+        from updater.trust import make_pointer
+
+        doc = make_pointer(
+            load_private_key(args.pointer_key),
+            channel=args.channel,
+            version=release["version"],
+            bundle=release["bundle"],
+            size=release["size"],
+            sha256=release["sha256"],
+            valid_for=timedelta(days=args.valid_days),
+        )
+        signed = _it_request(
+            args, "PUT", f"/releases/{args.channel}", content=json.dumps(doc).encode()
+        )
+        print(json.dumps({"pointer": signed}, sort_keys=True))
     return 0
 
 
@@ -330,11 +416,49 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_DEFERRED
 
 
+def _release(config: Config, updater: Any, client: Any) -> Any:
+    """The release the server points at, checked: the key list it serves is taken when
+    it is valid and not older than the one held; the channel pointer must be signed by
+    a ``pointer`` key, unexpired and not older than the last one (``updater.trust``)."""
+    from updater.channel import accept_key_list, accept_pointer, signed_pointers_required
+    from updater.download import Release
+    from updater.trust import TrustRejectedError
+
+    status, channel = updater.status, config.update.channel
+    trusted = _trusted(config, status)
+    served = client.key_list()
+    if served is not None:
+        try:
+            trusted = accept_key_list(trusted, status, served)
+        except TrustRejectedError as exc:
+            log.warning("the server's key list is not used: %s", exc)
+    updater.trusted_keys = trusted.for_role("bundle")
+    answer = client.latest_answer(channel)
+    if answer is None:
+        return None
+    if isinstance(answer, dict) and "signed" in answer:
+        pointer = accept_pointer(trusted, status, answer, channel=channel)
+        return Release.from_json(
+            {
+                "version": pointer.version,
+                "bundle": pointer.bundle,
+                "size": pointer.size,
+                "sha256": pointer.sha256,
+            }
+        )
+    if signed_pointers_required(trusted, status, channel):
+        raise TrustRejectedError(
+            "unsigned", f"the server's answer for channel {channel} is not a signed pointer"
+        )
+    log.warning("channel %s: unsigned answer accepted (no key list held yet)", channel)
+    return Release.from_json(answer if isinstance(answer, dict) else {})
+
+
 def _fetch_latest(config: Config, updater: Any) -> Path | None:
     client = _client(config)
     try:
         _send_reports(client, config, updater)
-        release = client.latest(config.update.channel)
+        release = _release(config, updater, client)
         current = updater.tree.current_version()
         # Any other version is fetched: an older one may carry IT's signed rollback
         # allowance, and verification (not the poller) decides whether it may go on.
@@ -343,7 +467,7 @@ def _fetch_latest(config: Config, updater: Any) -> Path | None:
         if release.version in updater.status.bad_versions():
             log.info("release %s failed here before; not fetching it again", release.version)
             return None
-        path: Path = client.download(release, updater.status.downloads)
+        path: Path = client.download(release, updater.status.downloads_dir)
         updater.status.record("downloaded", version=release.version, running=current)
         _send_reports(client, config, updater)
         return path
@@ -411,15 +535,26 @@ def _poll(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    updater = _updater(config_from(args))
+    from updater.channel import POINTERS_FILE
+    from updater.statedir import UnsafeStateError
+
+    config = config_from(args)
+    updater = _updater(config)
     status = updater.status.read()
+    try:
+        pending: Any = updater.status.read_pending()
+    except UnsafeStateError as exc:
+        pending = f"refused: {exc}"
+    key_list = _trusted(config, updater.status).key_list
     info = {
         **{k: v for k, v in status.items() if k != "history"},
         "current": updater.tree.current_version(),
         "previous": updater.tree.previous_version(),
         "installed": sorted(updater.tree.installed_versions()),
-        "pending": updater.status.read_pending(),
+        "pending": pending,
         "unsent_reports": len(updater.status.pending_reports()),
+        "key_list_serial": key_list.serial if key_list else None,
+        "pointer_serials": updater.status.read_json(POINTERS_FILE) or {},
     }
     if args.json:
         print(json.dumps(info, sort_keys=True))

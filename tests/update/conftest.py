@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from update_helpers import EXTRA_SITE
+from update_helpers import EXTRA_SITE, update_dir
 
 from madoguchi.bench.update import ReleaseSet, make_release_set
 from updater.engine import Updater
@@ -34,7 +34,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> ReleaseSet:
 def make_updater(root: Path, state: Path, releases: ReleaseSet) -> Updater:
     return Updater(
         tree=InstallTree(root),
-        status=StatusStore(state),
+        status=StatusStore(update_dir(state)),
         state_dir=state,
         trusted_keys=load_public_keys(releases.public_key),
         health=HealthCheck(timeout_s=60, settle_s=0),

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from update_helpers import DEV_BIN, EXTRA_SITE
+from update_helpers import DEV_BIN, EXTRA_SITE, update_dir
 
 from madoguchi.bench.update import ReleaseSet
 from updater.layout import InstallTree
@@ -83,7 +83,7 @@ def test_kill_at_each_step_leaves_a_bootable_consistent_tree(
     current = tree.current_version()
     assert current in ("1.0.0", "1.1.0")
     assert tree.incomplete_dirs() == []
-    assert StatusStore(state).read_pending() is None
+    assert StatusStore(update_dir(state)).read_pending() is None
     booted = subprocess.run(
         [str(fresh_root / "current" / "bin" / "madoguchi"), "update", "selftest"],
         capture_output=True,
@@ -92,14 +92,14 @@ def test_kill_at_each_step_leaves_a_bootable_consistent_tree(
         cwd="/",
     )
     assert booted.returncode == 0, booted.stderr
-    status = StatusStore(state).read()
+    status = StatusStore(update_dir(state)).read()
     if step == "verify":  # nothing was written yet, so there is nothing to report
         assert current == "1.0.0"
         assert status["state"] == "idle"
     elif step == "rollback":  # recovery finished going back
         assert current == "1.0.0"
         assert status["state"] == "rolled_back"
-        assert "1.3.0" in StatusStore(state).bad_versions()
+        assert "1.3.0" in StatusStore(update_dir(state)).bad_versions()
     elif step in BEFORE_SWITCH:
         assert current == "1.0.0"
         assert status["state"] == "failed"

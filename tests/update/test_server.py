@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from update_helpers import DEV_BIN
 
 from madoguchi.bench.update import ReleaseSet, tamper_cases
 from updater.download import Release, UpdateClient
 from updater.errors import DownloadError
+from updater.keys import load_private_key
+from updater.statedir import PrivateDir
+from updater.trust import make_key_list, make_pointer
 
 TOKEN = "publish-secret-0123456789"
 
@@ -116,17 +123,18 @@ def test_download_resumes_with_range(server: str, releases: ReleaseSet, tmp_path
     _publish(server, bundle, "resume")
     data = bundle.read_bytes()
     half = len(data) // 2
-    (tmp_path / f"{bundle.name}.part").write_bytes(data[:half])  # a cut connection's leftovers
+    dl = PrivateDir(tmp_path / "dl")
+    (dl.path / f"{bundle.name}.part").write_bytes(data[:half])  # a cut connection's leftovers
     requests: list[httpx.Request] = []
     client = _client(requests)
     client.base_url = server
     release = client.latest("resume")
     assert release is not None
-    path = client.download(release, tmp_path)
+    path = client.download(release, dl)
     assert path.read_bytes() == data
     gets = [r for r in requests if "/bundles/" in r.url.path]
     assert [r.headers.get("range") for r in gets] == [f"bytes={half}-"]
-    assert not (tmp_path / f"{bundle.name}.part").exists()
+    assert not (dl.path / f"{bundle.name}.part").exists()
 
 
 def test_a_wrong_partial_file_is_detected_and_dropped(
@@ -135,16 +143,17 @@ def test_a_wrong_partial_file_is_detected_and_dropped(
     bundle = releases.bundles["1.2.0"]
     _publish(server, bundle, "corrupt")
     data = bundle.read_bytes()
-    part = tmp_path / f"{bundle.name}.part"
+    dl = PrivateDir(tmp_path / "dl")
+    part = dl.path / f"{bundle.name}.part"
     part.write_bytes(b"\xff" * (len(data) // 3))  # not a prefix of the real file
     client = _client([])
     client.base_url = server
     release = client.latest("corrupt")
     assert release is not None
     with pytest.raises(DownloadError, match="SHA-256"):
-        client.download(release, tmp_path)
+        client.download(release, dl)
     assert not part.exists()
-    assert client.download(release, tmp_path).read_bytes() == data  # next run starts clean
+    assert client.download(release, dl).read_bytes() == data  # next run starts clean
 
 
 def test_a_404_is_final_and_not_retried(server: str, tmp_path: Path) -> None:
@@ -153,7 +162,7 @@ def test_a_404_is_final_and_not_retried(server: str, tmp_path: Path) -> None:
     client.base_url = server
     missing = Release("9.9.9", "madoguchi-9.9.9.bundle", 10, "0" * 64)
     with pytest.raises(DownloadError, match="404"):
-        client.download(missing, tmp_path)
+        client.download(missing, PrivateDir(tmp_path / "dl"))
     assert len(requests) == 1
 
 
@@ -163,7 +172,7 @@ def test_unreachable_server_gives_up_after_capped_attempts(tmp_path: Path) -> No
     client.base_url = "http://127.0.0.1:9"  # discard port: connection refused
     release = Release("1.0.0", "madoguchi-1.0.0.bundle", 10, "0" * 64)
     with pytest.raises(DownloadError, match="3 attempts"):
-        client.download(release, tmp_path)
+        client.download(release, PrivateDir(tmp_path / "dl"))
     assert len(requests) == 3
 
 
@@ -266,7 +275,7 @@ def test_a_dropped_connection_is_resumed_in_the_same_run(
     try:
         release = client.latest("flaky")
         assert release is not None
-        path = client.download(release, tmp_path)
+        path = client.download(release, PrivateDir(tmp_path / "dl"))
     finally:
         proxy.close()
     assert proxy.cuts == 1
@@ -277,3 +286,102 @@ def test_a_dropped_connection_is_resumed_in_the_same_run(
     assert ranges[1] is not None
     assert ranges[1].startswith("bytes=")
     assert int(ranges[1].removeprefix("bytes=").rstrip("-")) > 0
+
+
+# --- the key list and the signed channel pointer (issue 13) ----------------------------
+
+
+def _put_json(base: str, path: str, doc: object, token: str = TOKEN) -> httpx.Response:
+    return httpx.put(
+        f"{base}{path}",
+        content=json.dumps(doc).encode(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def _fetch(
+    server: str, releases: ReleaseSet, tmp_path: Path, channel: str
+) -> subprocess.CompletedProcess[str]:
+    """``madoguchi update fetch`` as a counter of this server (plain HTTP, ``update serve``)."""
+    config = tmp_path / "device.toml"
+    config.write_text(
+        "[update]\n"
+        f'root = "{tmp_path / "root"}"\n'
+        f'keys = "{releases.public_key}"\n'
+        f'server_url = "{server}"\n'
+        f'channel = "{channel}"\n'
+    )
+    env = {**os.environ, "MADOGUCHI_CONFIG": str(config)}
+    return subprocess.run(
+        [str(DEV_BIN / "madoguchi"), "update", "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def test_it_publishes_a_key_list_and_a_signed_pointer_and_a_counter_follows_it(
+    server: str, releases: ReleaseSet, tmp_path: Path
+) -> None:
+    root = load_private_key(releases.private_key)
+    pointer_key = Ed25519PrivateKey.generate()
+    key_list = make_key_list(root, [(pointer_key.public_key(), ["pointer"])], serial=5)
+    assert _put_json(server, "/keys", key_list, token="wrong").status_code == 401
+    forged = make_key_list(pointer_key, [(pointer_key.public_key(), ["bundle"])], serial=6)
+    assert _put_json(server, "/keys", forged).status_code == 422  # not signed by a root key
+    assert _put_json(server, "/keys", key_list).status_code == 201, "key list refused"
+    assert httpx.get(f"{server}/keys").json() == key_list
+    older = make_key_list(root, [], serial=4)
+    assert _put_json(server, "/keys", older).json()["reason"] == "replayed"
+
+    bundle = releases.bundles["1.2.0"]
+    assert _publish(server, bundle, "signed-unused").status_code == 201
+    release = {
+        "version": "1.2.0",
+        "bundle": bundle.name,
+        "size": bundle.stat().st_size,
+        "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
+    }
+    pointer = make_pointer(pointer_key, channel="signed", valid_for=timedelta(days=1), **release)
+    assert _put_json(server, "/releases/signed", pointer, token="wrong").status_code == 401
+    # a bundle key is not a pointer key; another channel's pointer does not fit; expired
+    other = Ed25519PrivateKey.generate()
+    for doc, reason in (
+        (
+            make_pointer(other, channel="signed", valid_for=timedelta(days=1), **release),
+            "bad-signature",
+        ),
+        (
+            make_pointer(pointer_key, channel="canary", valid_for=timedelta(days=1), **release),
+            "wrong-channel",
+        ),
+        (
+            make_pointer(pointer_key, channel="signed", valid_for=timedelta(days=-1), **release),
+            "expired",
+        ),
+    ):
+        answer = _put_json(server, "/releases/signed", doc)
+        assert (answer.status_code, answer.json()["reason"]) == (422, reason)
+    assert _put_json(server, "/releases/signed", pointer).status_code == 201
+    # the server hands out the pointer exactly as signed
+    assert httpx.get(f"{server}/releases/signed/latest").json() == pointer
+    stale = make_pointer(
+        pointer_key, channel="signed", valid_for=timedelta(days=1), serial=1, **release
+    )
+    assert _put_json(server, "/releases/signed", stale).json()["reason"] == "replayed"
+
+    # a counter trusting only the root key follows the pointer through the key list
+    fetched = _fetch(server, releases, tmp_path, "signed")
+    assert fetched.returncode == 0, fetched.stderr
+    assert Path(fetched.stdout.strip()).read_bytes() == bundle.read_bytes()
+    held = json.loads((tmp_path / "state-update" / "keys.json").read_text())
+    assert held == key_list
+    # holding a key list, it no longer takes an unsigned answer on any channel
+    assert _publish(server, releases.bundles["1.1.0"], "unsigned").status_code == 201
+    refused = _fetch(server, releases, tmp_path, "unsigned")
+    assert refused.returncode == 2
+    assert "not a signed pointer" in refused.stderr
+    assert not (tmp_path / "state-update" / "downloads" / releases.bundles["1.1.0"].name).exists()

@@ -33,6 +33,7 @@ from sync.server.repository import open_repository
 from sync.tls import DEVICE_CERT, DEVICE_KEY, SERVER_CA, device_http_client, tls_context
 from updater.download import Release, UpdateClient
 from updater.errors import DownloadError
+from updater.statedir import PrivateDir
 
 TOKEN = "it-publish-token-0123456789"
 
@@ -138,7 +139,7 @@ def test_server_run_delivers_updates_to_an_enrolled_device(
     fetched = _madoguchi("update", "fetch", env=env)
     assert fetched.returncode == 0, fetched.stderr
     bundle = Path(fetched.stdout.strip())
-    assert bundle == tmp_path / "state" / "update" / "downloads" / "madoguchi-1.1.0.bundle"
+    assert bundle == tmp_path / "state-update" / "downloads" / "madoguchi-1.1.0.bundle"
     assert bundle.read_bytes() == releases.bundles["1.1.0"].read_bytes()
     # the report went in under the certificate's device id, and IT sees it
     counter = central.fleet()["counter-10"]
@@ -202,7 +203,7 @@ def _device_requests(client: UpdateClient, tmp_path: Path) -> list[str]:
     errors = []
     for attempt in (
         lambda: client.latest("stable"),
-        lambda: client.download(_release_of(), tmp_path / "downloads"),
+        lambda: client.download(_release_of(), PrivateDir(tmp_path / "downloads")),
         lambda: client.report("counter-13", [{"state": "idle", "at": _now()}]),
     ):
         with pytest.raises(DownloadError) as caught:
@@ -287,7 +288,7 @@ def test_the_device_trusts_only_the_server_ca(
     assert polled.returncode == 2, polled
     assert "not signed by the configured CA" in polled.stderr, polled.stderr
     assert snapshot(fresh_root) == before
-    downloads = tmp_path / "state" / "update" / "downloads"
+    downloads = tmp_path / "state-update" / "downloads"
     assert not downloads.exists() or not any(downloads.iterdir())
     status = _madoguchi("update", "status", "--json", env=env)
     recorded = json.loads(status.stdout)
@@ -309,9 +310,8 @@ def test_a_cut_download_resumes_with_range_over_mutual_tls(
     tls = tmp_path / "tls"
     central.enrol(tls, "counter-16")
     data = releases.bundles["1.2.0"].read_bytes()
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    part = downloads / "madoguchi-1.2.0.bundle.part"
+    downloads = PrivateDir(tmp_path / "downloads")
+    part = downloads.path / "madoguchi-1.2.0.bundle.part"
     part.write_bytes(data[: len(data) // 2])  # what a cut connection left
     http = device_http_client(tls, timeout_s=30)
     answers: list[tuple[str | None, int, str | None]] = []

@@ -23,3 +23,8 @@ def snapshot(root: Path) -> dict[str, tuple[str, int | str]]:
         else:
             result[rel] = ("dir", 0)
     return result
+
+
+def update_dir(state: Path) -> Path:
+    """The updater's own state beside the app's ``state`` (``updater.statedir``'s default)."""
+    return state.with_name(f"{state.name}-update")
