@@ -538,7 +538,7 @@ def main() -> None:
             raise RuntimeError(f"lock holder failed: {holder.stderr.read()}")
         while_open = run("systemctl", "start", UPDATE)
         status_open = update_status()
-        downloads = sorted(os.listdir("/var/lib/madoguchi/update/downloads"))
+        downloads = sorted(os.listdir("/var/lib/madoguchi-update/downloads"))
         holder.terminate()
         holder.wait(10)
         after = run("systemctl", "start", UPDATE)
