@@ -59,9 +59,11 @@ class KeypadConfig:
     keymap: tuple[str, ...] = ()
     #: scan period while a key change is being debounced
     scan_interval_ms: float = 1.0
-    #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad)
+    #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad); the
+    #: prompt counts down to the nearer one, and running out never spends a try. The
+    #: applicant reads the prompt and finds the pad before the first key: 60 s for both.
     pin_overall_timeout_s: float = 60.0
-    pin_inter_key_timeout_s: float = 15.0
+    pin_inter_key_timeout_s: float = 60.0
     #: multi-tap (signature password): a pending letter is fixed after this pause
     multitap_commit_ms: float = 1000.0
     #: use the card reader's own PIN pad (PC/SC Part 10) when it advertises one
