@@ -490,6 +490,7 @@ class CounterApp(App[None]):
             tries_left=status.remaining,
             confirm_last_try=confirmed,
             timeouts=self.services.pin_timeouts,
+            clock=self.services.clock.monotonic,
         )
         self.push_screen(screen, callback=self._pin_finished)
 

@@ -97,7 +97,9 @@ async def test_the_pin_prompt_times_out_as_configured_and_spends_no_try(
             await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
             assert "残り時間 1 秒" in screen_text(app)
             await pilot.press("1", "2")
-            await wait_for(pilot, lambda: app.screen.id == "checklist", timeout=5)
+            await wait_for(pilot, lambda: getattr(app.screen, "length", 0) == 2)
+            clock.advance(1.5)  # the configured second runs out, on the counter's clock
+            await wait_for(pilot, lambda: app.screen.id == "checklist")
             text = screen_text(app)
             assert "時間切れ" in text
             # The step is still there to answer: the PIN again, or 照合番号B.
