@@ -65,7 +65,9 @@ async def test_wrong_pin_then_the_right_one_on_the_clerks_retry(services: Any) -
         assert services.pin_status("juki").remaining == 2
         text = screen_text(app)
         assert "残り 2 回" in text
-        assert "再入力" in text and "照合番号B" in text and "中止" in text
+        assert "再入力" in text
+        assert "照合番号B" in text
+        assert "中止" in text
         await pilot.press("enter")  # 再入力: a new prompt, the tries read again first
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
         assert "残り 2 回" in screen_text(app)
@@ -103,7 +105,8 @@ async def test_the_pin_prompt_times_out_as_configured_and_spends_no_try(
             text = screen_text(app)
             assert "時間切れ" in text
             # The step is still there to answer: the PIN again, or 照合番号B.
-            assert "暗証番号を照合する" in text and "照合番号B" in text
+            assert "暗証番号を照合する" in text
+            assert "照合番号B" in text
             assert "pin_result" not in app.screen.session.recorded["applicant_id"]["card"]
         assert services.pin_status("juki").remaining == 3
     finally:
