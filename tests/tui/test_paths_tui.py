@@ -54,7 +54,7 @@ async def test_wrong_pin_then_the_right_one_on_the_clerks_retry(services: Any) -
         await sign_in(pilot)
         await answer_until(pilot, "card.pin_result")
         await wait_for(pilot, lambda: step_ready(app))
-        checklist = app.screen
+        checklist: Any = app.screen
         await pilot.press("enter")  # 暗証番号を照合する
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
         text = screen_text(app)
@@ -107,7 +107,8 @@ async def test_the_pin_prompt_times_out_as_configured_and_spends_no_try(
             # The step is still there to answer: the PIN again, or 照合番号B.
             assert "暗証番号を照合する" in text
             assert "照合番号B" in text
-            assert "pin_result" not in app.screen.session.recorded["applicant_id"]["card"]
+            recorded = app.screen.session.recorded  # type: ignore[attr-defined]
+            assert "pin_result" not in recorded["applicant_id"]["card"]
         assert services.pin_status("juki").remaining == 3
     finally:
         services.close()
@@ -230,7 +231,7 @@ async def test_a_card_swapped_mid_procedure_withdraws_the_first_cards_facts(
         await sign_in(pilot)
         await answer_until(pilot, "card.pin_result")
         await wait_for(pilot, lambda: step_ready(app))
-        checklist = app.screen
+        checklist: Any = app.screen
         first = app.card_status.identity  # type: ignore[union-attr]
         assert checklist.session.recorded["applicant_id"]["card"]["expiry"] == "2034-04-01"
         reader = services.reader
