@@ -249,7 +249,9 @@ class CounterApp(App[None]):
 
     def begin_procedure(self, procedure_id: str) -> None:
         """Ask who stands at the counter if it is not obvious, then open the checklist."""
-        actors = list(self.services.procedure_actors(procedure_id))
+        # A procedure nobody stands at the counter for (第4-4, the clerk's own) names no
+        # actor: it runs as "self" rather than asking an empty question (a dead end).
+        actors = list(self.services.procedure_actors(procedure_id)) or ["self"]
         if len(actors) == 1:
             self._start_procedure(procedure_id, actors[0])
             return

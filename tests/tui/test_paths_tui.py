@@ -277,3 +277,13 @@ async def test_quitting_asks_in_japanese_and_a_counter_refuses_during_a_procedur
             "手続の途中は終了できません" in n.message for n in app._notifications))
         assert app.screen.id == "checklist"
         assert app.is_running
+
+
+async def test_a_procedure_without_an_actor_opens_its_checklist(services: Any) -> None:
+    # 第4-4 (申請書等の保存) has nobody at the counter: no empty "who is here" question.
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await pick_procedure(pilot, "4-4")
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert "第4-4-(1)" in screen_text(app)

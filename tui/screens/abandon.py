@@ -85,6 +85,10 @@ class AbandonScreen(CounterScreen[AbandonmentReason | None]):
         if step is not None:
             text.append(step.citation + "  ", style="bold")
             text.append(step.text(lang))
+        elif (decision := self.session.evaluation.decision) is not None:
+            # Decided: name the decision that is discarded if the clerk goes on.
+            text.append(self.t("abandon.discarded", decision=engine_texts.decision_label(
+                decision.value, lang)), style="bold")
         return text
 
     def on_mount(self) -> None:
