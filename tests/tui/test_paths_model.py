@@ -212,3 +212,16 @@ def _check_abandonment(session: Session, step: Step) -> None:
         # No fact of the case travels with an abandonment.
         assert not payload["checks"]
         assert not payload["certificates"]
+
+
+def test_an_abandonment_round_trips_and_other_records_keep_their_payload() -> None:
+    from device.records import TransactionRecord
+
+    session = Session.start("2-1-1", "self", DAYS["改正後"], effective_date=EFFECTIVE)
+    record = session.abandon(AbandonmentReason.CARD)
+    assert TransactionRecord.from_payload(record.to_payload()) == record
+    session.record("application.received", False)
+    decided = session.complete()
+    payload = decided.to_payload()
+    assert "abandonment_reason" not in payload  # an older reader sees what it always saw
+    assert TransactionRecord.from_payload(payload) == decided
