@@ -287,3 +287,58 @@ async def test_a_procedure_without_an_actor_opens_its_checklist(services: Any) -
         await pick_procedure(pilot, "4-4")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         assert "第4-4-(1)" in screen_text(app)
+
+
+async def test_retrying_into_the_last_try_still_needs_the_clerks_confirmation(
+    services: Any,
+) -> None:
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await answer_until(pilot, "card.pin_result")
+        await wait_for(pilot, lambda: step_ready(app))
+        checklist: Any = app.screen
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"9876", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-retry")
+        await pilot.press("enter")  # 再入力
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"9876", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-retry")
+        assert "次が最後の1回です" in screen_text(app)
+        await pilot.press("enter")  # 再入力: the tries are read again, one is left
+        await wait_for(pilot, lambda: app.screen.id == "last-try")
+        await pilot.press("enter")  # the focused answer declines: nothing is sent
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert "pin_result" not in checklist.session.recorded["applicant_id"]["card"]
+    assert services.pin_status("juki").remaining == 1
+
+
+async def test_another_card_under_the_outcome_sends_the_clerk_back(
+    services: Any, sim_pki: Path
+) -> None:
+    from drivers.simcard import make_card
+
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await answer_until(pilot, "card.pin_result")
+        await wait_for(pilot, lambda: step_ready(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"1234", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "outcome")
+        outcome: Any = app.screen
+        first = app.card_status.identity if app.card_status else None
+        reader = services.reader
+        threading.Thread(target=reader.remove).start()
+        await wait_for(pilot, lambda: app.reader_state.presence is Presence.ABSENT)
+        assert app.screen.id == "outcome"  # the decision needs no card by itself
+        card = make_card("face-auth", pki_dir=sim_pki)
+        threading.Thread(target=reader.insert, args=(card,)).start()
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert app.card_status is not None
+        assert app.card_status.identity != first
+        assert "card" not in outcome.session.recorded["applicant_id"]
+    assert _stored(services) == []  # nothing mixing two cards was recorded
