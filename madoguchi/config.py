@@ -72,6 +72,13 @@ class KeypadConfig:
     #: ``madoguchi sim pad`` presses keys; empty = <state dir>/keypad.sock
     control_socket: str = ""
 
+    def __post_init__(self) -> None:
+        # A PIN prompt that cannot wait is refused at start-up, not at the counter.
+        for name in ("pin_overall_timeout_s", "pin_inter_key_timeout_s"):
+            seconds = getattr(self, name)
+            if not seconds > 0:
+                raise ConfigError(f"[keypad] {name} must be more than 0 seconds, not {seconds}")
+
     def resolved_control_socket(self) -> Path:
         """Where the ``virtual-matrix`` pad listens (``control_socket`` or the state dir)."""
         return (

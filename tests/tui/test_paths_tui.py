@@ -342,3 +342,16 @@ async def test_another_card_under_the_outcome_sends_the_clerk_back(
         assert app.card_status.identity != first
         assert "card" not in outcome.session.recorded["applicant_id"]
     assert _stored(services) == []  # nothing mixing two cards was recorded
+
+
+def test_the_pin_timeout_is_configured_and_checked(tmp_path: Path) -> None:
+    from madoguchi.config import load_config
+    from madoguchi.errors import ConfigError
+
+    config = tmp_path / "madoguchi.toml"
+    config.write_text("[keypad]\npin_overall_timeout_s = 90\n", encoding="utf-8")
+    keypad = load_config(config).keypad
+    assert (keypad.pin_overall_timeout_s, keypad.pin_inter_key_timeout_s) == (90.0, 60.0)
+    config.write_text("[keypad]\npin_inter_key_timeout_s = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="pin_inter_key_timeout_s must be more than 0"):
+        load_config(config)
