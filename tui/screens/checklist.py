@@ -37,6 +37,8 @@ OPERATOR_AUTH_STEP = ".card.operator_authenticated"
 PIN_RESULT_STEP = ".card.pin_result"
 #: How a PIN prompt's outcome is recorded for the engine; other outcomes record nothing.
 PIN_RESULTS = {"verified": "verified", "wrong": "failed", "blocked": "blocked"}
+#: How often, and how many times, the PIN step looks again while a card read finishes.
+VERIFY_WAIT_S, VERIFY_WAIT_TICKS = 0.05, 100
 #: Steps that the card on the reader answers or proposes have this in their key.
 CARD_STEP = ".card."
 #: Card kinds (``device.card.kind``) that answer the 顔認証カードか question; other kinds
@@ -369,7 +371,13 @@ class ChecklistScreen(CounterScreen[None]):
             value = value == "true"
         self._record(value)
 
-    def _verify_pin(self) -> None:
+    def _verify_pin(self, waited: int = 0) -> None:
+        # After a wrong PIN the app re-reads the card (to show the tries left); the app
+        # allows one card conversation at a time, so 再入力 pressed meanwhile waits for
+        # that read instead of being dropped without a word.
+        if self.counter.card_reading and waited < VERIFY_WAIT_TICKS:
+            self.set_timer(VERIFY_WAIT_S, lambda: self._verify_pin(waited + 1))
+            return
         self.counter.verify_pin(self._pin_done)
 
     def _pin_done(self, result: PinVerifyResult) -> None:
