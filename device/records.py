@@ -30,6 +30,22 @@ class Decision(enum.Enum):
     CONTINUE = "continue"
     REJECT = "reject"  # 受付不可
     INQUIRY = "inquiry"  # 照会書／回答書 route
+    ABANDONED = "abandoned"  # 中止: the procedure ended without a decision (see AbandonmentReason)
+
+
+class AbandonmentReason(enum.Enum):
+    """Why a procedure was abandoned (中止) at the counter; the clerk picks one of six.
+
+    The values are stable codes (stored and synced); the clerk sees 申請取下げ,
+    書類不備, カード不備, 時間切れ, 操作誤り, その他 (``tui`` catalogue ``abandon.reasons``).
+    """
+
+    WITHDRAWN = "withdrawn"  # 申請取下げ
+    DOCUMENTS = "documents"  # 書類不備
+    CARD = "card"  # カード不備
+    TIMED_OUT = "timed_out"  # 時間切れ
+    OPERATOR_ERROR = "operator_error"  # 操作誤り
+    OTHER = "other"  # その他
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +88,18 @@ class TransactionRecord:
     fee_collected_yen: int = 0
     fee_payable_jlis_yen: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Set exactly when ``decision`` is :attr:`Decision.ABANDONED`.
+    abandonment_reason: AbandonmentReason | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON-ready form that is stored and synced."""
         payload = dataclasses.asdict(self)
         payload["decision"] = self.decision.value
+        # Only an abandonment carries the key, so every other payload stays as it was.
+        if self.abandonment_reason is None:
+            del payload["abandonment_reason"]
+        else:
+            payload["abandonment_reason"] = self.abandonment_reason.value
         assert_no_forbidden_data(payload)
         return payload
 
@@ -85,6 +108,8 @@ class TransactionRecord:
         """Rebuild a record from :meth:`to_payload` output."""
         data = dict(payload)
         data["decision"] = Decision(data["decision"])
+        reason = data.get("abandonment_reason")
+        data["abandonment_reason"] = None if reason is None else AbandonmentReason(reason)
         data["reasons"] = tuple(Reason(**r) for r in data.get("reasons", ()))
         data["certificates"] = tuple(CertificateAction(**c) for c in data.get("certificates", ()))
         data["checks"] = tuple(data.get("checks", ()))

@@ -77,9 +77,11 @@ class KeypadConfig:
     keymap: tuple[str, ...] = ()
     #: scan period while a key change is being debounced
     scan_interval_ms: float = 1.0
-    #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad)
+    #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad); the
+    #: prompt counts down to the nearer one, and running out never spends a try. The
+    #: applicant reads the prompt and finds the pad before the first key: 60 s for both.
     pin_overall_timeout_s: float = 60.0
-    pin_inter_key_timeout_s: float = 15.0
+    pin_inter_key_timeout_s: float = 60.0
     #: multi-tap (signature password): a pending letter is fixed after this pause
     multitap_commit_ms: float = 1000.0
     #: use the card reader's own PIN pad (PC/SC Part 10) when it advertises one
@@ -87,6 +89,13 @@ class KeypadConfig:
     #: ``virtual-matrix`` backend only (demo, tests): the unix socket through which
     #: ``madoguchi sim pad`` presses keys; empty = <state dir>/keypad.sock
     control_socket: str = ""
+
+    def __post_init__(self) -> None:
+        # A PIN prompt that cannot wait is refused at start-up, not at the counter.
+        for name in ("pin_overall_timeout_s", "pin_inter_key_timeout_s"):
+            seconds = getattr(self, name)
+            if not seconds > 0:
+                raise ConfigError(f"[keypad] {name} must be more than 0 seconds, not {seconds}")
 
     def resolved_control_socket(self) -> Path:
         """Where the ``virtual-matrix`` pad listens (``control_socket`` or the state dir)."""

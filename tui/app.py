@@ -49,6 +49,7 @@ from tui.messages import (
     SignInFinished,
     StatusPolled,
 )
+from tui.screens.abandon import AbandonScreen
 from tui.screens.actor import ActorScreen
 from tui.screens.base import CounterScreen
 from tui.screens.checklist import ChecklistScreen
@@ -61,7 +62,9 @@ from tui.screens.last_try import LastTryScreen
 from tui.screens.login import LoginScreen
 from tui.screens.outcome import OutcomeScreen
 from tui.screens.pin_prompt import PinPromptScreen
+from tui.screens.pin_retry import PinRetryScreen
 from tui.screens.procedures import ProcedureScreen
+from tui.screens.quit import QuitScreen
 from tui.screens.today import TodayScreen
 from tui.services import (
     CardStatus,
@@ -136,6 +139,10 @@ class CounterApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [  # noqa: RUF012 - Textual's own convention
         Binding("f2", "toggle_language", show=False, priority=True),
+        # Quitting asks first (in the UI's language), and a counter (not the demo)
+        # refuses during a procedure; Ctrl+C does the same instead of Textual's toast.
+        Binding("ctrl+q", "request_quit", show=False, priority=True),
+        Binding("ctrl+c", "request_quit", show=False, priority=True),
     ]
 
     reader_state: var[ReaderState] = var(ReaderState("", Presence.UNKNOWN))
@@ -280,7 +287,9 @@ class CounterApp(App[None]):
 
     def begin_procedure(self, procedure_id: str) -> None:
         """Ask who stands at the counter if it is not obvious, then open the checklist."""
-        actors = list(self.services.procedure_actors(procedure_id))
+        # A procedure nobody stands at the counter for (第4-4, the clerk's own) names no
+        # actor: it runs as "self" rather than asking an empty question (a dead end).
+        actors = list(self.services.procedure_actors(procedure_id)) or ["self"]
         if len(actors) == 1:
             self._start_procedure(procedure_id, actors[0])
             return
@@ -300,9 +309,17 @@ class CounterApp(App[None]):
         self.record_action("procedure_started", f"{procedure_id}:{actor}")
         self.push_screen(ChecklistScreen(session=engine))
 
-    def show_outcome(self, engine: Session) -> None:
-        """The engine decided: replace the checklist with the outcome."""
-        self.switch_screen(OutcomeScreen(session=engine))
+    def show_outcome(
+        self, engine: Session, *, card_identity: str | None = None, answered: int = 0
+    ) -> None:
+        """The engine decided: replace the checklist with the outcome.
+
+        ``card_identity`` names the card the facts came from (another card put down
+        sends the clerk back to the checklist); ``answered`` counts the steps so far.
+        """
+        self.switch_screen(
+            OutcomeScreen(session=engine, card_identity=card_identity, answered=answered)
+        )
 
     def finish_procedure(self, notice: str) -> None:
         """Back to the home screen after a recorded transaction."""
@@ -323,8 +340,24 @@ class CounterApp(App[None]):
 
     def transaction_open(self) -> bool:
         """Whether a procedure (or a PIN or 照合番号B entry) is under way on the stack."""
-        busy = (ChecklistScreen, OutcomeScreen, FallbackScreen, PinPromptScreen, LastTryScreen)
+        busy = (ChecklistScreen, OutcomeScreen, FallbackScreen, PinPromptScreen, LastTryScreen,
+                AbandonScreen, PinRetryScreen)
         return any(isinstance(screen, busy) for screen in self.screen_stack)
+
+    def action_request_quit(self) -> None:
+        """Ctrl+Q / Ctrl+C: ask before quitting; on a counter, not during a procedure."""
+        if isinstance(self.screen, QuitScreen):
+            return
+        if self.transaction_open() and not self.services.demo_profiles:
+            self.notify(self.strings("app.quit_busy"), severity="warning")
+            return
+
+        def answered(quit_app: bool | None) -> None:
+            if quit_app:
+                self.record_action("app_quit")
+                self.exit()
+
+        self.push_screen(QuitScreen(), callback=answered)
 
     def action_diagnostics(self) -> None:
         """Open diagnostics."""
@@ -496,6 +529,8 @@ class CounterApp(App[None]):
             spec=PIN_SPECS[status.pin],
             tries_left=status.remaining,
             confirm_last_try=confirmed,
+            timeouts=self.services.pin_timeouts,
+            clock=self.services.clock.monotonic,
         )
         self.push_screen(screen, callback=self._pin_finished)
 

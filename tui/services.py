@@ -77,6 +77,10 @@ class CardStatus:
     uncertain: int = 0
     error: str | None = None
     notes: tuple[str, ...] = ()
+    identity: str | None = None
+    """Which card this is, read without a PIN (a digest of its certificate serials, or of
+    the JPKI token and expiry): another card on the reader has another identity. Only
+    compared, never shown, stored or synced."""
 
     @property
     def counterfeit_warning(self) -> bool:
@@ -118,6 +122,8 @@ class HistoryEntry:
     decision: str
     operator_id: str
     sync: str
+    abandonment_reason: str = ""
+    """For an abandonment (``decision`` ``abandoned``): the reason's code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +338,11 @@ class CounterServices(Protocol):
     @property
     def pin_pad(self) -> PinPad:
         """The applicant's PIN pad."""
+        ...
+
+    @property
+    def pin_timeouts(self) -> tuple[float, float]:
+        """PIN entry limits in seconds: ``(overall, between keys)`` (``[keypad]``)."""
         ...
 
     def pin_status(self, pin: str) -> PinView:

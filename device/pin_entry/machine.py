@@ -185,6 +185,21 @@ class PinEntry:
                 deadlines.append(self._last_key_at + self._multitap_commit)
             return min(deadlines)
 
+    def time_left(self) -> float | None:
+        """Seconds until the entry times out (the nearer of its two limits), for a countdown.
+
+        ``None`` when the entry is not running. A timeout only ends the entry: no
+        VERIFY is sent, so no try is spent.
+        """
+        with self._lock:
+            if self._state is not PinEntryState.ENTERING:
+                return None
+            deadline = min(
+                self._started_at + self._overall_timeout,
+                self._last_key_at + self._inter_key_timeout,
+            )
+            return max(0.0, deadline - self._clock())
+
     # -- life cycle ----------------------------------------------------------
     def start(self) -> None:
         """Open the prompt: the pad's keys now reach this entry."""

@@ -37,7 +37,13 @@ from device.procedures.identity_rules import (
 from device.procedures.policies import Policies
 from device.procedures.proxy_rules import proxy_procedure
 from device.procedures.versions import RuleVersion, select_version
-from device.records import CertificateAction, Decision, Reason, TransactionRecord
+from device.records import (
+    AbandonmentReason,
+    CertificateAction,
+    Decision,
+    Reason,
+    TransactionRecord,
+)
 from madoguchi.errors import RuleError
 
 #: Used when no effective date is configured (mirrors the ``[rules]`` default).
@@ -232,6 +238,8 @@ class Session:
         self.started_at = clock().isoformat()
         self._raw: dict[str, Any] = {}
         self._facts = Facts()
+        # What was recorded before each answer, newest last: :meth:`back` steps through it.
+        self._history: list[tuple[tuple[str, ...], dict[str, Any]]] = []
         self.evaluation = self._evaluate()
 
     @classmethod
@@ -273,23 +281,89 @@ class Session:
             check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
             _set_path(raw, key, value)
         facts = facts_from(raw)
+        self._history.append((tuple(values), self._raw))
         self._raw, self._facts = raw, facts
         self.evaluation = self._evaluate()
         return self.evaluation
 
     def forget(self, step_key: str) -> Evaluation:
-        """Take back what was recorded for ``step_key`` (and below it), and re-evaluate."""
+        """Take back what was recorded for ``step_key`` (and below it), and re-evaluate.
+
+        It is gone from :meth:`back`'s history too: stepping back never brings back a
+        fact that was withdrawn (the first card's, when another card is put down).
+        """
         raw = copy.deepcopy(self._raw)
-        parts = step_key.split(".")
-        node: Any = raw
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or parts[-1] not in node:
+        if not _delete_path(raw, step_key):
             raise RuleError(f"nothing is recorded for {step_key!r}")
-        del node[parts[-1]]
+        for _, before in self._history:
+            _delete_path(before, step_key)
         self._raw, self._facts = raw, facts_from(raw)
         self.evaluation = self._evaluate()
         return self.evaluation
+
+    def recorded_under(self, prefix: str) -> bool:
+        """Whether anything is recorded at ``prefix`` (a dotted step key or a part of one)."""
+        node: Any = self._raw
+        for part in prefix.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    @property
+    def can_go_back(self) -> bool:
+        """Whether an answer is recorded that :meth:`back` can take back."""
+        return bool(self._history)
+
+    def back(self) -> tuple[str, ...]:
+        """Take back the last answer (one :meth:`record` or :meth:`record_many`), re-evaluate.
+
+        Returns the step keys taken back; raises :class:`RuleError` when nothing is recorded.
+        """
+        if not self._history:
+            raise RuleError("nothing is recorded yet")
+        keys, before = self._history.pop()
+        self._raw, self._facts = before, facts_from(before)
+        self.evaluation = self._evaluate()
+        return keys
+
+    def abandon(
+        self,
+        reason: AbandonmentReason,
+        *,
+        transaction_id: str | None = None,
+        language: str = "ja",
+    ) -> TransactionRecord:
+        """The record of a procedure abandoned (中止) at the counter, decided or not.
+
+        It says which procedure, who stood at the counter, the rule version, the step
+        the clerk was on (its key and citation, never the facts recorded) and why; it
+        holds no personal data. It is stored and synced like any transaction.
+        """
+        ev = self.evaluation
+        pending = self.next_step()
+        where: tuple[Reason, ...] = ()
+        if pending is not None:
+            where = (Reason(pending.citation, pending.text(language)),)
+        return TransactionRecord(
+            transaction_id=transaction_id or str(uuid.uuid4()),
+            procedure=self.info.id,
+            actor=self.actor.value,
+            decision=Decision.ABANDONED,
+            reasons=where,
+            rule_version=ev.rule_version.value,
+            operator_id=self.operator_id,
+            started_at=self.started_at,
+            completed_at=self._clock().isoformat(),
+            office_code=self.office_code,
+            extra={
+                "transaction_date": self.on.isoformat(),
+                "abandoned_at": pending.key if pending is not None else None,
+                "decision_discarded": ev.decision.value if ev.decision else None,
+                "procedure_title": texts.procedure_title(self.info.id, language),
+            },
+            abandonment_reason=reason,
+        )
 
     @property
     def recorded(self) -> dict[str, Any]:
@@ -336,6 +410,18 @@ class Session:
                 "procedure_title": texts.procedure_title(self.info.id, language),
             },
         )
+
+
+def _delete_path(raw: dict[str, Any], key: str) -> bool:
+    """Delete ``key`` (dotted) from ``raw``; ``False`` when nothing is there."""
+    parts = key.split(".")
+    node: Any = raw
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or parts[-1] not in node:
+        return False
+    del node[parts[-1]]
+    return True
 
 
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -118,6 +118,8 @@ class ApplianceServices:
             the certificates are issued outside this appliance. Settable later.
         zone: the office's time zone (``[ui] timezone``, Asia/Tokyo by default): the
             counter's date is read in it (:meth:`today`).
+        pin_timeouts: the PIN prompt's limits in seconds, overall and between keys
+            (``[keypad] pin_overall_timeout_s``, ``pin_inter_key_timeout_s``).
     """
 
     def __init__(
@@ -138,8 +140,10 @@ class ApplianceServices:
         office_code: str = "",
         issuer: Callable[[str], str] | None = None,
         zone: dt.tzinfo | None = None,
+        pin_timeouts: tuple[float, float] = (60.0, 60.0),
     ) -> None:
         self.reader = reader
+        self._pin_timeouts = pin_timeouts
         self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
         self.office_code = office_code
         self.issuer = issuer
@@ -204,14 +208,18 @@ class ApplianceServices:
         return None if event is None else _state_from_event(event)
 
     def read_card_status(self) -> CardStatus:
+        from device.card.identity import card_identity
         from device.card.kind import classify
         from device.card.reading import tap_to_ready
         from device.card.session import CardSession
 
         # Tap-to-ready: token, expiry, every PIN's tries left; no PIN, no try spent.
+        # The card's identity too (its free-to-read certificate), so a swap is noticed.
         with self._card_lock, self.reader.connect() as transport:
             atr = transport.atr
-            ready = tap_to_ready(CardSession(transport))
+            card = CardSession(transport)
+            ready = tap_to_ready(card)
+            identity = card_identity(card, ready, atr)
         classification = classify(ready, today=self.today())
         pins = tuple(
             PinView(kind.value, status.state.value, status.remaining)
@@ -227,6 +235,7 @@ class ApplianceServices:
             conditions=tuple(c.value for c in classification.conditions),
             pins=pins,
             uncertain=len(classification.uncertain),
+            identity=identity,
         )
 
     def reader_test(self) -> ReaderTestResult:
@@ -344,6 +353,7 @@ class ApplianceServices:
                 procedure=str(r.payload.get("procedure", "")),
                 decision=str(r.payload.get("decision", "")),
                 operator_id=str(r.payload.get("operator_id", "")), sync=r.sync_state,
+                abandonment_reason=str(r.payload.get("abandonment_reason") or ""),
             )
             for r in stored
         )
@@ -363,6 +373,10 @@ class ApplianceServices:
     def pin_pad(self) -> PinPad:
         pad: PinPad = self._pin_pad
         return pad
+
+    @property
+    def pin_timeouts(self) -> tuple[float, float]:
+        return self._pin_timeouts
 
     def pin_status(self, pin: str) -> PinView:
         from device.card.layout import PinKind
@@ -632,6 +646,7 @@ def build_services(
         keypad_rows=keypad_rows,
         keypad_backend=config.keypad.backend,
         pin_pad=pin_pad,
+        pin_timeouts=(config.keypad.pin_overall_timeout_s, config.keypad.pin_inter_key_timeout_s),
         effective_date=effective_date,
         rules=config.rules,
         office_code=office,

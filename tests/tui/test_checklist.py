@@ -84,9 +84,15 @@ async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> N
         recorded = app.screen.session.recorded  # type: ignore[attr-defined]
         assert recorded["application"]["received"] is True
         assert recorded["applicant_id"]["kind"] == "my_number_card"
-        await pilot.press("escape")  # abandon: nothing stored
-        await wait_for(pilot, lambda: app.screen.id == "procedures")
-    assert _stored(services) == []
+        await pilot.press("escape")  # abandon? asked first, with the reasons
+        await wait_for(pilot, lambda: app.screen.id == "abandon")
+        assert "書類不備" in screen_text(app)
+        await pilot.press("down", "down", "enter")  # 書類不備
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    [record] = _stored(services)
+    assert record["decision"] == "abandoned"
+    assert record["abandonment_reason"] == "documents"
+    assert record["extra"]["abandoned_at"] == "applicant_id.card.expiry"
     assert services.operators.events("demo")[-1]["action"] == "procedure_abandoned"
 
 
@@ -117,7 +123,11 @@ async def test_proxy_procedures_ask_who_is_at_the_counter(services: Any) -> None
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         assert "（代理人）" in screen_text(app)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen.id == "procedures")
+        await wait_for(pilot, lambda: app.screen.id == "abandon")
+        await pilot.press("escape")  # 中止しない: back to the question, nothing stored
+        await wait_for(pilot, lambda: app.screen.id == "checklist")
+        assert "（代理人）" in screen_text(app)
+    assert _stored(services) == []
 
 
 async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in(
@@ -133,15 +143,22 @@ async def test_pin_step_is_answered_by_the_card_and_operator_auth_by_the_sign_in
         # Never asked: the operator is signed in.
         assert recorded["applicant_id"]["card"]["operator_authenticated"] is True
         assert recorded["applicant_id"]["card"]["expiry"] == "2034-04-01"
-        # No way to just say 'verified': the only control runs the PIN prompt.
-        assert not checklist.query_one(".step-choice").display
+        # No way to just say 'verified': the PIN prompt, or 照合番号B without a PIN.
+        choice = checklist.query_one(".step-choice", OptionList)
+        assert [o.id for o in choice.options] == ["pin:verify", "pin:collation_b"]
         assert "暗証番号を照合する" in screen_text(app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
-        await pilot.press(*"9876", "enter")  # wrong: recorded as failed
-        # The fallback path: the chip's card-face data against the card face.
-        await wait_for(pilot, lambda: "券面事項確認情報と券面記載事項" in screen_text(app))
+        await pilot.press(*"9876", "enter")  # wrong, 2 tries left: the clerk chooses
+        await wait_for(pilot, lambda: app.screen.id == "pin-retry")
+        assert "残り 2 回" in screen_text(app)
+        assert "pin_result" not in checklist.session.recorded["applicant_id"]["card"]
+        await pilot.press("down", "enter")  # 照合番号Bで確認: recorded as failed
+        # The fallback path: 照合番号B opens at once; Esc leaves it to the step's choice.
+        await wait_for(pilot, lambda: app.screen.id == "fallback")
         assert checklist.session.recorded["applicant_id"]["card"]["pin_result"] == "failed"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "券面事項確認情報と券面記載事項" in screen_text(app))
         await pilot.press("down", "enter")  # they do not match
         await wait_for(pilot, lambda: app.screen.id == "outcome")
         assert "受付不可" in screen_text(app)

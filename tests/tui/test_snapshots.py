@@ -156,3 +156,29 @@ def test_history(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -
     store_history(snap_services, 15)  # two pages over six days, every outbox state
     run = _then("h", screen="history", ready=lambda app: app.screen.page is not None)
     assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_abandon(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    # 2-1-1, 申請書等を受理した, then Esc: 中止 asked, with the step and the six reasons.
+    run = _then("p", "enter", "enter", "escape", screen="abandon")
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pin_retry(snap_compare: Any, snap_services: Any, size: tuple[int, int]) -> None:
+    # 2-1-1 with the card to the PIN step, a wrong PIN: 再入力 / 照合番号B / 中止.
+    async def run(pilot: Pilot[None]) -> None:
+        from .helpers import answer_until, step_ready
+
+        app = pilot.app
+        await _home(pilot)
+        await answer_until(pilot, "card.pin_result")
+        await wait_for(pilot, lambda: step_ready(app))  # type: ignore[arg-type]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-prompt")
+        await pilot.press(*"9876", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "pin-retry")
+        await pilot.pause(0.1)
+
+    assert _snap(snap_compare, CounterApp(services=snap_services), size, run)

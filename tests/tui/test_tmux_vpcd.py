@@ -21,7 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class Counter:
     state: Path
     pki: Path
     env: dict[str, str]
-    insert_card: Callable[..., None]
+    insert_card: CardSlot
     sessions: list[TmuxSession] = field(default_factory=list)
 
     def tmux(self, suffix: str, command: str) -> TmuxSession:
@@ -89,30 +89,46 @@ class Counter:
         return [json.loads(row[0]) for row in rows]
 
 
-@pytest.fixture
-def card_slot(sim_pki: Path, tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """``insert(profile, *options)``: ``madoguchi sim card`` on port 35964, in the slot."""
-    context = pcsc_context(READER)
-    cards: list[subprocess.Popen[bytes]] = []
+class CardSlot:
+    """vpcd's second slot: ``slot(profile, *options)`` puts a card in, ``remove()`` takes
+    the last one out (its ``madoguchi sim card`` process ends)."""
 
-    def insert(profile: str, *options: str) -> None:
-        wait_for_slot(context, READER, present=False, timeout=10.0)
-        with (tmp_path / f"card-{len(cards)}.log").open("wb") as log:
-            cards.append(subprocess.Popen(
+    def __init__(self, context: Any, pki: Path, logs: Path) -> None:
+        self.context = context
+        self.pki = pki
+        self.logs = logs
+        self.cards: list[subprocess.Popen[bytes]] = []
+
+    def __call__(self, profile: str, *options: str) -> None:
+        wait_for_slot(self.context, READER, present=False, timeout=10.0)
+        with (self.logs / f"card-{len(self.cards)}.log").open("wb") as log:
+            self.cards.append(subprocess.Popen(
                 [sys.executable, "-m", "madoguchi.cli", "sim", "card", "--profile", profile,
-                 "--port", str(PORT), "--pki-dir", str(sim_pki), *options],
+                 "--port", str(PORT), "--pki-dir", str(self.pki), *options],
                 stdout=log, stderr=subprocess.STDOUT,
             ))
-        wait_for_slot(context, READER, present=True, timeout=15.0)
+        wait_for_slot(self.context, READER, present=True, timeout=15.0)
 
+    def remove(self) -> None:
+        card = self.cards[-1]
+        card.terminate()
+        card.wait(10)
+        wait_for_slot(self.context, READER, present=False, timeout=10.0)
+
+
+@pytest.fixture
+def card_slot(sim_pki: Path, tmp_path: Path) -> Iterator[CardSlot]:
+    """``insert(profile, *options)``: ``madoguchi sim card`` on port 35964, in the slot."""
+    context = pcsc_context(READER)
+    slot = CardSlot(context, sim_pki, tmp_path)
     try:
-        yield insert
+        yield slot
     finally:
-        for card in cards:
+        for card in slot.cards:
             card.terminate()
             card.wait(10)
         try:
-            if cards:
+            if slot.cards:
                 wait_for_slot(context, READER, present=False, timeout=10.0)
         finally:
             scard.SCardReleaseContext(context)
@@ -120,7 +136,7 @@ def card_slot(sim_pki: Path, tmp_path: Path) -> Iterator[Callable[..., None]]:
 
 @pytest.fixture
 def counter(
-    state_dir: Path, tmp_path: Path, sim_pki: Path, card_slot: Callable[..., None]
+    state_dir: Path, tmp_path: Path, sim_pki: Path, card_slot: CardSlot
 ) -> Iterator[Counter]:
     config = tmp_path / "madoguchi.toml"
     config.write_text(CONFIG, encoding="utf-8")
@@ -325,3 +341,82 @@ def test_a_card_past_its_grace_period_is_refused_with_its_citation(counter: Coun
     [record] = counter.records()
     assert (record["procedure"], record["decision"]) == ("2-1-1", "reject")
     assert any("第2-1-(1)-ア-(イ)-A-(A)" in reason["citation"] for reason in record["reasons"])
+
+
+# -- the clerk's "no": a wrong PIN and 再入力, a card swapped, Esc on the outcome ----------------
+
+
+def _type_on_pad(demo: object, pad: object, pin: str) -> None:
+    for typed, digit in enumerate(pin, start=1):
+        pad.send_literal(digit)  # type: ignore[attr-defined]
+        demo.wait_for(mask_rows(typed, 4)[1])  # type: ignore[attr-defined]
+    pad.send_literal("#")  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_wrong_pin_then_the_right_one_on_the_retry(counter: Counter) -> None:
+    pin = make_card("standard", pki_dir=counter.pki).facts.juki_pin
+    assert pin is not None
+    wrong = "0000" if pin != "0000" else "1111"
+    demo = counter.start("standard")
+    pad = counter.tmux("pad", f"{sys.executable} -m madoguchi.cli sim pad")
+    pad.wait_for("q ends")
+    open_issuance(demo)
+    walk_checklist(
+        demo, [*ISSUANCE_OPENING, ("顔認証カードか", CHOOSE_SECOND)], until="暗証番号を照合する"
+    )
+    demo.press("Enter")
+    demo.wait_for("住民基本台帳用暗証番号（数字4桁）")
+    demo.wait_for("入力の残り時間")
+    _type_on_pad(demo, pad, wrong)
+    demo.wait_for("住民基本台帳用暗証番号が違います")
+    screen = demo.capture()
+    assert "残り 2 回" in screen
+    assert "再入力する" in screen
+    demo.press("Enter")  # 再入力: a new entry by the applicant
+    demo.wait_for(mask_rows(0, 4)[1])
+    demo.wait_for("残り 2 回")
+    _type_on_pad(demo, pad, pin)
+    demo.wait_for("手続を継続")
+    demo.press("Enter")  # 記録して終了
+    demo.wait_for("送信待ち    1 件")
+    demo.wait_for("住基用暗証番号  残り 3 回")
+    [record] = counter.records()
+    assert record["decision"] == "continue"
+    assert any(check.startswith("b_pin_verified@") for check in record["checks"])
+
+
+@pytest.mark.slow
+def test_a_card_swapped_mid_procedure_is_asked_again(counter: Counter) -> None:
+    demo = counter.start("standard")
+    open_issuance(demo)
+    walk_checklist(
+        demo, [*ISSUANCE_OPENING, ("顔認証カードか", CHOOSE_SECOND)], until="暗証番号を照合する"
+    )
+    counter.insert_card.remove()
+    demo.wait_for("カードが取り外されました")
+    counter.insert_card("expired", "--expired-days", "400")
+    demo.wait_for("別のカードが置かれました", timeout=20.0)
+    demo.wait_for("有効期間満了日")  # the card steps again, from the new card
+    walk_checklist(demo, ISSUANCE_OPENING[2:], until="受付不可")
+    assert "第2-1-(1)-ア-(イ)-A-(A)" in demo.capture()  # the second card's own verdict
+
+
+@pytest.mark.slow
+def test_escape_on_the_outcome_records_an_abandonment_shown_in_history(
+    counter: Counter,
+) -> None:
+    demo = counter.start("expired", "--expired-days", "400")
+    open_issuance(demo)
+    walk_checklist(demo, ISSUANCE_OPENING, until="受付不可")
+    demo.press("Escape")
+    demo.wait_for("判定を記録せずに中止しますか")
+    demo.press("Down")
+    demo.press("Enter")  # 申請取下げ
+    demo.wait_for("送信待ち    1 件")
+    demo.press("h")
+    demo.wait_for("中止（申請取下げ）")
+    [record] = counter.records()
+    assert record["decision"] == "abandoned"
+    assert record["abandonment_reason"] == "withdrawn"
+    assert record["extra"]["decision_discarded"] == "reject"

@@ -22,18 +22,23 @@ from textual.widgets.option_list import Option
 
 from device.procedures import Session, Step
 from device.procedures import texts as engine_texts
+from device.records import AbandonmentReason
 from madoguchi.errors import RuleError
+from tui.screens.abandon import AbandonScreen
 from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
+from tui.screens.pin_retry import ABANDON, COLLATION_B, RETRY, PinRetryScreen
 from tui.services import PinVerifyResult, Presence
 from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.tick_list import TickList
 
 #: Step-key endings the UI answers itself instead of asking the clerk.
-OPERATOR_AUTH_STEP = "card.operator_authenticated"
-PIN_RESULT_STEP = "card.pin_result"
+OPERATOR_AUTH_STEP = ".card.operator_authenticated"
+PIN_RESULT_STEP = ".card.pin_result"
 #: How a PIN prompt's outcome is recorded for the engine; other outcomes record nothing.
 PIN_RESULTS = {"verified": "verified", "wrong": "failed", "blocked": "blocked"}
+#: How often, and how many times, the PIN step looks again while a card read finishes.
+VERIFY_WAIT_S, VERIFY_WAIT_TICKS = 0.05, 100
 #: Steps that the card on the reader answers or proposes have this in their key.
 CARD_STEP = ".card."
 #: Card kinds (``device.card.kind``) that answer the 顔認証カードか question; other kinds
@@ -41,15 +46,21 @@ CARD_STEP = ".card."
 FACE_AUTH_KINDS = {"face_auth": True, "standard": False}
 
 
+#: The PIN step's two ways forward (option ids): the applicant's PIN on the pad, or
+#: the chip through 照合番号B without a PIN (a face-auth card the clerk did not
+#: recognise, PINs never set, an applicant who does not know the PIN).
+PIN_VERIFY, PIN_COLLATION_B = "pin:verify", "pin:collation_b"
+
+
 #: Keys that answer a step from each kind of step input (the rest move or type).
 ANSWER_KEYS: dict[str, frozenset[str]] = {
     "option": frozenset({"enter"}), "text": frozenset({"enter"}),
     "button": frozenset({"enter", "space"}), "pin": frozenset({"enter", "space"}),
-    "ticks": frozenset(),
+    "ticks": frozenset({"enter"}),
 }
 #: Inputs whose answer the screen records (or refuses) itself. The PIN button only
 #: opens the prompt, whose outcome may never come back here (no card, a read error).
-RECORDING_ROLES = frozenset({"option", "text", "button"})
+RECORDING_ROLES = frozenset({"option", "text", "button", "ticks"})
 
 
 def _admit(widget: Widget, role: str, event: events.Key) -> bool:
@@ -101,14 +112,19 @@ def step_kind(step: Step) -> str:
 class ChecklistScreen(CounterScreen[None]):
     """Asks the engine's next step until it decides; then opens the outcome screen."""
 
-    BINDINGS = [Binding("escape", "abandon", show=False)]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "abandon", show=False),
+        Binding("f3", "back", show=False),
+    ]
 
-    def __init__(self, *, session: Session) -> None:
+    def __init__(self, *, session: Session, answered: int = 0) -> None:
         super().__init__(id="checklist")
         self.session = session
         """The engine session this screen drives."""
-        self.answered = 0
+        self.answered = answered
         """Steps recorded so far."""
+        self.card_identity: str | None = None
+        """The card whose facts this procedure holds (see :meth:`_card_read`)."""
         self._shown = 0
         self._proposed = False
         self._shown_at = 0.0
@@ -136,7 +152,6 @@ class ChecklistScreen(CounterScreen[None]):
                 yield StepTickList(id="step-multi", classes="step-multi")
                 yield StepButton(t("checklist.next"), id="step-next", classes="step-next")
                 yield StepInput(id="step-text", classes="step-text")
-                yield StepButton(t("checklist.verify_pin"), id="step-pin", classes="step-pin")
             yield Static("", id="step-error", markup=False)
         yield KeyHelp(t("keys.checklist"))
 
@@ -146,6 +161,8 @@ class ChecklistScreen(CounterScreen[None]):
 
     def _card_read(self, _: object = None) -> None:
         """A card was read (put back, or another card): propose from it if nothing is typed."""
+        if self._other_card():
+            return
         step = self.session.next_step()
         if step is None or self._proposed or not self._proposal(step)[1] \
                 or not self.is_current:
@@ -163,7 +180,9 @@ class ChecklistScreen(CounterScreen[None]):
             self.counter.record_action("step_recorded", step.key)
             step = self.session.next_step()
         if step is None:
-            self.counter.show_outcome(self.session)
+            self.counter.show_outcome(
+                self.session, card_identity=self.card_identity, answered=self.answered
+            )
             return
         self._show_step(step)
 
@@ -190,8 +209,14 @@ class ChecklistScreen(CounterScreen[None]):
         hint = ""
         target: Widget
         if step.key.endswith(PIN_RESULT_STEP):
-            # The PIN result comes from the card, never from the clerk's say-so.
-            target = self.query_one("#step-pin", Button)
+            # The PIN result comes from the card, never from the clerk's say-so; the
+            # other way forward is the chip through 照合番号B (or, on a 住基 card, the
+            # check recorded as failed), so a card whose PIN cannot be used is no dead end.
+            other = "checklist.pin_collation_b" if self._on_my_number_card(
+                step, PIN_RESULT_STEP) else "checklist.pin_not_possible"
+            self._fill(choice, ((PIN_VERIFY, t("checklist.verify_pin")),
+                                (PIN_COLLATION_B, t(other))), PIN_VERIFY)
+            target = choice
         elif step.key.endswith(CHIP_MATCH_STEP) and self._on_my_number_card(step):
             # The match comes from the chip read through 照合番号B, never from a bare
             # 'yes'; a card that cannot be read is recorded as not matching.
@@ -287,10 +312,10 @@ class ChecklistScreen(CounterScreen[None]):
             return ("true" if face_auth else "false"), t(hint)
         return "", ""
 
-    def _on_my_number_card(self, step: Step) -> bool:
+    def _on_my_number_card(self, step: Step, ending: str = CHIP_MATCH_STEP) -> bool:
         """Whether the evidence this step belongs to is a My Number card (it has 照合番号B)."""
         facts: Any = self.session.recorded
-        for part in step.key[: -len(CHIP_MATCH_STEP)].split("."):
+        for part in step.key[: -len(ending)].split("."):
             facts = facts.get(part, {}) if isinstance(facts, dict) else {}
         return isinstance(facts, dict) and facts.get("kind") == "my_number_card"
 
@@ -335,18 +360,37 @@ class ChecklistScreen(CounterScreen[None]):
         if value == "fallback":
             self._open_fallback()
             return
+        if value == PIN_VERIFY:
+            self._ready()  # the prompt's outcome may never come back (no card, busy)
+            self._verify_pin()
+            return
+        if value == PIN_COLLATION_B:
+            self._without_pin()
+            return
         if value in ("true", "false"):
             value = value == "true"
         self._record(value)
 
-    @on(Button.Pressed, ".step-pin")
-    def _verify_pin(self) -> None:
+    def _verify_pin(self, waited: int = 0) -> None:
+        # After a wrong PIN the app re-reads the card (to show the tries left); the app
+        # allows one card conversation at a time, so 再入力 pressed meanwhile waits for
+        # that read instead of being dropped without a word.
+        if self.counter.card_reading and waited < VERIFY_WAIT_TICKS:
+            self.set_timer(VERIFY_WAIT_S, lambda: self._verify_pin(waited + 1))
+            return
         self.counter.verify_pin(self._pin_done)
 
     def _pin_done(self, result: PinVerifyResult) -> None:
         value = PIN_RESULTS.get(result.outcome)
         if result.outcome == "card_removed":
             self._error(self.t("checklist.card_removed"))
+            return
+        if result.outcome == "wrong" and (result.remaining or 0) > 0:
+            # Tries left: the clerk decides with the applicant, nothing is recorded yet.
+            self.app.push_screen(
+                PinRetryScreen(pin=result.pin, remaining=result.remaining or 0),
+                callback=self._retry_chosen,
+            )
             return
         if value is None:
             remaining = "?" if result.remaining is None else str(result.remaining)
@@ -355,6 +399,36 @@ class ChecklistScreen(CounterScreen[None]):
             return
         self._record(value)
 
+    def _retry_chosen(self, choice: str | None) -> None:
+        """After a wrong PIN: enter it again, go to 照合番号B, 中止, or back to the step."""
+        if choice == RETRY:
+            # A new, explicit entry by the applicant: the tries are read again first
+            # and the last one needs the clerk's confirmation, as for the first entry.
+            self.counter.record_action("pin_retry_chosen", RETRY)
+            self._verify_pin()
+        elif choice == COLLATION_B:
+            self.counter.record_action("pin_retry_chosen", COLLATION_B)
+            self._record_pin_failed()
+        elif choice == ABANDON:
+            self.action_abandon()
+        else:
+            self._error(self.t("pin.outcomes.wrong_back"))
+
+    def _without_pin(self) -> None:
+        """照合番号B (or a failed check) chosen instead of the PIN; attributed to the clerk."""
+        self.counter.record_action("pin_bypassed", self.session.info.id)
+        self._record_pin_failed()
+
+    def _record_pin_failed(self) -> None:
+        """Record the PIN check as failed; the engine's fallback comes next, opened at once."""
+        if not self._record("failed"):
+            return
+        step = self.session.next_step()
+        if step is not None and step.key.endswith(CHIP_MATCH_STEP) \
+                and self._on_my_number_card(step):
+            self._open_fallback()
+
+    @on(TickList.Confirmed, ".step-multi")
     @on(Button.Pressed, ".step-next")
     def _multi_done(self) -> None:
         step = self.session.next_step()
@@ -374,19 +448,21 @@ class ChecklistScreen(CounterScreen[None]):
             return
         self._record(value)
 
-    def _record(self, value: Any) -> None:
+    def _record(self, value: Any) -> bool:
         step = self.session.next_step()
         if step is None:
-            return
+            return False
         try:
             self.session.record(step.key, value)
         except RuleError as exc:
             # The engine refused the value; everything recorded before stays.
             self._error(str(exc))
-            return
+            return False
         self.answered += 1
         self.counter.record_action("step_recorded", step.key)
+        self._note_card()
         self.populate()
+        return True
 
     def _error(self, text: str) -> None:
         widget = self.query_one("#step-error", Static)
@@ -394,7 +470,91 @@ class ChecklistScreen(CounterScreen[None]):
         widget.set_class(bool(text), "error")
         self._ready()  # the answer was refused: the clerk answers again
 
+    # -- abandoning and going back ---------------------------------------------------------
+
     def action_abandon(self) -> None:
-        """Leave the procedure without a record (attributed to the operator)."""
-        self.counter.record_action("procedure_abandoned", self.session.info.id)
-        self.dismiss(None)
+        """Esc: ask whether to abandon (中止) and why; the abandonment is recorded."""
+        self.app.push_screen(AbandonScreen(session=self.session), callback=self._abandoned)
+
+    def _abandoned(self, reason: AbandonmentReason | None) -> None:
+        if reason is None:
+            self._ready()  # back to the question, nothing recorded
+            return
+        t = self.t
+        self.counter.finish_procedure(
+            t("abandon.recorded", reason=t(f"abandon.reasons.{reason.value}"))
+        )
+
+    def action_back(self) -> None:
+        """F3: take back the last answer and ask that step again."""
+        if not go_back(self.session):
+            self._error(self.t("checklist.nothing_to_undo"))
+            return
+        self.answered = max(0, self.answered - 1)
+        self.counter.record_action("step_taken_back", self.session.info.id)
+        self.populate()
+
+    # -- the card on the reader ---------------------------------------------------------
+
+    def _note_card(self) -> None:
+        """Remember which card the facts recorded come from (the first one read)."""
+        status = self.counter.card_status
+        if self.card_identity is None and status is not None and status.identity \
+                and self.counter.reader_state.presence is Presence.PRESENT:
+            self.card_identity = status.identity
+
+    def _other_card(self) -> bool:
+        """A different card is on the reader: withdraw the first card's facts, ask again.
+
+        Facts the chip gave or that were checked against the card (its expiry, kind,
+        PIN result, the 照合番号B comparison...) belong to one card; an outcome never
+        mixes two. Returns True if facts were withdrawn (the step is asked again).
+        """
+        status = self.counter.card_status
+        if status is None or not status.identity:
+            return False
+        if self.card_identity is None or status.identity == self.card_identity:
+            self.card_identity = self.card_identity or (
+                status.identity if card_facts(self.session) else None)
+            return False
+        self.card_identity = status.identity
+        withdrawn = withdraw_card_facts(self.session)
+        if not withdrawn:
+            return False
+        self.counter.record_action("card_swapped", ",".join(withdrawn))
+        self.answered = 0
+        self.populate()
+        self._error(self.t("checklist.card_swapped"))
+        return True
+
+
+def card_facts(session: Session) -> list[str]:
+    """The step-key prefixes under which facts of a card are recorded in ``session``."""
+    return [prefix for prefix in CARD_PREFIXES if session.recorded_under(prefix)]
+
+
+#: Where the facts a card answers live (the applicant's card, the proxy's own card).
+CARD_PREFIXES = ("applicant_id.card", "proxy.id.card")
+
+
+def withdraw_card_facts(session: Session) -> list[str]:
+    """Forget every card fact (and so everything decided from it); the prefixes forgotten."""
+    prefixes = card_facts(session)
+    for prefix in prefixes:
+        session.forget(prefix)
+    return prefixes
+
+
+def go_back(session: Session) -> bool:
+    """Take back the last answer; answers the UI gives itself are taken back with it.
+
+    The terminal's operator authentication is recorded by the checklist on its own;
+    taking back only that would have it recorded again at once, so the clerk's own
+    answer before it goes too. ``False`` when nothing is recorded.
+    """
+    if not session.can_go_back:
+        return False
+    keys = session.back()
+    while session.can_go_back and all(key.endswith(OPERATOR_AUTH_STEP) for key in keys):
+        keys = session.back()
+    return True

@@ -426,6 +426,12 @@ class FallbackScreen(CounterScreen[bool]):
 
     # -- recording ------------------------------------------------------------------------
 
+    @on(TickList.Confirmed, "#fallback-items")
+    def _ticks_confirmed(self) -> None:
+        # Enter confirms the ticks (never un-ticks one); the record button, now focused,
+        # records them with one more Enter, so a habitual Enter cannot record a mismatch.
+        self.query_one("#fallback-record", Button).focus()
+
     @on(Button.Pressed, ".fallback-record")
     def _record_comparison(self) -> None:
         view = self.view

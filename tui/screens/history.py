@@ -17,10 +17,10 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from device.procedures import procedure
-from device.procedures import texts as engine_texts
 from madoguchi.errors import MadoguchiError
 from tui.local_time import clock_time, local_date
 from tui.messages import HistoryLoaded
+from tui.screens.abandon import decision_text
 from tui.screens.base import CounterScreen
 from tui.services import HistoryEntry, HistoryPage
 from tui.widgets.bars import KeyHelp, TitleBar
@@ -125,7 +125,6 @@ class HistoryScreen(CounterScreen[None]):
 
     def _table(self, entries: tuple[HistoryEntry, ...]) -> Table:
         t = self.t
-        lang = t.language
         zone = self.counter.zone
         table = Table(
             t("history.date"), t("today.time"), t("history.procedure"), t("today.decision"),
@@ -145,8 +144,7 @@ class HistoryScreen(CounterScreen[None]):
                 self._day(day) if day != last_day else "",  # the date heads its group
                 clock_time(entry.completed_at, zone),
                 citation(entry.procedure),
-                engine_texts.decision_label(decision, lang)
-                if decision in engine_texts.DECISIONS else decision,
+                decision_text(t, decision, entry.abandonment_reason),
                 entry.operator_id,
                 t(sync_key) if t.has(sync_key) else entry.sync,
                 style="bold reverse" if entry.sync == "quarantined" else "",

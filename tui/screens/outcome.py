@@ -20,9 +20,10 @@ from textual.widgets import Button, Static
 
 from device.procedures import Session
 from device.procedures import texts as engine_texts
-from device.records import CertificateAction
+from device.records import AbandonmentReason, CertificateAction
 from madoguchi.errors import MadoguchiError
 from tui.messages import TransactionStored
+from tui.screens.abandon import AbandonScreen
 from tui.screens.base import CounterScreen
 from tui.widgets.bars import KeyHelp, TitleBar
 
@@ -30,13 +31,22 @@ from tui.widgets.bars import KeyHelp, TitleBar
 class OutcomeScreen(CounterScreen[None]):
     """Shows the engine's decision and records the transaction on request."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", show=False)]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "discard", show=False),
+        Binding("f3", "back", show=False),
+    ]
 
-    def __init__(self, *, session: Session) -> None:
+    def __init__(
+        self, *, session: Session, card_identity: str | None = None, answered: int = 0
+    ) -> None:
         super().__init__(id="outcome")
         self.session = session
         self.stored = False
         """True once the transaction is in the store."""
+        self.card_identity = card_identity
+        """The card the procedure's facts came from (``None``: none read)."""
+        self.answered = answered
+        self._storing = False
         self._issued: dict[str, str] = {}
         self._certificates: tuple[CertificateAction, ...] | None = None
 
@@ -68,13 +78,69 @@ class OutcomeScreen(CounterScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#outcome-record", Button).focus()
+        self.watch(self.counter, "card_status", self._card_read, init=False)
 
     @on(Button.Pressed, "#outcome-record")
     def _record(self) -> None:
-        if self.stored:
+        if self.stored or self._storing:
             return
+        self._storing = True
         self.query_one("#outcome-record", Button).disabled = True
         self._store(self.t.language)
+
+    # -- not recorded: discarded with a question, or back one step --------------------------
+
+    def action_discard(self) -> None:
+        """Esc: the decision is not thrown away silently; 中止 is asked and recorded."""
+        if self.stored or self._storing:
+            return
+        self.app.push_screen(AbandonScreen(session=self.session, discard=True),
+                             callback=self._discarded)
+
+    def _discarded(self, reason: AbandonmentReason | None) -> None:
+        if reason is None:
+            self.query_one("#outcome-record", Button).focus()
+            return
+        t = self.t
+        self.counter.finish_procedure(
+            t("abandon.recorded", reason=t(f"abandon.reasons.{reason.value}"))
+        )
+
+    def action_back(self) -> None:
+        """F3: take back the last answer and return to the checklist at that step."""
+        if self.stored or self._storing:
+            return
+        self._to_checklist(withdraw_card=False)
+
+    def _to_checklist(self, *, withdraw_card: bool) -> None:
+        # Imported here: the checklist opens this screen.
+        from tui.screens.checklist import ChecklistScreen, go_back, withdraw_card_facts
+
+        if withdraw_card:
+            withdrawn = withdraw_card_facts(self.session)
+            self.counter.record_action("card_swapped", ",".join(withdrawn))
+        else:
+            go_back(self.session)
+            self.counter.record_action("step_taken_back", self.session.info.id)
+        screen = ChecklistScreen(
+            session=self.session, answered=max(0, self.answered - 1)
+        )
+        if not withdraw_card:
+            screen.card_identity = self.card_identity
+        self.app.switch_screen(screen)
+        if withdraw_card:
+            self.app.notify(self.t("checklist.card_swapped"), severity="warning")
+
+    def _card_read(self, _: object = None) -> None:
+        """Another card on the reader: this outcome would mix two cards; ask again."""
+        from tui.screens.checklist import card_facts
+
+        status = self.counter.card_status
+        if (self.stored or self._storing or status is None or not status.identity
+                or self.card_identity is None or status.identity == self.card_identity
+                or not card_facts(self.session) or not self.is_current):
+            return
+        self._to_checklist(withdraw_card=True)
 
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def _store(self, language: str) -> None:
@@ -92,6 +158,7 @@ class OutcomeScreen(CounterScreen[None]):
             self.post_message(TransactionStored(record.transaction_id, None))
 
     def on_transaction_stored(self, message: TransactionStored) -> None:
+        self._storing = False
         if message.error is not None:
             button = self.query_one("#outcome-record", Button)
             button.disabled = False

@@ -11,8 +11,10 @@ navigation, no echo.
 
 from __future__ import annotations
 
+import math
 import queue
 import time
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import events, work
@@ -27,8 +29,10 @@ from tui.screens.base import CounterScreen
 from tui.services import KeyboardFed, PinPad, PinVerifyResult
 from tui.widgets.bars import KeyHelp, TitleBar
 
-#: Seconds between timeout checks of the entry.
+#: Seconds between timeout checks of the entry (and countdown updates).
 TIMEOUT_CHECK_S = 0.25
+#: The countdown is shown reversed from this many seconds left.
+COUNTDOWN_WARN_S = 10
 #: Mask glyphs: typed, not yet typed.
 MASK_FILLED, MASK_EMPTY = "●", "○"
 #: Longest PIN drawn as big boxes (6 cells each); longer ones get one line of glyphs.
@@ -70,6 +74,9 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         spec: the PIN's rules (length, alphabet).
         tries_left: tries left as read just before this prompt.
         confirm_last_try: the clerk explicitly confirmed spending the last try.
+        timeouts: ``(overall, between keys)`` in seconds (``[keypad]``); the prompt
+            counts down to the nearer one. Running out sends nothing to the card.
+        clock: the monotonic clock the limits are measured on.
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         spec: PinSpec,
         tries_left: int | None,
         confirm_last_try: bool,
+        timeouts: tuple[float, float] = (60.0, 60.0),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(id="pin-prompt")
         self.pin = pin
@@ -96,8 +105,11 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             on_event=self._on_entry_event,
             on_complete=self._on_complete,
             pad=pad,
-            clock=time.monotonic,
+            clock=clock,
+            overall_timeout=timeouts[0],
+            inter_key_timeout=timeouts[1],
         )
+        self._countdown = -1
 
     # -- layout -------------------------------------------------------------------------
 
@@ -108,6 +120,7 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             yield Static(t(f"pin.prompts.{self.pin}", n=self.spec.max_length), id="pin-applicant")
             yield Static(id="pin-mask")
             yield Static(id="pin-tries")
+            yield Static(id="pin-countdown")
             yield Static(id="pin-message", markup=False)
             if self._pad.simulated:
                 yield Static(self._pad.label, id="pin-pad-label", markup=False)
@@ -117,18 +130,37 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
     def on_mount(self) -> None:
         self.populate()
         self.entry.start()  # subscribes to the pad and opens its gate
-        self.set_interval(TIMEOUT_CHECK_S, self.entry.check_timeouts)
+        self._show_countdown()
+        self.set_interval(TIMEOUT_CHECK_S, self._tick)
         if isinstance(self._pad, KeyboardFed):
             self._feed_keys()
 
     def populate(self) -> None:
         self._show_mask()
+        self._countdown = -1
+        self._show_countdown()
         tries = self.query_one("#pin-tries", Static)
         if self.tries_left is not None:
             text = self.t("pin.tries_left", tries=self.tries_left)
             if self.confirm_last_try:
                 text += "  " + self.t("pin.last_try_confirmed")
             tries.update(Text(text, style="bold"))
+
+    def _tick(self) -> None:
+        self.entry.check_timeouts()
+        self._show_countdown()
+
+    def _show_countdown(self) -> None:
+        """The seconds left before the entry times out (a timeout spends no try)."""
+        left = self.entry.time_left()
+        seconds = -1 if left is None else math.ceil(left)
+        if seconds == self._countdown or seconds < 0:
+            return
+        self._countdown = seconds
+        style = "bold reverse" if seconds <= COUNTDOWN_WARN_S else "bold"
+        self.query_one("#pin-countdown", Static).update(
+            Text(self.t("pin.countdown", seconds=seconds), style=style)
+        )
 
     def _show_mask(self) -> None:
         rows = mask_rows(self.length, self.spec.max_length)

@@ -19,10 +19,11 @@ from textual.widgets import Static
 
 from device.procedures import texts as engine_texts
 from device.procedures.issuance_log import issuance_status
-from device.records import TransactionRecord
+from device.records import AbandonmentReason, Decision, TransactionRecord
 from madoguchi.errors import MadoguchiError
 from tui.local_time import clock_time
 from tui.messages import TodayLoaded
+from tui.screens.abandon import decision_text
 from tui.screens.base import CounterScreen
 from tui.text import kv_table
 from tui.widgets.bars import KeyHelp, TitleBar
@@ -74,13 +75,25 @@ class TodayScreen(CounterScreen[None]):
     def _show(self, records: Sequence[TransactionRecord]) -> None:
         t = self.t
         lang = t.language
-        decisions = Counter(record.decision.value for record in records)
+        # Abandonments (中止) are counted on their own line, never as received.
+        abandoned = [r for r in records if r.decision is Decision.ABANDONED]
+        decided = [r for r in records if r.decision is not Decision.ABANDONED]
+        decisions = Counter(record.decision.value for record in decided)
+        reasons = Counter(
+            r.abandonment_reason.value for r in abandoned if r.abandonment_reason is not None
+        )
         issued = issuance_status(records)
         rows = [
-            (t("today.received"), t("today.count", n=len(records))),
+            (t("today.received"), t("today.count", n=len(decided))),
             *(
                 (engine_texts.decision_label(decision, lang), t("today.count", n=n))
                 for decision, n in sorted(decisions.items())
+            ),
+            (t("abandon.decision"), t("today.count", n=len(abandoned))),
+            *(
+                ("  " + t(f"abandon.reasons.{reason.value}"),
+                 t("today.count", n=reasons[reason.value]))
+                for reason in AbandonmentReason if reasons[reason.value]
             ),
             (t("today.issued"), t("today.count", n=len(issued))),
             (t("today.fee_collected"),
@@ -97,7 +110,8 @@ class TodayScreen(CounterScreen[None]):
             history.add_row(
                 clock_time(record.completed_at, self.counter.zone),
                 record.procedure,
-                engine_texts.decision_label(record.decision.value, lang),
+                decision_text(t, record.decision.value, record.abandonment_reason.value
+                              if record.abandonment_reason is not None else ""),
                 record.operator_id,
             )
         widget = self.query_one("#today-history", Static)
