@@ -237,6 +237,11 @@ class OperatorAuthority(Protocol):
         """A session, or :class:`~device.operators.OperatorAuthError`."""
         ...
 
+    @property
+    def lockout_s(self) -> float:
+        """Seconds an account stays locked after too many wrong passwords."""
+        ...
+
 
 class CounterServices(Protocol):
     """Everything the UI consumes. Blocking methods are marked; call them from workers."""

@@ -33,6 +33,7 @@ from device.operators import (
     SystemClock,
     open_operator_db,
 )
+from device.private_files import private_dir
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
 from madoguchi.config import Config, RulesConfig, SyncConfig, default_state_dir
@@ -552,12 +553,13 @@ def build_services(
     office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
     if not is_office_code(office):
         raise ConfigError("[sync] office_code must be at most 16 printable characters")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)  # 0700 whatever the umask: accounts and records live here
     clock = clock if clock is not None else SystemClock()
     operators = OperatorStore(
         open_operator_db(str(state_dir / OPERATORS_FILE)),
         clock=clock,
         max_failures=config.ui.operator_max_failures,
+        lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
     )
     if demo:
