@@ -385,7 +385,10 @@ class ApplianceServices:
             secret[:] = bytes(len(secret))
         return PinVerifyResult(pin, "verified", status.remaining)
 
-    def identity_check(self, collation_b: bytearray, *, confirm_last_try: bool) -> IdentityView:
+    def identity_check(
+        self, collation_b: bytearray, *, confirm_last_try: frozenset[str]
+    ) -> IdentityView:
+        from device.card.layout import PinKind
         from device.card.reading import identity_check
         from device.card.session import CardSession
 
@@ -395,7 +398,7 @@ class ApplianceServices:
                 # Wipes ``collation_b`` on every path; never reads the My Number.
                 report = identity_check(
                     session, collation_b, self._trust_anchors(),
-                    confirm_last_try=confirm_last_try,
+                    confirm_last_try={PinKind(pin) for pin in confirm_last_try},
                 )
                 session.logout()
         except MadoguchiError as exc:
