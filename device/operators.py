@@ -85,6 +85,10 @@ class SignInRefusedError(OperatorAuthError, ValueError):
         super().__init__(REFUSED_MESSAGE)
 
 
+class SignInUnavailableError(OperatorAuthError, StoreError):
+    """Sign-in is refused because the operator accounts cannot be read or written."""
+
+
 #: The one message of every sign-in refusal.
 REFUSED_MESSAGE = (
     "sign-in refused: the operator id or the password is wrong, or the account is "
@@ -430,7 +434,22 @@ class OperatorStore:
         Raises:
             SignInRefusedError: unknown id, wrong password, or a locked account, all
                 alike; the reason goes to the event log and the journal only.
+            SignInUnavailableError: the accounts cannot be read or the refusal cannot
+                be counted (a read-only or broken database): sign-in fails closed.
         """
+        import sqlite3
+
+        try:
+            return self._sign_in(operator_id, password)
+        except sqlite3.Error as exc:
+            # Never let a guess go uncounted, and never leave the sign-in screen waiting.
+            log.error("sign-in refused: the operator accounts cannot be used (%s)",
+                      type(exc).__name__)
+            raise SignInUnavailableError(
+                "sign-in refused: the operator accounts cannot be read or written"
+            ) from None
+
+    def _sign_in(self, operator_id: str, password: str | bytes | bytearray) -> OperatorSession:
         secret = _password_bytes(password)
         with self._lock:
             row = self._row(operator_id)
@@ -566,6 +585,7 @@ __all__ = [
     "OperatorStore",
     "SessionExpiredError",
     "SignInRefusedError",
+    "SignInUnavailableError",
     "SystemClock",
     "UnknownOperatorError",
     "open_operator_db",

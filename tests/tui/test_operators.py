@@ -14,10 +14,12 @@ from device.operators import (
     DEFAULT_KDF,
     REFUSED_MESSAGE,
     KdfParams,
+    OperatorAuthError,
     OperatorExistsError,
     OperatorStore,
     SessionExpiredError,
     SignInRefusedError,
+    SignInUnavailableError,
     UnknownOperatorError,
     open_operator_db,
 )
@@ -302,3 +304,16 @@ def test_store_persists_across_connections(tmp_path: Path, clock: StepClock) -> 
 def test_an_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         open_operator_db(str(tmp_path / "missing-dir" / "operators.sqlite3"))
+
+
+def test_a_database_that_cannot_count_a_refusal_fails_closed(
+    operators: OperatorStore, operator_db: Any
+) -> None:
+    operators.add("clerk01", PASSWORD)
+    operator_db.conn.execute("PRAGMA query_only = ON")  # as a read-only file would be
+    for operator_id, password in (("clerk01", "wrong-password"), ("nobody", PASSWORD)):
+        with pytest.raises(SignInUnavailableError) as exc:
+            operators.sign_in(operator_id, password)
+        assert isinstance(exc.value, OperatorAuthError)  # the screen answers, never hangs
+    with pytest.raises(SignInUnavailableError):  # nor may the right password pass
+        operators.sign_in("clerk01", PASSWORD)
