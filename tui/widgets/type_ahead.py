@@ -1,13 +1,13 @@
 """The type-ahead guard: a key typed for something the clerk had not seen yet is dropped.
 
-The checklist found the rule (``tui/screens/checklist.py``, :meth:`ChecklistScreen.admit`):
-a key whose time stamp is older than the moment the input it reaches was ready, or
-that arrives while the last answer is still being handled, was meant for something
-else and must never be applied here. After such a drop the next *answering* key
-(Enter) is dropped too, so the tail of a lost burst cannot confirm what the clerk
-did not type. This class holds that rule for screens that reuse it (the sign-in
-screen); the caller says when its input is ready and when it is busy, and tells
-the clerk when :meth:`admit` answers no.
+The rule the checklist found for a fast clerk: a key whose time stamp is older than
+the moment the input it reaches was ready, or that arrives while the last answer is
+still being handled, was meant for something else and must never be applied here.
+After such a drop the next *answering* key (Enter) is dropped too, so the tail of a
+lost burst cannot confirm what the clerk did not type. The checklist
+(:meth:`~tui.screens.checklist.ChecklistScreen.admit`) and the sign-in screen use
+this one class; the caller says when its input is ready and when it is busy, and the
+``on_drop`` callback tells the clerk.
 """
 
 from __future__ import annotations
