@@ -12,12 +12,20 @@ raising :data:`DEFAULT_KDF` later re-hashes nobody and locks nobody out.
 
 Policy, all of it configurable by the caller:
 
-- After ``max_failures`` consecutive wrong passwords an account is *locked* and
-  stays locked until an administrator runs ``madoguchi operator unlock``.
+- After ``max_failures`` consecutive wrong passwords an account is *locked* for
+  ``lockout_s`` seconds (15 minutes by default), or until an administrator runs
+  ``madoguchi operator unlock``, whichever comes first. A lock that ends by itself
+  means nobody at the counter can lock a clerk out for good by typing wrong
+  passwords under their id; it still limits guessing to ``max_failures`` tries
+  per ``lockout_s``.
+- Sign-in is no oracle: an unknown id, a wrong password and a locked account are
+  refused with one :class:`SignInRefusedError`, one message, and the same work
+  (one scrypt derivation with the store's parameters, one write transaction), so
+  neither the screen nor the time it takes tells which ids exist or which are
+  locked. Only the operator event log and the journal, which the administrator
+  reads, say why.
 - A session signs itself out after ``idle_timeout_s`` without activity
   (measured on the injected clock).
-- An unknown operator id costs the same scrypt work as a wrong password and gets
-  the same error, so the screen does not reveal which ids exist.
 
 Every sign-in, failure, lock-out, sign-out and attributed action is written to
 the ``operator_events`` table. No password, hash or salt is ever logged.
@@ -37,11 +45,12 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, Protocol
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from device.private_files import private_database_file
 from madoguchi.errors import ConfigError, PinError, StoreError
 
 log = logging.getLogger(__name__)
@@ -64,17 +73,27 @@ class OperatorAuthError(PinError):
     """
 
 
-class BadCredentialsError(OperatorAuthError, ValueError):
-    """The operator id or the password is wrong (deliberately not saying which)."""
+class SignInRefusedError(OperatorAuthError, ValueError):
+    """Sign-in refused: unknown id, wrong password or a locked account (never saying which).
 
-    def __init__(self, message: str, *, failures_left: int | None) -> None:
-        super().__init__(message)
-        self.failures_left = failures_left
-        """Wrong passwords left before the account locks; ``None`` when unknown."""
+    Every refusal carries :data:`REFUSED_MESSAGE` and nothing else, so that what the
+    counter shows cannot tell an id that exists from one that does not, nor a locked
+    account from a wrong password.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(REFUSED_MESSAGE)
 
 
-class OperatorLockedError(OperatorAuthError):
-    """The account is locked after too many wrong passwords; an administrator must unlock it."""
+class SignInUnavailableError(OperatorAuthError, StoreError):
+    """Sign-in is refused because the operator accounts cannot be read or written."""
+
+
+#: The one message of every sign-in refusal.
+REFUSED_MESSAGE = (
+    "sign-in refused: the operator id or the password is wrong, or the account is "
+    "locked for a while after too many wrong passwords"
+)
 
 
 class SessionExpiredError(OperatorAuthError):
@@ -140,6 +159,9 @@ class KdfParams:
 DEFAULT_KDF = KdfParams(n=2**15, r=8, p=3)
 #: Consecutive wrong passwords that lock an account.
 DEFAULT_MAX_FAILURES = 5
+#: Seconds an account stays locked after ``max_failures`` wrong passwords (unless an
+#: administrator unlocks it sooner).
+DEFAULT_LOCKOUT_S = 900.0
 #: Seconds without activity after which a session signs itself out.
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 
@@ -159,7 +181,10 @@ class OperatorInfo:
     display_name: str
     failed_attempts: int
     locked: bool
+    """Locked now (a lock whose time is up no longer counts)."""
     created_at: str
+    locked_until: str | None = None
+    """When the current lock ends (UTC, ISO 8601); ``None`` when not locked."""
 
 
 class OperatorSession:
@@ -244,6 +269,7 @@ class OperatorStore:
         clock: time source for idleness and event timestamps.
         kdf: cost parameters for *new* password hashes.
         max_failures: consecutive wrong passwords that lock an account.
+        lockout_s: how long such a lock lasts (an administrator may end it sooner).
         idle_timeout_s: idle sign-out for sessions this store opens.
     """
 
@@ -254,16 +280,20 @@ class OperatorStore:
         clock: Clock | None = None,
         kdf: KdfParams = DEFAULT_KDF,
         max_failures: int = DEFAULT_MAX_FAILURES,
+        lockout_s: float = DEFAULT_LOCKOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         if max_failures < 1:
             raise ConfigError(f"max_failures must be >= 1, not {max_failures}")
+        if lockout_s <= 0:
+            raise ConfigError(f"lockout_s must be > 0, not {lockout_s}")
         if idle_timeout_s <= 0:
             raise ConfigError(f"idle_timeout_s must be > 0, not {idle_timeout_s}")
         self._db = db
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.kdf = kdf
         self.max_failures = max_failures
+        self.lockout_s = lockout_s
         self.idle_timeout_s = idle_timeout_s
         self._lock = threading.RLock()
         # A fixed salt for the decoy hash of unknown ids: only timing matters there.
@@ -285,12 +315,17 @@ class OperatorStore:
                         "password_hash": bytes,
                         "failed_attempts": int,
                         "locked": int,
+                        "locked_until": str,
                         "created_at": str,
                     },
                     pk="operator_id",
                     not_null={"display_name", "kdf", "salt", "password_hash"},
                     defaults={"failed_attempts": 0, "locked": 0},
                 )
+            elif "locked_until" not in self._db[OPERATORS_TABLE].columns_dict:
+                # Accounts made before locks expired: a lock without an end stays
+                # until an administrator unlocks it, as it was promised then.
+                self._db[OPERATORS_TABLE].add_column("locked_until", str)
             if EVENTS_TABLE not in self._db.table_names():
                 self._db[EVENTS_TABLE].create(
                     {"id": int, "operator_id": str, "at": str, "action": str, "detail": str},
@@ -346,7 +381,9 @@ class OperatorStore:
         with self._lock:
             if self._row(operator_id) is None:
                 raise UnknownOperatorError(f"no operator {operator_id}")
-            self._db[OPERATORS_TABLE].update(operator_id, {"failed_attempts": 0, "locked": 0})
+            self._db[OPERATORS_TABLE].update(
+                operator_id, {"failed_attempts": 0, "locked": 0, "locked_until": None}
+            )
             self.log_event(operator_id, "unlocked", "")
         log.info("operator %s unlocked", operator_id)
 
@@ -356,12 +393,14 @@ class OperatorStore:
             row = self._row(operator_id)
         if row is None:
             raise UnknownOperatorError(f"no operator {operator_id}")
+        locked = self._locked(row)
         return OperatorInfo(
             operator_id=row["operator_id"],
             display_name=row["display_name"],
             failed_attempts=int(row["failed_attempts"]),
-            locked=bool(row["locked"]),
+            locked=locked,
             created_at=row["created_at"],
+            locked_until=row.get("locked_until") if locked else None,
         )
 
     def operator_ids(self) -> list[str]:
@@ -388,35 +427,56 @@ class OperatorStore:
         """Check the password and open a session.
 
         Blocks for the scrypt work (about a second on a Pi): call it off the UI's
-        event loop.
+        event loop. Every refusal costs the same: one derivation with the store's
+        parameters (a decoy for an unknown id, the account's own for a locked one)
+        and one write transaction (the failure count and the event).
 
         Raises:
-            BadCredentialsError: unknown id or wrong password (the same message for both).
-            OperatorLockedError: the account is locked; the password is not even checked.
+            SignInRefusedError: unknown id, wrong password, or a locked account, all
+                alike; the reason goes to the event log and the journal only.
+            SignInUnavailableError: the accounts cannot be read or the refusal cannot
+                be counted (a read-only or broken database): sign-in fails closed.
         """
+        import sqlite3
+
+        try:
+            return self._sign_in(operator_id, password)
+        except sqlite3.Error as exc:
+            # Never let a guess go uncounted, and never leave the sign-in screen waiting.
+            log.error("sign-in refused: the operator accounts cannot be used (%s)",
+                      type(exc).__name__)
+            raise SignInUnavailableError(
+                "sign-in refused: the operator accounts cannot be read or written"
+            ) from None
+
+    def _sign_in(self, operator_id: str, password: str | bytes | bytearray) -> OperatorSession:
         secret = _password_bytes(password)
         with self._lock:
             row = self._row(operator_id)
             if row is None:
                 # Same work as a real check, so timing does not reveal which ids exist.
                 self.kdf.derive(secret, self._decoy_salt)
+                # The typed id is not logged: a password typed into the id field by
+                # mistake would land in the log.
+                self._refuse(None, "unknown_id", failures=0, locked_until=None)
                 log.warning("sign-in refused: unknown operator id")
-                raise BadCredentialsError(
-                    "operator id or password is wrong", failures_left=None
-                )
-            if row["locked"]:
-                self.log_event(operator_id, "sign_in_refused", "locked")
-                log.warning("sign-in refused: operator %s is locked", operator_id)
-                raise OperatorLockedError(
-                    f"operator {operator_id} is locked after {self.max_failures} wrong "
-                    "passwords; an administrator must unlock it"
-                )
+                raise SignInRefusedError()
             params = KdfParams(n=row["kdf_n"], r=row["kdf_r"], p=row["kdf_p"],
                                length=len(row["password_hash"]))
+            # Derived even for a locked account: a lock must not answer faster.
             candidate = params.derive(secret, row["salt"])
+            if self._locked(row):
+                self._refuse(operator_id, "locked", failures=int(row["failed_attempts"]),
+                             locked_until=row.get("locked_until"))
+                log.warning("sign-in refused: operator %s is locked", operator_id)
+                raise SignInRefusedError()
             if not hmac.compare_digest(candidate, row["password_hash"]):
-                return self._fail(operator_id, int(row["failed_attempts"]) + 1)
-            self._db[OPERATORS_TABLE].update(operator_id, {"failed_attempts": 0})
+                # A lock whose time is up starts the count again.
+                failures = 1 if row["locked"] else int(row["failed_attempts"]) + 1
+                self._fail(operator_id, failures)
+            self._db[OPERATORS_TABLE].update(
+                operator_id, {"failed_attempts": 0, "locked": 0, "locked_until": None}
+            )
             self.log_event(operator_id, "sign_in", "")
         log.info("operator %s signed in", operator_id)
         return OperatorSession(
@@ -427,23 +487,46 @@ class OperatorStore:
             clock=self._clock,
         )
 
-    def _fail(self, operator_id: str, failures: int) -> OperatorSession:
-        locked = failures >= self.max_failures
-        self._db[OPERATORS_TABLE].update(
-            operator_id, {"failed_attempts": failures, "locked": int(locked)}
-        )
-        self.log_event(operator_id, "sign_in_failed", f"{failures}/{self.max_failures}")
-        if locked:
-            self.log_event(operator_id, "locked", "")
-            log.warning("operator %s locked after %d wrong passwords", operator_id, failures)
-            raise OperatorLockedError(
-                f"operator {operator_id} is now locked after {failures} wrong passwords; "
-                "an administrator must unlock it"
+    def _fail(self, operator_id: str, failures: int) -> NoReturn:
+        if failures >= self.max_failures:
+            until = (self._clock.now() + timedelta(seconds=self.lockout_s)).isoformat(
+                timespec="seconds")
+            self._refuse(operator_id, "locked_now", failures=failures, locked_until=until)
+            log.warning("operator %s locked until %s after %d wrong passwords",
+                        operator_id, until, failures)
+        else:
+            self._refuse(operator_id, f"wrong_password {failures}/{self.max_failures}",
+                         failures=failures, locked_until=None)
+            log.warning("sign-in refused: wrong password for operator %s", operator_id)
+        raise SignInRefusedError()
+
+    def _refuse(
+        self, operator_id: str | None, why: str, *, failures: int, locked_until: str | None
+    ) -> None:
+        """Write a refusal: one transaction, the same two statements for every reason."""
+        at = self._clock.now().isoformat(timespec="seconds")
+        conn = self._db.conn
+        with conn:  # one commit (one WAL sync) whatever the reason
+            # For an unknown id the UPDATE matches no row: the same statement, no effect.
+            conn.execute(
+                "UPDATE operators SET failed_attempts = ?, locked = ?, "
+                "locked_until = ? WHERE operator_id = ?",
+                (failures, int(locked_until is not None), locked_until, operator_id or ""),
             )
-        log.warning("sign-in refused: wrong password for operator %s", operator_id)
-        raise BadCredentialsError(
-            "operator id or password is wrong", failures_left=self.max_failures - failures
-        )
+            conn.execute(
+                "INSERT INTO operator_events (operator_id, at, action, detail) "
+                "VALUES (?, ?, ?, ?)",
+                (operator_id or "", at, "sign_in_refused", why),
+            )
+
+    def _locked(self, row: dict[str, Any]) -> bool:
+        """Whether ``row``'s account is locked now (a lock whose time is up is not)."""
+        if not row["locked"]:
+            return False
+        until = row.get("locked_until")
+        if until is None:
+            return True  # a lock from before locks expired: until an administrator ends it
+        return self._clock.now() < datetime.fromisoformat(until)
 
     # -- internals ------------------------------------------------------------------
 
@@ -467,16 +550,22 @@ class OperatorStore:
 
 
 def open_operator_db(path: str) -> Any:
-    """A :class:`sqlite_utils.Database` on ``path`` usable from worker threads (WAL mode)."""
+    """A :class:`sqlite_utils.Database` on ``path`` usable from worker threads (WAL mode).
+
+    The file is made (or tightened to) 0600 and its folder 0700 before SQLite opens
+    it, whatever the umask: SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's mode.
+    """
     import sqlite3
 
     import sqlite_utils
 
     try:
+        private_database_file(path)
         conn = sqlite3.connect(path, check_same_thread=False)
         db = sqlite_utils.Database(conn)
         db.enable_wal()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open the operator accounts {path}: {exc}") from exc
     return db
 
@@ -484,17 +573,19 @@ def open_operator_db(path: str) -> Any:
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_KDF",
+    "DEFAULT_LOCKOUT_S",
     "DEFAULT_MAX_FAILURES",
-    "BadCredentialsError",
+    "REFUSED_MESSAGE",
     "Clock",
     "KdfParams",
     "OperatorAuthError",
     "OperatorExistsError",
     "OperatorInfo",
-    "OperatorLockedError",
     "OperatorSession",
     "OperatorStore",
     "SessionExpiredError",
+    "SignInRefusedError",
+    "SignInUnavailableError",
     "SystemClock",
     "UnknownOperatorError",
     "open_operator_db",

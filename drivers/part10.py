@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from dataclasses import dataclass
 
 from madoguchi.errors import ReaderError
 
@@ -176,6 +177,39 @@ def build_jpki_verify_pin_direct(
         fmt=PinFormat.ASCII,
         timeout=timeout,
         timeout_after_first_key=timeout_after_first_key,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPinDirect:
+    """What a ``PIN_VERIFY_STRUCTURE`` asks the reader to do (:func:`parse_verify_pin_direct`)."""
+
+    min_digits: int
+    max_digits: int
+    pin_block_size: int
+    apdu: bytes
+    """``abData``: the command the reader sends with the typed PIN filled in."""
+
+
+def parse_verify_pin_direct(structure: bytes) -> VerifyPinDirect:
+    """Read back a ``PIN_VERIFY_STRUCTURE`` (the inverse of :func:`build_verify_pin_direct`).
+
+    :raises ValueError: shorter than the header, or ``ulDataLength`` does not match
+        the bytes that follow it.
+    """
+    if len(structure) < _HEADER.size:
+        raise ValueError(f"PIN_VERIFY_STRUCTURE has {len(structure)} bytes, fewer than "
+                         f"its {_HEADER.size}-byte header")
+    fields = _HEADER.unpack_from(structure)
+    block_string, extra_digit, data_length = fields[3], fields[5], fields[11]
+    apdu = bytes(structure[_HEADER.size :])
+    if data_length != len(apdu):
+        raise ValueError(f"ulDataLength says {data_length} bytes of APDU, {len(apdu)} follow")
+    return VerifyPinDirect(
+        min_digits=extra_digit >> 8,
+        max_digits=extra_digit & 0xFF,
+        pin_block_size=block_string & 0x0F,
+        apdu=apdu,
     )
 
 

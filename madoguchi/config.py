@@ -200,6 +200,8 @@ class UiConfig:
     idle_sign_out_s: float = 300.0
     #: Consecutive wrong operator passwords before the account locks.
     operator_max_failures: int = 5
+    #: Seconds such a lock lasts (``madoguchi operator unlock`` ends it sooner).
+    operator_lockout_s: float = 900.0
     #: IANA time zone of the office: the counter's date (procedures, rule version, grace)
     #: and the times on screen are read in it; records and the store keep UTC.
     timezone: str = "Asia/Tokyo"

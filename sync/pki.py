@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from device.private_files import private_dir
 from sync.errors import EnrolmentError
 
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -205,10 +206,15 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a secret file readable by its owner only (0600, its new folder 0700), atomically.
+
+    The modes hold whatever the umask; a leftover temporary file is tightened too.
+    """
+    if not path.parent.exists():
+        private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()

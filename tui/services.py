@@ -243,6 +243,11 @@ class OperatorAuthority(Protocol):
         """A session, or :class:`~device.operators.OperatorAuthError`."""
         ...
 
+    @property
+    def lockout_s(self) -> float:
+        """Seconds an account stays locked after too many wrong passwords."""
+        ...
+
 
 class CounterServices(Protocol):
     """Everything the UI consumes. Blocking methods are marked; call them from workers."""
@@ -359,12 +364,17 @@ class CounterServices(Protocol):
         """
         ...
 
-    def identity_check(self, collation_b: bytearray, *, confirm_last_try: bool) -> IdentityView:
+    def identity_check(
+        self, collation_b: bytearray, *, confirm_last_try: frozenset[str]
+    ) -> IdentityView:
         """Blocking: 基本4情報 and the card face through 照合番号B, with the chip checks.
 
         ``collation_b`` (14 digits typed from the card face) is wiped before this
-        returns. The card layer reads the tries left right before each VERIFY and
-        refuses the last try unless ``confirm_last_try``. The My Number is never read.
+        returns. It is verified against two keys, each with its own counter
+        (``support_collation_b`` and ``card_face_collation_b``); the card layer reads
+        each counter right before its VERIFY and refuses a key's last try unless that
+        key is in ``confirm_last_try`` (the clerk confirmed it by name). The My Number
+        is never read.
         """
         ...
 

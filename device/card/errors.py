@@ -88,6 +88,17 @@ class PinFormatError(PinPolicyError, ValueError):
     """The PIN does not have the form this key accepts (checked before any APDU)."""
 
 
+class ReaderPinStructureError(PinPolicyError, ValueError):
+    """A PC/SC Part 10 ``PIN_VERIFY_STRUCTURE`` does not VERIFY the key it was given for.
+
+    Refused before any APDU: its command must be the VERIFY of the key EF the
+    tries-left query has just selected (``00 20 00 80``), with room for exactly the
+    PIN lengths that key accepts. Otherwise the PIN typed on the reader could go to
+    another key (or another command) than the one whose tries were read and
+    confirmed.
+    """
+
+
 class PinEntryCancelledError(PinPolicyError):
     """The applicant cancelled PIN entry on the reader, or it timed out; no try was spent."""
 

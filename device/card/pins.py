@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from device.card.errors import PinFormatError, status_error
+from device.card.errors import PinFormatError, ReaderPinStructureError, status_error
 from device.card.layout import KeyFormat, PinKind
+from drivers import part10
 from madoguchi.errors import StatusWordError
 
 
@@ -100,3 +101,43 @@ def check_form(kind: PinKind, secret: bytearray) -> None:
             raise PinFormatError(
                 f"the {label} must be {form.value}, with at least one letter and one digit"
             )
+
+
+#: The VERIFY of the current key EF: the only command a reader's PIN pad may send for us.
+VERIFY_CURRENT_KEY = b"\x00\x20\x00\x80"
+#: PIN lengths each key form accepts (fewest, most).
+FORM_LENGTHS = {KeyFormat.DIGITS4: (4, 4), KeyFormat.COLLATION_B: (14, 14),
+                KeyFormat.SIGN_PASSWORD: (6, 16)}
+
+
+def check_reader_structure(kind: PinKind, structure: bytes) -> None:
+    """Refuse a Part 10 ``PIN_VERIFY_STRUCTURE`` that does not VERIFY ``kind``'s key.
+
+    The session's tries-left query selects ``kind``'s key EF right before the
+    structure goes to the reader, so the command must be ``00 20 00 80`` (VERIFY
+    of the current key EF, never another command or key reference), with ``Lc``
+    equal to the PIN block the reader fills in, and the digits the reader accepts
+    within the lengths the key takes. Checked before any APDU; names the key, not
+    the bytes.
+    """
+    label = kind.key.label
+    try:
+        asked = part10.parse_verify_pin_direct(structure)
+    except ValueError as exc:
+        raise ReaderPinStructureError(f"the reader PIN structure for the {label} is "
+                                      f"malformed: {exc}") from None
+    command = asked.apdu
+    if command[:4] != VERIFY_CURRENT_KEY:
+        raise ReaderPinStructureError(
+            f"the reader PIN structure is not the VERIFY of the {label} "
+            f"(its command starts {command[:4].hex(' ')}, expected 00 20 00 80)")
+    block = asked.pin_block_size
+    if len(command) != 5 + block or command[4] != block:
+        raise ReaderPinStructureError(
+            f"the reader PIN structure for the {label} has a Lc or length that does not "
+            f"match its {block}-byte PIN block")
+    shortest, longest = FORM_LENGTHS[kind.key.form]
+    if not shortest <= asked.min_digits <= asked.max_digits <= min(longest, block):
+        raise ReaderPinStructureError(
+            f"the reader would accept {asked.min_digits}-{asked.max_digits} characters, "
+            f"the {label} takes {shortest}-{longest}")

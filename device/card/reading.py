@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -263,6 +263,10 @@ def _signature_check(
     return Check(name, True, f"verified up to CV issuer {cv.issuer_id}")
 
 
+#: The keys one typed 照合番号B is verified against, each with its own try counter.
+COLLATION_B_KEYS = (PinKind.SUPPORT_COLLATION_B, PinKind.CARD_FACE_COLLATION_B)
+
+
 def identity_check(
     session: CardSession,
     collation_b: bytearray,
@@ -270,7 +274,7 @@ def identity_check(
     *,
     basic4: bool = True,
     card_face: bool = True,
-    confirm_last_try: bool = False,
+    confirm_last_try: bool | Collection[PinKind] = False,
 ) -> IdentityReport:
     """基本4情報 and/or the card face through 照合番号B, with their chip checks.
 
@@ -278,16 +282,26 @@ def identity_check(
     card face). ``collation_b`` (14 digits typed from the card face) is wiped. The
     My Number is never read. Without ``anchors`` the CV certificates cannot be
     rooted and the signature checks report ``ok=None``.
+
+    One typed 照合番号B is verified against two keys with their own counters: the
+    入力補助 AP's (:attr:`PinKind.SUPPORT_COLLATION_B`) and the 券面 AP's
+    (:attr:`PinKind.CARD_FACE_COLLATION_B`). ``confirm_last_try`` names the keys
+    whose last try the clerk confirmed (``True``: both); a key at its last try that
+    is not named is refused with ``LastTryNotConfirmedError`` before its VERIFY.
     """
     if not (basic4 or card_face):
         wipe(collation_b)
         raise ValueError("ask for the 基本4情報, the card face, or both")
+    confirmed: frozenset[PinKind] = (
+        frozenset(COLLATION_B_KEYS) if confirm_last_try is True
+        else frozenset() if confirm_last_try is False else frozenset(confirm_last_try)
+    )
     second = bytearray(collation_b)
     try:
         return session.run(
             lambda: _identity_check(
                 session, collation_b if basic4 else None, second if card_face else None,
-                anchors, confirm_last_try,
+                anchors, confirmed,
             )
         )
     finally:
@@ -300,7 +314,7 @@ def _identity_check(
     support_key: bytearray | None,
     face_key: bytearray | None,
     anchors: TrustAnchors | None,
-    confirm_last_try: bool,
+    confirmed: frozenset[PinKind],
 ) -> IdentityReport:
     start = session.apdus
     checks: list[Check] = []
@@ -310,7 +324,8 @@ def _identity_check(
     # One short READ that may allow every later file in one extended READ each.
     session.probe_extended_length()
     if support_key is not None:
-        info = read_basic4(session, support_key, confirm_last_try=confirm_last_try)
+        info = read_basic4(session, support_key, confirm_last_try=(
+            PinKind.SUPPORT_COLLATION_B in confirmed))
         integrity = parse_integrity_record(
             session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_INTEGRITY)
         )
@@ -322,7 +337,8 @@ def _identity_check(
             lambda: verify_integrity_record(integrity, cv_support.public_key, read_info),
         ))
     if face_key is not None:
-        face = read_card_face(session, face_key, confirm_last_try=confirm_last_try)
+        face = read_card_face(session, face_key, confirm_last_try=(
+            PinKind.CARD_FACE_COLLATION_B in confirmed))
         cv_face = read_cv_certificate(session, Application.CARD_FACE)
         test_card |= cv_face.test_hierarchy
         challenge = session.get_challenge(8)

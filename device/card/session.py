@@ -39,7 +39,13 @@ from device.card.errors import (
     status_error,
 )
 from device.card.layout import Application, PinKind
-from device.card.pins import PinState, PinStatus, check_form, status_from_query
+from device.card.pins import (
+    PinState,
+    PinStatus,
+    check_form,
+    check_reader_structure,
+    status_from_query,
+)
 from device.card.tlv import children_by_tag, parse_file, read_header
 from drivers.transport.base import CardTransport, RApdu
 from madoguchi.errors import MalformedResponseError, ReaderError, StatusWordError
@@ -383,7 +389,13 @@ class CardSession:
 
         The structure's APDU must address the current key EF (``00 20 00 80``); the
         counter query right before selects it. The PIN never reaches this computer.
+
+        Raises:
+            ReaderPinStructureError: the structure does not VERIFY ``kind``'s key (another
+                command or key reference, room for another PIN length, a malformed
+                length field); checked before any APDU is sent.
         """
+        check_reader_structure(kind, pin_verify_structure)
         self._guard(kind, confirm_last_try)
         self._stale.add(kind)
         try:

@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlite_utils
 
+from device.private_files import private_database_file, private_dir
 from device.records import TransactionRecord
 from device.store.chain import GENESIS_HASH, record_hash
 from device.store.errors import DuplicateTransactionError, OutboxFullError
@@ -85,8 +86,12 @@ class Store:
             raise StoreError("queue_bound must be at least 1")
         self.path = Path(path)
         self.queue_bound = queue_bound
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # 0600 whatever the umask (the records of the day and the operator ids);
+            # a folder made here is 0700, an existing one is the operator's choice.
+            if not self.path.parent.exists():
+                private_dir(self.path.parent)
+            private_database_file(self.path)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves so that one
             # record and its outbox row share exactly one transaction.
             conn = sqlite3.connect(
@@ -97,7 +102,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = FULL")
             self.db.execute("PRAGMA foreign_keys = ON")
             migrate(self.db)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
 
     # -- lifecycle ------------------------------------------------------------

@@ -35,6 +35,7 @@ from device.operators import (
     SystemClock,
     open_operator_db,
 )
+from device.private_files import private_dir
 from drivers.transport.base import CardPresence, CardReader, ReaderEvent
 from madoguchi.commands.operator import OPERATORS_FILE
 from madoguchi.config import (
@@ -406,7 +407,10 @@ class ApplianceServices:
             secret[:] = bytes(len(secret))
         return PinVerifyResult(pin, "verified", status.remaining)
 
-    def identity_check(self, collation_b: bytearray, *, confirm_last_try: bool) -> IdentityView:
+    def identity_check(
+        self, collation_b: bytearray, *, confirm_last_try: frozenset[str]
+    ) -> IdentityView:
+        from device.card.layout import PinKind
         from device.card.reading import identity_check
         from device.card.session import CardSession
 
@@ -416,7 +420,7 @@ class ApplianceServices:
                 # Wipes ``collation_b`` on every path; never reads the My Number.
                 report = identity_check(
                     session, collation_b, self._trust_anchors(),
-                    confirm_last_try=confirm_last_try,
+                    confirm_last_try={PinKind(pin) for pin in confirm_last_try},
                 )
                 session.logout()
         except MadoguchiError as exc:
@@ -602,13 +606,14 @@ def build_services(
     office = config.sync.office_code or (DEMO_OFFICE_CODE if local_server(config) else "")
     if not is_office_code(office):
         raise ConfigError("[sync] office_code must be at most 16 printable characters")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)  # 0700 whatever the umask: accounts and records live here
     clock = clock if clock is not None else SystemClock()
     # Outside the demo the demo account is refused at sign-in (a counter's store).
     operators = (OperatorStore if demo else CounterOperatorStore)(
         open_operator_db(str(state_dir / OPERATORS_FILE)),
         clock=clock,
         max_failures=config.ui.operator_max_failures,
+        lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
     )
     if demo:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from device.operators import OperatorStore, open_operator_db
+from device.private_files import private_dir
 from madoguchi.config import default_state_dir
 from madoguchi.errors import ConfigError
 
@@ -57,10 +58,11 @@ def _store(args: argparse.Namespace) -> OperatorStore:
     config = config_from(args)
     state = default_state_dir()
     _check_owner(state)
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)  # 0700 whatever the umask of the administrator's shell
     return OperatorStore(
         open_operator_db(str(state / OPERATORS_FILE)),
         max_failures=config.ui.operator_max_failures,
+        lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
     )
 
@@ -104,7 +106,8 @@ def _list(args: argparse.Namespace) -> int:
     store = _store(args)
     for operator_id in store.operator_ids():
         info = store.info(operator_id)
-        state = "locked" if info.locked else f"{info.failed_attempts} failed"
+        state = (f"locked until {info.locked_until}" if info.locked_until
+                 else "locked" if info.locked else f"{info.failed_attempts} failed")
         print(f"{info.operator_id}\t{info.display_name}\t{state}\t{info.created_at}")
     return 0
 

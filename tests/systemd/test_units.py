@@ -165,3 +165,35 @@ def test_tmpfiles_snippet_creates_state_and_lock(tmp_path: Path) -> None:
     assert lock.is_file()
     assert oct(lock.stat().st_mode & 0o777) == "0o664"
     assert (tmp_path / "opt/madoguchi/versions").is_dir()
+    assert oct((tmp_path / "var/lib/madoguchi").stat().st_mode & 0o777) == "0o700"
+
+
+#: Units whose process holds a live PIN (the kiosk: the TUI with the PIN pad and the card).
+PIN_HOLDERS = ("madoguchi-tui.service",)
+
+
+@pytest.mark.parametrize("unit", PIN_HOLDERS)
+def test_a_unit_holding_a_pin_neither_swaps_nor_dumps_core(unit: str) -> None:
+    # Issue 13.7: a page with a live PIN must reach neither a swap device nor a core file.
+    text = (UNIT_DIR / unit).read_text()
+    assert re.search(r"^MemorySwapMax=0$", text, flags=re.MULTILINE), f"{unit} may swap"
+    assert re.search(r"^LimitCORE=0$", text, flags=re.MULTILINE), f"{unit} may dump core"
+
+
+def test_the_pin_holders_are_the_units_with_the_pin_pad() -> None:
+    # A new unit given the GPIO PIN pad must be added to PIN_HOLDERS (and so checked above).
+    with_pad = [
+        unit for unit in UNITS
+        if "DeviceAllow=/dev/gpiochip0" in (UNIT_DIR / unit).read_text()
+    ]
+    assert with_pad == list(PIN_HOLDERS)
+
+
+def test_the_counter_state_folder_is_private_to_its_user() -> None:
+    # Issue 13.7: accounts, records and keys live there; 0700 whatever the umask.
+    for unit in UNITS:
+        text = (UNIT_DIR / unit).read_text()
+        if re.search(r"^StateDirectory=madoguchi$", text, flags=re.MULTILINE):
+            assert "\nStateDirectoryMode=0700\n" in text, unit
+    tmpfiles = (UNIT_DIR / "madoguchi.tmpfiles.conf").read_text()
+    assert "d /var/lib/madoguchi 0700 madoguchi madoguchi -" in tmpfiles

@@ -149,7 +149,7 @@ async def test_fallback_entry_last_try_and_comparison_abandon_on_removal(
     face_auth: Any,
 ) -> None:
     for _ in range(9):  # nine wrong codes through the real card path leave the last try
-        face_auth.identity_check(bytearray(WRONG_CODE.encode()), confirm_last_try=False)
+        face_auth.identity_check(bytearray(WRONG_CODE.encode()), confirm_last_try=frozenset())
     code = face_auth.reader.card.facts.verification_code_b
     app = CounterApp(services=face_auth)
     async with app.run_test(size=SIZE) as pilot:

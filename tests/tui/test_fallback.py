@@ -227,7 +227,8 @@ async def test_a_wrong_collation_number_shows_the_tries_left_and_loses_nothing(
         await _type_code(frames, WRONG_CODE)
         text = frames.seen[-1]
         assert "照合番号Bが違います。残り 9 回です。" in text
-        assert "照合番号Bの残り照合回数 9 回" in text
+        # The wrong code spent a try of the 入力補助 AP's counter only: both are named.
+        await wait_for(pilot, lambda: "入力補助AP 9 回 ／ 券面AP 10 回" in screen_text(app))
         assert screen.phase == "entry"  # type: ignore[attr-defined]
         assert code_mask(0) in text  # the typed code is gone
         assert face_auth.pin_status("support_collation_b").remaining == 9
@@ -239,7 +240,7 @@ async def test_a_wrong_collation_number_shows_the_tries_left_and_loses_nothing(
         # The right code now: one try spent so far, the counter comes back to full.
         await frames.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "fallback")
-        await wait_for(pilot, lambda: "残り照合回数 9 回" in screen_text(app))
+        await wait_for(pilot, lambda: "入力補助AP 9 回 ／ 券面AP 10 回" in screen_text(app))
         await _type_code(frames, code)
         assert app.screen.phase == "compare"  # type: ignore[attr-defined]
         notices = " ".join(str(n.message) for n in app._notifications)
@@ -278,18 +279,20 @@ async def test_the_last_try_of_the_collation_number_needs_the_clerks_confirmatio
     face_auth: Any,
 ) -> None:
     for _ in range(9):  # nine wrong codes through the real card path leave one try
-        face_auth.identity_check(bytearray(WRONG_CODE.encode()), confirm_last_try=False)
+        face_auth.identity_check(bytearray(WRONG_CODE.encode()), confirm_last_try=frozenset())
     assert face_auth.pin_status("support_collation_b").remaining == 1
     code = _facts(face_auth).verification_code_b
     app = CounterApp(services=face_auth)
     async with app.run_test(size=SIZE) as pilot:
         frames = Frames(pilot)
         await _to_fallback(pilot, frames)
-        assert "照合番号Bの残り照合回数 1 回" in frames.seen[-1]
+        await wait_for(pilot, lambda: "入力補助AP 1 回 ／ 券面AP 10 回" in screen_text(app))
         await paste(pilot, code)
         await frames.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "last-try")
-        assert "照合番号Bの残り照合回数は1回です" in screen_text(app)
+        # Only the counter at its last try is named (the 券面AP's has 10 left).
+        assert "券面事項入力補助APの照合番号Bの残り照合回数は1回です" in screen_text(app)
+        assert "券面APの照合番号B" not in screen_text(app)
         await pilot.press("enter")  # the focused button cancels: nothing sent
         await wait_for(pilot, lambda: app.screen.id == "fallback")
         assert code_mask(0) in screen_text(app)

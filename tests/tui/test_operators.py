@@ -12,12 +12,14 @@ import pytest
 
 from device.operators import (
     DEFAULT_KDF,
-    BadCredentialsError,
+    REFUSED_MESSAGE,
     KdfParams,
+    OperatorAuthError,
     OperatorExistsError,
-    OperatorLockedError,
     OperatorStore,
     SessionExpiredError,
+    SignInRefusedError,
+    SignInUnavailableError,
     UnknownOperatorError,
     open_operator_db,
 )
@@ -64,52 +66,113 @@ def test_default_parameters_are_memory_hard_and_work(operator_db: Any, clock: St
     store = OperatorStore(operator_db, clock=clock)
     store.add("real", PASSWORD)
     assert store.sign_in("real", PASSWORD).active
-    with pytest.raises(BadCredentialsError):
+    with pytest.raises(SignInRefusedError):
         store.sign_in("real", PASSWORD + "x")
 
 
-def test_wrong_password_counts_down_then_locks(operators: OperatorStore) -> None:
+def test_wrong_passwords_lock_for_a_while_then_the_count_starts_again(
+    operators: OperatorStore, clock: StepClock
+) -> None:
     operators.add("clerk01", PASSWORD)
-    with pytest.raises(BadCredentialsError) as first:
-        operators.sign_in("clerk01", "wrong-password")
-    assert first.value.failures_left == 2
-    with pytest.raises(BadCredentialsError) as second:
-        operators.sign_in("clerk01", "wrong-password")
-    assert second.value.failures_left == 1
-    with pytest.raises(OperatorLockedError):
-        operators.sign_in("clerk01", "wrong-password")
-    # Locked means locked: even the right password is refused now.
-    with pytest.raises(OperatorLockedError):
+    for _ in range(3):
+        with pytest.raises(SignInRefusedError):
+            operators.sign_in("clerk01", "wrong-password")
+    info = operators.info("clerk01")
+    assert info.locked
+    assert info.locked_until == "2026-11-25T09:15:00+00:00"  # 900 s by default
+    # Locked means locked: even the right password is refused, with the same message.
+    with pytest.raises(SignInRefusedError) as locked:
         operators.sign_in("clerk01", PASSWORD)
-    assert operators.info("clerk01").locked
-    operators.unlock("clerk01")
+    assert str(locked.value) == REFUSED_MESSAGE
+    clock.advance(899)
+    with pytest.raises(SignInRefusedError):
+        operators.sign_in("clerk01", PASSWORD)
+    clock.advance(1)
+    assert not operators.info("clerk01").locked  # the lock ended by itself
+    # After the lock the count starts again: two wrong passwords do not lock.
+    for _ in range(2):
+        with pytest.raises(SignInRefusedError):
+            operators.sign_in("clerk01", "wrong-password")
+    assert not operators.info("clerk01").locked
     assert operators.sign_in("clerk01", PASSWORD).active
     assert operators.info("clerk01").failed_attempts == 0
+
+
+def test_the_administrator_unlocks_before_the_time_is_up(
+    operator_db: Any, clock: StepClock
+) -> None:
+    store = OperatorStore(operator_db, clock=clock, kdf=FAST_KDF, max_failures=2,
+                          lockout_s=3600.0)
+    store.add("clerk01", PASSWORD)
+    for _ in range(2):
+        with pytest.raises(SignInRefusedError):
+            store.sign_in("clerk01", "wrong-password")
+    assert store.info("clerk01").locked_until == "2026-11-25T10:00:00+00:00"
+    store.unlock("clerk01")
+    assert store.info("clerk01").locked_until is None
+    assert store.sign_in("clerk01", PASSWORD).active
+
+
+def test_a_lock_from_before_locks_expired_stays_until_unlocked(
+    operators: OperatorStore, operator_db: Any, clock: StepClock
+) -> None:
+    operators.add("clerk01", PASSWORD)
+    operator_db["operators"].update("clerk01", {"locked": 1, "locked_until": None})
+    clock.advance(10 * 86400)
+    with pytest.raises(SignInRefusedError):
+        operators.sign_in("clerk01", PASSWORD)
+    operators.unlock("clerk01")
+    assert operators.sign_in("clerk01", PASSWORD).active
+
+
+def test_an_old_database_gains_the_lock_end_column(tmp_path: Path, clock: StepClock) -> None:
+    db = open_operator_db(str(tmp_path / "old.sqlite3"))
+    OperatorStore(db, clock=clock, kdf=FAST_KDF).add("clerk01", PASSWORD)
+    db.conn.execute("ALTER TABLE operators DROP COLUMN locked_until")
+    store = OperatorStore(db, clock=clock, kdf=FAST_KDF)
+    assert "locked_until" in db["operators"].columns_dict
+    assert store.sign_in("clerk01", PASSWORD).active
+    db.conn.close()
 
 
 def test_a_success_resets_the_failure_count(operators: OperatorStore) -> None:
     operators.add("clerk01", PASSWORD)
     for _ in range(2):
-        with pytest.raises(BadCredentialsError):
+        with pytest.raises(SignInRefusedError):
             operators.sign_in("clerk01", "nope-nope")
     operators.sign_in("clerk01", PASSWORD)
-    with pytest.raises(BadCredentialsError) as exc:
-        operators.sign_in("clerk01", "nope-nope")
-    assert exc.value.failures_left == 2
+    for _ in range(2):
+        with pytest.raises(SignInRefusedError):
+            operators.sign_in("clerk01", "nope-nope")
+    assert not operators.info("clerk01").locked
 
 
-def test_unknown_id_gets_the_same_message_as_a_wrong_password(operators: OperatorStore) -> None:
+def test_every_refusal_reads_the_same_and_the_log_says_why(
+    operators: OperatorStore,
+) -> None:
     operators.add("clerk01", PASSWORD)
-    with pytest.raises(BadCredentialsError) as unknown:
-        operators.sign_in("nobody", PASSWORD)
-    with pytest.raises(BadCredentialsError) as wrong:
-        operators.sign_in("clerk01", "not-the-password")
-    assert str(unknown.value) == str(wrong.value)
-    assert unknown.value.failures_left is None
+    operators.add("clerk02", PASSWORD)
+    for _ in range(3):
+        with pytest.raises(SignInRefusedError):
+            operators.sign_in("clerk02", "not-the-password")
+    refusals = []
+    for operator_id, password in (
+        ("nobody", PASSWORD), ("clerk01", "not-the-password"), ("clerk02", PASSWORD),
+    ):
+        with pytest.raises(SignInRefusedError) as exc:
+            operators.sign_in(operator_id, password)
+        refusals.append(exc.value)
+    assert {str(e) for e in refusals} == {REFUSED_MESSAGE}
+    assert {type(e) for e in refusals} == {SignInRefusedError}
+    assert all(e.args == (REFUSED_MESSAGE,) and vars(e) == {} for e in refusals)
+    why = [e["detail"] for e in operators.events() if e["action"] == "sign_in_refused"]
+    assert why[-3:] == ["unknown_id", "wrong_password 1/3", "locked"]
+    # The typed id of an unknown account is not kept (it may be a mistyped password).
+    assert "nobody" not in str(operators.events())
 
 
 def test_errors_sit_in_the_tree(operators: OperatorStore) -> None:
-    assert issubclass(BadCredentialsError, PinError)
+    assert issubclass(SignInRefusedError, PinError)
     assert issubclass(OperatorExistsError, StoreError)
     operators.add("clerk01", PASSWORD)
     with pytest.raises(OperatorExistsError):
@@ -124,6 +187,8 @@ def test_errors_sit_in_the_tree(operators: OperatorStore) -> None:
         KdfParams(n=1000, r=8, p=1)
     with pytest.raises(ConfigError):
         OperatorStore(operators._db, max_failures=0)
+    with pytest.raises(ConfigError):
+        OperatorStore(operators._db, lockout_s=0)
 
 
 def test_idle_sign_out_follows_the_injected_clock(
@@ -177,7 +242,7 @@ def test_password_never_reaches_the_log(
     operators.add("clerk01", PASSWORD)
     operators.sign_in("clerk01", PASSWORD)
     for wrong in ("Wrong-1-pass", "Wrong-2-pass", "Wrong-3-pass"):
-        with pytest.raises((BadCredentialsError, OperatorLockedError)) as exc:
+        with pytest.raises(SignInRefusedError) as exc:
             operators.sign_in("clerk01", wrong)
         assert wrong not in str(exc.value)
     text = caplog.text + "".join(str(r.args) for r in caplog.records)
@@ -207,7 +272,7 @@ def test_sign_in_from_worker_threads_is_serialised(
     def attempt(pw: str) -> None:
         try:
             store.sign_in("clerk01", pw)
-        except BadCredentialsError:
+        except SignInRefusedError:
             pass
         except BaseException as exc:  # anything else (e.g. sqlite thread errors) fails
             errors.append(exc)
@@ -239,3 +304,16 @@ def test_store_persists_across_connections(tmp_path: Path, clock: StepClock) -> 
 def test_an_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         open_operator_db(str(tmp_path / "missing-dir" / "operators.sqlite3"))
+
+
+def test_a_database_that_cannot_count_a_refusal_fails_closed(
+    operators: OperatorStore, operator_db: Any
+) -> None:
+    operators.add("clerk01", PASSWORD)
+    operator_db.conn.execute("PRAGMA query_only = ON")  # as a read-only file would be
+    for operator_id, password in (("clerk01", "wrong-password"), ("nobody", PASSWORD)):
+        with pytest.raises(SignInUnavailableError) as exc:
+            operators.sign_in(operator_id, password)
+        assert isinstance(exc.value, OperatorAuthError)  # the screen answers, never hangs
+    with pytest.raises(SignInUnavailableError):  # nor may the right password pass
+        operators.sign_in("clerk01", PASSWORD)

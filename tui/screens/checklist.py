@@ -12,7 +12,6 @@ from typing import Any
 
 from rich.text import Text
 from textual import events, on
-from textual._time import get_time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -31,6 +30,7 @@ from tui.screens.pin_retry import ABANDON, COLLATION_B, RETRY, PinRetryScreen
 from tui.services import PinVerifyResult, Presence
 from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.tick_list import TickList
+from tui.widgets.type_ahead import TypeAheadGuard
 
 #: Step-key endings the UI answers itself instead of asking the clerk.
 OPERATOR_AUTH_STEP = ".card.operator_authenticated"
@@ -127,9 +127,8 @@ class ChecklistScreen(CounterScreen[None]):
         """The card whose facts this procedure holds (see :meth:`_card_read`)."""
         self._shown = 0
         self._proposed = False
-        self._shown_at = 0.0
-        self._answering = False
-        self._dropped = False
+        self.guard = TypeAheadGuard(self._typed_ahead)
+        """Drops keys typed before the question on screen appeared (see :meth:`admit`)."""
 
     # -- layout -------------------------------------------------------------------------
 
@@ -198,7 +197,7 @@ class ChecklistScreen(CounterScreen[None]):
             Text(step.text(lang), style="bold yellow")
         )
         # Keys dropped while the last answer was recorded: say so on the new question.
-        self._error(t("checklist.typed_ahead") if self._dropped else "")
+        self._error(t("checklist.typed_ahead") if self.guard.dropped else "")
         self._proposed = False
         self._shown += 1
         kind = step_kind(step)
@@ -264,8 +263,7 @@ class ChecklistScreen(CounterScreen[None]):
 
     def _ready(self) -> None:
         """The question on screen is the clerk's to answer from now on (see :meth:`admit`)."""
-        self._shown_at = get_time()
-        self._answering = False
+        self.guard.ready()
 
     def admit(self, role: str, event: events.Key) -> bool:
         """Whether a key reaching a step input counts; keys typed ahead are dropped.
@@ -276,16 +274,10 @@ class ChecklistScreen(CounterScreen[None]):
         the next answering key is dropped too, so a Down lost ahead of the question
         can never leave its Enter to confirm an option the clerk did not pick.
         """
-        if self._answering or event.time < self._shown_at:
-            self._dropped = True
-            self._typed_ahead()
+        if not self.guard.admit(event, ANSWER_KEYS[role]):
             return False
-        if event.key in ANSWER_KEYS[role]:
-            if self._dropped:
-                self._dropped = False
-                self._typed_ahead()
-                return False
-            self._answering = role in RECORDING_ROLES
+        if event.key in ANSWER_KEYS[role] and role in RECORDING_ROLES:
+            self.guard.busy()  # until the next question is shown (or the answer refused)
         return True
 
     def _typed_ahead(self) -> None:

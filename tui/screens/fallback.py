@@ -39,8 +39,11 @@ from tui.widgets.tick_list import TickList
 
 #: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
 CODE_LENGTH = 14
-#: The counter the card layer verifies first (the 券面AP's moves with it).
+#: The counter the card layer verifies first.
 COLLATION_B = "support_collation_b"
+#: Every key one typed 照合番号B is verified against, each with its own try counter:
+#: the 入力補助 AP's first, then the 券面 AP's. Both are read and named (issue 13.6).
+COLLATION_B_COUNTERS = (COLLATION_B, "card_face_collation_b")
 #: Step-key endings this screen records (with the person prefix before them).
 CHIP_MATCH_STEP = ".card.chip_face_match"
 DECLARATION_STEPS = (".card.declaration.items", ".card.declaration.subject")
@@ -89,11 +92,11 @@ class IdentityChecked(Message):
 
 
 class CollationTriesRead(Message):
-    """The card worker read 照合番号B's tries left (``None`` when it could not)."""
+    """The card worker read the tries left of each 照合番号B counter (``None``: could not)."""
 
-    def __init__(self, status: PinView | None) -> None:
+    def __init__(self, statuses: dict[str, PinView | None]) -> None:
         super().__init__()
-        self.status = status
+        self.statuses = statuses
 
 
 class FallbackScreen(CounterScreen[bool]):
@@ -116,7 +119,10 @@ class FallbackScreen(CounterScreen[bool]):
         self.view: IdentityView | None = None
         """What the chip held, after a successful read."""
         self.tries_left: int | None = None
+        """The fewest tries left of the two 照合番号B counters (what one entry may spend)."""
         self.tries_state: str | None = None
+        self.counters: dict[str, PinView | None] = {}
+        """Each 照合番号B counter as last read."""
         self.message = ""
         self._message_is_error = False
         self._code = bytearray()
@@ -215,9 +221,28 @@ class FallbackScreen(CounterScreen[bool]):
             text = t("fallback.outcomes.blocked")
         elif self.tries_left is None:
             text = t("fallback.tries_unknown")
+        elif len(left := self._counters_left()) == 2 and left[0] != left[1]:
+            # The two counters differ (one was spent without the other): name each.
+            text = t("fallback.counters.each", s=left[0], f=left[1])
         else:
             text = t("fallback.tries_left", tries=self.tries_left)
         self.query_one("#fallback-tries", Static).update(Text(text, style="bold"))
+
+    def _counters_left(self) -> list[int]:
+        """Tries left of each counter read with a number, in :data:`COLLATION_B_COUNTERS` order."""
+        views = (self.counters.get(counter) for counter in COLLATION_B_COUNTERS)
+        return [view.remaining for view in views if view is not None and view.remaining is not None]
+
+    def _at_last_try(self) -> tuple[str, ...]:
+        """The counters one more wrong 照合番号B would block (both when only the total is known)."""
+        last = tuple(
+            counter for counter in COLLATION_B_COUNTERS
+            if (view := self.counters.get(counter)) is not None
+            and (view.remaining == 1 or view.state == "last_try")
+        )
+        if not last and (self.tries_left == 1 or self.tries_state == "last_try"):
+            return COLLATION_B_COUNTERS
+        return last
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message, self._message_is_error = text, error
@@ -352,24 +377,28 @@ class FallbackScreen(CounterScreen[bool]):
         if self.tries_state == "blocked" or self.tries_left == 0:
             self._say(self.t("fallback.outcomes.blocked"), error=True)
             return
-        if self.tries_left == 1 or self.tries_state == "last_try":
+        last = self._at_last_try()
+        if last:
             def answered(confirmed: bool | None) -> None:
                 if confirmed is None:  # the card left: this screen is told next
                     wipe(self._code)
                     return
                 self.counter.record_action(
-                    "collation_b_last_try_" + ("confirmed" if confirmed else "declined"))
+                    "collation_b_last_try_" + ("confirmed" if confirmed else "declined"),
+                    ",".join(last))
                 if confirmed:
-                    self._start_check(confirm_last_try=True)
+                    # Only the counters the clerk saw named are confirmed, each by name.
+                    self._start_check(confirm_last_try=frozenset(last))
                 else:
                     wipe(self._code)
                     self._show_mask()
 
-            self.app.push_screen(LastTryScreen(pin=COLLATION_B), callback=answered)
+            self.app.push_screen(LastTryScreen(pin=COLLATION_B, counters=last),
+                                 callback=answered)
             return
-        self._start_check(confirm_last_try=False)
+        self._start_check(confirm_last_try=frozenset())
 
-    def _start_check(self, *, confirm_last_try: bool) -> None:
+    def _start_check(self, *, confirm_last_try: frozenset[str]) -> None:
         secret = bytearray(self._code)
         wipe(self._code)
         self.phase = "reading"
@@ -378,7 +407,7 @@ class FallbackScreen(CounterScreen[bool]):
         self._check(secret, confirm_last_try)
 
     @work(thread=True, exclusive=True, group="fallback-card", exit_on_error=False)
-    def _check(self, secret: bytearray, confirm_last_try: bool) -> None:
+    def _check(self, secret: bytearray, confirm_last_try: frozenset[str]) -> None:
         """Card worker: the identity check (the service wipes ``secret``)."""
         try:
             view = self.counter.services.identity_check(secret, confirm_last_try=confirm_last_try)
@@ -390,19 +419,29 @@ class FallbackScreen(CounterScreen[bool]):
 
     @work(thread=True, exclusive=True, group="fallback-tries", exit_on_error=False)
     def _read_tries(self) -> None:
-        """Card worker: 照合番号B's tries left, read without spending one."""
-        try:
-            status: PinView | None = self.counter.services.pin_status(COLLATION_B)
-        except MadoguchiError:
-            status = None
-        self.post_message(CollationTriesRead(status))
+        """Card worker: the tries left of both 照合番号B counters, read without spending one."""
+        statuses: dict[str, PinView | None] = {}
+        for counter in COLLATION_B_COUNTERS:
+            try:
+                statuses[counter] = self.counter.services.pin_status(counter)
+            except MadoguchiError:
+                statuses[counter] = None
+        self.post_message(CollationTriesRead(statuses))
 
     def on_collation_tries_read(self, message: CollationTriesRead) -> None:
-        status = message.status
-        if status is None:
+        self.counters = message.statuses
+        views = [view for view in message.statuses.values() if view is not None]
+        if not views:
             self.tries_state = "unknown"
         else:
-            self.tries_left, self.tries_state = status.remaining, status.state
+            left = self._counters_left()
+            self.tries_left = min(left) if left else None
+            states = {view.state for view in views}
+            # The worst state of the two: one entry spends a try of each.
+            self.tries_state = next(
+                (state for state in ("blocked", "unusable", "last_try") if state in states),
+                views[0].state,
+            )
         self._show_tries()
 
     def on_identity_checked(self, message: IdentityChecked) -> None:
@@ -423,6 +462,7 @@ class FallbackScreen(CounterScreen[bool]):
         self._say(self.t(f"fallback.outcomes.{view.outcome}", remaining=remaining,
                          detail=view.detail), error=True)
         self._show_tries()
+        self._read_tries()  # each counter again: the entry may have spent one and not the other
 
     # -- recording ------------------------------------------------------------------------
 

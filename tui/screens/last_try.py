@@ -25,15 +25,24 @@ class LastTryScreen(CounterScreen[bool | None]):
 
     BINDINGS = [Binding("escape", "cancel", show=False)]  # noqa: RUF012
 
-    def __init__(self, *, pin: str) -> None:
+    def __init__(self, *, pin: str, counters: tuple[str, ...] = ()) -> None:
         super().__init__(id="last-try")
         self.pin = pin
+        self.counters = counters
+        """The counters at their last try, named each (照合番号B spends two keys at once)."""
+
+    def _named(self) -> str:
+        t = self.t
+        if not self.counters:
+            return t(f"card.pins.{self.pin}")
+        return t("fallback.counters.joiner").join(
+            t(f"fallback.counters.{counter}") for counter in self.counters)
 
     def compose(self) -> ComposeResult:
         t = self.t
         yield TitleBar(t("pin.last_try_title"), self.title_right())
         with Vertical(id="last-try-box", classes="panel"):
-            yield Static(t("pin.last_try_warning", pin=t(f"card.pins.{self.pin}")),
+            yield Static(t("pin.last_try_warning", pin=self._named()),
                          id="last-try-text", classes="error")
             yield Static(t("pin.last_try_ask"), id="last-try-ask")
             with Horizontal(id="last-try-buttons"):
