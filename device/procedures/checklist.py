@@ -8,6 +8,8 @@ only asks for those its case actually reaches.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from dataclasses import dataclass
 
 from device.procedures import texts
@@ -17,10 +19,16 @@ from device.procedures.facts import (
     Actor,
     DeclarationItems,
     DeclarationSubject,
+    ERecordField,
+    ERecordSource,
     EvidenceKind,
+    InquiryRequest,
     LegalRepKind,
+    LegalRepProof,
     OperationStatus,
+    PinConcealment,
     PinResult,
+    ProofOmission,
 )
 from device.procedures.identity_rules import (
     IN_PERSON_DROPPED,
@@ -36,9 +44,12 @@ from device.procedures.proxy_rules import (
 )
 
 
-def _enum(cls: type[EvidenceKind] | type[PinResult] | type[OperationStatus]
-          | type[DeclarationItems] | type[DeclarationSubject] | type[LegalRepKind]) -> str:
+def _enum(cls: type[enum.Enum]) -> str:
     return "enum:" + "|".join(str(m.value) for m in cls)
+
+
+def _list(cls: type[enum.Enum]) -> str:
+    return "list:" + "|".join(str(m.value) for m in cls)
 
 
 #: What a step records, by the part of the key after the person prefix.
@@ -56,21 +67,16 @@ VALUE_TYPES: dict[str, str] = {
     "card.chip_face_match": "bool",
     "card.declaration.items": _enum(DeclarationItems),
     "card.declaration.subject": _enum(DeclarationSubject),
-    "app_screen": "object:listed_documents_difficult,screen_operation",
-    "e_record": "object:source,fields,certified_program,sender_verified",
-    "e_record.source": "enum:my_number_card|card_substitute_record",
+    "e_record.source": _enum(ERecordSource),
+    "e_record.fields": _list(ERecordField),
     "application.with_birth_registration": "bool",
     "application.under_specified_age": "bool",
     "application.content_doubt": "bool",
-    "proxy.legal_rep_proof": "list:family_register_copy|agency_list|other_proof",
-    "proxy.proof_omission": "object:honseki_in_jurisdiction,municipality_confirmed,mayor_decided",
+    "proxy.legal_rep_proof": _list(LegalRepProof),
     "proxy.with_move_notice": "bool",
     "proxy.same_household": "bool",
-    "inquiry_request": "object:in_person,identity_checked,requester_exists,form_presented",
     "proxy.legal_rep_kind": _enum(LegalRepKind),
-    "proxy.power_of_attorney": "object:present,signed_or_sealed",
-    "proxy.reply_form": "object:present,pin_concealment",
-    "proxy.pin_document": "object:present,concealed",
+    "proxy.reply_form.pin_concealment": _enum(PinConcealment),
     "retention.document": "str",
 }
 
@@ -93,6 +99,12 @@ class Step:
         if kind not in ("enum", "list"):
             return ()
         return tuple((v, texts.value_label(v, language)) for v in spec.split("|"))
+
+
+#: The questions of the 照会書 request (来庁 and the three checks made then), in order.
+INQUIRY_FIELDS = tuple(f.name for f in dataclasses.fields(InquiryRequest))
+#: The conditions for omitting 戸籍謄本等, in order.
+OMISSION_FIELDS = tuple(f.name for f in dataclasses.fields(ProofOmission))
 
 
 def _value_type(key: str) -> str:
@@ -148,8 +160,11 @@ def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     if not by_proxy:
         a_cite = SELF_ID_CITATIONS[rule_pid]
         pairs += [("applicant_id.kind", a_cite), ("applicant_id.contents_match", a_cite)]
+        if info.id == "2-1-1":
+            pairs += [(f"applicant_id.app_screen.{name}", "第2-1-(1)-ア-(イ)-A-(E)")
+                      for name in ("listed_documents_difficult", "screen_operation")]
         if inquiry_cite:
-            pairs.append(("inquiry_request", inquiry_cite))
+            pairs += [(f"inquiry_request.{name}", inquiry_cite) for name in INQUIRY_FIELDS]
         if b_cite:
             pairs += _card_steps("applicant_id", b_cite, a_cite)
         return pairs
@@ -159,22 +174,27 @@ def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.agency_list_shows_power", "第2-1-(2)-ア-(ア)-C-(A)"),
-        ("proxy.power_of_attorney", c_cite),
+        ("proxy.power_of_attorney.present", c_cite),
+        ("proxy.power_of_attorney.signed_or_sealed", c_cite),
         ("proxy.legal_rep_proof", c_cite),
-        ("proxy.proof_omission", OMISSION_CITATIONS.get(rule_pid, c_cite)),
+        *((f"proxy.proof_omission.{name}", OMISSION_CITATIONS.get(rule_pid, c_cite))
+          for name in OMISSION_FIELDS),
         ("proxy.with_move_notice", b_form),
         ("proxy.same_household", b_form),
-        ("proxy.reply_form", b_form),
+        ("proxy.reply_form.present", b_form),
+        ("proxy.reply_form.pin_concealment", b_form),
     ]
     if inquiry_cite:
-        pairs.append(("inquiry_request", inquiry_cite))
+        pairs += [(f"inquiry_request.{name}", inquiry_cite) for name in INQUIRY_FIELDS]
     pairs += [
-        ("proxy.pin_document", b_form),
+        ("proxy.pin_document.present", b_form),
+        ("proxy.pin_document.concealed", b_form),
         ("proxy.id.kind", id_cite),
         ("proxy.id.contents_match", id_cite),
     ]
     if info.id in E_RECORD_CITATIONS:
-        pairs.append(("proxy.id.e_record", E_RECORD_CITATIONS[info.id]))
+        pairs += [(f"proxy.id.e_record.{name}", E_RECORD_CITATIONS[info.id])
+                  for name in ("source", "fields", "certified_program", "sender_verified")]
     if b_cite:
         pairs += _card_steps("proxy.id", b_cite, id_cite)
     return pairs

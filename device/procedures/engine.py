@@ -26,7 +26,7 @@ from device.procedures.casefile import Case, check_forbidden, facts_from
 from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, step, steps_for
 from device.procedures.context import Action, Context, Stop
-from device.procedures.facts import Actor, Facts
+from device.procedures.facts import Actor, Facts, FeeStatus
 from device.procedures.fees import CERTIFICATE_KINDS, Fee, fee_for
 from device.procedures.findings import Finding, Outcome, Pending
 from device.procedures.identity_rules import (
@@ -37,7 +37,13 @@ from device.procedures.identity_rules import (
 from device.procedures.policies import Policies
 from device.procedures.proxy_rules import proxy_procedure
 from device.procedures.versions import RuleVersion, select_version
-from device.records import CertificateAction, Decision, Reason, TransactionRecord
+from device.records import (
+    AbandonmentReason,
+    CertificateAction,
+    Decision,
+    Reason,
+    TransactionRecord,
+)
 from madoguchi.errors import RuleError
 
 #: Used when no effective date is configured (mirrors the ``[rules]`` default).
@@ -138,7 +144,9 @@ def evaluate(
         # A rule path that continues without identifying anyone is a bug in the rules.
         raise RuleError(f"internal: {info.id} would continue without an identity check")
     certificates = facts.application.certificates if facts.application else frozenset()
-    fee = fee_for(info, certificates, ctx.policies) if decision is Decision.CONTINUE else Fee(0, 0)
+    exempt = facts.application is not None and facts.application.fee is FeeStatus.EXEMPT
+    fee = (fee_for(info, certificates, ctx.policies)
+           if decision is Decision.CONTINUE and not exempt else Fee(0, 0))
     return Evaluation(
         info, actor, on, version, decision, pending, tuple(ctx.trail), tuple(ctx.actions),
         identity, record_keeping, fee, retain,
@@ -308,11 +316,28 @@ class Session:
         certificates: Iterable[CertificateAction] = (),
         transaction_id: str | None = None,
         language: str = "ja",
+        operation_status_set: bool = False,
     ) -> TransactionRecord:
-        """The transaction record of the decided procedure (never holds a PIN or My Number)."""
+        """The transaction record of the decided procedure (never holds a PIN or My Number).
+
+        ``operation_status_set``: the card's 運用状況 was set back to 運用中 on the central
+        server (第4-3 under 改正後); the record says so.
+        """
         ev = self.evaluation
         if ev.decision is None:
             raise RuleError(f"procedure {self.info.id} is not decided yet: next step {ev.pending}")
+        extra = self._extra(language)
+        extra.update(
+            record_keeping=ev.record_keeping,
+            actions=[[a.kind, a.target, a.citation] for a in ev.actions],
+        )
+        application = self._facts.application
+        if application is not None and application.fee is not None:
+            extra["fee_status"] = application.fee.value
+        if operation_status_set:
+            extra["operation_status_set"] = "in_operation"
+        if any(a.kind == "new_issuance" for a in ev.actions):
+            extra["next_procedure"] = self.new_issuance_procedure()
         return TransactionRecord(
             transaction_id=transaction_id or str(uuid.uuid4()),
             procedure=self.info.id,
@@ -324,18 +349,77 @@ class Session:
             started_at=self.started_at,
             completed_at=self._clock().isoformat(),
             office_code=self.office_code,
-            checks=tuple(f"{f.key}@{f.citation}" for f in ev.findings if f.outcome is Outcome.PASS),
+            checks=self._checks(),
             certificates=tuple(certificates),
             fee_collected_yen=ev.fee.collected_yen,
             fee_payable_jlis_yen=ev.fee.payable_jlis_yen,
-            extra={
-                "transaction_date": self.on.isoformat(),
-                "record_keeping": ev.record_keeping,
-                "actions": [[a.kind, a.target, a.citation] for a in ev.actions],
-                "policies": self.policies.to_dict(),
-                "procedure_title": texts.procedure_title(self.info.id, language),
-            },
+            extra=extra,
+            suspected_counterfeit=self.suspected_counterfeit,
         )
+
+    def abandon(
+        self,
+        reason: AbandonmentReason | str,
+        *,
+        transaction_id: str | None = None,
+        language: str = "ja",
+    ) -> TransactionRecord:
+        """The record of a procedure the clerk stopped (decision 中止) with ``reason``.
+
+        Possible at any step, decided or not: the checks passed so far are kept, no
+        certificate is issued or revoked, nothing is collected. ``reason`` is an
+        :class:`~device.records.AbandonmentReason` (or its value; another is a
+        :class:`~madoguchi.errors.RuleError`).
+        """
+        try:
+            why = reason if isinstance(reason, AbandonmentReason) else AbandonmentReason(reason)
+        except ValueError:
+            allowed = ", ".join(r.value for r in AbandonmentReason)
+            raise RuleError(f"the reason for stopping must be one of {allowed}") from None
+        label = texts.abandonment_label(why.value, language)
+        return TransactionRecord(
+            transaction_id=transaction_id or str(uuid.uuid4()),
+            procedure=self.info.id,
+            actor=self.actor.value,
+            decision=Decision.ABANDONED,
+            reasons=(Reason(self.info.citation, texts.message("abandoned", language,
+                                                              reason=label)),),
+            rule_version=self.evaluation.rule_version.value,
+            operator_id=self.operator_id,
+            started_at=self.started_at,
+            completed_at=self._clock().isoformat(),
+            office_code=self.office_code,
+            checks=self._checks(),
+            extra=self._extra(language),
+            abandonment_reason=why.value,
+            suspected_counterfeit=self.suspected_counterfeit,
+        )
+
+    @property
+    def suspected_counterfeit(self) -> bool:
+        """Whether a card in this procedure was recorded as a suspected counterfeit."""
+        evidence = [self._facts.applicant_id, self._facts.proxy.id if self._facts.proxy else None]
+        return any(
+            e is not None and e.card is not None and e.card.counterfeit_suspected is True
+            for e in evidence
+        )
+
+    def new_issuance_procedure(self) -> str:
+        """The issuance procedure that follows a found card's revocation (第4-3)."""
+        return "2-1-1" if self.actor is Actor.SELF else "2-1-2"
+
+    def _checks(self) -> tuple[str, ...]:
+        return tuple(
+            f"{f.key}@{f.citation}" for f in self.evaluation.findings
+            if f.outcome is Outcome.PASS
+        )
+
+    def _extra(self, language: str) -> dict[str, Any]:
+        return {
+            "transaction_date": self.on.isoformat(),
+            "policies": self.policies.to_dict(),
+            "procedure_title": texts.procedure_title(self.info.id, language),
+        }
 
 
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:
