@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import functools
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +38,52 @@ _TOP_KEYS = frozenset(
 
 class ForbiddenKeyError(RuleError):
     """A case file holds a key for a PIN or an individual number (My Number)."""
+
+
+class FactValueError(RuleError):
+    """A fact has a value of the wrong form; says where and what was expected, never the value.
+
+    ``problem`` is ``enum``, ``date``, ``bool``, ``list``, ``object``, ``str``, ``int``
+    or ``unknown_key``; ``allowed`` the values an ``enum`` accepts.
+    """
+
+    def __init__(self, path: str, problem: str, message: str,
+                 allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.problem = problem
+        self.allowed = allowed
+
+
+#: Date forms a clerk types besides ISO: 2034/4/1, 2034.4.1, 2034-4-1, 2034年4月1日.
+_DATE_FORMS = re.compile(r"^\s*(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?\s*$")
+#: Japanese eras a card or document date may be written in (元年 = 1).
+_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925, "R": 2018, "H": 1988, "S": 1925}
+_ERA_FORM = re.compile(
+    r"^\s*(令和|平成|昭和|[RHS])\s*(\d{1,2}|元)\s*(?:年|[./])\s*(\d{1,2})\s*(?:月|[./])"
+    r"\s*(\d{1,2})\s*日?\s*$"
+)
+
+
+def parse_date(text: str) -> date:
+    """A date typed as ISO (2034-04-01), 2034/4/1, 2034年4月1日 or 令和16年4月1日 (R16.4.1).
+
+    Raises :class:`ValueError` for anything else or a day that does not exist.
+    """
+    text = text.translate(_FULL_WIDTH)
+    match = _DATE_FORMS.match(text)
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+        return date(year, month, day)
+    match = _ERA_FORM.match(text)
+    if match:
+        era, year_text, month, day = match.groups()
+        year = 1 if year_text == "元" else int(year_text)
+        return date(_ERAS[era] + year, int(month), int(day))
+    return date.fromisoformat(text)
+
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９／．－", "0123456789/.-")
 
 
 @dataclass(frozen=True)
@@ -112,7 +159,7 @@ def facts_from(data: Any) -> Facts:
 
 def _expect_str(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        raise RuleError(f"{path}: expected a string")
+        raise FactValueError(path, "str", "expected a string")
     return value
 
 
@@ -126,7 +173,7 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
         return build(args[0], value, path)
     if origin in (frozenset, tuple):
         if not isinstance(value, list):
-            raise RuleError(f"{path}: expected a list")
+            raise FactValueError(path, "list", "expected a list")
         (item_tp, *_) = typing.get_args(tp)
         items = [build(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return frozenset(items) if origin is frozenset else tuple(items)
@@ -137,23 +184,28 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
         if value not in allowed:
             # the field and the allowed values, never the value: a PIN typed into a
             # result field would otherwise reach the screen and the log
-            raise RuleError(f"{path}: the value is not one of {', '.join(map(str, allowed))}")
+            raise FactValueError(
+                path, "enum", f"the value is not one of {', '.join(map(str, allowed))}",
+                tuple(map(str, allowed)),
+            )
         return tp(value)
     if tp is date:
+        if not isinstance(value, str):
+            raise FactValueError(path, "date", "the value is not a date (YYYY-MM-DD)")
         try:
-            return date.fromisoformat(_expect_str(value, path))
-        except ValueError:
+            return parse_date(value)
+        except (ValueError, OverflowError):
             # not echoed either: a My Number typed into a date field is 12 digits
-            raise RuleError(f"{path}: the value is not a date (YYYY-MM-DD)") from None
+            raise FactValueError(path, "date", "the value is not a date (YYYY-MM-DD)") from None
     if tp is bool:
         if not isinstance(value, bool):
-            raise RuleError(f"{path}: expected true or false")
+            raise FactValueError(path, "bool", "expected true or false")
         return value
     if tp is str:
         return _expect_str(value, path)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RuleError(f"{path}: expected an integer")
+            raise FactValueError(path, "int", "expected an integer")
         return value
     raise RuleError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - schema bug
 
@@ -167,10 +219,10 @@ def _schema(tp: Any) -> dict[str, Any]:
 
 def _build_dataclass(tp: Any, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
-        raise RuleError(f"{path}: expected an object")
+        raise FactValueError(path, "object", "expected an object")
     hints = _schema(tp)
     unknown = sorted(set(value) - set(hints))
     if unknown:
-        raise RuleError(f"{path}: unknown key(s) {', '.join(unknown)}")
+        raise FactValueError(path, "unknown_key", f"unknown key(s) {', '.join(unknown)}")
     kwargs = {key: build(hints[key], item, f"{path}.{key}") for key, item in value.items()}
     return tp(**kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from device.procedures import texts
 from device.procedures.card_check import B_CITATIONS
@@ -81,6 +82,45 @@ VALUE_TYPES: dict[str, str] = {
 }
 
 
+#: The highlighted answer of each question: the common, safe one. Never an answer that
+#: decides 受付不可 or the inquiry route, or opens an unusual branch, by itself: a clerk
+#: pressing Enter out of habit must land on the ordinary path (docs/rules.md, "Defaults").
+#: Keys are step-key endings after the person prefix; bools not listed default to はい.
+DEFAULTS: dict[str, Any] = {
+    "kind": "my_number_card",
+    "card.operation_status": "in_operation",
+    "card.face_auth": False,
+    "card.pin_result": "verified",
+    "card.declaration.subject": "applicant",
+    "e_record.source": "my_number_card",
+    "e_record.fields": ["name", "address", "dob", "photo"],
+    "application.with_birth_registration": False,
+    "application.content_doubt": False,
+    "proxy.legal_rep_kind": "statutory",
+    "proxy.legal_rep_proof": ["family_register_copy"],
+    "proxy.with_move_notice": False,
+    "proxy.same_household": False,
+    "proxy.reply_form.pin_concealment": "sticker",
+}
+
+
+def _default(key: str, value_type: str, info: ProcedureInfo) -> Any:
+    """The safe default answer for ``key`` in procedure ``info`` (``None`` for typed text)."""
+    rest = key
+    for prefix in ("applicant_id.", "proxy.id."):
+        rest = rest.removeprefix(prefix)
+    if rest == "card.declaration.items":
+        # 第3 declares the 戸籍の附票 items; the others the 住民票 items.
+        overseas = info.population is Population.OVERSEAS
+        return (DeclarationItems.KOSEKI_FUHYO if overseas else DeclarationItems.RESIDENT_RECORD).value
+    if key == "applicant_id.kind" and info.id == "2-1-2":
+        # Asked by proxy only for 出生の届出と併せた申請: the 1-(1)-ア-(イ)-A-(F) document.
+        return EvidenceKind.BIRTH_REGISTRATION_DOCUMENT.value
+    if rest in DEFAULTS:
+        return DEFAULTS[rest]
+    return True if value_type == "bool" else None
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing the clerk checks and records."""
@@ -88,6 +128,16 @@ class Step:
     key: str
     citation: str
     value_type: str
+    #: The answer highlighted when the question appears (see :data:`DEFAULTS`);
+    #: ``None`` for typed answers (dates, text).
+    default: Any = None
+
+    @property
+    def default_option(self) -> str:
+        """:attr:`default` as an option id: ``"true"``/``"false"`` for a bool, else the value."""
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return self.default if isinstance(self.default, str) else ""
 
     def text(self, language: str = "ja") -> str:
         """The question shown to the clerk."""
@@ -205,7 +255,12 @@ def steps_for(info: ProcedureInfo, actor: Actor | None = None) -> tuple[Step, ..
 
     ``actor`` matters only for 第4-3, whose revocation follows 第2-2-(1) or 第2-2-(2).
     """
-    return tuple(Step(key, cite, _value_type(key)) for key, cite in _pairs(info, actor))
+    return tuple(_make(key, cite, info) for key, cite in _pairs(info, actor))
+
+
+def _make(key: str, citation: str, info: ProcedureInfo) -> Step:
+    value_type = _value_type(key)
+    return Step(key, citation, value_type, _default(key, value_type, info))
 
 
 def step(key: str, info: ProcedureInfo, actor: Actor | None = None) -> Step:
@@ -213,4 +268,4 @@ def step(key: str, info: ProcedureInfo, actor: Actor | None = None) -> Step:
     for candidate in steps_for(info, actor):
         if candidate.key == key:
             return candidate
-    return Step(key, info.citation, _value_type(key))
+    return _make(key, info.citation, info)

@@ -15,6 +15,7 @@ configured effective date, and every evaluation says which one decided it.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from device.procedures import ancillary, texts
-from device.procedures.casefile import Case, check_forbidden, facts_from
+from device.procedures.casefile import Case, FactValueError, check_forbidden, facts_from
 from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, step, steps_for
 from device.procedures.context import Action, Context, Stop
@@ -275,12 +276,19 @@ class Session:
         return self.record_many({step_key: value})
 
     def record_many(self, values: dict[str, Any]) -> Evaluation:
-        """Record several facts at once (all or nothing) and re-evaluate."""
+        """Record several facts at once (all or nothing) and re-evaluate.
+
+        A value of the wrong form raises :class:`StepValueError`, which names the
+        question as the clerk reads it (:meth:`StepValueError.text`).
+        """
         raw = copy.deepcopy(self._raw)
         for key, value in values.items():
             check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
             _set_path(raw, key, value)
-        facts = facts_from(raw)
+        try:
+            facts = facts_from(raw)
+        except FactValueError as exc:
+            raise StepValueError(exc) from None
         self._raw, self._facts = raw, facts
         self.evaluation = self._evaluate()
         return self.evaluation
@@ -420,6 +428,26 @@ class Session:
             "policies": self.policies.to_dict(),
             "procedure_title": texts.procedure_title(self.info.id, language),
         }
+
+
+class StepValueError(RuleError):
+    """The clerk's answer to a step has the wrong form. Never holds the value.
+
+    ``str()`` keeps the engine's technical form (with the fact's path) for logs and
+    the case runner; :meth:`text` is what the clerk reads, in the UI language.
+    """
+
+    def __init__(self, cause: FactValueError) -> None:
+        super().__init__(str(cause))
+        self.step_key = re.sub(r"\[\d+\]", "", cause.path.removeprefix("$.facts."))
+        self.problem = cause.problem
+        self.allowed = cause.allowed
+
+    def text(self, language: str = "ja") -> str:
+        """「question」: what is expected, naming the field as the checklist asks it."""
+        question = texts.field_name(self.step_key, language)
+        labels = tuple(texts.value_label(v, language) for v in self.allowed)
+        return texts.value_problem(question, self.problem, labels, language)
 
 
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -93,7 +93,7 @@ def proxy_procedure(ctx: Context) -> None:
     """C (documents), C-(B) (reply form, PIN) and (イ) (the proxy's identity, then B)."""
     pid = ctx.rule_procedure
     legal_actor = ctx.actor is Actor.LEGAL_REPRESENTATIVE
-    first = "proxy.legal_rep_kind" if legal_actor else "proxy.power_of_attorney"
+    first = "proxy.legal_rep_kind" if legal_actor else "proxy.power_of_attorney.present"
     proxy = need(ctx.facts.proxy, first)
     if pid == "2-1-2" and _birth_registration_case(ctx):
         return

@@ -567,6 +567,46 @@ def amendment_summary(number: int, language: str = "ja") -> str:
     return _pick(AMENDMENTS[number], language)
 
 
+#: What a step expects when the clerk's answer has the wrong form: problem → (ja, en).
+VALUE_PROBLEMS: dict[str, tuple[str, str]] = {
+    "enum": ("次のいずれかを選んでください: {choices}", "choose one of: {choices}"),
+    "list": ("当てはまるものを選んでください: {choices}", "tick what applies: {choices}"),
+    "date": ("日付として読めません。2034-04-01、2034/4/1、2034年4月1日、令和16年4月1日の形で"
+             "入力してください。",
+             "not a date: type it as 2034-04-01, 2034/4/1 or 2034年4月1日."),
+    "bool": ("はい又はいいえで答えてください。", "answer yes or no."),
+    "other": ("この形の回答は記録できません。", "this answer cannot be recorded in this form."),
+}
+
+
+def field_name(step_key: str, language: str = "ja") -> str:
+    """The question a fact belongs to, as the checklist asks it (never a raw key).
+
+    A key below a question (``proxy.reply_form.pin_concealment.x``) names the
+    nearest question above it; a key no question asks names 「この項目」.
+    """
+    parts = step_key.split(".")
+    while parts:
+        key = ".".join(parts)
+        try:
+            return step_text(key, language)
+        except KeyError:
+            parts.pop()
+    return _pick(("この項目", "this item"), language)
+
+
+def value_problem(question: str, problem: str, choices: tuple[str, ...],
+                  language: str = "ja") -> str:
+    """「question」: what it expects — the message for an answer of the wrong form."""
+    known = problem in VALUE_PROBLEMS and (choices or problem not in ("enum", "list"))
+    template = VALUE_PROBLEMS[problem if known else "other"]
+    joiner = "／" if language != "en" else " / "
+    expected = _pick(template, language).format(choices=joiner.join(choices))
+    if language == "en":
+        return f"\u201c{question}\u201d: {expected}"
+    return f"「{question}」: {expected}"
+
+
 def step_text(step_key: str, language: str = "ja") -> str:
     """The clerk's question for the checklist step ``step_key``."""
     for prefix, who in _WHO.items():
