@@ -56,7 +56,9 @@ class FactValueError(RuleError):
 
 
 #: Date forms a clerk types besides ISO: 2034/4/1, 2034.4.1, 2034-4-1, 2034年4月1日.
-_DATE_FORMS = re.compile(r"^\s*(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?\s*$")
+_DATE_FORMS = re.compile(
+    r"^\s*(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?\s*$"
+)
 #: Japanese eras a card or document date may be written in (元年 = 1).
 _ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925, "R": 2018, "H": 1988, "S": 1925}
 _ERA_FORM = re.compile(

@@ -112,7 +112,8 @@ def _default(key: str, value_type: str, info: ProcedureInfo) -> Any:
     if rest == "card.declaration.items":
         # 第3 declares the 戸籍の附票 items; the others the 住民票 items.
         overseas = info.population is Population.OVERSEAS
-        return (DeclarationItems.KOSEKI_FUHYO if overseas else DeclarationItems.RESIDENT_RECORD).value
+        items = DeclarationItems.KOSEKI_FUHYO if overseas else DeclarationItems.RESIDENT_RECORD
+        return items.value
     if key == "applicant_id.kind" and info.id == "2-1-2":
         # Asked by proxy only for 出生の届出と併せた申請: the 1-(1)-ア-(イ)-A-(F) document.
         return EvidenceKind.BIRTH_REGISTRATION_DOCUMENT.value

@@ -21,8 +21,8 @@ from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from device.procedures import Session, Step
-from device.procedures.engine import StepValueError
 from device.procedures import texts as engine_texts
+from device.procedures.engine import StepValueError
 from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
