@@ -119,10 +119,14 @@ class TransactionRecord:
         return cls(**data)
 
 
-#: A run of 12 or more digits, with the separators people type: an individual number
-#: (12 digits) or a 照合番号B (14). Runs inside identifiers (UUIDs, hashes, serials
-#: with letters) are not matched.
-TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d(?:[ \-]?\d){11,}(?![0-9A-Za-z\-])")
+#: A run of 12 to 16 digits, with the separators people type: an individual number
+#: (12 digits), a 照合番号B (14) or either with a stray digit. Runs inside identifiers
+#: (hashes, serials with letters, UUIDs: see :data:`UUID`) are not matched.
+TWELVE_DIGITS = re.compile(
+    r"(?<![0-9A-Za-z\-])\d(?:[ \-]?\d){11,15}(?![0-9A-Za-z\-]|[ \-]\d)"
+)
+#: A UUID (a record's transaction id): digits-only UUIDs are not individual numbers.
+UUID = re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
 
 #: The policies a record may name in ``extra.policies`` (``device.procedures.policies``).
 POLICY_KEYS = frozenset({
@@ -208,8 +212,9 @@ def find_forbidden_data(value: Any, path: str = "$") -> str | None:
 
 def _looks_like_individual_number(value: Any) -> bool:
     if isinstance(value, str):
-        return TWELVE_DIGITS.search(value) is not None
-    return isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12
+        return TWELVE_DIGITS.search(UUID.sub("", value)) is not None
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and 12 <= len(str(abs(value))) <= 16
 
 
 def assert_no_forbidden_data(value: Any) -> None:

@@ -143,3 +143,13 @@ def test_long_digit_runs_with_separators_are_refused(number: str) -> None:
     with pytest.raises(PersonalDataError) as info:
         dataclasses.replace(record, operator_id=f"id {number}").to_payload()
     assert number not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["00000000-0000-4000-8000-000000000001", "2026-06-01T09:00:00+09:00",
+     "123456789012345678901234567890", "03-1234-5678"],
+)
+def test_identifiers_that_are_not_numbers_pass(identifier: str) -> None:
+    record = _issuance(None).complete()
+    dataclasses.replace(record, operator_id=identifier).to_payload()

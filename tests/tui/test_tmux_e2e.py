@@ -109,7 +109,7 @@ def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> 
     demo_session.send("Enter")  # 第2-1-(1), 本人 only: straight to the checklist
     steps = [
         ("申請書等を受理したか", ["Enter"]),
-        ("本人確認書類の種類", ["Down", "Enter"]),
+        ("本人確認書類の種類", ["Enter"]),  # 個人番号カード, the default
         ("有効期間満了日", ["Enter"]),  # the chip's expiry, proposed
         ("記載内容・写真が申請書等と一致", ["Enter"]),
         ("運用状況", ["Enter"]),
