@@ -144,12 +144,37 @@ def load_case(path: Path) -> Case:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RuleError(f"cannot read case file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RuleError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise RuleError(f"{path}: JSON nested too deeply (at most {MAX_DEPTH} levels)") from None
+    if _depth(data) > MAX_DEPTH:
+        raise RuleError(f"{path}: JSON nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         return parse_case(data)
     except RuleError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
+
+
+#: How deep a case file may nest; the schema needs 6 levels, the rest is room for notes.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (iteratively: a hostile file must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((item, level + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, level + 1) for item in node)
+    return deepest
 
 
 def facts_from(data: Any) -> Facts:
