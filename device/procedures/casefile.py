@@ -73,15 +73,15 @@ def parse_date(text: str) -> date:
     Raises :class:`ValueError` for anything else or a day that does not exist.
     """
     text = text.translate(_FULL_WIDTH)
-    match = _DATE_FORMS.match(text)
-    if match:
-        year, month, day = (int(g) for g in match.groups())
+    western = _DATE_FORMS.match(text)
+    if western:
+        year, month, day = (int(g) for g in western.groups())
         return date(year, month, day)
-    match = _ERA_FORM.match(text)
-    if match:
-        era, year_text, month, day = match.groups()
-        year = 1 if year_text == "元" else int(year_text)
-        return date(_ERAS[era] + year, int(month), int(day))
+    era_date = _ERA_FORM.match(text)
+    if era_date:
+        era, year_text, month_text, day_text = era_date.groups()
+        era_year = 1 if year_text == "元" else int(year_text)
+        return date(_ERAS[era] + era_year, int(month_text), int(day_text))
     return date.fromisoformat(text)
 
 

@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "proxy.with_move_notice": False,
     "proxy.same_household": False,
     "proxy.reply_form.pin_concealment": "sticker",
+    "lost_card.new_issuance": False,
 }
 
 
@@ -256,7 +257,10 @@ def steps_for(info: ProcedureInfo, actor: Actor | None = None) -> tuple[Step, ..
 
     ``actor`` matters only for 第4-3, whose revocation follows 第2-2-(1) or 第2-2-(2).
     """
-    return tuple(_make(key, cite, info) for key, cite in _pairs(info, actor))
+    pairs = _pairs(info, actor)
+    if info.kind is Kind.LOST_CARD_FOUND:
+        pairs.append(("lost_card.new_issuance", "第4-3"))  # asked once the revocation stands
+    return tuple(_make(key, cite, info) for key, cite in pairs)
 
 
 def _make(key: str, citation: str, info: ProcedureInfo) -> Step:

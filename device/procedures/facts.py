@@ -298,7 +298,7 @@ class LostCardFacts:
     held_certificates: tuple[str, ...] = ()  # serials of the certificates on 一時保留
     explained: bool | None = None  # the need to revoke was explained
     revocation_application: bool | None = None  # 失効申請を受けた
-    new_issuance: bool = False  # 必要に応じて新規発行
+    new_issuance: bool | None = None  # 必要に応じて新規発行 (asked once the revocation stands)
 
 
 @dataclass(frozen=True)

@@ -241,8 +241,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lost_card_revocation_basis": ("発見されたカードの一時保留の電子証明書を失効申請に基づき失効させる。",
                                    "The held certificates are revoked on the revocation "
                                    "application."),
-    "lost_card_revoke": ("一時保留の電子証明書 {count} 件を失効させる。",
-                         "Revoke {count} held certificate(s)."),
+    "lost_card_revoke": ("一時保留の電子証明書（シリアル {serials}）を失効させる。",
+                         "Revoke the held certificates (serials {serials})."),
+    "lost_card_revoke_card": ("発見されたカードに格納された一時保留の電子証明書（署名用・利用者証明用）を"
+                              "失効させる。",
+                              "Revoke the held certificates on the found card (signature and "
+                              "user authentication)."),
     "lost_card_status_in_operation": ("個人番号カード運用状況を運用中とする（個人番号カードの交付等に"
                                       "関する事務処理要領第7-6）。",
                                       "Set the card's operation status back to 運用中 (card "
@@ -286,7 +290,8 @@ PROCEDURE_TITLES: dict[str, tuple[str, str]] = {
     "3-2-2": ("国外転出者の電子証明書の失効（代理人）", "Revocation for a person abroad (by proxy)"),
     "3-3-1": ("国外転出者の開示請求の受付（本人）", "Disclosure for a person abroad (in person)"),
     "3-3-2": ("国外転出者の開示請求の受付（代理人）", "Disclosure for a person abroad (by proxy)"),
-    "4-3": ("電子証明書の一時的保留解除等（紛失カードの発見）", "Lost card found: revoke held certificates"),
+    "4-3": ("電子証明書の一時的保留解除等（紛失カードの発見）",
+            "Temporary hold lifted (lost card found): held certificates revoked"),
     "4-4": ("申請書等の保存", "Retention of applications and other documents"),
 }
 
@@ -377,6 +382,8 @@ STEPS: dict[str, tuple[str, str]] = {
                             "Was the need to revoke the held certificates explained?"),
     "lost_card.revocation_application": ("失効申請を受けたか",
                                          "Was a revocation application received?"),
+    "lost_card.new_issuance": ("続けて電子証明書の新規発行の申請を受けるか",
+                               "Will a new issuance be applied for next?"),
     "retention.document": ("保存の要否を確認する文書", "The document to check for retention"),
 }
 
