@@ -105,7 +105,7 @@ def test_a_complete_issuance_through_the_terminal(demo_session: TmuxSession) -> 
     sign_in_demo(demo_session)
     demo_session.wait_for("住基用暗証番号  残り 3 回")
     demo_session.send("p")
-    demo_session.wait_for("2-1-1")
+    demo_session.wait_for("第2-1-(1)")
     demo_session.send("Enter")  # 第2-1-(1), 本人 only: straight to the checklist
     steps = [
         ("申請書等を受理したか", ["Enter"]),

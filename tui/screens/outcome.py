@@ -67,7 +67,10 @@ class OutcomeScreen(CounterScreen[None]):
                   payable=evaluation.fee.payable_jlis_yen),
                 id="outcome-fee",
             )
-            yield Static(self._planned(), id="outcome-certificates", markup=False)
+            planned_text = self._planned()
+            certificates = Static(planned_text, id="outcome-certificates", markup=False)
+            certificates.display = bool(planned_text)  # no empty line for 受付不可
+            yield certificates
             with Horizontal(id="outcome-buttons"):
                 yield Button(t("outcome.record"), id="outcome-record")
             yield Static("", id="outcome-message", markup=False)
@@ -116,7 +119,9 @@ class OutcomeScreen(CounterScreen[None]):
     def _show_certificates(self, actions: tuple[CertificateAction, ...]) -> None:
         if self._certificates is None:
             self._certificates = actions
-        self.query_one("#outcome-certificates", Static).update(self._planned())
+        widget = self.query_one("#outcome-certificates", Static)
+        widget.update(self._planned())
+        widget.display = bool(self._planned())
 
     def _summary(self, record_certificates: tuple[CertificateAction, ...]) -> str:
         """What was done, for the notice after recording: certificates, 運用状況, next."""
