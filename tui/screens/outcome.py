@@ -28,6 +28,7 @@ from device.records import CertificateAction
 from madoguchi.errors import MadoguchiError
 from tui.messages import TransactionStored
 from tui.screens.base import CounterScreen
+from tui.text import JaText
 from tui.widgets.bars import KeyHelp, TitleBar
 
 
@@ -60,7 +61,8 @@ class OutcomeScreen(CounterScreen[None]):
             reasons.add_column(no_wrap=True, style="bold")
             reasons.add_column(overflow="fold")
             for reason in evaluation.reasons(lang):
-                reasons.add_row(reason.citation, reason.text)
+                # Japanese line breaking: no lone 「。」 line, no citation cut in two.
+                reasons.add_row(reason.citation, JaText(reason.text))
             yield Static(reasons, id="outcome-reasons")
             yield Static(
                 t("outcome.fee", collected=evaluation.fee.collected_yen,
