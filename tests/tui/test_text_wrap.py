@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
@@ -35,4 +37,4 @@ def test_a_citation_that_fits_is_not_cut() -> None:
 
 def _spans(text: str, width: int) -> list[tuple[int, int]]:
     cuts = [0, *ja_breaks(text, width), len(text)]
-    return list(zip(cuts, cuts[1:], strict=False))
+    return list(itertools.pairwise(cuts))
