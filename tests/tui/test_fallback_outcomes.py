@@ -35,17 +35,22 @@ def card(request: pytest.FixtureRequest, tmp_path: Path, clock: StepClock,
     svc.close()
 
 
+async def _compared(pilot: Any, card: Any) -> Any:
+    """From sign-in to the chip comparison recorded with every item ticked."""
+    frames = Frames(pilot)
+    await _to_fallback(pilot, frames)
+    await _type_code(frames, _facts(card).verification_code_b)
+    screen = pilot.app.screen
+    await _tick_all_and_record(frames)
+    return screen
+
+
 @pytest.mark.parametrize("card", ["face-auth"], indirect=True)
 async def test_a_refused_declaration_is_recorded_as_not_accepted(card: Any) -> None:
     face_auth = card
-    code = _facts(face_auth).verification_code_b
     app = CounterApp(services=face_auth)
     async with app.run_test(size=SIZE) as pilot:
-        frames = Frames(pilot)
-        await _to_fallback(pilot, frames)
-        await _type_code(frames, code)
-        screen: Any = app.screen
-        await _tick_all_and_record(frames)
+        screen = await _compared(pilot, face_auth)
         await wait_for(pilot, lambda: screen.phase == "declare")
         declare = screen.query_one("#fallback-declare", OptionList)
         labels = [str(declare.get_option_at_index(i).prompt)
@@ -70,13 +75,9 @@ async def test_a_refused_declaration_is_recorded_as_not_accepted(card: Any) -> N
 @pytest.mark.parametrize("card", ["counterfeit"], indirect=True)
 async def test_a_suspected_counterfeit_is_its_own_reason_and_flagged(card: Any) -> None:
     counterfeit = card
-    code = _facts(counterfeit).verification_code_b
     app = CounterApp(services=counterfeit)
     async with app.run_test(size=SIZE) as pilot:
-        frames = Frames(pilot)
-        await _to_fallback(pilot, frames)
-        await _type_code(frames, code)
-        await _tick_all_and_record(frames)
+        await _compared(pilot, counterfeit)
         await wait_for(pilot, lambda: app.screen.id == "outcome")
         shown = "".join(line.strip(" │") for line in screen_text(app).splitlines())
         assert "偽造カードの疑いがあるため受付不可" in shown  # wrapped at 80 columns
