@@ -14,6 +14,7 @@ from typing import Any
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.containers import Lines
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -116,3 +117,12 @@ class JaText(Text):
                 piece.truncate(width, overflow="fold")
             lines.extend(pieces)
         return lines
+
+
+def ja_block(text: str, style: str = "") -> Padding:
+    """``text`` for a Static, wrapped by :func:`ja_breaks`.
+
+    Textual turns a bare rich ``Text`` into its own content (wrapped by whitespace);
+    inside a rich renderable it stays rich text, and :class:`JaText` wraps it.
+    """
+    return Padding(JaText(text, style=style), 0)

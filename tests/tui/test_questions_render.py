@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 from textual.widgets import Input, OptionList, Static
 
 from tui.app import CounterApp
@@ -31,7 +32,7 @@ WALKS = [("2-1-2", "proxy"), ("2-1-2", "legal_representative"), ("3-1-2", "proxy
 
 def _shown(screen: Any) -> list[str]:
     """The texts of the question box that are on screen now."""
-    texts = [str(screen.query_one(f"#{name}", Static).render())
+    texts = [_drawn(screen.query_one(f"#{name}", Static))
              for name in ("step-question", "step-error")]
     choice = screen.query_one("#step-choice", OptionList)
     if choice.display:
@@ -40,6 +41,12 @@ def _shown(screen: Any) -> list[str]:
     if ticks.display:
         texts += [str(ticks.get_option_at_index(i).prompt) for i in range(ticks.option_count)]
     return [t for t in texts if t.strip()]
+
+
+def _drawn(widget: Static) -> str:
+    """What ``widget`` draws now, its lines joined (the question may wrap)."""
+    width, height = widget.size
+    return "".join(strip.text.strip() for strip in widget.render_lines(Region(0, 0, width, height)))
 
 
 def _check(texts: list[str], language: str, where: str) -> None:

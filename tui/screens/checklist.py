@@ -27,6 +27,7 @@ from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
 from tui.services import PinVerifyResult, Presence
+from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.tick_list import TickList
 
@@ -189,7 +190,7 @@ class ChecklistScreen(CounterScreen[None]):
         )
         self.query_one("#step-citation", Static).update(Text(step.citation, style="bold"))
         self.query_one("#step-question", Static).update(
-            Text(step.text(lang), style="bold yellow")
+            ja_block(step.text(lang), style="bold #ffff00")  # no lone 「。」, no cut citation
         )
         # Keys dropped while the last answer was recorded: say so on the new question.
         self._error(t("checklist.typed_ahead") if self._dropped else "")
