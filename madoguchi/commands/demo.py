@@ -802,15 +802,11 @@ class DemoSync:
         from sync.errors import IssuingAuthorityError
         from sync.issuing import SimulatedIssuingAuthority
 
-        with self._lock:
-            server = self.server
-        if server is None or not self._enrolled.is_set():
-            raise IssuingAuthorityError(
-                "the demo's issuing authority (its local central server) is not running yet;"
-                " wait until the home screen shows the server connected, then record again"
-            )
+        url = self._server_url(
+            IssuingAuthorityError, "issuing authority (its local central server)"
+        )
         authority = SimulatedIssuingAuthority(
-            server.url, self.directory / "device", timeout_s=self.config.request_timeout_s
+            url, self.directory / "device", timeout_s=self.config.request_timeout_s
         )
         return authority.issue(kind)
 
@@ -819,16 +815,21 @@ class DemoSync:
         from sync.client import SyncClient
         from sync.errors import ServerUnreachableError
 
+        url = self._server_url(ServerUnreachableError, "central server")
+        with SyncClient(url, self.directory / "device",
+                        timeout_s=self.config.request_timeout_s) as client:
+            client.set_card_status(card_id, status, reason)
+
+    def _server_url(self, error: type[Exception], what: str) -> str:
+        """The running, enrolled local server's URL, else ``error`` saying to wait."""
         with self._lock:
             server = self.server
         if server is None or not self._enrolled.is_set():
-            raise ServerUnreachableError(
-                "the demo's central server is not running yet; wait until the home screen"
-                " shows the server connected, then record again"
+            raise error(
+                f"the demo's {what} is not running yet;"
+                " wait until the home screen shows the server connected, then record again"
             )
-        with SyncClient(server.url, self.directory / "device",
-                        timeout_s=self.config.request_timeout_s) as client:
-            client.set_card_status(card_id, status, reason)
+        return str(server.url)
 
     def _main(self) -> None:
         try:
