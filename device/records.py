@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ FORBIDDEN_KEYS = frozenset(
 
 
 class Decision(enum.Enum):
-    """The engine's decision for a procedure."""
+    """The engine's decision for a procedure, or the clerk's abandonment of it."""
 
     CONTINUE = "continue"
     REJECT = "reject"  # 受付不可
@@ -37,7 +38,8 @@ class AbandonmentReason(enum.Enum):
     """Why a procedure was abandoned (中止) at the counter; the clerk picks one of six.
 
     The values are stable codes (stored and synced); the clerk sees 申請取下げ,
-    書類不備, カード不備, 時間切れ, 操作誤り, その他 (``tui`` catalogue ``abandon.reasons``).
+    書類不備, カード不備, 時間切れ, 操作誤り, その他 (``tui`` catalogue ``abandon.reasons``,
+    ``device.procedures.texts`` for the rules CLI).
     """
 
     WITHDRAWN = "withdrawn"  # 申請取下げ
@@ -90,17 +92,31 @@ class TransactionRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Set exactly when ``decision`` is :attr:`Decision.ABANDONED`.
     abandonment_reason: AbandonmentReason | None = None
+    #: The chip's signatures did not verify (偽造カードの疑い): flagged for the office.
+    suspected_counterfeit: bool = False
 
     def to_payload(self) -> dict[str, Any]:
-        """The JSON-ready form that is stored and synced."""
+        """The JSON-ready form that is stored and synced.
+
+        Refuses (:class:`~madoguchi.errors.PersonalDataError`) a PIN or an individual
+        number anywhere, and an ``extra`` that is not of :data:`EXTRA_SCHEMA`.
+        """
         payload = dataclasses.asdict(self)
         payload["decision"] = self.decision.value
-        # Only an abandonment carries the key, so every other payload stays as it was.
+        # Only an abandonment carries its reason and only a suspected counterfeit its
+        # flag, so every other payload stays as an older reader always saw it.
         if self.abandonment_reason is None:
             del payload["abandonment_reason"]
         else:
             payload["abandonment_reason"] = self.abandonment_reason.value
+        if not self.suspected_counterfeit:
+            del payload["suspected_counterfeit"]
         assert_no_forbidden_data(payload)
+        problem = extra_problem(self.extra)
+        if problem:
+            raise PersonalDataError(f"a record's extra may not hold {problem}")
+        if (self.decision is Decision.ABANDONED) != (self.abandonment_reason is not None):
+            raise PersonalDataError("an abandoned record needs its reason, and only it has one")
         return payload
 
     @classmethod
@@ -109,17 +125,83 @@ class TransactionRecord:
         data = dict(payload)
         data["decision"] = Decision(data["decision"])
         reason = data.get("abandonment_reason")
-        data["abandonment_reason"] = None if reason is None else AbandonmentReason(reason)
+        data["abandonment_reason"] = None if reason in (None, "") else AbandonmentReason(reason)
+        data["suspected_counterfeit"] = bool(data.get("suspected_counterfeit", False))
         data["reasons"] = tuple(Reason(**r) for r in data.get("reasons", ()))
         data["certificates"] = tuple(CertificateAction(**c) for c in data.get("certificates", ()))
         data["checks"] = tuple(data.get("checks", ()))
         return cls(**data)
 
 
-#: A 12-digit run, as an individual number (My Number) is written, with the
-#: separators people type. Runs inside identifiers (UUIDs, hashes, serials with
-#: letters) are not matched.
-TWELVE_DIGITS = re.compile(r"(?<![0-9A-Za-z\-])\d{4}[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z\-])")
+#: A run of 12 to 16 digits, with the separators people type: an individual number
+#: (12 digits), a 照合番号B (14) or either with a stray digit. Runs inside identifiers
+#: (hashes, serials with letters, UUIDs: see :data:`UUID`) are not matched.
+TWELVE_DIGITS = re.compile(
+    r"(?<![0-9A-Za-z\-])\d(?:[ \-]?\d){11,15}(?![0-9A-Za-z\-]|[ \-]\d)"
+)
+#: A UUID (a record's transaction id): digits-only UUIDs are not individual numbers.
+UUID = re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
+
+#: The policies a record may name in ``extra.policies`` (``device.procedures.policies``).
+POLICY_KEYS = frozenset({
+    "fallback_requires_both", "proxy_declaration_subject", "grace_counting", "grace_months",
+    "honseki_omission_allowed", "legal_rep_pin_document_required", "fee_sign_cert_yen",
+    "fee_auth_cert_yen", "fee_payable_jlis_percent",
+})
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PROCEDURE_ID = re.compile(r"^[2-4]-[1-4](?:-[12])?$")
+_STEP_KEY = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){0,7}$")
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 200
+
+
+def _is_action(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 3
+            and all(_is_text(part) for part in value))
+
+
+def _is_policies(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) <= POLICY_KEYS and all(
+        isinstance(v, (bool, int)) or (isinstance(v, str) and _CODE.match(v) is not None)
+        for v in value.values()
+    )
+
+
+#: What ``extra`` may hold: key → check of its value. An allow-list, not a filter:
+#: a key nobody listed here (``juki_pin``, ``note``) is refused whatever its value.
+EXTRA_SCHEMA: dict[str, Callable[[Any], bool]] = {
+    "transaction_date": lambda v: isinstance(v, str) and _ISO_DATE.match(v) is not None,
+    "record_keeping": lambda v: v in (None, "issuance_register", "issuance_status_log"),
+    "actions": lambda v: isinstance(v, (list, tuple)) and all(_is_action(a) for a in v),
+    "policies": _is_policies,
+    "procedure_title": _is_text,
+    "fee_status": lambda v: v in (None, "paid", "exempt"),
+    "operation_status_set": lambda v: v in (None, "in_operation"),
+    "next_procedure": lambda v: v is None or (
+        isinstance(v, str) and _PROCEDURE_ID.match(v) is not None),
+    # 中止: the step the clerk was on (a step key) and the decision thrown away.
+    "abandoned_at": lambda v: v is None or (isinstance(v, str) and _STEP_KEY.match(v) is not None),
+    "decision_discarded": lambda v: v is None or v in {d.value for d in Decision},
+}
+
+
+def extra_problem(extra: Any) -> str | None:
+    """What in a record's ``extra`` is not allowed by :data:`EXTRA_SCHEMA`, else None.
+
+    Names the key, never the value.
+    """
+    if not isinstance(extra, dict):
+        return "anything but an object"
+    for key, value in extra.items():
+        check = EXTRA_SCHEMA.get(key)
+        if check is None:
+            return f"the key {str(key)[:40]!r} (not in the allow-list)"
+        if not check(value):
+            return f"a value of the wrong form at {key!r}"
+    return None
 
 
 def find_forbidden_data(value: Any, path: str = "$") -> str | None:
@@ -148,8 +230,9 @@ def find_forbidden_data(value: Any, path: str = "$") -> str | None:
 
 def _looks_like_individual_number(value: Any) -> bool:
     if isinstance(value, str):
-        return TWELVE_DIGITS.search(value) is not None
-    return isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) == 12
+        return TWELVE_DIGITS.search(UUID.sub("", value)) is not None
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and 12 <= len(str(abs(value))) <= 16
 
 
 def assert_no_forbidden_data(value: Any) -> None:

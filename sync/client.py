@@ -168,6 +168,20 @@ class SyncClient:
             statuses[item.seq] = (str(status), str(error) if error is not None else None)
         return BatchReply(statuses, high_water, _skew(local_mid, doc.get("server_time")))
 
+    def set_card_status(self, card_id: str, status: str, reason: str = "") -> str:
+        """``PUT /v1/cards/{card_id}/operation-status``: set a card's 運用状況 in the central
+        registry (第4-3: back to ``in_operation``, 運用中); the status the server now holds."""
+        if not is_clean_id(card_id):
+            raise ProtocolError("a card id is 1-64 printable ASCII characters")
+        doc, _ = self._request(
+            "PUT", f"/v1/cards/{card_id}/operation-status",
+            json={"status": status, "reason": reason},
+        )
+        held = doc.get("status")
+        if not isinstance(held, str):
+            raise ProtocolError("the registry's answer has no status")
+        return held
+
     def request_certificate(self, kind: str, public_key_pem: str) -> str:
         """Ask the server's simulated issuing authority (``--simulate``) for a ``kind``
         certificate on ``public_key_pem``; returns the new certificate's serial."""

@@ -29,7 +29,7 @@ def _record(**changes: Any) -> TransactionRecord:
 def test_a_plain_record_round_trips() -> None:
     record = _record(
         certificates=(CertificateAction("auth", "issued", "00F90C5DE0F0EB78B9A75241E1"),),
-        extra={"hash": "ab" * 32},
+        extra={"transaction_date": "2026-06-01", "procedure_title": "ab" * 32},
     )
     assert TransactionRecord.from_payload(record.to_payload()) == record
 

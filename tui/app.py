@@ -53,7 +53,7 @@ from tui.screens.abandon import AbandonScreen
 from tui.screens.actor import ActorScreen
 from tui.screens.base import CounterScreen
 from tui.screens.checklist import ChecklistScreen
-from tui.screens.demo_menu import DemoMenuScreen
+from tui.screens.demo_menu import DemoMenuScreen, profile_label
 from tui.screens.diagnostics import DiagnosticsScreen
 from tui.screens.fallback import FallbackScreen
 from tui.screens.history import HistoryScreen
@@ -588,7 +588,8 @@ class CounterApp(App[None]):
         if message.error:
             self.notify(self.strings("app.worker_failed", error=message.error), severity="error")
         else:
-            self.notify(self.strings("demo.switched", profile=message.profile))
+            label = profile_label(self.strings, message.profile)
+            self.notify(self.strings("demo.switched", profile=label))
         if isinstance(self.screen, DemoMenuScreen):
             self.pop_screen()
 

@@ -328,6 +328,19 @@ class CounterServices(Protocol):
         """
         ...
 
+    def set_operation_status(
+        self, session: Session, certificates: Sequence[CertificateAction]
+    ) -> bool:
+        """Blocking: carry out the decided procedure's 運用状況 change on the central server.
+
+        第4-3 under 改正後 sets the found card back to 運用中; the card is named by
+        the certificates the record revokes. Returns True once the server holds the
+        new status, False when there is nothing to set or no server client here (the
+        clerk then changes it on the 統合端末). Raises a
+        :class:`~madoguchi.errors.MadoguchiError` when the server refuses or is away.
+        """
+        ...
+
     def today_records(self) -> Sequence[TransactionRecord]:
         """Blocking: the transactions recorded today on this device, oldest first."""
         ...

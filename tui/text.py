@@ -7,10 +7,16 @@ Textual renders with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console
+from rich.containers import Lines
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 
 def pad_cells(text: str, width: int) -> str:
@@ -41,3 +47,82 @@ def kv_table(rows: Iterable[tuple[str, str]], *, styles: Iterable[str] = ()) -> 
         style = style_list[index] if index < len(style_list) else ""
         table.add_row(label, value, style=style)
     return table
+
+
+#: Characters a line must not start with (行頭禁則): closing marks, small kana, the long mark.
+NO_LINE_START = frozenset(
+    "。、．，・：；）」』】〕｝〉》ー～"
+    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ!?！？)]}"
+)
+#: Characters a line must not end with (行末禁則): opening brackets.
+NO_LINE_END = frozenset("（「『【〔｛〈《([{")
+#: Runs kept whole when they fit a line: citations, dates, serials, ASCII words.
+_UNBREAKABLE = re.compile(r"[0-9A-Za-z()\-.:/@_]+")
+
+
+def ja_breaks(text: str, width: int) -> list[int]:
+    """Where to break ``text`` into lines of at most ``width`` cells, as Japanese is set.
+
+    Breaks between any two characters, except that a line never starts with a closing
+    mark (no lone 「。」 line), never ends with an opening bracket, and an ASCII run (a
+    citation, a date, a serial) shorter than a line is never split; spaces at a break
+    are where the break goes.
+    """
+    if width <= 2:
+        return []
+    unbreakable: set[int] = set()  # offsets inside a run that fits a line
+    for match in _UNBREAKABLE.finditer(text):
+        if cell_len(match.group()) <= width:
+            unbreakable.update(range(match.start() + 1, match.end()))
+    breaks: list[int] = []
+    start, used = 0, 0
+    index = 0
+    while index < len(text):
+        cells = cell_len(text[index])
+        if used + cells <= width or index == start:
+            used += cells
+            index += 1
+            continue
+        cut = _cut(text, start, index, unbreakable)
+        breaks.append(cut)
+        start, used, index = cut, 0, cut
+    return breaks
+
+
+def _cut(text: str, start: int, index: int, unbreakable: set[int]) -> int:
+    """The best break at or before ``index`` (the first character that does not fit):
+    all rules kept, else the line-breaking rules without keeping runs whole, else a fold."""
+
+    def allowed(cut: int, keep_runs: bool) -> bool:
+        return not (text[cut] in NO_LINE_START or text[cut - 1] in NO_LINE_END
+                    or (keep_runs and cut in unbreakable))
+
+    for keep_runs in (True, False):
+        for cut in range(index, start, -1):
+            if allowed(cut, keep_runs):
+                return cut
+    return index
+
+
+class JaText(Text):
+    """Rich text wrapped by :func:`ja_breaks` (for table cells and other rich renderables)."""
+
+    def wrap(self, console: Console, width: int, **options: Any) -> Lines:
+        """Wrap by Japanese line-breaking rules instead of rich's whitespace words."""
+        lines = Lines()
+        for line in self.split(allow_blank=True):
+            pieces = line.divide(ja_breaks(line.plain, width))
+            for piece in pieces:
+                piece.rstrip_end(width)
+                piece.truncate(width, overflow="fold")
+            lines.extend(pieces)
+        return lines
+
+
+def ja_block(text: str, style: str = "") -> Padding:
+    """``text`` for a Static, wrapped by :func:`ja_breaks`.
+
+    Textual turns a bare rich ``Text`` into its own content (wrapped by whitespace);
+    inside a rich renderable it stays rich text, and :class:`JaText` wraps it.
+    """
+    return Padding(JaText(text, style=style), 0)

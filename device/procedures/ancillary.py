@@ -52,15 +52,22 @@ def lost_card_found(ctx: Context) -> None:
 def lost_card_actions(ctx: Context) -> None:
     """After identity: revoke, (改正後) set the card back to 運用中, optionally issue anew."""
     lost = need(ctx.facts.lost_card, "lost_card.found")
-    for serial in lost.held_certificates:
-        ctx.actions.append(Action("revoke", serial, "第4-3"))
-    ctx.add(note("lost_card_revoke", "第4-3", count=len(lost.held_certificates)))
+    if lost.held_certificates:
+        # The serials were stated (a case file, or the registry's list of held ones).
+        for serial in lost.held_certificates:
+            ctx.actions.append(Action("revoke", serial, "第4-3"))
+        ctx.add(note("lost_card_revoke", "第4-3", serials="、".join(lost.held_certificates)))
+    else:
+        # At the counter: the certificates on the found card are the held ones; the
+        # record names each by kind (and serial where it can be read without a PIN).
+        ctx.actions.append(Action("revoke", "certificates", "第4-3"))
+        ctx.add(note("lost_card_revoke_card", "第4-3"))
     if ctx.amended:
         # 改正後 「第4-3」: 「個人番号カード運用状況を運用中とする（個人番号カードの交付等に関する
         # 事務処理要領第7-6）」. U13: the order against the revocation is not given.
         ctx.actions.append(Action("set_operation_status", "in_operation", "第4-3"))
         ctx.add(note("lost_card_status_in_operation", "第4-3"))
-    if lost.new_issuance:
+    if need(lost.new_issuance, "lost_card.new_issuance"):
         ctx.actions.append(Action("new_issuance", "applicant", "第4-3"))
         ctx.add(note("lost_card_new_issuance", "第4-3"))
 

@@ -55,6 +55,10 @@ def terminal_card_check(ctx: Context, evidence: Evidence, prefix: str, *, by_pro
         return
     cite = B_CITATIONS[ctx.rule_procedure]
     card = need(evidence.card, f"{prefix}.card.operation_status")
+    if card.counterfeit_suspected:
+        # The chip's signatures did not verify: nothing the card says can be relied on
+        # (「券面事項確認情報」 included), so B cannot be passed with this card.
+        ctx.add(failed("b_counterfeit_suspected", cite))
     _operation_status(ctx, card, prefix, cite)
     face_auth = evidence.kind is EvidenceKind.MY_NUMBER_CARD and need(
         card.face_auth, f"{prefix}.card.face_auth"
@@ -112,19 +116,27 @@ def _fallback(
         ctx.add(passed("b_fallback_chip_match_or", cite, identity=True))
         return
     why, items, subject = _declaration_ok(ctx, card, prefix, by_proxy=by_proxy)
-    if why:
+    if why or subject is None:
+        # 改正後 「第2-1-(1)-ア-(イ)-B」 (and its 第2-2, 第3 analogues): without the
+        # declaration (none made, or refused) the fallback fails: 受付不可.
         ctx.add(failed(why, cite))
+        return  # not reached: a failed finding stops the evaluation
     key = "b_fallback_chip_and_declaration" if both else "b_fallback_declaration_or"
     ctx.add(passed(key, cite, identity=True, items=items.value, subject=subject.value))
 
 
 def _declaration_ok(
     ctx: Context, card: CardFacts, prefix: str, *, by_proxy: bool
-) -> tuple[str, DeclarationItems, DeclarationSubject]:
+) -> tuple[str, DeclarationItems, DeclarationSubject | None]:
     """改正後: 「申請者／利用者に係る住民票（第3: 戸籍の附票）の記載事項その他の市町村長が
-    適当と認める事項の申告を受ける場合」. Returns (failure key or "", items, subject)."""
+    適当と認める事項の申告を受ける場合」. Returns (failure key or "", items, subject);
+    no subject is asked when no declaration was made."""
     declaration = need(card.declaration, f"{prefix}.card.declaration.items")
     items = need(declaration.items, f"{prefix}.card.declaration.items")
+    if items is DeclarationItems.NONE:
+        return "b_declaration_none", items, None
+    if items is DeclarationItems.REFUSED:
+        return "b_declaration_refused", items, None
     subject = need(declaration.subject, f"{prefix}.card.declaration.subject")
     record_items = (
         DeclarationItems.KOSEKI_FUHYO if ctx.overseas else DeclarationItems.RESIDENT_RECORD

@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import functools
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +38,54 @@ _TOP_KEYS = frozenset(
 
 class ForbiddenKeyError(RuleError):
     """A case file holds a key for a PIN or an individual number (My Number)."""
+
+
+class FactValueError(RuleError):
+    """A fact has a value of the wrong form; says where and what was expected, never the value.
+
+    ``problem`` is ``enum``, ``date``, ``bool``, ``list``, ``object``, ``str``, ``int``
+    or ``unknown_key``; ``allowed`` the values an ``enum`` accepts.
+    """
+
+    def __init__(self, path: str, problem: str, message: str,
+                 allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.problem = problem
+        self.allowed = allowed
+
+
+#: Date forms a clerk types besides ISO: 2034/4/1, 2034.4.1, 2034-4-1, 2034年4月1日.
+_DATE_FORMS = re.compile(
+    r"^\s*(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?\s*$"
+)
+#: Japanese eras a card or document date may be written in (元年 = 1).
+_ERAS = {"令和": 2018, "平成": 1988, "昭和": 1925, "R": 2018, "H": 1988, "S": 1925}
+_ERA_FORM = re.compile(
+    r"^\s*(令和|平成|昭和|[RHS])\s*(\d{1,2}|元)\s*(?:年|[./])\s*(\d{1,2})\s*(?:月|[./])"
+    r"\s*(\d{1,2})\s*日?\s*$"
+)
+
+
+def parse_date(text: str) -> date:
+    """A date typed as ISO (2034-04-01), 2034/4/1, 2034年4月1日 or 令和16年4月1日 (R16.4.1).
+
+    Raises :class:`ValueError` for anything else or a day that does not exist.
+    """
+    text = text.translate(_FULL_WIDTH)
+    western = _DATE_FORMS.match(text)
+    if western:
+        year, month, day = (int(g) for g in western.groups())
+        return date(year, month, day)
+    era_date = _ERA_FORM.match(text)
+    if era_date:
+        era, year_text, month_text, day_text = era_date.groups()
+        era_year = 1 if year_text == "元" else int(year_text)
+        return date(_ERAS[era] + era_year, int(month_text), int(day_text))
+    return date.fromisoformat(text)
+
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９／．－", "0123456789/.-")
 
 
 @dataclass(frozen=True)
@@ -95,12 +144,37 @@ def load_case(path: Path) -> Case:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RuleError(f"cannot read case file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RuleError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RuleError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise RuleError(f"{path}: JSON nested too deeply (at most {MAX_DEPTH} levels)") from None
+    if _depth(data) > MAX_DEPTH:
+        raise RuleError(f"{path}: JSON nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         return parse_case(data)
     except RuleError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
+
+
+#: How deep a case file may nest; the schema needs 6 levels, the rest is room for notes.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (iteratively: a hostile file must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((item, level + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, level + 1) for item in node)
+    return deepest
 
 
 def facts_from(data: Any) -> Facts:
@@ -112,7 +186,7 @@ def facts_from(data: Any) -> Facts:
 
 def _expect_str(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        raise RuleError(f"{path}: expected a string")
+        raise FactValueError(path, "str", "expected a string")
     return value
 
 
@@ -126,7 +200,7 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
         return build(args[0], value, path)
     if origin in (frozenset, tuple):
         if not isinstance(value, list):
-            raise RuleError(f"{path}: expected a list")
+            raise FactValueError(path, "list", "expected a list")
         (item_tp, *_) = typing.get_args(tp)
         items = [build(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return frozenset(items) if origin is frozenset else tuple(items)
@@ -137,23 +211,28 @@ def build(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912 - on
         if value not in allowed:
             # the field and the allowed values, never the value: a PIN typed into a
             # result field would otherwise reach the screen and the log
-            raise RuleError(f"{path}: the value is not one of {', '.join(map(str, allowed))}")
+            raise FactValueError(
+                path, "enum", f"the value is not one of {', '.join(map(str, allowed))}",
+                tuple(map(str, allowed)),
+            )
         return tp(value)
     if tp is date:
+        if not isinstance(value, str):
+            raise FactValueError(path, "date", "the value is not a date (YYYY-MM-DD)")
         try:
-            return date.fromisoformat(_expect_str(value, path))
-        except ValueError:
+            return parse_date(value)
+        except (ValueError, OverflowError):
             # not echoed either: a My Number typed into a date field is 12 digits
-            raise RuleError(f"{path}: the value is not a date (YYYY-MM-DD)") from None
+            raise FactValueError(path, "date", "the value is not a date (YYYY-MM-DD)") from None
     if tp is bool:
         if not isinstance(value, bool):
-            raise RuleError(f"{path}: expected true or false")
+            raise FactValueError(path, "bool", "expected true or false")
         return value
     if tp is str:
         return _expect_str(value, path)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RuleError(f"{path}: expected an integer")
+            raise FactValueError(path, "int", "expected an integer")
         return value
     raise RuleError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - schema bug
 
@@ -167,10 +246,10 @@ def _schema(tp: Any) -> dict[str, Any]:
 
 def _build_dataclass(tp: Any, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
-        raise RuleError(f"{path}: expected an object")
+        raise FactValueError(path, "object", "expected an object")
     hints = _schema(tp)
     unknown = sorted(set(value) - set(hints))
     if unknown:
-        raise RuleError(f"{path}: unknown key(s) {', '.join(unknown)}")
+        raise FactValueError(path, "unknown_key", f"unknown key(s) {', '.join(unknown)}")
     kwargs = {key: build(hints[key], item, f"{path}.{key}") for key, item in value.items()}
     return tp(**kwargs)

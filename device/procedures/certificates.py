@@ -18,7 +18,7 @@ Anything else (disclosure, 受付不可, the inquiry route) issues and revokes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 
 from device.procedures.engine import Evaluation
@@ -46,6 +46,25 @@ def revokes_card_certificates(evaluation: Evaluation) -> bool:
     return evaluation.decision is Decision.CONTINUE and any(
         a.kind == "revoke" and a.target == "certificates" for a in evaluation.actions
     )
+
+
+def operation_status_to_set(evaluation: Evaluation) -> str | None:
+    """The 運用状況 the decided procedure sets on the central server (第4-3 改正後: 運用中)."""
+    if evaluation.decision is not Decision.CONTINUE:
+        return None
+    for action in evaluation.actions:
+        if action.kind == "set_operation_status":
+            return action.target
+    return None
+
+
+def card_registry_id(certificates: Iterable[CertificateAction]) -> str:
+    """The card's key in the central registry: its 利用者証明用 certificate's serial
+    (readable without a PIN; never the individual number). ``""`` when unknown."""
+    for action in certificates:
+        if action.kind == "auth" and action.serial:
+            return action.serial
+    return ""
 
 
 def certificate_actions(

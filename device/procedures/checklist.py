@@ -8,7 +8,10 @@ only asks for those its case actually reaches.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from dataclasses import dataclass
+from typing import Any
 
 from device.procedures import texts
 from device.procedures.card_check import B_CITATIONS
@@ -17,10 +20,16 @@ from device.procedures.facts import (
     Actor,
     DeclarationItems,
     DeclarationSubject,
+    ERecordField,
+    ERecordSource,
     EvidenceKind,
+    InquiryRequest,
     LegalRepKind,
+    LegalRepProof,
     OperationStatus,
+    PinConcealment,
     PinResult,
+    ProofOmission,
 )
 from device.procedures.identity_rules import (
     IN_PERSON_DROPPED,
@@ -36,9 +45,12 @@ from device.procedures.proxy_rules import (
 )
 
 
-def _enum(cls: type[EvidenceKind] | type[PinResult] | type[OperationStatus]
-          | type[DeclarationItems] | type[DeclarationSubject] | type[LegalRepKind]) -> str:
+def _enum(cls: type[enum.Enum]) -> str:
     return "enum:" + "|".join(str(m.value) for m in cls)
+
+
+def _list(cls: type[enum.Enum]) -> str:
+    return "list:" + "|".join(str(m.value) for m in cls)
 
 
 #: What a step records, by the part of the key after the person prefix.
@@ -56,23 +68,59 @@ VALUE_TYPES: dict[str, str] = {
     "card.chip_face_match": "bool",
     "card.declaration.items": _enum(DeclarationItems),
     "card.declaration.subject": _enum(DeclarationSubject),
-    "app_screen": "object:listed_documents_difficult,screen_operation",
-    "e_record": "object:source,fields,certified_program,sender_verified",
-    "e_record.source": "enum:my_number_card|card_substitute_record",
+    "e_record.source": _enum(ERecordSource),
+    "e_record.fields": _list(ERecordField),
     "application.with_birth_registration": "bool",
     "application.under_specified_age": "bool",
     "application.content_doubt": "bool",
-    "proxy.legal_rep_proof": "list:family_register_copy|agency_list|other_proof",
-    "proxy.proof_omission": "object:honseki_in_jurisdiction,municipality_confirmed,mayor_decided",
+    "proxy.legal_rep_proof": _list(LegalRepProof),
     "proxy.with_move_notice": "bool",
     "proxy.same_household": "bool",
-    "inquiry_request": "object:in_person,identity_checked,requester_exists,form_presented",
     "proxy.legal_rep_kind": _enum(LegalRepKind),
-    "proxy.power_of_attorney": "object:present,signed_or_sealed",
-    "proxy.reply_form": "object:present,pin_concealment",
-    "proxy.pin_document": "object:present,concealed",
+    "proxy.reply_form.pin_concealment": _enum(PinConcealment),
     "retention.document": "str",
 }
+
+
+#: The highlighted answer of each question: the common, safe one. Never an answer that
+#: decides 受付不可 or the inquiry route, or opens an unusual branch, by itself: a clerk
+#: pressing Enter out of habit must land on the ordinary path (docs/rules.md, "Defaults").
+#: Keys are step-key endings after the person prefix; bools not listed default to はい.
+DEFAULTS: dict[str, Any] = {
+    "kind": "my_number_card",
+    "card.operation_status": "in_operation",
+    "card.face_auth": False,
+    "card.pin_result": "verified",
+    "card.declaration.subject": "applicant",
+    "e_record.source": "my_number_card",
+    "e_record.fields": ["name", "address", "dob", "photo"],
+    "application.with_birth_registration": False,
+    "application.content_doubt": False,
+    "proxy.legal_rep_kind": "statutory",
+    "proxy.legal_rep_proof": ["family_register_copy"],
+    "proxy.with_move_notice": False,
+    "proxy.same_household": False,
+    "proxy.reply_form.pin_concealment": "sticker",
+    "lost_card.new_issuance": False,
+}
+
+
+def _default(key: str, value_type: str, info: ProcedureInfo) -> Any:
+    """The safe default answer for ``key`` in procedure ``info`` (``None`` for typed text)."""
+    rest = key
+    for prefix in ("applicant_id.", "proxy.id."):
+        rest = rest.removeprefix(prefix)
+    if rest == "card.declaration.items":
+        # 第3 declares the 戸籍の附票 items; the others the 住民票 items.
+        overseas = info.population is Population.OVERSEAS
+        items = DeclarationItems.KOSEKI_FUHYO if overseas else DeclarationItems.RESIDENT_RECORD
+        return items.value
+    if key == "applicant_id.kind" and info.id == "2-1-2":
+        # Asked by proxy only for 出生の届出と併せた申請: the 1-(1)-ア-(イ)-A-(F) document.
+        return EvidenceKind.BIRTH_REGISTRATION_DOCUMENT.value
+    if rest in DEFAULTS:
+        return DEFAULTS[rest]
+    return True if value_type == "bool" else None
 
 
 @dataclass(frozen=True)
@@ -82,6 +130,16 @@ class Step:
     key: str
     citation: str
     value_type: str
+    #: The answer highlighted when the question appears (see :data:`DEFAULTS`);
+    #: ``None`` for typed answers (dates, text).
+    default: Any = None
+
+    @property
+    def default_option(self) -> str:
+        """:attr:`default` as an option id: ``"true"``/``"false"`` for a bool, else the value."""
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return self.default if isinstance(self.default, str) else ""
 
     def text(self, language: str = "ja") -> str:
         """The question shown to the clerk."""
@@ -93,6 +151,12 @@ class Step:
         if kind not in ("enum", "list"):
             return ()
         return tuple((v, texts.value_label(v, language)) for v in spec.split("|"))
+
+
+#: The questions of the 照会書 request (来庁 and the three checks made then), in order.
+INQUIRY_FIELDS = tuple(f.name for f in dataclasses.fields(InquiryRequest))
+#: The conditions for omitting 戸籍謄本等, in order.
+OMISSION_FIELDS = tuple(f.name for f in dataclasses.fields(ProofOmission))
 
 
 def _value_type(key: str) -> str:
@@ -148,8 +212,11 @@ def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     if not by_proxy:
         a_cite = SELF_ID_CITATIONS[rule_pid]
         pairs += [("applicant_id.kind", a_cite), ("applicant_id.contents_match", a_cite)]
+        if info.id == "2-1-1":
+            pairs += [(f"applicant_id.app_screen.{name}", "第2-1-(1)-ア-(イ)-A-(E)")
+                      for name in ("listed_documents_difficult", "screen_operation")]
         if inquiry_cite:
-            pairs.append(("inquiry_request", inquiry_cite))
+            pairs += [(f"inquiry_request.{name}", inquiry_cite) for name in INQUIRY_FIELDS]
         if b_cite:
             pairs += _card_steps("applicant_id", b_cite, a_cite)
         return pairs
@@ -159,22 +226,27 @@ def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     pairs += [
         ("proxy.legal_rep_kind", "第2-1-(2)-ア-(ア)-C-(A)"),
         ("proxy.agency_list_shows_power", "第2-1-(2)-ア-(ア)-C-(A)"),
-        ("proxy.power_of_attorney", c_cite),
+        ("proxy.power_of_attorney.present", c_cite),
+        ("proxy.power_of_attorney.signed_or_sealed", c_cite),
         ("proxy.legal_rep_proof", c_cite),
-        ("proxy.proof_omission", OMISSION_CITATIONS.get(rule_pid, c_cite)),
+        *((f"proxy.proof_omission.{name}", OMISSION_CITATIONS.get(rule_pid, c_cite))
+          for name in OMISSION_FIELDS),
         ("proxy.with_move_notice", b_form),
         ("proxy.same_household", b_form),
-        ("proxy.reply_form", b_form),
+        ("proxy.reply_form.present", b_form),
+        ("proxy.reply_form.pin_concealment", b_form),
     ]
     if inquiry_cite:
-        pairs.append(("inquiry_request", inquiry_cite))
+        pairs += [(f"inquiry_request.{name}", inquiry_cite) for name in INQUIRY_FIELDS]
     pairs += [
-        ("proxy.pin_document", b_form),
+        ("proxy.pin_document.present", b_form),
+        ("proxy.pin_document.concealed", b_form),
         ("proxy.id.kind", id_cite),
         ("proxy.id.contents_match", id_cite),
     ]
     if info.id in E_RECORD_CITATIONS:
-        pairs.append(("proxy.id.e_record", E_RECORD_CITATIONS[info.id]))
+        pairs += [(f"proxy.id.e_record.{name}", E_RECORD_CITATIONS[info.id])
+                  for name in ("source", "fields", "certified_program", "sender_verified")]
     if b_cite:
         pairs += _card_steps("proxy.id", b_cite, id_cite)
     return pairs
@@ -185,7 +257,15 @@ def steps_for(info: ProcedureInfo, actor: Actor | None = None) -> tuple[Step, ..
 
     ``actor`` matters only for 第4-3, whose revocation follows 第2-2-(1) or 第2-2-(2).
     """
-    return tuple(Step(key, cite, _value_type(key)) for key, cite in _pairs(info, actor))
+    pairs = _pairs(info, actor)
+    if info.kind is Kind.LOST_CARD_FOUND:
+        pairs.append(("lost_card.new_issuance", "第4-3"))  # asked once the revocation stands
+    return tuple(_make(key, cite, info) for key, cite in pairs)
+
+
+def _make(key: str, citation: str, info: ProcedureInfo) -> Step:
+    value_type = _value_type(key)
+    return Step(key, citation, value_type, _default(key, value_type, info))
 
 
 def step(key: str, info: ProcedureInfo, actor: Actor | None = None) -> Step:
@@ -193,4 +273,4 @@ def step(key: str, info: ProcedureInfo, actor: Actor | None = None) -> Step:
     for candidate in steps_for(info, actor):
         if candidate.key == key:
             return candidate
-    return Step(key, info.citation, _value_type(key))
+    return _make(key, info.citation, info)

@@ -71,6 +71,9 @@ class Context:
         months = self.policies.grace_months
         index = expiry.month - 1 + months
         year, month = expiry.year + index // 12, index % 12 + 1
+        if year > date.max.year:
+            # A card expiring in 9999: its grace runs past the last representable day.
+            return date.max
         end = date(year, month, min(expiry.day, calendar.monthrange(year, month)[1]))
         if self.policies.grace_counting is GraceCounting.EXCLUSIVE:
             end -= timedelta(days=1)

@@ -15,6 +15,7 @@ configured effective date, and every evaluation says which one decided it.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,11 +23,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from device.procedures import ancillary, texts
-from device.procedures.casefile import Case, check_forbidden, facts_from
+from device.procedures.casefile import Case, FactValueError, check_forbidden, facts_from
 from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, step, steps_for
 from device.procedures.context import Action, Context, Stop
-from device.procedures.facts import Actor, Facts
+from device.procedures.facts import Actor, Facts, FeeStatus
 from device.procedures.fees import CERTIFICATE_KINDS, Fee, fee_for
 from device.procedures.findings import Finding, Outcome, Pending
 from device.procedures.identity_rules import (
@@ -144,7 +145,9 @@ def evaluate(
         # A rule path that continues without identifying anyone is a bug in the rules.
         raise RuleError(f"internal: {info.id} would continue without an identity check")
     certificates = facts.application.certificates if facts.application else frozenset()
-    fee = fee_for(info, certificates, ctx.policies) if decision is Decision.CONTINUE else Fee(0, 0)
+    exempt = facts.application is not None and facts.application.fee is FeeStatus.EXEMPT
+    fee = (fee_for(info, certificates, ctx.policies)
+           if decision is Decision.CONTINUE and not exempt else Fee(0, 0))
     return Evaluation(
         info, actor, on, version, decision, pending, tuple(ctx.trail), tuple(ctx.actions),
         identity, record_keeping, fee, retain,
@@ -275,12 +278,19 @@ class Session:
         return self.record_many({step_key: value})
 
     def record_many(self, values: dict[str, Any]) -> Evaluation:
-        """Record several facts at once (all or nothing) and re-evaluate."""
+        """Record several facts at once (all or nothing) and re-evaluate.
+
+        A value of the wrong form raises :class:`StepValueError`, which names the
+        question as the clerk reads it (:meth:`StepValueError.text`).
+        """
         raw = copy.deepcopy(self._raw)
         for key, value in values.items():
             check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
             _set_path(raw, key, value)
-        facts = facts_from(raw)
+        try:
+            facts = facts_from(raw)
+        except FactValueError as exc:
+            raise StepValueError(exc) from None
         self._history.append((tuple(values), self._raw))
         self._raw, self._facts = raw, facts
         self.evaluation = self._evaluate()
@@ -327,44 +337,6 @@ class Session:
         self.evaluation = self._evaluate()
         return keys
 
-    def abandon(
-        self,
-        reason: AbandonmentReason,
-        *,
-        transaction_id: str | None = None,
-        language: str = "ja",
-    ) -> TransactionRecord:
-        """The record of a procedure abandoned (中止) at the counter, decided or not.
-
-        It says which procedure, who stood at the counter, the rule version, the step
-        the clerk was on (its key and citation, never the facts recorded) and why; it
-        holds no personal data. It is stored and synced like any transaction.
-        """
-        ev = self.evaluation
-        pending = self.next_step()
-        where: tuple[Reason, ...] = ()
-        if pending is not None:
-            where = (Reason(pending.citation, pending.text(language)),)
-        return TransactionRecord(
-            transaction_id=transaction_id or str(uuid.uuid4()),
-            procedure=self.info.id,
-            actor=self.actor.value,
-            decision=Decision.ABANDONED,
-            reasons=where,
-            rule_version=ev.rule_version.value,
-            operator_id=self.operator_id,
-            started_at=self.started_at,
-            completed_at=self._clock().isoformat(),
-            office_code=self.office_code,
-            extra={
-                "transaction_date": self.on.isoformat(),
-                "abandoned_at": pending.key if pending is not None else None,
-                "decision_discarded": ev.decision.value if ev.decision else None,
-                "procedure_title": texts.procedure_title(self.info.id, language),
-            },
-            abandonment_reason=reason,
-        )
-
     @property
     def recorded(self) -> dict[str, Any]:
         """A copy of everything recorded so far, in case-file form (the ``facts`` object)."""
@@ -382,11 +354,28 @@ class Session:
         certificates: Iterable[CertificateAction] = (),
         transaction_id: str | None = None,
         language: str = "ja",
+        operation_status_set: bool = False,
     ) -> TransactionRecord:
-        """The transaction record of the decided procedure (never holds a PIN or My Number)."""
+        """The transaction record of the decided procedure (never holds a PIN or My Number).
+
+        ``operation_status_set``: the card's 運用状況 was set back to 運用中 on the central
+        server (第4-3 under 改正後); the record says so.
+        """
         ev = self.evaluation
         if ev.decision is None:
             raise RuleError(f"procedure {self.info.id} is not decided yet: next step {ev.pending}")
+        extra = self._extra(language)
+        extra.update(
+            record_keeping=ev.record_keeping,
+            actions=[[a.kind, a.target, a.citation] for a in ev.actions],
+        )
+        application = self._facts.application
+        if application is not None and application.fee is not None:
+            extra["fee_status"] = application.fee.value
+        if operation_status_set:
+            extra["operation_status_set"] = "in_operation"
+        if any(a.kind == "new_issuance" for a in ev.actions):
+            extra["next_procedure"] = self.new_issuance_procedure()
         return TransactionRecord(
             transaction_id=transaction_id or str(uuid.uuid4()),
             procedure=self.info.id,
@@ -398,18 +387,109 @@ class Session:
             started_at=self.started_at,
             completed_at=self._clock().isoformat(),
             office_code=self.office_code,
-            checks=tuple(f"{f.key}@{f.citation}" for f in ev.findings if f.outcome is Outcome.PASS),
+            checks=self._checks(),
             certificates=tuple(certificates),
             fee_collected_yen=ev.fee.collected_yen,
             fee_payable_jlis_yen=ev.fee.payable_jlis_yen,
-            extra={
-                "transaction_date": self.on.isoformat(),
-                "record_keeping": ev.record_keeping,
-                "actions": [[a.kind, a.target, a.citation] for a in ev.actions],
-                "policies": self.policies.to_dict(),
-                "procedure_title": texts.procedure_title(self.info.id, language),
-            },
+            extra=extra,
+            suspected_counterfeit=self.suspected_counterfeit,
         )
+
+    def abandon(
+        self,
+        reason: AbandonmentReason | str,
+        *,
+        transaction_id: str | None = None,
+        language: str = "ja",
+    ) -> TransactionRecord:
+        """The record of a procedure abandoned (中止) at the counter, decided or not.
+
+        It says which procedure, who stood at the counter, the rule version, why, and
+        the step the clerk was on (its key and citation, never the facts recorded);
+        the checks passed so far are kept, no certificate is issued or revoked,
+        nothing is collected. A decision the clerk discards is named in ``extra``.
+        ``reason`` is an :class:`~device.records.AbandonmentReason` (or its value;
+        another is a :class:`~madoguchi.errors.RuleError`). It is stored and synced
+        like any transaction.
+        """
+        try:
+            why = reason if isinstance(reason, AbandonmentReason) else AbandonmentReason(reason)
+        except ValueError:
+            allowed = ", ".join(r.value for r in AbandonmentReason)
+            raise RuleError(f"the reason for stopping must be one of {allowed}") from None
+        ev = self.evaluation
+        pending = self.next_step()
+        label = texts.abandonment_label(why.value, language)
+        reasons = [Reason(self.info.citation, texts.message("abandoned", language, reason=label))]
+        if pending is not None:
+            reasons.append(Reason(pending.citation, pending.text(language)))
+        extra = self._extra(language)
+        extra.update(
+            abandoned_at=pending.key if pending is not None else None,
+            decision_discarded=ev.decision.value if ev.decision else None,
+        )
+        return TransactionRecord(
+            transaction_id=transaction_id or str(uuid.uuid4()),
+            procedure=self.info.id,
+            actor=self.actor.value,
+            decision=Decision.ABANDONED,
+            reasons=tuple(reasons),
+            rule_version=ev.rule_version.value,
+            operator_id=self.operator_id,
+            started_at=self.started_at,
+            completed_at=self._clock().isoformat(),
+            office_code=self.office_code,
+            checks=self._checks(),
+            extra=extra,
+            abandonment_reason=why,
+            suspected_counterfeit=self.suspected_counterfeit,
+        )
+
+    @property
+    def suspected_counterfeit(self) -> bool:
+        """Whether a card in this procedure was recorded as a suspected counterfeit."""
+        evidence = [self._facts.applicant_id, self._facts.proxy.id if self._facts.proxy else None]
+        return any(
+            e is not None and e.card is not None and e.card.counterfeit_suspected is True
+            for e in evidence
+        )
+
+    def new_issuance_procedure(self) -> str:
+        """The issuance procedure that follows a found card's revocation (第4-3)."""
+        return "2-1-1" if self.actor is Actor.SELF else "2-1-2"
+
+    def _checks(self) -> tuple[str, ...]:
+        return tuple(
+            f"{f.key}@{f.citation}" for f in self.evaluation.findings
+            if f.outcome is Outcome.PASS
+        )
+
+    def _extra(self, language: str) -> dict[str, Any]:
+        return {
+            "transaction_date": self.on.isoformat(),
+            "policies": self.policies.to_dict(),
+            "procedure_title": texts.procedure_title(self.info.id, language),
+        }
+
+
+class StepValueError(RuleError):
+    """The clerk's answer to a step has the wrong form. Never holds the value.
+
+    ``str()`` keeps the engine's technical form (with the fact's path) for logs and
+    the case runner; :meth:`text` is what the clerk reads, in the UI language.
+    """
+
+    def __init__(self, cause: FactValueError) -> None:
+        super().__init__(str(cause))
+        self.step_key = re.sub(r"\[\d+\]", "", cause.path.removeprefix("$.facts."))
+        self.problem = cause.problem
+        self.allowed = cause.allowed
+
+    def text(self, language: str = "ja") -> str:
+        """「question」: what is expected, naming the field as the checklist asks it."""
+        question = texts.field_name(self.step_key, language)
+        labels = tuple(texts.value_label(v, language) for v in self.allowed)
+        return texts.value_problem(question, self.problem, labels, language)
 
 
 def _delete_path(raw: dict[str, Any], key: str) -> bool:

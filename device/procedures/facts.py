@@ -84,11 +84,13 @@ class OperationStatus(enum.Enum):
 
 
 class DeclarationItems(enum.Enum):
-    """Which items the person declared in the fallback (申告)."""
+    """Which items the person declared in the fallback (申告), or that none was made."""
 
     RESIDENT_RECORD = "resident_record"  # 住民票の記載事項
     KOSEKI_FUHYO = "koseki_fuhyo"  # 戸籍の附票の記載事項
     MAYOR_APPROVED = "mayor_approved"  # その他の市町村長が適当と認める事項
+    NONE = "none"  # 申告なし: the person could not declare the items
+    REFUSED = "refused"  # 申告拒否: the person would not declare them
 
 
 class DeclarationSubject(enum.Enum):
@@ -131,10 +133,17 @@ class LegalRepProof(enum.Enum):
     OTHER_PROOF = "other_proof"  # その他の法定代理人であることを示す書類
 
 
+class FeeStatus(enum.Enum):
+    """Whether the transaction's fee was paid or waived."""
+
+    PAID = "paid"  # 納付
+    EXEMPT = "exempt"  # 免除
+
+
 class PinConcealment(enum.Enum):
     """How the applicant hid the PIN from the proxy."""
 
-    STICKER = "sticker"  # 隠蔽シール
+    STICKER = "sticker"  # 隠蔽シール（目隠しシール）
     SEALED = "sealed"  # 封筒に封入・封緘
     NONE = "none"
 
@@ -164,6 +173,8 @@ class CardFacts:
     operation_status: OperationStatus | None = None
     chip_face_match: bool | None = None  # 券面事項確認情報と券面記載事項の一致
     declaration: Declaration | None = None
+    #: The chip's signatures did not verify: 偽造カードの疑い (its own reason, flagged).
+    counterfeit_suspected: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -171,19 +182,19 @@ class ERecordFacts:
     """A transmitted electronic record used as the proxy's identity evidence."""
 
     source: ERecordSource | None = None
-    fields: frozenset[ERecordField] = frozenset()
+    fields: frozenset[ERecordField] | None = None
     #: Sent with a program equivalent to one certified under 番号利用法18条の3第1項.
-    certified_program: bool = False
+    certified_program: bool | None = None
     #: Sender binding checked with a program equivalent to 番号利用法18条の4第1項's.
-    sender_verified: bool = False
+    sender_verified: bool | None = None
 
 
 @dataclass(frozen=True)
 class AppScreenFacts:
     """An app screen (映像面) offered instead of a document."""
 
-    listed_documents_difficult: bool = False
-    screen_operation: bool = False  # the person was asked to operate the screen
+    listed_documents_difficult: bool | None = None
+    screen_operation: bool | None = None  # the person was asked to operate the screen
 
 
 @dataclass(frozen=True)
@@ -214,39 +225,42 @@ class ApplicationFacts:
     content_doubt: bool | None = None  # 氏名・国外転出（予定）日・生年月日・男女の別等に疑義
     #: Certificates applied for: "sign" (署名用) and/or "auth" (利用者証明用).
     certificates: frozenset[str] = frozenset({"sign", "auth"})
+    #: The fee as a fact of the case: ``paid`` (the policy's amount) or ``exempt`` (免除,
+    #: nothing collected). ``None``: the fee policy alone decides.
+    fee: FeeStatus | None = None
 
 
 @dataclass(frozen=True)
 class PowerOfAttorney:
     """委任状."""
 
-    present: bool = False
-    signed_or_sealed: bool = False  # 署名又は記名押印
+    present: bool | None = None
+    signed_or_sealed: bool | None = None  # 署名又は記名押印
 
 
 @dataclass(frozen=True)
 class ProofOmission:
     """The conditions for omitting 戸籍謄本等."""
 
-    honseki_in_jurisdiction: bool = False  # 本籍地が管内
-    municipality_confirmed: bool = False  # 市町村が法定代理人であることを確認できる
-    mayor_decided: bool = False  # 市町村長の判断
+    honseki_in_jurisdiction: bool | None = None  # 本籍地が管内
+    municipality_confirmed: bool | None = None  # 市町村が法定代理人であることを確認できる
+    mayor_decided: bool | None = None  # 市町村長の判断
 
 
 @dataclass(frozen=True)
 class ReplyForm:
     """The applicant's 回答書 to the municipality's 照会書."""
 
-    present: bool = False
-    pin_concealment: PinConcealment = PinConcealment.NONE
+    present: bool | None = None
+    pin_concealment: PinConcealment | None = None
 
 
 @dataclass(frozen=True)
 class PinDocument:
     """The document carrying the PIN when no reply form is needed."""
 
-    present: bool = False
-    concealed: bool = False
+    present: bool | None = None
+    concealed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -271,9 +285,9 @@ class InquiryRequest:
     """How the sending of the 照会書 was asked for, and the checks made then."""
 
     in_person: bool | None = None  # 来庁し
-    identity_checked: bool = False  # 可能な限り本人確認
-    requester_exists: bool = False  # 存在確認
-    form_presented: bool = False  # 申請書／開示請求書の提示
+    identity_checked: bool | None = None  # 可能な限り本人確認
+    requester_exists: bool | None = None  # 存在確認
+    form_presented: bool | None = None  # 申請書／開示請求書の提示
 
 
 @dataclass(frozen=True)
@@ -284,7 +298,7 @@ class LostCardFacts:
     held_certificates: tuple[str, ...] = ()  # serials of the certificates on 一時保留
     explained: bool | None = None  # the need to revoke was explained
     revocation_application: bool | None = None  # 失効申請を受けた
-    new_issuance: bool = False  # 必要に応じて新規発行
+    new_issuance: bool | None = None  # 必要に応じて新規発行 (asked once the revocation stands)
 
 
 @dataclass(frozen=True)

@@ -174,14 +174,20 @@ def _reply_route(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
 def inquiry_request_checks(ctx: Context, pid: str) -> None:
     """The request to send the 照会書: 来庁 (現行 only) and the three checks made then."""
     cite = IN_PERSON_DROPPED[pid]
-    request: InquiryRequest = need(ctx.facts.inquiry_request, "inquiry_request")
+    request: InquiryRequest = need(ctx.facts.inquiry_request, "inquiry_request.in_person")
     in_person = need(request.in_person, "inquiry_request.in_person")
     if not ctx.amended and not in_person:
         # 現行: 「回答書とは、…本人又は代理人が、来庁し、送付を依頼した…」
         ctx.add(failed("inquiry_request_not_in_person", cite))
-    if not (request.identity_checked and request.requester_exists and request.form_presented):
-        # 「可能な限り本人確認を行うとともに、…存在確認を行い、…請求書／申請書の提示を受ける」
-        ctx.add(failed("inquiry_request_checks_missing", cite))
+    checks = (
+        (request.identity_checked, "inquiry_request.identity_checked"),
+        (request.requester_exists, "inquiry_request.requester_exists"),
+        (request.form_presented, "inquiry_request.form_presented"),
+    )
+    for value, step in checks:
+        if not need(value, step):
+            # 「可能な限り本人確認を行うとともに、…存在確認を行い、…請求書／申請書の提示を受ける」
+            ctx.add(failed("inquiry_request_checks_missing", cite))
     ctx.add(passed("inquiry_request_ok", cite, in_person=in_person))
 
 
@@ -189,8 +195,10 @@ def _app_screen(ctx: Context, evidence: Evidence) -> None:
     # 「第2-1-(1)-ア-(イ)-A-(E)」 なお書き: 映像面 only when the listed documents are difficult to
     # present and the person is asked to operate the screen (令和6年6月3日 総行マ第68号 別紙).
     cite = "第2-1-(1)-ア-(イ)-A-(E)"
-    screen = need(evidence.app_screen, "applicant_id.app_screen")
-    if not (screen.listed_documents_difficult and screen.screen_operation):
+    first = "applicant_id.app_screen.listed_documents_difficult"
+    screen = need(evidence.app_screen, first)
+    if not (need(screen.listed_documents_difficult, first)
+            and need(screen.screen_operation, "applicant_id.app_screen.screen_operation")):
         ctx.add(failed("app_screen_conditions", cite))
     ctx.add(note("app_screen_accepted", cite))
     _contents_match(ctx, evidence, cite)

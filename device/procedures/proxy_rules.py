@@ -93,7 +93,7 @@ def proxy_procedure(ctx: Context) -> None:
     """C (documents), C-(B) (reply form, PIN) and (イ) (the proxy's identity, then B)."""
     pid = ctx.rule_procedure
     legal_actor = ctx.actor is Actor.LEGAL_REPRESENTATIVE
-    first = "proxy.legal_rep_kind" if legal_actor else "proxy.power_of_attorney"
+    first = "proxy.legal_rep_kind" if legal_actor else "proxy.power_of_attorney.present"
     proxy = need(ctx.facts.proxy, first)
     if pid == "2-1-2" and _birth_registration_case(ctx):
         return
@@ -125,10 +125,10 @@ def _birth_registration_case(ctx: Context) -> bool:
 def _documents(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
     cite = DOCUMENT_CITATIONS[pid]
     if not legal:
-        power = need(proxy.power_of_attorney, "proxy.power_of_attorney")
-        if not power.present:
+        power = need(proxy.power_of_attorney, "proxy.power_of_attorney.present")
+        if not need(power.present, "proxy.power_of_attorney.present"):
             ctx.add(failed("poa_missing", cite))
-        if not power.signed_or_sealed:
+        if not need(power.signed_or_sealed, "proxy.power_of_attorney.signed_or_sealed"):
             # 「申請者／利用者本人の署名又は記名押印がある委任状」
             ctx.add(failed("poa_unsigned", cite))
         ctx.add(passed("poa_ok", cite))
@@ -141,15 +141,18 @@ def _documents(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) -> None:
         return
     omission_cite = OMISSION_CITATIONS.get(pid)
     if ctx.amended and omission_cite:
-        omission = need(proxy.proof_omission, "proxy.proof_omission")
         if not ctx.policies.honseki_omission_allowed:
             ctx.add(failed("omission_not_used_here", omission_cite))
-        if not (
-            omission.honseki_in_jurisdiction
-            and omission.municipality_confirmed
-            and omission.mayor_decided
-        ):
-            ctx.add(failed("omission_conditions", omission_cite))
+        first = "proxy.proof_omission.honseki_in_jurisdiction"
+        omission = need(proxy.proof_omission, first)
+        conditions = (
+            (omission.honseki_in_jurisdiction, first),
+            (omission.municipality_confirmed, "proxy.proof_omission.municipality_confirmed"),
+            (omission.mayor_decided, "proxy.proof_omission.mayor_decided"),
+        )
+        for value, step in conditions:
+            if not need(value, step):
+                ctx.add(failed("omission_conditions", omission_cite))
         ctx.add(passed("legal_rep_proof_omitted", omission_cite))
         return
     ctx.add(failed("legal_rep_proof_missing", cite))
@@ -175,14 +178,16 @@ def _reply_form_and_pin(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) 
     # 現行: no proxy may learn the PIN. 改正後: 「法定代理人以外の代理人」 may not.
     concealment_needed = issuance and (not ctx.amended or not legal)
     if reply_form_required(ctx, proxy, legal):
-        form = need(proxy.reply_form, "proxy.reply_form")
-        if not form.present:
+        form = need(proxy.reply_form, "proxy.reply_form.present")
+        if not need(form.present, "proxy.reply_form.present"):
             ctx.actions.append(Action("send_inquiry", "applicant", cite))
             ctx.add(inquiry("proxy_reply_form_needed", cite))
         if pid in IN_PERSON_DROPPED:
             inquiry_request_checks(ctx, pid)
         ctx.add(passed("proxy_reply_form_ok", cite))
-        if concealment_needed and form.pin_concealment is PinConcealment.NONE:
+        if concealment_needed and need(
+            form.pin_concealment, "proxy.reply_form.pin_concealment"
+        ) is PinConcealment.NONE:
             ctx.add(failed("pin_not_concealed_reply", cite))
         return
     ctx.add(note("reply_form_not_required", cite, legal=legal))
@@ -191,10 +196,10 @@ def _reply_form_and_pin(ctx: Context, proxy: ProxyFacts, legal: bool, pid: str) 
     # 「回答書が不要な場合においても、暗証番号については、…隠蔽シールを貼付し又は封筒に封入・
     # 封緘する措置を講じた書類を代理人に提出させなければならない。」
     if concealment_needed or (legal and ctx.policies.legal_rep_pin_document_required):
-        document = need(proxy.pin_document, "proxy.pin_document")
-        if not document.present:
+        document = need(proxy.pin_document, "proxy.pin_document.present")
+        if not need(document.present, "proxy.pin_document.present"):
             ctx.add(failed("pin_document_missing", cite))
-        if concealment_needed and not document.concealed:
+        if concealment_needed and not need(document.concealed, "proxy.pin_document.concealed"):
             ctx.add(failed("pin_not_concealed_document", cite))
         ctx.add(passed("pin_document_ok", cite))
 
@@ -231,21 +236,21 @@ def _e_record(ctx: Context, evidence: Evidence, pid: str, cite: str) -> None:
         # 現行: 「いずれかの書類であって…提示を受け」 — documents presented only.
         ctx.add(failed("e_record_not_accepted", e_cite or cite))
         return
-    record = need(evidence.e_record, "proxy.id.e_record")
+    record = need(evidence.e_record, "proxy.id.e_record.source")
     source = need(record.source, "proxy.id.e_record.source")
     ctx.add(note("e_record_source", e_cite, source=source.value))
     if source not in (ERecordSource.MY_NUMBER_CARD, ERecordSource.CARD_SUBSTITUTE_RECORD):
         ctx.add(failed("e_record_not_accepted", e_cite))
     # U15: 「氏名、住所又は生年月日及び本人の写真」 = name + (address or date of birth) + photo.
-    have = record.fields
+    have = need(record.fields, "proxy.id.e_record.fields")
     if not ({ERecordField.NAME, ERecordField.PHOTO} <= have
             and have & {ERecordField.ADDRESS, ERecordField.DOB}):
         listed = ",".join(sorted(f.value for f in have)) or "-"
         ctx.add(failed("e_record_fields", e_cite, fields=listed))
-    if not record.certified_program:
+    if not need(record.certified_program, "proxy.id.e_record.certified_program"):
         # 「番号利用法第18条の3第1項の規定による認定を受けたプログラム…と同等の機能を有するもの」
         ctx.add(failed("e_record_not_certified_program", e_cite))
-    if not record.sender_verified:
+    if not need(record.sender_verified, "proxy.id.e_record.sender_verified"):
         # 「番号利用法第18条の4第1項の規定により内閣総理大臣が提供するプログラムと同等の機能」
         ctx.add(failed("e_record_sender_not_verified", e_cite))
     ctx.add(passed("e_record_ok", e_cite))

@@ -129,6 +129,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "b_declaration_wrong_subject": ("申告された事項が設定で求める者に係るものではないため受付不可。",
                                     "The declared items concern the wrong person for the "
                                     "configured policy: cannot be accepted."),
+    "b_declaration_none": ("記載事項の申告がないため受付不可。",
+                           "No declaration of the record items was made: cannot be accepted."),
+    "b_declaration_refused": ("記載事項の申告を拒否されたため受付不可。",
+                              "The declaration of the record items was refused: cannot be "
+                              "accepted."),
+    "b_counterfeit_suspected": ("カードの半導体集積回路の署名を検証できず、偽造カードの疑いがあるため"
+                                "受付不可。",
+                                "The chip's signatures did not verify: suspected counterfeit "
+                                "card, cannot be accepted."),
     "b_declaration_mismatch": ("申告された事項が記録と一致しないため受付不可。",
                                "The declared items do not match the record: cannot be accepted."),
     # proxies
@@ -220,6 +229,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record_issuance_status": ("交付状況を記録する（機構への手数料の支払い等）。",
                                "Record the issuance status (e.g. fees paid to J-LIS)."),
     "record_issuance_register": ("交付記録簿に記録する。", "Record in the issuance register."),
+    "abandoned": ("手続を中止した（{reason}）。", "The procedure was stopped ({reason})."),
     "lost_card_not_found": ("紛失カードの発見が確認できないため受付不可。",
                             "The lost card has not been found: cannot be accepted."),
     "lost_card_not_explained": ("一時保留の電子証明書を失効させる必要がある旨の説明がされていないため"
@@ -231,8 +241,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lost_card_revocation_basis": ("発見されたカードの一時保留の電子証明書を失効申請に基づき失効させる。",
                                    "The held certificates are revoked on the revocation "
                                    "application."),
-    "lost_card_revoke": ("一時保留の電子証明書 {count} 件を失効させる。",
-                         "Revoke {count} held certificate(s)."),
+    "lost_card_revoke": ("一時保留の電子証明書（シリアル {serials}）を失効させる。",
+                         "Revoke the held certificates (serials {serials})."),
+    "lost_card_revoke_card": ("発見されたカードに格納された一時保留の電子証明書（署名用・利用者証明用）を"
+                              "失効させる。",
+                              "Revoke the held certificates on the found card (signature and "
+                              "user authentication)."),
     "lost_card_status_in_operation": ("個人番号カード運用状況を運用中とする（個人番号カードの交付等に"
                                       "関する事務処理要領第7-6）。",
                                       "Set the card's operation status back to 運用中 (card "
@@ -276,7 +290,8 @@ PROCEDURE_TITLES: dict[str, tuple[str, str]] = {
     "3-2-2": ("国外転出者の電子証明書の失効（代理人）", "Revocation for a person abroad (by proxy)"),
     "3-3-1": ("国外転出者の開示請求の受付（本人）", "Disclosure for a person abroad (in person)"),
     "3-3-2": ("国外転出者の開示請求の受付（代理人）", "Disclosure for a person abroad (by proxy)"),
-    "4-3": ("電子証明書の一時的保留解除等（紛失カードの発見）", "Lost card found: revoke held certificates"),
+    "4-3": ("電子証明書の一時的保留解除等（紛失カードの発見）",
+            "Temporary hold lifted (lost card found): held certificates revoked"),
     "4-4": ("申請書等の保存", "Retention of applications and other documents"),
 }
 
@@ -308,10 +323,6 @@ STEPS: dict[str, tuple[str, str]] = {
     "card.declaration.items": ("申告を受けた事項（住民票／戸籍の附票の記載事項等）",
                                "Which items were declared?"),
     "card.declaration.subject": ("申告された事項は誰に係るものか", "Whose items were declared?"),
-    "app_screen": ("アプリの映像面の条件（書類提示が困難・画面操作）",
-                   "App-screen conditions (documents difficult, screen operated)"),
-    "e_record": ("送信された電磁的記録（送信元・項目・認定プログラム・送信者の確認）",
-                 "Transmitted record (source, fields, certified program, sender check)"),
     "e_record.source": ("送信された電磁的記録の種類", "Source of the transmitted record"),
     "application.with_birth_registration": ("出生の届出と併せた申請か",
                                             "Filed together with the birth registration?"),
@@ -321,22 +332,49 @@ STEPS: dict[str, tuple[str, str]] = {
                                   "Any doubt about name, emigration date, birth date, sex etc.?"),
     "proxy.legal_rep_proof": ("法定代理人であることを示す書類（戸籍謄本等）",
                               "Proof of legal representation (戸籍謄本等)"),
-    "proxy.proof_omission": ("戸籍謄本等の省略の要件（本籍地が管内・市町村の確認・市町村長の判断）",
-                             "Conditions to omit the proof (domicile here, confirmed, mayor)"),
     "proxy.with_move_notice": ("転入届又は転居届と併せた申請か",
                                "Filed together with a move-in / address-change notice?"),
     "proxy.same_household": ("代理人は申請者／利用者と同一世帯人か",
                              "Is the proxy in the applicant's household?"),
-    "inquiry_request": ("照会書の送付依頼（来庁の有無・本人確認・存在確認・申請書等の提示）",
-                        "The inquiry request (in person, identity, existence, form presented)"),
     "proxy.legal_rep_kind": ("法定代理人の種別（保佐人・補助人・任意後見人を含む）",
                              "Kind of legal representative"),
-    "proxy.power_of_attorney": ("委任状（署名又は記名押印）", "Power of attorney (signed/sealed)"),
+    "proxy.power_of_attorney.present": ("委任状の提出があるか",
+                                        "Was a power of attorney handed in?"),
+    "proxy.power_of_attorney.signed_or_sealed": ("委任状に申請者／利用者本人の署名又は記名押印があるか",
+                                                 "Is it signed or name-sealed by the applicant?"),
     "proxy.agency_list_shows_power": ("登記事項証明書の代理行為目録等により代理権が認められるか",
                                       "Does the registry certificate's agency list show the power?"),
-    "proxy.reply_form": ("照会書に対する回答書（暗証番号の隠蔽）",
-                         "Reply form to the inquiry (PIN concealed)"),
-    "proxy.pin_document": ("暗証番号を記載した書類（隠蔽）", "PIN document (concealed)"),
+    "proxy.reply_form.present": ("回答書の有無（照会書に対する回答書を持参したか）",
+                                 "Did the proxy bring the reply form to the inquiry letter?"),
+    "proxy.reply_form.pin_concealment": ("回答書の暗証番号の隠蔽",
+                                         "How is the PIN on the reply form concealed?"),
+    "proxy.pin_document.present": ("暗証番号を記載した書類の提出があるか",
+                                   "Was the document with the PIN handed in?"),
+    "proxy.pin_document.concealed": ("その書類の暗証番号は目隠しシール又は封入封かんで隠蔽されているか",
+                                     "Is its PIN concealed (sticker or sealed envelope)?"),
+    "proxy.proof_omission.honseki_in_jurisdiction": ("本人の本籍地が管内か",
+                                                     "Is the registered domicile in this municipality?"),
+    "proxy.proof_omission.municipality_confirmed": ("市町村で法定代理人であることを確認できるか",
+                                                    "Can the municipality confirm the legal "
+                                                    "representation?"),
+    "proxy.proof_omission.mayor_decided": ("市町村長の判断により戸籍謄本等を省略するか",
+                                           "Did the mayor decide to omit the proof?"),
+    "inquiry_request.identity_checked": ("照会書の送付依頼の際に可能な限り本人確認を行ったか",
+                                         "Was identity checked as far as possible at the request?"),
+    "inquiry_request.requester_exists": ("送付依頼の際に存在確認を行ったか",
+                                         "Was the requester's existence checked?"),
+    "inquiry_request.form_presented": ("送付依頼の際に申請書等の提示を受けたか",
+                                       "Was the application form presented at the request?"),
+    "app_screen.listed_documents_difficult": ("本人確認書類の提示が困難か",
+                                              "Is presenting the listed documents difficult?"),
+    "app_screen.screen_operation": ("アプリの映像面について本人に画面の操作を求めたか",
+                                    "Was the person asked to operate the app screen?"),
+    "e_record.fields": ("送信された電磁的記録に含まれる項目",
+                        "Items in the transmitted record"),
+    "e_record.certified_program": ("認定プログラムと同等の機能を有するものにより送信されたか",
+                                   "Sent with a program equivalent to a certified one?"),
+    "e_record.sender_verified": ("送信者の確認（番号利用法第18条の4第1項相当）を行ったか",
+                                 "Was the sender verified (Art. 18-4(1) equivalent)?"),
     "inquiry_request.in_person": ("照会書の送付依頼は来庁して行われたか",
                                   "Was the inquiry requested at the office?"),
     "lost_card.found": ("紛失カードが発見されたか", "Has the lost card been found?"),
@@ -344,6 +382,8 @@ STEPS: dict[str, tuple[str, str]] = {
                             "Was the need to revoke the held certificates explained?"),
     "lost_card.revocation_application": ("失効申請を受けたか",
                                          "Was a revocation application received?"),
+    "lost_card.new_issuance": ("続けて電子証明書の新規発行の申請を受けるか",
+                               "Will a new issuance be applied for next?"),
     "retention.document": ("保存の要否を確認する文書", "The document to check for retention"),
 }
 
@@ -396,6 +436,7 @@ DECISIONS: dict[str, tuple[str, str]] = {
     "reject": ("受付不可", "Cannot be accepted"),
     "inquiry": ("照会書送付（回答書待ち）", "Inquiry route (await the reply form)"),
     "pending": ("確認中", "In progress"),
+    "abandoned": ("中止", "Stopped"),
 }
 
 
@@ -448,8 +489,13 @@ VALUES: dict[str, tuple[str, str]] = {
     "agency_list": ("代理行為目録等（登記事項証明書）", "agency lists of the registry certificate"),
     "other_proof": ("その他の法定代理人であることを示す書類", "other proof of legal representation"),
     # PIN concealment
-    "sticker": ("隠蔽シール", "concealment sticker"),
-    "sealed": ("封入・封緘", "sealed envelope"),
+    "sticker": ("目隠しシール", "concealment sticker"),
+    "sealed": ("封入封かん", "sealed envelope"),
+    # declarations not made
+    "refused": ("申告拒否", "declaration refused"),
+    # fees
+    "paid": ("納付", "paid"),
+    "exempt": ("免除", "exempt"),
     # documents
     "issuance_register": ("交付記録簿", "issuance register"),
     # certificates
@@ -470,6 +516,22 @@ def value_label(value: str, language: str = "ja") -> str:
     """How a step value (``"my_number_card"``, ``"verified"`` …) reads for the clerk."""
     pair = VALUES.get(value)
     return _pick(pair, language) if pair else value
+
+
+#: Why a procedure was stopped (``device.records.AbandonmentReason``): value → (ja, en).
+ABANDONMENT_REASONS: dict[str, tuple[str, str]] = {
+    "withdrawn": ("申請取下げ", "application withdrawn"),
+    "documents": ("書類不備", "documents incomplete"),
+    "card": ("カード不備", "card unusable"),
+    "timed_out": ("時間切れ", "timed out"),
+    "operator_error": ("操作誤り", "operator error"),
+    "other": ("その他", "other"),
+}
+
+
+def abandonment_label(reason: str, language: str = "ja") -> str:
+    """How an abandonment reason (``"withdrawn"`` …) reads for the clerk."""
+    return _pick(ABANDONMENT_REASONS[reason], language)
 
 
 def label(key: str, language: str = "ja") -> str:
@@ -510,6 +572,46 @@ def decision_label(decision: str, language: str = "ja") -> str:
 def amendment_summary(number: int, language: str = "ja") -> str:
     """The summary of amendment ``number`` of the amendment table."""
     return _pick(AMENDMENTS[number], language)
+
+
+#: What a step expects when the clerk's answer has the wrong form: problem → (ja, en).
+VALUE_PROBLEMS: dict[str, tuple[str, str]] = {
+    "enum": ("次のいずれかを選んでください: {choices}", "choose one of: {choices}"),
+    "list": ("当てはまるものを選んでください: {choices}", "tick what applies: {choices}"),
+    "date": ("日付として読めません。2034-04-01、2034/4/1、2034年4月1日、令和16年4月1日の形で"
+             "入力してください。",
+             "not a date: type it as 2034-04-01, 2034/4/1 or 2034年4月1日."),
+    "bool": ("はい又はいいえで答えてください。", "answer yes or no."),
+    "other": ("この形の回答は記録できません。", "this answer cannot be recorded in this form."),
+}
+
+
+def field_name(step_key: str, language: str = "ja") -> str:
+    """The question a fact belongs to, as the checklist asks it (never a raw key).
+
+    A key below a question (``proxy.reply_form.pin_concealment.x``) names the
+    nearest question above it; a key no question asks names 「この項目」.
+    """
+    parts = step_key.split(".")
+    while parts:
+        key = ".".join(parts)
+        try:
+            return step_text(key, language)
+        except KeyError:
+            parts.pop()
+    return _pick(("この項目", "this item"), language)
+
+
+def value_problem(question: str, problem: str, choices: tuple[str, ...],
+                  language: str = "ja") -> str:
+    """「question」: what it expects — the message for an answer of the wrong form."""
+    known = problem in VALUE_PROBLEMS and (choices or problem not in ("enum", "list"))
+    template = VALUE_PROBLEMS[problem if known else "other"]
+    joiner = "／" if language != "en" else " / "
+    expected = _pick(template, language).format(choices=joiner.join(choices))
+    if language == "en":
+        return f"\u201c{question}\u201d: {expected}"
+    return f"「{question}」: {expected}"
 
 
 def step_text(step_key: str, language: str = "ja") -> str:

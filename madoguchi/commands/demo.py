@@ -148,6 +148,10 @@ class ApplianceServices:
         self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
         self.office_code = office_code
         self.issuer = issuer
+        #: Blocking: sets a card's 運用状況 on the central server ``(card_id, status,
+        #: reason)``; ``None`` where this appliance has no server client (the clerk
+        #: changes it on the 統合端末). The demo sets it with its local server.
+        self.card_registry: Callable[[str, str, str], None] | None = None
         self._operators = operators
         self.store = store
         self._clock = clock
@@ -323,6 +327,18 @@ class ApplianceServices:
         )
         card = self._card_certificates() if wanted else None
         return planned.certificate_actions(evaluation, card, self.issuer, issued)
+
+    def set_operation_status(
+        self, session: Session, certificates: Sequence[CertificateAction]
+    ) -> bool:
+        from device.procedures import certificates as planned
+
+        status = planned.operation_status_to_set(session.evaluation)
+        card_id = planned.card_registry_id(certificates)
+        if status is None or self.card_registry is None or not card_id:
+            return False
+        self.card_registry(card_id, status, f"第4-3 {session.info.id}")
+        return True
 
     def _card_certificates(self) -> CardCertificates:
         """The card's certificate flags and its 利用者証明用 serial; no PIN, no try spent."""
@@ -841,6 +857,7 @@ def demo_sync(services: ApplianceServices, state_dir: Path, config: Config) -> D
         office_code=services.office_code or DEMO_OFFICE_CODE,
     )
     services.issuer = sync.issue_certificate
+    services.card_registry = sync.set_card_status
     return sync
 
 
@@ -924,17 +941,34 @@ class DemoSync:
         from sync.errors import IssuingAuthorityError
         from sync.issuing import SimulatedIssuingAuthority
 
+        url = self._server_url(
+            IssuingAuthorityError, "issuing authority (its local central server)"
+        )
+        authority = SimulatedIssuingAuthority(
+            url, self.directory / "device", timeout_s=self.config.request_timeout_s
+        )
+        return authority.issue(kind)
+
+    def set_card_status(self, card_id: str, status: str, reason: str) -> None:
+        """Blocking: set a card's 運用状況 on the local central server, as this device."""
+        from sync.client import SyncClient
+        from sync.errors import ServerUnreachableError
+
+        url = self._server_url(ServerUnreachableError, "central server")
+        with SyncClient(url, self.directory / "device",
+                        timeout_s=self.config.request_timeout_s) as client:
+            client.set_card_status(card_id, status, reason)
+
+    def _server_url(self, error: type[Exception], what: str) -> str:
+        """The running, enrolled local server's URL, else ``error`` saying to wait."""
         with self._lock:
             server = self.server
         if server is None or not self._enrolled.is_set():
-            raise IssuingAuthorityError(
-                "the demo's issuing authority (its local central server) is not running yet;"
+            raise error(
+                f"the demo's {what} is not running yet;"
                 " wait until the home screen shows the server connected, then record again"
             )
-        authority = SimulatedIssuingAuthority(
-            server.url, self.directory / "device", timeout_s=self.config.request_timeout_s
-        )
-        return authority.issue(kind)
+        return str(server.url)
 
     def _main(self) -> None:
         try:

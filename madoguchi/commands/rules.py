@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None, help="ja (default) or en")
     p.add_argument("--verify", action="store_true",
                    help="exit 1 unless the result matches the case file's expect object")
-    p.set_defaults(func=_check)
+    p.set_defaults(func=_guarded(_check))
 
     p = verbs.add_parser("explain", help="print the checklist of a procedure")
     p.add_argument("procedure", help='procedure id, e.g. 2-1-2 or "第2-1-(2)"')
@@ -60,7 +62,7 @@ def register(sub: Any) -> None:
                    help="for 4-3: who revokes (self, proxy, legal_representative)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
-    p.set_defaults(func=_explain)
+    p.set_defaults(func=_guarded(_explain))
 
     p = verbs.add_parser(
         "daily-register", help="old 交付記録簿 daily counts (CSV) from transaction records"
@@ -68,11 +70,37 @@ def register(sub: Any) -> None:
     p.add_argument("records", type=Path, help="JSON lines, one TransactionRecord payload each")
     p.add_argument("--paid-jlis", type=int, default=None, metavar="YEN",
                    help="also reconcile fees against this amount paid to J-LIS")
-    p.set_defaults(func=_daily_register)
+    p.set_defaults(func=_guarded(_daily_register))
 
     p = verbs.add_parser("list", help="list every procedure")
     p.add_argument("--lang", choices=texts.LANGUAGES, default=None)
-    p.set_defaults(func=_list)
+    p.set_defaults(func=_guarded(_list))
+
+
+def _guarded(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``verb`` with the failures a hostile or odd input causes turned into one line, exit 2.
+
+    A reader that stops early (``| head``) closes the pipe: the rest of the output
+    goes nowhere instead of ending in a BrokenPipeError traceback. Date arithmetic
+    past 9999-12-31 and nesting past the interpreter's stack are refused with a
+    sentence, not a traceback.
+    """
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return verb(args)
+        except BrokenPipeError:
+            # Python's advice: point stdout at devnull so the exit flush cannot fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            print("madoguchi: the output was closed before it ended (broken pipe)",
+                  file=sys.stderr)
+            return 2
+        except (OverflowError, RecursionError) as exc:
+            what = "a date out of range" if isinstance(exc, OverflowError) else "nesting"
+            raise RuleError(f"the case cannot be decided: {what} ({exc})") from None
+
+    return run
 
 
 def effective_date(rules: RulesConfig) -> date:

@@ -371,7 +371,7 @@ def test_amendment_35_proxy_email_follows_email_rule() -> None:
 
 def test_amendment_36_found_card_back_in_operation() -> None:
     facts = {"lost_card": {"found": True, "held_certificates": ["S1", "A1"], "explained": True,
-                           "revocation_application": True},
+                           "revocation_application": True, "new_issuance": False},
              "application": APP, "applicant_id": my_number_card(operation_status="suspended")}
     old, new = side_by_side("4-3", "self", facts)
     assert old.decision.value == new.decision.value == "continue"

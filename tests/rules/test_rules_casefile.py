@@ -47,7 +47,7 @@ def test_secret_key_inside_a_list_is_refused() -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"procedure": "2-9-9"}, "unknown procedure"),
     ({"actor": "mayor"}, "not one of"),
-    ({"date": "2026/06/01"}, "not a date"),
+    ({"date": "2026/13/01"}, "not a date"),
     ({"extra": 1}, "unknown key"),
     ({"facts": {"applicant_id": {"kind": "my_number_card", "colour": "blue"}}}, "unknown key"),
     ({"facts": {"application": {"received": "yes"}}}, "true or false"),

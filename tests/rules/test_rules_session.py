@@ -84,15 +84,18 @@ def test_proxy_session_asks_only_what_the_case_needs() -> None:
         "application.with_birth_registration": False,
         "proxy.legal_rep_kind": "statutory",
         "proxy.legal_rep_proof": [],
-        "proxy.proof_omission": {"honseki_in_jurisdiction": True, "municipality_confirmed": True,
-                                 "mayor_decided": True},
+        "proxy.proof_omission.honseki_in_jurisdiction": True,
+        "proxy.proof_omission.municipality_confirmed": True,
+        "proxy.proof_omission.mayor_decided": True,
         "proxy.id.kind": "passport",
         "proxy.id.contents_match": True,
     })
     # a legal representative: no 委任状, no reply form (改正後), no PIN step for a passport
     assert asked == [
         "application.received", "proxy.legal_rep_kind", "application.with_birth_registration",
-        "proxy.legal_rep_proof", "proxy.proof_omission", "proxy.id.kind",
+        "proxy.legal_rep_proof", "proxy.proof_omission.honseki_in_jurisdiction",
+        "proxy.proof_omission.municipality_confirmed", "proxy.proof_omission.mayor_decided",
+        "proxy.id.kind",
         "proxy.id.contents_match",
     ]
     assert session.evaluation.decision is not None
@@ -118,7 +121,7 @@ def test_same_household_question_only_with_a_move_notice() -> None:
     session.record("proxy.same_household", True)
     step = session.next_step()
     assert step is not None
-    assert step.key == "proxy.pin_document"  # exempt from the reply form
+    assert step.key == "proxy.pin_document.present"  # exempt from the reply form
 
 
 def test_bad_value_is_refused_and_loses_nothing() -> None:
@@ -187,11 +190,11 @@ def test_found_card_by_proxy_checklist_follows_2_2_2() -> None:
     keys = [s.key for s in by_proxy.checklist()]
     assert keys[:3] == ["lost_card.found", "lost_card.explained",
                         "lost_card.revocation_application"]
-    assert "proxy.power_of_attorney" in keys
+    assert "proxy.power_of_attorney.present" in keys
     assert "applicant_id.kind" not in keys
     in_person = [s.key for s in Session.start("4-3", "self", NEW).checklist()]
     assert "applicant_id.card.pin_result" in in_person
-    assert "proxy.power_of_attorney" not in in_person
+    assert "proxy.power_of_attorney.present" not in in_person
 
 
 def test_forget_takes_a_fact_back() -> None:

@@ -94,7 +94,7 @@ async def pick_procedure(pilot: Pilot[None], procedure_id: str) -> None:
 #: ones the chip proposes, so Enter confirms them for any card profile.
 CARD_PROCEDURE_KEYS: dict[str, tuple[str, ...]] = {
     "application.received": ("enter",),  # はい
-    "applicant_id.kind": ("down", "enter"),  # 個人番号カード
+    "applicant_id.kind": ("enter",),  # 個人番号カード (the default)
     "applicant_id.card.expiry": ("enter",),  # proposed from the chip
     "applicant_id.contents_match": ("enter",),  # はい
     "applicant_id.card.operation_status": ("enter",),  # 運用中

@@ -162,9 +162,9 @@ async def test_procedure_picker_lists_and_attributes_the_choice(
             await sign_in(pilot)
             await pilot.press("p")
             text = screen_text(app)
-            # ids padded in cells so the titles start in one column
-            assert "2-1-1  電子証明書の新規発行／更新（本人）" in text
-            assert "4-3    紛失カードの発見" in text
+            # citations (as history names them) padded in cells: titles in one column
+            assert "第2-1-(1)  電子証明書の新規発行／更新（本人）" in text
+            assert "第4-3      紛失カードの発見" in text
             await pilot.press("down", "enter")
             await pilot.pause()
             assert svc.operators.events("demo")[-1]["action"] == "procedure_chosen"
@@ -181,7 +181,7 @@ async def test_procedure_picker_lists_the_engines_catalogue(services: Any) -> No
         await sign_in(pilot)
         await pilot.press("p")
         text = screen_text(app)
-        assert "2-1-1  電子証明書の新規発行／更新（本人）" in text
+        assert "第2-1-(1)  電子証明書の新規発行／更新（本人）" in text
         assert len(services.procedures("ja")) == len(PROCEDURES)
         await pilot.press("f2")
         await pilot.pause()
@@ -239,7 +239,8 @@ async def test_demo_menu_switches_the_virtual_card(services: Any) -> None:
         await card_settled(pilot)
         await pilot.press("m")
         assert app.screen.id == "demo-menu"
-        assert "face-auth" in screen_text(app)
+        assert "顔認証カード" in screen_text(app)  # the profile by its Japanese name
+        assert "face-auth" not in screen_text(app)
         await pilot.press("down", "enter")  # the second profile
         await wait_for(pilot, lambda: app.screen.id == "home")
         assert services.reader.card.facts.profile == "face-auth"

@@ -42,7 +42,7 @@ async def test_inquiry_route_with_citations_is_recorded_for_the_operator(service
         await pilot.press("enter")  # はい
         await wait_for(pilot, lambda: "本人確認書類の種類" in screen_text(app))
         assert "手順 2（本人）" in screen_text(app)
-        await pilot.press("enter")  # なし
+        await pilot.press("home", "enter")  # なし (the default is 個人番号カード)
         await wait_for(pilot, lambda: app.screen.id == "outcome")
         text = screen_text(app)
         assert "照会書送付" in text
@@ -70,7 +70,7 @@ async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> N
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         await pilot.press("enter")  # 申請書等を受理した: はい
         await wait_for(pilot, lambda: "本人確認書類の種類" in screen_text(app))
-        await pilot.press("down", "enter")  # 個人番号カード
+        await pilot.press("enter")  # 個人番号カード (the default)
         # Answer はい until the card's expiry date is asked.
         for _ in range(5):
             await pilot.pause(0.1)
@@ -80,7 +80,9 @@ async def test_reject_path_and_a_refused_value_loses_nothing(services: Any) -> N
         assert app.screen.query_one(".step-text").display
         assert "有効期間" in screen_text(app) or "有効期限" in screen_text(app)
         await pilot.press(*"2026-13-45", "enter")
-        await wait_for(pilot, lambda: "is not a date" in screen_text(app))
+        await wait_for(pilot, lambda: "日付として読めません" in screen_text(app))
+        assert "「申請者／利用者のカードの有効期間満了日」" in screen_text(app)
+        assert "$." not in screen_text(app)  # the question by its name, never a JSON path
         recorded = app.screen.session.recorded  # type: ignore[attr-defined]
         assert recorded["application"]["received"] is True
         assert recorded["applicant_id"]["kind"] == "my_number_card"

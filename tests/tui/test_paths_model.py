@@ -208,9 +208,11 @@ def _check_abandonment(session: Session, step: Step) -> None:
         assert payload["decision"] == "abandoned"
         assert payload["abandonment_reason"] == reason.value
         assert payload["extra"]["abandoned_at"] == step.key
-        assert [r["citation"] for r in payload["reasons"]] == [step.citation]
-        # No fact of the case travels with an abandonment.
-        assert not payload["checks"]
+        first, *where = payload["reasons"]
+        assert first["citation"] == session.info.citation and "中止" in first["text"]
+        assert [r["citation"] for r in where] == [step.citation]
+        # No fact's value travels with an abandonment: the checks passed are step keys.
+        assert all("@第" in check for check in payload["checks"])
         assert not payload["certificates"]
 
 

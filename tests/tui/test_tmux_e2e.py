@@ -227,11 +227,11 @@ def _issue_then_read_today_and_history(
     sign_in_as_a_clerk_would(demo_session)
     demo_session.wait_for("住基用暗証番号  残り 3 回")
     demo_session.send("p")
-    demo_session.wait_for("2-1-1")
+    demo_session.wait_for("第2-1-(1)")
     demo_session.send("Enter")  # 第2-1-(1), 本人 only: straight to the checklist
     steps = [
         ("申請書等を受理したか", ["Enter"]),
-        ("本人確認書類の種類", ["Down", "Enter"]),
+        ("本人確認書類の種類", ["Enter"]),  # 個人番号カード, the default
         ("有効期間満了日", ["Enter"]),  # the chip's expiry, proposed
         ("記載内容・写真が申請書等と一致", ["Enter"]),
         ("運用状況", ["Enter"]),

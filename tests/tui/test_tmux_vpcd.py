@@ -211,7 +211,7 @@ ISSUANCE_OPENING: tuple[Answer, ...] = (
 
 def open_issuance(demo: TmuxSession) -> None:
     demo.press("p")
-    demo.wait_for("2-1-1")
+    demo.wait_for("第2-1-(1)")
     demo.press("Enter")  # 第2-1-(1), 本人 only: straight to the checklist
     demo.wait_for("第2-1-(1) 電子証明書の新規発行")
 

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from device.procedures import Session, Step
 from device.procedures import texts as engine_texts
+from device.procedures.engine import StepValueError
 from device.records import AbandonmentReason
 from madoguchi.errors import RuleError
 from tui.screens.abandon import AbandonScreen
@@ -28,6 +29,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
 from tui.screens.pin_retry import ABANDON, COLLATION_B, RETRY, PinRetryScreen
 from tui.services import PinVerifyResult, Presence
+from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
 from tui.widgets.tick_list import TickList
 from tui.widgets.type_ahead import TypeAheadGuard
@@ -99,6 +101,18 @@ class StepButton(Button):
 
     async def _on_key(self, event: events.Key) -> None:
         _admit(self, "pin" if self.id == "step-pin" else "button", event)
+
+
+#: What a date step lets the clerk type: digits, separators and the Japanese date forms.
+DATE_CHARACTERS = r"[0-9０-９/／.．\-－年月日令和平成昭RHS元]*"
+
+
+def refusal(exc: RuleError, language: str) -> str:
+    """What the clerk reads when the engine refuses an answer: the question by its
+    name and what it expects (never a fact's path or the typed value)."""
+    if isinstance(exc, StepValueError):
+        return exc.text(language)
+    return str(exc)
 
 
 def step_kind(step: Step) -> str:
@@ -194,7 +208,7 @@ class ChecklistScreen(CounterScreen[None]):
         )
         self.query_one("#step-citation", Static).update(Text(step.citation, style="bold"))
         self.query_one("#step-question", Static).update(
-            Text(step.text(lang), style="bold yellow")
+            ja_block(step.text(lang), style="bold #ffff00")  # no lone 「。」, no cut citation
         )
         # Keys dropped while the last answer was recorded: say so on the new question.
         self._error(t("checklist.typed_ahead") if self.guard.dropped else "")
@@ -226,20 +240,23 @@ class ChecklistScreen(CounterScreen[None]):
             options = step.options(lang) or (("true", t("checklist.yes")),
                                              ("false", t("checklist.no")))
             proposed, hint = self._proposal(step)
-            # The chip's answer is highlighted; Enter confirms it, arrows change it.
-            self._fill(choice, options, proposed)
+            # The chip's answer is highlighted, else the step's safe default (never one
+            # that decides 受付不可 by itself); Enter confirms it, arrows change it.
+            self._fill(choice, options, proposed or step.default_option)
             target = choice
         elif kind in ("multi", "fields"):
             values = self._fields(step) if kind == "fields" else step.options(lang)
             ticks.clear_options()
-            ticks.add_options([(label, value) for value, label in values])
+            ticked = step.default if isinstance(step.default, list) else []
+            ticks.add_options([(label, value, value in ticked) for value, label in values])
             ticks.highlighted = 0
             target = ticks
         else:
             proposed, hint = self._proposal(step)
             text.value = ""  # the last text step's answer must not meet this step's rules
-            text.restrict = r"[0-9-]*" if kind == "date" else None
-            text.max_length = 10 if kind == "date" else 200
+            # 2034-04-01, 2034/4/1, 2034.4.1, 2034年4月1日, 令和16年4月1日 (R16.4.1)
+            text.restrict = DATE_CHARACTERS if kind == "date" else None
+            text.max_length = 12 if kind == "date" else 200
             text.placeholder = t("checklist.date_hint") if kind == "date" else ""
             text.value = proposed
             text.cursor_position = len(proposed)
@@ -448,7 +465,7 @@ class ChecklistScreen(CounterScreen[None]):
             self.session.record(step.key, value)
         except RuleError as exc:
             # The engine refused the value; everything recorded before stays.
-            self._error(str(exc))
+            self._error(refusal(exc, self.t.language))
             return False
         self.answered += 1
         self.counter.record_action("step_recorded", step.key)

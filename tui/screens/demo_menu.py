@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +13,12 @@ from textual.widgets.option_list import Option
 
 from tui.screens.base import CounterScreen
 from tui.widgets.bars import KeyHelp, TitleBar
+
+
+def profile_label(t: Any, profile: str) -> str:
+    """A virtual-card profile as the clerk reads it (the catalogue's label, else its name)."""
+    key = f"demo.profiles.{profile}"
+    return str(t(key)) if t.has(key) else profile
 
 
 class DemoMenuScreen(CounterScreen[None]):
@@ -27,7 +35,8 @@ class DemoMenuScreen(CounterScreen[None]):
         with Vertical(id="demo-box", classes="panel"):
             yield Static(t("demo.lead"))
             yield OptionList(
-                *(Option(name, id=name) for name in self.counter.services.demo_profiles),
+                *(Option(profile_label(t, name), id=name)
+                  for name in self.counter.services.demo_profiles),
                 id="profile-list",
             )
             yield Static("", id="demo-message", markup=False)

@@ -46,6 +46,8 @@ COLLATION_B = "support_collation_b"
 COLLATION_B_COUNTERS = (COLLATION_B, "card_face_collation_b")
 #: Step-key endings this screen records (with the person prefix before them).
 CHIP_MATCH_STEP = ".card.chip_face_match"
+#: Recorded beside a mismatch when the chip's signatures failed (偽造カードの疑い).
+COUNTERFEIT_STEP = ".card.counterfeit_suspected"
 DECLARATION_STEPS = (".card.declaration.items", ".card.declaration.subject")
 #: The printed items the clerk compares, in the order of the card face.
 COMPARED = ("name", "address", "birth_date", "sex", "expiry")
@@ -480,7 +482,9 @@ class FallbackScreen(CounterScreen[bool]):
         ticked = set(self.query_one("#fallback-items", TickList).selected)
         # A chip whose signature failed cannot vouch for anything printed on the card.
         match = ticked >= set(COMPARED) and view.genuine is not False
-        if self._record(CHIP_MATCH_STEP, match):
+        # A failed chip signature is recorded as its own fact: the outcome gives it as
+        # the reason (偽造カードの疑い) and the synced record carries the flag.
+        if self._record(CHIP_MATCH_STEP, match, counterfeit=view.genuine is False):
             self.notify(self.t("fallback.match_recorded" if match
                                else "fallback.mismatch_recorded"),
                         severity="information" if match else "warning")
@@ -493,12 +497,16 @@ class FallbackScreen(CounterScreen[bool]):
                 and self._record(DECLARATION_STEPS, event.option.id):
             self._next()
 
-    def _record(self, ending: str | tuple[str, ...], value: Any) -> bool:
+    def _record(self, ending: str | tuple[str, ...], value: Any, *,
+                counterfeit: bool = False) -> bool:
         step = self.session.next_step()
         if step is None or not step.key.endswith(ending):
             return False
+        facts = {step.key: value}
+        if counterfeit:
+            facts[step.key.removesuffix(CHIP_MATCH_STEP) + COUNTERFEIT_STEP] = True
         try:
-            self.session.record(step.key, value)
+            self.session.record_many(facts)
         except RuleError as exc:
             self._say(str(exc), error=True)  # nothing recorded before is lost
             return False

@@ -13,9 +13,19 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from device.procedures import procedure
+from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
 from tui.text import label_width, pad_cells
 from tui.widgets.bars import KeyHelp, TitleBar
+
+
+def citation(procedure_id: str) -> str:
+    """「第2-1-(1)」 for ``"2-1-1"``; an id the engine does not know stays as it is."""
+    try:
+        return procedure(procedure_id).citation
+    except RuleError:
+        return procedure_id
 
 
 class ProcedureScreen(CounterScreen[None]):
@@ -33,10 +43,12 @@ class ProcedureScreen(CounterScreen[None]):
         with Vertical(id="procedure-box", classes="panel"):
             if procedures:
                 yield Static(t("procedures.lead"))
-                width = label_width(pid for pid, _ in procedures)
+                # Named as the guidelines and the history name them: 「第2-1-(1)」.
+                cited = [(pid, citation(pid), title) for pid, title in procedures]
+                width = label_width(cite for _, cite, _ in cited)
                 yield OptionList(
-                    *(Option(f"{pad_cells(pid, width)}  {title}", id=pid)
-                      for pid, title in procedures),
+                    *(Option(f"{pad_cells(cite, width)}  {title}", id=pid)
+                      for pid, cite, title in cited),
                     id="procedure-list",
                 )
             else:
