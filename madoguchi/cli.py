@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.demo",
     "madoguchi.commands.operator",
     "madoguchi.commands.card",
+    "madoguchi.commands.pad",
     "madoguchi.commands.sim",
     "madoguchi.commands.rules",
     "madoguchi.commands.sync",
