@@ -70,6 +70,10 @@ def check_factory_name(name: str) -> None:
         )
 
 
+def _not_installed(package: str) -> str:
+    return f"the Python package {package!r} is not installed"
+
+
 def _make(name: str) -> Any:
     """Import and construct factory ``name``; a missing package says which one."""
     target, package = PIN_FACTORIES[name]
@@ -79,8 +83,7 @@ def _make(name: str) -> Any:
             importlib.import_module(package)
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        missing = package or exc.name or module_name
-        raise KeypadError(f"the Python package {missing!r} is not installed") from exc
+        raise KeypadError(_not_installed(package or exc.name or module_name)) from exc
     try:
         return getattr(module, class_name)()
     except Exception as exc:
@@ -119,10 +122,19 @@ def refusal(choice: PinFactoryChoice) -> str | None:
     if choice.counter_ready:
         return None
     why = f" ({'; '.join(choice.tried)})" if choice.tried else ""
-    install = (
-        f"install the Python package {RECOMMENDED!r} into the appliance's venv "
-        "(./scripts/demo does it on arm64; see docs/raspberry-pi.md)"
-    )
+    missing = f"{RECOMMENDED}: {_not_installed(RECOMMENDED)}"
+    if any(line == missing for line in choice.tried) or not choice.tried:
+        install = (
+            f"install the Python package {RECOMMENDED!r} into the appliance's venv "
+            "(./scripts/demo does it on arm64; see docs/raspberry-pi.md)"
+        )
+    else:
+        # lgpio is there but could not open the GPIO chip: not a Pi, or no access to it
+        install = (
+            f"{RECOMMENDED} is installed but cannot drive this machine's GPIO: check that it "
+            "is a Raspberry Pi and that the appliance's user may open /dev/gpiochip* "
+            "(group gpio; see docs/raspberry-pi.md)"
+        )
     asked = choice.name or choice.requested
     if asked == "mock":
         return (

@@ -191,3 +191,17 @@ def test_pads_name_their_pin_factory() -> None:
         pad.close()
     assert open_keypad("keyboard").pin_factory_name == ""
     assert factory_name(factory) == "mock"
+
+
+def test_lgpio_present_but_without_a_gpio_chip_is_not_called_missing() -> None:
+    # What an arm64 machine that is no Pi (or a Pi whose user may not open the chip) sees;
+    # tests/arm64 meets it for real under emulation.
+    choice = PinFactoryChoice("", None, "", (
+        "lgpio: PinUnknownPi: unable to locate Pi revision",
+        "native: PinUnknownPi: unable to locate Pi revision",
+    ))
+    reason = refusal(choice)
+    assert reason is not None
+    assert "lgpio is installed but cannot drive this machine's GPIO" in reason
+    assert "/dev/gpiochip" in reason
+    assert "not installed" not in reason
