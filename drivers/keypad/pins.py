@@ -122,8 +122,9 @@ def refusal(choice: PinFactoryChoice) -> str | None:
     if choice.counter_ready:
         return None
     why = f" ({'; '.join(choice.tried)})" if choice.tried else ""
-    missing = f"{RECOMMENDED}: {_not_installed(RECOMMENDED)}"
-    if any(line == missing for line in choice.tried) or not choice.tried:
+    prefix = f"{RECOMMENDED}: "
+    tried_it = next((line for line in choice.tried if line.startswith(prefix)), None)
+    if tried_it is None or tried_it == prefix + _not_installed(RECOMMENDED):
         install = (
             f"install the Python package {RECOMMENDED!r} into the appliance's venv "
             "(./scripts/demo does it on arm64; see docs/raspberry-pi.md)"

@@ -205,3 +205,11 @@ def test_lgpio_present_but_without_a_gpio_chip_is_not_called_missing() -> None:
     assert "lgpio is installed but cannot drive this machine's GPIO" in reason
     assert "/dev/gpiochip" in reason
     assert "not installed" not in reason
+
+
+def test_a_failed_native_factory_asked_for_by_name_still_points_at_lgpio() -> None:
+    # lgpio was never tried: nothing may be said about it but that it is the way out.
+    reason = refusal(PinFactoryChoice("", None, "native", ("native: PinUnknownPi: no Pi",)))
+    assert reason is not None
+    assert "install the Python package 'lgpio'" in reason
+    assert "is installed" not in reason
