@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.counter",
     "madoguchi.commands.operator",
     "madoguchi.commands.card",
+    "madoguchi.commands.pad",
     "madoguchi.commands.sim",
     "madoguchi.commands.rules",
     "madoguchi.commands.sync",

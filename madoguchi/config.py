@@ -84,6 +84,10 @@ class KeypadConfig:
     pin_inter_key_timeout_s: float = 60.0
     #: multi-tap (signature password): a pending letter is fixed after this pause
     multitap_commit_ms: float = 1000.0
+    #: ``gpio`` backend: gpiozero's pin factory ("lgpio" on a Raspberry Pi; "rpigpio" and
+    #: "pigpio" also drive real pins); empty = gpiozero's own choice. A counter refuses the
+    #: "mock" and "native" factories (docs/raspberry-pi.md).
+    pin_factory: str = ""
     #: use the card reader's own PIN pad (PC/SC Part 10) when it advertises one
     use_reader_pinpad: bool = True
     #: ``virtual-matrix`` backend only (demo, tests): the unix socket through which

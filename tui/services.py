@@ -214,6 +214,12 @@ class PinPad(Protocol):
         """What the prompt shows about the pad."""
         ...
 
+    @property
+    def pin_factory_name(self) -> str:
+        """gpiozero's pin factory under the pad (``"lgpio"`` on a counter, ``"mock"`` for the
+        virtual pad); empty when the keyboard stands in."""
+        ...
+
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         """Receive key events (only while a prompt is active)."""
         ...

@@ -179,6 +179,12 @@ class KeySource:
 
     _dispatcher: KeyDispatcher
 
+    @property
+    def pin_factory_name(self) -> str:
+        """gpiozero's name of the pin factory under the pad; empty when it has no GPIO pins
+        (the keyboard standing in for a pad)."""
+        return ""
+
     def add_listener(self, listener: KeyListener) -> None:
         """Call ``listener(event)`` for every key event while a prompt is active."""
         self._dispatcher.add_listener(listener)

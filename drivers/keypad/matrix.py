@@ -11,9 +11,9 @@ ghost-key rejection) and the confirmed transitions become
 :class:`~drivers.keypad.events.KeyEvent` objects for the listeners, on the scan
 thread. Nothing here logs a key label.
 
-On the Pi this runs on gpiozero's default pin factory (lgpio on current
-Raspberry Pi OS); in tests on ``MockFactory`` together with
-:class:`~drivers.keypad.matrix_model.KeypadMatrixModel`.
+On a counter this runs on the pin factory :func:`drivers.keypad.pins.counter_pin_factory`
+chose (lgpio on a Raspberry Pi; never the mock or native one); in tests on ``MockFactory``
+together with :class:`~drivers.keypad.matrix_model.KeypadMatrixModel`.
 """
 
 from __future__ import annotations
@@ -142,6 +142,13 @@ class MatrixKeypad(KeySource, CompositeDevice):  # type: ignore[misc]  # gpiozer
             self._thread.start()
 
     # -- state ---------------------------------------------------------------
+    @property
+    def pin_factory_name(self) -> str:
+        """gpiozero's name of the pin factory driving the pins (``"lgpio"``, ``"mock"`` ...)."""
+        from drivers.keypad.pins import factory_name
+
+        return factory_name(self.pin_factory)
+
     @property
     def keys(self) -> str:
         """Every key label, row by row."""

@@ -690,13 +690,19 @@ def _open_pin_pad(config: Config) -> Any:
     """The configured PIN pad: the keyboard stand-in, or the GPIO matrix and its pins
     (``virtual-matrix``: the same driver on mock pins, pressed through its socket)."""
     from drivers import open_keypad
+    from drivers.keypad.pins import counter_pin_factory
 
     pad = config.keypad
     if pad.control_socket and pad.backend != "virtual-matrix":
         raise ConfigError('[keypad] control_socket applies to backend = "virtual-matrix" only')
+    if pad.pin_factory and pad.backend != "gpio":
+        raise ConfigError('[keypad] pin_factory applies to backend = "gpio" only')
     if pad.backend == "keyboard":
         return open_keypad("keyboard")
     options: dict[str, Any] = {}
+    if pad.backend == "gpio":
+        # never the mock or native factory on a counter: refused here, saying what is missing
+        options["pin_factory"] = counter_pin_factory(pad.pin_factory).factory
     if pad.backend == "virtual-matrix":
         options["control_socket"] = pad.resolved_control_socket()
     return open_keypad(

@@ -16,6 +16,11 @@ PY="$VENV/bin/python"
 APT_RUNTIME=(pcscd libpcsclite-dev vsmartcard-vpcd python3-venv python3-dev gcc swig)
 APT_TEST=(pcsc-tools opensc opensc-pkcs11 openssl tmux systemd-container postgresql)
 APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
+# arm64 in the test run (tests/arm64, scripts/arm64): the host emulates an arm64 Debian 12
+# root with qemu-user-static; the root gets APT_RUNTIME plus APT_ARM64_ROOT (OpenSC for the
+# cross-check among the PC/SC tests). Changing either list rebuilds the cached root.
+APT_ARM64_HOST=(qemu-user-static binfmt-support debootstrap)
+APT_ARM64_ROOT=(opensc opensc-pkcs11)
 
 log() { printf '[madoguchi] %s\n' "$*" >&2; }
 
@@ -39,8 +44,22 @@ apt_ensure() {
         "${missing[@]}" >/dev/null
 }
 
+# 64-bit only: refuse 32-bit ARM userlands (armhf/armel, e.g. 32-bit Raspberry Pi OS, whose
+# kernel may still say aarch64) before anything is installed, with the way out.
+platform_ensure() {
+    local arch
+    arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
+    case "$arch" in
+    armhf | armel | armv7l | armv6l)
+        log "32-bit ARM ($arch) is not supported: install Raspberry Pi OS (64-bit), bookworm," \
+            "on a Raspberry Pi 3, 4, 5 or Zero 2 W (docs/raspberry-pi.md)"
+        return 1 ;;
+    esac
+}
+
 venv_ensure() {
     local extras=$1
+    platform_ensure
     local stamp="$VENV/.madoguchi-installed"
     local want
     want="$extras $(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
@@ -54,6 +73,8 @@ venv_ensure() {
     fi
     log "installing madoguchi[$extras] into the venv"
     "$PY" -m pip install -q --upgrade pip >/dev/null
-    "$PY" -m pip install -q -e "$ROOT[$extras]"
+    # PYPI=1: lgpio's sdist (the pin factory on arm64) then builds its own copy of the lg
+    # library instead of linking a liblgpio that Debian does not package.
+    PYPI=1 "$PY" -m pip install -q -e "$ROOT[$extras]"
     echo "$want" > "$stamp"
 }

@@ -91,9 +91,19 @@ class DiagnosticsScreen(CounterScreen[None]):
                 yield Static(t("diag.bench_hint"), id="bench-result", markup=False)
             with Vertical(id="keypad-test", classes="panel"):
                 yield Static(t("diag.keypad_hint"), id="keypad-hint")
+                yield Static(self._pin_factory_line(), id="keypad-pins", markup=False)
                 yield KeypadGrid(self.counter.services.keypad_layout())
                 yield Static(t("diag.no_key"), id="last-key", markup=False)
         yield KeyHelp(t("keys.diag"))
+
+    def _pin_factory_line(self) -> str:
+        """Which gpiozero pin factory drives the pad (IT checks a new Pi here: lgpio)."""
+        name = self.counter.services.pin_pad.pin_factory_name
+        if not name:
+            return self.t("diag.pins_none")
+        if name == "mock":
+            return self.t("diag.pins_mock")
+        return self.t("diag.pins", factory=name)
 
     def on_mount(self) -> None:
         self.populate()
