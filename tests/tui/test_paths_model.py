@@ -209,7 +209,8 @@ def _check_abandonment(session: Session, step: Step) -> None:
         assert payload["abandonment_reason"] == reason.value
         assert payload["extra"]["abandoned_at"] == step.key
         first, *where = payload["reasons"]
-        assert first["citation"] == session.info.citation and "中止" in first["text"]
+        assert first["citation"] == session.info.citation
+        assert "中止" in first["text"]
         assert [r["citation"] for r in where] == [step.citation]
         # No fact's value travels with an abandonment: the checks passed are step keys.
         assert all("@第" in check for check in payload["checks"])
