@@ -17,8 +17,9 @@ accepts only until it has seen a key list or a signed pointer.
 ``madoguchi server run`` mounts it under ``/updates`` of the central server
 (``sync.server.app.build_app``): there every device request needs the device's
 enrolled, unrevoked client certificate, and a device reports only under its own
-id (``device_identity``); only the requests :func:`authorised_by_token` names
-pass without one. ``madoguchi update serve`` runs it alone (tests, closed sites).
+id (``device_identity``); IT's publishing requests carry IT's bearer token instead
+(``sync.server.authz`` holds the whole matrix). ``madoguchi update serve`` runs it
+alone (tests, closed sites).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from updater.fsutil import atomic_write
 from updater.keys import load_public_keys
 from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
 
-__all__ = ["UpdateDelivery", "UpdateServerConfig", "authorised_by_token", "create_app"]
+__all__ = ["UpdateDelivery", "UpdateServerConfig", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +117,6 @@ class UpdateDelivery:
         )
 
 
-def authorised_by_token(method: str, path: str) -> bool:
-    """True for IT's requests (``path`` inside the mount): publishing a bundle, a key list
-    or a channel pointer, and reading the fleet carry IT's bearer token, not a device
-    certificate. Everything else is a device's request."""
-    if method == "PUT":
-        if path == "/keys":
-            return True
-        for prefix in ("/bundles/", "/releases/"):
-            if path.startswith(prefix) and "/" not in path.removeprefix(prefix):
-                return True
-        return False
-    return method in ("GET", "HEAD") and path == "/fleet"
-
-
 class _Store:
     def __init__(self, config: UpdateServerConfig) -> None:
         self.config = config
@@ -177,7 +164,8 @@ class _Store:
     def put_key_list(self, doc: Any) -> dict[str, Any]:
         current = self.trusted()
         adopted = current.adopt(doc)  # signed by a root key, serial not lower
-        assert adopted.key_list is not None
+        if adopted.key_list is None:  # adopt() returns the list it took; kept under -O
+            raise TrustRejectedError("malformed", "the key list was not taken")
         atomic_write(self.keys_file, json.dumps(doc).encode())
         return {"serial": adopted.key_list.serial, "keys": sorted(adopted.key_list.keys)}
 

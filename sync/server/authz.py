@@ -106,6 +106,9 @@ class Operation(enum.Enum):
     UPDATE_PUBLISH = "publish a bundle"
     UPDATE_REPORT = "report a device's update status"
     UPDATE_FLEET = "read the fleet's versions"
+    UPDATE_READ_KEY_LIST = "read the published update key list"
+    UPDATE_PUBLISH_KEY_LIST = "publish an update key list (signed by a root key)"
+    UPDATE_PUBLISH_POINTER = "publish a channel pointer (signed by a pointer key)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,11 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.UPDATE_PUBLISH: _row(it=_Y, counter=_X),
     Operation.UPDATE_REPORT: _row(counter=_OWN_ONLY),
     Operation.UPDATE_FLEET: _row(it=_Y, counter=_X),
+    # The key list is signed by IT's root keys: the counter checks it, the server only
+    # serves it. Publishing it or a pointer takes IT's token and a valid signature.
+    Operation.UPDATE_READ_KEY_LIST: _row(counter=_Y, it=_Y),
+    Operation.UPDATE_PUBLISH_KEY_LIST: _row(it=_Y, counter=_X),
+    Operation.UPDATE_PUBLISH_POINTER: _row(it=_Y, counter=_X),
 }
 
 _U = UPDATES_PREFIX
@@ -272,6 +280,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         device_param="device_id",
     ),
     Endpoint("GET", f"{_U}/fleet", Operation.UPDATE_FLEET),
+    Endpoint("GET", f"{_U}/keys", Operation.UPDATE_READ_KEY_LIST),
+    Endpoint("PUT", f"{_U}/keys", Operation.UPDATE_PUBLISH_KEY_LIST, SMALL_BODY, json_body=True),
+    Endpoint(
+        "PUT", f"{_U}/releases/{{channel}}", Operation.UPDATE_PUBLISH_POINTER, SMALL_BODY,
+        json_body=True,
+    ),
 )
 
 

@@ -194,6 +194,8 @@ def _request(
         kwargs["json"] = {"reports": []}
     elif operation is Operation.UPDATE_PUBLISH:
         kwargs["content"] = b"not a bundle"  # 422 when let in
+    elif operation in (Operation.UPDATE_PUBLISH_KEY_LIST, Operation.UPDATE_PUBLISH_POINTER):
+        kwargs["json"] = {"signed": "{}", "signatures": []}  # 422 when let in: not signed
     return endpoint.method, path, kwargs
 
 
