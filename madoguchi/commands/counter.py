@@ -36,6 +36,16 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def _check_pin_pad(config: Any) -> None:
+    """A GPIO pad needs a real pin factory (lgpio on a Pi): say so in the journal before
+    the screen starts, not after the clerk signs in. Other pads have nothing to check."""
+    if config.keypad.backend != "gpio":
+        return
+    from drivers.keypad.pins import close_factory, counter_pin_factory
+
+    close_factory(counter_pin_factory(config.keypad.pin_factory))  # KeypadError: one line
+
+
 def _run(args: argparse.Namespace) -> int:
     from madoguchi.cli import config_from
     from madoguchi.commands.demo import run_screen
@@ -44,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from(args, required_for=WHAT)
     if args.check:
+        _check_pin_pad(config)
         print(f"madoguchi counter: configuration ok (reader {config.reader.backend},"
               f" keypad {config.keypad.backend}, state {default_state_dir()})")
         return 0

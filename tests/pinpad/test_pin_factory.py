@@ -125,8 +125,9 @@ def test_the_config_key_and_where_it_applies(tmp_path: Path) -> None:
 
 
 def test_the_counter_does_not_start_without_lgpio_and_says_so(tmp_path: Path) -> None:
-    # The whole appliance start-up, as systemd would run it on a Pi missing the package.
-    result = _madoguchi("demo", config=_gpio_config(tmp_path))
+    # The kiosk unit's ExecStartPre= on a Pi missing the package: refused in the journal
+    # before the screen starts.
+    result = _madoguchi("counter", "--check", config=_gpio_config(tmp_path))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
