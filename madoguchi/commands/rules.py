@@ -88,7 +88,12 @@ def _guarded(verb: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
     def run(args: argparse.Namespace) -> int:
         try:
-            return verb(args)
+            code = verb(args)
+            # Flush here, inside the guard: output smaller than the buffer (whose size
+            # follows the pipe's st_blksize, larger under emulation) would otherwise
+            # meet the closed pipe only at interpreter exit, past this handler.
+            sys.stdout.flush()
+            return code
         except BrokenPipeError:
             # Python's advice: point stdout at devnull so the exit flush cannot fail again.
             devnull = os.open(os.devnull, os.O_WRONLY)
