@@ -198,10 +198,12 @@ async def test_enter_confirms_the_ticks_of_a_selection(services: Any) -> None:
         await sign_in(pilot)
         await pick_procedure(pilot, "2-1-2")
         await wait_for(pilot, lambda: app.screen.id == "actor")
-        await pilot.press("down", "down", "enter")  # 法定代理人
+        actors = app.screen.query_one("#actor-list", OptionList)
+        actors.highlighted = actors.get_option_index("legal_representative")
+        await pilot.press("enter")  # 法定代理人: the proof of the representation is a selection
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         session = app.screen.session  # type: ignore[attr-defined]
-        for _ in range(12):  # はい / the first choice until a selection is asked
+        for _ in range(30):  # the default answer until a selection is asked
             await wait_for(pilot, lambda: step_ready(app))
             if app.screen.query_one(".step-multi").display:
                 break
@@ -209,7 +211,10 @@ async def test_enter_confirms_the_ticks_of_a_selection(services: Any) -> None:
         assert app.screen.query_one(".step-multi").display
         step = session.next_step()
         first = step.value_type.partition(":")[2].replace(",", "|").split("|")
-        await pilot.press("space", "enter")  # tick the first, confirm (Enter never un-ticks)
+        if step.default is None:
+            await pilot.press("space")  # tick the first
+        # else the safe default (the first) is ticked already. Enter confirms, never un-ticks.
+        await pilot.press("enter")
         await wait_for(pilot, lambda: session.next_step() is None
                        or session.next_step().key != step.key)
         value: Any = session.recorded
