@@ -300,6 +300,12 @@ class OperatorStore:
         self._decoy_salt = os.urandom(16)
         self._create_tables()
 
+
+    def close(self) -> None:
+        """Close the accounts database (its ``-wal``/``-shm`` files go with the last
+        connection, not whenever the garbage collector gets to it)."""
+        with self._lock:
+            self._db.conn.close()
     def _create_tables(self) -> None:
         with self._lock:
             if OPERATORS_TABLE not in self._db.table_names():

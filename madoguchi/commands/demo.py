@@ -525,6 +525,7 @@ class ApplianceServices:
         if close_pad is not None:
             close_pad()
         self.store.close()
+        self.operators.close()
 
 
 def verify_failure(exc: MadoguchiError) -> tuple[str, int | None, str]:
