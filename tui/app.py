@@ -25,6 +25,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -77,9 +78,12 @@ from tui.services import (
     ReaderTestResult,
     SyncState,
 )
+from tui.text import ja_wrap
 
 log = logging.getLogger(__name__)
 
+#: Textual's toast width in cells (``Toast`` DEFAULT_CSS), before its 50% cap.
+TOAST_WIDTH = 60
 #: How long the reader-watch thread waits per call; bounds how late it notices a cancel.
 READER_POLL_S = 0.25
 #: Seconds between looks at the outbox, the server and device health (a lost server
@@ -197,6 +201,23 @@ class CounterApp(App[None]):
         name = signal.Signals(signum).name if signum else "a stop request"
         log.info("%s: the counter's screen exits", name)
         self.exit()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast whose lines break as Japanese is set (Textual's break only at spaces,
+        which left 「。」 on a line of its own at 80 columns)."""
+        # Textual's Toast: width 60, at most half the screen; 1 cell of padding each side
+        # and a 1-cell border on the left.
+        width = min(TOAST_WIDTH, self.size.width // 2) - 3
+        super().notify(ja_wrap(message, width), title=title, severity=severity,
+                       timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         self.push_screen(LoginScreen())

@@ -7,6 +7,7 @@ Textual renders with.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -87,6 +88,16 @@ def ja_breaks(text: str, width: int) -> list[int]:
         breaks.append(cut)
         start, used, index = cut, 0, cut
     return breaks
+
+
+def ja_wrap(text: str, width: int) -> str:
+    """``text`` with its lines broken by :func:`ja_breaks` at ``width`` cells (for widgets
+    that wrap only at whitespace, such as Textual's toasts)."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        cuts = [0, *ja_breaks(line, width), len(line)]
+        lines.extend(line[a:b].strip(" ") for a, b in itertools.pairwise(cuts))
+    return "\n".join(lines)
 
 
 def _cut(text: str, start: int, index: int, unbreakable: set[int]) -> int:

@@ -159,3 +159,9 @@ async def paste(pilot: Pilot[None], text: str) -> None:
         key.set_sender(app)
         driver.send_message(key)
     await pilot.pause()
+
+
+def notices(app: CounterApp) -> list[str]:
+    """The notifications shown so far, as one line each (toasts break their lines as
+    Japanese is set: ``CounterApp.notify``)."""
+    return [str(n.message).replace("\n", "") for n in app._notifications]

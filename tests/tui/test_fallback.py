@@ -23,7 +23,7 @@ from tui.app import CounterApp
 from tui.screens.fallback import code_mask, era_date
 
 from .conftest import StepClock, make_services
-from .helpers import answer_until, paste, screen_text, sign_in, wait_for
+from .helpers import answer_until, notices, paste, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 WRONG_CODE = "11111111111111"
@@ -171,7 +171,7 @@ async def test_face_auth_card_fallback_match_and_declaration_continue(
         assert "手続を継続" in frames.seen[-1]
         await frames.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "home")
-        notices = " ".join(str(n.message) for n in app._notifications)
+        told = " ".join(notices(app))
     [record] = _stored(face_auth)
     assert record["decision"] == "continue"
     assert any("b_fallback_chip_and_declaration" in c for c in record["checks"])
@@ -180,8 +180,8 @@ async def test_face_auth_card_fallback_match_and_declaration_continue(
              if e["action"] == "step_recorded"]
     assert steps.count("applicant_id.card.chip_face_match") == 1
     assert steps.count("applicant_id.card.declaration.items") == 1
-    assert "券面事項の一致を記録しました" in notices
-    _assert_secret_nowhere(frames, notices, caplog, face_auth, code)
+    assert "券面事項の一致を記録しました" in told
+    _assert_secret_nowhere(frames, told, caplog, face_auth, code)
     assert face_auth.pin_status("support_collation_b").remaining == 10
 
 
@@ -209,9 +209,9 @@ async def test_counterfeit_card_is_warned_and_cannot_match(
         await wait_for(pilot, lambda: app.screen.id == "outcome")
         frames.snap()
         assert "受付不可" in frames.seen[-1]
-        notices = " ".join(str(n.message) for n in app._notifications)
-    assert "券面事項の不一致を記録しました" in notices
-    _assert_secret_nowhere(frames, notices, caplog, counterfeit, code)
+        told = " ".join(notices(app))
+    assert "券面事項の不一致を記録しました" in told
+    _assert_secret_nowhere(frames, told, caplog, counterfeit, code)
 
 
 async def test_a_wrong_collation_number_shows_the_tries_left_and_loses_nothing(
@@ -243,12 +243,12 @@ async def test_a_wrong_collation_number_shows_the_tries_left_and_loses_nothing(
         await wait_for(pilot, lambda: "入力補助AP 9 回 ／ 券面AP 10 回" in screen_text(app))
         await _type_code(frames, code)
         assert app.screen.phase == "compare"  # type: ignore[attr-defined]
-        notices = " ".join(str(n.message) for n in app._notifications)
+        told = " ".join(notices(app))
     assert face_auth.pin_status("support_collation_b").remaining == 10
     outcomes = [e["detail"] for e in face_auth.operators.events("demo")
                 if e["action"] == "collation_b_check"]
     assert outcomes == ["wrong", "read"]
-    _assert_secret_nowhere(frames, notices, caplog, face_auth, code, WRONG_CODE)
+    _assert_secret_nowhere(frames, told, caplog, face_auth, code, WRONG_CODE)
 
 
 async def test_english_and_a_card_that_cannot_be_checked(face_auth: Any) -> None:

@@ -23,7 +23,15 @@ from tui.app import CounterApp
 from tui.services import Presence
 
 from .conftest import StepClock, make_services
-from .helpers import answer_until, pick_procedure, screen_text, sign_in, step_ready, wait_for
+from .helpers import (
+    answer_until,
+    notices,
+    pick_procedure,
+    screen_text,
+    sign_in,
+    step_ready,
+    wait_for,
+)
 
 SIZE = (80, 24)
 
@@ -174,7 +182,7 @@ async def test_escape_on_the_outcome_asks_and_records_the_abandonment(services: 
         await wait_for(pilot, lambda: app.screen.id == "abandon")
         await pilot.press("down", "down", "down", "down", "down", "enter")  # 操作誤り
         await wait_for(pilot, lambda: app.screen.id == "home")
-        assert any("中止を記録しました（操作誤り）" in n.message for n in app._notifications)
+        assert any("中止を記録しました（操作誤り）" in n for n in notices(app))
         # 本日: counted on its own line, not as received.
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.records is not None)  # type: ignore[attr-defined]
@@ -182,6 +190,7 @@ async def test_escape_on_the_outcome_asks_and_records_the_abandonment(services: 
         assert "受付                0 件" in text
         assert "中止                1 件" in text
         assert "中止（操作誤り）" in text
+        assert "第2-1-(1)" in text  # the procedure as the picker and 履歴 name it
         await pilot.press("escape", "h")
         await wait_for(pilot, lambda: "中止（操作誤り）" in screen_text(app))
     [record] = _stored(services)
@@ -278,8 +287,7 @@ async def test_quitting_asks_in_japanese_and_a_counter_refuses_during_a_procedur
         await pick_procedure(pilot, "2-1-1")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: any(
-            "手続の途中は終了できません" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: any("手続の途中は終了できません" in n for n in notices(app)))
         assert app.screen.id == "checklist"
         assert app.is_running
 

@@ -20,7 +20,7 @@ from tui.app import CounterApp
 from tui.screens.pin_prompt import mask_rows
 
 from .conftest import StepClock, make_services
-from .helpers import card_settled, screen_text, sign_in, wait_for
+from .helpers import card_settled, notices, screen_text, sign_in, wait_for
 
 SIZE = (80, 24)
 RIGHT_PIN = "1234"  # the virtual card's 住基 PIN (docs/virtual-card.md)
@@ -81,7 +81,7 @@ async def test_no_frame_and_no_log_line_ever_holds_the_pin(
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.id == "home")
         after.append(screen_text(app))
-        notices = [str(n.message) for n in app._notifications]
+        told = notices(app)
     assert _juki_tries(services) == 3  # verified: the counter is back to full
     # Each PIN's typed digits on its own prompt's frames; both PINs whole everywhere.
     assert_no_pin_while_typing(WRONG_PIN, wrong_frames)
@@ -93,7 +93,7 @@ async def test_no_frame_and_no_log_line_ever_holds_the_pin(
     assert "juki:verified" in details
     everything = [frame for _, frame in wrong_frames + right_frames]
     for pin in (WRONG_PIN, RIGHT_PIN):  # ...but never the PIN
-        assert_no_pin(pin, [*everything, *after, *notices, *log_lines, *details])
+        assert_no_pin(pin, [*everything, *after, *told, *log_lines, *details])
 
 
 async def test_the_last_try_needs_the_clerks_explicit_confirmation(services: Any) -> None:
@@ -196,9 +196,7 @@ async def test_no_prompt_when_the_pin_cannot_be_tried(
             await sign_in(pilot)
             await card_settled(pilot)
             await pilot.press("v")
-            await wait_for(pilot, lambda: any(
-                message in str(n.message) for n in app._notifications
-            ))
+            await wait_for(pilot, lambda: any(message in n for n in notices(app)))
             assert app.screen.id == "home"
     finally:
         svc.close()
@@ -212,7 +210,7 @@ async def test_no_prompt_without_a_card(services: Any) -> None:
         await pilot.press("v")
         await pilot.pause()
         assert app.screen.id == "home"
-        assert any("カードをリーダーに置いて" in str(n.message) for n in app._notifications)
+        assert any("カードをリーダーに置いて" in n for n in notices(app))
 
 
 async def test_pin_typed_on_the_gpio_pad_on_mock_pins(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
@@ -10,6 +11,8 @@ from rich.console import Console
 
 from device.procedures import texts
 from tui.text import NO_LINE_END, NO_LINE_START, JaText, ja_breaks
+
+from .conftest import StepClock
 
 MESSAGES = [pair[0].replace("{", "").replace("}", "") for pair in texts.MESSAGES.values()]
 
@@ -38,3 +41,56 @@ def test_a_citation_that_fits_is_not_cut() -> None:
 def _spans(text: str, width: int) -> list[tuple[int, int]]:
     cuts = [0, *ja_breaks(text, width), len(text)]
     return list(itertools.pairwise(cuts))
+
+
+async def test_a_toast_at_80_columns_breaks_as_japanese_is_set(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    """Textual's toasts break only at spaces: 「。」 used to stand alone on the last line."""
+    from textual.widgets._toast import Toast
+
+    from tui.app import CounterApp
+
+    from .conftest import make_services
+    from .helpers import wait_for
+
+    services = make_services(tmp_path, clock=clock, pki_dir=sim_pki)
+    try:
+        app = CounterApp(services=services)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            message = "手続の中止を記録しました（時間切れ）。"
+            app.notify(message)
+            await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+            await pilot.pause()
+            [toast] = app.screen.query(Toast)
+            region = toast.region.reset_offset
+            lines = [strip.text.strip(" ▌") for strip in toast.render_lines(region)]
+            shown = [line for line in lines if line]
+            assert "".join(shown) == message  # nothing lost
+            assert all(line[0] not in NO_LINE_START for line in shown), shown
+            assert len(shown) == 2, shown  # it did need two lines at this width
+    finally:
+        services.close()
+
+
+async def test_the_home_cards_notes_break_as_japanese_is_set(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    """A face-auth card's note (「自動判定できない項目が…。」) wrapped with 「。」 alone."""
+    from tui.app import CounterApp
+
+    from .conftest import make_services
+    from .helpers import card_settled, screen_text, sign_in, wait_for
+
+    services = make_services(tmp_path, clock=clock, pki_dir=sim_pki, profile="face-auth")
+    try:
+        app = CounterApp(services=services)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await sign_in(pilot)
+            await card_settled(pilot)
+            await wait_for(pilot, lambda: "自動判定できない" in screen_text(app))
+            cells = [part.strip() for line in screen_text(app).splitlines()
+                     for part in line.split("│") if part.strip()]
+            assert all(cell[0] not in NO_LINE_START for cell in cells), cells
+    finally:
+        services.close()

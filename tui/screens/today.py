@@ -25,6 +25,7 @@ from tui.local_time import clock_time
 from tui.messages import TodayLoaded
 from tui.screens.abandon import decision_text
 from tui.screens.base import CounterScreen
+from tui.screens.history import citation
 from tui.text import kv_table
 from tui.widgets.bars import KeyHelp, TitleBar
 
@@ -109,7 +110,7 @@ class TodayScreen(CounterScreen[None]):
         for record in sorted(records, key=lambda r: r.completed_at, reverse=True):
             history.add_row(
                 clock_time(record.completed_at, self.counter.zone),
-                record.procedure,
+                citation(record.procedure),  # 第2-1-(2), as the picker and 履歴 name it
                 decision_text(t, record.decision.value, record.abandonment_reason.value
                               if record.abandonment_reason is not None else ""),
                 record.operator_id,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.text import Text
 from textual.widgets import Static
 
 from tui.i18n import Strings
 from tui.services import CardStatus, Presence, ReaderState
-from tui.text import kv_table
+from tui.text import JaText, kv_table
 
 
 def card_lines(
@@ -96,7 +95,7 @@ class CardPanel(Static):
     ) -> None:
         """Re-render for the given reader state and card status."""
         rows, warnings, notes = card_lines(t, reader, status, reading=reading)
-        text = Text()
+        text = JaText()  # no line of its own for 「。」 at 80 columns
         for warning in warnings:
             text.append("\n" + warning, style="bold reverse")
         for note in notes:
