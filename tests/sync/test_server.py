@@ -368,9 +368,18 @@ def _all_text_cells_sqlite(path: Path) -> list[str]:
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     for table in tables:
         for row in conn.execute(f'SELECT * FROM "{table}"'):
-            cells.extend(str(v) for v in row if v is not None)
+            cells.extend(_cell(v) for v in row if v is not None)
     conn.close()
     return cells
+
+
+def _cell(value: object) -> str:
+    """A cell as text. A float (a measured clock skew) is scanned by its integer part: an
+    individual number stored as a float would show there, while its fraction's digits
+    are a measurement's noise (「-0.0284423828125」 looked like 13 digits)."""
+    if isinstance(value, float):
+        return str(int(value))
+    return str(value)
 
 
 def _all_text_cells_postgres(url: str) -> list[str]:
@@ -386,7 +395,7 @@ def _all_text_cells_postgres(url: str) -> list[str]:
         ]
         for table in tables:
             for row in conn.execute(f'SELECT * FROM "{table}"').fetchall():
-                cells.extend(str(v) for v in row if v is not None)
+                cells.extend(_cell(v) for v in row if v is not None)
     return cells
 
 
