@@ -420,3 +420,96 @@ def test_escape_on_the_outcome_records_an_abandonment_shown_in_history(
     assert record["decision"] == "abandoned"
     assert record["abandonment_reason"] == "withdrawn"
     assert record["extra"]["decision_discarded"] == "reject"
+
+
+# -- proxy issuance through the reply form; the fallback's declaration refused ------------
+
+
+@pytest.mark.slow
+def test_proxy_issuance_through_the_reply_form(counter: Counter) -> None:
+    demo = counter.start("standard")
+    demo.press("p")
+    demo.wait_for("第2-1-(2)")
+    demo.press("Down")
+    demo.press("Enter")  # 第2-1-(2)
+    demo.wait_for("窓口に来た方を選んでください")
+    demo.press("Enter")  # 代理人 (the first choice)
+    demo.wait_for("第2-1-(2) 電子証明書の新規発行／更新（代理人）")
+    opening: list[Answer] = [
+        ("申請書等を受理したか", CHOOSE_FIRST),
+        ("委任状の提出があるか", CHOOSE_FIRST),
+        ("出生の届出と併せた申請か", CHOOSE_SECOND),  # いいえ
+        ("委任状に申請者／利用者本人の署名又は記名押印があるか", CHOOSE_FIRST),
+        ("転入届又は転居届と併せた申請か", CHOOSE_SECOND),
+        ("回答書の有無", CHOOSE_FIRST),
+        # "wrong" first: a reply form whose PIN is not concealed
+        ("回答書の暗証番号の隠蔽", ("Home", "Down", "Down", "Enter")),  # なし
+    ]
+    walk_checklist(demo, opening, until="受付不可")
+    refused = demo.capture()
+    assert "第2-1-(2)-ア-(ア)-C-(B)" in refused
+    assert "隠蔽シール" in refused
+    demo.press("F3")  # back one step: the concealment asked again
+    demo.wait_for("回答書の暗証番号の隠蔽")
+    walk_checklist(
+        demo,
+        [
+            ("回答書の暗証番号の隠蔽", CHOOSE_FIRST),  # 目隠しシール
+            ("代理人の本人確認書類の種類", ("Home", "Down", "Down", "Down", "Enter")),  # 旅券
+            ("代理人の本人確認書類の記載内容・写真が申請書等と一致するか", CHOOSE_FIRST),
+        ],
+        until="手続を継続",
+    )
+    outcome = demo.capture()
+    assert "照会書に対する回答書を確認した" in outcome
+    for raw in ("pin_concealment", "reply_form", "sticker", "$.facts"):
+        assert raw not in outcome, raw
+    demo.press("Enter")  # 記録して終了
+    demo.wait_for("送信待ち    1 件")
+    [record] = counter.records()
+    assert (record["procedure"], record["actor"], record["decision"]) == (
+        "2-1-2", "proxy", "continue")
+    # the reply form's check passed, under its citation
+    assert any(check.endswith("@第2-1-(2)-ア-(ア)-C-(B)") for check in record["checks"]), record
+
+
+@pytest.mark.slow
+def test_no_declaration_in_the_fallback_is_refused_with_its_citation(counter: Counter) -> None:
+    facts = make_card("face-auth", pki_dir=counter.pki).facts
+    demo = counter.start("face-auth")
+    demo.wait_for("個人番号カード（顔認")
+    open_issuance(demo)
+    walk_checklist(
+        demo,
+        [
+            *ISSUANCE_OPENING,
+            ("顔認証カードか", CHOOSE_FIRST),
+            ("照合番号BでICチップの券面事項を確認する", CHOOSE_FIRST),
+        ],
+        until="照合番号Bの残り照合回数 10 回",
+    )
+    demo.send_literal(facts.verification_code_b)
+    demo.wait_for(code_mask(len(facts.verification_code_b)))
+    demo.press("Enter")
+    demo.wait_for("カード実在確認 正常", timeout=20.0)
+    assert demo.press("space")
+    for _ in range(4):
+        assert demo.press("Down")
+        assert demo.press("space")
+    demo.press("Tab")
+    demo.press("Enter")  # 比較結果を記録
+    demo.wait_for("申告拒否")
+    time.sleep(0.15)
+    for key in ("Home", "Down", "Down", "Down"):
+        demo.press(key)
+    demo.press("Enter")  # なし: the applicant declares nothing
+    demo.wait_for("受付不可")
+    outcome = demo.capture()
+    assert "第2-1-(1)-ア-(イ)-B" in outcome
+    assert "申告がない" in outcome
+    demo.press("Enter")  # 記録して終了
+    demo.wait_for("送信待ち    1 件")
+    [record] = counter.records()
+    assert record["decision"] == "reject"
+    assert record["reasons"][-1]["citation"] == "第2-1-(1)-ア-(イ)-B"
+    assert facts.verification_code_b not in json.dumps(record, ensure_ascii=False)
