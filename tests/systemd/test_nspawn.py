@@ -444,3 +444,16 @@ def test_the_server_shows_the_counter_version(boot: Boot) -> None:
     # filed under the certificate's id, from the update unit's reports over mutual TLS
     assert counters["counter-01"]["running"] == "1.3.0"
     assert counters["counter-01"]["state"] == "committed"
+
+
+def test_the_kiosk_refuses_to_start_without_a_configuration(boot: Boot) -> None:
+    """Fail closed (issue 13): no /etc/madoguchi/madoguchi.toml, no screen on demo defaults;
+    the reason is one sentence in the unit's journal."""
+    kiosk = _scenario(boot, "kiosk_without_config")
+    assert kiosk["start"]["rc"] != 0, kiosk
+    assert kiosk["state"]["ActiveState"] == "failed", kiosk["state"]
+    assert kiosk["state"]["Result"] == "exit-code", kiosk["state"]
+    journal = kiosk["journal"]
+    assert "madoguchi: no configuration: the counter's screen (madoguchi counter) needs" \
+        " /etc/madoguchi/madoguchi.toml" in journal, journal
+    assert "Traceback" not in journal

@@ -552,6 +552,33 @@ def main() -> None:
             "sync": show(SYNC),
         }
 
+    @scenario("kiosk_without_config")
+    def _() -> dict[str, Any]:
+        # The kiosk unit on a counter whose configuration is missing: its ExecStartPre
+        # (`madoguchi counter --check`) refuses, in one sentence, into the journal, and the
+        # screen never starts on the demo defaults. The container has no tty7 and no PAM,
+        # so a drop-in takes those away; the unit's command lines stay as installed.
+        dropin = Path(f"/run/systemd/system/{TUI}.d")
+        dropin.mkdir(parents=True, exist_ok=True)
+        (dropin / "nspawn.conf").write_text(
+            "[Service]\nPAMName=\nTTYPath=\nStandardInput=null\nTTYReset=no\n"
+            "TTYVHangup=no\nTTYVTDisallocate=no\nUtmpIdentifier=\nRestart=no\n"
+        )
+        config = Path("/etc/madoguchi/madoguchi.toml")
+        aside = config.with_name("madoguchi.toml.aside")
+        config.rename(aside)
+        try:
+            run("systemctl", "daemon-reload")
+            started = run("systemctl", "start", TUI)
+            state = show(TUI)
+            journal = run("journalctl", "--no-pager", "-o", "cat", "-u", TUI)
+        finally:
+            aside.rename(config)
+            run("systemctl", "reset-failed", TUI)
+            (dropin / "nspawn.conf").unlink()
+            run("systemctl", "daemon-reload")
+        return {"start": started, "state": state, "journal": journal["out"][-4000:]}
+
     results["done"] = {
         "ok": True,
         "sync": show(SYNC),
