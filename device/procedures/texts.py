@@ -141,11 +141,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "b_declaration_mismatch": ("申告された事項が記録と一致しないため受付不可。",
                                "The declared items do not match the record: cannot be accepted."),
     # proxies
-    "birth_registration_case": ("特定年齢未満の申請者で出生の届出と併せた申請のため、1-(1)-ア-(イ)-A-(F)"
+    "birth_registration_case": ("特定年齢未満の申請者で出生の届出と併せた申請のため、第2-1-(1)-ア-(イ)-A-(F)"
                                 "の書類により確認した（代理人の本人性確認は不要）。",
                                 "Under-age applicant filed with the birth registration: checked "
                                 "with the (F) document; no proxy identity check needed."),
-    "birth_registration_document_missing": ("出生の届出と併せた申請に必要な書類（1-(1)-ア-(イ)-A-(F)）"
+    "birth_registration_document_missing": ("出生の届出と併せた申請に必要な書類（第2-1-(1)-ア-(イ)-A-(F)）"
                                             "がないため受付不可。",
                                             "The (F) document for a birth-registration case is "
                                             "missing: cannot be accepted."),
@@ -454,7 +454,7 @@ VALUES: dict[str, tuple[str, str]] = {
     "other_document": ("その他市区町村長が適当と認める書類", "other document the mayor deems appropriate"),
     "reply_form": ("照会書に対する回答書", "reply form to the inquiry letter"),
     "app_screen": ("アプリの映像面", "app screen"),
-    "birth_registration_document": ("出生の届出に係る書類（1-(1)-ア-(イ)-A-(F)）", "birth-registration document ((F))"),
+    "birth_registration_document": ("出生の届出に係る書類（第2-1-(1)-ア-(イ)-A-(F)）", "birth-registration document ((F))"),
     "e_record": ("電磁的記録（送信）", "transmitted electronic record"),
     "card_substitute_record": ("カード代替電磁的記録", "card-substitute record"),
     # channels
