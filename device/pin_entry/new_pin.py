@@ -219,6 +219,15 @@ class NewPinEntry:
                 return self._advice_since + self._inter_key_timeout
             return self._entry.next_deadline() if self._entry is not None else None
 
+    def time_left(self) -> float | None:
+        """Seconds until the current step times out (for a countdown); ``None`` when done."""
+        with self._lock:
+            if self._state is not PinEntryState.ENTERING:
+                return None
+            if self._step is NewPinStep.ADVICE:
+                return max(0.0, self._advice_since + self._inter_key_timeout - self._clock())
+            return self._entry.time_left() if self._entry is not None else None
+
     # -- life cycle ----------------------------------------------------------
     def start(self) -> None:
         """Open the prompt and begin with the first step."""

@@ -263,6 +263,9 @@ def test_advice_rules() -> None:
 def test_the_advice_step_times_out_and_wipes() -> None:
     f = Flow()
     f.keys("1111#")
+    assert f.flow.time_left() == 15.0
+    f.wait(5)
+    assert f.flow.time_left() == 10.0
     f.wait(16)
     assert f.flow.state is PinEntryState.TIMED_OUT
     assert f.events[-1].timeout is TimeoutKind.INTER_KEY
@@ -289,6 +292,7 @@ def test_cancel_key_card_removal_and_timeouts_wipe_everything() -> None:
         f.check_buffers()
         assert f.received == []
         assert f.events[-1].kind.final
+        assert f.flow.time_left() is None
         f.keys("80#")  # keys after the end reach nobody
         assert f.received == []
 
