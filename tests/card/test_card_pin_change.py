@@ -5,12 +5,17 @@ PIN verifies and the old one does not, and both buffers are zero on every path.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from device.card import errors
 from device.card.layout import PinKind
@@ -21,6 +26,7 @@ from drivers import open_reader
 from drivers.simcard import VirtualCard
 from drivers.transport.base import CardTransport
 from drivers.transport.sim import SimReader
+from madoguchi.errors import MadoguchiError
 from tests.support.vpcd import AttachedCard
 
 
@@ -217,3 +223,60 @@ def test_a_link_drop_during_the_change_is_uncertain_and_never_resent(
         status = CardSession(transport).verify(pin.kind, bytearray(pin.new))
         assert status.state is PinState.VERIFIED
     assert card.retry_counter(pin.counter) == 3
+
+
+#: ``00 20 00 80 +4B -> …`` (the transport's debug line: header and data length only)
+_SENT = re.compile(r"^((?:[0-9A-F]{2} ){3}[0-9A-F]{2}) \+(\d+)B ->")
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pin=st.sampled_from(PINS),
+    spent=st.integers(0, 5),
+    right=st.booleans(),
+    confirm=st.booleans(),
+)
+def test_a_change_sends_each_secret_at_most_once_and_only_when_the_rules_allow(
+    card_pki_dir: Path, caplog: pytest.LogCaptureFixture,
+    pin: Pin, spent: int, right: bool, confirm: bool,
+) -> None:
+    maximum = pin.kind.key.max_tries
+    assert maximum is not None
+    spent = min(spent, maximum)
+    sim = SimReader(pki_dir=card_pki_dir)
+    try:
+        b = Backend(sim.card, sim.connect)  # type: ignore[arg-type]
+        b.spend(pin, spent)
+        before = maximum - spent
+        old, new = bytearray(pin.old if right else pin.wrong), bytearray(pin.new)
+        caplog.clear()
+        caplog.set_level(logging.DEBUG, logger="drivers.transport.base")
+        with contextlib.suppress(MadoguchiError):
+            b.writer().change(pin.kind, old, new, confirm_last_try=confirm)
+        sent = [m.groups() for r in caplog.records if (m := _SENT.match(r.getMessage()))]
+        caplog.set_level(logging.WARNING, logger="drivers.transport.base")
+        with_pin = [header for header, length in sent
+                    if header.split()[1] in ("20", "24", "32") and int(length) > 0]
+        verifies = [h for h in with_pin if h.startswith("00 20")]
+        changes = [h for h in with_pin if not h.startswith("00 20")]
+        allowed = before > 1 or (before == 1 and confirm)
+        assert len(verifies) == (1 if allowed else 0)
+        assert len(changes) == (1 if allowed and right else 0)
+        if verifies:
+            # the tries-left query is the APDU right before the VERIFY
+            at = next(i for i, (h, n) in enumerate(sent) if h == "00 20 00 80" and n != "0")
+            assert sent[at - 1] == ("00 20 00 80", "0")
+            if changes:  # and the change right after the VERIFY
+                assert sent[at + 1][0] == changes[0]
+        after = b.card.retry_counter(pin.counter)
+        if not allowed:
+            assert after == before
+        elif right:
+            assert after == maximum
+        else:
+            assert after == before - 1
+        assert old == bytearray(len(old))
+        assert new == bytearray(len(new))
+    finally:
+        sim.close()
