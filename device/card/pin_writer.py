@@ -9,12 +9,21 @@ change always goes to the card itself.
 
 Writing a PIN *without* the current one (暗証番号の初期化・再設定, or the first PIN
 of a new certificate) needs J-LIS's terminal keys and is not public; on a real
-counter the J-LIS terminal does that card step. Those operations are not part of
-this protocol yet (issue 17).
+counter the J-LIS terminal does that card step. So ``initialise`` has two
+implementations: :class:`CardPinWriter` (production) hands it to the J-LIS
+terminal and says so (:attr:`PinWriteOutcome.HANDED_TO_JLIS`: the applicant types
+the new PIN on that terminal, the clerk confirms it was done, the appliance
+records it); :class:`TestTerminalPinWriter` performs it on the virtual card under
+its *modelled* test terminal key (``drivers.simcard.TEST_TERMINAL_KEY``), so the
+demo and the tests can run a reset end to end. Nothing of the modelled path
+claims to be J-LIS's protocol.
 """
 
 from __future__ import annotations
 
+import enum
+import hashlib
+import hmac
 import logging
 import threading
 from collections.abc import Callable
@@ -31,8 +40,23 @@ from madoguchi.errors import MadoguchiError
 log = logging.getLogger(__name__)
 
 
+class PinWriteOutcome(enum.Enum):
+    """What :meth:`PinWriter.initialise` did."""
+
+    WRITTEN = "written"  # this appliance wrote the PIN on the card (virtual card only)
+    HANDED_TO_JLIS = "handed_to_jlis"  # the J-LIS terminal does the card step
+
+
 class PinWriter(Protocol):
     """Writes holder PINs onto the card."""
+
+    def initialise(self, kind: PinKind, new: bytearray | None) -> PinWriteOutcome:
+        """Write ``kind`` without its current value (reset, or a first PIN), or hand it on.
+
+        ``new`` (when given) is wiped before this returns or raises. On a counter the
+        step belongs to the J-LIS terminal and ``new`` is never needed here.
+        """
+        ...
 
     def change(
         self,
@@ -54,6 +78,8 @@ class PinWriter(Protocol):
 class CardPinWriter:
     """:class:`PinWriter` on a card reached through ``connect`` (any transport backend).
 
+    ``change`` goes to the card; ``initialise`` is handed to the J-LIS terminal.
+
     :param connect: opens a transport to the card on the reader
         (``CardReader.connect``); it is closed after each change, which resets the
         card on the backends that can, and the session logs out first in any case.
@@ -69,6 +95,9 @@ class CardPinWriter:
         self._connect = connect
         self._lock = lock
 
+    def _guard(self) -> AbstractContextManager[object]:
+        return self._lock if self._lock is not None else nullcontext()
+
     def change(
         self,
         kind: PinKind,
@@ -78,11 +107,8 @@ class CardPinWriter:
         confirm_last_try: bool = False,
     ) -> PinStatus:
         """See :meth:`PinWriter.change`."""
-        guard: AbstractContextManager[object] = (
-            self._lock if self._lock is not None else nullcontext()
-        )
         try:
-            with guard, self._connect() as transport:
+            with self._guard(), self._connect() as transport:
                 session = CardSession(transport)
                 try:
                     return session.change_pin(
@@ -93,6 +119,52 @@ class CardPinWriter:
         finally:
             apdu.wipe(current)
             apdu.wipe(new)
+
+
+    def initialise(self, kind: PinKind, new: bytearray | None = None) -> PinWriteOutcome:
+        """Hand the write to the J-LIS terminal: nothing is sent from here (``new`` wiped)."""
+        if new is not None:
+            apdu.wipe(new)
+        log.info("writing the %s is handed to the J-LIS terminal", kind.key.label)
+        return PinWriteOutcome.HANDED_TO_JLIS
+
+
+class TestTerminalPinWriter(CardPinWriter):
+    """:class:`CardPinWriter` whose ``initialise`` writes on the virtual card. MODELLED.
+
+    The card's challenge is answered with HMAC-SHA256 under ``terminal_key`` (the
+    virtual card's test key); a real card refuses it. For the demo and the tests only.
+    """
+
+    __test__ = False  # not a pytest class, whatever its name says
+
+    def __init__(
+        self,
+        connect: Callable[[], CardTransport],
+        terminal_key: bytes,
+        *,
+        lock: threading.Lock | threading.RLock | None = None,
+    ) -> None:
+        super().__init__(connect, lock=lock)
+        self._key = terminal_key
+
+    def _prove(self, challenge: bytes) -> bytes:
+        return hmac.new(self._key, challenge, hashlib.sha256).digest()
+
+    def initialise(self, kind: PinKind, new: bytearray | None = None) -> PinWriteOutcome:
+        """Write ``new`` on the card as the test terminal (wiped on every path)."""
+        if new is None:
+            raise ValueError("the test terminal writes the PIN itself: pass the new PIN")
+        try:
+            with self._guard(), self._connect() as transport:
+                session = CardSession(transport)
+                try:
+                    session.write_pin_as_terminal(kind, new, self._prove)
+                finally:
+                    _logout(session)
+        finally:
+            apdu.wipe(new)
+        return PinWriteOutcome.WRITTEN
 
 
 def _logout(session: CardSession) -> None:

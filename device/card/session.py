@@ -512,6 +512,56 @@ class CardSession:
             if command is not None:
                 apdu.wipe(command)
 
+    def write_pin_as_terminal(
+        self, kind: PinKind, new: bytearray, prove: Callable[[bytes], bytes]
+    ) -> PinStatus:
+        """Write ``new`` to ``kind`` without the current PIN, as a terminal would (wiped).
+
+        MODELLED: on a real card this needs J-LIS's terminal keys, which are not public
+        (a counter hands the step to the J-LIS terminal instead). Here the terminal
+        answers the card's challenge with ``prove(challenge)`` (EXTERNAL AUTHENTICATE
+        ``00 82 00 80``), then RESET RETRY COUNTER ``00 2C 02 80`` sets the value and the
+        counter back to its maximum: 初期化・再設定 of a blocked or forgotten PIN, or the
+        first PIN of a new certificate. The new value's form is checked before any APDU;
+        nothing is retried; a link failure with the write on its way is
+        :class:`~device.card.errors.PinChangeUncertainError`.
+        """
+        command: bytearray | None = None
+        key = kind.key
+        label = key.label
+        try:
+            if not kind.holder_pin and kind is not PinKind.JUKI_LEGACY:
+                raise PinNotSetError(f"the {label} cannot be written")
+            check_form(kind, new)
+            self.select(key.app)
+            self._select_ef(key.fid)
+            challenge = self._command(apdu.get_challenge(8), "GET CHALLENGE").data
+            self._command(
+                apdu.external_authenticate(prove(challenge)),
+                f"terminal authentication for the {label}",
+            )
+            command = apdu.reset_retry_counter(new)
+            self._stale.add(kind)  # until the card answers, the counter is unknown
+            try:
+                response = self._send(command)
+            except ReaderError as exc:
+                raise PinChangeUncertainError(
+                    f"the card went away while the {label} was being written; "
+                    "try the new PIN to learn which one it holds"
+                ) from exc
+            if not response.ok:
+                raise status_error(response.sw, f"writing the {label}")
+            self._stale.discard(kind)
+            self._verified.discard(kind)
+            status = PinStatus(kind, PinState.AVAILABLE, key.max_tries, key.max_tries)
+            self._last_status[kind] = status
+            log.info("wrote the %s as a terminal", label)
+            return status
+        finally:
+            apdu.wipe(new)
+            if command is not None:
+                apdu.wipe(command)
+
     # -------------------------------------------------------- other commands
 
     def get_challenge(self, length: int = 8) -> bytes:

@@ -19,11 +19,16 @@ from hypothesis import strategies as st
 
 from device.card import errors
 from device.card.layout import PinKind
-from device.card.pin_writer import CardPinWriter, PinWriter
+from device.card.pin_writer import (
+    CardPinWriter,
+    PinWriteOutcome,
+    PinWriter,
+    TestTerminalPinWriter,
+)
 from device.card.pins import PinState, PinStatus
 from device.card.session import CardSession
 from drivers import open_reader
-from drivers.simcard import VirtualCard
+from drivers.simcard import TEST_TERMINAL_KEY, VirtualCard
 from drivers.transport.base import CardTransport
 from drivers.transport.sim import SimReader
 from madoguchi.errors import MadoguchiError
@@ -278,5 +283,76 @@ def test_a_change_sends_each_secret_at_most_once_and_only_when_the_rules_allow(
             assert after == before - 1
         assert old == bytearray(len(old))
         assert new == bytearray(len(new))
+    finally:
+        sim.close()
+
+
+# -- 初期化・再設定: the card-write seam's initialise (modelled on the virtual card) ----------
+
+@pytest.mark.parametrize("pin", PINS, ids=IDS)
+def test_the_test_terminal_resets_a_blocked_pin(
+    backend: Callable[..., Backend], pin: Pin
+) -> None:
+    b = backend()
+    maximum = pin.kind.key.max_tries
+    assert maximum is not None
+    b.spend(pin, maximum)
+    assert b.card.retry_counter(pin.counter) == 0
+    new = bytearray(pin.new)
+    writer = TestTerminalPinWriter(b.connect, TEST_TERMINAL_KEY)
+    assert writer.initialise(pin.kind, new) is PinWriteOutcome.WRITTEN
+    assert new == bytearray(len(new))
+    assert b.card.retry_counter(pin.counter) == maximum
+    b.verify(pin, pin.new)
+    with pytest.raises(errors.WrongPinError):
+        b.verify(pin, pin.old)
+
+
+def test_the_test_terminal_sets_the_first_pin_of_a_card_without_one(
+    backend: Callable[..., Backend],
+) -> None:
+    b = backend("face-auth")
+    pin = PINS[0]
+    with pytest.raises(errors.PinNotSetError):
+        b.verify(pin, pin.new)
+    TestTerminalPinWriter(b.connect, TEST_TERMINAL_KEY).initialise(pin.kind, bytearray(pin.new))
+    b.verify(pin, pin.new)
+    assert b.card.retry_counter(pin.counter) == 3
+
+
+def test_a_wrong_terminal_key_writes_nothing(backend: Callable[..., Backend]) -> None:
+    b = backend()
+    pin = PINS[0]
+    b.spend(pin, 3)
+    new = bytearray(pin.new)
+    with pytest.raises(errors.SecurityStatusError):
+        TestTerminalPinWriter(b.connect, b"not the key").initialise(pin.kind, new)
+    assert new == bytearray(len(new))
+    assert b.card.retry_counter(pin.counter) == 0
+
+
+def test_on_a_counter_the_write_is_handed_to_the_jlis_terminal(
+    backend: Callable[..., Backend],
+) -> None:
+    b = backend()
+    pin = PINS[0]
+    b.spend(pin, 3)
+    new = bytearray(pin.new)
+    assert CardPinWriter(b.connect).initialise(pin.kind, new) is PinWriteOutcome.HANDED_TO_JLIS
+    assert new == bytearray(len(new))
+    assert CardPinWriter(b.connect).initialise(pin.kind) is PinWriteOutcome.HANDED_TO_JLIS
+    assert b.card.retry_counter(pin.counter) == 0  # nothing went to the card
+
+
+def test_a_terminal_write_checks_the_form_first_and_sends_nothing(card_pki_dir: Path) -> None:
+    sim = SimReader(pki_dir=card_pki_dir)
+    try:
+        with sim.connect() as transport:
+            session = CardSession(transport)
+            new = bytearray(b"12")
+            with pytest.raises(errors.PinFormatError):
+                session.write_pin_as_terminal(PinKind.JPKI_AUTH, new, lambda _c: b"")
+            assert session.apdus == 0
+            assert new == bytearray(2)
     finally:
         sim.close()
