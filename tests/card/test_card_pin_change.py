@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device.card import errors
+from device.card import apdu, errors
 from device.card.layout import PinKind
 from device.card.pin_writer import (
     CardPinWriter,
@@ -356,3 +356,9 @@ def test_a_terminal_write_checks_the_form_first_and_sends_nothing(card_pki_dir: 
             assert new == bytearray(2)
     finally:
         sim.close()
+
+
+def test_the_terminal_write_commands_byte_for_byte() -> None:
+    assert apdu.external_authenticate(b"\x01" * 32) == bytes.fromhex("0082008020") + b"\x01" * 32
+    assert bytes(apdu.reset_retry_counter(b"5678")) == bytes.fromhex("002c02800435363738")
+    assert isinstance(apdu.reset_retry_counter(b"5678"), bytearray)  # the caller wipes it

@@ -25,16 +25,39 @@ OLD = "1234"  # the virtual card's 利用者証明用 PIN (docs/virtual-card.md)
 NEW = "5738"
 
 
-def _type(session: TmuxSession, pin: str, frames: list[tuple[int, str]]) -> None:
-    """Type ``pin`` as the applicant would, one key per mask, then Enter."""
+def type_pin(
+    screen: TmuxSession, pin: str, frames: list[tuple[int, str]],
+    *, pad: TmuxSession | None = None, pad_frames: list[tuple[int, str]] | None = None,
+) -> None:
+    """Type ``pin`` and Enter, one key per mask: on the clerk's terminal (the keyboard pad)
+    or on ``pad`` (``madoguchi sim pad``); each frame after a key goes to ``frames``."""
+    keys = pad if pad is not None else screen
     for typed, digit in enumerate(pin, start=1):
-        session.send_literal(digit)
-        session.wait_for(mask_rows(typed, 4)[1])
-        frames.append((typed, session.capture()))
-    session.send("Enter")
+        keys.send_literal(digit)
+        screen.wait_for(mask_rows(typed, 4)[1])
+        frames.append((typed, screen.capture()))
+        if pad is not None and pad_frames is not None:
+            pad_frames.append((typed, pad.capture()))
+    if pad is not None:
+        pad.send_literal("#")
+    else:
+        screen.send("Enter")
 
 
-def _events(state_dir: Path) -> list[str]:
+def open_pin_change(demo: TmuxSession) -> None:
+    """Procedure picker, its last entry (暗証番号の変更), the 利用者証明用 PIN."""
+    demo.send("p")
+    demo.wait_for("暗証番号の変更（本人が")
+    demo.send("End")
+    demo.send("Enter")
+    demo.wait_for("変更する暗証番号を選び")
+    demo.send("Down")
+    demo.send("Enter")
+    demo.wait_for("現在の利用者証明用")
+
+
+def operator_events(state_dir: Path) -> list[str]:
+    """``action detail`` of every operator event the demo stored (read-only)."""
     db = sqlite3.connect(f"file:{state_dir / 'operators.sqlite3'}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT action, detail FROM operator_events ORDER BY id").fetchall()
@@ -43,12 +66,14 @@ def _events(state_dir: Path) -> list[str]:
     return [f"{action} {detail}" for action, detail in rows]
 
 
-def _wait_for_event(state_dir: Path, event: str, timeout: float = 20.0) -> None:
+def wait_for_event(state_dir: Path, event: str, timeout: float = 20.0) -> list[str]:
+    """Wait until ``event`` is stored; returns every event then."""
     deadline = time.monotonic() + timeout
-    while event not in _events(state_dir):
+    while event not in (events := operator_events(state_dir)):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no operator event {event!r}")
+            raise TimeoutError(f"no operator event {event!r} in {events}")
         time.sleep(0.05)
+    return events
 
 
 @pytest.mark.slow
@@ -59,26 +84,19 @@ def test_a_pin_change_in_the_terminal_shows_masks_only(state_dir: Path) -> None:
         sign_in_as_a_clerk_would(demo)
         demo.wait_for("カードあり")
         demo.wait_for("住基用暗証番号  残り 3 回")
-        demo.send("p")
-        demo.wait_for("暗証番号の変更（本人が")
-        demo.send("End")
-        demo.send("Enter")
-        demo.wait_for("変更する暗証番号を選び")
-        demo.send("Down")
-        demo.send("Enter")
-        demo.wait_for("現在の利用者証明用")
+        open_pin_change(demo)
         old_frames.append((0, demo.capture()))
-        _type(demo, OLD, old_frames)
+        type_pin(demo, OLD, old_frames)
         demo.wait_for("新しい利用者証明用")
-        _type(demo, NEW, new_frames)
+        type_pin(demo, NEW, new_frames)
         demo.wait_for("確認のため")
-        _type(demo, "5739", [])  # a slip: both new entries again, nothing sent
+        type_pin(demo, "5739", [])  # a slip: both new entries again, nothing sent
         demo.wait_for("一致しませんでした")
-        _type(demo, NEW, new_frames)
+        type_pin(demo, NEW, new_frames)
         demo.wait_for("確認のため")
-        _type(demo, NEW, new_frames)
+        type_pin(demo, NEW, new_frames)
         demo.wait_for("手続の選択", timeout=20.0)  # back where the clerk opened it
-        _wait_for_event(state_dir, "pin_change jpki_auth:changed")
+        wait_for_event(state_dir, "pin_change jpki_auth:changed")
         after = demo.capture()
         demo.send("Escape")
         demo.wait_for("端末の状態")
@@ -89,7 +107,7 @@ def test_a_pin_change_in_the_terminal_shows_masks_only(state_dir: Path) -> None:
         assert all(cell_len(line) <= 80 for line in (after + home).splitlines())
         demo.send("o")
         demo.wait_for("サインアウトしました。")
-    events = _events(state_dir)
+    events = operator_events(state_dir)
     assert "pin_change jpki_auth:changed" in events
     log = (state_dir / "demo.log").read_text("utf-8")
     assert "changed the 利用者証明用電子証明書の暗証番号" in log
