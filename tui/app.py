@@ -62,6 +62,7 @@ from tui.screens.home import HomeScreen
 from tui.screens.last_try import LastTryScreen
 from tui.screens.login import LoginScreen
 from tui.screens.outcome import OutcomeScreen
+from tui.screens.pin_change import PinChangeScreen
 from tui.screens.pin_prompt import PinPromptScreen
 from tui.screens.pin_retry import PinRetryScreen
 from tui.screens.procedures import ProcedureScreen
@@ -465,6 +466,20 @@ class CounterApp(App[None]):
                 error=str(exc),
             )
         reply_to.post_message(ReaderTested(result))
+
+    # -- PIN change by the holder ---------------------------------------------------------
+
+    def action_change_pin(self) -> None:
+        """Open 暗証番号の変更 (the applicant types on the pad; see tui/screens/pin_change.py)."""
+        if self._signed_in():
+            self.record_action("pin_change_opened")
+            self.push_screen(PinChangeScreen())
+
+    def refresh_card(self) -> None:
+        """Read the card again (tries left after a PIN step), if one is on the reader."""
+        if self.reader_state.presence is Presence.PRESENT and not self.card_reading:
+            self.card_reading = True
+            self._read_card()
 
     # -- PIN verification ---------------------------------------------------------------
 

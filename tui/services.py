@@ -152,7 +152,9 @@ class PinVerifyResult:
 
     ``outcome`` is a code the catalogue translates (``pin.outcomes.*``):
     ``verified``, ``wrong``, ``blocked``, ``not_set``, ``needs_confirmation``,
-    ``cancelled``, ``timed_out``, ``card_removed`` or ``error``.
+    ``cancelled``, ``timed_out``, ``card_removed`` or ``error``; a PIN change
+    (:meth:`CounterServices.change_pin`) also ``changed``, ``uncertain`` and
+    ``abandoned`` (Esc / 中止 on the pad).
     """
 
     pin: str
@@ -380,6 +382,19 @@ class CounterServices(Protocol):
 
         The card layer reads the tries left right before sending and refuses the
         last try unless ``confirm_last_try`` is True (the clerk confirmed it).
+        """
+        ...
+
+    def change_pin(
+        self, pin: str, current: bytearray, new: bytearray, *, confirm_last_try: bool
+    ) -> PinVerifyResult:
+        """Blocking: change ``pin`` on the card from ``current`` to ``new`` (both wiped).
+
+        Through the card-write seam (``device.card.pin_writer``): the tries left are
+        read right before the VERIFY of ``current``, the last try is refused unless
+        ``confirm_last_try``, then one CHANGE REFERENCE DATA (CHANGE KEY for 住基).
+        Outcome ``changed`` on success, ``uncertain`` when the card went away with the
+        change on its way, else as :meth:`verify_pin`.
         """
         ...
 

@@ -104,6 +104,19 @@ def change_key(new: bytes | bytearray) -> bytearray:
     return _with_secret(b"\x80\x32\x00\x80", new)
 
 
+def external_authenticate(proof: bytes) -> bytes:
+    """EXTERNAL AUTHENTICATE of a terminal: ``00 82 00 80 Lc proof`` (modelled key, see
+    :mod:`device.card.pin_writer`)."""
+    if not 1 <= len(proof) <= 255:
+        raise ValueError("an authentication proof has 1 to 255 bytes")
+    return bytes([0x00, 0x82, 0x00, 0x80, len(proof)]) + proof
+
+
+def reset_retry_counter(new: bytes | bytearray) -> bytearray:
+    """RESET RETRY COUNTER with new reference data: ``00 2C 02 80 Lc new``. Wipe after use."""
+    return _with_secret(b"\x00\x2c\x02\x80", new)
+
+
 def get_challenge(length: int = 8) -> bytes:
     """GET CHALLENGE of ``length`` random bytes (short form; the extended one gives 6985)."""
     return b"\x00\x84\x00\x00" + _le_short(length)

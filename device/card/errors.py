@@ -9,7 +9,7 @@ PIN, a password, 照合番号 digits or a My Number: at most the *name* of the k
 
 from __future__ import annotations
 
-from madoguchi.errors import CardError, PinError, StatusWordError
+from madoguchi.errors import CardError, PinError, ReaderError, StatusWordError
 
 
 class WrongPinError(StatusWordError):
@@ -105,6 +105,15 @@ class PinEntryCancelledError(PinPolicyError):
 
 class PinNotSetError(PinPolicyError):
     """The card reports no counter for this key (face-authentication cards set no PINs)."""
+
+
+class PinChangeUncertainError(ReaderError):
+    """The link failed while CHANGE REFERENCE DATA (or CHANGE KEY) was on its way.
+
+    The current PIN had been verified; whether the card now holds the old or the new
+    PIN is unknown. Nothing is resent: the holder tries the new PIN (its counter is
+    read first, as for any VERIFY) to find out.
+    """
 
 
 _FIXED: dict[int, tuple[type[StatusWordError], str]] = {

@@ -31,6 +31,7 @@ from device.card.atr import Capabilities, parse_capabilities
 from device.card.errors import (
     CardFileNotFoundError,
     LastTryNotConfirmedError,
+    PinChangeUncertainError,
     PinCounterUnknownError,
     PinEntryCancelledError,
     PinExhaustedError,
@@ -468,23 +469,95 @@ class CardSession:
         new: bytearray,
         *,
         confirm_last_try: bool = False,
-    ) -> None:
-        """VERIFY ``current`` then set ``new`` (both wiped). 照合番号 keys cannot change."""
+    ) -> PinStatus:
+        """Change a holder PIN: VERIFY ``current`` then send ``new``, once each (both wiped).
+
+        CHANGE REFERENCE DATA ``00 24 01 80`` for the JPKI and 入力補助 keys, CHANGE
+        KEY ``80 32 00 80`` for the 住基 keys (reference §8). The same rules as
+        :meth:`verify`, since the VERIFY of ``current`` is that method: the new PIN's
+        form is checked before any APDU, the tries left are read right before the
+        VERIFY, the last try needs ``confirm_last_try``, a wrong ``current`` spends
+        one try and sends nothing more. 照合番号 keys cannot be changed.
+
+        Returns the key's counter after the change (back at its maximum). Raises
+        :class:`~device.card.errors.PinChangeUncertainError` when the link fails with
+        the change on its way (never resent).
+        """
         command: bytearray | None = None
+        label = kind.key.label
         try:
             if not kind.holder_pin and kind is not PinKind.JUKI_LEGACY:
-                raise PinNotSetError(f"the {kind.key.label} cannot be changed")
+                raise PinNotSetError(f"the {label} cannot be changed")
             check_form(kind, new)
             self.verify(kind, current, confirm_last_try=confirm_last_try)
             build = apdu.change_key if kind.key.app in (
                 Application.JUKI, Application.COMMON
             ) else apdu.change_reference_data
             command = build(new)
-            response = self._send(command)
+            try:
+                response = self._send(command)
+            except ReaderError as exc:
+                self._stale.add(kind)
+                raise PinChangeUncertainError(
+                    f"the card went away while the {label} was being changed; "
+                    "try the new PIN to learn which one it holds"
+                ) from exc
             if not response.ok:
-                raise status_error(response.sw, f"changing the {kind.key.label}")
+                raise status_error(response.sw, f"changing the {label}")
+            log.info("changed the %s", label)
+            return self._last_status[kind]
         finally:
             apdu.wipe(current)
+            apdu.wipe(new)
+            if command is not None:
+                apdu.wipe(command)
+
+    def write_pin_as_terminal(
+        self, kind: PinKind, new: bytearray, prove: Callable[[bytes], bytes]
+    ) -> PinStatus:
+        """Write ``new`` to ``kind`` without the current PIN, as a terminal would (wiped).
+
+        MODELLED: on a real card this needs J-LIS's terminal keys, which are not public
+        (a counter hands the step to the J-LIS terminal instead). Here the terminal
+        answers the card's challenge with ``prove(challenge)`` (EXTERNAL AUTHENTICATE
+        ``00 82 00 80``), then RESET RETRY COUNTER ``00 2C 02 80`` sets the value and the
+        counter back to its maximum: 初期化・再設定 of a blocked or forgotten PIN, or the
+        first PIN of a new certificate. The new value's form is checked before any APDU;
+        nothing is retried; a link failure with the write on its way is
+        :class:`~device.card.errors.PinChangeUncertainError`.
+        """
+        command: bytearray | None = None
+        key = kind.key
+        label = key.label
+        try:
+            if not kind.holder_pin and kind is not PinKind.JUKI_LEGACY:
+                raise PinNotSetError(f"the {label} cannot be written")
+            check_form(kind, new)
+            self.select(key.app)
+            self._select_ef(key.fid)
+            challenge = self._command(apdu.get_challenge(8), "GET CHALLENGE").data
+            self._command(
+                apdu.external_authenticate(prove(challenge)),
+                f"terminal authentication for the {label}",
+            )
+            command = apdu.reset_retry_counter(new)
+            self._stale.add(kind)  # until the card answers, the counter is unknown
+            try:
+                response = self._send(command)
+            except ReaderError as exc:
+                raise PinChangeUncertainError(
+                    f"the card went away while the {label} was being written; "
+                    "try the new PIN to learn which one it holds"
+                ) from exc
+            if not response.ok:
+                raise status_error(response.sw, f"writing the {label}")
+            self._stale.discard(kind)
+            self._verified.discard(kind)
+            status = PinStatus(kind, PinState.AVAILABLE, key.max_tries, key.max_tries)
+            self._last_status[kind] = status
+            log.info("wrote the %s as a terminal", label)
+            return status
+        finally:
             apdu.wipe(new)
             if command is not None:
                 apdu.wipe(command)

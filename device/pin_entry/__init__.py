@@ -8,6 +8,7 @@ consumer as a one-shot :class:`PinHandle`.
 
 from __future__ import annotations
 
+from device.pin_entry.advice import birth_date_forms, is_easy_to_guess
 from device.pin_entry.events import (
     ConsumerFailure,
     PinEntryEvent,
@@ -17,6 +18,13 @@ from device.pin_entry.events import (
 )
 from device.pin_entry.machine import DEFAULT_KEY_ROLES, KeyAction, PinEntry, PinEntryStateError
 from device.pin_entry.multitap import MULTITAP_GROUPS
+from device.pin_entry.new_pin import (
+    NewPin,
+    NewPinEntry,
+    NewPinEvent,
+    NewPinEventKind,
+    NewPinStep,
+)
 from device.pin_entry.secret import PinAlreadyUsedError, PinHandle, SecretBuffer, wipe
 from device.pin_entry.spec import (
     CARD_INPUT_ASSIST_PIN,
@@ -39,6 +47,11 @@ __all__ = [
     "USER_AUTH_PIN",
     "ConsumerFailure",
     "KeyAction",
+    "NewPin",
+    "NewPinEntry",
+    "NewPinEvent",
+    "NewPinEventKind",
+    "NewPinStep",
     "PinAlreadyUsedError",
     "PinEntry",
     "PinEntryEvent",
@@ -51,5 +64,7 @@ __all__ = [
     "SecretBuffer",
     "TimeoutKind",
     "TimeoutTicker",
+    "birth_date_forms",
+    "is_easy_to_guess",
     "wipe",
 ]

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Protocol
 
-from device.pin_entry.machine import PinEntry
+
+class Timed(Protocol):
+    """What the ticker drives: a :class:`~device.pin_entry.machine.PinEntry` or a
+    :class:`~device.pin_entry.new_pin.NewPinEntry`."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def check_timeouts(self) -> None: ...
 
 
 class TimeoutTicker:
@@ -12,11 +24,11 @@ class TimeoutTicker:
 
     It stops by itself when the entry finishes; :meth:`stop` ends it early.
 
-    :param entry: the PIN entry to watch.
+    :param entry: the PIN entry (or new-PIN entry) to watch.
     :param max_wait: longest sleep in seconds, so a clock jump is noticed.
     """
 
-    def __init__(self, entry: PinEntry, *, max_wait: float = 0.25) -> None:
+    def __init__(self, entry: Timed, *, max_wait: float = 0.25) -> None:
         self._entry = entry
         self._max_wait = max_wait
         self._stop = threading.Event()

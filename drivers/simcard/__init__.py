@@ -8,9 +8,12 @@ application, file, status word and profile.
 
 from __future__ import annotations
 
-from drivers.simcard.card import COUNTER_KEYS, LinkDropped, VirtualCard
+from drivers.simcard.card import COUNTER_KEYS, TEST_TERMINAL_KEY, LinkDropped, VirtualCard
 from drivers.simcard.facts import CardFacts
 from drivers.simcard.names import PROFILES
 from drivers.simcard.profiles import make_card
 
-__all__ = ["COUNTER_KEYS", "PROFILES", "CardFacts", "LinkDropped", "VirtualCard", "make_card"]
+__all__ = [
+    "COUNTER_KEYS", "PROFILES", "TEST_TERMINAL_KEY", "CardFacts", "LinkDropped", "VirtualCard",
+    "make_card",
+]

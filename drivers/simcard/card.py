@@ -13,6 +13,7 @@ VERIFY and CHANGE REFERENCE DATA carry PINs in their data field.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import threading
@@ -59,7 +60,13 @@ COUNTER_KEYS: dict[str, tuple[AppName, int]] = {
     "face_birth": (AppName.FACE, 0x11),
 }
 
-_ISO_INS = frozenset({0xA4, 0xB0, 0xB2, 0x20, 0x24, 0x84, 0x88, 0xCA})
+_ISO_INS = frozenset({0xA4, 0xB0, 0xB2, 0x20, 0x24, 0x84, 0x88, 0xCA, 0x82, 0x2C})
+
+#: MODELLED, not J-LIS's: the key a *test* terminal proves itself with before it may write
+#: a PIN without the current one (EXTERNAL AUTHENTICATE = HMAC-SHA256 of the last GET
+#: CHALLENGE under this key, then RESET RETRY COUNTER). Real cards take J-LIS's terminal
+#: keys, which are not public (docs/card-driver.md, docs/virtual-card.md).
+TEST_TERMINAL_KEY = b"madoguchi virtual card: test terminal key, not J-LIS's"
 _PROPRIETARY_INS = frozenset({0x2A, 0x32, 0xAE, 0xFC})
 
 
@@ -142,6 +149,8 @@ class VirtualCard:
             (0x00, 0xCA): self._get_data,
             (0x80, 0x2A): self._compute_signature,
             (0x80, 0x32): self._change_key,
+            (0x00, 0x82): self._external_authenticate,
+            (0x00, 0x2C): self._reset_retry_counter,
             (0x80, 0xAE): self._set_session_key,
             (0x80, 0xFC): lambda _cmd: _sw(0x6700),
         }
@@ -150,6 +159,8 @@ class VirtualCard:
         self._verified: set[int] = set()
         #: The last GET CHALLENGE answer (the terminal signs its digest with 80 2A 00 00).
         self._challenge: bytes | None = None
+        #: A test terminal authenticated in this AP session (one PIN write each).
+        self._terminal = False
         self._since_power_on = 0
         self._dropped = False
 
@@ -172,6 +183,7 @@ class VirtualCard:
             self._ef = None
             self._verified.clear()
             self._challenge = None
+            self._terminal = False
             self._since_power_on = 0
             self._dropped = False
 
@@ -274,6 +286,7 @@ class VirtualCard:
         self._app = app
         self._ef = None
         self._verified.clear()
+        self._terminal = False
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -406,6 +419,50 @@ class VirtualCard:
 
     def _change_key(self, cmd: Command) -> bytes:
         return self._change(cmd, 0x32, 0x00)
+
+    # -- the modelled terminal write (初期化・再設定 on a J-LIS terminal) ------------------------
+
+    def _external_authenticate(self, cmd: Command) -> bytes:
+        """``00 82 00 80 20 mac``: HMAC-SHA256(TEST_TERMINAL_KEY, last challenge). Modelled."""
+        if cmd.p1 != 0x00 or cmd.p2 != 0x80:
+            raise _Refused(0x6A86)
+        if len(cmd.data) != 32 or cmd.ne is not None:
+            raise _Refused(0x6700)
+        challenge, self._challenge = self._challenge, None  # one answer per challenge
+        if challenge is None:
+            raise _Refused(0x6985)
+        expected = hmac.new(TEST_TERMINAL_KEY, challenge, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, bytes(cmd.data)):
+            self._terminal = False
+            raise _Refused(0x6982)
+        self._terminal = True
+        return _ok()
+
+    def _reset_retry_counter(self, cmd: Command) -> bytes:
+        """``00 2C 02 80 Lc new``: a PIN written without the current one, counter to max.
+
+        Only after the test terminal authenticated in this AP session, once per
+        authentication; also sets a PIN never set (a new certificate's first PIN).
+        """
+        if cmd.p1 != 0x02 or cmd.p2 != 0x80:
+            raise _Refused(0x6A86)
+        if not cmd.data or cmd.ne is not None:
+            raise _Refused(0x6700)
+        found = self._key_for(0x80)
+        if found is None:
+            raise _Refused(0x6A88)
+        fid, state = found
+        if state.spec.fmt is PinFormat.FIXED:
+            raise _Refused(0x6986)
+        if not self._terminal:
+            raise _Refused(0x6982)
+        if not _valid_new_value(state.spec.fmt, cmd.data):
+            raise _Refused(0x6A80)
+        self._terminal = False
+        state.value = bytes(cmd.data)
+        state.remaining = state.spec.max_tries
+        self._verified.discard(fid)
+        return _ok()
 
     # -- challenge and signatures --------------------------------------------------------------
 

@@ -423,6 +423,29 @@ class ApplianceServices:
             secret[:] = bytes(len(secret))
         return PinVerifyResult(pin, "verified", status.remaining)
 
+    def change_pin(
+        self, pin: str, current: bytearray, new: bytearray, *, confirm_last_try: bool
+    ) -> PinVerifyResult:
+        from device.card.errors import PinChangeUncertainError
+        from device.card.layout import PinKind
+        from device.card.pin_writer import CardPinWriter
+
+        writer = CardPinWriter(self.reader.connect, lock=self._card_lock)
+        try:
+            # Wipes both buffers whatever happens; tries read right before the VERIFY.
+            status = writer.change(
+                PinKind(pin), current, new, confirm_last_try=confirm_last_try
+            )
+        except PinChangeUncertainError:
+            return PinVerifyResult(pin, "uncertain")
+        except MadoguchiError as exc:
+            outcome, remaining, detail = verify_failure(exc)
+            return PinVerifyResult(pin, outcome, remaining, detail)
+        finally:
+            current[:] = bytes(len(current))
+            new[:] = bytes(len(new))
+        return PinVerifyResult(pin, "changed", status.remaining)
+
     def identity_check(
         self, collation_b: bytearray, *, confirm_last_try: frozenset[str]
     ) -> IdentityView:

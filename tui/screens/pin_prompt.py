@@ -15,6 +15,7 @@ import math
 import queue
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from rich.text import Text
 from textual import events, work
@@ -65,6 +66,20 @@ _ENDINGS = {
 _CONSUMER_FAILED = getattr(PinEventKind, "FAILED", None)
 
 
+class PromptEntry(Protocol):
+    """What the prompt drives: a :class:`PinEntry`, or a new PIN typed twice."""
+
+    def start(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def card_removed(self) -> None: ...
+
+    def check_timeouts(self) -> None: ...
+
+    def time_left(self) -> float | None: ...
+
+
 class PinPromptScreen(CounterScreen[PinVerifyResult]):
     """Collects one PIN on the pad and verifies it; dismisses with a PinVerifyResult.
 
@@ -89,8 +104,9 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         confirm_last_try: bool,
         timeouts: tuple[float, float] = (60.0, 60.0),
         clock: Callable[[], float] = time.monotonic,
+        screen_id: str = "pin-prompt",
     ) -> None:
-        super().__init__(id="pin-prompt")
+        super().__init__(id=screen_id)
         self.pin = pin
         self.spec = spec
         self.tries_left = tries_left
@@ -100,8 +116,15 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         self.finished = False
         self._keys: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._pad = pad
-        self.entry = PinEntry(
-            spec,
+        self.entry: PromptEntry = self.make_entry(pad, clock, timeouts)
+        self._countdown = -1
+
+    def make_entry(
+        self, pad: PinPad, clock: Callable[[], float], timeouts: tuple[float, float]
+    ) -> PromptEntry:
+        """The entry this prompt runs (a subclass may run another kind)."""
+        return PinEntry(
+            self.spec,
             on_event=self._on_entry_event,
             on_complete=self._on_complete,
             pad=pad,
@@ -109,15 +132,14 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             overall_timeout=timeouts[0],
             inter_key_timeout=timeouts[1],
         )
-        self._countdown = -1
 
     # -- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         t = self.t
-        yield TitleBar(t("pin.title"), self.title_right())
+        yield TitleBar(t(self.TITLE_KEY), self.title_right())
         with Vertical(id="pin-box", classes="panel"):
-            yield Static(t(f"pin.prompts.{self.pin}", n=self.spec.max_length), id="pin-applicant")
+            yield Static(self.applicant_text(), id="pin-applicant")
             yield Static(id="pin-mask")
             yield Static(id="pin-tries")
             yield Static(id="pin-countdown")
@@ -126,6 +148,13 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
                 yield Static(self._pad.label, id="pin-pad-label", markup=False)
         keyboard = isinstance(self._pad, KeyboardFed)
         yield KeyHelp(t("keys.pin_keyboard" if keyboard else "keys.pin_pad"))
+
+    #: Catalogue key of the title.
+    TITLE_KEY = "pin.title"
+
+    def applicant_text(self) -> str:
+        """What the applicant is asked to type (large, at the top)."""
+        return self.t(f"pin.prompts.{self.pin}", n=self.spec.max_length)
 
     def on_mount(self) -> None:
         self.populate()

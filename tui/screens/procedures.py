@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from device.procedures import procedure
 from madoguchi.errors import RuleError
 from tui.screens.base import CounterScreen
+from tui.screens.pin_change import PIN_CHANGE_OPTION
 from tui.text import label_width, pad_cells
 from tui.widgets.bars import KeyHelp, TitleBar
 
@@ -49,6 +50,9 @@ class ProcedureScreen(CounterScreen[None]):
                 yield OptionList(
                     *(Option(f"{pad_cells(cite, width)}  {title}", id=pid)
                       for pid, cite, title in cited),
+                    # not a procedure of the guidelines: no citation, listed last
+                    Option(f"{pad_cells('', width)}  {t('pin_change.option')}",
+                           id=PIN_CHANGE_OPTION),
                     id="procedure-list",
                 )
             else:
@@ -58,5 +62,8 @@ class ProcedureScreen(CounterScreen[None]):
     @on(OptionList.OptionSelected, "#procedure-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         procedure_id = event.option.id or ""
+        if procedure_id == PIN_CHANGE_OPTION:
+            self.counter.action_change_pin()
+            return
         self.counter.record_action("procedure_chosen", procedure_id)
         self.counter.begin_procedure(procedure_id)
