@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.audit.flows import MALFORMED, WRONG_COLLATION_B, card_secrets
 from tests.audit.leaks import haystacks_of_dir
 from tests.support.vpcd import AttachedCard
@@ -32,6 +34,7 @@ def madoguchi(
     )
 
 
+@pytest.mark.pcsc
 def test_card_cli_on_a_pcsc_card_leaks_nothing(
     vpcd_card: Callable[..., AttachedCard], state_dir: Path
 ) -> None:

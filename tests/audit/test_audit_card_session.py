@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from device.card.chip import TrustAnchors
 from device.card.session import CardSession
 from drivers import open_reader
@@ -52,6 +54,7 @@ def test_card_session_on_the_sim_reader_leaks_nothing(
     _audit(reader, reader.card, capture, recorder, anchors)
 
 
+@pytest.mark.pcsc
 def test_card_session_through_pcscd_and_vpcd_leaks_nothing(
     vpcd_card: Callable[..., AttachedCard],
     capture: Capture,

@@ -15,7 +15,7 @@ from tests.pin_scan import assert_no_pin, assert_no_pin_while_typing
 from tui.app import CounterApp
 from tui.screens.pin_prompt import mask_rows
 
-from .helpers import card_settled, screen_text, sign_in, wait_for
+from .helpers import card_settled, notices, screen_text, sign_in, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]
 OLD = "1234"  # the virtual card's 利用者証明用 PIN (docs/virtual-card.md)
@@ -73,8 +73,8 @@ async def test_the_holder_changes_a_pin_and_no_frame_or_record_holds_it(
         await _type(pilot, NEW, new_frames)
         await wait_for(pilot, lambda: app.screen.id == "procedures")  # where it was opened
         after = screen_text(app)
-        notices = [str(n.message) for n in app._notifications]
-    assert any("変更しました" in n for n in notices)
+        told = notices(app)
+    assert any("変更しました" in n for n in told)
     assert services.pin_status("jpki_auth").remaining == 3
     # the new PIN verifies, the old one does not
     assert services.verify_pin("jpki_auth", bytearray(NEW.encode()),
@@ -88,7 +88,7 @@ async def test_the_holder_changes_a_pin_and_no_frame_or_record_holds_it(
     assert_no_pin_while_typing(NEW, new_frames)
     frames = [f for _, f in old_frames + new_frames]
     for pin in (OLD, NEW):
-        assert_no_pin(pin, [*frames, after, *notices, *logs, *events])
+        assert_no_pin(pin, [*frames, after, *told, *logs, *events])
 
 
 async def test_a_mismatch_asks_for_both_again_and_sends_nothing(services: Any) -> None:
