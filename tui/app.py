@@ -214,9 +214,9 @@ class CounterApp(App[None]):
     ) -> None:
         """A toast whose lines break as Japanese is set (Textual's break only at spaces,
         which left 「。」 on a line of its own at 80 columns)."""
-        # Textual's Toast: width 60, at most half the screen; 1 cell of padding each side
-        # and a 1-cell border on the left.
-        width = min(TOAST_WIDTH, self.size.width // 2) - 3
+        # Textual's Toast: width 60, at most half the screen less a cell; 1 cell of padding
+        # each side and a 1-cell border on the left (measured: 36 cells of text at 80).
+        width = min(TOAST_WIDTH, self.size.width // 2 - 1) - 3
         super().notify(ja_wrap(message, width), title=title, severity=severity,
                        timeout=timeout, markup=markup)
 

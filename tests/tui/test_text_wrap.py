@@ -58,7 +58,8 @@ async def test_a_toast_at_80_columns_breaks_as_japanese_is_set(
     try:
         app = CounterApp(services=services)
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            message = "手続の中止を記録しました（時間切れ）。"
+            # 37 cells: one more than the toast holds at 80 columns
+            message = "現在の暗証番号が違います。残り 2 回です。"
             app.notify(message)
             await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
             await pilot.pause()

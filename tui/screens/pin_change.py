@@ -41,6 +41,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
 from tui.screens.pin_prompt import PinPromptScreen, PromptEntry
 from tui.services import PinPad, PinVerifyResult, PinView, Presence
+from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
 
 #: The option of the procedure picker that opens this flow (not an engine procedure id).
@@ -195,12 +196,22 @@ class PinChangeScreen(CounterScreen[None]):
         t = self.t
         yield TitleBar(t("pin_change.title"), self.title_right())
         with Vertical(id="procedure-box", classes="panel"):
-            yield Static(t("pin_change.lead"))
+            yield Static(ja_block(t("pin_change.lead")))  # breaks as Japanese is set
             yield OptionList(
                 *(Option(self._label(pin), id=pin) for pin in CHANGEABLE), id="pin-change-list"
             )
             yield Static("", id="pin-change-message")
         yield KeyHelp(t("keys.sub"))
+
+    def on_mount(self) -> None:
+        # The tries shown follow the card: a wrong current PIN spends one, and the
+        # read after every ending (``refresh_card``) lands here.
+        self.watch(self.counter, "card_status", self._relabel, init=False)
+
+    def _relabel(self, _: object = None) -> None:
+        choices = self.query_one("#pin-change-list", OptionList)
+        for index, pin in enumerate(CHANGEABLE):
+            choices.replace_option_prompt_at_index(index, self._label(pin))
 
     def _label(self, pin: str) -> str:
         t = self.t
@@ -211,7 +222,7 @@ class PinChangeScreen(CounterScreen[None]):
         return name if left is None else f"{name}（{t('pin.tries_left', tries=left)}）"
 
     def _say(self, text: str) -> None:
-        self.query_one("#pin-change-message", Static).update(Text(text, style="bold yellow"))
+        self.query_one("#pin-change-message", Static).update(ja_block(text, style="bold yellow"))
 
     @on(OptionList.OptionSelected, "#pin-change-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
