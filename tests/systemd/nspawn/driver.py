@@ -560,24 +560,30 @@ def main() -> None:
         # so a drop-in takes those away; the unit's command lines stay as installed.
         dropin = Path(f"/run/systemd/system/{TUI}.d")
         dropin.mkdir(parents=True, exist_ok=True)
+        # /etc/madoguchi is bound read-only and this systemd cannot give a unit a mount
+        # namespace (TemporaryFileSystem= was ignored), so the configuration the unit is
+        # pointed at is one that does not exist: the same refusal path (load_config).
         (dropin / "nspawn.conf").write_text(
             "[Service]\nPAMName=\nTTYPath=\nStandardInput=null\nTTYReset=no\n"
             "TTYVHangup=no\nTTYVTDisallocate=no\nUtmpIdentifier=\nRestart=no\n"
+            "Environment=MADOGUCHI_CONFIG=/etc/madoguchi/never-written.toml\n"
         )
-        config = Path("/etc/madoguchi/madoguchi.toml")
-        aside = config.with_name("madoguchi.toml.aside")
-        config.rename(aside)
+        before = show(TUI)  # the kiosk may be coming up (or failing: no tty7) since boot
+        run("systemctl", "stop", TUI)
+        run("systemctl", "reset-failed", TUI)
+        since = run("date", "+%Y-%m-%d %H:%M:%S")["out"].strip()
         try:
             run("systemctl", "daemon-reload")
             started = run("systemctl", "start", TUI)
             state = show(TUI)
-            journal = run("journalctl", "--no-pager", "-o", "cat", "-u", TUI)
+            status = run("systemctl", "status", "--no-pager", "-l", TUI)
+            journal = run("journalctl", "--no-pager", "-o", "cat", "-u", TUI, "--since", since)
         finally:
-            aside.rename(config)
             run("systemctl", "reset-failed", TUI)
             (dropin / "nspawn.conf").unlink()
             run("systemctl", "daemon-reload")
-        return {"start": started, "state": state, "journal": journal["out"][-4000:]}
+        return {"before": before, "start": started, "state": state, "status": status["out"][-3000:],
+                "journal": journal["out"][-4000:]}
 
     results["done"] = {
         "ok": True,
