@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from device.procedures import texts
+from device.procedures import retention, texts
 from device.procedures.card_check import B_CITATIONS
 from device.procedures.catalogue import Kind, Population, ProcedureInfo
 from device.procedures.facts import (
@@ -43,6 +43,7 @@ from device.procedures.proxy_rules import (
     PROXY_ID_CITATIONS,
     REPLY_FORM_CITATIONS,
 )
+from device.procedures.versions import RuleVersion
 
 
 def _enum(cls: type[enum.Enum]) -> str:
@@ -78,7 +79,11 @@ VALUE_TYPES: dict[str, str] = {
     "proxy.same_household": "bool",
     "proxy.legal_rep_kind": _enum(LegalRepKind),
     "proxy.reply_form.pin_concealment": _enum(PinConcealment),
-    "retention.document": "str",
+    # A choice among the documents either schedule names (never typed: the clerk would
+    # have to know the identifiers); 第4-4-(1)-コ is offered under 改正後 too, to be told no.
+    "retention.document": "enum:" + "|".join(
+        d.document for d in retention.SCHEDULE[RuleVersion.CURRENT]
+    ),
 }
 
 
@@ -102,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "proxy.same_household": False,
     "proxy.reply_form.pin_concealment": "sticker",
     "lost_card.new_issuance": False,
+    "retention.document": "item_a",  # the schedule's first item: no branch, no refusal
 }
 
 

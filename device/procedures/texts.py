@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from device.procedures import retention as _retention
+from device.procedures.versions import RuleVersion as _RuleVersion
+
 LANGUAGES = ("ja", "en")
 
 #: Finding messages: key → (ja, en).
@@ -502,6 +505,15 @@ VALUES: dict[str, tuple[str, str]] = {
     "sign": ("署名用電子証明書", "signature certificate"),
     "auth": ("利用者証明用電子証明書", "user-authentication certificate"),
 }
+# 第4-4-(1)'s documents by their item: the source shows only コ (交付記録簿) by name.
+VALUES.update({
+    d.document: (
+        d.citation + d.title_ja.removeprefix(d.item) if d.title_ja.startswith(d.item)
+        else f"{d.citation} {d.title_ja}",  # 「第4-4-(1)-ア（略）」, 「第4-4-(1)-コ 交付記録簿」
+        f"{d.citation} {d.title_en}",
+    )
+    for d in _retention.SCHEDULE[_RuleVersion.CURRENT]
+})
 
 #: Headings and labels around the engine's output.
 LABELS: dict[str, tuple[str, str]] = {

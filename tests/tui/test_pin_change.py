@@ -167,7 +167,7 @@ async def test_a_wrong_current_pin_spends_one_try_and_the_last_needs_confirmatio
             assert services.pin_status("jpki_auth").remaining == left
             # the choice itself follows the card once it is read again
             label = f"利用者証明用電子証明書の暗証番号（残り {left} 回）"
-            await wait_for(pilot, lambda: label in screen_text(app))
+            await wait_for(pilot, lambda label=label: label in screen_text(app))
             await pilot.press("escape", "escape")
             await wait_for(pilot, lambda: app.screen.id == "home")
             await card_settled(pilot)
