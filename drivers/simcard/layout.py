@@ -66,6 +66,22 @@ def cv_certificate(
     return tlv(0x7F21, tlv(0x5F4E, body) + tlv(0x5F37, sign_sha256(issuer, body)))
 
 
+def _cv_file(pki: TestPki, issuer_id: str, defect: str | None) -> BinaryFile | None:
+    """An AP's EF 0004, or what a ``defective`` card has there instead (None: no file)."""
+    issuer = pki.key("cv-issuer")
+    signer = pki.key("record-signer").public_key()
+    if defect == "cv-absent":
+        return None
+    if defect == "cv-unknown-issuer":
+        issuer_id = "5" + issuer_id[1:]  # the production hierarchy: no test anchor has it
+    if defect == "cv-bad-signature":
+        issuer = pki.key("counterfeit-signer")
+    if defect == "cv-malformed":
+        issuer_id = "NODIGIT"  # a key id field without the 7 digits it should start with
+    data = cv_certificate(issuer, issuer_id, RECORD_SIGNER_KEY_ID, signer)
+    return BinaryFile(data, refuse_sw=0x6986 if defect == "cv-refused" else None)
+
+
 def _pin(name: str | None, value: str | None, tries: int, fmt: PinFormat,
          blocked: frozenset[str]) -> PinSpec:
     remaining = 0 if name in blocked else tries
@@ -134,7 +150,8 @@ def jpki_application(facts: CardFacts, pki: TestPki, blocked: frozenset[str]) ->
 
 
 def support_application(
-    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey
+    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey,
+    defect: str | None = None,
 ) -> Application:
     """券面事項入力補助AP: My Number, 基本4情報 and their signed records (reference §4)."""
     my_number_file = b"\xff\x10\x0c" + facts.my_number.encode("ascii") + b"\xff\xff"
@@ -156,9 +173,6 @@ def support_application(
                            frozenset({0x11, 0x15})),
         0x0003: BinaryFile(tlv(0xFF30, digests + tlv(0xDF33, sign_sha256(record_key, digests))),
                            _FULL_ACCESS_SUPPORT),
-        0x0004: BinaryFile(cv_certificate(pki.key("cv-issuer"), SUPPORT_CV_ISSUER,
-                                          RECORD_SIGNER_KEY_ID,
-                                          pki.key("record-signer").public_key())),
         0x0005: BinaryFile(tlv(0xFF40,
                                tlv(0xDF41, bytes.fromhex("01030E01"))
                                + tlv(0xDF42, key_id("6000034"))
@@ -178,11 +192,20 @@ def support_application(
         0x0015: _pin("support_b", facts.verification_code_b, CODE_TRIES, PinFormat.FIXED,
                      blocked),
     }
+    _place(files, 0x0004, _cv_file(pki, SUPPORT_CV_ISSUER, defect))
+    if defect == "basic4-absent":
+        del files[0x0002]
     return Application(AppName.SUPPORT, SUPPORT_AID, files, change_ins=0x24, own_key=ap_key)
 
 
+def _place(files: dict[int, CardFile], fid: int, file: CardFile | None) -> None:
+    if file is not None:
+        files[fid] = file
+
+
 def face_application(
-    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey
+    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey,
+    defect: str | None = None,
 ) -> Application:
     """券面AP: age record, card face, rendered number, each signed (reference §5)."""
     card_key = pki.key("face-ap")
@@ -204,6 +227,8 @@ def face_application(
     face[0xDF28] = tlv(0xDF28, sign_padded(record_key, sha256_digest_info(three_digests)))
     face[0xDF29] = tlv(0xDF29, _yyyymmdd(facts.expiry_date))  # not covered by DF28
     face[0xDF2A] = tlv(0xDF2A, blank_png(24, 12))
+    if defect == "photo-absent":
+        del face[0xDF27]  # signed as if it were there: the signature cannot be checked
     face_objects = list(face.values())
     if facts.face_auth:
         face_objects.append(tlv(0xDF2B, "顔認証".encode()))
@@ -219,9 +244,6 @@ def face_application(
                                + tlv(0xDF33, b"\x01")
                                + tlv(0xDF34, facts.municipality_code.encode("ascii"))
                                + tlv(0xDF35, key_id("6000025") + bytes(256)))),
-        0x0004: BinaryFile(cv_certificate(pki.key("cv-issuer"), FACE_CV_ISSUER,
-                                          RECORD_SIGNER_KEY_ID,
-                                          pki.key("record-signer").public_key())),
         0x0005: BinaryFile(tlv(0xFF40, number_image
                                + tlv(0xDF43, sign_sha256(record_key, number_image))),
                            frozenset({0x13})),
@@ -230,6 +252,9 @@ def face_application(
         0x0012: _pin("face_b", facts.verification_code_b, CODE_TRIES, PinFormat.FIXED, blocked),
         0x0013: _pin("face_a", facts.my_number, CODE_TRIES, PinFormat.FIXED, blocked),
     }
+    _place(files, 0x0004, _cv_file(pki, FACE_CV_ISSUER, defect))
+    if defect == "face-absent":
+        del files[0x0002]
     return Application(AppName.FACE, FACE_AID, files, own_key=card_key)
 
 
@@ -256,15 +281,15 @@ def common_application(facts: CardFacts, blocked: frozenset[str]) -> Application
 
 def build_image(
     facts: CardFacts, pki: TestPki, *, blocked: frozenset[str] = frozenset(),
-    counterfeit: bool = False,
+    counterfeit: bool = False, defect: str | None = None,
 ) -> CardImage:
     """The whole card for ``facts``: which APs exist follows the token and profile."""
     record_key = pki.key("counterfeit-signer" if counterfeit else "record-signer")
     android = facts.token == TOKEN_TYPES["android"]
     apps = [jpki_application(facts, pki, blocked)]
     if facts.has_text_aps:
-        apps.append(support_application(facts, pki, blocked, record_key))
-        apps.append(face_application(facts, pki, blocked, record_key))
+        apps.append(support_application(facts, pki, blocked, record_key, defect))
+        apps.append(face_application(facts, pki, blocked, record_key, defect))
     if not android:
         apps.append(juki_application(facts, blocked))
     if facts.has_text_aps:

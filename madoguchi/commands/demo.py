@@ -455,8 +455,9 @@ class ApplianceServices:
             face_sex=face.sex.value if face else "",
             expiry=face.expiry.isoformat() if face and face.expiry else "",
             endorsement=face.endorsement if face else None,
-            checks=tuple((check.name, check.ok) for check in report.checks),
+            checks=tuple((check.name, check.ok, check.reason.value) for check in report.checks),
             test_card=report.test_card,
+            unreadable=tuple(report.unreadable),
         )
 
     def _trust_anchors(self) -> Any:

@@ -281,30 +281,60 @@ class FallbackScreen(CounterScreen[bool]):
         if view.face_sex and view.face_sex != view.sex:
             gender.append(t("fallback.sources_differ", other=sex(view.face_sex)),
                           style="bold reverse")
-        grid.add_row(t("fallback.items.name"), view.name or t("common.none"))
-        grid.add_row(t("fallback.items.address"), view.address or t("common.none"))
+        missing = Text(t("fallback.unreadable"), style="bold reverse")
+        basic4_gone = "basic4" in view.unreadable
+        grid.add_row(t("fallback.items.name"),
+                     missing if basic4_gone else view.name or t("common.none"))
+        grid.add_row(t("fallback.items.address"),
+                     missing if basic4_gone else view.address or t("common.none"))
         grid.add_row(t("fallback.items.birth_date"), birth)
         grid.add_row(t("fallback.items.sex"), gender)
-        grid.add_row(t("fallback.items.expiry"), view.expiry or t("common.none"))
+        face_gone = "card_face" in view.unreadable
+        grid.add_row(t("fallback.items.expiry"),
+                     missing if face_gone else view.expiry or t("common.none"))
         if view.endorsement:
             grid.add_row(t("fallback.endorsement"), view.endorsement)
-        for name, ok in view.checks:
+        if face_gone:
+            grid.add_row(t("fallback.card_face"), missing)
+        elif "photo" in view.unreadable:
+            grid.add_row(t("fallback.photo"), missing)
+        for index, (name, ok, _reason) in enumerate(view.checks):
             mark = ("fallback.check_undecided" if ok is None
                     else "fallback.check_ok" if ok else "fallback.check_ng")
             grid.add_row(
-                t("fallback.checks_title") if name == view.checks[0][0] else "",
+                t("fallback.checks_title") if index == 0 else "",
                 Text(t(mark, name=t(f"fallback.checks.{name}")),
                      style="bold reverse" if ok is False else ""),
             )
         warning = self.query_one("#fallback-warning", Static)
-        warning.display = view.genuine is False
-        warning.update(t("fallback.counterfeit") if view.genuine is False else "")
+        warning.display = view.genuine is not True
+        reasons = self._reasons(view)
+        warning.update(
+            "" if view.genuine is True
+            else t("fallback.counterfeit" if view.genuine is False else "fallback.not_genuine",
+                   reasons=reasons)
+        )
         parts: list[Any] = [Text(t("fallback.chip_title"), style="bold yellow"), grid]
-        if view.genuine is None:
-            parts.append(Text(t("fallback.undecided"), style="bold"))
         if view.test_card:
             parts.append(Text(t("fallback.test_card")))
         self.query_one("#fallback-chip", Static).update(Group(*parts))
+
+    def _reasons(self, view: IdentityView) -> str:
+        """Why the chip is not shown genuine, each reason once, in the clerk's language.
+
+        A failed signature is named before a check that could not be made, so the
+        counterfeit warning starts with what failed.
+        """
+        t = self.t
+        said: list[str] = []
+        for wanted in (False, None):
+            for name, ok, reason in view.checks:
+                if ok is not wanted:
+                    continue
+                text = t(f"fallback.reasons.{reason}", name=t(f"fallback.checks.{name}"))
+                if text not in said:
+                    said.append(text)
+        return t("fallback.reason_joiner").join(said)
 
     def _show_side(self, step: Step | None) -> None:
         """Show the current phase's input and focus it now, not after a refresh.
@@ -451,6 +481,10 @@ class FallbackScreen(CounterScreen[bool]):
         # The outcome only: never the code, never the chip's data.
         self.counter.record_action("collation_b_check", view.outcome)
         if view.outcome == "read":
+            # Which checks did not pass and why: codes only, no personal data.
+            self.counter.record_action("chip_checks", ",".join(
+                f"{name}={reason}" for name, ok, reason in view.checks if ok is not True
+            ) or "verified")
             self.view = view
             self.phase = "compare"
             self._say("")
@@ -480,8 +514,11 @@ class FallbackScreen(CounterScreen[bool]):
         if view is None:
             return
         ticked = set(self.query_one("#fallback-items", TickList).selected)
-        # A chip whose signature failed cannot vouch for anything printed on the card.
-        match = ticked >= set(COMPARED) and view.genuine is not False
+        # A chip that is not shown genuine cannot vouch for anything printed on the card:
+        # a failed signature (偽造カードの疑い) and a check that could not be made (a
+        # CV certificate missing or malformed, an issuer not configured, a file absent)
+        # alike record no match (issue 14).
+        match = ticked >= set(COMPARED) and view.genuine is True
         # A failed chip signature is recorded as its own fact: the outcome gives it as
         # the reason (偽造カードの疑い) and the synced record carries the flag.
         if self._record(CHIP_MATCH_STEP, match, counterfeit=view.genuine is False):
