@@ -25,7 +25,16 @@ from drivers.simcard.filesystem import (
     PrivateKeyFile,
     RecordFile,
 )
-from drivers.simcard.images import blank_png, placeholder_jp2
+from drivers.simcard.images import (
+    ADDRESS_SIZE,
+    NAME_SIZE,
+    NUMBER_SIZE,
+    SECURITY_CODE_SIZE,
+    blank_png,
+    portrait_jp2,
+    text_png,
+    undecodable_jp2,
+)
 from drivers.simcard.pki import HolderAttributes, TestPki
 from drivers.simcard.signing import sha256_digest_info, sign_padded, sign_sha256
 from drivers.simcard.tlv import offset_table_file, public_key_value, tlv
@@ -80,6 +89,11 @@ def _cv_file(pki: TestPki, issuer_id: str, defect: str | None) -> BinaryFile | N
         issuer_id = "NODIGIT"  # a key id field without the 7 digits it should start with
     data = cv_certificate(issuer, issuer_id, RECORD_SIGNER_KEY_ID, signer)
     return BinaryFile(data, refuse_sw=0x6986 if defect == "cv-refused" else None)
+
+
+def holder_seed(facts: CardFacts) -> str:
+    """The seed of the holder's synthetic portrait: one face per person, whatever the profile."""
+    return f"{facts.name}/{facts.birth_date.isoformat()}/{facts.sex}"
 
 
 def _pin(name: str | None, value: str | None, tries: int, fmt: PinFormat,
@@ -215,9 +229,10 @@ def face_application(
         0xDF22: tlv(0xDF22, _yyyymmdd(facts.birth_date)),
         0xDF23: tlv(0xDF23, facts.sex.encode("ascii")),
         0xDF24: tlv(0xDF24, card_pub),
-        0xDF25: tlv(0xDF25, blank_png(256, 32)),
-        0xDF26: tlv(0xDF26, blank_png(512, 64)),
-        0xDF27: tlv(0xDF27, placeholder_jp2()),
+        0xDF25: tlv(0xDF25, text_png(facts.name, NAME_SIZE)),
+        0xDF26: tlv(0xDF26, text_png(facts.address, ADDRESS_SIZE, lines=2)),
+        0xDF27: tlv(0xDF27, undecodable_jp2() if defect == "photo-undecodable"
+                    else portrait_jp2(holder_seed(facts))),
     }
     # DF28 covers three SHA-256 digests in one DigestInfo: DF22-24, DF25-26, DF27 (SOL).
     groups = ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,))
@@ -225,14 +240,18 @@ def face_application(
         hashlib.sha256(b"".join(face[t] for t in group)).digest() for group in groups
     )
     face[0xDF28] = tlv(0xDF28, sign_padded(record_key, sha256_digest_info(three_digests)))
+    if defect == "photo-swapped":
+        # A forger's photo under the issuer's genuine signature: DF28 no longer matches.
+        face[0xDF27] = tlv(0xDF27, portrait_jp2(holder_seed(facts) + " (someone else)"))
     face[0xDF29] = tlv(0xDF29, _yyyymmdd(facts.expiry_date))  # not covered by DF28
-    face[0xDF2A] = tlv(0xDF2A, blank_png(24, 12))
+    face[0xDF2A] = tlv(0xDF2A, text_png(facts.security_code, SECURITY_CODE_SIZE))
     if defect == "photo-absent":
         del face[0xDF27]  # signed as if it were there: the signature cannot be checked
     face_objects = list(face.values())
     if facts.face_auth:
         face_objects.append(tlv(0xDF2B, "顔認証".encode()))
-    number_image = tlv(0xDF41, blank_png(72, 12)) + tlv(0xDF42, card_pub)
+    # The rendered My Number stays blank: nothing at the counter reads it (照合番号A only).
+    number_image = tlv(0xDF41, blank_png(*NUMBER_SIZE)) + tlv(0xDF42, card_pub)
     files: dict[int, CardFile] = {
         0x0001: BinaryFile(tlv(0xFF10, age + tlv(0xDF13, sign_sha256(record_key, age))),
                            frozenset({0x11})),

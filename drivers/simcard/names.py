@@ -27,6 +27,8 @@ DEFECTS: dict[str, str] = {
     "basic4-absent": "入力補助 EF 0002 (基本4情報) does not exist",
     "face-absent": "券面 EF 0002 (the card face) does not exist",
     "photo-absent": "the card face has no photo (DF27)",
+    "photo-swapped": "the photo (DF27) is another face than the one the issuer signed",
+    "photo-undecodable": "the photo (DF27) is signed but is not a decodable JPEG 2000",
 }
 
 #: How a card answers a holder PIN that was never set (face-auth, under-15's signature

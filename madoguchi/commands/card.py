@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from device.card.chip import TrustAnchors
+from device.card.face_images import decode_card_face
 from device.card.kind import Classification, classify
 from device.card.layout import HOLDER_PINS, PinKind
 from device.card.pins import PinStatus
@@ -256,6 +257,13 @@ def read_json(report: IdentityReport) -> dict[str, Any]:
             "endorsement": face.endorsement,
         }
     data["unreadable"] = dict(report.unreadable)
+    if report.card_face is not None:
+        decoded = decode_card_face(report.card_face)
+        data["unreadable"].update(decoded.problems)
+        data["card_face"]["photo"] = None if decoded.photo is None else {
+            "width": decoded.photo.width, "height": decoded.photo.height,
+            "mode": decoded.photo.mode,
+        }
     data["checks"] = {
         c.name: {"ok": c.ok, "reason": c.reason.value, "detail": c.detail} for c in report.checks
     }
@@ -295,7 +303,9 @@ def run_read(args: argparse.Namespace) -> int:
         print(f"性別:     {info['sex']}")
     if "card_face" in data:
         face = data["card_face"]
-        photo = "-" if face["photo_bytes"] is None else f"{face['photo_bytes']} B"
+        picture = face["photo"]
+        photo = "-" if picture is None else (
+            f"{picture['width']}x{picture['height']} JPEG 2000, {face['photo_bytes']} B")
         print(f"券面 生年月日: {face['birth_date']}  性別: {face['sex']}  "
               f"有効期限: {face['expiry'] or '-'}  写真: {photo}")
         if face["endorsement"]:

@@ -445,6 +445,13 @@ class ApplianceServices:
         finally:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
+        unreadable = dict(report.unreadable)
+        if face is not None:
+            from device.card.face_images import decode_card_face
+
+            # Decoded to know the pictures are there and whole; the pixels are not kept
+            # (the screen does not draw them yet), so they cannot outlive the check.
+            unreadable.update(decode_card_face(face).problems)
         return IdentityView(
             "read",
             name=info.name if info else "",
@@ -457,7 +464,7 @@ class ApplianceServices:
             endorsement=face.endorsement if face else None,
             checks=tuple((check.name, check.ok, check.reason.value) for check in report.checks),
             test_card=report.test_card,
-            unreadable=tuple(report.unreadable),
+            unreadable=tuple(unreadable),
         )
 
     def _trust_anchors(self) -> Any:

@@ -34,6 +34,7 @@ CASES: dict[str, tuple[str, str, str | None]] = {
                       "氏名"),
     "face-absent": ("真正性を確認できません", "券面APの署名対象データを読み取れない", "券面AP"),
     "photo-absent": ("真正性を確認できません", "券面APの署名対象データの形式が不正", "顔写真"),
+    "photo-swapped": ("偽造カードの疑いがあります", "券面APの署名が一致しない", None),
 }
 #: What no Japanese screen may show: status words, class names, snake-case codes.
 RAW = re.compile(r"\b(SW ?[0-9A-F]{4}|6986|6A82|[A-Z][a-z]+Error|[a-z]+_[a-z_]+)\b")
@@ -78,7 +79,8 @@ async def test_a_strange_card_is_warned_and_cannot_match(defective: tuple[str, A
         card = screen.session.recorded["applicant_id"]["card"]  # type: ignore[attr-defined]
         assert card["chip_face_match"] is False
         # Only a failed signature is flagged as a suspected counterfeit.
-        assert card.get("counterfeit_suspected", False) is (defect == "cv-bad-signature")
+        assert card.get("counterfeit_suspected", False) is (
+            defect in ("cv-bad-signature", "photo-swapped"))
         notices = " ".join(str(n.message) for n in app._notifications)
     assert "券面事項の不一致を記録しました" in notices
     events = services.operators.events("demo")
@@ -98,5 +100,31 @@ async def test_english_names_the_reason_too(tmp_path: Path, clock: StepClock,
             await pilot.press("f2")
             await wait_for(pilot, lambda: "cannot be shown genuine" in _flat(app))
             assert "Input-support AP: CV certificate cannot be read" in _flat(app)
+    finally:
+        services.close()
+
+
+async def test_a_photo_that_does_not_decode_is_marked_and_the_rest_stands(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    """Signed as issued, so genuine; the photo is marked unreadable, the match can be recorded."""
+    services = make_services(tmp_path, clock=clock, pki_dir=sim_pki, profile="defective",
+                             defect="photo-undecodable")
+    try:
+        app = CounterApp(services=services)
+        async with app.run_test(size=SIZE) as pilot:
+            frames = Frames(pilot)
+            await _to_fallback(pilot, frames)
+            await _type_code(frames, _facts(services).verification_code_b)
+            screen = app.screen
+            text = screen_text(app)
+            assert re.search(r"顔写真\s+ICチップから読み取れません", text)
+            assert "真正性を確認できません" not in _flat(app)
+            assert "券面AP 正常" in text
+            await _tick_all_and_record(frames)
+            await wait_for(pilot, lambda: app.screen is not screen
+                           or screen.phase == "declare")  # type: ignore[attr-defined]
+            card = screen.session.recorded["applicant_id"]["card"]  # type: ignore[attr-defined]
+            assert card["chip_face_match"] is True
     finally:
         services.close()

@@ -296,8 +296,9 @@ class FallbackScreen(CounterScreen[bool]):
             grid.add_row(t("fallback.endorsement"), view.endorsement)
         if face_gone:
             grid.add_row(t("fallback.card_face"), missing)
-        elif "photo" in view.unreadable:
-            grid.add_row(t("fallback.photo"), missing)
+        for piece in ("photo", "name_image", "address_image"):
+            if piece in view.unreadable and not face_gone:
+                grid.add_row(t(f"fallback.{piece}"), missing)
         for index, (name, ok, _reason) in enumerate(view.checks):
             mark = ("fallback.check_undecided" if ok is None
                     else "fallback.check_ok" if ok else "fallback.check_ng")
