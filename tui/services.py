@@ -17,9 +17,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from device.operators import Clock, OperatorSession
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 from device.procedures import Session
 from device.records import CertificateAction, TransactionRecord
 
@@ -193,6 +196,7 @@ class IdentityView:
     test_card: bool = False
     detail: str = ""
     unreadable: tuple[str, ...] = ()
+    photo: PILImage | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"IdentityView(outcome={self.outcome!r}, <personal data hidden>)"

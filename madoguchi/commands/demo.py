@@ -446,12 +446,15 @@ class ApplianceServices:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
         unreadable = dict(report.unreadable)
+        photo = None
         if face is not None:
             from device.card.face_images import decode_card_face
 
-            # Decoded to know the pictures are there and whole; the pixels are not kept
-            # (the screen does not draw them yet), so they cannot outlive the check.
-            unreadable.update(decode_card_face(face).problems)
+            decoded = decode_card_face(face)
+            unreadable.update(decoded.problems)
+            # Only the photo goes to the screen (which wipes it); the name and address
+            # images are checked to decode, their pixels dropped here.
+            photo = decoded.photo
         return IdentityView(
             "read",
             name=info.name if info else "",
@@ -465,6 +468,7 @@ class ApplianceServices:
             checks=tuple((check.name, check.ok, check.reason.value) for check in report.checks),
             test_card=report.test_card,
             unreadable=tuple(unreadable),
+            photo=photo,
         )
 
     def _trust_anchors(self) -> Any:

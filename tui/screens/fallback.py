@@ -35,6 +35,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
 from tui.services import IdentityView, PinView
 from tui.widgets.bars import KeyHelp, TitleBar
+from tui.widgets.card_photo import photo_widget, wipe_picture
 from tui.widgets.tick_list import TickList
 
 #: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
@@ -151,7 +152,11 @@ class FallbackScreen(CounterScreen[bool]):
                 yield Static(id="fallback-tries")
             yield Static("", id="fallback-warning", classes="error")
             with Horizontal(id="fallback-compare"):
-                yield Static(id="fallback-chip")
+                with Vertical(id="fallback-chip-column"):
+                    yield Static(id="fallback-chip")
+                    # The chip's face photo, drawn as the terminal can (card_photo).
+                    with Horizontal(id="fallback-photo"):
+                        yield Static(t("fallback.photo"), id="fallback-photo-label")
                 # Both phases' inputs exist from the start and are only shown and
                 # focused: keys that arrive the moment a phase begins (a fast
                 # clerk's burst) find their widget already there.
@@ -319,6 +324,22 @@ class FallbackScreen(CounterScreen[bool]):
         if view.test_card:
             parts.append(Text(t("fallback.test_card")))
         self.query_one("#fallback-chip", Static).update(Group(*parts))
+        self._show_photo(view)
+
+    def _show_photo(self, view: IdentityView) -> None:
+        """Draw the chip's photo beside the label, once; hide the row when there is none."""
+        holder = self.query_one("#fallback-photo", Horizontal)
+        holder.display = view.photo is not None
+        self.query_one("#fallback-photo-label", Static).update(self.t("fallback.photo"))
+        if view.photo is not None and not holder.query("#fallback-photo-image"):
+            holder.mount(photo_widget(view.photo, widget_id="fallback-photo-image"))
+
+    def _drop_photo(self) -> None:
+        """Take the photo off the screen and overwrite its pixels (it is personal data)."""
+        for widget in self.query("#fallback-photo-image"):
+            widget.remove()
+        if self.view is not None:
+            wipe_picture(self.view.photo)
 
     def _reasons(self, view: IdentityView) -> str:
         """Why the chip is not shown genuine, each reason once, in the clerk's language.
@@ -571,13 +592,16 @@ class FallbackScreen(CounterScreen[bool]):
             return False
         self.counter.record_action("collation_b_check", "card_removed")
         wipe(self._code)
+        self._drop_photo()
         self.view = None  # the chip's personal data leaves the screen with the card
         self.dismiss(False)
         return True
 
     def _leave(self) -> None:
         wipe(self._code)
+        self._drop_photo()
         self.dismiss(self.phase == "declare")
 
     def on_unmount(self) -> None:
         wipe(self._code)
+        self._drop_photo()
