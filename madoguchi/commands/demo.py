@@ -440,8 +440,9 @@ class ApplianceServices:
                 )
                 session.logout()
         except MadoguchiError as exc:
-            outcome, remaining, detail = verify_failure(exc)
-            return IdentityView(outcome, remaining, detail=detail)
+            outcome, remaining, _ = verify_failure(exc)
+            # The screen says what went wrong in words (fallback.errors.*), never a class name.
+            return IdentityView(outcome, remaining, detail=identity_error_kind(exc))
         finally:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
@@ -537,6 +538,22 @@ class ApplianceServices:
         if close_pad is not None:
             close_pad()
         self.store.close()
+
+
+def identity_error_kind(exc: MadoguchiError) -> str:
+    """What kind of failure ended an identity check (``fallback.errors.*``)."""
+    from device.card.errors import PinCounterUnknownError
+    from madoguchi.errors import CardError, CardRemovedError, ReaderError
+
+    if isinstance(exc, CardRemovedError):
+        return "card_removed"
+    if isinstance(exc, ReaderError):
+        return "reader"
+    if isinstance(exc, PinCounterUnknownError):
+        return "counter_unknown"
+    if isinstance(exc, CardError):
+        return "card"
+    return "other"
 
 
 def verify_failure(exc: MadoguchiError) -> tuple[str, int | None, str]:

@@ -128,3 +128,24 @@ async def test_a_photo_that_does_not_decode_is_marked_and_the_rest_stands(
             assert card["chip_face_match"] is True
     finally:
         services.close()
+
+
+def test_a_failed_read_is_told_in_words_not_class_names(
+    tmp_path: Path, clock: StepClock, sim_pki: Path
+) -> None:
+    """The link drops in the middle of the identity check: a kind the screen words, no name."""
+    from tui.i18n import Strings
+
+    services = make_services(tmp_path, clock=clock, pki_dir=sim_pki, profile="flaky",
+                             drop_after=4)
+    try:
+        code = bytearray(services.reader.card.facts.verification_code_b.encode())
+        view = services.identity_check(code, confirm_last_try=frozenset())
+    finally:
+        services.close()
+    assert code == bytearray(len(code))  # wiped
+    assert (view.outcome, view.detail) == ("error", "card_removed")
+    for language in ("ja", "en"):
+        assert Strings(language).has(f"fallback.errors.{view.detail}")
+    assert "Error" not in Strings("ja")("fallback.outcomes.error",
+                                        detail=Strings("ja")("fallback.errors.card_removed"))

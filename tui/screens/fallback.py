@@ -465,8 +465,8 @@ class FallbackScreen(CounterScreen[bool]):
         """Card worker: the identity check (the service wipes ``secret``)."""
         try:
             view = self.counter.services.identity_check(secret, confirm_last_try=confirm_last_try)
-        except MadoguchiError as exc:
-            view = IdentityView("error", detail=type(exc).__name__)
+        except MadoguchiError:
+            view = IdentityView("error", detail="other")
         finally:
             wipe(secret)
         self.post_message(IdentityChecked(view))
@@ -517,8 +517,10 @@ class FallbackScreen(CounterScreen[bool]):
             self.tries_left = view.remaining
             self.tries_state = "blocked" if view.remaining == 0 else None
         remaining = "?" if view.remaining is None else str(view.remaining)
+        kind = f"fallback.errors.{view.detail}"
+        detail = self.t(kind if self.t.has(kind) else "fallback.errors.other")
         self._say(self.t(f"fallback.outcomes.{view.outcome}", remaining=remaining,
-                         detail=view.detail), error=True)
+                         detail=detail), error=True)
         self._show_tries()
         self._read_tries()  # each counter again: the entry may have spent one and not the other
 
