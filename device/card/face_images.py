@@ -14,7 +14,11 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
-from PIL import Image
+from PIL import (
+    Image,
+    Jpeg2KImagePlugin,  # noqa: F401 - registers JP2, so Pillow does not import every plugin
+    PngImagePlugin,  # noqa: F401
+)
 
 from device.card.data import CardFace
 

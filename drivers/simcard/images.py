@@ -16,11 +16,19 @@ import functools
 import hashlib
 import io
 import logging
+import os
 import random
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import (
+    Image,
+    ImageDraw,
+    ImageFilter,
+    ImageFont,
+    Jpeg2KImagePlugin,  # noqa: F401 - registers JP2, so Pillow does not import every plugin
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,43 @@ PHOTO_SIZE = (192, 240)
 PHOTO_RATE = 15
 
 FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
+#: Bumped whenever the drawing changes, so that cached renderings are not reused.
+RENDER_VERSION = "1"
+
+
+def _font_identity() -> str:
+    """Which font a rendering used, without loading it (file and size, or the built-in)."""
+    for path in NOTO_CJK_FILES:
+        if path.is_file():
+            return f"{path}:{path.stat().st_size}"
+    return "pillow-builtin"
+
+
+def rendered(cache: Path | None, kind: str, inputs: str, render: Callable[[], bytes]) -> bytes:
+    """``render()``, kept in ``cache/card-face`` (the sim PKI directory) by its inputs.
+
+    Drawing and encoding the card face costs about 0.1 s per process start; the demo
+    starts often. The file name is a digest of the inputs, the font and
+    :data:`RENDER_VERSION`, so a change of any of them renders anew.
+    """
+    if cache is None:
+        return render()
+    key = hashlib.sha256(
+        "\0".join((RENDER_VERSION, kind, inputs, _font_identity())).encode()).hexdigest()[:32]
+    path = cache / "card-face" / f"{kind}-{key}.bin"
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    data = render()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a concurrent start reads a whole file or none
+    except OSError as exc:
+        log.warning("could not cache the virtual card's %s image: %s", kind, exc)
+    return data
 
 
 @functools.cache

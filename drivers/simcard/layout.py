@@ -32,6 +32,7 @@ from drivers.simcard.images import (
     SECURITY_CODE_SIZE,
     blank_png,
     portrait_jp2,
+    rendered,
     text_png,
     undecodable_jp2,
 )
@@ -223,16 +224,20 @@ def face_application(
 ) -> Application:
     """券面AP: age record, card face, rendered number, each signed (reference §5)."""
     card_key = pki.key("face-ap")
+    cache = pki.directory  # rendered images are kept beside the test keys
+    seed = holder_seed(facts)
     card_pub = public_key_value(card_key.public_key())
     age = tlv(0xDF11, _yyyymmdd(facts.birth_date)) + tlv(0xDF12, card_pub)
     face = {
         0xDF22: tlv(0xDF22, _yyyymmdd(facts.birth_date)),
         0xDF23: tlv(0xDF23, facts.sex.encode("ascii")),
         0xDF24: tlv(0xDF24, card_pub),
-        0xDF25: tlv(0xDF25, text_png(facts.name, NAME_SIZE)),
-        0xDF26: tlv(0xDF26, text_png(facts.address, ADDRESS_SIZE, lines=2)),
+        0xDF25: tlv(0xDF25, rendered(cache, "name", facts.name,
+                                     lambda: text_png(facts.name, NAME_SIZE))),
+        0xDF26: tlv(0xDF26, rendered(cache, "address", facts.address,
+                                     lambda: text_png(facts.address, ADDRESS_SIZE, lines=2))),
         0xDF27: tlv(0xDF27, undecodable_jp2() if defect == "photo-undecodable"
-                    else portrait_jp2(holder_seed(facts))),
+                    else rendered(cache, "photo", seed, lambda: portrait_jp2(seed))),
     }
     # DF28 covers three SHA-256 digests in one DigestInfo: DF22-24, DF25-26, DF27 (SOL).
     groups = ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,))
@@ -242,9 +247,12 @@ def face_application(
     face[0xDF28] = tlv(0xDF28, sign_padded(record_key, sha256_digest_info(three_digests)))
     if defect == "photo-swapped":
         # A forger's photo under the issuer's genuine signature: DF28 no longer matches.
-        face[0xDF27] = tlv(0xDF27, portrait_jp2(holder_seed(facts) + " (someone else)"))
+        other = seed + " (someone else)"
+        face[0xDF27] = tlv(0xDF27, rendered(cache, "photo", other, lambda: portrait_jp2(other)))
     face[0xDF29] = tlv(0xDF29, _yyyymmdd(facts.expiry_date))  # not covered by DF28
-    face[0xDF2A] = tlv(0xDF2A, text_png(facts.security_code, SECURITY_CODE_SIZE))
+    face[0xDF2A] = tlv(0xDF2A, rendered(cache, "security-code", facts.security_code,
+                                        lambda: text_png(facts.security_code,
+                                                         SECURITY_CODE_SIZE)))
     if defect == "photo-absent":
         del face[0xDF27]  # signed as if it were there: the signature cannot be checked
     face_objects = list(face.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -120,3 +121,20 @@ def test_a_colour_photo_is_not_the_issuers() -> None:
 def test_rendering_is_reproducible() -> None:
     assert images.portrait_jp2("a") == images.portrait_jp2("a")
     assert images.portrait_jp2("a") != images.portrait_jp2("b")
+
+
+def test_renderings_are_cached_by_their_inputs(tmp_path: Path) -> None:
+    drawn: list[str] = []
+
+    def draw(text: str) -> Callable[[], bytes]:
+        def render() -> bytes:
+            drawn.append(text)
+            return text.encode()
+        return render
+
+    assert images.rendered(tmp_path, "name", "a", draw("a")) == b"a"
+    assert images.rendered(tmp_path, "name", "a", draw("a")) == b"a"  # read back, not drawn
+    assert images.rendered(tmp_path, "name", "b", draw("b")) == b"b"
+    assert images.rendered(None, "name", "a", draw("a")) == b"a"  # no cache: always drawn
+    assert drawn == ["a", "b", "a"]
+    assert len(list((tmp_path / "card-face").glob("name-*.bin"))) == 2
