@@ -801,10 +801,14 @@ def run_screen(
     # guard's deadline, whatever the start-up is doing.
     guard = StopGuard(terminal_fd=sys.stdin.fileno(), notify=sdnotify.notify).install()
     from tui.app import CounterApp
+    from tui.widgets.card_photo import probe_terminal
 
     if guard.requested() is not None:
         log.info("asked to stop while starting: the screen is not opened")
         return 0
+    # How the terminal can draw the chip's photo: asked while the devices open, answered
+    # before the app takes the terminal's input (tui/widgets/card_photo.py).
+    probe = probe_terminal()
     services = build_services(config, state_dir=state_dir, profile=profile, demo=demo)
     sync: DemoSync | None = None
     try:
@@ -823,6 +827,7 @@ def run_screen(
             watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
             exit_control=guard,
         )
+        probe.join()
         app.run()
     finally:
         # The clean-up has the deadline too (a second SIGTERM meanwhile changes nothing).

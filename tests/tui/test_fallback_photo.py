@@ -64,9 +64,9 @@ async def test_the_photo_is_drawn_and_wiped_when_the_comparison_is_recorded(
         photo = await _compare(pilot, face_auth)
         assert (photo.mode, photo.size) == ("L", PHOTO_SIZE)
         drawn = app.screen.query_one("#fallback-photo-image")
-        assert isinstance(drawn, card_photo.TerminalImage)
+        assert isinstance(drawn, card_photo.terminal_image_class())  # type: ignore[arg-type]
         if not (sys.__stdout__ and sys.__stdout__.isatty()):  # pytest -s in a terminal asks it
-            assert card_photo.DRAWING == "unicode"  # textual-image's choice without a terminal
+            assert card_photo.drawing() == "unicode"  # textual-image's choice, no terminal
         assert drawn.size.width >= 4
         assert drawn.size.height >= 3
         text = screen_text(app)
@@ -110,7 +110,7 @@ def test_snapshot_half_blocks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What textual-image picks in tmux or over ssh (a terminal without sixel or TGP).
-    monkeypatch.setattr(card_photo, "TerminalImage", HalfcellImage)
+    monkeypatch.setattr(card_photo, "terminal_image_class", lambda: HalfcellImage)
     services = make_services(tmp_path, clock=StepClock(), pki_dir=sim_pki, profile="face-auth")
     code = _facts(services).verification_code_b
 
