@@ -17,9 +17,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from device.operators import Clock, OperatorSession
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 from device.procedures import Session
 from device.records import CertificateAction, TransactionRecord
 
@@ -173,8 +176,12 @@ class IdentityView:
     The personal fields are filled only for ``read``: the 基本4情報 (``name``,
     ``address``, ``birth_date``, ``sex``), then the 券面AP's own ``face_birth_date``,
     ``face_sex``, ``expiry`` and ``endorsement``. Dates are ISO, sex the card's
-    ISO 5218 code. ``checks`` are the chip signature checks ``(name, ok)``, ``ok``
-    ``None`` when undecided. ``repr`` hides the personal data.
+    ISO 5218 code. ``checks`` are the chip signature checks ``(name, ok, reason)``,
+    ``ok`` ``None`` when the card cannot be shown genuine, ``reason`` a code of
+    ``device.card.reading.CheckReason`` (``fallback.reasons.*``). ``unreadable`` names
+    the pieces the card did not give (``basic4``, ``card_face``, ``name_image``,
+    ``address_image``, ``photo``): the rest is still shown. ``repr`` hides the
+    personal data.
     """
 
     outcome: str
@@ -187,9 +194,11 @@ class IdentityView:
     face_sex: str = ""
     expiry: str = ""
     endorsement: str | None = None
-    checks: tuple[tuple[str, bool | None], ...] = ()
+    checks: tuple[tuple[str, bool | None, str], ...] = ()
     test_card: bool = False
     detail: str = ""
+    unreadable: tuple[str, ...] = ()
+    photo: PILImage | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"IdentityView(outcome={self.outcome!r}, <personal data hidden>)"
@@ -197,7 +206,7 @@ class IdentityView:
     @property
     def genuine(self) -> bool | None:
         """``False`` if a chip check failed, ``None`` if one was undecided, else ``True``."""
-        results = [ok for _, ok in self.checks]
+        results = [ok for _, ok, _ in self.checks]
         if False in results:
             return False
         return None if None in results or not results else True

@@ -160,8 +160,11 @@ def verify_card_face(face: CardFace, signer: rsa.RSAPublicKey) -> None:
             fields[0xDF25] + fields[0xDF26],
             fields[0xDF27],
         )
-    except KeyError:
-        raise MalformedResponseError("card face lacks a signed field") from None
+    except KeyError as missing:
+        raise MalformedResponseError(
+            f"card face lacks the signed field {missing.args[0]:X}") from None
+    if face.signature is None:
+        raise MalformedResponseError("card face lacks its signature (DF28)")
     expected = CARD_FACE_DIGEST_INFO + b"".join(hashlib.sha256(part).digest() for part in groups)
     try:
         recovered = signer.recover_data_from_signature(face.signature, padding.PKCS1v15(), None)
@@ -173,6 +176,8 @@ def verify_card_face(face: CardFace, signer: rsa.RSAPublicKey) -> None:
 
 def verify_challenge_signature(face: CardFace, challenge: bytes, signature: bytes) -> None:
     """The card signed DigestInfo(SHA-256(challenge)) with the key the card face certifies."""
+    if face.public_key is None:
+        raise MalformedResponseError("card face lacks the card key (DF24)")
     key = rsa_key_from_tlv(face.public_key, "card face key (DF24)")
     _verify(key, signature, challenge, "card presence signature")
 

@@ -170,27 +170,45 @@ def parse_basic4(data: bytes) -> Basic4Info:
 
 @dataclass(frozen=True, slots=True)
 class CardFace:
-    """券面AP EF 0002: what is printed on the card face, plus the chip's signature."""
+    """券面AP EF 0002: what is printed on the card face, plus the chip's signature.
+
+    The images, the photo, the card key and the signature are ``None`` when the card
+    face lacks them: the rest is still shown (marked), and the signature check then
+    reports that the card cannot be shown genuine (issue 14: piece by piece).
+    """
 
     birth_date: dt.date
     sex: Sex
     expiry: dt.date | None
-    name_image: bytes = field(repr=False)
-    address_image: bytes = field(repr=False)
-    photo: bytes = field(repr=False)
-    public_key: bytes = field(repr=False)
-    signature: bytes = field(repr=False)
+    name_image: bytes | None = field(repr=False)
+    address_image: bytes | None = field(repr=False)
+    photo: bytes | None = field(repr=False)
+    public_key: bytes | None = field(repr=False)
+    signature: bytes | None = field(repr=False)
     #: The raw DF22..DF27 objects the DF28 signature covers, by tag.
     signed_fields: dict[int, bytes] = field(repr=False)
     #: The 追記欄 text (DF2B), e.g. 「顔認証」; ``None`` when the card has none.
     endorsement: str | None = None
 
     def __repr__(self) -> str:
-        return f"CardFace(<personal data hidden>, photo {len(self.photo)} bytes)"
+        size = "no photo" if self.photo is None else f"photo {len(self.photo)} bytes"
+        return f"CardFace(<personal data hidden>, {size})"
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The pieces this card face lacks: ``name_image``, ``address_image``, ``photo``…"""
+        pieces = (("name_image", self.name_image), ("address_image", self.address_image),
+                  ("photo", self.photo), ("public_key", self.public_key),
+                  ("signature", self.signature))
+        return tuple(name for name, value in pieces if value is None)
 
 
 def parse_card_face(data: bytes) -> CardFace:
-    """Parse 券面AP EF 0002 ``FF20 { DF21 … DF2A }`` (reference §5)."""
+    """Parse 券面AP EF 0002 ``FF20 { DF21 … DF2A }`` (reference §5).
+
+    The birth date and sex are required (the text the clerk compares); the images,
+    photo, key and signature may be absent (see :attr:`CardFace.missing`).
+    """
     top = parse_file(data, 0xFF20)
     fields = children_by_tag(top)
     where = "card face (券面AP EF 0002)"
@@ -200,11 +218,11 @@ def parse_card_face(data: bytes) -> CardFace:
         birth_date=parse_yyyymmdd(require(fields, 0xDF22, where), "birth date"),
         sex=_sex(require(fields, 0xDF23, where)),
         expiry=None if expiry_raw is None else parse_yyyymmdd(expiry_raw, "card expiry"),
-        name_image=require(fields, 0xDF25, where),
-        address_image=require(fields, 0xDF26, where),
-        photo=require(fields, 0xDF27, where),
-        public_key=require(fields, 0xDF24, where),
-        signature=require(fields, 0xDF28, where),
+        name_image=fields.get(0xDF25),
+        address_image=fields.get(0xDF26),
+        photo=fields.get(0xDF27),
+        public_key=fields.get(0xDF24),
+        signature=fields.get(0xDF28),
         signed_fields=signed,
         endorsement=None if 0xDF2B not in fields else _utf8(fields[0xDF2B], "追記欄"),
     )

@@ -1,8 +1,8 @@
 """Which kind of card is on the reader, from documented signals, saying so where a signal is weak.
 
 The reference (§11, §14) is explicit that some facts have no public on-chip
-signal: the 顔認証 card has no documented flag, a ``6984`` answer to a counter
-query can mean "blocked" or "never set", and EF ``0008``'s meaning is inferred
+signal: the 顔認証 card has no documented flag, a ``6984`` (or ``6A88``) answer to a
+counter query can mean "blocked" or "never set", and EF ``0008``'s meaning is inferred
 from one card. :func:`classify` never turns those into certainty: it returns the
 kind it can defend plus ``uncertain`` notes that the TUI shows the clerk, who
 checks the printed card (the 「顔認証」 stamp is authoritative).
@@ -130,8 +130,8 @@ def classify(
         kind = CardKind.FACE_AUTH
         uncertain.append(
             "顔認証 card inferred from: no signature certificate and holder PINs that answer "
-            "'not usable' (6984). No public source documents an on-chip flag (reference §11.2, "
-            "§14.8); confirm the 「顔認証」 stamp on the card"
+            "'not set or blocked' (6984 or 6A88). No public source documents an on-chip flag "
+            "(reference §11.2, §14.8); confirm the 「顔認証」 stamp on the card"
         )
     elif unusable and sign_absent and PinKind.JPKI_SIGN in unusable:
         # No signature certificate, so no password was set (under 15, or not issued).
@@ -143,8 +143,8 @@ def classify(
         blocked += unusable
         names = ", ".join(k.value for k in unusable)
         uncertain.append(
-            f"{names}: the card answers 'blocked or not set' (6984); the two cannot be told "
-            "apart on the chip (reference §14.6)"
+            f"{names}: the card answers 'blocked or not set' (6984 or 6A88); the two cannot be "
+            "told apart on the chip (reference §14.6)"
         )
     if identity is not None:
         _apply_identity(identity, kind, conditions, uncertain)

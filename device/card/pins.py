@@ -15,6 +15,22 @@ from device.card.layout import KeyFormat, PinKind
 from drivers import part10
 from madoguchi.errors import StatusWordError
 
+#: What a holder PIN that was never set (or is blocked) answers: SOL saw ``6984``
+#: ("reference data not usable"); another card answered ``6A88`` ("reference data not
+#: found") for its unset PINs (issue 14). Both mean "not set or blocked".
+UNSET_OR_BLOCKED = (0x6984, 0x6A88)
+
+
+def unset_or_blocked(kind: PinKind, sw: int) -> bool:
+    """Whether ``sw`` from ``kind``'s key says "not set or blocked".
+
+    ``6A88`` counts only for the holder's PINs (and the 住基AP twin of the 住基 PIN):
+    on a 照合番号 key, which every card sets, it is an unexpected answer.
+    """
+    if sw == 0x6984:
+        return True
+    return sw == 0x6A88 and (kind.holder_pin or kind is PinKind.JUKI_LEGACY)
+
 
 class PinState(enum.Enum):
     """What a try-counter query found."""
@@ -22,7 +38,9 @@ class PinState(enum.Enum):
     AVAILABLE = "available"  # tries left > 1
     LAST_TRY = "last_try"  # exactly 1 left: VERIFY needs confirmation
     BLOCKED = "blocked"  # 0 left (63C0): never VERIFY
-    UNUSABLE = "unusable"  # 6984: blocked or never set (face-auth); the card does not say which
+    #: 6984 (or 6A88 for a holder PIN): blocked or never set (face-auth); the card does not
+    #: say which.
+    UNUSABLE = "unusable"
     VERIFIED = "verified"  # card answered 9000: already verified, count not reported
     NO_LIMIT = "no_limit"  # 6300: the key has no counter
     ABSENT = "absent"  # no such key on this card (6A82)
@@ -58,8 +76,9 @@ def status_from_query(kind: PinKind, sw: int) -> PinStatus:
         else:
             state = PinState.AVAILABLE
         return PinStatus(kind, state, remaining, max_tries)
-    if sw == 0x6984:
-        # Reference §14.6/§14.8: a blocked key may answer 6984, and so may an unset one.
+    if unset_or_blocked(kind, sw):
+        # Reference §14.6/§14.8: a blocked key may answer 6984, and so may an unset one;
+        # some cards answer 6A88 for an unset holder PIN.
         return PinStatus(kind, PinState.UNUSABLE, 0, max_tries)
     if sw == 0x9000:
         return PinStatus(kind, PinState.VERIFIED, None, max_tries)

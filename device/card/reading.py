@@ -10,6 +10,7 @@ for the full identity check (reference §7.2/§9.2 count 19+ for jpki/myna).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -205,6 +206,35 @@ def read_sign_certificate(
     return read_certificate(session, layout.JPKI_SIGN_CERT)
 
 
+class CheckReason(enum.Enum):
+    """Why a chip check ended as it did: codes ``card read`` prints and the TUI translates.
+
+    ``ok=True`` comes with ``VERIFIED`` only; ``ok=False`` (偽造カードの疑い) with the
+    two ``*_SIGNATURE_INVALID``; every other reason means ``ok=None``: the card cannot
+    be shown genuine (真正性を確認できない), which never counts as a match either.
+    """
+
+    VERIFIED = "verified"
+    #: The record's (or the presence) signature does not verify, or covers other data.
+    SIGNATURE_INVALID = "signature_invalid"
+    #: The CV certificate's signature does not verify under the configured issuer key.
+    CV_SIGNATURE_INVALID = "cv_signature_invalid"
+    #: No trust anchors are configured at all.
+    NO_ANCHORS = "no_anchors"
+    #: The CV certificate names an issuer no configured anchor belongs to.
+    ISSUER_UNKNOWN = "issuer_unknown"
+    #: EF 0004 is absent or its READ was refused (``6A82``, ``6986``, …).
+    CV_MISSING = "cv_missing"
+    #: EF 0004 does not parse as a CV certificate.
+    CV_MALFORMED = "cv_malformed"
+    #: A signed record (or the data it covers) is absent or its READ was refused.
+    RECORD_MISSING = "record_missing"
+    #: A signed record does not parse, or lacks a signed field.
+    RECORD_MALFORMED = "record_malformed"
+    #: The card would not give a challenge or sign it (presence check).
+    PRESENCE_REFUSED = "presence_refused"
+
+
 @dataclass(frozen=True)
 class Check:
     """The outcome of one chip check: ``ok`` is ``None`` when it could not be decided."""
@@ -212,17 +242,24 @@ class Check:
     name: str
     ok: bool | None
     detail: str
+    reason: CheckReason = CheckReason.VERIFIED
 
 
 @dataclass(frozen=True)
 class IdentityReport:
-    """The full identity check: 基本4情報, card face and the chip checks."""
+    """The full identity check: 基本4情報, card face and the chip checks.
+
+    ``unreadable`` names each piece the card did not give (``basic4``,
+    ``card_face``, ``name_image``, ``address_image``, ``photo``) with why; what
+    was read is still reported.
+    """
 
     basic4: Basic4Info | None
     card_face: CardFace | None
     checks: list[Check] = field(default_factory=list)
     test_card: bool = False
     apdus: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def genuine(self) -> bool | None:
@@ -230,18 +267,41 @@ class IdentityReport:
         results = [check.ok for check in self.checks]
         if False in results:
             return False
-        if None in results:
+        if None in results or not results:
             return None
         return True
+
+
+class _Gap(Exception):
+    """A piece of the chip could not be read or parsed: why, as a reason and a detail."""
+
+    def __init__(self, reason: CheckReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _piece(read: Callable[[], _T], missing: CheckReason, malformed: CheckReason) -> _T:
+    """``read()``, with a refused or absent file and unparsable data turned into a :class:`_Gap`.
+
+    Transport errors (the card left, the link dropped) are not gaps: they still end
+    the check. No VERIFY runs inside ``read``, so no PIN outcome is swallowed here.
+    """
+    try:
+        return read()
+    except StatusWordError as exc:
+        raise _Gap(missing, str(exc)) from None
+    except MalformedResponseError as exc:
+        raise _Gap(malformed, str(exc)) from None
 
 
 def _plain_check(name: str, verify: Callable[[], None]) -> Check:
     try:
         verify()
     except ChipSignatureError as exc:
-        return Check(name, False, str(exc))
+        return Check(name, False, str(exc), CheckReason.SIGNATURE_INVALID)
     except MalformedResponseError as exc:
-        return Check(name, False, f"chip data does not parse: {exc}")
+        return Check(name, None, f"chip data does not parse: {exc}", CheckReason.RECORD_MALFORMED)
     return Check(name, True, "verified")
 
 
@@ -250,16 +310,17 @@ def _signature_check(
 ) -> Check:
     """The record signature under the CV certificate, and the certificate under its anchor."""
     record = _plain_check(name, verify)
-    if record.ok is False:
+    if record.ok is not True:
         return record
     if anchors is None:
-        return Check(name, None, "record signature verifies, but no trust anchors are configured")
+        return Check(name, None, "record signature verifies, but no trust anchors are configured",
+                     CheckReason.NO_ANCHORS)
     try:
         verify_cv_certificate(cv, anchors, f"CV certificate of issuer {cv.issuer_id}")
     except TrustAnchorError as exc:
-        return Check(name, None, str(exc))
+        return Check(name, None, str(exc), CheckReason.ISSUER_UNKNOWN)
     except ChipSignatureError as exc:
-        return Check(name, False, str(exc))
+        return Check(name, False, str(exc), CheckReason.CV_SIGNATURE_INVALID)
     return Check(name, True, f"verified up to CV issuer {cv.issuer_id}")
 
 
@@ -318,46 +379,113 @@ def _identity_check(
 ) -> IdentityReport:
     start = session.apdus
     checks: list[Check] = []
+    unreadable: dict[str, str] = {}
     test_card = False
     info: Basic4Info | None = None
     face: CardFace | None = None
     # One short READ that may allow every later file in one extended READ each.
     session.probe_extended_length()
     if support_key is not None:
-        info = read_basic4(session, support_key, confirm_last_try=(
-            PinKind.SUPPORT_COLLATION_B in confirmed))
-        integrity = parse_integrity_record(
-            session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_INTEGRITY)
-        )
-        cv_support = read_cv_certificate(session, Application.SUPPORT)
-        test_card |= cv_support.test_hierarchy
-        read_info = info
-        checks.append(_signature_check(
-            "support_signature", anchors, cv_support,
-            lambda: verify_integrity_record(integrity, cv_support.public_key, read_info),
-        ))
+        # The VERIFY's outcomes (wrong, blocked, last try) end the check as before; what
+        # follows is read piece by piece, and a missing piece is reported, not raised.
+        session.verify(PinKind.SUPPORT_COLLATION_B, support_key,
+                       confirm_last_try=PinKind.SUPPORT_COLLATION_B in confirmed)
+        try:
+            info = _piece(lambda: parse_basic4(
+                session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_BASIC4)),
+                CheckReason.RECORD_MISSING, CheckReason.RECORD_MALFORMED)
+        except _Gap as gap:
+            unreadable["basic4"] = gap.detail
+        check, cv_support = _support_check(session, anchors, info)
+        checks.append(check)
+        test_card |= cv_support is not None and cv_support.test_hierarchy
     if face_key is not None:
-        face = read_card_face(session, face_key, confirm_last_try=(
-            PinKind.CARD_FACE_COLLATION_B in confirmed))
-        cv_face = read_cv_certificate(session, Application.CARD_FACE)
-        test_card |= cv_face.test_hierarchy
-        challenge = session.get_challenge(8)
-        presence_signature = session.internal_sign(
-            Application.CARD_FACE, SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()
-        )
-        read_face = face
-        checks.append(_signature_check(
-            "card_face_signature", anchors, cv_face,
-            lambda: verify_card_face(read_face, cv_face.public_key),
-        ))
-        checks.append(_plain_check(
-            "presence",
-            lambda: verify_challenge_signature(read_face, challenge, presence_signature),
-        ))
+        session.verify(PinKind.CARD_FACE_COLLATION_B, face_key,
+                       confirm_last_try=PinKind.CARD_FACE_COLLATION_B in confirmed)
+        try:
+            face = _piece(lambda: parse_card_face(
+                session.read_tlv_file(Application.CARD_FACE, layout.CARD_FACE_DATA)),
+                CheckReason.RECORD_MISSING, CheckReason.RECORD_MALFORMED)
+        except _Gap as gap:
+            unreadable["card_face"] = gap.detail
+        else:
+            for missing in face.missing:
+                if missing in ("name_image", "address_image", "photo"):
+                    unreadable[missing] = "absent from the card face (券面AP EF 0002)"
+        check, cv_face = _face_check(session, anchors, face)
+        checks.append(check)
+        test_card |= cv_face is not None and cv_face.test_hierarchy
+        checks.append(_presence_check(session, face))
     return IdentityReport(
         basic4=info,
         card_face=face,
         checks=checks,
         test_card=test_card,
         apdus=session.apdus - start,
+        unreadable=unreadable,
     )
+
+
+def _read_cv(session: CardSession, app: Application) -> CvCertificate:
+    return _piece(lambda: read_cv_certificate(session, app),
+                  CheckReason.CV_MISSING, CheckReason.CV_MALFORMED)
+
+
+def _support_check(
+    session: CardSession, anchors: TrustAnchors | None, info: Basic4Info | None
+) -> tuple[Check, CvCertificate | None]:
+    """入力補助: the integrity record over the 基本4情報, under the AP's CV certificate."""
+    name = "support_signature"
+    try:
+        integrity = _piece(lambda: parse_integrity_record(
+            session.read_tlv_file(Application.SUPPORT, layout.SUPPORT_INTEGRITY)),
+            CheckReason.RECORD_MISSING, CheckReason.RECORD_MALFORMED)
+    except _Gap as gap:
+        integrity_gap: _Gap | None = gap
+    else:
+        integrity_gap = None
+    try:
+        cv = _read_cv(session, Application.SUPPORT)
+    except _Gap as gap:
+        return Check(name, None, f"CV certificate (EF 0004): {gap.detail}", gap.reason), None
+    if integrity_gap is not None:
+        return Check(name, None, f"integrity record (EF 0003): {integrity_gap.detail}",
+                     integrity_gap.reason), cv
+    if info is None:
+        return Check(name, None, "the 基本4情報 the record signs could not be read",
+                     CheckReason.RECORD_MISSING), cv
+    return _signature_check(
+        name, anchors, cv, lambda: verify_integrity_record(integrity, cv.public_key, info)
+    ), cv
+
+
+def _face_check(
+    session: CardSession, anchors: TrustAnchors | None, face: CardFace | None
+) -> tuple[Check, CvCertificate | None]:
+    """券面: DF28 over the card face, under the AP's CV certificate."""
+    name = "card_face_signature"
+    try:
+        cv = _read_cv(session, Application.CARD_FACE)
+    except _Gap as gap:
+        return Check(name, None, f"CV certificate (EF 0004): {gap.detail}", gap.reason), None
+    if face is None:
+        return Check(name, None, "the card face (EF 0002) could not be read",
+                     CheckReason.RECORD_MISSING), cv
+    return _signature_check(name, anchors, cv, lambda: verify_card_face(face, cv.public_key)), cv
+
+
+def _presence_check(session: CardSession, face: CardFace | None) -> Check:
+    """GET CHALLENGE, then the 券面AP's own signature over it, under the card face's key."""
+    name = "presence"
+    if face is None:
+        return Check(name, None, "the card face (EF 0002) holding the card key could not be read",
+                     CheckReason.RECORD_MISSING)
+    try:
+        challenge = session.get_challenge(8)
+        signature = session.internal_sign(
+            Application.CARD_FACE, SHA256_DIGEST_INFO + hashlib.sha256(challenge).digest()
+        )
+    except StatusWordError as exc:
+        return Check(name, None, f"the card would not sign a challenge: {exc}",
+                     CheckReason.PRESENCE_REFUSED)
+    return _plain_check(name, lambda: verify_challenge_signature(face, challenge, signature))

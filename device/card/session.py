@@ -46,6 +46,7 @@ from device.card.pins import (
     check_form,
     check_reader_structure,
     status_from_query,
+    unset_or_blocked,
 )
 from device.card.tlv import children_by_tag, parse_file, read_header
 from drivers.transport.base import CardTransport, RApdu
@@ -456,9 +457,14 @@ class CardSession:
                 PinState.LAST_TRY if error.remaining == 1 else PinState.AVAILABLE
             )
             self._last_status[kind] = PinStatus(kind, state, error.remaining, max_tries)
-        elif sw == 0x6984:
+        elif unset_or_blocked(kind, sw):
+            # 6984, or 6A88 from a holder PIN: not set or blocked, and no try was spent.
             self._stale.discard(kind)
             self._last_status[kind] = PinStatus(kind, PinState.UNUSABLE, 0, max_tries)
+            if sw != 0x6984:
+                raise PinNotSetError(
+                    f"the {label} is blocked or was never set on this card (SW {sw:04X})"
+                ) from error
         # Any other answer leaves the counter unknown (stays stale).
         raise error
 

@@ -125,11 +125,13 @@ class VirtualCard:
         *,
         apdu_delay_s: float = 0.0,
         drop_after: int | None = None,
+        unset_pin_sw: int = 0x6984,
     ) -> None:
         self._image = image
         self.facts = facts
         self._apdu_delay_s = apdu_delay_s
         self._drop_after = drop_after
+        self._unset_pin_sw = unset_pin_sw
         self._lock = threading.RLock()
         self._apps_by_aid = {app.aid: app for app in image.applications}
         self._pins: dict[tuple[AppName, int], _PinState] = {
@@ -310,6 +312,8 @@ class VirtualCard:
             raise _Refused(0x6981)
         if file.access and not file.access & self._verified:
             raise _Refused(0x6982)
+        if file.refuse_sw is not None:
+            raise _Refused(file.refuse_sw)
         if offset >= len(file.data):
             raise _Refused(0x6B00)
         count = min(cmd.ne, MAX_RESPONSE_DATA)
@@ -379,7 +383,8 @@ class VirtualCard:
             raise _Refused(0x6A88)
         fid, state = found
         if state.value is None:
-            raise _Refused(0x6984)  # not set on this card (face-auth): no try counted
+            # Not set on this card (face-auth): 6984, or 6A88 on cards that answer so.
+            raise _Refused(self._unset_pin_sw)  # no try counted
         if not cmd.data:
             return _tries(state.remaining)  # the query costs nothing
         if state.remaining == 0:
@@ -406,7 +411,7 @@ class VirtualCard:
         if state.spec.fmt is PinFormat.FIXED:
             raise _Refused(0x6986)
         if state.value is None:
-            raise _Refused(0x6984)
+            raise _Refused(self._unset_pin_sw)
         if fid not in self._verified:
             raise _Refused(0x6982)
         if not _valid_new_value(state.spec.fmt, cmd.data):

@@ -27,6 +27,8 @@ class BinaryFile:
 
     data: bytes
     access: frozenset[int] = frozenset()
+    #: A status word every READ BINARY of this file answers instead (a ``defective`` card).
+    refuse_sw: int | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,17 @@ from drivers.simcard.filesystem import (
     PrivateKeyFile,
     RecordFile,
 )
-from drivers.simcard.images import blank_png, placeholder_jp2
+from drivers.simcard.images import (
+    ADDRESS_SIZE,
+    NAME_SIZE,
+    NUMBER_SIZE,
+    SECURITY_CODE_SIZE,
+    blank_png,
+    portrait_jp2,
+    rendered,
+    text_png,
+    undecodable_jp2,
+)
 from drivers.simcard.pki import HolderAttributes, TestPki
 from drivers.simcard.signing import sha256_digest_info, sign_padded, sign_sha256
 from drivers.simcard.tlv import offset_table_file, public_key_value, tlv
@@ -64,6 +74,27 @@ def cv_certificate(
     """A ``7F21`` card-verifiable certificate (568 bytes for RSA-2048)."""
     body = key_id(issuer_id) + key_id(subject_id) + public_key_value(subject)
     return tlv(0x7F21, tlv(0x5F4E, body) + tlv(0x5F37, sign_sha256(issuer, body)))
+
+
+def _cv_file(pki: TestPki, issuer_id: str, defect: str | None) -> BinaryFile | None:
+    """An AP's EF 0004, or what a ``defective`` card has there instead (None: no file)."""
+    issuer = pki.key("cv-issuer")
+    signer = pki.key("record-signer").public_key()
+    if defect == "cv-absent":
+        return None
+    if defect == "cv-unknown-issuer":
+        issuer_id = "5" + issuer_id[1:]  # the production hierarchy: no test anchor has it
+    if defect == "cv-bad-signature":
+        issuer = pki.key("counterfeit-signer")
+    if defect == "cv-malformed":
+        issuer_id = "NODIGIT"  # a key id field without the 7 digits it should start with
+    data = cv_certificate(issuer, issuer_id, RECORD_SIGNER_KEY_ID, signer)
+    return BinaryFile(data, refuse_sw=0x6986 if defect == "cv-refused" else None)
+
+
+def holder_seed(facts: CardFacts) -> str:
+    """The seed of the holder's synthetic portrait: one face per person, whatever the profile."""
+    return f"{facts.name}/{facts.birth_date.isoformat()}/{facts.sex}"
 
 
 def _pin(name: str | None, value: str | None, tries: int, fmt: PinFormat,
@@ -134,7 +165,8 @@ def jpki_application(facts: CardFacts, pki: TestPki, blocked: frozenset[str]) ->
 
 
 def support_application(
-    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey
+    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey,
+    defect: str | None = None,
 ) -> Application:
     """券面事項入力補助AP: My Number, 基本4情報 and their signed records (reference §4)."""
     my_number_file = b"\xff\x10\x0c" + facts.my_number.encode("ascii") + b"\xff\xff"
@@ -156,9 +188,6 @@ def support_application(
                            frozenset({0x11, 0x15})),
         0x0003: BinaryFile(tlv(0xFF30, digests + tlv(0xDF33, sign_sha256(record_key, digests))),
                            _FULL_ACCESS_SUPPORT),
-        0x0004: BinaryFile(cv_certificate(pki.key("cv-issuer"), SUPPORT_CV_ISSUER,
-                                          RECORD_SIGNER_KEY_ID,
-                                          pki.key("record-signer").public_key())),
         0x0005: BinaryFile(tlv(0xFF40,
                                tlv(0xDF41, bytes.fromhex("01030E01"))
                                + tlv(0xDF42, key_id("6000034"))
@@ -178,23 +207,37 @@ def support_application(
         0x0015: _pin("support_b", facts.verification_code_b, CODE_TRIES, PinFormat.FIXED,
                      blocked),
     }
+    _place(files, 0x0004, _cv_file(pki, SUPPORT_CV_ISSUER, defect))
+    if defect == "basic4-absent":
+        del files[0x0002]
     return Application(AppName.SUPPORT, SUPPORT_AID, files, change_ins=0x24, own_key=ap_key)
 
 
+def _place(files: dict[int, CardFile], fid: int, file: CardFile | None) -> None:
+    if file is not None:
+        files[fid] = file
+
+
 def face_application(
-    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey
+    facts: CardFacts, pki: TestPki, blocked: frozenset[str], record_key: rsa.RSAPrivateKey,
+    defect: str | None = None,
 ) -> Application:
     """券面AP: age record, card face, rendered number, each signed (reference §5)."""
     card_key = pki.key("face-ap")
+    cache = pki.directory  # rendered images are kept beside the test keys
+    seed = holder_seed(facts)
     card_pub = public_key_value(card_key.public_key())
     age = tlv(0xDF11, _yyyymmdd(facts.birth_date)) + tlv(0xDF12, card_pub)
     face = {
         0xDF22: tlv(0xDF22, _yyyymmdd(facts.birth_date)),
         0xDF23: tlv(0xDF23, facts.sex.encode("ascii")),
         0xDF24: tlv(0xDF24, card_pub),
-        0xDF25: tlv(0xDF25, blank_png(256, 32)),
-        0xDF26: tlv(0xDF26, blank_png(512, 64)),
-        0xDF27: tlv(0xDF27, placeholder_jp2()),
+        0xDF25: tlv(0xDF25, rendered(cache, "name", facts.name,
+                                     lambda: text_png(facts.name, NAME_SIZE))),
+        0xDF26: tlv(0xDF26, rendered(cache, "address", facts.address,
+                                     lambda: text_png(facts.address, ADDRESS_SIZE, lines=2))),
+        0xDF27: tlv(0xDF27, undecodable_jp2() if defect == "photo-undecodable"
+                    else rendered(cache, "photo", seed, lambda: portrait_jp2(seed))),
     }
     # DF28 covers three SHA-256 digests in one DigestInfo: DF22-24, DF25-26, DF27 (SOL).
     groups = ((0xDF22, 0xDF23, 0xDF24), (0xDF25, 0xDF26), (0xDF27,))
@@ -202,12 +245,21 @@ def face_application(
         hashlib.sha256(b"".join(face[t] for t in group)).digest() for group in groups
     )
     face[0xDF28] = tlv(0xDF28, sign_padded(record_key, sha256_digest_info(three_digests)))
+    if defect == "photo-swapped":
+        # A forger's photo under the issuer's genuine signature: DF28 no longer matches.
+        other = seed + " (someone else)"
+        face[0xDF27] = tlv(0xDF27, rendered(cache, "photo", other, lambda: portrait_jp2(other)))
     face[0xDF29] = tlv(0xDF29, _yyyymmdd(facts.expiry_date))  # not covered by DF28
-    face[0xDF2A] = tlv(0xDF2A, blank_png(24, 12))
+    face[0xDF2A] = tlv(0xDF2A, rendered(cache, "security-code", facts.security_code,
+                                        lambda: text_png(facts.security_code,
+                                                         SECURITY_CODE_SIZE)))
+    if defect == "photo-absent":
+        del face[0xDF27]  # signed as if it were there: the signature cannot be checked
     face_objects = list(face.values())
     if facts.face_auth:
         face_objects.append(tlv(0xDF2B, "顔認証".encode()))
-    number_image = tlv(0xDF41, blank_png(72, 12)) + tlv(0xDF42, card_pub)
+    # The rendered My Number stays blank: nothing at the counter reads it (照合番号A only).
+    number_image = tlv(0xDF41, blank_png(*NUMBER_SIZE)) + tlv(0xDF42, card_pub)
     files: dict[int, CardFile] = {
         0x0001: BinaryFile(tlv(0xFF10, age + tlv(0xDF13, sign_sha256(record_key, age))),
                            frozenset({0x11})),
@@ -219,9 +271,6 @@ def face_application(
                                + tlv(0xDF33, b"\x01")
                                + tlv(0xDF34, facts.municipality_code.encode("ascii"))
                                + tlv(0xDF35, key_id("6000025") + bytes(256)))),
-        0x0004: BinaryFile(cv_certificate(pki.key("cv-issuer"), FACE_CV_ISSUER,
-                                          RECORD_SIGNER_KEY_ID,
-                                          pki.key("record-signer").public_key())),
         0x0005: BinaryFile(tlv(0xFF40, number_image
                                + tlv(0xDF43, sign_sha256(record_key, number_image))),
                            frozenset({0x13})),
@@ -230,6 +279,9 @@ def face_application(
         0x0012: _pin("face_b", facts.verification_code_b, CODE_TRIES, PinFormat.FIXED, blocked),
         0x0013: _pin("face_a", facts.my_number, CODE_TRIES, PinFormat.FIXED, blocked),
     }
+    _place(files, 0x0004, _cv_file(pki, FACE_CV_ISSUER, defect))
+    if defect == "face-absent":
+        del files[0x0002]
     return Application(AppName.FACE, FACE_AID, files, own_key=card_key)
 
 
@@ -256,15 +308,15 @@ def common_application(facts: CardFacts, blocked: frozenset[str]) -> Application
 
 def build_image(
     facts: CardFacts, pki: TestPki, *, blocked: frozenset[str] = frozenset(),
-    counterfeit: bool = False,
+    counterfeit: bool = False, defect: str | None = None,
 ) -> CardImage:
     """The whole card for ``facts``: which APs exist follows the token and profile."""
     record_key = pki.key("counterfeit-signer" if counterfeit else "record-signer")
     android = facts.token == TOKEN_TYPES["android"]
     apps = [jpki_application(facts, pki, blocked)]
     if facts.has_text_aps:
-        apps.append(support_application(facts, pki, blocked, record_key))
-        apps.append(face_application(facts, pki, blocked, record_key))
+        apps.append(support_application(facts, pki, blocked, record_key, defect))
+        apps.append(face_application(facts, pki, blocked, record_key, defect))
     if not android:
         apps.append(juki_application(facts, blocked))
     if facts.has_text_aps:

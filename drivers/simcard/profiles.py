@@ -16,7 +16,7 @@ from drivers.simcard.card import VirtualCard
 from drivers.simcard.facts import CardFacts, facts_for
 from drivers.simcard.filesystem import CardImage
 from drivers.simcard.layout import build_image
-from drivers.simcard.names import BLOCKABLE_PINS, PROFILES
+from drivers.simcard.names import BLOCKABLE_PINS, DEFECTS, PROFILES, UNSET_PIN_ANSWERS
 from drivers.simcard.pki import TestPki
 from madoguchi.errors import ConfigError
 
@@ -26,6 +26,9 @@ PROFILE_OPTIONS: dict[str, dict[str, Any]] = {
     "pin-blocked": {"blocked_pin": "jpki_auth"},
     "slow": {"apdu_delay_s": 0.2},
     "flaky": {"drop_after": 5},
+    "face-auth": {"unset_pin_answer": "6984"},
+    "under-15": {"unset_pin_answer": "6984"},
+    "defective": {"defect": "cv-refused"},
 }
 
 
@@ -47,6 +50,10 @@ def _options_for(profile: str, options: dict[str, Any]) -> dict[str, Any]:
         isinstance(merged["apdu_delay_s"], (int, float)) and 0 <= merged["apdu_delay_s"] <= 10
     ):
         raise ConfigError("apdu_delay_s must be between 0 and 10 seconds")
+    if "defect" in merged and merged["defect"] not in DEFECTS:
+        raise ConfigError(f"defect must be one of {', '.join(DEFECTS)}")
+    if "unset_pin_answer" in merged and merged["unset_pin_answer"] not in UNSET_PIN_ANSWERS:
+        raise ConfigError(f"unset_pin_answer must be one of {', '.join(UNSET_PIN_ANSWERS)}")
     if "drop_after" in merged and (
         not isinstance(merged["drop_after"], int) or merged["drop_after"] < 0
     ):
@@ -56,10 +63,11 @@ def _options_for(profile: str, options: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _image(profile: str, pki_dir: Path, today: dt.date, expired_days: int,
-           blocked: frozenset[str]) -> tuple[CardFacts, CardImage]:
+           blocked: frozenset[str], *, defect: str | None) -> tuple[CardFacts, CardImage]:
     pki = TestPki.load_or_create(pki_dir)
     facts = facts_for(profile, PROFILES.index(profile), today=today, expired_days=expired_days)
-    image = build_image(facts, pki, blocked=blocked, counterfeit=profile == "counterfeit")
+    image = build_image(facts, pki, blocked=blocked, counterfeit=profile == "counterfeit",
+                        defect=defect)
     return facts, image
 
 
@@ -72,11 +80,12 @@ def make_card(profile: str, *, pki_dir: Path | None = None, **options: Any) -> V
     blocked = frozenset(BLOCKABLE_PINS[merged["blocked_pin"]]) if "blocked_pin" in merged \
         else frozenset()
     facts, image = _image(profile, directory, dt.date.today(), merged.get("expired_days", 30),
-                          blocked)
+                          blocked, defect=merged.get("defect"))
     card = VirtualCard(
         image,
         facts,
         apdu_delay_s=float(merged.get("apdu_delay_s", 0.0)),
         drop_after=merged.get("drop_after"),
+        unset_pin_sw=UNSET_PIN_ANSWERS[merged.get("unset_pin_answer", "6984")],
     )
     return card

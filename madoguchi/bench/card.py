@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from device.card import apdu, layout
 from device.card.chip import TrustAnchors
+from device.card.data import CardFace
+from device.card.face_images import decode_card_face
 from device.card.layout import Application
 from device.card.reading import identity_check, read_certificate, tap_to_ready
 from device.card.session import CardSession
@@ -204,6 +206,7 @@ class _Recorded:
     full_sizes: list[tuple[int, int]]
     cert_sizes: list[tuple[int, int]]
     cert_length: int
+    card_face: CardFace | None
 
 
 def _record(reader: CardReader, anchors: TrustAnchors, collation_b: bytes) -> _Recorded:
@@ -212,7 +215,7 @@ def _record(reader: CardReader, anchors: TrustAnchors, collation_b: bytes) -> _R
         session = CardSession(recorder)
         tap_to_ready(session)
         tap_log = list(recorder.log)
-        identity_check(session, bytearray(collation_b), anchors)
+        face = identity_check(session, bytearray(collation_b), anchors).card_face
         mark = len(recorder.log)
         cert = read_certificate(session, layout.JPKI_AUTH_CERT)
         sizes = [(len(command), answer) for command, answer in recorder.log]
@@ -223,7 +226,26 @@ def _record(reader: CardReader, anchors: TrustAnchors, collation_b: bytes) -> _R
         full_sizes=sizes[:mark],
         cert_sizes=sizes[mark:],
         cert_length=len(cert.public_bytes(Encoding.DER)),
+        card_face=face,
     )
+
+
+#: What the comparison would draw the photo at: a thumbnail, 4:5 (the decode's "scale").
+PHOTO_THUMBNAIL = (96, 120)
+
+
+def _decode_runs(face: CardFace | None, iterations: int) -> list[float]:
+    """Seconds to decode the card face's pictures and scale the photo, once per iteration."""
+    if face is None:
+        return []
+    seconds = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        decoded = decode_card_face(face)
+        if decoded.photo is not None:
+            decoded.photo.resize(PHOTO_THUMBNAIL)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
 
 
 @dataclass
@@ -307,6 +329,10 @@ def _measure(
         "identity_check_ms_wall_p50": _p50_ms(walls["identity"]),
         "identity_check_ms_modeled_106k": round(modeled_ms(plan.full_sizes, 106), 1),
         "identity_check_ms_modeled_424k": round(modeled_ms(plan.full_sizes, 424), 1),
+        # The photo (JPEG 2000) and the two PNGs decoded, the photo scaled to a thumbnail.
+        "card_face_decode_ms_p50": (
+            _p50_ms(decodes) if (decodes := _decode_runs(plan.card_face, max(iterations, 5)))
+            else None),
         "auth_cert_apdus": stats["cert"][0],
         "auth_cert_bytes_received": stats["cert"][2],
         "auth_cert_der_bytes": plan.cert_length,

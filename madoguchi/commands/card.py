@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from device.card.chip import TrustAnchors
+from device.card.face_images import decode_card_face
 from device.card.kind import Classification, classify
 from device.card.layout import HOLDER_PINS, PinKind
 from device.card.pins import PinStatus
@@ -227,6 +228,16 @@ def _anchors(args: argparse.Namespace) -> TrustAnchors | None:
     return TrustAnchors.load(directory)
 
 
+#: ``card read``'s verdict line, by :attr:`IdentityReport.genuine`.
+VERDICTS = {
+    True: ("genuine", "真正性: 確認できました (genuine)"),
+    False: ("counterfeit_suspected",
+            "真正性: 偽造カードの疑い (counterfeit suspected) — 券面事項の一致として扱えません"),
+    None: ("not_shown_genuine",
+           "真正性: 確認できません (cannot be shown genuine) — 券面事項の一致として扱えません"),
+}
+
+
 def read_json(report: IdentityReport) -> dict[str, Any]:
     """The ``card read --json`` object (no My Number: it is never read)."""
     data: dict[str, Any] = {"apdus": report.apdus, "test_card": report.test_card}
@@ -242,11 +253,22 @@ def read_json(report: IdentityReport) -> dict[str, Any]:
             "birth_date": face.birth_date.isoformat(),
             "sex": face.sex.value,
             "expiry": None if face.expiry is None else face.expiry.isoformat(),
-            "photo_bytes": len(face.photo),
+            "photo_bytes": None if face.photo is None else len(face.photo),
             "endorsement": face.endorsement,
         }
-    data["checks"] = {c.name: {"ok": c.ok, "detail": c.detail} for c in report.checks}
+    data["unreadable"] = dict(report.unreadable)
+    if report.card_face is not None:
+        decoded = decode_card_face(report.card_face)
+        data["unreadable"].update(decoded.problems)
+        data["card_face"]["photo"] = None if decoded.photo is None else {
+            "width": decoded.photo.width, "height": decoded.photo.height,
+            "mode": decoded.photo.mode,
+        }
+    data["checks"] = {
+        c.name: {"ok": c.ok, "reason": c.reason.value, "detail": c.detail} for c in report.checks
+    }
     data["genuine"] = report.genuine
+    data["verdict"] = VERDICTS[report.genuine][0]
     return data
 
 
@@ -281,12 +303,18 @@ def run_read(args: argparse.Namespace) -> int:
         print(f"性別:     {info['sex']}")
     if "card_face" in data:
         face = data["card_face"]
+        picture = face["photo"]
+        photo = "-" if picture is None else (
+            f"{picture['width']}x{picture['height']} JPEG 2000, {face['photo_bytes']} B")
         print(f"券面 生年月日: {face['birth_date']}  性別: {face['sex']}  "
-              f"有効期限: {face['expiry'] or '-'}  写真: {face['photo_bytes']} B")
+              f"有効期限: {face['expiry'] or '-'}  写真: {photo}")
         if face["endorsement"]:
             print(f"追記欄:   {face['endorsement']}")
+    for piece, why in data["unreadable"].items():
+        print(f"unreadable {piece}: {why}")
     for name, check in data["checks"].items():
         verdict = {True: "OK", False: "FAILED", None: "not decided"}[check["ok"]]
-        print(f"check {name}: {verdict} ({check['detail']})")
+        print(f"check {name}: {verdict} ({check['reason']}: {check['detail']})")
+    print(VERDICTS[report.genuine][1])
     print(f"APDUs: {report.apdus}")
     return 0 if report.genuine is not False else 1

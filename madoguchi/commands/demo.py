@@ -463,11 +463,22 @@ class ApplianceServices:
                 )
                 session.logout()
         except MadoguchiError as exc:
-            outcome, remaining, detail = verify_failure(exc)
-            return IdentityView(outcome, remaining, detail=detail)
+            outcome, remaining, _ = verify_failure(exc)
+            # The screen says what went wrong in words (fallback.errors.*), never a class name.
+            return IdentityView(outcome, remaining, detail=identity_error_kind(exc))
         finally:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
+        unreadable = dict(report.unreadable)
+        photo = None
+        if face is not None:
+            from device.card.face_images import decode_card_face
+
+            decoded = decode_card_face(face)
+            unreadable.update(decoded.problems)
+            # Only the photo goes to the screen (which wipes it); the name and address
+            # images are checked to decode, their pixels dropped here.
+            photo = decoded.photo
         return IdentityView(
             "read",
             name=info.name if info else "",
@@ -478,8 +489,10 @@ class ApplianceServices:
             face_sex=face.sex.value if face else "",
             expiry=face.expiry.isoformat() if face and face.expiry else "",
             endorsement=face.endorsement if face else None,
-            checks=tuple((check.name, check.ok) for check in report.checks),
+            checks=tuple((check.name, check.ok, check.reason.value) for check in report.checks),
             test_card=report.test_card,
+            unreadable=tuple(unreadable),
+            photo=photo,
         )
 
     def _trust_anchors(self) -> Any:
@@ -549,6 +562,22 @@ class ApplianceServices:
             close_pad()
         self.store.close()
         self.operators.close()
+
+
+def identity_error_kind(exc: MadoguchiError) -> str:
+    """What kind of failure ended an identity check (``fallback.errors.*``)."""
+    from device.card.errors import PinCounterUnknownError
+    from madoguchi.errors import CardError, CardRemovedError, ReaderError
+
+    if isinstance(exc, CardRemovedError):
+        return "card_removed"
+    if isinstance(exc, ReaderError):
+        return "reader"
+    if isinstance(exc, PinCounterUnknownError):
+        return "counter_unknown"
+    if isinstance(exc, CardError):
+        return "card"
+    return "other"
 
 
 def verify_failure(exc: MadoguchiError) -> tuple[str, int | None, str]:
@@ -796,10 +825,14 @@ def run_screen(
     # guard's deadline, whatever the start-up is doing.
     guard = StopGuard(terminal_fd=sys.stdin.fileno(), notify=sdnotify.notify).install()
     from tui.app import CounterApp
+    from tui.widgets.card_photo import probe_terminal
 
     if guard.requested() is not None:
         log.info("asked to stop while starting: the screen is not opened")
         return 0
+    # How the terminal can draw the chip's photo: asked while the devices open, answered
+    # before the app takes the terminal's input (tui/widgets/card_photo.py).
+    probe = probe_terminal()
     services = build_services(config, state_dir=state_dir, profile=profile, demo=demo)
     sync: DemoSync | None = None
     try:
@@ -818,6 +851,7 @@ def run_screen(
             watchdog_interval=sdnotify.watchdog_interval(any_pid=True),
             exit_control=guard,
         )
+        probe.join()
         app.run()
     finally:
         # The clean-up has the deadline too (a second SIGTERM meanwhile changes nothing).

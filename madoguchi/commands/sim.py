@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def register(sub: Any) -> None:
     """Add ``sim`` and its subcommands."""
-    from drivers.simcard.names import BLOCKABLE_PINS, PROFILES
+    from drivers.simcard.names import BLOCKABLE_PINS, DEFECTS, PROFILES, UNSET_PIN_ANSWERS
 
     parser = sub.add_parser("sim", help="virtual My Number card (vpcd client, test PKI)")
     sim_sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
@@ -44,6 +44,9 @@ def register(sub: Any) -> None:
     card.add_argument("--blocked-pin", choices=tuple(BLOCKABLE_PINS), help="pin-blocked: which")
     card.add_argument("--apdu-delay", type=float, help="slow: seconds per APDU")
     card.add_argument("--drop-after", type=int, help="flaky: drop the link after N APDUs")
+    card.add_argument("--defect", choices=tuple(DEFECTS), help="defective: what is wrong")
+    card.add_argument("--unset-pin-answer", choices=tuple(UNSET_PIN_ANSWERS),
+                      help="face-auth, under-15: the SW of a PIN that was never set")
     card.set_defaults(func=run_card)
 
     anchors = sim_sub.add_parser("anchors", help="export the test PKI trust anchors (PEM)")
@@ -81,6 +84,8 @@ def _card_options(args: argparse.Namespace) -> dict[str, Any]:
         "blocked_pin": args.blocked_pin,
         "apdu_delay_s": args.apdu_delay,
         "drop_after": args.drop_after,
+        "defect": args.defect,
+        "unset_pin_answer": args.unset_pin_answer,
     }
     return {key: value for key, value in given.items() if value is not None}
 

@@ -16,6 +16,10 @@ PY="$VENV/bin/python"
 APT_RUNTIME=(pcscd libpcsclite-dev vsmartcard-vpcd python3-venv python3-dev gcc swig)
 APT_TEST=(pcsc-tools opensc opensc-pkcs11 openssl tmux systemd-container postgresql)
 APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
+# The demo: the virtual card renders its holder's name and address in Noto Sans CJK JP
+# (drivers/simcard/images.py; without the font it falls back to Pillow's, kanji as boxes).
+# Kept out of APT_RUNTIME, whose list keys the cached arm64 root.
+APT_DEMO=(fonts-noto-cjk)
 # arm64 in the test run (tests/arm64, scripts/arm64): the host emulates an arm64 Debian 12
 # root with qemu-user-static; the root gets APT_RUNTIME plus APT_ARM64_ROOT (OpenSC for the
 # cross-check among the PC/SC tests). Changing either list rebuilds the cached root.

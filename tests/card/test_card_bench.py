@@ -13,7 +13,7 @@ from tests.support.vpcd import vpcd_port
 KEYS = {
     "tap_to_ready_apdus", "identity_check_apdus", "tap_to_ready_ms_wall_p50",
     "overhead_per_apdu_ms_p50", "tap_to_ready_ms_modeled_106k", "tap_to_ready_ms_modeled_424k",
-    "myna_tap_to_ready_apdus",
+    "myna_tap_to_ready_apdus", "card_face_decode_ms_p50",
 }
 
 
@@ -44,3 +44,4 @@ def test_bench_runs_through_pcsc(sim_pki: TestPki) -> None:
     assert result["identity_check_apdus"] <= 30
     assert result["myna_tap_to_ready_apdus"] > result["tap_to_ready_apdus"]
     assert result["tap_to_ready_ms_modeled_106k"] > result["tap_to_ready_ms_modeled_424k"]
+    assert result["card_face_decode_ms_p50"] > 0  # the photo really was decoded

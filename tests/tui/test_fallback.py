@@ -340,6 +340,7 @@ def test_snapshot_compare(snap_compare: Any, snap_face_auth: Any, size: tuple[in
         await paste(pilot, code)
         await pilot.press("enter")
         await wait_for(pilot, lambda: getattr(pilot.app.screen, "phase", "") == "compare")
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query("#fallback-photo-image")))
         await pilot.press("space", "down")  # 氏名 ticked
         await pilot.pause(0.1)
 

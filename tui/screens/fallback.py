@@ -35,6 +35,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
 from tui.services import IdentityView, PinView
 from tui.widgets.bars import KeyHelp, TitleBar
+from tui.widgets.card_photo import photo_widget, wipe_picture
 from tui.widgets.tick_list import TickList
 
 #: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
@@ -151,7 +152,11 @@ class FallbackScreen(CounterScreen[bool]):
                 yield Static(id="fallback-tries")
             yield Static("", id="fallback-warning", classes="error")
             with Horizontal(id="fallback-compare"):
-                yield Static(id="fallback-chip")
+                with Vertical(id="fallback-chip-column"):
+                    yield Static(id="fallback-chip")
+                    # The chip's face photo, drawn as the terminal can (card_photo).
+                    with Horizontal(id="fallback-photo"):
+                        yield Static(t("fallback.photo"), id="fallback-photo-label")
                 # Both phases' inputs exist from the start and are only shown and
                 # focused: keys that arrive the moment a phase begins (a fast
                 # clerk's burst) find their widget already there.
@@ -281,30 +286,77 @@ class FallbackScreen(CounterScreen[bool]):
         if view.face_sex and view.face_sex != view.sex:
             gender.append(t("fallback.sources_differ", other=sex(view.face_sex)),
                           style="bold reverse")
-        grid.add_row(t("fallback.items.name"), view.name or t("common.none"))
-        grid.add_row(t("fallback.items.address"), view.address or t("common.none"))
+        missing = Text(t("fallback.unreadable"), style="bold reverse")
+        basic4_gone = "basic4" in view.unreadable
+        grid.add_row(t("fallback.items.name"),
+                     missing if basic4_gone else view.name or t("common.none"))
+        grid.add_row(t("fallback.items.address"),
+                     missing if basic4_gone else view.address or t("common.none"))
         grid.add_row(t("fallback.items.birth_date"), birth)
         grid.add_row(t("fallback.items.sex"), gender)
-        grid.add_row(t("fallback.items.expiry"), view.expiry or t("common.none"))
+        face_gone = "card_face" in view.unreadable
+        grid.add_row(t("fallback.items.expiry"),
+                     missing if face_gone else view.expiry or t("common.none"))
         if view.endorsement:
             grid.add_row(t("fallback.endorsement"), view.endorsement)
-        for name, ok in view.checks:
+        if face_gone:
+            grid.add_row(t("fallback.card_face"), missing)
+        for piece in ("photo", "name_image", "address_image"):
+            if piece in view.unreadable and not face_gone:
+                grid.add_row(t(f"fallback.{piece}"), missing)
+        for index, (name, ok, _reason) in enumerate(view.checks):
             mark = ("fallback.check_undecided" if ok is None
                     else "fallback.check_ok" if ok else "fallback.check_ng")
             grid.add_row(
-                t("fallback.checks_title") if name == view.checks[0][0] else "",
+                t("fallback.checks_title") if index == 0 else "",
                 Text(t(mark, name=t(f"fallback.checks.{name}")),
                      style="bold reverse" if ok is False else ""),
             )
         warning = self.query_one("#fallback-warning", Static)
-        warning.display = view.genuine is False
-        warning.update(t("fallback.counterfeit") if view.genuine is False else "")
+        warning.display = view.genuine is not True
+        reasons = self._reasons(view)
+        warning.update(
+            "" if view.genuine is True
+            else t("fallback.counterfeit" if view.genuine is False else "fallback.not_genuine",
+                   reasons=reasons)
+        )
         parts: list[Any] = [Text(t("fallback.chip_title"), style="bold yellow"), grid]
-        if view.genuine is None:
-            parts.append(Text(t("fallback.undecided"), style="bold"))
         if view.test_card:
             parts.append(Text(t("fallback.test_card")))
         self.query_one("#fallback-chip", Static).update(Group(*parts))
+        self._show_photo(view)
+
+    def _show_photo(self, view: IdentityView) -> None:
+        """Draw the chip's photo beside the label, once; hide the row when there is none."""
+        holder = self.query_one("#fallback-photo", Horizontal)
+        holder.display = view.photo is not None
+        self.query_one("#fallback-photo-label", Static).update(self.t("fallback.photo"))
+        if view.photo is not None and not holder.query("#fallback-photo-image"):
+            holder.mount(photo_widget(view.photo, widget_id="fallback-photo-image"))
+
+    def _drop_photo(self) -> None:
+        """Take the photo off the screen and overwrite its pixels (it is personal data)."""
+        for widget in self.query("#fallback-photo-image"):
+            widget.remove()
+        if self.view is not None:
+            wipe_picture(self.view.photo)
+
+    def _reasons(self, view: IdentityView) -> str:
+        """Why the chip is not shown genuine, each reason once, in the clerk's language.
+
+        A failed signature is named before a check that could not be made, so the
+        counterfeit warning starts with what failed.
+        """
+        t = self.t
+        said: list[str] = []
+        for wanted in (False, None):
+            for name, ok, reason in view.checks:
+                if ok is not wanted:
+                    continue
+                text = t(f"fallback.reasons.{reason}", name=t(f"fallback.checks.{name}"))
+                if text not in said:
+                    said.append(text)
+        return t("fallback.reason_joiner").join(said)
 
     def _show_side(self, step: Step | None) -> None:
         """Show the current phase's input and focus it now, not after a refresh.
@@ -413,8 +465,8 @@ class FallbackScreen(CounterScreen[bool]):
         """Card worker: the identity check (the service wipes ``secret``)."""
         try:
             view = self.counter.services.identity_check(secret, confirm_last_try=confirm_last_try)
-        except MadoguchiError as exc:
-            view = IdentityView("error", detail=type(exc).__name__)
+        except MadoguchiError:
+            view = IdentityView("error", detail="other")
         finally:
             wipe(secret)
         self.post_message(IdentityChecked(view))
@@ -451,6 +503,10 @@ class FallbackScreen(CounterScreen[bool]):
         # The outcome only: never the code, never the chip's data.
         self.counter.record_action("collation_b_check", view.outcome)
         if view.outcome == "read":
+            # Which checks did not pass and why: codes only, no personal data.
+            self.counter.record_action("chip_checks", ",".join(
+                f"{name}={reason}" for name, ok, reason in view.checks if ok is not True
+            ) or "verified")
             self.view = view
             self.phase = "compare"
             self._say("")
@@ -461,8 +517,10 @@ class FallbackScreen(CounterScreen[bool]):
             self.tries_left = view.remaining
             self.tries_state = "blocked" if view.remaining == 0 else None
         remaining = "?" if view.remaining is None else str(view.remaining)
+        kind = f"fallback.errors.{view.detail}"
+        detail = self.t(kind if self.t.has(kind) else "fallback.errors.other")
         self._say(self.t(f"fallback.outcomes.{view.outcome}", remaining=remaining,
-                         detail=view.detail), error=True)
+                         detail=detail), error=True)
         self._show_tries()
         self._read_tries()  # each counter again: the entry may have spent one and not the other
 
@@ -480,8 +538,11 @@ class FallbackScreen(CounterScreen[bool]):
         if view is None:
             return
         ticked = set(self.query_one("#fallback-items", TickList).selected)
-        # A chip whose signature failed cannot vouch for anything printed on the card.
-        match = ticked >= set(COMPARED) and view.genuine is not False
+        # A chip that is not shown genuine cannot vouch for anything printed on the card:
+        # a failed signature (偽造カードの疑い) and a check that could not be made (a
+        # CV certificate missing or malformed, an issuer not configured, a file absent)
+        # alike record no match (issue 14).
+        match = ticked >= set(COMPARED) and view.genuine is True
         # A failed chip signature is recorded as its own fact: the outcome gives it as
         # the reason (偽造カードの疑い) and the synced record carries the flag.
         if self._record(CHIP_MATCH_STEP, match, counterfeit=view.genuine is False):
@@ -533,13 +594,16 @@ class FallbackScreen(CounterScreen[bool]):
             return False
         self.counter.record_action("collation_b_check", "card_removed")
         wipe(self._code)
+        self._drop_photo()
         self.view = None  # the chip's personal data leaves the screen with the card
         self.dismiss(False)
         return True
 
     def _leave(self) -> None:
         wipe(self._code)
+        self._drop_photo()
         self.dismiss(self.phase == "declare")
 
     def on_unmount(self) -> None:
         wipe(self._code)
+        self._drop_photo()
