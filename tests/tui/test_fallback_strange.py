@@ -20,7 +20,7 @@ import pytest
 from tui.app import CounterApp
 
 from .conftest import StepClock, make_services
-from .helpers import screen_text, wait_for
+from .helpers import notices, screen_text, wait_for
 from .test_fallback import SIZE, Frames, _facts, _tick_all_and_record, _to_fallback, _type_code
 
 #: defect -> (warning head, what the reason says, what is marked unreadable or None)
@@ -81,8 +81,8 @@ async def test_a_strange_card_is_warned_and_cannot_match(defective: tuple[str, A
         # Only a failed signature is flagged as a suspected counterfeit.
         assert card.get("counterfeit_suspected", False) is (
             defect in ("cv-bad-signature", "photo-swapped"))
-        notices = " ".join(str(n.message) for n in app._notifications)
-    assert "券面事項の不一致を記録しました" in notices
+        notices_shown = " ".join(notices(app))
+    assert "券面事項の不一致を記録しました" in notices_shown
     events = services.operators.events("demo")
     [chip] = [e["detail"] for e in events if e["action"] == "chip_checks"]
     assert chip != "verified"
