@@ -84,7 +84,7 @@ async def test_every_screen_with_a_time_at_the_calendar_traps(
         await wait_for(pilot, lambda: app.screen.id == "home")
 
         await pilot.press("t")
-        await wait_for(pilot, lambda: f"{hhmm}  2-1-1" in screen_text(app))
+        await wait_for(pilot, lambda: f"{hhmm}  第2-1-(1)" in screen_text(app))
         today = screen_text(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.id == "home")

@@ -276,7 +276,7 @@ def _issue_then_read_today_and_history(
     hhmm = clock_time(completed, JST)
     demo_session.send("t")
     demo_session.wait_for("本日の交付状況と履歴")
-    demo_session.wait_for(f"{hhmm}  2-1-1")  # the row of this day's only record
+    demo_session.wait_for(f"{hhmm}  第2-1-(1)")  # the row of this day's only record
     today = demo_session.capture()
     demo_session.send("Escape")
     demo_session.wait_for("端末の状態")
