@@ -219,7 +219,7 @@ async def test_today_shows_counts_fees_and_history(services: Any) -> None:
         assert "受付                2 件" in text
         assert "受付不可            2 件" in text
         assert "交付（発行・更新）  0 件" in text
-        assert text.count("2-1-1") == 2
+        assert text.count("第2-1-(1)") == 2  # by citation, as the picker and 履歴 name it
         assert "demo" in text
         assert len(app.screen.records) == 2  # type: ignore[attr-defined]
 
