@@ -327,7 +327,7 @@ def test_face_auth_card_goes_through_the_chip_and_the_declaration(counter: Count
 def test_a_card_past_its_grace_period_is_refused_with_its_citation(counter: Counter) -> None:
     # Expired 400 days ago: past the 6-month grace whatever today's date is.
     demo = counter.start("expired", "--expired-days", "400")
-    demo.wait_for("猶予期間を過ぎています")  # the home screen warns before any procedure
+    demo.wait_for("有効期限切れ（猶予期間")  # the home screen warns before any procedure
 
     open_issuance(demo)
     walk_checklist(demo, ISSUANCE_OPENING, until="受付不可")
