@@ -22,7 +22,6 @@ from drivers.keypad.matrix import MatrixKeypad
 from madoguchi.config import KeypadConfig, load_config
 from madoguchi.errors import ConfigError
 
-
 OK, ERROR, BUZZER = 17, 27, 22
 
 
