@@ -141,6 +141,8 @@ class GpioIndicators(NullIndicators):
     :param sound: False silences the buzzer in every pattern (the LEDs still show).
     :param patterns: ``state -> {field: value}`` overrides of :data:`DEFAULT_PATTERNS`.
     :param pin_factory: see gpiozero's pin factories.
+    :param owns_factory: :meth:`close` closes ``pin_factory`` too (one opened for
+        these parts alone).
     """
 
     def __init__(
@@ -153,9 +155,11 @@ class GpioIndicators(NullIndicators):
         sound: bool = True,
         patterns: Mapping[str, Mapping[str, Any]] | None = None,
         pin_factory: Any = None,
+        owns_factory: bool = False,
     ) -> None:
         from gpiozero import LED, Buzzer
 
+        self._factory = pin_factory if owns_factory else None
         # Checked before any pin is claimed: a bad pattern fails at start-up.
         self.patterns = merge_patterns(patterns or {})
         self._key_click = key_click
@@ -208,3 +212,6 @@ class GpioIndicators(NullIndicators):
         for device in (self.ok_led, self.error_led, self.buzzer):
             if device is not None:
                 device.close()
+        if self._factory is not None:
+            self._factory.close()
+            self._factory = None
