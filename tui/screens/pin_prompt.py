@@ -305,6 +305,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         self.finished = True
         self._keys.put(None)
         state = applicant_state(result)
+        if state is not None:
+            self.query_one("#pin-message", Static).update("")  # "verifying…" is over
         self.tell(state, remaining=result.remaining)
         if state is None:
             self.dismiss(result)
