@@ -198,3 +198,17 @@ def test_gpio_keypad_opens_from_the_default_config_pins(mock_factory: MockFactor
         assert pad.keys == "123456789*0#"
     finally:
         pad.close()
+
+
+def test_docs_table_names_every_state_with_its_line() -> None:
+    import tomllib
+
+    docs = (Path(__file__).parents[2] / "docs" / "pinpad.md").read_text(encoding="utf-8")
+    strings = tomllib.loads(
+        (Path(__file__).parents[2] / "tui" / "strings" / "ja.toml").read_text(encoding="utf-8")
+    )["pin"]["applicant"]
+    for state in APPLICANT_STATES:
+        row = next((line for line in docs.splitlines() if line.startswith(f"| `{state}` |")), "")
+        assert row, f"docs/pinpad.md has no row for {state}"
+        if state != "key":
+            assert strings[state].replace("{remaining}", "N") in row
