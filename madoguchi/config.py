@@ -127,7 +127,7 @@ class IndicatorConfig:
 
     def __post_init__(self) -> None:
         # An unknown state, key or a bad value is refused at start-up, not at the counter.
-        from drivers.indicators import merge_patterns
+        from drivers.indicator_patterns import merge_patterns
 
         for state, table in self.patterns.items():
             if not isinstance(table, dict):
