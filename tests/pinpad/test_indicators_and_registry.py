@@ -212,3 +212,17 @@ def test_docs_table_names_every_state_with_its_line() -> None:
         assert row, f"docs/pinpad.md has no row for {state}"
         if state != "key":
             assert strings[state].replace("{remaining}", "N") in row
+
+
+def test_the_counter_opens_indicators_only_when_fitted_and_never_on_mock_pins() -> None:
+    from madoguchi.commands.demo import _open_indicators
+    from madoguchi.config import Config, IndicatorConfig
+    from madoguchi.errors import KeypadError
+
+    assert _open_indicators(Config()) is None  # nothing fitted: the status line alone
+    fitted = Config(
+        indicators=IndicatorConfig(buzzer_pin=BUZZER),
+        keypad=KeypadConfig(pin_factory="mock"),
+    )
+    with pytest.raises(KeypadError, match="drives no pins"):
+        _open_indicators(fitted)
