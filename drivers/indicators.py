@@ -1,34 +1,56 @@
 """Status LEDs and a buzzer beside the PIN pad, through gpiozero; each part optional.
 
-Patterns: a short click per key, a success pattern (green LED and one beep), a
-failure pattern (red LED and two beeps) and a "last try" warning (red LED
-blinking with three short beeps) shown before the card's final PIN attempt.
-A pin number of 0 means the part is not fitted; its patterns are skipped. The
-``none`` backend fits nothing at all.
+The applicant is told what happens by a small set of named **applicant states**
+(:data:`APPLICANT_STATES`), each shown as one :class:`Pattern` of an LED and the
+buzzer:
 
-Patterns run in gpiozero's background threads and never block the caller,
-unless ``wait=True`` (the tests use that).
+- ``key``: a short click per key (no LED, so a warning LED keeps blinking);
+- ``accepted``: the PIN was accepted: green LED for a second, one beep;
+- ``refused``: a wrong PIN, tries left: red LED for a second, two beeps;
+- ``last_try``: the next wrong PIN blocks the card: red LED blinking, three short beeps;
+- ``remove_card``: take the card back: green LED blinking slowly, two long beeps;
+- ``wait``: the card is being asked (VERIFY): green LED blinking quickly, silent.
+
+Every timing can be overridden (``[indicators.patterns.<state>]``, see
+``docs/pinpad.md``) and the buzzer silenced (``sound = false``) while the LEDs
+still show. A pin number of 0 means the part is not fitted; its half of every
+pattern is skipped. The ``none`` backend fits nothing at all.
+
+Patterns run in gpiozero's own background blink threads and never block the
+caller, unless ``wait=True`` (the tests use that). This module only ever sees the
+state's name: nothing about a PIN reaches it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from drivers.indicator_patterns import (
+    APPLICANT_STATES,
+    DEFAULT_PATTERNS,
+    LEDS,
+    Pattern,
+    merge_patterns,
+)
+
+__all__ = [
+    "APPLICANT_STATES",
+    "DEFAULT_PATTERNS",
+    "LEDS",
+    "GpioIndicators",
+    "NullIndicators",
+    "Pattern",
+    "merge_patterns",
+]
 
 class NullIndicators:
     """No LEDs, no buzzer."""
 
-    def key_click(self, *, wait: bool = False) -> None:
-        """Nothing to click."""
-
-    def success(self, *, wait: bool = False) -> None:
-        """Nothing to show."""
-
-    def failure(self, *, wait: bool = False) -> None:
-        """Nothing to show."""
-
-    def last_try_warning(self, *, wait: bool = False) -> None:
-        """Nothing to show."""
+    def show(self, state: str, *, wait: bool = False) -> None:
+        """Nothing to show (the name is still checked, so a typo fails here too)."""
+        if state not in APPLICANT_STATES:
+            raise ValueError(f"unknown applicant state {state!r}")
 
     def off(self) -> None:
         """Nothing to switch off."""
@@ -44,15 +66,12 @@ class GpioIndicators(NullIndicators):
     :param error_led_pin: pin of the red "error" LED, 0 = not fitted.
     :param buzzer_pin: pin of an active buzzer, 0 = not fitted.
     :param key_click: beep on every key press.
+    :param sound: False silences the buzzer in every pattern (the LEDs still show).
+    :param patterns: ``state -> {field: value}`` overrides of :data:`DEFAULT_PATTERNS`.
     :param pin_factory: see gpiozero's pin factories.
+    :param owns_factory: :meth:`close` closes ``pin_factory`` too (one opened for
+        these parts alone).
     """
-
-    #: (on seconds, off seconds, repeats) of each pattern
-    CLICK = (0.015, 0.0, 1)
-    SUCCESS_BEEP = (0.15, 0.05, 1)
-    FAILURE_BEEP = (0.12, 0.08, 2)
-    WARNING_BEEP = (0.06, 0.06, 3)
-    LED_ON_TIME = 1.0
 
     def __init__(
         self,
@@ -61,53 +80,55 @@ class GpioIndicators(NullIndicators):
         buzzer_pin: int = 0,
         *,
         key_click: bool = True,
+        sound: bool = True,
+        patterns: Mapping[str, Mapping[str, Any]] | None = None,
         pin_factory: Any = None,
+        owns_factory: bool = False,
     ) -> None:
         from gpiozero import LED, Buzzer
 
+        self._factory = pin_factory if owns_factory else None
+        # Checked before any pin is claimed: a bad pattern fails at start-up.
+        self.patterns = merge_patterns(patterns or {})
         self._key_click = key_click
+        self._sound = sound
         self.ok_led: Any = LED(ok_led_pin, pin_factory=pin_factory) if ok_led_pin else None
         self.error_led: Any = (
             LED(error_led_pin, pin_factory=pin_factory) if error_led_pin else None
         )
         self.buzzer: Any = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin else None
 
-    def _beep(self, pattern: tuple[float, float, int], wait: bool) -> None:
-        if self.buzzer is not None:
-            on, off, n = pattern
-            self.buzzer.blink(on_time=on, off_time=off, n=n, background=not wait)
+    def show(self, state: str, *, wait: bool = False) -> None:
+        """Start ``state``'s pattern; it replaces whatever the same parts were doing.
 
-    def _led(self, led: Any, on: float, off: float, n: int, wait: bool) -> None:
-        if led is not None:
-            led.blink(on_time=on, off_time=off, n=n, background=not wait)
-
-    def key_click(self, *, wait: bool = False) -> None:
-        """A very short beep, if enabled."""
-        if self._key_click:
-            self._beep(self.CLICK, wait)
-
-    def success(self, *, wait: bool = False) -> None:
-        """Green LED for a second and one beep."""
-        self._off(self.error_led)
-        self._beep(self.SUCCESS_BEEP, wait=False)
-        self._led(self.ok_led, self.LED_ON_TIME, 0.0, 1, wait)
-
-    def failure(self, *, wait: bool = False) -> None:
-        """Red LED for a second and two beeps."""
-        self._off(self.ok_led)
-        self._beep(self.FAILURE_BEEP, wait=False)
-        self._led(self.error_led, self.LED_ON_TIME, 0.0, 1, wait)
-
-    def last_try_warning(self, *, wait: bool = False) -> None:
-        """Red LED blinking and three short beeps: the next wrong PIN blocks the card."""
-        self._off(self.ok_led)
-        self._beep(self.WARNING_BEEP, wait=False)
-        self._led(self.error_led, 0.1, 0.1, 5, wait)
+        ``wait=True`` returns once both halves have run (the longer one runs in
+        the foreground, the other in gpiozero's background thread started first).
+        """
+        super().show(state)
+        pattern = self.patterns[state]
+        steps: list[tuple[float, Any, tuple[float, float, int]]] = []
+        if pattern.led_count:
+            led, other = (
+                (self.ok_led, self.error_led) if pattern.led == "ok"
+                else (self.error_led, self.ok_led)
+            )
+            self._off(other)
+            if led is not None:
+                steps.append((pattern.led_seconds, led,
+                              (pattern.led_on_s, pattern.led_off_s, pattern.led_count)))
+        sound = self._sound and (state != "key" or self._key_click)
+        if pattern.beep_count and sound and self.buzzer is not None:
+            steps.append((pattern.beep_seconds, self.buzzer,
+                          (pattern.beep_on_s, pattern.beep_off_s, pattern.beep_count)))
+        steps.sort(key=lambda step: step[0])
+        for i, (_, device, (on, off, n)) in enumerate(steps):
+            last = i == len(steps) - 1
+            device.blink(on_time=on, off_time=off, n=n, background=not (wait and last))
 
     @staticmethod
-    def _off(led: Any) -> None:
-        if led is not None:
-            led.off()
+    def _off(device: Any) -> None:
+        if device is not None:
+            device.off()
 
     def off(self) -> None:
         """Everything dark and silent."""
@@ -119,3 +140,6 @@ class GpioIndicators(NullIndicators):
         for device in (self.ok_led, self.error_led, self.buzzer):
             if device is not None:
                 device.close()
+        if self._factory is not None:
+            self._factory.close()
+            self._factory = None

@@ -118,6 +118,29 @@ class IndicatorConfig:
     buzzer_pin: int = 0
     #: a short beep on every PIN-pad key (needs the buzzer)
     key_click: bool = True
+    #: false silences the buzzer in every pattern; the LEDs still show
+    sound: bool = True
+    #: ``[indicators.patterns.<state>]``: overrides of a state's pattern (``led``,
+    #: ``led_on_s``, ``led_off_s``, ``led_count``, ``beep_on_s``, ``beep_off_s``,
+    #: ``beep_count``); states and patterns in docs/pinpad.md
+    patterns: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # An unknown state, key or a bad value is refused at start-up, not at the counter.
+        from drivers.indicator_patterns import merge_patterns
+
+        for state, table in self.patterns.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"[indicators.patterns.{state}] must be a table")
+        try:
+            merge_patterns(self.patterns)
+        except ConfigError as exc:
+            raise ConfigError(f"[indicators.patterns] {exc}") from None
+
+    @property
+    def fitted(self) -> bool:
+        """True when any LED or the buzzer is fitted."""
+        return bool(self.ok_led_pin or self.error_led_pin or self.buzzer_pin)
 
 
 @dataclass(frozen=True)

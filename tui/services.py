@@ -380,6 +380,16 @@ class CounterServices(Protocol):
         """PIN entry limits in seconds: ``(overall, between keys)`` (``[keypad]``)."""
         ...
 
+    def tell_applicant(self, state: str | None) -> None:
+        """Show applicant state ``state`` on the pad's LEDs and buzzer; ``None`` = dark.
+
+        The states are ``drivers.indicators.APPLICANT_STATES`` (``key``, ``accepted``,
+        ``refused``, ``last_try``, ``remove_card``, ``wait``). Returns at once: the
+        pattern runs in gpiozero's background threads. Only the state's name is
+        passed: nothing about the PIN.
+        """
+        ...
+
     def pin_status(self, pin: str) -> PinView:
         """Blocking: read the tries left of ``pin`` (``"juki"``...) without spending one."""
         ...

@@ -121,6 +121,8 @@ class ApplianceServices:
             counter's date is read in it (:meth:`today`).
         pin_timeouts: the PIN prompt's limits in seconds, overall and between keys
             (``[keypad] pin_overall_timeout_s``, ``pin_inter_key_timeout_s``).
+        indicators: the pad's LEDs and buzzer (a ``drivers.indicators`` backend);
+            ``None``: none fitted.
     """
 
     def __init__(
@@ -142,8 +144,10 @@ class ApplianceServices:
         issuer: Callable[[str], str] | None = None,
         zone: dt.tzinfo | None = None,
         pin_timeouts: tuple[float, float] = (60.0, 60.0),
+        indicators: Any = None,
     ) -> None:
         self.reader = reader
+        self._indicators = indicators
         self._pin_timeouts = pin_timeouts
         self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
         self.office_code = office_code
@@ -395,6 +399,20 @@ class ApplianceServices:
     def pin_timeouts(self) -> tuple[float, float]:
         return self._pin_timeouts
 
+    def tell_applicant(self, state: str | None) -> None:
+        indicators = self._indicators
+        if indicators is None:
+            return
+        try:
+            if state is None:
+                indicators.off()
+            else:
+                indicators.show(state)
+        except ValueError:
+            raise  # an unknown state name is this program's bug
+        except Exception:  # gpiozero's errors: a lamp must never stop a PIN entry
+            log.warning("indicators failed to show %s", state, exc_info=True)
+
     def pin_status(self, pin: str) -> PinView:
         from device.card.layout import PinKind
         from device.card.session import CardSession
@@ -560,6 +578,8 @@ class ApplianceServices:
         close_pad = getattr(self._pin_pad, "close", None)
         if close_pad is not None:
             close_pad()
+        if self._indicators is not None:
+            self._indicators.close()
         self.store.close()
         self.operators.close()
 
@@ -710,6 +730,10 @@ def build_services(
         store = Store(store_path)
         in_case_of_failure.callback(store.close)
         pin_pad = _open_pin_pad(config)
+        close_pad = getattr(pin_pad, "close", None)
+        if close_pad is not None:
+            in_case_of_failure.callback(close_pad)
+        indicators = _open_indicators(config)
         # Everything opened: the services own it from here on.
         in_case_of_failure.pop_all()
     return ApplianceServices(
@@ -720,6 +744,7 @@ def build_services(
         keypad_rows=keypad_rows,
         keypad_backend=config.keypad.backend,
         pin_pad=pin_pad,
+        indicators=indicators,
         pin_timeouts=(config.keypad.pin_overall_timeout_s, config.keypad.pin_inter_key_timeout_s),
         effective_date=effective_date,
         rules=config.rules,
@@ -761,6 +786,26 @@ def _open_pin_pad(config: Config) -> Any:
     return open_keypad(
         pad.backend, rows=pad.row_pins, cols=pad.col_pins, layout=pad.layout,
         debounce_time=pad.debounce_ms / 1000.0, **options,
+    )
+
+
+def _open_indicators(config: Config) -> Any:
+    """The pad's LEDs and buzzer (``[indicators]``), or ``None`` when none is fitted.
+
+    They sit on the counter's GPIO header beside the matrix pad, so they take the
+    same real pin factory (never the mock one on a counter).
+    """
+    from drivers import open_indicators
+    from drivers.keypad.pins import counter_pin_factory
+
+    fitted = config.indicators
+    if not fitted.fitted:
+        return None
+    return open_indicators(
+        "gpio", ok_led_pin=fitted.ok_led_pin, error_led_pin=fitted.error_led_pin,
+        buzzer_pin=fitted.buzzer_pin, key_click=fitted.key_click, sound=fitted.sound,
+        patterns=fitted.patterns,
+        pin_factory=counter_pin_factory(config.keypad.pin_factory).factory, owns_factory=True,
     )
 
 

@@ -67,6 +67,7 @@ def make_services(
     procedures: tuple[tuple[str, str], ...] | None = None,
     profile: str = "standard",
     pin_pad: Any = None,
+    indicators: Any = None,
     **card_options: Any,
 ) -> Any:
     """The real composition (sim reader, SQLite store, operator accounts) for UI tests."""
@@ -91,6 +92,7 @@ def make_services(
         keypad_rows=("123", "456", "789", "*0#"),
         keypad_backend="keyboard",
         pin_pad=pin_pad if pin_pad is not None else open_keypad("keyboard"),
+        indicators=indicators,
         demo=demo,
         pki_dir=pki_dir,
         procedures=None if procedures is None else (lambda _language: procedures),

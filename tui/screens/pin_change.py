@@ -39,7 +39,7 @@ from madoguchi.errors import MadoguchiError
 from tui.messages import PinVerified
 from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
-from tui.screens.pin_prompt import PinPromptScreen, PromptEntry
+from tui.screens.pin_prompt import KEY_EVENTS, PinPromptScreen, PromptEntry
 from tui.services import PinPad, PinVerifyResult, PinView, Presence
 from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
@@ -145,10 +145,13 @@ class PinChangePromptScreen(PinPromptScreen):
         if event.kind is NewPinEventKind.ENTRY and event.entry is not None:
             self.length = event.entry.length
             self._show_mask()
+            if event.entry.kind in KEY_EVENTS:
+                self.tell("key")
             if event.entry.kind is PinEventKind.REJECTED and event.entry.problem is not None:
                 note.update(self.t(f"pin.problems.{event.entry.problem.value}"))
             elif event.entry.kind is PinEventKind.COMPLETED and self.step is NewPinStep.CONFIRM:
                 note.update(self.t("pin_change.changing"))
+                self.tell("wait")
             elif event.entry.kind is PinEventKind.LENGTH_CHANGED and not self._sticky:
                 note.update("")
             return

@@ -38,6 +38,26 @@ COUNTDOWN_WARN_S = 10
 MASK_FILLED, MASK_EMPTY = "●", "○"
 #: Longest PIN drawn as big boxes (6 cells each); longer ones get one line of glyphs.
 BOXED_MAX = 8
+#: Seconds a told result (accepted, refused, remove the card) stays on the prompt
+#: before it closes, so that the applicant reads what the pad's lamps say.
+RESULT_HOLD_S = 1.0
+#: Entry events the applicant hears as a key click.
+KEY_EVENTS = (PinEventKind.LENGTH_CHANGED, PinEventKind.TAP, PinEventKind.REJECTED)
+
+
+def applicant_state(result: PinVerifyResult) -> str | None:
+    """The applicant state (docs/pinpad.md) a PIN prompt's ``result`` is told as.
+
+    ``None``: nothing to tell (cancelled, timed out, card taken, an error): the
+    pad's lamps go dark and the clerk's screen says what happened.
+    """
+    if result.outcome in ("verified", "changed"):
+        return "accepted"
+    if result.outcome == "wrong":
+        return "refused"
+    if result.outcome == "blocked":
+        return "remove_card"  # this counter cannot unblock it: the card goes back
+    return None
 
 
 def mask_rows(length: int, max_length: int) -> list[str]:
@@ -144,6 +164,7 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
             yield Static(id="pin-tries")
             yield Static(id="pin-countdown")
             yield Static(id="pin-message", markup=False)
+            yield Static(id="pin-status", markup=False)
             if self._pad.simulated:
                 yield Static(self._pad.label, id="pin-pad-label", markup=False)
         keyboard = isinstance(self._pad, KeyboardFed)
@@ -159,6 +180,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
     def on_mount(self) -> None:
         self.populate()
         self.entry.start()  # subscribes to the pad and opens its gate
+        if self.tries_left == 1:
+            self.tell("last_try")  # reached only once the clerk confirmed it
         self._show_countdown()
         self.set_interval(TIMEOUT_CHECK_S, self._tick)
         if isinstance(self._pad, KeyboardFed):
@@ -242,10 +265,13 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         self.length = event.length
         self._show_mask()
         text = ""
+        if event.kind in KEY_EVENTS:
+            self.tell("key")
         if event.kind is PinEventKind.REJECTED and event.problem is not None:
             text = self.t(f"pin.problems.{event.problem.value}")
         elif event.kind is PinEventKind.COMPLETED:
             text = self.t("pin.verifying")
+            self.tell("wait")
         elif event.kind in _ENDINGS:
             self._finish(PinVerifyResult(self.pin, _ENDINGS[event.kind]))
             return
@@ -259,11 +285,37 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
     def on_pin_verified(self, message: PinVerified) -> None:
         self._finish(message.result)
 
+    def tell(self, state: str | None, *, remaining: int | None = None) -> None:
+        """Tell the applicant ``state``: the pad's LEDs and buzzer, and the status line.
+
+        Only the state's name leaves this screen, never a character of the PIN. A key
+        click has no line (the mask shows it); ``None`` darkens the lamps.
+        """
+        self.counter.services.tell_applicant(state)
+        if state is None or state == "key":
+            return
+        line = self.t(
+            f"pin.applicant.{state}", remaining="?" if remaining is None else remaining
+        )
+        self.query_one("#pin-status", Static).update(Text(line, style="bold reverse"))
+
     def _finish(self, result: PinVerifyResult) -> None:
         if self.finished:
             return
         self.finished = True
         self._keys.put(None)
+        state = applicant_state(result)
+        if state is not None:
+            self.query_one("#pin-message", Static).update("")  # "verifying…" is over
+        self.tell(state, remaining=result.remaining)
+        if state is None:
+            self.dismiss(result)
+        else:
+            # The prompt takes no key from here; it closes once the result was seen.
+            self.set_timer(RESULT_HOLD_S, lambda: self._close(result))
+
+    def _close(self, result: PinVerifyResult) -> None:
+        # Not awaited: the timer runs on this screen's own message pump.
         self.dismiss(result)
 
     def card_removed(self) -> bool:
