@@ -11,22 +11,38 @@ The file is looked up in this order: ``--config PATH``, ``$MADOGUCHI_CONFIG``,
 daemons refuse to start (``load_config(required_for=...)``: fail closed); only
 ``madoguchi demo`` runs on the embedded defaults (virtual card, keyboard PIN pad,
 local SQLite) and never reads the system file.
+
+Every table is a ``msgspec.Struct``: the file is converted in strict mode, so a key of
+the wrong type (``batch_size = 1.9``, ``row_pins = ["a", 5]``) or out of its range is a
+:class:`ConfigError` naming the file, the table and the key, never a silent coercion.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
+
+import msgspec
 
 from madoguchi.errors import ConfigError
+
+#: A GPIO pin number (BCM); 0 = not fitted where the key allows it.
+Pin = Annotated[int, msgspec.Meta(ge=0, le=63)]
+#: A count that must be at least one (batch sizes, bounds, versions kept).
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+#: A duration or period in seconds that cannot be negative.
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 SYSTEM_CONFIG = Path("/etc/madoguchi/madoguchi.toml")
 #: A counter's state (store, operator accounts, keys): the units' ``StateDirectory=``.
 SYSTEM_STATE_DIR = Path("/var/lib/madoguchi")
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A table of the file: every key typed, an unknown key refused (msgspec checks both)."""
 
 
 def default_state_dir() -> Path:
@@ -52,8 +68,7 @@ def user_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "madoguchi"
 
 
-@dataclass(frozen=True)
-class ReaderConfig:
+class ReaderConfig(_Section, frozen=True):
     """``[reader]``: which card-reader backend, and its options."""
 
     backend: str = "sim"
@@ -63,27 +78,26 @@ class ReaderConfig:
     profile: str = "standard"
 
 
-@dataclass(frozen=True)
-class KeypadConfig:
+class KeypadConfig(_Section, frozen=True):
     """``[keypad]``: the applicant's PIN pad."""
 
     backend: str = "keyboard"
     layout: str = "4x3"
-    row_pins: tuple[int, ...] = (5, 6, 13, 19)
+    row_pins: tuple[Pin, ...] = (5, 6, 13, 19)
     #: one pin per column: 3 for "4x3", 4 for "4x4" (e.g. (12, 16, 20, 21))
-    col_pins: tuple[int, ...] = (12, 16, 20)
-    debounce_ms: float = 10.0
+    col_pins: tuple[Pin, ...] = (12, 16, 20)
+    debounce_ms: Seconds = 10.0
     #: key labels row by row, e.g. ["123", "456", "789", "*0#"]; empty = the layout's
     keymap: tuple[str, ...] = ()
     #: scan period while a key change is being debounced
-    scan_interval_ms: float = 1.0
+    scan_interval_ms: Seconds = 1.0
     #: PIN entry limits (mirroring bTimerOut / bTimerOut2 of a reader pinpad); the
     #: prompt counts down to the nearer one, and running out never spends a try. The
     #: applicant reads the prompt and finds the pad before the first key: 60 s for both.
     pin_overall_timeout_s: float = 60.0
     pin_inter_key_timeout_s: float = 60.0
     #: multi-tap (signature password): a pending letter is fixed after this pause
-    multitap_commit_ms: float = 1000.0
+    multitap_commit_ms: Seconds = 1000.0
     #: ``gpio`` backend: gpiozero's pin factory ("lgpio" on a Raspberry Pi; "rpigpio" and
     #: "pigpio" also drive real pins); empty = gpiozero's own choice. A counter refuses the
     #: "mock" and "native" factories (docs/raspberry-pi.md).
@@ -109,13 +123,12 @@ class KeypadConfig:
         )
 
 
-@dataclass(frozen=True)
-class IndicatorConfig:
+class IndicatorConfig(_Section, frozen=True):
     """``[indicators]``: optional status LEDs and buzzer (0 = not fitted)."""
 
-    ok_led_pin: int = 0
-    error_led_pin: int = 0
-    buzzer_pin: int = 0
+    ok_led_pin: Pin = 0
+    error_led_pin: Pin = 0
+    buzzer_pin: Pin = 0
     #: a short beep on every PIN-pad key (needs the buzzer)
     key_click: bool = True
     #: false silences the buzzer in every pattern; the LEDs still show
@@ -123,15 +136,12 @@ class IndicatorConfig:
     #: ``[indicators.patterns.<state>]``: overrides of a state's pattern (``led``,
     #: ``led_on_s``, ``led_off_s``, ``led_count``, ``beep_on_s``, ``beep_off_s``,
     #: ``beep_count``); states and patterns in docs/pinpad.md
-    patterns: dict[str, Any] = field(default_factory=dict)
+    patterns: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # An unknown state, key or a bad value is refused at start-up, not at the counter.
         from drivers.indicator_patterns import merge_patterns
 
-        for state, table in self.patterns.items():
-            if not isinstance(table, dict):
-                raise ConfigError(f"[indicators.patterns.{state}] must be a table")
         try:
             merge_patterns(self.patterns)
         except ConfigError as exc:
@@ -143,8 +153,7 @@ class IndicatorConfig:
         return bool(self.ok_led_pin or self.error_led_pin or self.buzzer_pin)
 
 
-@dataclass(frozen=True)
-class StoreConfig:
+class StoreConfig(_Section, frozen=True):
     """``[store]``: the local SQLite store."""
 
     path: str = ""  # empty = <state dir>/madoguchi.sqlite3
@@ -153,8 +162,7 @@ class StoreConfig:
         return Path(self.path) if self.path else default_state_dir() / "madoguchi.sqlite3"
 
 
-@dataclass(frozen=True)
-class SyncConfig:
+class SyncConfig(_Section, frozen=True):
     """``[sync]``: where completed transactions go."""
 
     server_url: str = "https://127.0.0.1:8765"
@@ -163,19 +171,19 @@ class SyncConfig:
     #: counter records its transactions under; empty = the office the server enrolled
     #: the device for (the server files it there, and refuses any other office).
     office_code: str = ""
-    batch_size: int = 200
+    batch_size: AtLeastOne = 200
     #: Device key, certificate and server CA (``device.key``, ``device.crt``,
     #: ``ca.crt``); empty = <state dir>/sync.
     tls_dir: str = ""
     #: Unsent records at which new procedures are refused (see docs/sync.md).
-    queue_bound: int = 10_000
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 300.0
-    request_timeout_s: float = 10.0
+    queue_bound: AtLeastOne = 10_000
+    backoff_base_s: Seconds = 1.0
+    backoff_cap_s: Seconds = 300.0
+    request_timeout_s: Seconds = 10.0
     #: How often the idle uploader looks for new records.
-    poll_interval_s: float = 0.05
+    poll_interval_s: Seconds = 0.05
     #: Clock difference from the server above which the clerk must confirm the date.
-    clock_skew_bound_s: float = 120.0
+    clock_skew_bound_s: Seconds = 120.0
     #: The central server (``madoguchi server run``): listen address, database URL
     #: (empty = SQLite in the state dir; ``postgresql://…`` for production), PKI dir.
     server_listen: str = "127.0.0.1:8765"
@@ -195,8 +203,7 @@ class SyncConfig:
         return Path(self.tls_dir) if self.tls_dir else default_state_dir() / "sync"
 
 
-@dataclass(frozen=True)
-class RulesConfig:
+class RulesConfig(_Section, frozen=True):
     """``[rules]``: which rule set applies from when, and the policies the source leaves open."""
 
     #: The date the amended (改正後) guidelines take effect, ISO format.
@@ -207,7 +214,7 @@ class RulesConfig:
     proxy_declaration_subject: str = "applicant"
     #: U20: 6-month grace after card expiry: "civil_code" (民法143条) or "exclusive" (a day less).
     grace_counting: str = "civil_code"
-    grace_months: int = 6
+    grace_months: Annotated[int, msgspec.Meta(ge=0)] = 6
     #: Whether the mayor uses the discretion to omit 戸籍謄本等 (本籍地が管内).
     honseki_omission_allowed: bool = True
     #: U19: whether a legal representative must still hand in the PIN document.
@@ -218,24 +225,22 @@ class RulesConfig:
     fee_payable_jlis_percent: int = 100
 
 
-@dataclass(frozen=True)
-class UiConfig:
+class UiConfig(_Section, frozen=True):
     """``[ui]``: the clerk's screen."""
 
     language: str = "ja"
     #: Seconds without a key press before the operator is signed out.
-    idle_sign_out_s: float = 300.0
+    idle_sign_out_s: Seconds = 300.0
     #: Consecutive wrong operator passwords before the account locks.
-    operator_max_failures: int = 5
+    operator_max_failures: AtLeastOne = 5
     #: Seconds such a lock lasts (``madoguchi operator unlock`` ends it sooner).
-    operator_lockout_s: float = 900.0
+    operator_lockout_s: Seconds = 900.0
     #: IANA time zone of the office: the counter's date (procedures, rule version, grace)
     #: and the times on screen are read in it; records and the store keep UTC.
     timezone: str = "Asia/Tokyo"
 
 
-@dataclass(frozen=True)
-class UpdateConfig:
+class UpdateConfig(_Section, frozen=True):
     """``[update]``: signed updates (see docs/updates.md)."""
 
     #: Install tree: ``versions/<v>/`` plus the ``current`` and ``previous`` links.
@@ -247,60 +252,56 @@ class UpdateConfig:
     channel: str = "stable"
     #: Units restarted after a switch and required ready for the health check.
     units: tuple[str, ...] = ("madoguchi-tui.service", "madoguchi-sync.service")
-    health_timeout_s: float = 90.0
-    keep_versions: int = 3
+    health_timeout_s: Seconds = 90.0
+    keep_versions: AtLeastOne = 3
     #: Development and tests only: a site-packages appended to app-only installs.
     extra_site: str = ""
     #: Interpreter new versions are built on; empty = the one running the updater.
     python: str = ""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(_Section, frozen=True):
     """The whole configuration."""
 
-    reader: ReaderConfig = field(default_factory=ReaderConfig)
-    keypad: KeypadConfig = field(default_factory=KeypadConfig)
-    indicators: IndicatorConfig = field(default_factory=IndicatorConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    sync: SyncConfig = field(default_factory=SyncConfig)
-    rules: RulesConfig = field(default_factory=RulesConfig)
-    ui: UiConfig = field(default_factory=UiConfig)
-    update: UpdateConfig = field(default_factory=UpdateConfig)
+    reader: ReaderConfig = msgspec.field(default_factory=ReaderConfig)
+    keypad: KeypadConfig = msgspec.field(default_factory=KeypadConfig)
+    indicators: IndicatorConfig = msgspec.field(default_factory=IndicatorConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
+    rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
+    ui: UiConfig = msgspec.field(default_factory=UiConfig)
+    update: UpdateConfig = msgspec.field(default_factory=UpdateConfig)
 
 
-_T = TypeVar("_T")
+#: msgspec's own words for a TOML value's kind, in the file's terms.
+_KINDS = {"array": "a list", "object": "a table"}
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<where>[^`]*)`)?$", re.DOTALL)
 
 
-def _build(cls: type[_T], table: dict[str, Any], where: str) -> _T:
-    """Build dataclass ``cls`` from a TOML table, refusing unknown keys and wrong types."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(table) - set(fields))
+def _explain(exc: msgspec.ValidationError, path: Path) -> ConfigError:
+    """One line naming the file, the ``[table]`` and the key, from msgspec's message.
+
+    msgspec says ``Expected `int`, got `float` - at `$.sync.batch_size```; the clerk's IT
+    reads ``/etc/madoguchi/madoguchi.toml: [sync] batch_size must be int, not float``.
+    """
+    match = _AT.match(str(exc))
+    what, where = (match["what"], (match["where"] or "").lstrip(".")) if match else (str(exc), "")
+    # "sync.batch_size" is key batch_size of [sync]; a top-level key is in [config]
+    table, _, key = where.rpartition(".")
+    if where.endswith("[...]"):  # a value of a free-keyed table (indicator patterns)
+        table, key = where.removesuffix("[...]"), "each entry"
+    table = table or "config"
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", what)
     if unknown:
-        raise ConfigError(f"[{where}]: unknown key(s) {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{where}.{key}] must be a table")
-            values[key] = _build(type(default), value, f"{where}.{key}")
-        elif isinstance(default, tuple):
-            if not isinstance(value, list):
-                raise ConfigError(f"[{where}] {key} must be a list")
-            values[key] = tuple(value)
-        elif isinstance(default, bool) or not isinstance(default, (int, float)):
-            if type(value) is not type(default):
-                raise ConfigError(
-                    f"[{where}] {key} must be {type(default).__name__}, not {type(value).__name__}"
-                )
-            values[key] = value
-        else:
-            # ints may be given where floats are expected
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"[{where}] {key} must be a number")
-            values[key] = type(default)(value)
-    return cls(**values)
+        return ConfigError(f"{path}: [{where or 'config'}] unknown key(s) {unknown[1]}")
+    if what.startswith("["):  # a section's own check (``__post_init__``) says it all
+        return ConfigError(f"{path}: {what}")
+    kinds = re.fullmatch(r"Expected `([^`]+)`(.*?)(?:, got `([^`]+)`)?", what)
+    if kinds:
+        expected = _KINDS.get(kinds[1], kinds[1]) + kinds[2]
+        got = f", not {_KINDS.get(kinds[3], kinds[3])}" if kinds[3] else ""
+        what = f"must be {expected}{got}"
+    return ConfigError(f"{path}: [{table}] {key} {what}")
 
 
 def load_config(
@@ -331,4 +332,7 @@ def load_config(
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    return _build(Config, data, "config")
+    try:
+        return msgspec.convert(data, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc, path) from None
