@@ -18,6 +18,7 @@ from pathlib import Path
 
 from madoguchi.config import Config, load_config
 from madoguchi.errors import MadoguchiError
+from madoguchi.version import installed_version
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -61,10 +62,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--version", action="version", version=f"madoguchi {installed_version()}",
+        help="print the installed version and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     by_command = {module.rsplit(".", 1)[1]: module for module in COMMAND_MODULES}
     named = _named_command(argv) if argv is not None else None
     modules = [by_command[named]] if named in by_command else list(COMMAND_MODULES)
+    if named is None and "--version" in (argv or ()):
+        modules = []  # argparse prints the version before it asks for a command
     for module in modules:
         importlib.import_module(module).register(sub)
     return parser

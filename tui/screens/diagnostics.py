@@ -24,6 +24,7 @@ from textual.widgets import Button, Static
 from textual.worker import get_current_worker
 
 from madoguchi.errors import MadoguchiError
+from madoguchi.version import installed_version
 from tui.messages import KeypadKey, ReaderTested
 from tui.screens.base import CounterScreen
 from tui.services import Presence
@@ -83,7 +84,9 @@ class DiagnosticsScreen(CounterScreen[None]):
 
     def compose(self) -> ComposeResult:
         t = self.t
-        yield TitleBar(t("diag.title"), self.title_right())
+        # The installed version, so IT on the telephone reads what this counter runs.
+        title = f"{t('diag.title')}  {t('diag.version', version=installed_version())}"
+        yield TitleBar(title, self.title_right())
         with Horizontal(id="diag-body"):
             with Vertical(id="reader-test", classes="panel"):
                 yield Button(t("diag.run_reader_test"), id="run-reader-test")
