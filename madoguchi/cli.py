@@ -18,6 +18,7 @@ from pathlib import Path
 
 from madoguchi.config import Config, load_config
 from madoguchi.errors import MadoguchiError
+from madoguchi.logs import setup_logging
 from madoguchi.version import installed_version
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -35,6 +36,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.update",
     "madoguchi.commands.bench",
 )
+
+#: The journal's ``MADOGUCHI_COMPONENT`` of each subcommand's process (the rest: ``cli``).
+COMPONENTS: dict[str, str] = {
+    "counter": "tui", "demo": "tui", "sync": "sync", "server": "server", "update": "update",
+}
 
 
 def _named_command(argv: Sequence[str]) -> str | None:
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(words)
     args = parser.parse_args(words)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(COMPONENTS.get(args.command, "cli"), level=level)
     try:
         code: int = args.func(args)
     except MadoguchiError as exc:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from device.store import OutboxItem, Store, current_boot_id
+from device.store import OutboxItem, Store, UploaderStatus, current_boot_id
 from sync.client import SyncClient
 from sync.errors import (
     BatchRejectedError,
@@ -151,7 +151,8 @@ class Uploader:
         except BatchRejectedError as exc:
             if len(items) == 1:
                 self.store.mark_quarantined({items[0].seq: str(exc)})
-                log.error("record %s quarantined: %s", items[0].transaction_id, exc)
+                log.error("record %s quarantined: %s", items[0].transaction_id, exc,
+                          extra={"transaction_id": items[0].transaction_id})
                 return 0, 1, None, None  # a refusal carries no clock or high-water mark
             half = len(items) // 2
             a_acked, a_quar, a_skew, a_mark = self._deliver(items[:half])
@@ -217,3 +218,18 @@ class Uploader:
                 delay -= step
                 if on_tick is not None and delay > 0:
                     on_tick()
+
+
+def backlog_status(status: UploaderStatus) -> str:
+    """The uploader's one-line ``STATUS=`` for ``systemctl status madoguchi-sync``.
+
+    ``12 waiting, 0 quarantined; last upload 2026-12-03T06:40:00Z`` (``never`` before the
+    first), with the last error when the last attempt failed.
+    """
+    text = (
+        f"{status.queue_length} waiting, {status.quarantined} quarantined;"
+        f" last upload {status.last_success or 'never'}"
+    )
+    if status.last_error:
+        text += f"; retrying: {' '.join(status.last_error.split())[:120]}"
+    return text

@@ -13,7 +13,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-pytest_plugins = ["tests.support.vpcd"]
+pytest_plugins = ["tests.support.vpcd", "tests.support.journald"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +23,10 @@ def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state.mkdir()
     monkeypatch.setenv("MADOGUCHI_STATE_DIR", str(state))
     monkeypatch.delenv("MADOGUCHI_CONFIG", raising=False)
+    # A test run started by systemd must not send the processes it starts to the journal
+    # (madoguchi.logs); the journal tests set these themselves.
+    for name in ("INVOCATION_ID", "JOURNAL_STREAM", "MADOGUCHI_JOURNAL_SOCKET"):
+        monkeypatch.delenv(name, raising=False)
     return state
 
 

@@ -317,6 +317,10 @@ class ApplianceServices:
 
     def record_transaction(self, record: TransactionRecord) -> None:
         self.store.record_transaction(record)
+        # The journal's MADOGUCHI_TRANSACTION_ID finds it again (no personal data here).
+        log.info("transaction %s recorded: procedure %s, %s", record.transaction_id,
+                 record.procedure, record.decision.value,
+                 extra={"transaction_id": record.transaction_id})
 
     def certificate_actions(
         self, session: Session, *, issued: dict[str, str]
@@ -1130,12 +1134,7 @@ class DemoSync:
 
 
 def _log_to_file(path: Path) -> None:
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    # Sign-ins, lock-outs and card events are worth keeping in the demo's log
-    # (they never carry a PIN or a password).
-    root.setLevel(min(root.level, logging.INFO))
+    # The journal when the kiosk's unit started the screen, else the file (rotated).
+    from madoguchi.logs import log_to_file_or_journal
+
+    log_to_file_or_journal(path)

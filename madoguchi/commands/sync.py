@@ -7,8 +7,12 @@ import json
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict
 from typing import Any
+
+#: How often the uploader's ``STATUS=`` (its backlog) is looked up at most.
+STATUS_EVERY_S = 1.0
 
 
 def _notify(state: str) -> None:
@@ -22,8 +26,9 @@ def _notify(state: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from device.store import Store
     from madoguchi.cli import config_from
+    from madoguchi.logs import log_fields
     from sync.client import SyncClient
-    from sync.uploader import Backoff, Uploader
+    from sync.uploader import Backoff, Uploader, backlog_status
 
     # A daemon never runs on the embedded demo defaults (fail closed, issue 13).
     config = config_from(args, required_for="the uploader (madoguchi sync run)")
@@ -48,13 +53,23 @@ def _run(args: argparse.Namespace) -> int:
         _notify("READY=1")
         print("madoguchi sync: uploader running", file=sys.stderr, flush=True)
 
+    shown, looked = "", float("-inf")
+
+    def tick() -> None:
+        # The watchdog ping, and the backlog in `systemctl status` when it changed (looked
+        # up at most once a second: a tick comes every poll interval).
+        nonlocal shown, looked
+        if time.monotonic() - looked < STATUS_EVERY_S:
+            _notify("WATCHDOG=1")
+            return
+        looked = time.monotonic()
+        status = backlog_status(store.uploader_status())
+        _notify("WATCHDOG=1" if status == shown else f"WATCHDOG=1\nSTATUS={status}")
+        shown = status
+
     try:
-        uploader.run(
-            stop,
-            poll_interval_s=sync.poll_interval_s,
-            on_ready=ready,
-            on_tick=lambda: _notify("WATCHDOG=1"),
-        )
+        with log_fields(device_id=sync.device_id or None):
+            uploader.run(stop, poll_interval_s=sync.poll_interval_s, on_ready=ready, on_tick=tick)
     finally:
         client.close()
         store.close()

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device.records import find_forbidden_data
 from madoguchi.errors import SyncError
+from madoguchi.logs import log_fields
 from sync import pki
 from sync.errors import (
     ConflictError,
@@ -178,7 +179,10 @@ class Gate:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self._pass(scope, receive, send, endpoint)
+        # What the request logs names the counter it came from (journal: MADOGUCHI_DEVICE_ID).
+        principal = scope.get("state", {}).get("principal")
+        with log_fields(device_id=getattr(principal, "device_id", None)):
+            await self._pass(scope, receive, send, endpoint)
 
     async def _admit(
         self, scope: Scope, endpoint: Endpoint, params: dict[str, str]

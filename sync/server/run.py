@@ -106,6 +106,10 @@ def make_app(
 
 def app_from_env() -> ASGIApp:
     """The app of one worker process (``--workers`` > 1), configured by the parent."""
+    # A spawned worker starts with no logging set up: to the journal as the parent does.
+    from madoguchi.logs import setup_logging
+
+    setup_logging("server")
     ctx = make_context(
         os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1"
     )
@@ -196,6 +200,9 @@ def _options(host: str, port: int, pki_dir: Path) -> dict[str, Any]:
         http=MutualTlsProtocol,
         lifespan="off",
         log_level="warning",
+        # uvicorn's records go through the process's own handlers (the journal, with
+        # priorities and fields, under systemd) instead of uvicorn's stderr formatter.
+        log_config=None,
         access_log=False,
         ssl_certfile=str(pki_dir / pki.SERVER_CERT),
         ssl_keyfile=str(pki_dir / pki.SERVER_KEY),

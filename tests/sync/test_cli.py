@@ -13,6 +13,7 @@ from pathlib import Path
 
 from device.store import Store
 from sync import pki
+from tests.support.journald import Journal
 from tests.sync.conftest import PYTHONPATH, ROOT, ServerProcess
 from tests.sync.sync_support import make_record
 
@@ -102,10 +103,12 @@ def test_enrol_upload_status_and_report_through_the_cli(server_pki: Path, tmp_pa
 
 
 def test_sync_run_daemon_notifies_systemd_uploads_and_stops_on_sigterm(
-    server_pki: Path, tmp_path: Path
+    server_pki: Path, tmp_path: Path, journald: Journal
 ) -> None:
     """`madoguchi sync run` as systemd would run it: READY=1 once the loop runs,
-    WATCHDOG=1 while it works, records uploaded, a clean exit on SIGTERM."""
+    WATCHDOG=1 while it works with its backlog as STATUS=, records uploaded, its
+    warnings in the journal (a real journald) at warning priority with the device's id,
+    a clean exit on SIGTERM."""
     import signal
     import socket
     import time
@@ -119,21 +122,40 @@ def test_sync_run_daemon_notifies_systemd_uploads_and_stops_on_sigterm(
     listener.bind(str(notify_path))
     listener.settimeout(15)
     daemon = None
+    stderr = (tmp_path / "stderr").open("w")
+
+    def status_until(wanted: str) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seen.append(listener.recv(4096).decode())
+            if any(wanted in line for line in seen[-1].splitlines()):
+                return seen
+        raise AssertionError(f"no {wanted!r} in {seen[-5:]}")
+
     try:
-        server.enrol(state / "sync")
+        device = server.enrol(state / "sync")
         config = tmp_path / "madoguchi.toml"
-        config.write_text(f'[sync]\nserver_url = "{server.url}"\n', encoding="utf-8")
+        config.write_text(
+            f'[sync]\nserver_url = "{server.url}"\ndevice_id = "{device}"\n'
+            "backoff_base_s = 0.2\nbackoff_cap_s = 0.5\n",
+            encoding="utf-8",
+        )
+        st = os.fstat(stderr.fileno())
         env = {
             **os.environ,
             "PYTHONPATH": PYTHONPATH,
             "MADOGUCHI_CONFIG": str(config),
             "NOTIFY_SOCKET": str(notify_path),
+            # what systemd gives a unit whose stderr is the journal
+            "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}",
+            "MADOGUCHI_JOURNAL_SOCKET": str(journald.socket),
         }
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "madoguchi.cli", "sync", "run"], cwd=ROOT, env=env
+            [sys.executable, "-m", "madoguchi.cli", "sync", "run"], cwd=ROOT, env=env,
+            stderr=stderr,
         )
-        messages = {listener.recv(256).decode()}
-        assert "READY=1" in messages
+        assert "READY=1" in listener.recv(256).decode()
         with Store(state / "madoguchi.sqlite3") as store:
             for i in range(5):
                 store.record_transaction(make_record(i))
@@ -141,12 +163,23 @@ def test_sync_run_daemon_notifies_systemd_uploads_and_stops_on_sigterm(
             while store.queue_length() and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert store.queue_length() == 0
-        messages.add(listener.recv(256).decode())
-        assert "WATCHDOG=1" in messages
+        seen = status_until("STATUS=0 waiting, 0 quarantined; last upload 20")
+        assert any(m.splitlines()[0] == "WATCHDOG=1" for m in seen)
+        # The server goes away: the backlog and the retry show in STATUS=, the warning
+        # in the journal at priority 4 with the device's id.
+        server.stop()
+        with Store(state / "madoguchi.sqlite3") as store:
+            store.record_transaction(make_record(5))
+        status_until("STATUS=1 waiting, 0 quarantined; last upload 20")
+        warning = journald.entries("MADOGUCHI_COMPONENT=sync", "PRIORITY=4")[0]
+        assert warning["MESSAGE"].startswith("upload failed, will retry")
+        assert warning["MADOGUCHI_DEVICE_ID"] == device
+        assert warning["SYSLOG_IDENTIFIER"] == "madoguchi-sync"
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(10) == 0
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.kill()
         listener.close()
+        stderr.close()
         server.stop()

@@ -390,6 +390,23 @@ def test_journal_carries_structured_fields(boot: Boot) -> None:
     assert all(e["SYSLOG_IDENTIFIER"] in ("madoguchi-sync", "systemd") for e in entries)
 
 
+def test_the_journal_has_priorities_fields_and_the_uploaders_backlog(boot: Boot) -> None:
+    journal = _scenario(boot, "journal_fields")
+    by_message = {e["MESSAGE"]: e for e in journal["probes"]}
+    info, error = by_message["probe info"], by_message["probe error"]
+    assert (info["PRIORITY"], error["PRIORITY"]) == ("6", "3"), journal
+    assert info["MADOGUCHI_DEVICE_ID"] == error["MADOGUCHI_DEVICE_ID"] == "counter-01"
+    assert error["MADOGUCHI_TRANSACTION_ID"] == "t-1"
+    assert info["_SYSTEMD_UNIT"] == "madoguchi-log-probe.service"
+    assert info["SYSLOG_IDENTIFIER"] == "madoguchi-sync"
+    # the screen under a unit logs to the journal, not to a file
+    assert journal["screen_log_file"] == "None", journal
+    screen = by_message["screen probe"]
+    assert (screen["PRIORITY"], screen["MADOGUCHI_COMPONENT"]) == ("4", "tui")
+    # systemctl status madoguchi-sync shows the backlog (sd_notify STATUS=)
+    assert journal["status_text"].startswith("0 waiting, 0 quarantined; last upload 20"), journal
+
+
 def test_timer_service_pulls_applies_and_commits(boot: Boot) -> None:
     update = _scenario(boot, "update_ok")
     assert update["start"]["rc"] == 0, update

@@ -466,7 +466,47 @@ def main() -> None:
     def _() -> dict[str, Any]:
         out = run("journalctl", "MADOGUCHI_COMPONENT=sync", "-o", "json", "--no-pager", "-n", "5")
         entries = [json.loads(line) for line in out["out"].splitlines() if line.strip()]
+        # A unit whose stderr is the journal (systemd sets $JOURNAL_STREAM) logs natively:
+        # priorities per level and the device's id as fields (madoguchi/logs.py).
+        probe = (
+            "import logging\n"
+            "from madoguchi.logs import log_fields, setup_logging\n"
+            "setup_logging('sync', level=logging.INFO)\n"
+            "with log_fields(device_id='counter-01'):\n"
+            "    logging.getLogger('probe').info('probe info')\n"
+            "    logging.getLogger('probe').error('probe error', extra={'transaction_id': 't-1'})\n"
+        )
+        run("systemd-run", "--wait", "--quiet", "--collect", "--unit=madoguchi-log-probe",
+            "--property=StandardError=journal", PYTHON, "-c", probe)
+        # The screen's own process (no stderr to the journal: it draws in foot) under a unit.
+        screen = (
+            "import logging, pathlib\n"
+            "from madoguchi.logs import log_to_file_or_journal\n"
+            "print(log_to_file_or_journal(pathlib.Path('/run/madoguchi-screen.log')))\n"
+            "logging.getLogger('tui.probe').warning('screen probe')\n"
+        )
+        screen_run = run("systemd-run", "--wait", "--pipe", "--quiet", "--collect",
+                         "--unit=madoguchi-screen-probe", PYTHON, "-c", screen)
+        run("journalctl", "--sync")
+        probes = run("journalctl", "LOGGER=probe", "+", "LOGGER=tui.probe", "-o", "json",
+                     "--no-pager")
+        status_text = ""
+
+        def status_shown() -> bool:
+            nonlocal status_text
+            status_text = show(SYNC)["StatusText"]
+            return status_text.startswith("0 waiting, 0 quarantined; last upload 20")
+
+        wait_for(status_shown, 15)
         return {
+            "status_text": status_text,
+            "screen_log_file": screen_run["out"].strip(),
+            "probes": [
+                {k: e.get(k) for k in ("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER",
+                                       "MADOGUCHI_COMPONENT", "MADOGUCHI_DEVICE_ID",
+                                       "MADOGUCHI_TRANSACTION_ID", "_SYSTEMD_UNIT")}
+                for e in (json.loads(line) for line in probes["out"].splitlines() if line.strip())
+            ],
             "entries": [
                 {
                     k: e.get(k)
