@@ -189,6 +189,8 @@ class SyncConfig(_Section, frozen=True):
     server_listen: str = "127.0.0.1:8765"
     server_database: str = ""
     server_pki_dir: str = ""
+    #: PostgreSQL connections one server process keeps at most (a pool; SQLite has one).
+    server_pool_size: AtLeastOne = 8
     #: Serve the simulated issuing-authority endpoint (demo and tests only).
     server_simulate: bool = False
     #: Update delivery under ``/updates`` of the central server (docs/updates.md): IT's

@@ -53,6 +53,9 @@ class LocalServer:
     extra_pythonpath: str = ""
     #: More ``madoguchi server run`` options (e.g. IT's update delivery and token).
     extra_args: tuple[str, ...] = ()
+    #: Bring the schema up to date before each start, as ``madoguchi server migrate``
+    #: does: this server's owner (the demo, a test) owns its database too.
+    migrate: bool = True
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,6 +65,12 @@ class LocalServer:
 
     def start(self) -> None:
         """Start and wait until it listens."""
+        if self.migrate:
+            repo = open_repository(self.db_url, pool_size=1)
+            try:
+                repo.migrate()
+            finally:
+                repo.close()
         cmd = [
             sys.executable,
             "-m",

@@ -72,8 +72,40 @@ def _run(args: argparse.Namespace) -> int:
         simulate=args.simulate or config.sync.server_simulate,
         workers=args.workers,
         updates=_updates(args, config),
+        pool_size=config.sync.server_pool_size,
     )
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from sync.server.repository import open_repository
+
+    repo = open_repository(_database(args, _config(args)), pool_size=1)
+    try:
+        before, after = repo.migrate(grant=args.grant)
+    finally:
+        repo.close()
+    if before == after:
+        print(f"schema already at version {after}")
+    else:
+        print(f"schema migrated from version {before or 0} to {after}")
+    if args.grant:
+        print(f"{args.grant} may now read and write the tables (no DDL)")
+    return 0
+
+
+def _open_current(args: argparse.Namespace) -> Any:
+    """The repository for an administration command, refused when its schema is not
+    this code's (one line: what to run)."""
+    from sync.errors import RepositoryError
+    from sync.server.repository import open_repository
+
+    repo = open_repository(_database(args, _config(args)), pool_size=1)
+    reason = repo.readiness()
+    if reason is not None:
+        repo.close()
+        raise RepositoryError(reason)
+    return repo
 
 
 def _init_pki(args: argparse.Namespace) -> int:
@@ -87,9 +119,8 @@ def _init_pki(args: argparse.Namespace) -> int:
 
 def _enrol_token(args: argparse.Namespace) -> int:
     from sync.server.app import enrolment_expiry, new_enrolment_token, token_hash
-    from sync.server.repository import open_repository
 
-    repo = open_repository(_database(args, _config(args)))
+    repo = _open_current(args)
     token = new_enrolment_token()
     try:
         repo.add_enrolment_token(
@@ -105,9 +136,7 @@ def _enrol_token(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from sync.server.repository import open_repository
-
-    repo = open_repository(_database(args, _config(args)))
+    repo = _open_current(args)
     try:
         repo.revoke_device(args.device_id, datetime.now(UTC).isoformat())
     finally:
@@ -118,9 +147,8 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from sync.server.report import daily_report, report_csv, report_json
-    from sync.server.repository import open_repository
 
-    repo = open_repository(_database(args, _config(args)))
+    repo = _open_current(args)
     try:
         rows = daily_report(args.date, repo.records_for_day(args.date, args.office))
     finally:
@@ -153,6 +181,19 @@ def register(sub: Any) -> None:
     run.add_argument("--publish-token-file", help="IT's publish token (with --update-keys)")
     run.add_argument("--updates-dir", help="where published bundles are kept")
     run.set_defaults(func=_run)
+
+    migrate = actions.add_parser(
+        "migrate",
+        help="bring the database's schema to this version (as the schema's owner; the"
+        " running server needs no DDL)",
+    )
+    common(migrate)
+    migrate.add_argument(
+        "--grant", metavar="ROLE",
+        help="PostgreSQL: give ROLE (the server's runtime role) SELECT, INSERT, UPDATE and"
+        " DELETE on the tables, and nothing more",
+    )
+    migrate.set_defaults(func=_migrate)
 
     init = actions.add_parser("init-pki", help="create the CA and the server certificate")
     common(init)

@@ -67,6 +67,7 @@ from sync.server.authz import (
 from sync.server.authz import (
     Scope as TargetScope,
 )
+from sync.server.health import Readiness, healthz, readyz
 from sync.server.openapi import openapi_document
 from sync.server.registry import CertificateStatus, OperationStatus
 from sync.server.report import daily_report, report_csv, report_json
@@ -98,6 +99,11 @@ class ServerContext:
     #: Enrolment attempts per client address: a burst, then one per ``enrol_refill_s``.
     enrol_burst: int = 20
     enrol_refill_s: float = 3.0
+    #: Whether the database answers with the schema this code reads (``/readyz``).
+    readiness: Readiness = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.readiness = Readiness(self.repo.readiness)
 
 
 def token_hash(token: str) -> str:
@@ -176,6 +182,8 @@ class Gate:
             await (refusal or _error(404, "not_found", "no such endpoint"))(scope, receive, send)
             return
         refusal = await self._admit(scope, endpoint, params)
+        if refusal is None and endpoint.operation not in authz.PROBES:
+            refusal = await self._not_ready()
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -183,6 +191,14 @@ class Gate:
         principal = scope.get("state", {}).get("principal")
         with log_fields(device_id=getattr(principal, "device_id", None)):
             await self._pass(scope, receive, send, endpoint)
+
+    async def _not_ready(self) -> Response | None:
+        """503 while the database is unreachable or its schema is not this code's."""
+        readiness = self.ctx.readiness
+        if readiness.reason is None:  # ready: no look (a database error is a 503 anyway)
+            return None
+        reason = await run_in_threadpool(readiness.refusal)
+        return None if reason is None else _error(503, "not_ready", reason)
 
     async def _admit(
         self, scope: Scope, endpoint: Endpoint, params: dict[str, str]
@@ -815,6 +831,8 @@ def build_app(
         Route("/v1/enrolment", _enrol, methods=["POST"]),
         Route("/v1/sim/issuing-authority/certificates", _sim_issue, methods=["POST"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,

@@ -109,6 +109,8 @@ class Operation(enum.Enum):
     UPDATE_READ_KEY_LIST = "read the published update key list"
     UPDATE_PUBLISH_KEY_LIST = "publish an update key list (signed by a root key)"
     UPDATE_PUBLISH_POINTER = "publish a channel pointer (signed by a pointer key)"
+    HEALTH = "is the process alive (load balancer, no credential)"
+    READINESS = "can it serve: database reachable, schema current (no credential)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,7 @@ def _row(**cells: _CellValue) -> dict[Role, Rule]:
 
 _OWN_ONLY = (_Y, _N)
 _EVERYONE = {"counter": _Y, "staff": _Y, "administrator": _Y, "it": _Y}
+_OPEN = {**_EVERYONE, "anonymous": _Y, "issuing_authority": _Y}
 
 #: The authorization matrix: operation → role → (own, other). docs/security.md shows it.
 POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
@@ -222,7 +225,13 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.UPDATE_READ_KEY_LIST: _row(counter=_Y, it=_Y),
     Operation.UPDATE_PUBLISH_KEY_LIST: _row(it=_Y, counter=_X),
     Operation.UPDATE_PUBLISH_POINTER: _row(it=_Y, counter=_X),
+    # A load balancer's or an orchestrator's probes: open to everyone, no certificate and
+    # no token, on purpose. They answer alive/ready and why not, never data.
+    Operation.HEALTH: _row(**_OPEN),
+    Operation.READINESS: _row(**_OPEN),
 }
+#: The probes, served even while the server is not ready.
+PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
 
 _U = UPDATES_PREFIX
 #: Every route the server serves (the gate answers 404 for anything else).
@@ -266,6 +275,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         json_body=True,
     ),
     Endpoint("GET", "/openapi.json", Operation.READ_OPENAPI),
+    Endpoint("GET", "/healthz", Operation.HEALTH),
+    Endpoint("GET", "/readyz", Operation.READINESS),
     Endpoint("GET", f"{_U}/releases/{{channel}}/latest", Operation.UPDATE_LATEST),
     Endpoint("GET", f"{_U}/bundles/{{name}}", Operation.UPDATE_DOWNLOAD),
     Endpoint("HEAD", f"{_U}/bundles/{{name}}", Operation.UPDATE_DOWNLOAD),

@@ -440,7 +440,37 @@ def openapi_document() -> dict[str, Any]:
                         "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 413)},
                     }
                 },
+                **_probe_paths(),
                 **_updates_paths(),
             }
         ),
+    }
+
+
+def _probe_paths() -> dict[str, Any]:
+    """``/healthz`` and ``/readyz`` (``sync/server/health.py``): open, no credential."""
+    ready = {
+        "type": "object",
+        "required": ["ready"],
+        "properties": {"ready": {"type": "boolean"}, "reason": {"type": "string"}},
+    }
+    return {
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "description": "The process is alive (no database query).",
+                "security": [],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"alive": {"type": "boolean"}}})
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "description": "The database answers and its schema is this server's.",
+                "security": [],
+                "responses": {"200": _json(ready), "503": _json(ready, "not ready, and why")},
+            }
+        },
     }

@@ -5,8 +5,14 @@ functions) through a DB-API connection; :class:`Dialect` holds the few things
 that differ (how to connect, the parameter marker, how to begin a write). SQLite
 is the default for a single server process; PostgreSQL is for production.
 
-Every public method is one database transaction and holds the repository's lock,
-so ingest of one batch is atomic and batches are applied one at a time.
+Every public method is one database transaction, so ingest of one batch is atomic. On
+PostgreSQL each takes a connection from a pool (psycopg_pool), so one process serves many
+requests at once; writers of one device take turns on its row (``lock_device``). SQLite
+keeps one connection behind a lock (its writes are serialised by the file anyway).
+
+The schema is not made here: ``madoguchi server migrate`` runs the numbered migrations of
+:mod:`sync.server.migrations`, and :meth:`SqlRepository.readiness` says whether this code
+can serve on what it finds (``/readyz``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from madoguchi.errors import ConfigError
 from sync.errors import (
     ConflictError,
     NotAllowedError,
@@ -40,6 +47,13 @@ from sync.server.authz import (
     may_change_certificate,
     office_target,
 )
+from sync.server.migrations import (
+    PG_MIGRATE_LOCK,
+    SCHEMA_VERSION,
+    behind_message,
+    pending,
+    schema_version,
+)
 from sync.server.registry import (
     ACTION_STATUS,
     CertificateStatus,
@@ -47,9 +61,9 @@ from sync.server.registry import (
     certificate_move_refused,
 )
 
-#: 2: registry entries know their office (and a certificate the device that issued it);
-#: every registry change is kept in ``registry_audit``.
-SCHEMA_VERSION = 2
+#: PostgreSQL connections one server process keeps at most (``[sync] server_pool_size``).
+DEFAULT_POOL_SIZE = 8
+
 #: Most audit rows one read returns.
 AUDIT_PAGE = 500
 
@@ -66,37 +80,6 @@ _RECORD_COLUMNS = (
     ("office_code", "text"),
 )
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS devices (device_id TEXT PRIMARY KEY, office_code TEXT NOT NULL,"
-    " cert_serial TEXT UNIQUE, status TEXT NOT NULL, enrolled_at TEXT, revoked_at TEXT,"
-    " high_water BIGINT NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS enrolment_tokens (token_hash TEXT PRIMARY KEY,"
-    " device_id TEXT NOT NULL, office_code TEXT NOT NULL, expires_at TEXT NOT NULL,"
-    " used_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS records (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
-    " transaction_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
-    " payload TEXT NOT NULL, received_at TEXT NOT NULL, business_date TEXT NOT NULL,"
-    " office_code TEXT NOT NULL, PRIMARY KEY (device_id, seq),"
-    " UNIQUE (device_id, transaction_id))",
-    "CREATE INDEX IF NOT EXISTS records_by_day ON records (business_date, office_code)",
-    "CREATE TABLE IF NOT EXISTS rejections (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
-    " transaction_id TEXT NOT NULL, reason TEXT NOT NULL, received_at TEXT NOT NULL,"
-    " PRIMARY KEY (device_id, seq))",
-    "CREATE TABLE IF NOT EXISTS batch_keys (device_id TEXT NOT NULL, idem_key TEXT NOT NULL,"
-    " body_hash TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (device_id, idem_key))",
-    "CREATE TABLE IF NOT EXISTS card_status (card_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
-    " reason TEXT NOT NULL, updated_at TEXT NOT NULL, office_code TEXT)",
-    "CREATE TABLE IF NOT EXISTS certificate_status (serial TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-    " status TEXT NOT NULL, card_id TEXT, updated_at TEXT NOT NULL, office_code TEXT,"
-    " issued_by TEXT)",
-)
-#: Version 1 → 2: the owner columns of the registries (the audit table is made below).
-_MIGRATE_TO_2 = (
-    "ALTER TABLE card_status ADD COLUMN office_code TEXT",
-    "ALTER TABLE certificate_status ADD COLUMN office_code TEXT",
-    "ALTER TABLE certificate_status ADD COLUMN issued_by TEXT",
-)
 #: Who changed which registry entry, when, from what to what, and why (issue 13).
 _AUDIT_COLUMNS = (
     ("at", "text"),
@@ -259,6 +242,10 @@ class Repository(Protocol):
         """Registry changes in order, of one office (None: all), after ``after_id``."""
         ...
 
+    def readiness(self) -> str | None:
+        """Why the server cannot serve on this database now (None: it can)."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -277,6 +264,35 @@ class Dialect:
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def open(self, pool_size: int) -> None:
+        """Connect (SQLite: one connection; ``pool_size`` is PostgreSQL's)."""
+        self._conn = self.connect()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection for one transaction (SQLite: the one, behind the lock)."""
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        """Release the connection(s)."""
+        with self._lock:
+            self._conn.close()
+
+    def has_table(self, cur: Any, name: str) -> bool:
+        """True when table ``name`` exists."""
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
+        return cur.fetchone() is not None
+
+    def lock_migrations(self, cur: Any) -> None:
+        """Make a second ``server migrate`` wait (SQLite: BEGIN IMMEDIATE already does)."""
+
+    def grant(self, cur: Any, role: str) -> None:
+        """Give ``role`` what the server needs at run time, no more."""
+        raise ConfigError("--grant names a PostgreSQL role; SQLite has no roles")
 
     def connect(self) -> Any:
         """A new DB-API connection."""
@@ -309,10 +325,6 @@ class Dialect:
     def lock_device(self, cur: Any, device_id: str) -> None:
         """Serialise writers of one device (SQLite: BEGIN IMMEDIATE already does)."""
 
-    def is_broken(self, conn: Any) -> bool:
-        """True when ``conn`` can never work again (SQLite: a file does not go away)."""
-        return False
-
     def insert_rows(
         self,
         cur: Any,
@@ -337,20 +349,52 @@ class PostgresDialect(Dialect):
     audit_id = "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
     for_update = " FOR UPDATE"
 
-    def connect(self) -> Any:
-        import psycopg
+    def open(self, pool_size: int) -> None:
+        from psycopg_pool import ConnectionPool
 
+        # Each checkout is checked (one empty round trip), so a restarted PostgreSQL or a
+        # terminated backend costs no request: the pool replaces the dead connection.
+        self._pool = ConnectionPool(
+            self.target, min_size=1, max_size=pool_size, open=False, timeout=10.0,
+            kwargs={"autocommit": True}, check=ConnectionPool.check_connection,
+            name="madoguchi-server",
+        )
         try:
-            return psycopg.connect(self.target, autocommit=True)
-        except psycopg.Error as exc:
+            self._pool.open(wait=True, timeout=10.0)
+        except Exception as exc:
+            self._pool.close()
             raise RepositoryError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def has_table(self, cur: Any, name: str) -> bool:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return bool(cur.fetchone()[0])
+
+    def lock_migrations(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [PG_MIGRATE_LOCK])
+
+    def grant(self, cur: Any, role: str) -> None:
+        from psycopg import sql
+
+        cur.execute("SELECT current_schema()")
+        schema = sql.Identifier(cur.fetchone()[0])
+        who = sql.Identifier(role)
+        cur.execute(sql.SQL(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}"
+        ).format(schema, who))
+        cur.execute(
+            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, who)
+        )
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
-
-    def is_broken(self, conn: Any) -> bool:
-        # A terminated backend or a restarted PostgreSQL closes the connection for good.
-        return bool(conn.closed or conn.broken)
 
     def lock_device(self, cur: Any, device_id: str) -> None:
         # Two server processes ingesting for one device take turns on its row.
@@ -382,74 +426,102 @@ class PostgresDialect(Dialect):
         return (psycopg.Error,)
 
 
-def open_repository(url: str) -> SqlRepository:
-    """A repository for ``sqlite:///path``, a plain path, or ``postgresql://…``."""
+def open_repository(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> SqlRepository:
+    """A repository for ``sqlite:///path``, a plain path, or ``postgresql://…``.
+
+    Makes no schema: see :meth:`SqlRepository.migrate` and :meth:`SqlRepository.readiness`.
+    """
     if url.startswith(("postgresql://", "postgres://")):
-        return SqlRepository(PostgresDialect(url))
+        return SqlRepository(PostgresDialect(url), pool_size=pool_size)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    return SqlRepository(Dialect("/" + path if url.startswith("sqlite:///") else path))
+    return SqlRepository(
+        Dialect("/" + path if url.startswith("sqlite:///") else path), pool_size=pool_size
+    )
 
 
 class SqlRepository:
-    """:class:`Repository` on a DB-API connection (SQLite or PostgreSQL)."""
+    """:class:`Repository` on a DB-API connection (SQLite) or a pool of them (PostgreSQL)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.dialect = dialect
-        self._lock = threading.Lock()
-        self._conn = dialect.connect()
-        with self._transaction() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)")
-            cur.execute("SELECT version FROM schema_info")
-            row = cur.fetchone()
-            version = None if row is None else int(row[0])
-            if version is not None and version > SCHEMA_VERSION:
-                raise RepositoryError(f"server schema {version} is newer than this madoguchi")
-            for statement in _DDL:
-                cur.execute(statement)
-            if version == 1:
-                for statement in _MIGRATE_TO_2:
-                    cur.execute(statement)
-            names = ", ".join(f"{name} TEXT" for name, _ in _AUDIT_COLUMNS)
-            cur.execute(f"CREATE TABLE IF NOT EXISTS registry_audit ({dialect.audit_id}, {names})")
-            cur.execute(
-                "CREATE INDEX IF NOT EXISTS registry_audit_by_office"
-                " ON registry_audit (office_code, id)"
-            )
-            if version is None:
-                cur.execute(
-                    self._q("INSERT INTO schema_info (version) VALUES (?)"), [SCHEMA_VERSION]
-                )
-            elif version < SCHEMA_VERSION:
-                cur.execute(self._q("UPDATE schema_info SET version = ?"), [SCHEMA_VERSION])
+        dialect.open(pool_size)
 
     def _q(self, text: str) -> str:
         return self.dialect.sql(text)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                self.dialect.begin(self._conn)
-                yield cur
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                with suppress(*self.dialect.error_types()):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, self.dialect.error_types()):
-                    if self.dialect.is_broken(self._conn):
-                        # this request fails (503); the next one gets a new connection
-                        with suppress(RepositoryError, *self.dialect.error_types()):
-                            self._conn = self.dialect.connect()
-                    raise RepositoryError(f"database error: {exc}") from exc
-                raise
-            finally:
-                cur.close()
+        errors = self.dialect.error_types()
+        try:
+            with self.dialect.connection() as conn:
+                cur = conn.cursor()
+                try:
+                    self.dialect.begin(conn)
+                    yield cur
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(*errors):
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    cur.close()
+        except errors as exc:
+            # this request fails (503); the pool replaces a connection that died. One
+            # line: PostgreSQL adds the statement and a caret on the next ones.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RepositoryError(f"database error: {first}") from exc
 
     def close(self) -> None:
-        """Release the connection."""
-        with self._lock:
-            self._conn.close()
+        """Release the connection(s)."""
+        self.dialect.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def schema_version(self) -> int | None:
+        """The database's schema version (None: no schema yet)."""
+        with self._transaction() as cur:
+            return schema_version(cur, self.dialect)
+
+    def readiness(self) -> str | None:
+        """Why this server cannot serve now (None: it can): the database unreachable, or
+        its schema not the one this code reads (``/readyz``)."""
+        try:
+            return behind_message(self.schema_version())
+        except RepositoryError as exc:
+            return f"the database is unreachable: {exc}"
+
+    def migrate(self, *, grant: str | None = None) -> tuple[int | None, int]:
+        """Run the pending migrations in one transaction, as the schema's owner; with
+        ``grant``, give that role the run-time privileges (PostgreSQL). Returns the
+        versions before and after."""
+        try:
+            return self._migrate(grant)
+        except RepositoryError as exc:
+            if "permission denied" not in str(exc):
+                raise
+            raise RepositoryError(
+                f"{exc}: this role may not change the schema; run `madoguchi server migrate`"
+                " as the schema's owner"
+            ) from exc
+
+    def _migrate(self, grant: str | None) -> tuple[int | None, int]:
+        with self._transaction() as cur:
+            self.dialect.lock_migrations(cur)
+            before = schema_version(cur, self.dialect)
+            if before is not None and before > SCHEMA_VERSION:
+                raise RepositoryError(behind_message(before) or "schema too new")
+            if before is None:
+                cur.execute("CREATE TABLE schema_info (version INTEGER NOT NULL)")
+                cur.execute(self._q("INSERT INTO schema_info (version) VALUES (?)"), [0])
+            steps = pending(before)
+            for migration in steps:
+                for statement in migration.statements(self.dialect):
+                    cur.execute(statement)
+            if steps:  # nothing to do writes nothing: the runtime role may run it too
+                cur.execute(self._q("UPDATE schema_info SET version = ?"), [SCHEMA_VERSION])
+            if grant:
+                self.dialect.grant(cur, grant)
+        return before, SCHEMA_VERSION
 
     # -- ingest ---------------------------------------------------------------
 

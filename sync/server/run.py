@@ -17,7 +17,8 @@ from starlette.types import ASGIApp
 from madoguchi.errors import ConfigError
 from sync import pki
 from sync.server.app import Authenticator, ServerContext, build_app, device_id_of
-from sync.server.repository import open_repository
+from sync.server.health import Readiness
+from sync.server.repository import DEFAULT_POOL_SIZE, open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
 if TYPE_CHECKING:
@@ -58,16 +59,22 @@ class _Server(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-_ENV_DB, _ENV_PKI, _ENV_SIM, _ENV_UPDATES = (
+_ENV_DB, _ENV_PKI, _ENV_SIM, _ENV_UPDATES, _ENV_POOL = (
     "MADOGUCHI_SERVER_DB",
     "MADOGUCHI_SERVER_PKI",
     "MADOGUCHI_SERVER_SIMULATE",
     "MADOGUCHI_SERVER_UPDATES",  # JSON: [data dir, keys, token file]
+    "MADOGUCHI_SERVER_POOL",
 )
 
 
-def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerContext:
-    """Open the repository and the CA (creating the PKI on first run)."""
+def make_context(
+    database: str, pki_dir: Path, *, simulate: bool, pool_size: int = DEFAULT_POOL_SIZE
+) -> ServerContext:
+    """Open the repository and the CA (creating the PKI on first run), and look whether
+    the database can be served (its schema is made by ``madoguchi server migrate``, never
+    here: a server whose schema is behind starts, answers ``/readyz`` 503 with the reason
+    and serves nothing else until IT has migrated)."""
     pki.init_server_pki(pki_dir)
     issuing = None
     if simulate:
@@ -76,13 +83,21 @@ def make_context(database: str, pki_dir: Path, *, simulate: bool) -> ServerConte
             pki.load_key(pki_dir / pki.ISSUING_KEY),
             pki.load_cert(pki_dir / pki.ISSUING_CERT),
         )
-    return ServerContext(
-        repo=open_repository(database),
+    ctx = ServerContext(
+        repo=open_repository(database, pool_size=pool_size),
         ca_key=pki.load_key(pki_dir / pki.CA_KEY),
         ca_cert=pki.load_cert(pki_dir / pki.CA_CERT),
         simulate=simulate,
         issuing_ca=issuing,
     )
+    ctx.readiness = Readiness(ctx.repo.readiness, on_change=_status)
+    ctx.readiness.check()
+    return ctx
+
+
+def _status(reason: str | None) -> None:
+    # `systemctl status madoguchi-server` says why the server does not serve
+    _notify("STATUS=ready" if reason is None else f"STATUS=not ready: {reason}")
 
 
 def make_app(
@@ -111,7 +126,8 @@ def app_from_env() -> ASGIApp:
 
     setup_logging("server")
     ctx = make_context(
-        os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1"
+        os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1",
+        pool_size=int(os.environ.get(_ENV_POOL) or DEFAULT_POOL_SIZE),
     )
     updates = None
     if os.environ.get(_ENV_UPDATES):
@@ -130,19 +146,22 @@ def serve(
     simulate: bool = False,
     workers: int = 1,
     updates: UpdateDelivery | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM).
+    """Serve until interrupted (SIGINT/SIGTERM); ``pool_size`` PostgreSQL connections at
+    most per process.
 
     With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
     its file lock), uvicorn's supervisor runs that many processes on one socket.
     """
     host, port = parse_listen(listen)
     if workers > 1:
+        os.environ[_ENV_POOL] = str(pool_size)
         _serve_workers(
             database, host, port, pki_dir, simulate=simulate, workers=workers, updates=updates
         )
         return
-    ctx = make_context(database, pki_dir, simulate=simulate)
+    ctx = make_context(database, pki_dir, simulate=simulate, pool_size=pool_size)
     try:
         app = make_app(ctx, updates)
     except BaseException:
@@ -167,7 +186,7 @@ def _serve_workers(
 ) -> None:
     from uvicorn.supervisors import Multiprocess
 
-    ctx = make_context(database, pki_dir, simulate=simulate)  # schema + PKI once
+    ctx = make_context(database, pki_dir, simulate=simulate, pool_size=1)  # PKI once
     try:
         make_app(ctx, updates)  # a bad update set-up fails here, not in every worker
     finally:

@@ -52,10 +52,13 @@ def it_credentials(directory: Path) -> tuple[str, ...]:
 class ServerProcess(LocalServer):
     """The shared local server (with IT's token), plus raw httpx clients."""
 
-    def __init__(self, db_url: str, pki_dir: Path, it_dir: Path | None = None) -> None:
+    def __init__(
+        self, db_url: str, pki_dir: Path, it_dir: Path | None = None, *, migrate: bool = True
+    ) -> None:
         super().__init__(
             db_url,
             pki_dir,
+            migrate=migrate,
             extra_pythonpath=str(ROOT / "tests" / "sync"),
             extra_args=it_credentials(it_dir) if it_dir is not None else (),
         )

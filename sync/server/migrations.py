@@ -1,0 +1,119 @@
+"""The central server's schema, as numbered migrations that ``madoguchi server migrate`` runs.
+
+The server itself never changes the schema: it reads ``schema_info.version`` and serves
+only when it is :data:`SCHEMA_VERSION` (``/readyz`` says why not), so on PostgreSQL the
+role the server runs as needs no ``CREATE`` privilege, only ``SELECT``, ``INSERT``,
+``UPDATE`` and ``DELETE`` on the tables (``server migrate --grant ROLE`` gives exactly
+those). Migrations run as the schema's owner, one transaction for all the pending ones;
+on PostgreSQL an advisory lock makes a second ``migrate`` wait, then find nothing to do.
+
+A new migration is appended to :data:`MIGRATIONS` (never edit one that has shipped) and
+:data:`SCHEMA_VERSION` follows by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sync.server.repository import Dialect
+
+#: The advisory-lock key ``server migrate`` holds on PostgreSQL ("madoguchi" in ASCII, cut).
+PG_MIGRATE_LOCK = 0x6D61646F67756368
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    statements: Callable[[Dialect], Sequence[str]]
+
+
+def _v1(dialect: Dialect) -> Sequence[str]:
+    return (
+        "CREATE TABLE devices (device_id TEXT PRIMARY KEY, office_code TEXT NOT NULL,"
+        " cert_serial TEXT UNIQUE, status TEXT NOT NULL, enrolled_at TEXT, revoked_at TEXT,"
+        " high_water BIGINT NOT NULL DEFAULT 0)",
+        "CREATE TABLE enrolment_tokens (token_hash TEXT PRIMARY KEY,"
+        " device_id TEXT NOT NULL, office_code TEXT NOT NULL, expires_at TEXT NOT NULL,"
+        " used_at TEXT)",
+        "CREATE TABLE records (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " transaction_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+        " payload TEXT NOT NULL, received_at TEXT NOT NULL, business_date TEXT NOT NULL,"
+        " office_code TEXT NOT NULL, PRIMARY KEY (device_id, seq),"
+        " UNIQUE (device_id, transaction_id))",
+        "CREATE INDEX records_by_day ON records (business_date, office_code)",
+        "CREATE TABLE rejections (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " transaction_id TEXT NOT NULL, reason TEXT NOT NULL, received_at TEXT NOT NULL,"
+        " PRIMARY KEY (device_id, seq))",
+        "CREATE TABLE batch_keys (device_id TEXT NOT NULL, idem_key TEXT NOT NULL,"
+        " body_hash TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (device_id, idem_key))",
+        "CREATE TABLE card_status (card_id TEXT PRIMARY KEY, status TEXT NOT NULL,"
+        " reason TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE TABLE certificate_status (serial TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+        " status TEXT NOT NULL, card_id TEXT, updated_at TEXT NOT NULL)",
+    )
+
+
+def _v2(dialect: Dialect) -> Sequence[str]:
+    # Registry entries know their office (a certificate, the device that issued it), and
+    # every registry change is kept in registry_audit (issue 13).
+    return (
+        "ALTER TABLE card_status ADD COLUMN office_code TEXT",
+        "ALTER TABLE certificate_status ADD COLUMN office_code TEXT",
+        "ALTER TABLE certificate_status ADD COLUMN issued_by TEXT",
+        f"CREATE TABLE registry_audit ({dialect.audit_id}, at TEXT, actor TEXT, registry TEXT,"
+        " entry_key TEXT, office_code TEXT, before_status TEXT, after_status TEXT, why TEXT)",
+        "CREATE INDEX registry_audit_by_office ON registry_audit (office_code, id)",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
+    Migration(2, "registry owners and the registry audit", _v2),
+)
+#: The schema this code reads and writes.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaBehindError(Exception):
+    """The database's schema is older than this code's (or absent): run ``server migrate``."""
+
+
+def schema_version(cur: Any, dialect: Dialect) -> int | None:
+    """The database's schema version, or None when it has none yet (no ``schema_info``)."""
+    if not dialect.has_table(cur, "schema_info"):
+        return None
+    cur.execute("SELECT version FROM schema_info")
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def behind_message(version: int | None) -> str | None:
+    """Why the server cannot serve on a schema at ``version`` (None: it can)."""
+    if version == SCHEMA_VERSION:
+        return None
+    if version is None:
+        return (
+            f"the database has no madoguchi schema; this server needs version {SCHEMA_VERSION}:"
+            " run `madoguchi server migrate` as the schema's owner"
+        )
+    if version > SCHEMA_VERSION:
+        return (
+            f"the database schema is version {version}, newer than this server's"
+            f" {SCHEMA_VERSION}: update this server"
+        )
+    return (
+        f"the database schema is version {version}, this server needs {SCHEMA_VERSION}:"
+        " run `madoguchi server migrate` as the schema's owner"
+    )
+
+
+def pending(version: int | None) -> list[Migration]:
+    """The migrations a schema at ``version`` still needs, in order."""
+    start = version or 0
+    return [m for m in MIGRATIONS if m.version > start]
