@@ -146,11 +146,11 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from sync.server.report import daily_report, report_csv, report_json
+    from sync.server.report import report_csv, report_json
 
     repo = _open_current(args)
     try:
-        rows = daily_report(args.date, repo.records_for_day(args.date, args.office))
+        rows = repo.daily_report(args.date, args.office)
     finally:
         repo.close()
     if args.format == "csv":

@@ -70,7 +70,7 @@ from sync.server.authz import (
 from sync.server.health import Readiness, healthz, readyz
 from sync.server.openapi import openapi_document
 from sync.server.registry import CertificateStatus, OperationStatus
-from sync.server.report import daily_report, report_csv, report_json
+from sync.server.report import report_csv, report_json
 from sync.server.repository import AUDIT_PAGE, DeviceInfo, Repository, StatusEntry
 from sync.server.tlsproto import PEER_CERT_KEY
 
@@ -569,8 +569,7 @@ async def _report(request: Request) -> Response:
     principal = _principal(request)
     if office is None and principal.role.office_bound:
         office = principal.office_code  # an office reads its own report; IT reads all
-    records = await run_in_threadpool(repo.records_for_day, date, office)
-    rows = daily_report(date, records)
+    rows = await run_in_threadpool(repo.daily_report, date, office)  # summed in SQL
     if fmt == "csv":
         return Response(report_csv(rows), media_type="text/csv; charset=utf-8")
     return JSONResponse(report_json(date, rows))

@@ -60,6 +60,7 @@ from sync.server.registry import (
     OperationStatus,
     certificate_move_refused,
 )
+from sync.server.report import ReportRow, daily_report
 
 #: PostgreSQL connections one server process keeps at most (``[sync] server_pool_size``).
 DEFAULT_POOL_SIZE = 8
@@ -80,6 +81,20 @@ _RECORD_COLUMNS = (
     ("office_code", "text"),
 )
 
+#: Columns of ``report_facts`` (migration 3): a record's rows of the daily report.
+_FACT_COLUMNS = (
+    ("device_id", "text"),
+    ("seq", "bigint"),
+    ("business_date", "text"),
+    ("office_code", "text"),
+    ("certificate_type", "text"),
+    ("transactions", "bigint"),
+    ("issued", "bigint"),
+    ("renewed", "bigint"),
+    ("revoked", "bigint"),
+    ("fee_collected_yen", "bigint"),
+    ("fee_payable_jlis_yen", "bigint"),
+)
 #: Who changed which registry entry, when, from what to what, and why (issue 13).
 _AUDIT_COLUMNS = (
     ("at", "text"),
@@ -187,6 +202,10 @@ class Repository(Protocol):
 
     def records_for_day(self, date: str, office: str | None) -> list[tuple[str, dict[str, Any]]]:
         """``(office_code, payload)`` of every record of one business date."""
+        ...
+
+    def daily_report(self, date: str, office: str | None) -> list[ReportRow]:
+        """The daily 交付状況 report of one business date, aggregated by the database."""
         ...
 
     def chain(self, device_id: str) -> list[tuple[int, str, str]]:
@@ -517,6 +536,8 @@ class SqlRepository:
             for migration in steps:
                 for statement in migration.statements(self.dialect):
                     cur.execute(statement)
+                if migration.backfill is not None:
+                    migration.backfill(self, cur)
             if steps:  # nothing to do writes nothing: the runtime role may run it too
                 cur.execute(self._q("UPDATE schema_info SET version = ?"), [SCHEMA_VERSION])
             if grant:
@@ -583,8 +604,65 @@ class SqlRepository:
                     ],
                 )
                 self._write_certificates(cur, changes, when)
+                self.write_report_facts(
+                    cur, [(device_id, r.seq, r.business_date, r.office_code, r.payload)
+                          for r in fresh]
+                )
             high_water = self._advance_high_water(cur, device_id)
         return outcomes, high_water
+
+    def write_report_facts(
+        self, cur: Any, records: Sequence[tuple[str, int, str, str, dict[str, Any]]]
+    ) -> None:
+        """Each record's rows of the daily report (``report.daily_report`` of the record
+        alone: the report is a sum over records, so the day's is their GROUP BY)."""
+        rows = [
+            (device_id, seq, date, office, row.certificate_type, row.transactions, row.issued,
+             row.renewed, row.revoked, row.fee_collected_yen, row.fee_payable_jlis_yen)
+            for device_id, seq, date, office, payload in records
+            for row in daily_report(date, [(office, payload)])
+        ]
+        self.dialect.insert_rows(cur, "report_facts", _FACT_COLUMNS, rows)
+
+    def backfill_report_facts(self, cur: Any, chunk: int = 5000) -> None:
+        """Migration 3: the report facts of the records stored before it, in chunks."""
+        after: tuple[str, int] = ("", -1)
+        while True:
+            cur.execute(self._q(
+                "SELECT device_id, seq, business_date, office_code, payload FROM records"
+                " WHERE device_id > ? OR (device_id = ? AND seq > ?)"
+                " ORDER BY device_id, seq LIMIT ?"
+            ), [after[0], after[0], after[1], chunk])
+            found = cur.fetchall()
+            if not found:
+                return
+            self.write_report_facts(
+                cur, [(str(d), int(q), str(b), str(o), json.loads(p)) for d, q, b, o, p in found]
+            )
+            after = (str(found[-1][0]), int(found[-1][1]))
+
+    def daily_report(self, date: str, office: str | None) -> list[ReportRow]:
+        """The daily 交付状況 report of one business date (one office, or all), summed by
+        the database over the day's report facts; the same rows as
+        :func:`sync.server.report.daily_report` over :meth:`records_for_day`."""
+        names = ", ".join(f"sum({name})" for name, _ in _FACT_COLUMNS[5:])
+        sql = (
+            f"SELECT office_code, certificate_type, {names} FROM report_facts"  # noqa: S608
+            " WHERE business_date = ?"
+        )
+        params = [date]
+        if office is not None:
+            sql += " AND office_code = ?"
+            params.append(office)
+        with self._transaction() as cur:
+            cur.execute(self._q(sql + " GROUP BY office_code, certificate_type"), params)
+            found = cur.fetchall()
+        # sorted here, by code point as report.daily_report does (not the database's
+        # collation, which may be a locale's)
+        return sorted(
+            (ReportRow(str(o), date, str(k), *(int(v) for v in sums)) for o, k, *sums in found),
+            key=lambda r: (r.office_code, r.certificate_type),
+        )
 
     def _enrolled_office(self, cur: Any, device_id: str) -> str | None:
         cur.execute(self._q("SELECT office_code FROM devices WHERE device_id = ?"), [device_id])
