@@ -8,6 +8,12 @@ then the whole day's report (every office) and one office's, timed as
 
 ``report_day_1m_records_s`` (issue 15, target ≤ 2 s) is given for 1,000,000 records only;
 other sizes give ``report_day_records_s`` with ``records``.
+
+``poll_rps`` (target ≥ 1,000): a real ``madoguchi server run`` (PostgreSQL, ``--workers 2``,
+mutual TLS, IT's update delivery under ``/updates``) with ``--devices`` enrolled devices
+(10,000; the table filled directly, ``--pollers`` of them enrolled through the enrolment
+endpoint for their certificates), and those pollers asking for the latest release of their
+channel over kept-alive connections for ``--poll-s`` seconds: answers per second.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=1_000_000, help="records in the day")
     parser.add_argument("--offices", type=int, default=1_000, help="offices they belong to")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs (median)")
+    parser.add_argument("--devices", type=int, default=10_000, help="enrolled devices (polls)")
+    parser.add_argument("--pollers", type=int, default=8, help="devices polling at once")
+    parser.add_argument("--poll-s", type=float, default=5.0, help="how long they poll")
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -42,35 +51,134 @@ def _payload(i: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync.pgcluster import PgCluster
+
+    with PgCluster() as cluster:
+        out = _report(args, cluster.create_database("bench_report"))
+        out.update(_polls(args, cluster.create_database("bench_polls")))
+    return out
+
+
+def _polls(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
+    import tempfile
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from sync import pki
+    from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
+    from sync.localserver import LocalServer
+    from sync.server.repository import open_repository
+
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bench-polls-") as work:
+        base = Path(work)
+        key, token = base / "it-key.pem", base / "it.token"
+        key.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+        token.write_text("bench-it-token-0123456789abcdef\n")
+        token.chmod(0o600)
+        server = LocalServer(db_url, base / "pki", simulate=False, workers=2, extra_args=(
+            "--update-keys", str(key), "--publish-token-file", str(token),
+            "--updates-dir", str(base / "updates")))
+        pki.init_server_pki(base / "pki")
+        server.start()
+        try:
+            repo = open_repository(db_url, pool_size=1)
+            try:
+                now = datetime.now(UTC).isoformat()
+                with repo._transaction() as cur:
+                    repo.dialect.insert_rows(cur, "devices", (
+                        ("device_id", "text"), ("office_code", "text"),
+                        ("cert_serial", "text"), ("status", "text"), ("enrolled_at", "text"),
+                    ), [(f"fleet-{i:05d}", f"{100000 + i % 1000}", f"fleet-serial-{i}",
+                         "active", now) for i in range(max(0, args.devices - args.pollers))])
+            finally:
+                repo.close()
+            clients = []
+            for n in range(args.pollers):
+                tls = base / f"poller-{n}"
+                server.enrol(tls, f"poller-{n:03d}")
+                clients.append(httpx.Client(base_url=server.url, timeout=30.0, verify=tls_context(
+                    tls / SERVER_CA, tls / DEVICE_CERT, tls / DEVICE_KEY)))
+            try:
+                rps = _poll_rps(clients, args.poll_s)
+            finally:
+                for client in clients:
+                    client.close()
+        finally:
+            server.stop()
+    return {
+        "poll_rps": round(rps, 1),
+        "poll_devices_enrolled": args.devices,
+        "pollers": args.pollers,
+        "poll_server_workers": 2,
+    }
+
+
+def _poll_rps(clients: list[Any], seconds: float) -> float:
+    """Each client asks for the latest release in a loop: answers per second, all told."""
+    import threading
+
+    path = "/updates/releases/stable/latest"
+    answered = [0] * len(clients)
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def poll(n: int) -> None:
+        while not stop.is_set():
+            status = clients[n].get(path).status_code
+            if status in (200, 204):
+                answered[n] += 1
+            else:
+                refused.append(status)
+
+    for client in clients:  # connections up and warm before the clock starts
+        client.get(path)
+    threads = [threading.Thread(target=poll, args=(n,)) for n in range(len(clients))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if refused:
+        raise RuntimeError(f"polls refused: {sorted(set(refused))}")
+    return sum(answered) / elapsed
+
+
+def _report(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
     from sync.server.repository import open_repository
 
     records, offices = args.records, max(1, args.offices)
-    with PgCluster() as cluster:
-        repo = open_repository(cluster.create_database("bench_report"), pool_size=2)
-        try:
-            repo.migrate()
-            started = time.perf_counter()
-            for first in range(0, records, CHUNK):
-                batch = [
-                    (f"dev-{i % (offices * 3)}", i, DAY, f"{100000 + i % offices}", _payload(i))
-                    for i in range(first, min(records, first + CHUNK))
-                ]
-                with repo._transaction() as cur:
-                    repo.write_report_facts(cur, batch)
-            fill_s = time.perf_counter() - started
+    repo = open_repository(db_url, pool_size=2)
+    try:
+        repo.migrate()
+        started = time.perf_counter()
+        for first in range(0, records, CHUNK):
+            batch = [
+                (f"dev-{i % (offices * 3)}", i, DAY, f"{100000 + i % offices}", _payload(i))
+                for i in range(first, min(records, first + CHUNK))
+            ]
             with repo._transaction() as cur:
-                cur.execute("ANALYZE report_facts")
-            whole, one = [], []
-            rows: list[Any] = []
-            for _ in range(max(1, args.repeat)):
-                t0 = time.perf_counter()
-                rows = repo.daily_report(DAY, None)
-                whole.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                repo.daily_report(DAY, "100007")
-                one.append(time.perf_counter() - t0)
-        finally:
-            repo.close()
+                repo.write_report_facts(cur, batch)
+        fill_s = time.perf_counter() - started
+        with repo._transaction() as cur:
+            cur.execute("ANALYZE report_facts")
+        whole, one = [], []
+        rows: list[Any] = []
+        for _ in range(max(1, args.repeat)):
+            t0 = time.perf_counter()
+            rows = repo.daily_report(DAY, None)
+            whole.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            repo.daily_report(DAY, "100007")
+            one.append(time.perf_counter() - t0)
+    finally:
+        repo.close()
     issued = sum(r.issued for r in rows)
     key = "report_day_1m_records_s" if records == 1_000_000 else "report_day_records_s"
     return {

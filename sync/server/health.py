@@ -47,11 +47,14 @@ class Readiness:
         """Look now (a database round trip); returns why not ready, or None."""
         reason = self._check()
         with self._lock:
-            changed, self.reason = reason != self.reason, reason
+            previous, self.reason = self.reason, reason
+            changed = reason != previous
             self._checked = time.monotonic()
         if changed:
             if reason is None:
-                log.warning("the server is ready")
+                # at start quietly; after a time not ready, as loudly as that was
+                level = logging.INFO if previous == UNCHECKED else logging.WARNING
+                log.log(level, "the server is ready")
             else:
                 log.error("the server is not ready: %s", reason)
             if self._on_change is not None:

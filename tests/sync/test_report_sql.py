@@ -126,7 +126,7 @@ def test_migration_3_back_fills_the_facts_of_older_records(db_url: str) -> None:
         repo.close()
 
 
-def test_bench_server_times_the_day_report_on_postgresql() -> None:
+def test_bench_server_times_the_day_report_and_the_polls_on_postgresql() -> None:
     import subprocess
     import sys
 
@@ -134,7 +134,8 @@ def test_bench_server_times_the_day_report_on_postgresql() -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "madoguchi.cli", "bench", "server", "--json",
-         "--records", "4000", "--offices", "40", "--repeat", "2"],
+         "--records", "4000", "--offices", "40", "--repeat", "2",
+         "--devices", "500", "--pollers", "2", "--poll-s", "1"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -145,3 +146,6 @@ def test_bench_server_times_the_day_report_on_postgresql() -> None:
     # 40 offices, each with at most a sign, an auth and a fee-only (none) row
     assert 40 <= figures["report_rows"] <= 40 * 3
     assert figures["issued_certificates"] > 0
+    # the update polls of enrolled devices over mutual TLS, all answered
+    assert figures["poll_devices_enrolled"] == 500
+    assert figures["poll_rps"] > 0
