@@ -216,6 +216,10 @@ class RulesConfig:
     fee_sign_cert_yen: int = 0
     fee_auth_cert_yen: int = 0
     fee_payable_jlis_percent: int = 100
+    #: 暗証番号の初期化・再設定 (outside the guidelines): a second identity document besides
+    #: the card, and a 委任状 from a proxy besides the 照会書兼回答書.
+    pin_reset_second_id: bool = True
+    pin_reset_power_of_attorney: bool = False
 
 
 @dataclass(frozen=True)

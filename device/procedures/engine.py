@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from device.procedures import ancillary, texts
+from device.procedures import ancillary, pin_reset, texts
 from device.procedures.casefile import Case, FactValueError, check_forbidden, facts_from
 from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, step, steps_for
@@ -169,6 +169,9 @@ def _run(ctx: Context) -> tuple[str | None, bool | None]:
     info = ctx.info
     if info.kind is Kind.RETENTION:
         return None, ancillary.retention_query(ctx)
+    if info.kind is Kind.PIN_RESET:
+        pin_reset.run(ctx)  # outside the guidelines: its own published rules
+        return None, None
     if info.kind is Kind.LOST_CARD_FOUND:
         ancillary.lost_card_found(ctx)
         # The held certificates are revoked 「失効申請に基づき」: 第2-2's rules identify the person.
@@ -355,11 +358,14 @@ class Session:
         transaction_id: str | None = None,
         language: str = "ja",
         operation_status_set: bool = False,
+        concealed_form_used: bool = False,
     ) -> TransactionRecord:
         """The transaction record of the decided procedure (never holds a PIN or My Number).
 
         ``operation_status_set``: the card's 運用状況 was set back to 運用中 on the central
-        server (第4-3 under 改正後); the record says so.
+        server (第4-3 under 改正後); the record says so. ``concealed_form_used``: the new
+        PIN was entered from the concealed reply form (a proxy's 暗証番号の初期化・再設定);
+        the record says only that, never anything of the PIN.
         """
         ev = self.evaluation
         if ev.decision is None:
@@ -374,6 +380,8 @@ class Session:
             extra["fee_status"] = application.fee.value
         if operation_status_set:
             extra["operation_status_set"] = "in_operation"
+        if concealed_form_used:
+            extra["concealed_form_used"] = True
         if any(a.kind == "new_issuance" for a in ev.actions):
             extra["next_procedure"] = self.new_issuance_procedure()
         return TransactionRecord(

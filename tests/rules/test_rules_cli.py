@@ -94,9 +94,19 @@ def test_explain_every_procedure(pid: str, capsys: pytest.CaptureFixture[str]) -
     steps = out["steps"]
     assert isinstance(steps, list)
     assert steps
-    assert all(str(s["citation"]).startswith("第") for s in steps)
     changes = out["amendments"]
     assert isinstance(changes, list)
+    if PROCEDURES[pid].outside_guidelines:
+        # 暗証番号の初期化・再設定: citations of its own form, each step with its public sources
+        assert out["outside_guidelines"] is True
+        assert all(str(s["citation"]).startswith("要領外-初期化-") for s in steps)
+        assert all(s["sources"] and all(src["url"].startswith("http") and src["title"]
+                                        for src in s["sources"]) for s in steps)
+        assert not changes, "no amendment of the guidelines touches it"
+        return
+    assert out["outside_guidelines"] is False
+    assert all(str(s["citation"]).startswith("第") for s in steps)
+    assert all("sources" not in s for s in steps)
     assert changes, "every procedure lists its amendments"
     assert main(["rules", "explain", pid]) == 0
     assert "[ ]" in capsys.readouterr().out
