@@ -61,6 +61,27 @@ class ReaderConfig:
     name: str = ""
     #: Virtual-card profile for the ``sim`` backend.
     profile: str = "standard"
+    #: Who writes a PIN without the current one (暗証番号の初期化・再設定, a new
+    #: certificate's first PIN): "jlis" (a counter: the J-LIS terminal does it, the clerk
+    #: confirms) or "test-terminal" (the virtual card on pcscd/vpcd writes it under its
+    #: modelled test key; `madoguchi counter` refuses it). The ``sim`` backend is always
+    #: the test terminal: there is no J-LIS terminal beside a virtual card.
+    pin_writer: str = "jlis"
+
+    def __post_init__(self) -> None:
+        if self.pin_writer not in PIN_WRITERS:
+            allowed = ", ".join(PIN_WRITERS)
+            raise ConfigError(
+                f"[reader] pin_writer must be one of {allowed}, not {self.pin_writer!r}")
+
+    @property
+    def test_terminal(self) -> bool:
+        """Whether this appliance writes reset PINs itself (the virtual card only)."""
+        return self.backend == "sim" or self.pin_writer == "test-terminal"
+
+
+#: ``[reader] pin_writer`` values.
+PIN_WRITERS = ("jlis", "test-terminal")
 
 
 @dataclass(frozen=True)

@@ -358,14 +358,13 @@ class Session:
         transaction_id: str | None = None,
         language: str = "ja",
         operation_status_set: bool = False,
-        concealed_form_used: bool = False,
     ) -> TransactionRecord:
         """The transaction record of the decided procedure (never holds a PIN or My Number).
 
         ``operation_status_set``: the card's 運用状況 was set back to 運用中 on the central
-        server (第4-3 under 改正後); the record says so. ``concealed_form_used``: the new
-        PIN was entered from the concealed reply form (a proxy's 暗証番号の初期化・再設定);
-        the record says only that, never anything of the PIN.
+        server (第4-3 under 改正後); the record says so. A proxy's 暗証番号の初期化・再設定
+        whose new PIN was entered from the concealed reply form says only that
+        (``concealed_form_used``), never anything of the PIN.
         """
         ev = self.evaluation
         if ev.decision is None:
@@ -380,7 +379,9 @@ class Session:
             extra["fee_status"] = application.fee.value
         if operation_status_set:
             extra["operation_status_set"] = "in_operation"
-        if concealed_form_used:
+        reset = self._facts.pin_reset
+        if reset is not None and reset.card_step is not None \
+                and reset.card_step.from_concealed_form:
             extra["concealed_form_used"] = True
         if any(a.kind == "new_issuance" for a in ev.actions):
             extra["next_procedure"] = self.new_issuance_procedure()

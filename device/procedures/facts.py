@@ -349,6 +349,9 @@ class PinResetCardStep:
     #: The PINs whose card step completed; ``None``: every PIN chosen (the clerk confirmed
     #: the J-LIS terminal did them all).
     written: frozenset[PinResetTarget] | None = None
+    #: A proxy's reset: the new PIN was entered from the concealed reply form (that it
+    #: was, never anything of it).
+    from_concealed_form: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,9 @@ def pin_reset_records() -> list[TransactionRecord]:
         "application.received": True, "pin_reset.pins": ["jpki_auth", "jpki_sign"],
         "pin_reset.card_brought": True, "pin_reset.reply_form.present": True,
         "pin_reset.reply_form.pin_concealment": "sealed", "pin_reset.proxy_id": True,
-        "pin_reset.holder_id": True, "pin_reset.card_step.by": "handed_to_jlis"})
-    records.append(proxy.complete(concealed_form_used=True))
+        "pin_reset.holder_id": True, "pin_reset.card_step.by": "handed_to_jlis",
+        "pin_reset.card_step.from_concealed_form": True})
+    records.append(proxy.complete())
     first_visit = _session("proxy")
     first_visit.record_many({"application.received": True, "pin_reset.pins": ["juki"],
                              "pin_reset.card_brought": True,
