@@ -170,6 +170,8 @@ class PinChangePromptScreen(PinPromptScreen):
             self._sticky = False
         elif event.kind is NewPinEventKind.MISMATCH:
             note.update(Text(self.t(self.MISMATCH_KEY), style="bold yellow"))
+            # nothing is being sent after all: 「お待ちください」 must not stay
+            self.query_one("#pin-status", Static).update("")
             self._sticky = True  # survives the STEP that follows
         elif event.kind in _ENDINGS:
             self._finish(PinVerifyResult(self.pin, _ENDINGS[event.kind]))
