@@ -39,8 +39,8 @@ from device.pin_entry import (
 from drivers.simcard import TEST_TERMINAL_KEY
 from drivers.transport.sim import SimReader
 from tests.card.test_card_pin_change import _SENT, PINS, Backend, Pin
-from tests.pinpad.test_new_pin import Flow
 from tests.pin_scan import assert_no_pin
+from tests.pinpad.test_new_pin import Flow
 
 
 @dataclass(frozen=True)
