@@ -164,3 +164,31 @@ def test_verify_against_the_case_expectation(
     err = capsys.readouterr().err
     assert "expected decision continue, got reject" in err
     assert "expected a finding 'poa_ok'" in err
+
+
+def test_explain_pin_reset_lists_each_step_with_its_public_sources(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`madoguchi rules explain pin-reset`: outside the guidelines, said so; every step
+    with its 「要領外-初期化-N」 citation and under it each page it follows (publisher,
+    title, URL); the citation form is accepted as the id too."""
+    from device.procedures import pin_reset
+
+    assert main(["rules", "explain", "pin-reset"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("要領外-初期化 暗証番号の初期化・再設定  (手続者: self, proxy)")
+    assert lines[1].startswith("要領外: 公的個人認証サービス事務処理要領にない手続")
+    steps = [line for line in lines if "[ ]" in line]
+    assert len(steps) == len(pin_reset.STEP_CITATIONS)
+    sources = [line.strip() for line in lines if line.strip().startswith("出典: ")]
+    assert len(sources) == sum(len(pin_reset.SOURCES[c]) for c in
+                               pin_reset.STEP_CITATIONS.values())
+    for cited in pin_reset.SOURCES.values():
+        for source in cited:
+            assert f"{source.publisher}「{source.title}」 {source.url}" in out
+    assert "第" not in "".join(line for line in lines if "「要領外" in line)
+    assert main(["rules", "explain", "要領外-初期化", "--lang", "en"]) == 0
+    english = capsys.readouterr().out
+    assert "Outside the guidelines" in english
+    assert english.count("source: ") == len(sources)
