@@ -189,6 +189,12 @@ EXTRA_SCHEMA: dict[str, Callable[[Any], bool]] = {
     # 暗証番号の初期化・再設定 by proxy: the new PIN came from the concealed reply form
     # (that it was used, never what it said).
     "concealed_form_used": lambda v: v in (None, True, False),
+    # an issuance's new PINs: who set them and which (PIN codes, never a PIN)
+    "new_pins": lambda v: v is None or (
+        isinstance(v, dict) and set(v) == {"by", "pins"}
+        and v["by"] in ("written", "handed_to_jlis", "not_done")
+        and isinstance(v["pins"], list) and len(v["pins"]) <= 4
+        and all(p in ("jpki_auth", "jpki_sign", "support", "juki") for p in v["pins"])),
 }
 
 

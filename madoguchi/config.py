@@ -257,6 +257,12 @@ class UiConfig:
     #: IANA time zone of the office: the counter's date (procedures, rule version, grace)
     #: and the times on screen are read in it; records and the store keep UTC.
     timezone: str = "Asia/Tokyo"
+    #: After an issuance or renewal the engine continues, guide the new certificates' PINs
+    #: (利用者証明用 PIN, 署名用 password) on this appliance before the outcome: typed twice
+    #: on the pad and written on the virtual card, or on a counter set on the J-LIS
+    #: terminal and confirmed by the clerk; by proxy from the concealed reply form. Off:
+    #: they are set on the J-LIS terminal outside this appliance's flow.
+    new_pins_at_issuance: bool = False
 
 
 @dataclass(frozen=True)

@@ -425,6 +425,12 @@ class CounterServices(Protocol):
         appliance writes it under the card's modelled test key)."""
         ...
 
+    @property
+    def new_pins_at_issuance(self) -> bool:
+        """Whether an issuance the engine continues sets its new PINs here first
+        (``[ui] new_pins_at_issuance``)."""
+        ...
+
     def initialise_pin(self, pin: str, new: bytearray | None) -> PinVerifyResult:
         """Blocking: write ``pin`` without its current value (暗証番号の初期化・再設定).
 

@@ -299,6 +299,28 @@ class Session:
         self.evaluation = self._evaluate()
         return self.evaluation
 
+    def note(self, values: dict[str, Any]) -> Evaluation:
+        """Record facts the card established, not answers (the new PINs an issuance set).
+
+        All or nothing, validated as :meth:`record_many`; :meth:`back` never takes them
+        back (they are written into every earlier state too): what was written on a card
+        stays written, and F3 must not lead to writing it again.
+        """
+        raw = copy.deepcopy(self._raw)
+        for key, value in values.items():
+            check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
+            _set_path(raw, key, value)
+        try:
+            facts = facts_from(raw)
+        except FactValueError as exc:
+            raise StepValueError(exc) from None
+        for _, before in self._history:
+            for key, value in values.items():
+                _set_path(before, key, copy.deepcopy(value))
+        self._raw, self._facts = raw, facts
+        self.evaluation = self._evaluate()
+        return self.evaluation
+
     def forget(self, step_key: str) -> Evaluation:
         """Take back what was recorded for ``step_key`` (and below it), and re-evaluate.
 
@@ -379,10 +401,7 @@ class Session:
             extra["fee_status"] = application.fee.value
         if operation_status_set:
             extra["operation_status_set"] = "in_operation"
-        reset = self._facts.pin_reset
-        if reset is not None and reset.card_step is not None \
-                and reset.card_step.from_concealed_form:
-            extra["concealed_form_used"] = True
+        extra.update(self._pin_writes())
         if any(a.kind == "new_issuance" for a in ev.actions):
             extra["next_procedure"] = self.new_issuance_procedure()
         return TransactionRecord(
@@ -453,6 +472,20 @@ class Session:
             abandonment_reason=why,
             suspected_counterfeit=self.suspected_counterfeit,
         )
+
+    def _pin_writes(self) -> dict[str, Any]:
+        """What the record says of PINs written: an issuance's new PINs (who set which),
+        and only *that* the concealed reply form was used — never anything of a PIN."""
+        out: dict[str, Any] = {}
+        reset, new_pins = self._facts.pin_reset, self._facts.new_pins
+        steps = [new_pins, reset.card_step if reset is not None else None]
+        if any(step is not None and step.from_concealed_form for step in steps):
+            out["concealed_form_used"] = True
+        if new_pins is not None and new_pins.by is not None:
+            written = new_pins.written or frozenset()
+            out["new_pins"] = {"by": new_pins.by.value,
+                               "pins": sorted(pin.value for pin in written)}
+        return out
 
     @property
     def suspected_counterfeit(self) -> bool:

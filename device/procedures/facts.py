@@ -342,15 +342,16 @@ class PinResetReplyForm:
 
 
 @dataclass(frozen=True)
-class PinResetCardStep:
-    """The card step of a reset, recorded by the counter's screen (never by a typed answer)."""
+class PinWriteStep:
+    """PINs written without the current one — a reset's card step, or the new PINs of an
+    issuance — as the counter's screen recorded them (never a typed answer)."""
 
     by: PinWriteBy | None = None
     #: The PINs whose card step completed; ``None``: every PIN chosen (the clerk confirmed
     #: the J-LIS terminal did them all).
     written: frozenset[PinResetTarget] | None = None
-    #: A proxy's reset: the new PIN was entered from the concealed reply form (that it
-    #: was, never anything of it).
+    #: By proxy: the new PIN was entered from the concealed reply form (that it was,
+    #: never anything of it).
     from_concealed_form: bool | None = None
 
 
@@ -366,7 +367,7 @@ class PinResetFacts:
     proxy_id: bool | None = None  # the proxy's own photo ID, checked against the proxy
     holder_id: bool | None = None  # the holder's identity document besides the card (policy)
     power_of_attorney: bool | None = None  # 委任状 (policy)
-    card_step: PinResetCardStep | None = None
+    card_step: PinWriteStep | None = None
 
 
 @dataclass(frozen=True)
@@ -381,3 +382,6 @@ class Facts:
     disclosure_form: DisclosureFormFacts | None = None
     retention: RetentionQuery | None = None
     pin_reset: PinResetFacts | None = None
+    #: An issuance's new PINs (利用者証明用 PIN, 署名用 password) set on the pad or on the
+    #: J-LIS terminal; no rule decides on it, the record says what was done.
+    new_pins: PinWriteStep | None = None

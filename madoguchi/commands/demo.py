@@ -126,6 +126,7 @@ class ApplianceServices:
         test_terminal: PINs written without the current one (暗証番号の初期化・再設定)
             are written here, on the virtual card, under its modelled test terminal key
             (``[reader] pin_writer``); otherwise the step is handed to the J-LIS terminal.
+        new_pins_at_issuance: an issuance guides its new PINs here (``[ui]``).
     """
 
     def __init__(
@@ -149,9 +150,11 @@ class ApplianceServices:
         pin_timeouts: tuple[float, float] = (60.0, 60.0),
         indicators: Any = None,
         test_terminal: bool = False,
+        new_pins_at_issuance: bool = False,
     ) -> None:
         self.reader = reader
         self._test_terminal = test_terminal
+        self._new_pins_at_issuance = new_pins_at_issuance
         self._indicators = indicators
         self._pin_timeouts = pin_timeouts
         self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
@@ -473,6 +476,10 @@ class ApplianceServices:
     def pin_writer_kind(self) -> str:
         return "test_terminal" if self._test_terminal else "jlis"
 
+    @property
+    def new_pins_at_issuance(self) -> bool:
+        return self._new_pins_at_issuance
+
     def _pin_writer(self) -> Any:
         from device.card.pin_writer import CardPinWriter, TestTerminalPinWriter
 
@@ -789,6 +796,7 @@ def build_services(
         pki_dir=pki_dir,
         zone=zone,
         test_terminal=config.reader.test_terminal,
+        new_pins_at_issuance=config.ui.new_pins_at_issuance,
     )
 
 

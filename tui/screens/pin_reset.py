@@ -1,4 +1,5 @@
-"""暗証番号の初期化・再設定: the card step, once the checklist has identified who is there.
+"""PINs written without the current one: 暗証番号の初期化・再設定's card step, and the new
+PINs of an issuance or renewal.
 
 The procedure's rules are the engine's (``device.procedures.pin_reset``, outside the
 guidelines); its last step, ``pin_reset.card_step``, is this screen, never a typed
@@ -16,6 +17,13 @@ Every PIN's ending is an operator event ``pin_reset <pin>:<outcome>``; the scree
 dismisses with a :class:`CardStepResult` the checklist records (the engine then
 decides: all written → continue; otherwise 受付不可 naming what was written), or
 ``None`` (Esc before anything was written: back to the step, where Esc is 中止).
+
+An issuance or renewal that the engine continues sets the new certificates' PINs the
+same way before its outcome is shown (:func:`new_pins_wanted`, the 利用者証明用 PIN and
+the 署名用 password, by multi-tap, for the certificates applied for): events
+``new_pins <pin>:<outcome>``, the result noted in the session as ``new_pins`` (which F3
+never takes back), and the record says who set which and, by proxy, only that the
+concealed form was used.
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from device.pin_entry import NewPin, NewPinEntry, NewPinStep
-from device.procedures import Session
-from device.procedures.pin_reset import CARD_STEP
+from device.procedures import Kind, Session
+from device.procedures import certificates as planned
 from madoguchi.errors import MadoguchiError
 from tui.messages import PinVerified
 from tui.screens.base import CounterScreen
@@ -51,6 +59,10 @@ PIN_RESET_OPEN = "pin_reset:card"
 DONE, NOT_DONE, PAD = "done", "not_done", "pad"
 #: The engine's PIN order (``device.procedures.pin_reset.ORDER``), as the TUI's PIN codes.
 ORDER = ("jpki_auth", "jpki_sign", "support", "juki")
+#: Where a result is recorded, by purpose: the reset's card step, an issuance's new PINs.
+PREFIXES = {"pin_reset": "pin_reset.card_step", "new_pins": "new_pins"}
+#: The PIN of each certificate kind an issuance applies for.
+CERTIFICATE_PINS = {"auth": "jpki_auth", "sign": "jpki_sign"}
 
 
 @dataclass(frozen=True)
@@ -61,12 +73,13 @@ class CardStepResult:
     written: tuple[str, ...]
     from_concealed_form: bool
 
-    def facts(self) -> dict[str, Any]:
-        """The step keys and values the checklist records (no PIN, by construction)."""
+    def facts(self, purpose: str = "pin_reset") -> dict[str, Any]:
+        """The fact keys and values to record (no PIN, by construction)."""
+        prefix = PREFIXES[purpose]
         return {
-            CARD_STEP: self.by,
-            "pin_reset.card_step.written": list(self.written),
-            "pin_reset.card_step.from_concealed_form": self.from_concealed_form,
+            f"{prefix}.by": self.by,
+            f"{prefix}.written": list(self.written),
+            f"{prefix}.from_concealed_form": self.from_concealed_form,
         }
 
 
@@ -144,10 +157,13 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
 
     BINDINGS = [Binding("escape", "stop", show=False)]  # noqa: RUF012
 
-    def __init__(self, *, pins: Sequence[str], by_proxy: bool) -> None:
-        super().__init__(id="pin-reset-card")
+    def __init__(self, *, pins: Sequence[str], by_proxy: bool,
+                 purpose: str = "pin_reset") -> None:
+        super().__init__(id="pin-reset-card" if purpose == "pin_reset" else "new-pins")
         self.pins = list(pins)
         self.by_proxy = by_proxy
+        self.purpose = purpose
+        """``pin_reset`` or ``new_pins``: the wording, the events' name, where it is kept."""
         self.index = 0
         self.written: list[str] = []
         self.busy = False
@@ -166,7 +182,7 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
 
     def compose(self) -> ComposeResult:
         t = self.t
-        yield TitleBar(t("pin_reset.title"), self.title_right())
+        yield TitleBar(t(f"{self.purpose}.title"), self.title_right())
         with Vertical(id="pin-reset-box", classes="panel"):
             yield Static(id="pin-reset-progress")
             yield Static(id="pin-reset-lead")
@@ -188,7 +204,8 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
             "pin_reset.progress", n=self.index + 1, total=len(self.pins), done=done),
             style="bold"))
         if not self.test_terminal:
-            lead = t("pin_reset.jlis_proxy" if self.by_proxy else "pin_reset.jlis", pin=name)
+            lead = t(f"{self.purpose}.jlis_proxy" if self.by_proxy else f"{self.purpose}.jlis",
+                     pin=name)
             options = ((DONE, t("pin_reset.jlis_done")), (NOT_DONE, t("pin_reset.not_done")))
         elif self.by_proxy:
             # The proxy must never learn the new PIN: they step away before the clerk types.
@@ -248,7 +265,7 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
         self.busy = True
         services = self.counter.services
         source = "form" if self.by_proxy else "pad"  # who types: the clerk from the form
-        self.counter.record_action("pin_reset_pad", f"{self.pin}:{source}")
+        self.counter.record_action(f"{self.purpose}_pad", f"{self.pin}:{source}")
         screen = PinResetPromptScreen(
             pad=services.pin_pad, pin=self.pin, timeouts=services.pin_timeouts,
             clock=services.clock.monotonic, concealed=self.by_proxy,
@@ -264,7 +281,7 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
     def _ended(self, result: PinVerifyResult) -> None:
         """Record how this PIN's card step ended (the outcome only) and move on."""
         t = self.t
-        self.counter.record_action("pin_reset", f"{result.pin}:{result.outcome}")
+        self.counter.record_action(self.purpose, f"{result.pin}:{result.outcome}")
         self.counter.refresh_card()
         if result.outcome in ("written", "handed_to_jlis"):
             self.written.append(result.pin)
@@ -291,8 +308,10 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
         card step is recorded as not done, naming what was written (the record must say)."""
         if self.busy:
             return
-        if self.written:
-            self.counter.record_action("pin_reset", f"{self.pin}:abandoned")
+        if self.written or self.purpose == "new_pins":
+            # something was written (the record must say), or an issuance's new PINs
+            # were not set: the outcome follows and the record says so
+            self.counter.record_action(self.purpose, f"{self.pin}:abandoned")
             self._finish(NOT_DONE)
         else:
             self.dismiss(None)
@@ -306,3 +325,19 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
 def card_step_screen(session: Session) -> PinResetCardScreen:
     """The card step for ``session`` (a 暗証番号の初期化・再設定 at its last step)."""
     return PinResetCardScreen(pins=chosen_pins(session), by_proxy=session.actor.value != "self")
+
+
+def new_pins_wanted(session: Session) -> bool:
+    """Whether an issuance the engine continues still has its new PINs to set."""
+    return (session.info.kind is Kind.ISSUANCE and not session.recorded_under("new_pins")
+            and bool(planned.kinds_to_issue(session.evaluation)))
+
+
+def new_pins_screen(session: Session) -> PinResetCardScreen:
+    """The new PINs of the certificates ``session`` issues, 利用者証明用 first."""
+    kinds = set(planned.kinds_to_issue(session.evaluation))
+    pins = [pin for kind, pin in CERTIFICATE_PINS.items() if kind in kinds]
+    # a 任意代理人 must never learn the PIN (the concealed form); a 法定代理人 sets it on
+    # the pad as the applicant would
+    return PinResetCardScreen(pins=pins, by_proxy=session.actor.value == "proxy",
+                              purpose="new_pins")
