@@ -351,6 +351,12 @@ class CounterApp(App[None]):
             def set_new_pins(result: CardStepResult | None) -> None:
                 done = result or CardStepResult("not_done", (), from_concealed_form=False)
                 engine.note(done.facts("new_pins"))
+                if done.by == "not_done":
+                    # the outcome does not show it: say it before the clerk records
+                    t = self.strings
+                    written = "、".join(t(f"pin.names.{pin}") for pin in done.written)
+                    self.notify(t("new_pins.not_set", written=written or t("pin_reset.none")),
+                                severity="warning")
                 self.show_outcome(engine, card_identity=card_identity, answered=answered)
 
             self.push_screen(new_pins_screen(engine), callback=set_new_pins)

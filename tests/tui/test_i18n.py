@@ -32,6 +32,7 @@ NOT_STRINGS = {
     "pin.outcomes", "pin.problems", "pin.prompts",
     # the engine's step keys the checklist answers itself
     "pin_reset.card_step.written", "pin_reset.card_step.from_concealed_form",
+    "pin_reset.card_step",
     # the new-PIN prompts' step tables (a step's code is appended: checked below)
     "pin_change.steps", "pin_reset.steps", "pin_reset.steps_concealed",
     "card.operator_authenticated", "card.pin_result",
@@ -73,6 +74,8 @@ def test_every_key_the_ui_names_exists() -> None:
     used |= {f"pin.outcomes.{o}" for o in PIN_OUTCOMES}
     used |= {f"{table}.{step.value}" for step in NewPinStep
              for table in ("pin_change.steps", "pin_reset.steps", "pin_reset.steps_concealed")}
+    used |= {f"{purpose}.{key}" for purpose in ("pin_reset", "new_pins")
+             for key in ("title", "jlis", "jlis_proxy")}
     missing = used - known
     assert not missing, missing
     assert len(used) > 40  # the scan really found the UI's keys

@@ -91,6 +91,7 @@ async def _set_both(pilot: Pilot[None], frames: dict[str, list[tuple[int, str]]]
         await wait_for(pilot, lambda: app.screen.id == "new-pins")
         await pilot.press("enter")  # to the pad (by proxy: the proxy has stepped away)
         await wait_for(pilot, lambda: app.screen.id == "pin-change")
+        assert "新しい暗証番号の設定" in screen_text(app)  # the prompt's title says what
         await _type(pilot, keys, length, frames[pin])
         await wait_for(pilot, lambda: "確認のため" in screen_text(app).replace("\n", ""))
         await _type(pilot, keys, length, frames[pin])
@@ -195,6 +196,8 @@ async def test_on_a_counter_the_jlis_terminal_sets_them_and_esc_records_not_set(
             await pilot.press("enter")  # 利用者証明用: 統合端末で完了した
             await wait_for(pilot, lambda: "署名用" in screen_text(app))
             await pilot.press("escape")  # the password was not set
+            await wait_for(pilot, lambda: app.screen.id == "outcome")
+            assert any("設定は完了していません" in n for n in notices(app))
             await _record(pilot)
             # F3 on a second issuance's outcome never asks for the PINs again
             await _to_new_pins(pilot, "2-1-1", ())

@@ -110,8 +110,10 @@ class PinResetPromptScreen(PinChangePromptScreen):
         timeouts: tuple[float, float],
         clock: Callable[[], float],
         concealed: bool,
+        purpose: str = "pin_reset",
     ) -> None:
         self.concealed = concealed
+        self.TITLE_KEY = f"{purpose}.title"
         super().__init__(pad=pad, pin=pin, tries_left=None, confirm_last_try=False,
                          timeouts=timeouts, clock=clock)
         self.step = NewPinStep.NEW
@@ -268,7 +270,7 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
         self.counter.record_action(f"{self.purpose}_pad", f"{self.pin}:{source}")
         screen = PinResetPromptScreen(
             pad=services.pin_pad, pin=self.pin, timeouts=services.pin_timeouts,
-            clock=services.clock.monotonic, concealed=self.by_proxy,
+            clock=services.clock.monotonic, concealed=self.by_proxy, purpose=self.purpose,
         )
         self.app.push_screen(screen, callback=self._prompted)
 
