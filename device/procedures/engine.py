@@ -286,18 +286,22 @@ class Session:
         A value of the wrong form raises :class:`StepValueError`, which names the
         question as the clerk reads it (:meth:`StepValueError.text`).
         """
+        raw, facts = self._with(values)
+        self._history.append((tuple(values), self._raw))
+        self._raw, self._facts = raw, facts
+        self.evaluation = self._evaluate()
+        return self.evaluation
+
+    def _with(self, values: dict[str, Any]) -> tuple[dict[str, Any], Facts]:
+        """What is recorded plus ``values``, validated; nothing of the session changes."""
         raw = copy.deepcopy(self._raw)
         for key, value in values.items():
             check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
             _set_path(raw, key, value)
         try:
-            facts = facts_from(raw)
+            return raw, facts_from(raw)
         except FactValueError as exc:
             raise StepValueError(exc) from None
-        self._history.append((tuple(values), self._raw))
-        self._raw, self._facts = raw, facts
-        self.evaluation = self._evaluate()
-        return self.evaluation
 
     def note(self, values: dict[str, Any]) -> Evaluation:
         """Record facts the card established, not answers (the new PINs an issuance set).
@@ -306,14 +310,7 @@ class Session:
         back (they are written into every earlier state too): what was written on a card
         stays written, and F3 must not lead to writing it again.
         """
-        raw = copy.deepcopy(self._raw)
-        for key, value in values.items():
-            check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
-            _set_path(raw, key, value)
-        try:
-            facts = facts_from(raw)
-        except FactValueError as exc:
-            raise StepValueError(exc) from None
+        raw, facts = self._with(values)
         for _, before in self._history:
             for key, value in values.items():
                 _set_path(before, key, copy.deepcopy(value))

@@ -124,59 +124,46 @@ def _nothing_leaked(services: Any, frames: dict[str, list[tuple[int, str]]],
     assert all(NEW_SIGN not in f for _, f in frames["sign"])
 
 
-async def test_a_renewal_in_person_sets_both_new_pins_on_the_pad(
+@pytest.mark.parametrize(
+    ("procedure", "actor_keys", "size", "lead"),
+    [
+        pytest.param("2-1-1", (), (80, 24), "申請者がテンキーで新しい", id="in-person-80x24"),
+        # 代理人 (任意代理人): the proxy steps away, the clerk types from the concealed form
+        pytest.param("2-1-2", ("enter",), (100, 30), "代理人に窓口から離れてもらって",
+                     id="proxy-100x30"),
+    ],
+)
+async def test_a_renewal_sets_both_new_pins_and_the_card_takes_them(
     tmp_path: Path, clock: StepClock, sim_pki: Path, caplog: pytest.LogCaptureFixture,
+    procedure: str, actor_keys: tuple[str, ...], size: tuple[int, int], lead: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     services = make_services(tmp_path / "state", clock=clock, pki_dir=sim_pki,
                              new_pins_at_issuance=True)
+    by_proxy = procedure == "2-1-2"
     try:
         app = CounterApp(services=services)
         frames: dict[str, list[tuple[int, str]]] = {"auth": [], "sign": []}
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=size) as pilot:
             await sign_in(pilot)
-            await _to_new_pins(pilot, "2-1-1", ())
+            await _to_new_pins(pilot, procedure, actor_keys)
             assert "新しい暗証番号の設定" in screen_text(app)
+            assert lead in screen_text(app).replace("\n", "")
             await _set_both(pilot, frames)
             await _record(pilot)
             told = notices(app)
         _card_takes_both(services)
         [record] = _stored(services)
-        assert (record["procedure"], record["decision"]) == ("2-1-1", "continue")
+        assert (record["procedure"], record["decision"]) == (procedure, "continue")
+        assert record["actor"] == ("proxy" if by_proxy else "self")
         assert record["extra"]["new_pins"] == {"by": "written",
                                                "pins": ["jpki_auth", "jpki_sign"]}
-        assert "concealed_form_used" not in record["extra"]
+        # by proxy: that the concealed form was used, and nothing of what it said
+        assert record["extra"].get("concealed_form_used") is (True if by_proxy else None)
         events = _events(services)
-        assert "new_pins jpki_auth:written" in events
-        assert "new_pins jpki_sign:written" in events
-        _nothing_leaked(services, frames, told, caplog)
-    finally:
-        services.close()
-
-
-async def test_a_proxy_renewal_takes_the_pins_from_the_concealed_form(
-    tmp_path: Path, clock: StepClock, sim_pki: Path, caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    services = make_services(tmp_path / "state", clock=clock, pki_dir=sim_pki,
-                             new_pins_at_issuance=True)
-    try:
-        app = CounterApp(services=services)
-        frames: dict[str, list[tuple[int, str]]] = {"auth": [], "sign": []}
-        async with app.run_test(size=(100, 30)) as pilot:
-            await sign_in(pilot)
-            await _to_new_pins(pilot, "2-1-2", ("enter",))  # 代理人 (任意代理人)
-            assert "代理人に窓口から離れてもらって" in screen_text(app).replace("\n", "")
-            await _set_both(pilot, frames)
-            await _record(pilot)
-            told = notices(app)
-        _card_takes_both(services)
-        [record] = _stored(services)
-        assert (record["procedure"], record["actor"]) == ("2-1-2", "proxy")
-        # that the concealed form was used, and nothing of what it said
-        assert record["extra"]["concealed_form_used"] is True
-        assert record["extra"]["new_pins"]["by"] == "written"
-        assert "new_pins_pad jpki_sign:form" in _events(services)
+        for pin in ("jpki_auth", "jpki_sign"):
+            assert f"new_pins {pin}:written" in events
+            assert f"new_pins_pad {pin}:{'form' if by_proxy else 'pad'}" in events
         _nothing_leaked(services, frames, told, caplog)
     finally:
         services.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,26 @@ def _nothing_leaked(counter: Counter, frames: dict[str, Frames], pad_frames: Fra
                       + log.splitlines() + events + records)
 
 
+def _set_record_and_check(
+    counter: Counter, demo: TmuxSession, pad: TmuxSession, lead: str,  # noqa: F811
+) -> dict[str, Any]:
+    """Both new PINs on the pad, the outcome recorded, the counter let go; then the card
+    takes both and nothing leaked. Returns the one record."""
+    frames: dict[str, Frames] = {"auth": [], "sign": []}
+    pad_frames: Frames = []
+    _set_both(demo, pad, lead, frames, pad_frames)
+    demo.wait_for("手続を継続", timeout=30.0)
+    demo.press("Enter")  # 記録して終了
+    demo.wait_for("送信待ち    1 件")
+    after = [demo.capture(), pad.capture()]
+    [record] = counter.records()
+    demo.kill()  # the counter lets go of the reader
+    _card_takes_both()
+    assert record["extra"]["new_pins"] == {"by": "written", "pins": ["jpki_auth", "jpki_sign"]}
+    _nothing_leaked(counter, frames, pad_frames, after)
+    return record
+
+
 @pytest.mark.slow
 def test_a_renewal_with_new_pins_set_by_the_applicant_on_the_pad(
     counter: Counter,  # noqa: F811
@@ -126,21 +147,10 @@ def test_a_renewal_with_new_pins_set_by_the_applicant_on_the_pad(
     for digit in juki:
         pad.send_literal(digit)
     pad.send_literal("#")
-    frames: dict[str, Frames] = {"auth": [], "sign": []}
-    pad_frames: Frames = []
     demo.wait_for("新しい暗証番号の設定", timeout=20.0)
-    _set_both(demo, pad, "テンキーでの入力へ", frames, pad_frames)
-    demo.wait_for("手続を継続", timeout=30.0)
-    demo.press("Enter")  # 記録して終了
-    demo.wait_for("送信待ち    1 件")
-    after = [demo.capture(), pad.capture()]
-    [record] = counter.records()
-    demo.kill()
-    _card_takes_both()
+    record = _set_record_and_check(counter, demo, pad, "テンキーでの入力へ")
     assert (record["procedure"], record["decision"]) == ("2-1-1", "continue")
-    assert record["extra"]["new_pins"] == {"by": "written", "pins": ["jpki_auth", "jpki_sign"]}
     assert "concealed_form_used" not in record["extra"]
-    _nothing_leaked(counter, frames, pad_frames, after)
 
 
 @pytest.mark.slow
@@ -169,17 +179,6 @@ def test_a_proxy_renewal_with_the_pins_from_the_concealed_form(
         ("代理人の本人確認書類の記載内容・写真が申請書等と一致するか", CHOOSE_FIRST),
     ]
     walk_checklist(demo, answers, until="新しい暗証番号の設定")
-    frames: dict[str, Frames] = {"auth": [], "sign": []}
-    pad_frames: Frames = []
-    _set_both(demo, pad, "代理人が離れた", frames, pad_frames)
-    demo.wait_for("手続を継続", timeout=30.0)
-    demo.press("Enter")  # 記録して終了
-    demo.wait_for("送信待ち    1 件")
-    after = [demo.capture(), pad.capture()]
-    [record] = counter.records()
-    demo.kill()
-    _card_takes_both()
+    record = _set_record_and_check(counter, demo, pad, "代理人が離れた")
     assert (record["procedure"], record["actor"]) == ("2-1-2", "proxy")
     assert record["extra"]["concealed_form_used"] is True
-    assert record["extra"]["new_pins"]["by"] == "written"
-    _nothing_leaked(counter, frames, pad_frames, after)
