@@ -146,7 +146,8 @@ UUID = re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
 POLICY_KEYS = frozenset({
     "fallback_requires_both", "proxy_declaration_subject", "grace_counting", "grace_months",
     "honseki_omission_allowed", "legal_rep_pin_document_required", "fee_sign_cert_yen",
-    "fee_auth_cert_yen", "fee_payable_jlis_percent",
+    "fee_auth_cert_yen", "fee_payable_jlis_percent", "pin_reset_second_id",
+    "pin_reset_power_of_attorney",
 })
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -185,6 +186,15 @@ EXTRA_SCHEMA: dict[str, Callable[[Any], bool]] = {
     # 中止: the step the clerk was on (a step key) and the decision thrown away.
     "abandoned_at": lambda v: v is None or (isinstance(v, str) and _STEP_KEY.match(v) is not None),
     "decision_discarded": lambda v: v is None or v in {d.value for d in Decision},
+    # 暗証番号の初期化・再設定 by proxy: the new PIN came from the concealed reply form
+    # (that it was used, never what it said).
+    "concealed_form_used": lambda v: v in (None, True, False),
+    # an issuance's new PINs: who set them and which (PIN codes, never a PIN)
+    "new_pins": lambda v: v is None or (
+        isinstance(v, dict) and set(v) == {"by", "pins"}
+        and v["by"] in ("written", "handed_to_jlis", "not_done")
+        and isinstance(v["pins"], list) and len(v["pins"]) <= 4
+        and all(p in ("jpki_auth", "jpki_sign", "support", "juki") for p in v["pins"])),
 }
 
 

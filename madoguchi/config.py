@@ -76,6 +76,27 @@ class ReaderConfig(_Section, frozen=True):
     name: str = ""
     #: Virtual-card profile for the ``sim`` backend.
     profile: str = "standard"
+    #: Who writes a PIN without the current one (暗証番号の初期化・再設定, a new
+    #: certificate's first PIN): "jlis" (a counter: the J-LIS terminal does it, the clerk
+    #: confirms) or "test-terminal" (the virtual card on pcscd/vpcd writes it under its
+    #: modelled test key; `madoguchi counter` refuses it). The ``sim`` backend is always
+    #: the test terminal: there is no J-LIS terminal beside a virtual card.
+    pin_writer: str = "jlis"
+
+    def __post_init__(self) -> None:
+        if self.pin_writer not in PIN_WRITERS:
+            allowed = ", ".join(PIN_WRITERS)
+            raise ConfigError(
+                f"[reader] pin_writer must be one of {allowed}, not {self.pin_writer!r}")
+
+    @property
+    def test_terminal(self) -> bool:
+        """Whether this appliance writes reset PINs itself (the virtual card only)."""
+        return self.backend == "sim" or self.pin_writer == "test-terminal"
+
+
+#: ``[reader] pin_writer`` values.
+PIN_WRITERS = ("jlis", "test-terminal")
 
 
 class KeypadConfig(_Section, frozen=True):
@@ -225,6 +246,10 @@ class RulesConfig(_Section, frozen=True):
     fee_sign_cert_yen: int = 0
     fee_auth_cert_yen: int = 0
     fee_payable_jlis_percent: int = 100
+    #: 暗証番号の初期化・再設定 (outside the guidelines): a second identity document besides
+    #: the card, and a 委任状 from a proxy besides the 照会書兼回答書.
+    pin_reset_second_id: bool = True
+    pin_reset_power_of_attorney: bool = False
 
 
 class UiConfig(_Section, frozen=True):
@@ -240,6 +265,12 @@ class UiConfig(_Section, frozen=True):
     #: IANA time zone of the office: the counter's date (procedures, rule version, grace)
     #: and the times on screen are read in it; records and the store keep UTC.
     timezone: str = "Asia/Tokyo"
+    #: After an issuance or renewal the engine continues, guide the new certificates' PINs
+    #: (利用者証明用 PIN, 署名用 password) on this appliance before the outcome: typed twice
+    #: on the pad and written on the virtual card, or on a counter set on the J-LIS
+    #: terminal and confirmed by the clerk; by proxy from the concealed reply form. Off:
+    #: they are set on the J-LIS terminal outside this appliance's flow.
+    new_pins_at_issuance: bool = False
 
 
 class UpdateConfig(_Section, frozen=True):

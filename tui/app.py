@@ -64,6 +64,12 @@ from tui.screens.login import LoginScreen
 from tui.screens.outcome import OutcomeScreen
 from tui.screens.pin_change import PinChangeScreen
 from tui.screens.pin_prompt import PinPromptScreen
+from tui.screens.pin_reset import (
+    CardStepResult,
+    PinResetCardScreen,
+    new_pins_screen,
+    new_pins_wanted,
+)
 from tui.screens.pin_retry import PinRetryScreen
 from tui.screens.procedures import ProcedureScreen
 from tui.screens.quit import QuitScreen
@@ -339,6 +345,22 @@ class CounterApp(App[None]):
         ``card_identity`` names the card the facts came from (another card put down
         sends the clerk back to the checklist); ``answered`` counts the steps so far.
         """
+        if self.services.new_pins_at_issuance and new_pins_wanted(engine):
+            # An issuance goes ahead: the new certificates' PINs are set first (on the
+            # pad for the virtual card, on the J-LIS terminal at a counter).
+            def set_new_pins(result: CardStepResult | None) -> None:
+                done = result or CardStepResult("not_done", (), from_concealed_form=False)
+                engine.note(done.facts("new_pins"))
+                if done.by == "not_done":
+                    # the outcome does not show it: say it before the clerk records
+                    t = self.strings
+                    written = "、".join(t(f"pin.names.{pin}") for pin in done.written)
+                    self.notify(t("new_pins.not_set", written=written or t("pin_reset.none")),
+                                severity="warning")
+                self.show_outcome(engine, card_identity=card_identity, answered=answered)
+
+            self.push_screen(new_pins_screen(engine), callback=set_new_pins)
+            return
         self.switch_screen(
             OutcomeScreen(session=engine, card_identity=card_identity, answered=answered)
         )
@@ -363,7 +385,7 @@ class CounterApp(App[None]):
     def transaction_open(self) -> bool:
         """Whether a procedure (or a PIN or 照合番号B entry) is under way on the stack."""
         busy = (ChecklistScreen, OutcomeScreen, FallbackScreen, PinPromptScreen, LastTryScreen,
-                AbandonScreen, PinRetryScreen)
+                AbandonScreen, PinRetryScreen, PinResetCardScreen)
         return any(isinstance(screen, busy) for screen in self.screen_stack)
 
     def action_request_quit(self) -> None:

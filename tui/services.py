@@ -157,7 +157,8 @@ class PinVerifyResult:
     ``verified``, ``wrong``, ``blocked``, ``not_set``, ``needs_confirmation``,
     ``cancelled``, ``timed_out``, ``card_removed`` or ``error``; a PIN change
     (:meth:`CounterServices.change_pin`) also ``changed``, ``uncertain`` and
-    ``abandoned`` (Esc / 中止 on the pad).
+    ``abandoned`` (Esc / 中止 on the pad); a PIN written without the current one
+    (:meth:`CounterServices.initialise_pin`) ``written`` or ``handed_to_jlis``.
     """
 
     pin: str
@@ -414,6 +415,30 @@ class CounterServices(Protocol):
         ``confirm_last_try``, then one CHANGE REFERENCE DATA (CHANGE KEY for 住基).
         Outcome ``changed`` on success, ``uncertain`` when the card went away with the
         change on its way, else as :meth:`verify_pin`.
+        """
+        ...
+
+    @property
+    def pin_writer_kind(self) -> str:
+        """Who writes a PIN without the current one: ``"jlis"`` (a counter: the J-LIS
+        terminal, the clerk confirms) or ``"test_terminal"`` (the virtual card: this
+        appliance writes it under the card's modelled test key)."""
+        ...
+
+    @property
+    def new_pins_at_issuance(self) -> bool:
+        """Whether an issuance the engine continues sets its new PINs here first
+        (``[ui] new_pins_at_issuance``)."""
+        ...
+
+    def initialise_pin(self, pin: str, new: bytearray | None) -> PinVerifyResult:
+        """Blocking: write ``pin`` without its current value (暗証番号の初期化・再設定).
+
+        Through the card-write seam (``device.card.pin_writer``): ``written`` when this
+        appliance wrote ``new`` (the virtual card's test terminal), ``handed_to_jlis``
+        when the step belongs to the J-LIS terminal (nothing sent; ``new`` may be
+        ``None``), ``uncertain`` when the card went away with the write on its way,
+        else ``error``. ``new`` is wiped before this returns.
         """
         ...
 

@@ -13,6 +13,7 @@ Public API (for the TUI and the case runner):
 
 from __future__ import annotations
 
+from device.procedures import pin_reset
 from device.procedures.casefile import Case, ForbiddenKeyError, load_case, parse_case
 from device.procedures.catalogue import PROCEDURES, Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, steps_for
@@ -42,6 +43,7 @@ __all__ = [
     "evaluate_case",
     "load_case",
     "parse_case",
+    "pin_reset",
     "policies_from_config",
     "procedure",
     "select_version",

@@ -22,6 +22,8 @@ class Population(enum.Enum):
     RESIDENT = "第2"  # 住民票 — 住所地市区町村
     OVERSEAS = "第3"  # 戸籍の附票 — 附票管理市区町村
     ANCILLARY = "第4"
+    #: Not in the guidelines at all: what J-LIS and the municipalities publish.
+    OUTSIDE = "要領外"
 
 
 class Kind(enum.Enum):
@@ -32,6 +34,7 @@ class Kind(enum.Enum):
     DISCLOSURE = "disclosure"  # 認証業務情報の開示請求の受付
     LOST_CARD_FOUND = "lost_card_found"  # 一時的保留解除等
     RETENTION = "retention"  # 申請書等の保存
+    PIN_RESET = "pin_reset"  # 暗証番号の初期化・再設定 (outside the guidelines)
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,16 @@ class ProcedureInfo:
             return ()
         if self.kind is Kind.LOST_CARD_FOUND:
             return (Actor.SELF, Actor.PROXY, Actor.LEGAL_REPRESENTATIVE)
+        if self.kind is Kind.PIN_RESET:
+            return (Actor.SELF, Actor.PROXY)  # a 法定代理人 is not modelled
         if self.by_proxy:
             return (Actor.PROXY, Actor.LEGAL_REPRESENTATIVE)
         return (Actor.SELF,)
+
+    @property
+    def outside_guidelines(self) -> bool:
+        """Whether the procedure lies outside the guidelines (its rules cite 「要領外-…」)."""
+        return self.population is Population.OUTSIDE
 
     @property
     def needs_identity(self) -> bool:
@@ -73,6 +83,13 @@ def _p(pid: str, kind: Kind, pop: Population, proxy: bool) -> ProcedureInfo:
 
 _R, _O, _A = Population.RESIDENT, Population.OVERSEAS, Population.ANCILLARY
 
+#: 暗証番号の初期化・再設定 lies outside the guidelines: its id and citations have a form
+#: none of theirs has (theirs: 「2-1-1」, 「第2-1-(1)-ア」), and ``要領外`` finds them all
+#: (rules in ``device.procedures.pin_reset``).
+PIN_RESET_ID = "pin-reset"
+PIN_RESET_OUTSIDE = "要領外"
+PIN_RESET_CITATION = f"{PIN_RESET_OUTSIDE}-初期化"
+
 #: Every procedure, by id.
 PROCEDURES: dict[str, ProcedureInfo] = {
     p.id: p
@@ -91,13 +108,18 @@ PROCEDURES: dict[str, ProcedureInfo] = {
         _p("3-3-2", Kind.DISCLOSURE, _O, True),
         _p("4-3", Kind.LOST_CARD_FOUND, _A, False),
         _p("4-4", Kind.RETENTION, _A, False),
+        ProcedureInfo(PIN_RESET_ID, PIN_RESET_CITATION, Kind.PIN_RESET, Population.OUTSIDE,
+                      by_proxy=False),
     )
 }
 
 
 def procedure(pid: str) -> ProcedureInfo:
-    """The procedure with id ``pid`` (``"2-1-1"``, also accepted: ``"第2-1-(1)"``)."""
+    """The procedure with id ``pid`` (``"2-1-1"``, also accepted: ``"第2-1-(1)"``;
+    ``"pin-reset"`` or ``"要領外-初期化"`` for 暗証番号の初期化・再設定)."""
     key = pid.strip()
+    if key == PIN_RESET_CITATION:
+        key = PIN_RESET_ID
     if key.startswith("第"):
         key = key[1:].replace("(", "").replace(")", "")
     try:

@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from device.procedures import retention, texts
+from device.procedures import pin_reset, retention, texts
 from device.procedures.card_check import B_CITATIONS
 from device.procedures.catalogue import Kind, Population, ProcedureInfo
 from device.procedures.facts import (
@@ -28,7 +28,9 @@ from device.procedures.facts import (
     LegalRepProof,
     OperationStatus,
     PinConcealment,
+    PinResetTarget,
     PinResult,
+    PinWriteBy,
     ProofOmission,
 )
 from device.procedures.identity_rules import (
@@ -79,6 +81,10 @@ VALUE_TYPES: dict[str, str] = {
     "proxy.same_household": "bool",
     "proxy.legal_rep_kind": _enum(LegalRepKind),
     "proxy.reply_form.pin_concealment": _enum(PinConcealment),
+    # 暗証番号の初期化・再設定 (outside the guidelines)
+    "pin_reset.pins": _list(PinResetTarget),
+    "pin_reset.reply_form.pin_concealment": _enum(PinConcealment),
+    "pin_reset.card_step.by": _enum(PinWriteBy),
     # A choice among the documents either schedule names (never typed: the clerk would
     # have to know the identifiers); 第4-4-(1)-コ is offered under 改正後 too, to be told no.
     "retention.document": "enum:" + "|".join(
@@ -108,6 +114,9 @@ DEFAULTS: dict[str, Any] = {
     "proxy.reply_form.pin_concealment": "sticker",
     "lost_card.new_issuance": False,
     "retention.document": "item_a",  # the schedule's first item: no branch, no refusal
+    "pin_reset.pins": ["jpki_auth"],  # the PIN people most often lock (コンビニ交付, ログイン)
+    "pin_reset.reply_form.pin_concealment": "sealed",
+    "pin_reset.card_step.by": "handed_to_jlis",
 }
 
 
@@ -191,6 +200,11 @@ def _card_steps(prefix: str, b_cite: str, a_cite: str) -> list[tuple[str, str]]:
 def _pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     if info.kind is Kind.RETENTION:
         return [("retention.document", "第4-4-(1)")]
+    return _guideline_pairs(info, actor) if not info.outside_guidelines \
+        else pin_reset.steps(actor)
+
+
+def _guideline_pairs(info: ProcedureInfo, actor: Actor | None) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     rule_pid = info.id
     by_proxy = info.by_proxy

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from device.procedures import ancillary, texts
+from device.procedures import ancillary, pin_reset, texts
 from device.procedures.casefile import Case, FactValueError, check_forbidden, facts_from
 from device.procedures.catalogue import Kind, Population, ProcedureInfo, procedure
 from device.procedures.checklist import Step, step, steps_for
@@ -169,6 +169,9 @@ def _run(ctx: Context) -> tuple[str | None, bool | None]:
     info = ctx.info
     if info.kind is Kind.RETENTION:
         return None, ancillary.retention_query(ctx)
+    if info.kind is Kind.PIN_RESET:
+        pin_reset.run(ctx)  # outside the guidelines: its own published rules
+        return None, None
     if info.kind is Kind.LOST_CARD_FOUND:
         ancillary.lost_card_found(ctx)
         # The held certificates are revoked 「失効申請に基づき」: 第2-2's rules identify the person.
@@ -283,15 +286,34 @@ class Session:
         A value of the wrong form raises :class:`StepValueError`, which names the
         question as the clerk reads it (:meth:`StepValueError.text`).
         """
+        raw, facts = self._with(values)
+        self._history.append((tuple(values), self._raw))
+        self._raw, self._facts = raw, facts
+        self.evaluation = self._evaluate()
+        return self.evaluation
+
+    def _with(self, values: dict[str, Any]) -> tuple[dict[str, Any], Facts]:
+        """What is recorded plus ``values``, validated; nothing of the session changes."""
         raw = copy.deepcopy(self._raw)
         for key, value in values.items():
             check_forbidden({key.rsplit(".", 1)[-1]: value}, f"$.facts.{key}")
             _set_path(raw, key, value)
         try:
-            facts = facts_from(raw)
+            return raw, facts_from(raw)
         except FactValueError as exc:
             raise StepValueError(exc) from None
-        self._history.append((tuple(values), self._raw))
+
+    def note(self, values: dict[str, Any]) -> Evaluation:
+        """Record facts the card established, not answers (the new PINs an issuance set).
+
+        All or nothing, validated as :meth:`record_many`; :meth:`back` never takes them
+        back (they are written into every earlier state too): what was written on a card
+        stays written, and F3 must not lead to writing it again.
+        """
+        raw, facts = self._with(values)
+        for _, before in self._history:
+            for key, value in values.items():
+                _set_path(before, key, copy.deepcopy(value))
         self._raw, self._facts = raw, facts
         self.evaluation = self._evaluate()
         return self.evaluation
@@ -359,7 +381,9 @@ class Session:
         """The transaction record of the decided procedure (never holds a PIN or My Number).
 
         ``operation_status_set``: the card's 運用状況 was set back to 運用中 on the central
-        server (第4-3 under 改正後); the record says so.
+        server (第4-3 under 改正後); the record says so. A proxy's 暗証番号の初期化・再設定
+        whose new PIN was entered from the concealed reply form says only that
+        (``concealed_form_used``), never anything of the PIN.
         """
         ev = self.evaluation
         if ev.decision is None:
@@ -374,6 +398,7 @@ class Session:
             extra["fee_status"] = application.fee.value
         if operation_status_set:
             extra["operation_status_set"] = "in_operation"
+        extra.update(self._pin_writes())
         if any(a.kind == "new_issuance" for a in ev.actions):
             extra["next_procedure"] = self.new_issuance_procedure()
         return TransactionRecord(
@@ -444,6 +469,20 @@ class Session:
             abandonment_reason=why,
             suspected_counterfeit=self.suspected_counterfeit,
         )
+
+    def _pin_writes(self) -> dict[str, Any]:
+        """What the record says of PINs written: an issuance's new PINs (who set which),
+        and only *that* the concealed reply form was used — never anything of a PIN."""
+        out: dict[str, Any] = {}
+        reset, new_pins = self._facts.pin_reset, self._facts.new_pins
+        steps = [new_pins, reset.card_step if reset is not None else None]
+        if any(step is not None and step.from_concealed_form for step in steps):
+            out["concealed_form_used"] = True
+        if new_pins is not None and new_pins.by is not None:
+            written = new_pins.written or frozenset()
+            out["new_pins"] = {"by": new_pins.by.value,
+                               "pins": sorted(pin.value for pin in written)}
+        return out
 
     @property
     def suspected_counterfeit(self) -> bool:

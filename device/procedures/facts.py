@@ -316,6 +316,60 @@ class RetentionQuery:
     document: str | None = None
 
 
+class PinResetTarget(enum.Enum):
+    """A PIN 暗証番号の初期化・再設定 can write (the TUI's PIN codes)."""
+
+    AUTH = "jpki_auth"  # 利用者証明用電子証明書暗証番号（数字4桁）
+    SIGN = "jpki_sign"  # 署名用電子証明書暗証番号（英大文字・数字6～16桁）
+    SUPPORT = "support"  # 券面事項入力補助用暗証番号（数字4桁）
+    JUKI = "juki"  # 住民基本台帳用暗証番号（数字4桁）
+
+
+class PinWriteBy(enum.Enum):
+    """Who did the card step of a reset (``device.card.pin_writer.PinWriteOutcome``)."""
+
+    WRITTEN = "written"  # this appliance wrote it (the virtual card's test terminal)
+    HANDED_TO_JLIS = "handed_to_jlis"  # the J-LIS terminal did it; the clerk confirmed
+    NOT_DONE = "not_done"  # the card step did not complete
+
+
+@dataclass(frozen=True)
+class PinResetReplyForm:
+    """The 照会書兼回答書 the holder filled in and the proxy brought back."""
+
+    present: bool | None = None
+    pin_concealment: PinConcealment | None = None
+
+
+@dataclass(frozen=True)
+class PinWriteStep:
+    """PINs written without the current one — a reset's card step, or the new PINs of an
+    issuance — as the counter's screen recorded them (never a typed answer)."""
+
+    by: PinWriteBy | None = None
+    #: The PINs whose card step completed; ``None``: every PIN chosen (the clerk confirmed
+    #: the J-LIS terminal did them all).
+    written: frozenset[PinResetTarget] | None = None
+    #: By proxy: the new PIN was entered from the concealed reply form (that it was,
+    #: never anything of it).
+    from_concealed_form: bool | None = None
+
+
+@dataclass(frozen=True)
+class PinResetFacts:
+    """暗証番号の初期化・再設定 (outside the guidelines: ``device.procedures.pin_reset``)."""
+
+    pins: frozenset[PinResetTarget] | None = None
+    card_brought: bool | None = None  # the card whose PINs are reset is at the counter
+    card_photo_match: bool | None = None  # the card's photo shows the person at the counter
+    second_id: bool | None = None  # another identity document besides the card (policy)
+    reply_form: PinResetReplyForm | None = None
+    proxy_id: bool | None = None  # the proxy's own photo ID, checked against the proxy
+    holder_id: bool | None = None  # the holder's identity document besides the card (policy)
+    power_of_attorney: bool | None = None  # 委任状 (policy)
+    card_step: PinWriteStep | None = None
+
+
 @dataclass(frozen=True)
 class Facts:
     """All facts of one transaction."""
@@ -327,3 +381,7 @@ class Facts:
     lost_card: LostCardFacts | None = None
     disclosure_form: DisclosureFormFacts | None = None
     retention: RetentionQuery | None = None
+    pin_reset: PinResetFacts | None = None
+    #: An issuance's new PINs (利用者証明用 PIN, 署名用 password) set on the pad or on the
+    #: J-LIS terminal; no rule decides on it, the record says what was done.
+    new_pins: PinWriteStep | None = None

@@ -54,6 +54,12 @@ class Policies:
     fee_auth_cert_yen: int = 0
     #: Share of the collected fee payable to the 機構 (J-LIS), in percent.
     fee_payable_jlis_percent: int = 100
+    #: 暗証番号の初期化・再設定 (outside the guidelines; docs/rules.md): whether a second
+    #: identity document besides the card is asked for (菊池市, 川崎市: yes; 鹿嶋市: the
+    #: card alone in person). By proxy it is the holder's document the proxy brings.
+    pin_reset_second_id: bool = True
+    #: Whether a proxy needs a 委任状 besides the 照会書兼回答書 (富士宮市: yes).
+    pin_reset_power_of_attorney: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policies:
         """A copy with some policies replaced (case files and tests use this)."""

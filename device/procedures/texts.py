@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from device.procedures import pin_reset_texts as _pin_reset_texts
 from device.procedures import retention as _retention
 from device.procedures.versions import RuleVersion as _RuleVersion
 
@@ -521,7 +522,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "rule_version": ("適用規則", "rule version"),
     "amendments": ("改正点", "Amendments"),
     "actors": ("手続者", "actors"),
+    "outside_guidelines": ("要領外: 公的個人認証サービス事務処理要領にない手続。各規則は J-LIS・市区町村の"
+                           "公開情報による（出典を併記）。",
+                           "Outside the guidelines: each rule follows a page J-LIS or a "
+                           "municipality publishes (sources listed)."),
+    "source": ("出典", "source"),
 }
+
+
+# 暗証番号の初期化・再設定 lies outside the guidelines; its words live beside its rules.
+MESSAGES.update(_pin_reset_texts.MESSAGES)
+STEPS.update(_pin_reset_texts.STEPS)
+VALUES.update(_pin_reset_texts.VALUES)
+PROCEDURE_TITLES["pin-reset"] = _pin_reset_texts.TITLE
 
 
 def value_label(value: str, language: str = "ja") -> str:

@@ -46,6 +46,17 @@ def _check_pin_pad(config: Any) -> None:
     close_factory(counter_pin_factory(config.keypad.pin_factory))  # KeypadError: one line
 
 
+def _check_pin_writer(config: Any) -> None:
+    """A counter hands every PIN write without the current PIN to the J-LIS terminal: the
+    virtual card's test terminal is refused here, fail closed (one sentence, exit 2)."""
+    from madoguchi.errors import ConfigError
+
+    if config.reader.pin_writer != "jlis":
+        raise ConfigError("[reader] pin_writer = \"test-terminal\" writes PINs on the virtual"
+                          " card only; a counter hands that step to the J-LIS terminal"
+                          " (pin_writer = \"jlis\")")
+
+
 def _run(args: argparse.Namespace) -> int:
     from madoguchi.cli import config_from
     from madoguchi.commands.demo import run_screen
@@ -53,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     from madoguchi.lifecycle import leave, require_terminal
 
     config = config_from(args, required_for=WHAT)
+    _check_pin_writer(config)
     if args.check:
         _check_pin_pad(config)
         print(f"madoguchi counter: configuration ok (reader {config.reader.backend},"

@@ -123,6 +123,10 @@ class ApplianceServices:
             (``[keypad] pin_overall_timeout_s``, ``pin_inter_key_timeout_s``).
         indicators: the pad's LEDs and buzzer (a ``drivers.indicators`` backend);
             ``None``: none fitted.
+        test_terminal: PINs written without the current one (暗証番号の初期化・再設定)
+            are written here, on the virtual card, under its modelled test terminal key
+            (``[reader] pin_writer``); otherwise the step is handed to the J-LIS terminal.
+        new_pins_at_issuance: an issuance guides its new PINs here (``[ui]``).
     """
 
     def __init__(
@@ -145,8 +149,12 @@ class ApplianceServices:
         zone: dt.tzinfo | None = None,
         pin_timeouts: tuple[float, float] = (60.0, 60.0),
         indicators: Any = None,
+        test_terminal: bool = False,
+        new_pins_at_issuance: bool = False,
     ) -> None:
         self.reader = reader
+        self._test_terminal = test_terminal
+        self._new_pins_at_issuance = new_pins_at_issuance
         self._indicators = indicators
         self._pin_timeouts = pin_timeouts
         self.zone = zone if zone is not None else time_zone(DEFAULT_TIMEZONE)
@@ -468,6 +476,41 @@ class ApplianceServices:
             new[:] = bytes(len(new))
         return PinVerifyResult(pin, "changed", status.remaining)
 
+    @property
+    def pin_writer_kind(self) -> str:
+        return "test_terminal" if self._test_terminal else "jlis"
+
+    @property
+    def new_pins_at_issuance(self) -> bool:
+        return self._new_pins_at_issuance
+
+    def _pin_writer(self) -> Any:
+        from device.card.pin_writer import CardPinWriter, TestTerminalPinWriter
+
+        if self._test_terminal:
+            from drivers.simcard import TEST_TERMINAL_KEY
+
+            return TestTerminalPinWriter(self.reader.connect, TEST_TERMINAL_KEY,
+                                         lock=self._card_lock)
+        return CardPinWriter(self.reader.connect, lock=self._card_lock)
+
+    def initialise_pin(self, pin: str, new: bytearray | None) -> PinVerifyResult:
+        from device.card.errors import PinChangeUncertainError
+        from device.card.layout import PinKind
+
+        try:
+            # Wipes ``new`` whatever happens; a counter's writer sends nothing at all.
+            outcome = self._pin_writer().initialise(PinKind(pin), new)
+        except PinChangeUncertainError:
+            return PinVerifyResult(pin, "uncertain")
+        except MadoguchiError as exc:
+            _, remaining, detail = verify_failure(exc)
+            return PinVerifyResult(pin, "error", remaining, detail or type(exc).__name__)
+        finally:
+            if new is not None:
+                new[:] = bytes(len(new))
+        return PinVerifyResult(pin, outcome.value)
+
     def identity_check(
         self, collation_b: bytearray, *, confirm_last_try: frozenset[str]
     ) -> IdentityView:
@@ -756,6 +799,8 @@ def build_services(
         demo=demo,
         pki_dir=pki_dir,
         zone=zone,
+        test_terminal=config.reader.test_terminal,
+        new_pins_at_issuance=config.ui.new_pins_at_issuance,
     )
 
 

@@ -16,6 +16,7 @@ date and the policies; a case file's own ``policies`` override them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ from device.procedures import (
     evaluate_case,
     issuance_log,
     load_case,
+    pin_reset,
     policies_from_config,
     procedure,
     steps_for,
@@ -187,8 +189,11 @@ def _mismatches(expect: dict[str, Any], out: dict[str, Any]) -> list[str]:
 def _explain(args: argparse.Namespace) -> int:
     language = _language(args)
     info = procedure(args.procedure)
-    steps = [
-        {"step": s.key, "citation": s.citation, "records": s.value_type, "text": s.text(language)}
+    steps: list[dict[str, Any]] = [
+        {"step": s.key, "citation": s.citation, "records": s.value_type, "text": s.text(language),
+         # A rule outside the guidelines names the public pages it follows (要領外).
+         **({"sources": [dataclasses.asdict(src) for src in pin_reset.SOURCES[s.citation]]}
+            if s.citation in pin_reset.SOURCES else {})}
         for s in steps_for(info, Actor(args.actor) if args.actor else None)
     ]
     changes = [
@@ -201,6 +206,7 @@ def _explain(args: argparse.Namespace) -> int:
             "citation": info.citation,
             "title": info.title(language),
             "actors": [a.value for a in info.actors],
+            "outside_guidelines": info.outside_guidelines,
             "steps": steps,
             "amendments": changes,
         }
@@ -208,9 +214,14 @@ def _explain(args: argparse.Namespace) -> int:
         return 0
     actors = ", ".join(a.value for a in info.actors) or "-"
     print(f"{info.citation} {info.title(language)}  ({texts.label('actors', language)}: {actors})")
+    if info.outside_guidelines:
+        print(texts.label("outside_guidelines", language))
     for number, item in enumerate(steps, 1):
         print(f"{number:2}. [ ] {item['text']}")
         print(f"       「{item['citation']}」  {item['step']} = {item['records']}")
+        for source in item.get("sources", ()):
+            print(f"       {texts.label('source', language)}: {source['publisher']}"
+                  f"「{source['title']}」 {source['url']}")
     if changes:
         print(f"{texts.label('amendments', language)}:")
     for change in changes:

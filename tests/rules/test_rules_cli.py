@@ -94,9 +94,19 @@ def test_explain_every_procedure(pid: str, capsys: pytest.CaptureFixture[str]) -
     steps = out["steps"]
     assert isinstance(steps, list)
     assert steps
-    assert all(str(s["citation"]).startswith("第") for s in steps)
     changes = out["amendments"]
     assert isinstance(changes, list)
+    if PROCEDURES[pid].outside_guidelines:
+        # 暗証番号の初期化・再設定: citations of its own form, each step with its public sources
+        assert out["outside_guidelines"] is True
+        assert all(str(s["citation"]).startswith("要領外-初期化-") for s in steps)
+        assert all(s["sources"] and all(src["url"].startswith("http") and src["title"]
+                                        for src in s["sources"]) for s in steps)
+        assert not changes, "no amendment of the guidelines touches it"
+        return
+    assert out["outside_guidelines"] is False
+    assert all(str(s["citation"]).startswith("第") for s in steps)
+    assert all("sources" not in s for s in steps)
     assert changes, "every procedure lists its amendments"
     assert main(["rules", "explain", pid]) == 0
     assert "[ ]" in capsys.readouterr().out
@@ -154,3 +164,31 @@ def test_verify_against_the_case_expectation(
     err = capsys.readouterr().err
     assert "expected decision continue, got reject" in err
     assert "expected a finding 'poa_ok'" in err
+
+
+def test_explain_pin_reset_lists_each_step_with_its_public_sources(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`madoguchi rules explain pin-reset`: outside the guidelines, said so; every step
+    with its 「要領外-初期化-N」 citation and under it each page it follows (publisher,
+    title, URL); the citation form is accepted as the id too."""
+    from device.procedures import pin_reset
+
+    assert main(["rules", "explain", "pin-reset"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("要領外-初期化 暗証番号の初期化・再設定  (手続者: self, proxy)")
+    assert lines[1].startswith("要領外: 公的個人認証サービス事務処理要領にない手続")
+    steps = [line for line in lines if "[ ]" in line]
+    assert len(steps) == len(pin_reset.STEP_CITATIONS)
+    sources = [line.strip() for line in lines if line.strip().startswith("出典: ")]
+    assert len(sources) == sum(len(pin_reset.SOURCES[c]) for c in
+                               pin_reset.STEP_CITATIONS.values())
+    for cited in pin_reset.SOURCES.values():
+        for source in cited:
+            assert f"{source.publisher}「{source.title}」 {source.url}" in out
+    assert "第" not in "".join(line for line in lines if "「要領外" in line)
+    assert main(["rules", "explain", "要領外-初期化", "--lang", "en"]) == 0
+    english = capsys.readouterr().out
+    assert "Outside the guidelines" in english
+    assert english.count("source: ") == len(sources)

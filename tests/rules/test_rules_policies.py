@@ -38,6 +38,8 @@ def test_defaults_are_the_documented_ones() -> None:
         "fee_sign_cert_yen": 0,
         "fee_auth_cert_yen": 0,
         "fee_payable_jlis_percent": 100,
+        "pin_reset_second_id": True,
+        "pin_reset_power_of_attorney": False,
     }
 
 

@@ -25,6 +25,7 @@ from device.procedures.facts import (
     OperationStatus,
     PinConcealment,
     PinResult,
+    PinWriteBy,
 )
 from device.records import Decision
 
@@ -33,6 +34,8 @@ IDENTITY_CHECKS = frozenset({
     "id_confirmed", "reply_form_identity", "proxy_identified", "birth_registration_case",
     "b_pin_verified", "b_fallback_chip_match", "b_fallback_chip_match_or",
     "b_fallback_chip_and_declaration", "b_fallback_declaration_or",
+    # 暗証番号の初期化・再設定 (outside the guidelines)
+    "pin_reset_photo_match", "pin_reset_proxy_identified",
 })
 
 
@@ -110,6 +113,18 @@ facts_dicts = st.fixed_dictionaries({}, optional={
     "disclosure_form": st.fixed_dictionaries({}, optional={
         "proxy_phone": st.sampled_from(["03-1234-5678", "x"]),
         "proxy_email": st.sampled_from(["a@example.jp", "03-1234-5678", "bad"])}),
+    "pin_reset": st.fixed_dictionaries({}, optional={
+        "pins": st.lists(st.sampled_from(["jpki_auth", "jpki_sign", "support", "juki"]),
+                         unique=True),
+        "card_brought": maybe_bool, "card_photo_match": maybe_bool, "second_id": maybe_bool,
+        "reply_form": st.fixed_dictionaries({}, optional={
+            "present": maybe_bool,
+            "pin_concealment": st.sampled_from(["sticker", "sealed", "none"])}),
+        "proxy_id": maybe_bool, "holder_id": maybe_bool, "power_of_attorney": maybe_bool,
+        "card_step": st.fixed_dictionaries({}, optional={
+            "by": st.sampled_from(["written", "handed_to_jlis", "not_done"]),
+            "written": st.lists(st.sampled_from(["jpki_auth", "jpki_sign"]), unique=True)}),
+    }),
 })
 policy_overrides = st.fixed_dictionaries({}, optional={
     "fallback_requires_both": st.booleans(),
@@ -117,6 +132,8 @@ policy_overrides = st.fixed_dictionaries({}, optional={
     "grace_counting": st.sampled_from(["civil_code", "exclusive"]),
     "honseki_omission_allowed": st.booleans(),
     "legal_rep_pin_document_required": st.booleans(),
+    "pin_reset_second_id": st.booleans(),
+    "pin_reset_power_of_attorney": st.booleans(),
 })
 identity_procedures = [p for p in PROCEDURES.values() if p.needs_identity]
 
@@ -140,7 +157,8 @@ def _check_identity_invariant(txn: Any) -> None:
     if result.decision is None:
         assert result.pending
     for finding in result.findings:
-        assert finding.citation.startswith("第")
+        # the guidelines' form, or 「要領外-初期化-…」 outside them
+        assert finding.citation.startswith("要領外-初期化-" if info.outside_guidelines else "第")
         assert finding.text("ja")
         assert finding.text("en")
 
@@ -178,7 +196,7 @@ _ENUM_BY_KEY: dict[str, Any] = {
     "kind": EvidenceKind, "channel": Channel, "pin_result": PinResult,
     "operation_status": OperationStatus, "items": DeclarationItems,
     "subject": DeclarationSubject, "legal_rep_kind": LegalRepKind,
-    "pin_concealment": PinConcealment, "source": ERecordSource,
+    "pin_concealment": PinConcealment, "source": ERecordSource, "by": PinWriteBy,
 }
 
 

@@ -68,6 +68,8 @@ def make_services(
     profile: str = "standard",
     pin_pad: Any = None,
     indicators: Any = None,
+    test_terminal: bool = True,
+    new_pins_at_issuance: bool = False,
     **card_options: Any,
 ) -> Any:
     """The real composition (sim reader, SQLite store, operator accounts) for UI tests."""
@@ -96,6 +98,10 @@ def make_services(
         demo=demo,
         pki_dir=pki_dir,
         procedures=None if procedures is None else (lambda _language: procedures),
+        # the sim reader is the virtual card: its test terminal writes reset PINs, as
+        # `madoguchi demo` does; False models a counter (the J-LIS terminal writes them)
+        test_terminal=test_terminal,
+        new_pins_at_issuance=new_pins_at_issuance,
     )
 
 

@@ -191,3 +191,26 @@ def test_operator_commands_refuse_another_users_state_directory(
     assert f"the operator accounts in {theirs} belong to user" in err
     assert "sudo -u" in err
     assert not (theirs / "operators.sqlite3").exists()
+
+
+def test_a_counter_refuses_the_virtual_cards_test_terminal_as_its_pin_writer(
+    tmp_path: Path,
+) -> None:
+    """暗証番号の初期化・再設定 on a counter is the J-LIS terminal's card step; the test
+    terminal (which writes on the virtual card under a modelled key) is refused there."""
+    config = tmp_path / "madoguchi.toml"
+    config.write_text('[reader]\nbackend = "pcsc"\npin_writer = "test-terminal"\n',
+                      encoding="utf-8")
+    result = _madoguchi("--config", str(config), "counter", "--check", tmp_path=tmp_path)
+    assert result.returncode == 2, result
+    assert result.stderr.strip().splitlines() == [
+        'madoguchi: [reader] pin_writer = "test-terminal" writes PINs on the virtual card'
+        ' only; a counter hands that step to the J-LIS terminal (pin_writer = "jlis")'
+    ]
+    config.write_text('[reader]\nbackend = "pcsc"\npin_writer = "jlis-ish"\n', encoding="utf-8")
+    result = _madoguchi("--config", str(config), "counter", "--check", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "pin_writer must be one of jlis, test-terminal" in result.stderr
+    config.write_text('[reader]\nbackend = "pcsc"\npin_writer = "jlis"\n', encoding="utf-8")
+    result = _madoguchi("--config", str(config), "counter", "--check", tmp_path=tmp_path)
+    assert result.returncode == 0, result

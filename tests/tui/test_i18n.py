@@ -10,7 +10,7 @@ import pytest
 from device.card.kind import CardKind, Condition
 from device.card.layout import HOLDER_PINS
 from device.card.pins import PinState
-from device.pin_entry import PinProblem
+from device.pin_entry import NewPinStep, PinProblem
 from madoguchi.errors import ConfigError
 from tui.app import PIN_SPECS
 from tui.i18n import LANGUAGES, Strings, check_catalogues, load_catalogue
@@ -31,6 +31,10 @@ NOT_STRINGS = {
     "card.conditions", "card.kinds", "card.pin_states", "card.pins",
     "pin.outcomes", "pin.problems", "pin.prompts",
     # the engine's step keys the checklist answers itself
+    "pin_reset.card_step.written", "pin_reset.card_step.from_concealed_form",
+    "pin_reset.card_step",
+    # the new-PIN prompts' step tables (a step's code is appended: checked below)
+    "pin_change.steps", "pin_reset.steps", "pin_reset.steps_concealed",
     "card.operator_authenticated", "card.pin_result",
 }
 LITERAL_KEY = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
@@ -68,6 +72,10 @@ def test_every_key_the_ui_names_exists() -> None:
     used |= {f"pin.problems.{p.value}" for p in PinProblem}
     used |= {f"pin.prompts.{pin}" for pin in PIN_SPECS}
     used |= {f"pin.outcomes.{o}" for o in PIN_OUTCOMES}
+    used |= {f"{table}.{step.value}" for step in NewPinStep
+             for table in ("pin_change.steps", "pin_reset.steps", "pin_reset.steps_concealed")}
+    used |= {f"{purpose}.{key}" for purpose in ("pin_reset", "new_pins")
+             for key in ("title", "jlis", "jlis_proxy")}
     missing = used - known
     assert not missing, missing
     assert len(used) > 40  # the scan really found the UI's keys

@@ -193,7 +193,9 @@ def _check_decided(session: Session) -> Decision:
     reasons = evaluation.reasons("ja")
     assert reasons, f"{decision} without a reason"
     for reason in reasons:
-        assert reason.citation.startswith("第"), reason
+        # the guidelines' form; 「要領外-初期化-…」 only for the procedure outside them
+        outside = session.info.outside_guidelines
+        assert reason.citation.startswith("要領外-初期化-" if outside else "第"), reason
         assert reason.text
     record = session.complete(language="ja")
     payload = record.to_payload()  # refuses personal data
@@ -213,7 +215,7 @@ def _check_abandonment(session: Session, step: Step) -> None:
         assert "中止" in first["text"]
         assert [r["citation"] for r in where] == [step.citation]
         # No fact's value travels with an abandonment: the checks passed are step keys.
-        assert all("@第" in check for check in payload["checks"])
+        assert all("@第" in check or "@要領外-" in check for check in payload["checks"])
         assert not payload["certificates"]
 
 

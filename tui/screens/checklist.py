@@ -22,11 +22,13 @@ from textual.widgets.option_list import Option
 from device.procedures import Session, Step
 from device.procedures import texts as engine_texts
 from device.procedures.engine import StepValueError
+from device.procedures.pin_reset import CARD_STEP as PIN_RESET_CARD_STEP
 from device.records import AbandonmentReason
 from madoguchi.errors import RuleError
 from tui.screens.abandon import AbandonScreen
 from tui.screens.base import CounterScreen
 from tui.screens.fallback import CHIP_MATCH_STEP, FallbackScreen
+from tui.screens.pin_reset import PIN_RESET_OPEN, CardStepResult, card_step_screen
 from tui.screens.pin_retry import ABANDON, COLLATION_B, RETRY, PinRetryScreen
 from tui.services import PinVerifyResult, Presence
 from tui.text import ja_block
@@ -221,14 +223,8 @@ class ChecklistScreen(CounterScreen[None]):
         text = self.query_one("#step-text", Input)
         hint = ""
         target: Widget
-        if step.key.endswith(PIN_RESULT_STEP):
-            # The PIN result comes from the card, never from the clerk's say-so; the
-            # other way forward is the chip through 照合番号B (or, on a 住基 card, the
-            # check recorded as failed), so a card whose PIN cannot be used is no dead end.
-            other = "checklist.pin_collation_b" if self._on_my_number_card(
-                step, PIN_RESULT_STEP) else "checklist.pin_not_possible"
-            self._fill(choice, ((PIN_VERIFY, t("checklist.verify_pin")),
-                                (PIN_COLLATION_B, t(other))), PIN_VERIFY)
+        if step.key.endswith(PIN_RESULT_STEP) or step.key == PIN_RESET_CARD_STEP:
+            self._fill(choice, *self._card_answers(step))
             target = choice
         elif step.key.endswith(CHIP_MATCH_STEP) and self._on_my_number_card(step):
             # The match comes from the chip read through 照合番号B, never from a bare
@@ -270,6 +266,19 @@ class ChecklistScreen(CounterScreen[None]):
                     target is ticks and widget.id == "step-next")
         self.set_focus(target)  # now, not after a refresh: the next key goes to it
         self._ready()
+
+    def _card_answers(self, step: Step) -> tuple[tuple[tuple[str, str], ...], str]:
+        """The ways forward of a step the card answers, and the highlighted one."""
+        t = self.t
+        if step.key == PIN_RESET_CARD_STEP:
+            # 暗証番号の初期化・再設定: the card step itself answers (tui/screens/pin_reset.py).
+            return ((PIN_RESET_OPEN, t("pin_reset.open")),), PIN_RESET_OPEN
+        # The PIN result comes from the card, never from the clerk's say-so; the
+        # other way forward is the chip through 照合番号B (or, on a 住基 card, the
+        # check recorded as failed), so a card whose PIN cannot be used is no dead end.
+        other = "checklist.pin_collation_b" if self._on_my_number_card(
+            step, PIN_RESULT_STEP) else "checklist.pin_not_possible"
+        return ((PIN_VERIFY, t("checklist.verify_pin")), (PIN_COLLATION_B, t(other))), PIN_VERIFY
 
     @staticmethod
     def _fill(choice: OptionList, options: Any, proposed: str) -> None:
@@ -376,6 +385,10 @@ class ChecklistScreen(CounterScreen[None]):
         if value == PIN_COLLATION_B:
             self._without_pin()
             return
+        if value == PIN_RESET_OPEN:
+            self._ready()  # Esc on the card step comes back here with nothing recorded
+            self.app.push_screen(card_step_screen(self.session), callback=self._card_step_done)
+            return
         if value in ("true", "false"):
             value = value == "true"
         self._record(value)
@@ -407,6 +420,21 @@ class ChecklistScreen(CounterScreen[None]):
                                detail=result.detail))
             return
         self._record(value)
+
+    def _card_step_done(self, result: CardStepResult | None) -> None:
+        """The reset's card step ended: record how (the engine decides from it)."""
+        if result is None:
+            self._ready()
+            return
+        try:
+            self.session.record_many(result.facts())
+        except RuleError as exc:
+            self._error(refusal(exc, self.t.language))
+            return
+        self.answered += 1
+        self.counter.record_action("step_recorded", PIN_RESET_CARD_STEP)
+        self._note_card()
+        self.populate()
 
     def _retry_chosen(self, choice: str | None) -> None:
         """After a wrong PIN: enter it again, go to 照合番号B, 中止, or back to the step."""

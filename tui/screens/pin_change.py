@@ -78,6 +78,9 @@ class PinChangePromptScreen(PinPromptScreen):
     """The pad's steps of a change: current PIN, new PIN, new PIN again."""
 
     TITLE_KEY = "pin_change.title"
+    #: Catalogue tables of the wording (a reset, ``tui.screens.pin_reset``, has its own).
+    STEPS_KEY, WORKING_KEY = "pin_change.steps", "pin_change.changing"
+    ADVICE_KEY, MISMATCH_KEY = "pin_change.advice", "pin_change.mismatch"
 
     def __init__(
         self,
@@ -116,7 +119,7 @@ class PinChangePromptScreen(PinPromptScreen):
         name = t(f"pin.names.{self.pin}")
         form = t("pin_change.forms.password" if self.spec.multitap else "pin_change.forms.digits",
                  n=self.spec.max_length)
-        return t(f"pin_change.steps.{self.step.value}", pin=name, form=form)
+        return t(f"{self.STEPS_KEY}.{self.step.value}", pin=name, form=form)
 
     # -- on the feeding thread ----------------------------------------------------------
 
@@ -150,7 +153,7 @@ class PinChangePromptScreen(PinPromptScreen):
             if event.entry.kind is PinEventKind.REJECTED and event.entry.problem is not None:
                 note.update(self.t(f"pin.problems.{event.entry.problem.value}"))
             elif event.entry.kind is PinEventKind.COMPLETED and self.step is NewPinStep.CONFIRM:
-                note.update(self.t("pin_change.changing"))
+                note.update(self.t(self.WORKING_KEY))
                 self.tell("wait")
             elif event.entry.kind is PinEventKind.LENGTH_CHANGED and not self._sticky:
                 note.update("")
@@ -161,12 +164,14 @@ class PinChangePromptScreen(PinPromptScreen):
             self.query_one("#pin-applicant", Static).update(self.applicant_text())
             self._show_mask()
             if event.kind is NewPinEventKind.ADVICE:
-                note.update(Text(self.t("pin_change.advice"), style="bold yellow"))
+                note.update(Text(self.t(self.ADVICE_KEY), style="bold yellow"))
             elif not self._sticky:
                 note.update("")
             self._sticky = False
         elif event.kind is NewPinEventKind.MISMATCH:
-            note.update(Text(self.t("pin_change.mismatch"), style="bold yellow"))
+            note.update(Text(self.t(self.MISMATCH_KEY), style="bold yellow"))
+            # nothing is being sent after all: 「お待ちください」 must not stay
+            self.query_one("#pin-status", Static).update("")
             self._sticky = True  # survives the STEP that follows
         elif event.kind in _ENDINGS:
             self._finish(PinVerifyResult(self.pin, _ENDINGS[event.kind]))

@@ -51,7 +51,7 @@ def applicant_state(result: PinVerifyResult) -> str | None:
     ``None``: nothing to tell (cancelled, timed out, card taken, an error): the
     pad's lamps go dark and the clerk's screen says what happened.
     """
-    if result.outcome in ("verified", "changed"):
+    if result.outcome in ("verified", "changed", "written"):
         return "accepted"
     if result.outcome == "wrong":
         return "refused"

@@ -29,6 +29,20 @@ def citation(procedure_id: str) -> str:
         return procedure_id
 
 
+def picker_label(procedure_id: str) -> str:
+    """The picker's citation column: the guidelines' 「第2-1-(1)」, or 「要領外」 for a
+    procedure outside them (暗証番号の初期化・再設定), which the column need not widen for."""
+    try:
+        info = procedure(procedure_id)
+    except RuleError:
+        return procedure_id
+    return OUTSIDE_LABEL if info.outside_guidelines else info.citation
+
+
+#: How the picker marks a procedure outside the guidelines.
+OUTSIDE_LABEL = "要領外"
+
+
 class ProcedureScreen(CounterScreen[None]):
     """A list of ``(id, title)``; Enter chooses."""
 
@@ -45,7 +59,7 @@ class ProcedureScreen(CounterScreen[None]):
             if procedures:
                 yield Static(t("procedures.lead"))
                 # Named as the guidelines and the history name them: 「第2-1-(1)」.
-                cited = [(pid, citation(pid), title) for pid, title in procedures]
+                cited = [(pid, picker_label(pid), title) for pid, title in procedures]
                 width = label_width(cite for _, cite, _ in cited)
                 yield OptionList(
                     *(Option(f"{pad_cells(cite, width)}  {title}", id=pid)
