@@ -158,3 +158,40 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
     cp "$cached" "$out/$deb"
     log "package: $deb built in $((SECONDS - t0)) s ($(du -h "$cached" | cut -f1))"
 }
+
+# The fresh amd64 Debian 12 root the packages are installed into and booted (tests/systemd/
+# test_package.py, madoguchi bench package): debootstrap (minbase) plus systemd to boot and
+# what the packages depend on (their control files), so `apt install ./madoguchi_*.deb`
+# needs no network. Cached under /var/cache/madoguchi/boot keyed by those lists; a test
+# boots it through an overlay, so the cached root itself stays fresh.
+PACKAGE_BOOT_CACHE=${MADOGUCHI_BOOT_CACHE:-/var/cache/madoguchi/boot}
+
+package_boot_packages() {
+    {
+        printf '%s\n' systemd systemd-sysv dbus
+        sed -n 's/^Depends: //p' "$ROOT"/packaging/debian/*.control | tr ',' '\n'
+    } | tr -d ' ' | grep -v '^$' | sort -u | tr '\n' ' '
+}
+
+package_boot_setup() {
+    local partial=$1
+    echo madoguchi-boot >"$partial/etc/hostname"
+    # not booted: nothing is started by the packages' scripts here
+    systemd-nspawn --quiet --register=no --keep-unit -D "$partial" \
+        --setenv=DEBIAN_FRONTEND=noninteractive /bin/sh -c \
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends $(package_boot_packages) && apt-get clean" \
+        >>"$PACKAGE_BOOT_CACHE/debootstrap.log" 2>&1 \
+        || { tail -20 "$PACKAGE_BOOT_CACHE/debootstrap.log" >&2; log "installing the boot root's packages failed"; exit 1; }
+}
+
+# Prints the path of the cached boot root, building it first if need be.
+package_boot_root() {
+    local key dir
+    key=$(printf '%s\n' "$DEBROOT_SUITE" "$(debroot_sources)" "$(package_boot_packages)" \
+        | sha256sum | cut -c1-12)
+    dir="$PACKAGE_BOOT_CACHE/$DEBROOT_SUITE-amd64-$key"
+    mkdir -p "$PACKAGE_BOOT_CACHE"
+    debroot_build amd64 "$dir" "$PACKAGE_BOOT_CACHE/debootstrap.log" --variant=minbase \
+        -- package_boot_setup >&2
+    echo "$dir"
+}
