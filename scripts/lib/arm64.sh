@@ -56,7 +56,9 @@ arm64_sources_sync() {
     local dest="$ARM64_DIR/opt/madoguchi"
     mkdir -p "$dest"
     find "$dest" -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {} +
-    tar -C "$ROOT" --exclude=./.venv --exclude=./.git --exclude=./.run --exclude='*.egg-info' \
+    # dist/: scripts/package's debs, tens of MB that the root has no use for
+    tar -C "$ROOT" --exclude=./.venv --exclude=./.git --exclude=./.run --exclude=./dist \
+        --exclude='*.egg-info' \
         --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
         --exclude=.pytest_cache --exclude=.hypothesis -cf - . | tar -C "$dest" -xf -
 }
