@@ -94,17 +94,24 @@ KIOSK_DROPIN_TEXT = (
 )
 
 
-def start_kiosk() -> dict[str, Any]:
+#: ... and no panel: cage draws on wlroots' headless output instead (as test_kiosk.py does).
+KIOSK_HEADLESS = (
+    "Environment=WLR_BACKENDS=headless WLR_HEADLESS_OUTPUTS=1 WLR_RENDERER=pixman"
+    " WLR_LIBINPUT_NO_DEVICES=1\n"
+)
+
+
+def start_kiosk(headless: bool = False) -> dict[str, Any]:
     """Start the kiosk unit once (no restarts) and read what it said."""
     KIOSK_DROPIN.parent.mkdir(parents=True, exist_ok=True)
-    KIOSK_DROPIN.write_text(KIOSK_DROPIN_TEXT)
+    KIOSK_DROPIN.write_text(KIOSK_DROPIN_TEXT + (KIOSK_HEADLESS if headless else ""))
     sh("systemctl", "daemon-reload")
     sh("systemctl", "stop", "madoguchi-tui.service")
     sh("systemctl", "reset-failed", "madoguchi-tui.service")
     since = sh("date", "+%Y-%m-%d %H:%M:%S")["out"].strip()
     started = sh("systemctl", "start", "madoguchi-tui.service", timeout=120)
+    time.sleep(3)
     state = unit_state("madoguchi-tui.service")
-    time.sleep(1)
     said = sh("journalctl", "-u", "madoguchi-tui.service", "-o", "cat", "--since", since)
     return {"start": started, "state": state, "journal": said["out"]}
 
@@ -174,8 +181,8 @@ def boot(role: str) -> dict[str, Any]:
             result["listening"] = True
     else:
         result["active"] = wait_active("madoguchi-update.timer", 60)
-        # the kiosk's configuration check passes now (cage then needs a panel to draw on)
-        result["kiosk"] = start_kiosk()
+        # with its configuration the kiosk comes up (on a headless output: no panel here)
+        result["kiosk"] = start_kiosk(headless=True)
     result["units"] = {unit: unit_state(unit) for unit in units}
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
     result["purge"] = sh("apt-get", "purge", "-y", package)
