@@ -31,7 +31,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from updater import keys
 from updater.errors import BundleRejectedError
-from updater.manifest import MANIFEST_NAME, PAYLOAD_DIR, SIGNATURE_NAME, FileEntry, Manifest
+from updater.manifest import (
+    MANIFEST_NAME,
+    PAYLOAD_DIR,
+    SIGNATURE_NAME,
+    FileEntry,
+    Manifest,
+    Platform,
+)
 
 __all__ = [
     "VerifiedBundle",
@@ -100,6 +107,7 @@ def build_bundle(
         created=now.isoformat(timespec="seconds"),
         key_id=keys.key_id(signing_key.public_key()),
         notes=notes,
+        platform=Platform.of_wheels(path.name for path, _ in files.values()),
     )
     Manifest.from_json(manifest.to_json())  # what we sign must parse on the device
     raw = manifest.to_json()
@@ -229,11 +237,16 @@ def _check_signature(
 
 
 def verify_bundle(
-    path: Path, trusted: dict[str, Ed25519PublicKey], installed_version: str | None
+    path: Path,
+    trusted: dict[str, Ed25519PublicKey],
+    installed_version: str | None,
+    platform: Platform | None = None,
 ) -> VerifiedBundle:
     """Check everything about the bundle at ``path`` without writing anything.
 
-    Raises :class:`BundleRejectedError` with the first reason found.
+    ``platform``: the device's (:meth:`Platform.running`); the central server, which keeps
+    bundles for every platform, passes none. Raises :class:`BundleRejectedError` with the
+    first reason found.
     """
     try:
         file_size = path.stat().st_size
@@ -242,6 +255,8 @@ def verify_bundle(
             _check_structure(tar, members, raw, file_size)
             manifest, signer = _check_signature(tar, members, trusted)
             manifest.check_version(installed_version)
+            if platform is not None:
+                manifest.check_platform(platform)
             payload = {n for n in members if n not in (MANIFEST_NAME, SIGNATURE_NAME)}
             missing = sorted(set(manifest.files) - payload)
             if missing:

@@ -32,7 +32,7 @@ from updater.health import SYSTEMCTL, HealthCheck
 from updater.install import Progress, install_bundle
 from updater.layout import InstallTree
 from updater.lock import update_lock
-from updater.manifest import parse_version
+from updater.manifest import Platform, parse_version
 from updater.statedir import UnsafeStateError
 from updater.status import StatusStore
 
@@ -90,7 +90,10 @@ class Updater:
     def verify(self, bundle: Path) -> VerifiedBundle:
         """Verify ``bundle`` against the running version; records a refusal."""
         try:
-            return verify_bundle(bundle, self.trusted_keys, self.tree.current_version())
+            # the platform before any file hash: a Pi refuses an x86-64 bundle at once
+            return verify_bundle(
+                bundle, self.trusted_keys, self.tree.current_version(), Platform.running()
+            )
         except BundleRejectedError as exc:
             self._record("failed", reason=exc.reason, detail=str(exc), bundle=bundle.name)
             raise

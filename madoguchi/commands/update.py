@@ -102,7 +102,14 @@ def _register_it(verbs: Any) -> None:
     p.add_argument("--key", type=Path, required=True, help="signing key (never on a device)")
     p.add_argument("--out", type=Path, default=Path("dist"))
     p.add_argument("--source", type=Path, default=Path("."), help="project source tree")
-    p.add_argument("--requirements", type=Path, help="pinned dependencies (omit: app-only)")
+    deps = p.add_mutually_exclusive_group()
+    deps.add_argument("--requirements", type=Path, help="pinned dependencies (omit: app-only)")
+    deps.add_argument(
+        "--locked",
+        action="store_true",
+        help="the dependencies of the source's hashed lock for this machine and Python"
+        " (locks/counter-cp311-<machine>.txt): run it on the counters' platform",
+    )
     p.add_argument(
         "--downgrade-from",
         action="append",
@@ -271,15 +278,24 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from madoguchi.errors import UpdateError
     from updater.build import build_release
     from updater.keys import load_private_key
+    from updater.lockfile import lock_for, running_target
 
+    source = args.source.resolve()
+    requirements = args.requirements
+    if args.locked:
+        try:
+            requirements = lock_for(source, running_target("counter"))
+        except FileNotFoundError as exc:
+            raise UpdateError(f"update build --locked: {exc}") from exc
     path = build_release(
-        source=args.source.resolve(),
+        source=source,
         version=args.version,
         signing_key=load_private_key(args.key),
         out_dir=args.out,
-        requirements=args.requirements,
+        requirements=requirements,
         downgrade_from=args.downgrade_from,
         notes=args.notes,
     )
@@ -387,9 +403,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from updater.bundle import verify_bundle
+    from updater.manifest import Platform
 
     updater = _updater(config_from(args))
-    verified = verify_bundle(args.bundle, updater.trusted_keys, updater.tree.current_version())
+    verified = verify_bundle(
+        args.bundle, updater.trusted_keys, updater.tree.current_version(), Platform.running()
+    )
     manifest = verified.manifest
     files = len(manifest.files)
     print(f"ok: madoguchi {manifest.version}, {files} files, signed by {verified.signer}")

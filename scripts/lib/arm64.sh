@@ -1,29 +1,16 @@
 # shellcheck shell=bash
 # Sourced by scripts/arm64 after bootstrap.sh: the emulated arm64 Debian 12 root, its cache and
 # how commands run in it. Needs root.
+source "$ROOT/scripts/lib/debroot.sh"
 
-ARM64_SUITE=bookworm
+ARM64_SUITE=$DEBROOT_SUITE
 ARM64_CACHE=${MADOGUCHI_ARM64_CACHE:-/var/cache/madoguchi/arm64}
 
 arm64_fail() { log "arm64: $*"; exit 1; }
 
-# The Debian mirror apt is configured with (this machine may reach no other), for the suite
-# and its -updates and -security companions, one "URI SUITE" a line.
-arm64_sources() {
-    apt-get indextargets --format '$(REPO_URI) $(CODENAME) $(ORIGIN)' 'Identifier: Packages' \
-        2>/dev/null | awk -v s="$ARM64_SUITE" '$3 == "Debian" && ($2 == s || $2 ~ "^" s "-") \
-        { print $1, $2 }' | sort -u
-}
-
-arm64_mirror() {
-    local uri
-    uri=$(arm64_sources | awk -v s="$ARM64_SUITE" '$2 == s { print $1; exit }')
-    echo "${uri:-http://deb.debian.org/debian/}"
-}
-
 # The cache key: what the root is built from. A change to the package lists builds a new one.
 arm64_key() {
-    printf '%s\n' "$ARM64_SUITE" "$(arm64_sources)" "${APT_RUNTIME[*]}" "${APT_ARM64_ROOT[*]}" \
+    printf '%s\n' "$ARM64_SUITE" "$(debroot_sources)" "${APT_RUNTIME[*]}" "${APT_ARM64_ROOT[*]}" \
         | sha256sum | cut -c1-12
 }
 
@@ -47,30 +34,17 @@ arm64_binfmt_ensure() {
     fi
 }
 
-# The root: debootstrap (minbase) from apt's mirror, built aside and renamed when complete,
-# so an interrupted build is never taken for a cached one. Older keys are removed.
+# Installing pcscd in the root must not try to start it; the checks start their own.
+arm64_root_setup() {
+    printf '#!/bin/sh\nexit 101\n' >"$1/usr/sbin/policy-rc.d"
+    chmod 755 "$1/usr/sbin/policy-rc.d"
+}
+
+# The root: debootstrap (minbase) from apt's mirror (scripts/lib/debroot.sh: built aside and
+# renamed when complete; older keys are removed).
 arm64_root_ensure() {
-    if [ -f "$ARM64_DIR/.madoguchi-root" ]; then
-        log "arm64: using the cached root $ARM64_DIR"
-    else
-        local partial="$ARM64_DIR.partial" t0=$SECONDS
-        rm -rf "$partial"
-        log "arm64: building a Debian $ARM64_SUITE arm64 root in $ARM64_DIR (a few minutes, once)"
-        debootstrap --arch=arm64 --variant=minbase "$ARM64_SUITE" "$partial" "$(arm64_mirror)" \
-            >"$ARM64_CACHE/debootstrap.log" 2>&1 \
-            || { tail -20 "$ARM64_CACHE/debootstrap.log" >&2; arm64_fail "debootstrap failed"; }
-        arm64_sources | awk '{ print "deb " $1 " " $2 " main" }' >"$partial/etc/apt/sources.list"
-        # Installing pcscd must not try to start it; the checks start their own.
-        printf '#!/bin/sh\nexit 101\n' >"$partial/usr/sbin/policy-rc.d"
-        chmod 755 "$partial/usr/sbin/policy-rc.d"
-        touch "$partial/.madoguchi-root"
-        mv "$partial" "$ARM64_DIR"
-        log "arm64: debootstrap took $((SECONDS - t0)) s"
-    fi
-    local old
-    for old in "$ARM64_CACHE/$ARM64_SUITE"-*; do
-        [ "$old" = "$ARM64_DIR" ] || [ ! -d "$old" ] || rm -rf "$old"
-    done
+    debroot_build arm64 "$ARM64_DIR" "$ARM64_CACHE/debootstrap.log" --variant=minbase \
+        -- arm64_root_setup
     if [ -n "${ARM64_INTERPRETER:-}" ]; then
         install -D -m 755 "$ARM64_INTERPRETER" "$ARM64_DIR$ARM64_INTERPRETER"
     fi
@@ -82,7 +56,9 @@ arm64_sources_sync() {
     local dest="$ARM64_DIR/opt/madoguchi"
     mkdir -p "$dest"
     find "$dest" -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {} +
-    tar -C "$ROOT" --exclude=./.venv --exclude=./.git --exclude=./.run --exclude='*.egg-info' \
+    # dist/: scripts/package's debs, tens of MB that the root has no use for
+    tar -C "$ROOT" --exclude=./.venv --exclude=./.git --exclude=./.run --exclude=./dist \
+        --exclude='*.egg-info' \
         --exclude=__pycache__ --exclude=.mypy_cache --exclude=.ruff_cache \
         --exclude=.pytest_cache --exclude=.hypothesis -cf - . | tar -C "$dest" -xf -
 }

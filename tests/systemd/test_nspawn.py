@@ -22,13 +22,10 @@ counter transaction defers 1.3.0 until it closes. The central server's fleet vie
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import shutil
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from madoguchi.bench.nspawn import BootLockTimeoutError, boot_to_the_end, one_boot_at_a_time
 from madoguchi.bench.update import make_release_set
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,10 +47,7 @@ UNITS = (
     "madoguchi-server.service",
 )
 BOOT_TIMEOUT_S = 300
-#: One container at a time on this host. Without a service manager on the host, every
-#: ``--keep-unit`` container puts its payload in the same cgroup (``/payload``), so two
-#: boots at once (a second pytest, another checkout's run) kill each other's processes.
-BOOT_LOCK = Path("/run/lock/madoguchi-nspawn.lock")
+#: One container at a time on this host (madoguchi/bench/nspawn.py says why).
 BOOT_LOCK_WAIT_S = 600
 PUBLISH_TOKEN = "nspawn-it-publish-token"
 #: The module's first test sets up the boot: waiting for the lock, then booting. Its
@@ -160,26 +155,11 @@ def _prepare_etc(etc: Path, sync_port: int, public_key: Path) -> None:
 
 @contextlib.contextmanager
 def _one_boot_at_a_time() -> Iterator[None]:
-    # /run/lock comes from systemd-tmpfiles on a systemd host; a container without systemd
-    # as PID 1 (CI's, a debootstrap chroot) has none. Made as tmpfiles would (1777), at the
-    # same path, so every checkout on this host still takes the same lock.
-    if not BOOT_LOCK.parent.is_dir():
-        BOOT_LOCK.parent.mkdir(parents=True, exist_ok=True)
-        BOOT_LOCK.parent.chmod(0o1777)
-    with BOOT_LOCK.open("a") as lock:
-        deadline = time.monotonic() + BOOT_LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another nspawn boot held {BOOT_LOCK} for {BOOT_LOCK_WAIT_S} s")
-                time.sleep(0.5)
-        try:
+    try:
+        with one_boot_at_a_time(BOOT_LOCK_WAIT_S):
             yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    except BootLockTimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -235,26 +215,7 @@ def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
 
 
 def _boot_to_the_end(argv: list[str]) -> tuple[str, str]:
-    """Run the container; whatever stops the wait (pytest's timeout, Ctrl-C), stop the
-    container too before the lock is let go.
-
-    A SIGKILL to ``timeout`` (what ``subprocess.run`` sends when its wait is interrupted)
-    would leave ``systemd-nspawn`` running, and the next boot, let in by the lock, would
-    share the ``/payload`` cgroup with it. SIGTERM is passed on by ``timeout`` to
-    nspawn, which powers the container off.
-    """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=BOOT_TIMEOUT_S + 30)
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        raise
-    return stdout, stderr
+    return boot_to_the_end(argv, BOOT_TIMEOUT_S + 30)
 
 
 def _scenario(boot: Boot, name: str) -> dict[str, Any]:
@@ -307,9 +268,7 @@ def test_the_device_enrols_with_the_server_in_the_container(boot: Boot) -> None:
     # device's request: were it restarted under them (its watchdog, a crash), the failure
     # below would not be the enrolment's own (its journal is in the message).
     before, after = enrol["server_before"], enrol["server_after"]
-    assert (before["MainPID"], before["NRestarts"]) == (after["MainPID"], after["NRestarts"]), (
-        enrol
-    )
+    assert (before["MainPID"], before["NRestarts"]) == (after["MainPID"], after["NRestarts"]), enrol
     assert enrol["token"]["rc"] == 0, enrol
     assert enrol["enroll"]["rc"] == 0, enrol
     assert "counter-01" in enrol["enroll"]["out"]
@@ -474,7 +433,8 @@ def test_the_kiosk_refuses_to_start_without_a_configuration(boot: Boot) -> None:
     assert kiosk["state"]["ActiveState"] == "failed", why
     assert kiosk["state"]["Result"] == "exit-code", why
     journal = kiosk["journal"]
-    assert "madoguchi: configuration file /etc/madoguchi/never-written.toml does not exist" \
-        in journal, journal
+    assert (
+        "madoguchi: configuration file /etc/madoguchi/never-written.toml does not exist" in journal
+    ), journal
     assert "configuration ok" not in journal
     assert "Traceback" not in journal
