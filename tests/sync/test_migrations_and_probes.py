@@ -211,7 +211,7 @@ def test_grant_is_refused_on_sqlite(tmp_path: Path) -> None:
     assert refused.stderr == "madoguchi: --grant names a PostgreSQL role; SQLite has no roles\n"
 
 
-def test_postgresql_keeps_a_pool_of_connections(pg_cluster: Any) -> None:
+def test_postgresql_keeps_a_pool_of_connections(pg_cluster: Any, tmp_path: Path) -> None:
     url = pg_cluster.create_database(f"pool_{uuid.uuid4().hex[:12]}")
     repo = open_repository(url, pool_size=4)
     try:
@@ -230,7 +230,9 @@ def test_postgresql_keeps_a_pool_of_connections(pg_cluster: Any) -> None:
         assert repo.dialect._pool.get_stats()["pool_max"] == 4
     finally:
         repo.close()
-    sqlite = open_repository(":memory:")
+    # A file in tmp_path: ":memory:" is not a URL the repository knows, and would be a
+    # file of that name in the working directory.
+    sqlite = open_repository(str(tmp_path / "one.sqlite3"))
     try:
         assert type(sqlite.dialect) is Dialect  # SQLite: one connection behind a lock
     finally:
