@@ -28,6 +28,7 @@ from madoguchi.errors import MadoguchiError
 from tui.messages import PinProgress, PinVerified
 from tui.screens.base import CounterScreen
 from tui.services import KeyboardFed, PinPad, PinVerifyResult
+from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
 
 #: Seconds between timeout checks of the entry (and countdown updates).
@@ -159,7 +160,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         t = self.t
         yield TitleBar(t(self.TITLE_KEY), self.title_right())
         with Vertical(id="pin-box", classes="panel"):
-            yield Static(self.applicant_text(), id="pin-applicant")
+            # As Japanese is set: 「、#を押してください」 never parted at the line's end.
+            yield Static(ja_block(self.applicant_text(), justify="center"), id="pin-applicant")
             yield Static(id="pin-mask")
             yield Static(id="pin-tries")
             yield Static(id="pin-countdown")
