@@ -310,6 +310,12 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         if state is not None:
             self.query_one("#pin-message", Static).update("")  # "verifying…" is over
         self.tell(state, remaining=result.remaining)
+        if result.remaining is not None and result.remaining != self.tries_left:
+            # The card's answer, not the count read before: 「残り 3 回」 stayed on screen
+            # through the hold after a refused PIN.
+            self.tries_left = result.remaining
+            self.query_one("#pin-tries", Static).update(
+                Text(self.t("pin.tries_left", tries=result.remaining), style="bold"))
         if state is None:
             self.dismiss(result)
         else:
