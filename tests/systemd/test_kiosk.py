@@ -828,5 +828,5 @@ def test_the_comparison_draws_the_chip_photo_through_sixel(tmp_path: Path) -> No
     other = correlation(drawn, portrait(seed + " (someone else)").resize(drawn.size))
     print(f"photo {drawn.size[0]}x{drawn.size[1]} px: correlation with the card's portrait"
           f" {score:.3f}, with another {other:.3f}")
-    assert score > 0.95
+    assert score > 0.93  # foot 1.13 may spoil a band (docs/kiosk.md); 0.99 when it does not
     assert score - other > 0.1
