@@ -120,6 +120,8 @@ class IndicatorConfig:
     key_click: bool = True
     #: false silences the buzzer in every pattern; the LEDs still show
     sound: bool = True
+    #: the buzzer's loudness, 0.0-1.0 (below 1: PWM duty cycle; 0: silent)
+    volume: float = 1.0
     #: ``[indicators.patterns.<state>]``: overrides of a state's pattern (``led``,
     #: ``led_on_s``, ``led_off_s``, ``led_count``, ``beep_on_s``, ``beep_off_s``,
     #: ``beep_count``); states and patterns in docs/pinpad.md
@@ -128,6 +130,11 @@ class IndicatorConfig:
     def __post_init__(self) -> None:
         # An unknown state, key or a bad value is refused at start-up, not at the counter.
         from drivers.indicator_patterns import merge_patterns
+
+        if isinstance(self.volume, bool) or not isinstance(self.volume, int | float) \
+                or not 0.0 <= self.volume <= 1.0:
+            raise ConfigError(f"[indicators] volume must be a number from 0.0 to 1.0,"
+                              f" not {self.volume!r}")
 
         for state, table in self.patterns.items():
             if not isinstance(table, dict):

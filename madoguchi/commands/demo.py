@@ -804,7 +804,7 @@ def _open_indicators(config: Config) -> Any:
     return open_indicators(
         "gpio", ok_led_pin=fitted.ok_led_pin, error_led_pin=fitted.error_led_pin,
         buzzer_pin=fitted.buzzer_pin, key_click=fitted.key_click, sound=fitted.sound,
-        patterns=fitted.patterns,
+        volume=float(fitted.volume), patterns=fitted.patterns,
         pin_factory=counter_pin_factory(config.keypad.pin_factory).factory, owns_factory=True,
     )
 
