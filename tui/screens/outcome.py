@@ -27,7 +27,7 @@ from device.procedures import texts as engine_texts
 from device.records import AbandonmentReason, CertificateAction
 from madoguchi.errors import MadoguchiError
 from tui.messages import TransactionStored
-from tui.screens.abandon import AbandonScreen
+from tui.screens.abandon import AbandonScreen, tell_card_back
 from tui.screens.base import CounterScreen
 from tui.text import JaText
 from tui.widgets.bars import KeyHelp, TitleBar
@@ -278,6 +278,8 @@ class OutcomeScreen(CounterScreen[None]):
         following = self._next_procedure()
         if following:
             notice += " " + self.t("outcome.next_procedure", procedure=following)
+        if not following:  # 第4-3's issuance goes on with the same card
+            tell_card_back(self.counter.services, self.session)
         self.counter.finish_procedure(notice)
         if following:
             # 第4-3: 「必要に応じて新規発行」 — the issuance is offered as the next procedure.
