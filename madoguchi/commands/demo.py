@@ -488,15 +488,16 @@ class ApplianceServices:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
         unreadable = dict(report.unreadable)
-        photo = None
+        photo = name_image = address_image = None
         if face is not None:
             from device.card.face_images import decode_card_face
 
             decoded = decode_card_face(face)
             unreadable.update(decoded.problems)
-            # Only the photo goes to the screen (which wipes it); the name and address
-            # images are checked to decode, their pixels dropped here.
-            photo = decoded.photo
+            # To the screen, which draws them (the name and address where the terminal
+            # has pixels) and wipes them when it lets go of the card's data; nowhere else.
+            photo, name_image, address_image = (
+                decoded.photo, decoded.name_image, decoded.address_image)
         return IdentityView(
             "read",
             name=info.name if info else "",
@@ -511,6 +512,8 @@ class ApplianceServices:
             test_card=report.test_card,
             unreadable=tuple(unreadable),
             photo=photo,
+            name_image=name_image,
+            address_image=address_image,
         )
 
     def _trust_anchors(self) -> Any:
