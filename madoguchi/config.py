@@ -35,6 +35,8 @@ Pin = Annotated[int, msgspec.Meta(ge=0, le=63)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 #: A duration or period in seconds that cannot be negative.
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+#: The buzzer's loudness: 0 (silent) to 1 (full); between, a PWM duty cycle.
+Volume = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 SYSTEM_CONFIG = Path("/etc/madoguchi/madoguchi.toml")
 #: A counter's state (store, operator accounts, keys): the units' ``StateDirectory=``.
@@ -154,6 +156,8 @@ class IndicatorConfig(_Section, frozen=True):
     key_click: bool = True
     #: false silences the buzzer in every pattern; the LEDs still show
     sound: bool = True
+    #: the buzzer's loudness, 0.0-1.0 (below 1: PWM duty cycle; 0: silent)
+    volume: Volume = 1.0
     #: ``[indicators.patterns.<state>]``: overrides of a state's pattern (``led``,
     #: ``led_on_s``, ``led_off_s``, ``led_count``, ``beep_on_s``, ``beep_off_s``,
     #: ``beep_count``); states and patterns in docs/pinpad.md

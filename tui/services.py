@@ -200,6 +200,10 @@ class IdentityView:
     detail: str = ""
     unreadable: tuple[str, ...] = ()
     photo: PILImage | None = field(default=None, repr=False, compare=False)
+    name_image: PILImage | None = field(default=None, repr=False, compare=False)
+    """The card face's name as the issuer drew it (1-bit), when it decoded."""
+    address_image: PILImage | None = field(default=None, repr=False, compare=False)
+    """The card face's address as the issuer drew it (1-bit), when it decoded."""
 
     def __repr__(self) -> str:
         return f"IdentityView(outcome={self.outcome!r}, <personal data hidden>)"

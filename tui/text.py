@@ -50,10 +50,12 @@ def kv_table(rows: Iterable[tuple[str, str]], *, styles: Iterable[str] = ()) -> 
     return table
 
 
-#: Characters a line must not start with (行頭禁則): closing marks, small kana, the long mark.
+#: Characters a line must not start with (行頭禁則): closing marks, small kana, the long mark,
+#: and the pad's ``#`` key, named inside sentences (「入力し、#を押してください」): a line
+#: that starts with it parts the key from the verb it belongs to.
 NO_LINE_START = frozenset(
     "。、．，・：；）」』】〕｝〉》ー～"
-    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ!?！？)]}"
+    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ!?！？)]}#"
 )
 #: Characters a line must not end with (行末禁則): opening brackets.
 NO_LINE_END = frozenset("（「『【〔｛〈《([{")
@@ -127,13 +129,19 @@ class JaText(Text):
                 piece.rstrip_end(width)
                 piece.truncate(width, overflow="fold")
             lines.extend(pieces)
+        justify = options.get("justify") or self.justify
+        if justify in ("center", "right"):
+            for line in lines:
+                line.rstrip()  # a space left at a break would shift the line
+            lines.justify(console, width, justify=justify, overflow="fold")
         return lines
 
 
-def ja_block(text: str, style: str = "") -> Padding:
-    """``text`` for a Static, wrapped by :func:`ja_breaks`.
+def ja_block(text: str, style: str = "", justify: Any = None) -> Padding:
+    """``text`` for a Static, wrapped by :func:`ja_breaks` (``justify="center"`` centres
+    each line, as a widget's ``text-align`` would).
 
     Textual turns a bare rich ``Text`` into its own content (wrapped by whitespace);
     inside a rich renderable it stays rich text, and :class:`JaText` wraps it.
     """
-    return Padding(JaText(text, style=style), 0)
+    return Padding(JaText(text, style=style, justify=justify), 0)

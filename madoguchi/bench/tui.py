@@ -11,6 +11,9 @@ madoguchi-bench-<pid>``), as a clerk would see it in a terminal:
 - ``rss_mb``: the app process's resident memory after those presses;
 - ``leftover_processes``: demos or local servers still running 5 s after their tmux
   server was killed (killed then; 0 expected, issue 19);
+- ``comparison_render_ms_p50`` / ``_p95``: the comparison step's photo, from the card
+  read being done to the frame that shows it in half blocks (``--comparison-runs``
+  runs, headless at ``--size``; :mod:`madoguchi.bench.comparison`, issue 14);
 - ``baseline_first_frame_s``: the same launch and poll for a bare ``python -c
   print(...)`` in the same run, and ``first_frame_ratio`` against it, because a
   loaded machine moves every absolute figure (``load_avg_1m`` says how loaded).
@@ -226,6 +229,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="warm launches for first_frame_s")
     parser.add_argument("--keys", type=int, default=40, help="key presses for the latency")
     parser.add_argument("--size", default="80x24", help="terminal size, e.g. 100x30")
+    parser.add_argument("--comparison-runs", type=int, default=10,
+                        help="comparison photo renders (0: skip)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,6 +275,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(state, ignore_errors=True)
     baseline = statistics.median(baselines)
     first_frame = statistics.median(first_frames)
+    comparison: dict[str, Any] = {}
+    if args.comparison_runs > 0:
+        from madoguchi.bench import comparison as photo
+
+        comparison = photo.figures(photo.measure(args.comparison_runs, (width, height)))
     return {
         "first_frame_s": round(first_frame, 3),
         "baseline_first_frame_s": round(baseline, 3),
@@ -279,6 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "key_to_render_ms_p50": round(_percentile(latencies, 0.50), 1),
         "key_to_render_ms_p95": round(_percentile(latencies, 0.95), 1),
         "rss_mb": round(memory, 1),
+        **comparison,
         "runs": args.runs,
         "keys": len(latencies),
         "terminal": f"{width}x{height}",

@@ -535,15 +535,16 @@ class ApplianceServices:
             collation_b[:] = bytes(len(collation_b))
         info, face = report.basic4, report.card_face
         unreadable = dict(report.unreadable)
-        photo = None
+        photo = name_image = address_image = None
         if face is not None:
             from device.card.face_images import decode_card_face
 
             decoded = decode_card_face(face)
             unreadable.update(decoded.problems)
-            # Only the photo goes to the screen (which wipes it); the name and address
-            # images are checked to decode, their pixels dropped here.
-            photo = decoded.photo
+            # To the screen, which draws them (the name and address where the terminal
+            # has pixels) and wipes them when it lets go of the card's data; nowhere else.
+            photo, name_image, address_image = (
+                decoded.photo, decoded.name_image, decoded.address_image)
         return IdentityView(
             "read",
             name=info.name if info else "",
@@ -558,6 +559,8 @@ class ApplianceServices:
             test_card=report.test_card,
             unreadable=tuple(unreadable),
             photo=photo,
+            name_image=name_image,
+            address_image=address_image,
         )
 
     def _trust_anchors(self) -> Any:
@@ -853,7 +856,7 @@ def _open_indicators(config: Config) -> Any:
     return open_indicators(
         "gpio", ok_led_pin=fitted.ok_led_pin, error_led_pin=fitted.error_led_pin,
         buzzer_pin=fitted.buzzer_pin, key_click=fitted.key_click, sound=fitted.sound,
-        patterns=fitted.patterns,
+        volume=float(fitted.volume), patterns=fitted.patterns,
         pin_factory=counter_pin_factory(config.keypad.pin_factory).factory, owns_factory=True,
     )
 

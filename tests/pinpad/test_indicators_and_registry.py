@@ -161,7 +161,7 @@ def test_the_config_refuses_bad_patterns_at_load(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[indicators.patterns\].*unknown key\(s\) beeps"):
         load_config(bad)
     typo = tmp_path / "typo.toml"
-    typo.write_text("[indicators]\nvolume = 3\n")
+    typo.write_text("[indicators]\nloudness = 3\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(typo)
 
@@ -226,3 +226,58 @@ def test_the_counter_opens_indicators_only_when_fitted_and_never_on_mock_pins() 
     )
     with pytest.raises(KeypadError, match="drives no pins"):
         _open_indicators(fitted)
+
+
+@pytest.fixture
+def pwm_factory() -> Any:
+    """MockFactory whose pins take PWM values (as lgpio's do on a Pi)."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockPWMPin
+
+    saved = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = saved
+
+
+@pytest.mark.parametrize("volume", [0.25, 0.6])
+def test_the_buzzer_sounds_at_the_configured_volume(pwm_factory: MockFactory,
+                                                    volume: float) -> None:
+    pattern = DEFAULT_PATTERNS["refused"]  # two beeps
+    ind = GpioIndicators(buzzer_pin=BUZZER, volume=volume, pin_factory=pwm_factory)
+    pwm_factory.pin(BUZZER).clear_states()
+    try:
+        ind.show("refused", wait=True)
+        levels = [s.state for s in pwm_factory.pin(BUZZER).states]
+        assert levels.count(volume) == pattern.beep_count  # each beep at the level...
+        assert max(levels) == volume  # ...never louder
+        assert levels[-1] == 0  # and silent afterwards
+        # A background pattern is stopped by the next one, as gpiozero's blinks are.
+        ind.show("last_try")
+        ind.show("accepted", wait=True)
+        assert pwm_factory.pin(BUZZER).states[-1].state == 0
+    finally:
+        ind.close()
+
+
+def test_volume_zero_is_silence_and_a_bad_volume_is_refused(
+    pwm_factory: MockFactory, tmp_path: Path
+) -> None:
+    ind = GpioIndicators(buzzer_pin=BUZZER, volume=0.0, pin_factory=pwm_factory)
+    pwm_factory.pin(BUZZER).clear_states()
+    ind.show("refused", wait=True)
+    assert [s.state for s in pwm_factory.pin(BUZZER).states] == [0]
+    ind.close()
+    with pytest.raises(ValueError, match=r"between 0\.0 and 1\.0"):
+        GpioIndicators(buzzer_pin=BUZZER, volume=1.5, pin_factory=pwm_factory)
+    for bad in ("1.5", "-0.1", '"loud"', "true"):
+        path = tmp_path / "volume.toml"
+        path.write_text(f"[indicators]\nbuzzer_pin = 22\nvolume = {bad}\n")
+        with pytest.raises(ConfigError, match=r"\[indicators\] volume must be float"):
+            load_config(path)
+    path.write_text("[indicators]\nbuzzer_pin = 22\nvolume = 0.4\n")
+    assert load_config(path).indicators.volume == 0.4

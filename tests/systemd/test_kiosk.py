@@ -26,29 +26,51 @@ terminal is 100x30 cells of 8x16 px; cage's screen is 800x480 and shows the logi
 screen's title in ten different, real kanji glyphs; when the TUI dies, cage exits (so
 ``Restart=always`` brings the kiosk back). How long the kiosk takes to READY is
 printed and recorded in docs/kiosk.md, never asserted.
+
+The comparison (issue 14): a second kiosk, set up as an administrator would (a clerk's
+account, the test PKI's trust anchors, the virtual card's ``face-auth`` profile), is
+walked by keyboard as a clerk walks it — sign-in, 第2-1-(1), the answers up to the
+fallback, 照合番号B — through a virtual keyboard on the panel's seat
+(``tests/support/wayland_keyboard.py``; each answer is waited for in the operator event
+log, each screen until it has settled). On the comparison screen the chip's photo is
+found in cage's screenshot as a picture (greyscale cells of three shades or more:
+sixel, as foot reports it can; half blocks have two), beside its label, and it is the
+virtual card's portrait (correlation 1.00 against it, clearly above another synthetic
+face); the name and address images beside it are 1-bit pixels (black on white); the
+text around still renders. The screenshot stays in the test's tmp dir.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shlex
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
 
+from drivers.simcard.facts import facts_for
+from drivers.simcard.images import portrait
+from drivers.simcard.layout import holder_seed
+from drivers.simcard.names import PROFILES
+from tests.support.wayland_keyboard import VirtualKeyboard
 from tui.i18n import Strings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +151,13 @@ def pings(messages: list[Notification]) -> list[Notification]:
 
 
 class NotifyListener:
-    """The service manager's end of ``$NOTIFY_SOCKET``: datagrams with the sender's pid."""
+    """The service manager's end of ``$NOTIFY_SOCKET``: datagrams with the sender's pid.
+
+    Read all the time, by a thread, as systemd reads it: a datagram socket queues only
+    a few messages (``net.unix.max_dgram_qlen``, 10 here), and a sender whose queue is
+    full blocks. Unread, the TUI's watchdog pings (one a second) would stop its event
+    loop after about ten seconds (found while walking to the comparison).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -137,8 +165,26 @@ class NotifyListener:
         self.sock.bind(str(path))
         path.chmod(0o666)  # the kiosk runs as another user
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.settimeout(0.2)
         self.messages: list[Notification] = []
         """Every message received, in order."""
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="notify-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            pid = 0
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", payload[:12])[0]
+            self.messages.append(Notification(time.monotonic(), pid, data.decode()))
 
     def wait_until(
         self,
@@ -146,24 +192,17 @@ class NotifyListener:
         timeout: float,
         alive: Callable[[], None],
     ) -> list[Notification]:
-        """Receive until ``done(messages)`` holds; fail after ``timeout`` seconds."""
+        """Wait until ``done(messages)`` holds; fail after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while not done(self.messages):
+        while not done(list(self.messages)):
             assert time.monotonic() < deadline, f"timed out; got {self.messages}"
             alive()
-            self.sock.settimeout(0.5)
-            try:
-                data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
-            except TimeoutError:
-                continue
-            pid = 0
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid = struct.unpack("iII", payload[:12])[0]
-            self.messages.append(Notification(time.monotonic(), pid, data.decode()))
-        return self.messages
+            time.sleep(0.1)
+        return list(self.messages)
 
     def close(self) -> None:
+        self._closed.set()
+        self._reader.join(timeout=5)
         self.sock.close()
 
 
@@ -253,11 +292,14 @@ def cell_pattern(text: str) -> list[bool]:
     return pattern
 
 
-def find_text(screen: Screen, text: str) -> tuple[int, int] | None:
-    """(col, row) where the cells inked match ``text``'s shape, blank cells either side."""
+def find_text(
+    screen: Screen, text: str, rows: Iterable[int] | None = None
+) -> tuple[int, int] | None:
+    """(col, row) where the cells inked match ``text``'s shape, blank cells either side
+    (in ``rows`` only, when given)."""
     want = [False, *cell_pattern(text), False]
-    cols, rows = screen.width // CELL[0], screen.height // CELL[1]
-    for row in range(rows):
+    cols = screen.width // CELL[0]
+    for row in range(screen.height // CELL[1]) if rows is None else rows:
         inked = [False] + [bool(screen.cell_ink(col, row)) for col in range(cols)] + [False]
         for start in range(len(inked) - len(want) + 1):
             if inked[start : start + len(want)] == want:
@@ -274,6 +316,10 @@ class Kiosk:
     runtime: Path
     log: Path
     started: float
+    state: Path = Path()
+    """The TUI's state directory."""
+    keys: VirtualKeyboard | None = None
+    """The panel's virtual keyboard, when the kiosk was started with one."""
     ready: Notification = Notification(0.0, 0, "")
     tui_pid: int = 0
     sessions: set[int] = field(default_factory=set)
@@ -333,21 +379,35 @@ def stop(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
+@contextlib.contextmanager
+def run_kiosk(
+    base: Path,
+    config_text: str = COUNTER_CONFIG,
+    prepare: Callable[[dict[str, str]], None] | None = None,
+    keyboard: bool = False,
+) -> Iterator[Kiosk]:
+    """The kiosk in ``base``: sway's 800x480 panel, then the unit's cage + foot + TUI.
+
+    ``prepare(env)`` runs before the kiosk starts, with the TUI's environment (state
+    dir and configuration), as an administrator would set the counter up; ``keyboard``
+    puts a virtual keyboard on the panel's seat before cage starts (``Kiosk.keys``).
+    """
     missing = [
         tool for tool in ("cage", "foot", "sway", "grim", "setpriv") if not shutil.which(tool)
     ]
     assert not missing, f"not installed: {missing} (scripts/lib/bootstrap.sh APT_TEST)"
-    base = tmp_path_factory.mktemp("kiosk")
+    base.mkdir(exist_ok=True)
     panel_runtime, runtime, state, home = (base / n for n in ("panel", "runtime", "state", "home"))
     for path in (panel_runtime, runtime, state, home):
         path.mkdir(mode=0o700)
     config = base / "madoguchi.toml"
-    config.write_text(COUNTER_CONFIG)
-    prefix = as_kiosk_user(base, panel_runtime, runtime, state, home, config)
-    (base / "sway.conf").write_text(SWAY_CONFIG)
+    config.write_text(config_text)
     path_env = os.environ.get("PATH", "/usr/bin:/bin")
+    if prepare is not None:
+        prepare({"PATH": path_env, "HOME": str(home), "MADOGUCHI_STATE_DIR": str(state),
+                 "MADOGUCHI_CONFIG": str(config)})
+    prefix = as_kiosk_user(base, panel_runtime, runtime, home, config, *state_tree(state))
+    (base / "sway.conf").write_text(SWAY_CONFIG)
 
     panel = subprocess.Popen(
         [*prefix, "sway", "-c", str(base / "sway.conf")],
@@ -366,6 +426,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
     )
     notify = NotifyListener(base / "notify")
     kiosk: Kiosk | None = None
+    keys: VirtualKeyboard | None = None
     try:
         deadline = time.monotonic() + 30
         while not (
@@ -374,6 +435,8 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
             assert panel.poll() is None, (base / "sway.log").read_text()
             assert time.monotonic() < deadline, "sway made no Wayland socket"
             time.sleep(0.1)
+        if keyboard:
+            keys = VirtualKeyboard(str(panel_sockets[0]))
 
         argv, unit_env = unit_exec_start()
         env = {
@@ -400,7 +463,8 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        kiosk = Kiosk(cage=cage, notify=notify, runtime=runtime, log=log, started=started)
+        kiosk = Kiosk(cage=cage, notify=notify, runtime=runtime, log=log, started=started,
+                      state=state, keys=keys)
         received = notify.wait_until(lambda ms: bool(readies(ms)), START_TIMEOUT, kiosk.alive)
         kiosk.ready = readies(received)[0]
         kiosk.tui_pid = kiosk.ready.pid
@@ -411,6 +475,8 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         if kiosk is not None:
             stop(processes_in_sessions(kiosk.sessions))
             kiosk.cage.wait(timeout=30)
+        if keys is not None:
+            keys.close()
         notify.close()
         panel.terminate()
         try:
@@ -418,6 +484,17 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
         except subprocess.TimeoutExpired:
             panel.kill()
             panel.wait()
+
+
+def state_tree(state: Path) -> list[Path]:
+    """The state dir and all it holds (what ``prepare`` made belongs to the kiosk's user)."""
+    return [state, *sorted(state.rglob("*"))]
+
+
+@pytest.fixture(scope="module")
+def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kiosk]:
+    with run_kiosk(tmp_path_factory.mktemp("kiosk")) as running:
+        yield running
 
 
 def test_command_is_the_units() -> None:
@@ -534,3 +611,239 @@ def test_cage_exits_when_the_tui_dies(kiosk: Kiosk) -> None:
         pytest.fail("cage still runs 60 s after the TUI died: systemd would not restart it")
     # Any exit, even status 0, restarts a Restart=always unit.
     print(f"\ncage exited with {kiosk.cage.returncode} after the TUI was killed")
+
+
+# -- the comparison with the chip's photo, drawn by foot through sixel ------------------
+
+CLERK_ID, CLERK_PASSWORD = "kiosk-clerk", "counter-2026"
+#: Shades a cell of a picture shows at least: a half-block cell has two colours.
+PICTURE_SHADES = 3
+FACE_AUTH_CONFIG = COUNTER_CONFIG.replace('backend = "sim"\n',
+                                          'backend = "sim"\nprofile = "face-auth"\n')
+#: 第2-1-(1) for a 顔認証 card up to the fallback: (step key, keys), as a clerk answers
+#: them; each answer is waited for in the operator event log.
+TO_COMPARISON: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("application.received", ("Home", "Enter")),  # はい
+    ("applicant_id.kind", ("Home", "Down", "Enter")),  # 個人番号カード
+    ("applicant_id.card.expiry", ("Enter",)),  # the date read from the chip
+    ("applicant_id.contents_match", ("Home", "Enter")),  # 一致
+    ("applicant_id.card.operation_status", ("Home", "Enter")),  # 運用中
+    ("applicant_id.card.face_auth", ("Home", "Enter")),  # はい: the card face says 顔認証
+)
+#: The chip match: 照合番号BでICチップの券面事項を確認する opens the fallback screen.
+TO_FALLBACK = ("Home", "Enter")
+
+
+def prepare_counter(env: dict[str, str]) -> None:
+    """As an administrator sets the counter up: the chip checks' roots and a clerk."""
+    madoguchi = INSTALL_PATHS["/opt/madoguchi/current/bin/madoguchi"]
+    state = Path(env["MADOGUCHI_STATE_DIR"])
+    for argv, given in (
+        ([madoguchi, "sim", "anchors", "--pki-dir", str(state / "sim-pki"),
+          str(state / "trust-anchors")], ""),
+        ([madoguchi, "operator", "add", CLERK_ID, "--password-stdin"], CLERK_PASSWORD),
+    ):
+        result = subprocess.run(argv, env=env, input=given, capture_output=True, text=True,
+                                check=False, timeout=120)
+        assert result.returncode == 0, (argv, result.stderr)
+
+
+def operator_events(state: Path) -> list[tuple[str, str]]:
+    """The operator event log the TUI writes: (action, detail), oldest first."""
+    database = state / "operators.sqlite3"
+    if not database.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(database, timeout=5)) as connection:
+        try:
+            rows = connection.execute(
+                "SELECT action, detail FROM operator_events ORDER BY rowid").fetchall()
+        except sqlite3.OperationalError:  # the TUI has not made the table yet
+            return []
+    return [(str(action), str(detail)) for action, detail in rows]
+
+
+def wait_event(kiosk: Kiosk, done: Callable[[list[tuple[str, str]]], bool],
+               what: str, timeout: float = 30.0) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + timeout
+    while not done(events := operator_events(kiosk.state)):
+        kiosk.alive()
+        assert time.monotonic() < deadline, f"{what}: not in the event log {events}"
+        time.sleep(0.2)
+    return events
+
+
+def wait_for_text(kiosk: Kiosk, text: str, timeout: float = 60.0) -> Screen:
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = Screen.from_ppm(kiosk.grab())
+        if find_text(screen, text) is not None:
+            return screen
+        assert time.monotonic() < deadline, f"{text!r} is not on the screen"
+        time.sleep(0.5)
+
+
+def settled(kiosk: Kiosk, timeout: float = 30.0) -> bytes:
+    """The screen once it has stopped changing (the TUI and foot have drawn the last keys).
+
+    A focused input's cursor blinks (two frames, every half second): five grabs over
+    about a second that show at most two different frames are a settled screen.
+    """
+    deadline = time.monotonic() + timeout
+    recent = [kiosk.grab()]
+    while len(recent) < 5 or len(set(recent[-5:])) > 2:
+        assert time.monotonic() < deadline, "the screen never settled"
+        time.sleep(0.25)
+        recent.append(kiosk.grab())
+    return recent[-1]
+
+
+def longer_than(count: int, events: list[tuple[str, str]]) -> bool:
+    return len(events) > count
+
+
+def walk_to_comparison(kiosk: Kiosk, code: str) -> None:
+    """Sign in, open 第2-1-(1), answer up to the fallback and type 照合番号B, by keyboard.
+
+    Each group of keys waits for the screen to settle, as a clerk waits to see the
+    question, and each answer for its event in the operator log.
+    """
+    keys = kiosk.keys
+    assert keys is not None
+    wait_for_text(kiosk, Strings("ja")("app.title"))
+    settled(kiosk)
+    keys.type(CLERK_ID)
+    keys.press("Enter")
+    keys.type(CLERK_PASSWORD)
+    keys.press("Enter")
+    wait_event(kiosk, lambda events: ("sign_in", "") in events, "sign-in")
+    settled(kiosk)  # the home screen, the card read
+    keys.type("p")
+    settled(kiosk)
+    keys.press("Enter")
+    wait_event(kiosk, lambda events: any(a == "procedure_started" for a, _ in events),
+               "procedure started")
+    for key, answer in TO_COMPARISON:
+        settled(kiosk)  # the question is drawn (and the chip's proposal set)
+        before = len(operator_events(kiosk.state))
+        keys.press(*answer)
+        events = wait_event(kiosk, partial(longer_than, before), f"answer to {key}")
+        assert events[before] == ("step_recorded", key), events[before:]
+    settled(kiosk)
+    keys.press(*TO_FALLBACK)
+    settled(kiosk)  # the fallback screen has read both 照合番号B counters
+    keys.type(code)  # 照合番号B, typed from the card face; the screen shows masks
+    keys.press("Enter")
+    events = wait_event(kiosk, lambda events: any(a == "chip_checks" for a, _ in events)
+                        or ("collation_b_check", "wrong") in events, "照合番号B checked")
+    assert ("collation_b_check", "read") in events, events
+    assert ("chip_checks", "verified") in events, events
+
+
+def photo_box(screen: Screen) -> tuple[int, int, int, int] | None:
+    """The cells (left, top, right, bottom) of the largest picture on the screen, if any.
+
+    A picture cell is grey (the photo is greyscale), mostly lighter than the TUI's dark
+    backgrounds, and shows three shades or more (a half-block cell has exactly two);
+    a picture is a group of at least 40 such cells side by side (a light button with
+    dark text is one row).
+    """
+    image = Image.frombytes("RGB", (screen.width, screen.height), screen.rgb)
+    red, green, blue = image.split()
+    coloured = ImageChops.add(ImageChops.difference(red, green), ImageChops.difference(green, blue))
+    cells: set[tuple[int, int]] = set()
+    for row in range(screen.height // CELL[1]):
+        for col in range(screen.width // CELL[0]):
+            box = (col * CELL[0], row * CELL[1], (col + 1) * CELL[0], (row + 1) * CELL[1])
+            if coloured.crop(box).getbbox() is not None:
+                continue  # some pixel is not grey
+            shades = red.crop(box).histogram()
+            light = sum(shades[40:])
+            if light >= 0.6 * CELL[0] * CELL[1] and sum(1 for n in shades if n) >= PICTURE_SHADES:
+                cells.add((col, row))
+    best: set[tuple[int, int]] = set()
+    while cells:  # the largest 4-connected group
+        group, todo = set(), [cells.pop()]
+        while todo:
+            col, row = todo.pop()
+            group.add((col, row))
+            for near in ((col + 1, row), (col - 1, row), (col, row + 1), (col, row - 1)):
+                if near in cells:
+                    cells.remove(near)
+                    todo.append(near)
+        best = max(best, group, key=len)
+    if len(best) < 40:
+        return None
+    cols, rows = [c for c, _ in best], [r for _, r in best]
+    return min(cols), min(rows), max(cols) + 1, max(rows) + 1
+
+
+def correlation(a: Image.Image, b: Image.Image) -> float:
+    """Pearson correlation of two greyscale pictures of one size."""
+    xs, ys = a.tobytes(), b.tobytes()
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return float(sxy / (sxx * syy) ** 0.5)
+
+
+def test_the_comparison_draws_the_chip_photo_through_sixel(tmp_path: Path) -> None:
+    today = dt.date.today()
+    facts = facts_for("face-auth", PROFILES.index("face-auth"), today=today)
+    with run_kiosk(tmp_path / "kiosk", FACE_AUTH_CONFIG, prepare_counter,
+                   keyboard=True) as kiosk:
+        try:
+            walk_to_comparison(kiosk, facts.verification_code_b)
+        except AssertionError:
+            kiosk.grab("png", tmp_path / "failure.png")  # where the walk stopped
+            raise
+        deadline = time.monotonic() + 30
+        while (box := photo_box(screen := Screen.from_ppm(kiosk.grab()))) is None:
+            assert time.monotonic() < deadline, "no picture on the comparison screen"
+            time.sleep(0.5)
+        kiosk.grab("png", tmp_path / "comparison.png")  # for a human: look at it
+        print(f"\nscreenshot: {tmp_path / 'comparison.png'}; photo cells {box}")
+    left, top, right, bottom = box
+    # Beside its label, below the chip's text.
+    label = find_text(screen, Strings("ja")("fallback.photo"), rows=[top])
+    assert label is not None, box
+    assert label[0] < left, (label, box)
+    assert right - left >= 12, box  # a face, not a thumbnail
+    assert bottom - top >= 8, box
+    record = Strings("ja")("fallback.record")  # 比較結果を記録, beside the photo
+    where = find_text(screen, record)
+    assert where is not None, f"{record!r} is not on the screen"
+    glyphs = {screen.wide_glyph(where[0] + 2 * index, where[1]) for index in range(len(record))}
+    assert len(glyphs) == len(set(record)), "the text beside the photo lost its glyphs"
+    # Drawn as an image (sixel): photo_box took only cells of three shades or more
+    # (half blocks have two), and the whole shows a photograph's range of greys.
+    pixels = Image.frombytes("RGB", (screen.width, screen.height), screen.rgb).convert("L")
+    drawn = pixels.crop((left * CELL[0], top * CELL[1], right * CELL[0], bottom * CELL[1]))
+    assert sum(1 for n in drawn.histogram() if n) >= 64
+    # And it is the card's portrait: the synthetic face the virtual card encodes.
+    # Another synthetic face (same drawing, another seed) is the control: it correlates
+    # too (one background, one pose), clearly less.
+    seed = holder_seed(facts)
+    score = correlation(drawn, portrait(seed).resize(drawn.size))
+    other = correlation(drawn, portrait(seed + " (someone else)").resize(drawn.size))
+    print(f"photo {drawn.size[0]}x{drawn.size[1]} px: correlation with the card's portrait"
+          f" {score:.3f}, with another {other:.3f}")
+    assert score > 0.97  # with the colour registers defined first (docs/kiosk.md)
+    assert score - other > 0.1
+    # The name and address images beside it, as the issuer drew them: black on white
+    # (1-bit), in real pixels, in the cells right of the photo.
+    rgb = Image.frombytes("RGB", (screen.width, screen.height), screen.rgb)
+    white, black = (255, 255, 255), (0, 0, 0)
+    paper = ink = 0
+    for row in range(top, bottom):
+        for col in range(right, min(right + 40, screen.width // CELL[0])):
+            cell = rgb.crop((col * CELL[0], row * CELL[1], (col + 1) * CELL[0],
+                             (row + 1) * CELL[1]))
+            colours = {colour for _, colour in cell.getcolors(CELL[0] * CELL[1]) or []}
+            if white in colours and colours <= {white, black}:
+                paper += 1  # only the image's white and black: no anti-aliased text
+                ink += black in colours
+    print(f"name and address images: {paper} cells of 1-bit pixels, {ink} with ink")
+    assert paper >= 40
+    assert ink >= 10

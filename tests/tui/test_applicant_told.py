@@ -154,3 +154,34 @@ def test_only_results_with_something_to_tell_are_told() -> None:
         "blocked": "remove_card", "cancelled": None, "timed_out": None,
         "card_removed": None, "error": None, "not_set": None,
     }
+
+
+def test_a_procedure_that_used_the_card_ends_telling_the_applicant_to_take_it_back(
+    told: Any, mock_factory: MockFactory
+) -> None:
+    # Recorded or abandoned alike (outcome.py, abandon.py), not only after a blocked PIN.
+    import datetime as dt
+
+    from device.procedures import Session
+    from tui.screens.abandon import tell_card_back
+
+    pattern = DEFAULT_PATTERNS["remove_card"]
+    session = Session.start("2-1-1", "self", dt.date(2026, 12, 3))
+    session.record("application.received", True)
+    for pin in (OK, ERROR, BUZZER):
+        mock_factory.pin(pin).clear_states()
+    tell_card_back(told, session)  # no card fact yet: nothing to tell
+    time.sleep(0.2)
+    assert _highs(mock_factory, BUZZER) == 0
+    assert _highs(mock_factory, OK) == 0
+    session.record("applicant_id.kind", "my_number_card")
+    step = session.next_step()
+    assert step is not None
+    assert step.key == "applicant_id.card.expiry"
+    session.record(step.key, "2034-04-01")  # a fact read from the card
+    tell_card_back(told, session)
+    deadline = time.monotonic() + 10
+    while _highs(mock_factory, BUZZER) < pattern.beep_count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _highs(mock_factory, BUZZER) == pattern.beep_count
+    assert _highs(mock_factory, OK) >= 1  # the green lamp blinks slowly

@@ -96,9 +96,15 @@ async def test_esc_wipes_the_photo(face_auth: Any) -> None:
     app = CounterApp(services=face_auth)
     async with app.run_test(size=(100, 30)) as pilot:
         photo = await _compare(pilot, face_auth)
+        view = app.screen.view  # type: ignore[attr-defined]
+        texts = [view.name_image, view.address_image]
+        assert all(isinstance(image, Image.Image) for image in texts)
+        # Not drawn without pixels (half blocks, block characters): illegible there.
+        assert not app.screen.query("#fallback-face-images")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.id == "checklist")
         assert _closed(photo)
+        assert all(_closed(image) for image in texts)  # wiped with the photo
 
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((100, 30), id="100x30")]

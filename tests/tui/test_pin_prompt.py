@@ -96,6 +96,29 @@ async def test_no_frame_and_no_log_line_ever_holds_the_pin(
         assert_no_pin(pin, [*everything, *after, *told, *log_lines, *details])
 
 
+async def test_the_hold_after_a_refused_pin_shows_the_tries_the_card_reported(
+    services: Any,
+) -> None:
+    # The result is held on screen for a second; 「残り 3 回」 read before the VERIFY
+    # stayed there beside 「暗証番号が違います」 (issue 14).
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot)
+        await card_settled(pilot)
+        await _open_prompt(pilot)
+        assert "残り 3 回" in screen_text(app)
+        await _type_pin(pilot, WRONG_PIN, [])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "finished", False))
+        await pilot.pause()
+        held = screen_text(app)
+        assert app.screen.id == "pin-prompt"  # still the hold
+        assert "残り 2 回" in held
+        assert "残り 3 回" not in held
+        await wait_for(pilot, lambda: app.screen.id == "home")
+    assert _juki_tries(services) == 2
+
+
 async def test_the_last_try_needs_the_clerks_explicit_confirmation(services: Any) -> None:
     app = CounterApp(services=services)
     async with app.run_test(size=SIZE) as pilot:

@@ -95,3 +95,22 @@ async def test_the_home_cards_notes_break_as_japanese_is_set(
             assert all(cell[0] not in NO_LINE_START for cell in cells), cells
     finally:
         services.close()
+
+
+def test_the_pad_key_stays_with_its_verb_and_centred_lines_keep_their_text() -> None:
+    # 「…入力し、#を押してください」 broke as 「…入力し、」 / 「# を押してください」 (issue 14).
+    from tui.i18n import Strings
+
+    strings = Strings("ja")
+    prompts = [strings(f"pin.prompts.{pin}", n=4) for pin in
+               ("juki", "jpki_auth", "jpki_sign", "support")]
+    assert all("、#を押して" in prompt for prompt in prompts)
+    for prompt in prompts:
+        for width in range(10, cell_len(prompt)):
+            console = Console(width=width)
+            lines = [line.plain for line in
+                     JaText(prompt, justify="center").wrap(console, width)]
+            # nothing lost (a space where a line breaks goes with the break)
+            assert "".join(lines).replace(" ", "") == prompt.replace(" ", "")
+            assert all(cell_len(line) <= width for line in lines), (width, lines)
+            assert not any(line.strip().startswith("#") for line in lines), (width, lines)

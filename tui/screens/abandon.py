@@ -26,6 +26,7 @@ from device.records import AbandonmentReason, Decision
 from madoguchi.errors import MadoguchiError
 from tui.i18n import Strings
 from tui.screens.base import CounterScreen
+from tui.services import CounterServices
 from tui.widgets.bars import KeyHelp, TitleBar
 
 #: The option that returns to the procedure (first, and highlighted).
@@ -133,7 +134,21 @@ class AbandonScreen(CounterScreen[AbandonmentReason | None]):
         self.counter.record_action(
             "procedure_abandoned", f"{self.session.info.id}:{reason.value}"
         )
+        tell_card_back(self.counter.services, self.session)
         self.dismiss(reason)
+
+
+def tell_card_back(services: CounterServices, session: Session) -> None:
+    """A procedure that used the card is over: tell the applicant to take it back.
+
+    The pad's ``remove_card`` pattern (docs/pinpad.md), at the end of every procedure
+    whose session holds facts read from a card, recorded or abandoned alike; not only
+    after a blocked PIN. Nothing is told when no card took part.
+    """
+    from tui.screens.checklist import card_facts  # the checklist imports this module
+
+    if card_facts(session):
+        services.tell_applicant("remove_card")
 
 
 def decision_text(t: Strings, decision: str, reason: str = "") -> str:

@@ -35,7 +35,7 @@ from tui.screens.base import CounterScreen
 from tui.screens.last_try import LastTryScreen
 from tui.services import IdentityView, PinView
 from tui.widgets.bars import KeyHelp, TitleBar
-from tui.widgets.card_photo import photo_widget, wipe_picture
+from tui.widgets.card_photo import drawing, photo_widget, wipe_picture
 from tui.widgets.tick_list import TickList
 
 #: 照合番号B: birth date YYMMDD (era year) + expiry year + 4-digit security code.
@@ -63,6 +63,8 @@ ERAS = (
     (dt.date(1868, 1, 25), "明治"),
 )
 MASK_FILLED, MASK_EMPTY = "●", "○"
+#: How textual-image draws where the name and address images are legible (real pixels).
+PIXEL_DRAWINGS = ("sixel", "tgp")
 
 
 def era_date(day: dt.date) -> str:
@@ -327,19 +329,38 @@ class FallbackScreen(CounterScreen[bool]):
         self._show_photo(view)
 
     def _show_photo(self, view: IdentityView) -> None:
-        """Draw the chip's photo beside the label, once; hide the row when there is none."""
+        """Draw the chip's photo beside the label, once; hide the row when there is none.
+
+        The name and address images go beside the photo only where the terminal draws
+        pixels (sixel or Kitty graphics: the kiosk's foot). In half blocks a cell holds
+        two pixels: the 256x32 name image squeezed into the 30-odd cells beside the
+        photo leaves each kanji four pixels wide, nothing a clerk can read, at 80x24 and
+        at 100x30 alike; there the chip's text (already on screen) is what is compared.
+        """
         holder = self.query_one("#fallback-photo", Horizontal)
         holder.display = view.photo is not None
         self.query_one("#fallback-photo-label", Static).update(self.t("fallback.photo"))
-        if view.photo is not None and not holder.query("#fallback-photo-image"):
-            holder.mount(photo_widget(view.photo, widget_id="fallback-photo-image"))
+        if view.photo is None or holder.query("#fallback-photo-image"):
+            return
+        holder.mount(photo_widget(view.photo, widget_id="fallback-photo-image"))
+        images = [(key, image) for key, image in (("name_image", view.name_image),
+                                                  ("address_image", view.address_image))
+                  if image is not None]
+        if images and drawing() in PIXEL_DRAWINGS:
+            column = Vertical(id="fallback-face-images")
+            holder.mount(column)
+            for key, image in images:
+                column.mount(Static(self.t(f"fallback.{key}"), classes="fallback-face-label"))
+                column.mount(photo_widget(image, widget_id="fallback-" + key.replace("_", "-")))
 
     def _drop_photo(self) -> None:
-        """Take the photo off the screen and overwrite its pixels (it is personal data)."""
-        for widget in self.query("#fallback-photo-image"):
+        """Take the card face's pictures off the screen and overwrite their pixels (they
+        are personal data)."""
+        for widget in self.query("#fallback-photo-image, #fallback-face-images"):
             widget.remove()
         if self.view is not None:
-            wipe_picture(self.view.photo)
+            for picture in (self.view.photo, self.view.name_image, self.view.address_image):
+                wipe_picture(picture)
 
     def _reasons(self, view: IdentityView) -> str:
         """Why the chip is not shown genuine, each reason once, in the clerk's language.

@@ -27,10 +27,25 @@ from device.procedures import texts as engine_texts
 from device.records import AbandonmentReason, CertificateAction
 from madoguchi.errors import MadoguchiError
 from tui.messages import TransactionStored
-from tui.screens.abandon import AbandonScreen
+from tui.screens.abandon import AbandonScreen, tell_card_back
 from tui.screens.base import CounterScreen
 from tui.text import JaText
 from tui.widgets.bars import KeyHelp, TitleBar
+
+#: Hex digits of a certificate serial the clerk is shown: enough to tell two apart.
+SERIAL_SHOWN = 8
+
+
+def short_serial(serial: str) -> str:
+    """A serial as the screen names it: its first digits and ``...`` when it is long.
+
+    A 40-digit serial broke a notice over five lines at 80 columns; the record keeps
+    the whole value. ASCII dots, not 「…」, whose width is ambiguous (a CJK font may
+    draw it over two cells while the layout counts one).
+    """
+    if len(serial) <= SERIAL_SHOWN + 3:
+        return serial
+    return serial[:SERIAL_SHOWN] + "..."
 
 
 class OutcomeScreen(CounterScreen[None]):
@@ -114,7 +129,8 @@ class OutcomeScreen(CounterScreen[None]):
         joiner = "、" if t.language != "en" else ", "
         return joiner.join(
             t("outcome.serial", kind=engine_texts.value_label(a.kind, t.language),
-              serial=a.serial) if a.serial else engine_texts.value_label(a.kind, t.language)
+              serial=short_serial(a.serial)) if a.serial
+            else engine_texts.value_label(a.kind, t.language)
             for a in actions
         )
 
@@ -262,6 +278,8 @@ class OutcomeScreen(CounterScreen[None]):
         following = self._next_procedure()
         if following:
             notice += " " + self.t("outcome.next_procedure", procedure=following)
+        if not following:  # 第4-3's issuance goes on with the same card
+            tell_card_back(self.counter.services, self.session)
         self.counter.finish_procedure(notice)
         if following:
             # 第4-3: 「必要に応じて新規発行」 — the issuance is offered as the next procedure.

@@ -161,7 +161,8 @@ class PinChangePromptScreen(PinPromptScreen):
         if event.kind in (NewPinEventKind.STEP, NewPinEventKind.ADVICE):
             self.step = event.step
             self.length = 0
-            self.query_one("#pin-applicant", Static).update(self.applicant_text())
+            self.query_one("#pin-applicant", Static).update(
+                ja_block(self.applicant_text(), justify="center"))
             self._show_mask()
             if event.kind is NewPinEventKind.ADVICE:
                 note.update(Text(self.t(self.ADVICE_KEY), style="bold yellow"))

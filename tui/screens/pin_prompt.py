@@ -28,6 +28,7 @@ from madoguchi.errors import MadoguchiError
 from tui.messages import PinProgress, PinVerified
 from tui.screens.base import CounterScreen
 from tui.services import KeyboardFed, PinPad, PinVerifyResult
+from tui.text import ja_block
 from tui.widgets.bars import KeyHelp, TitleBar
 
 #: Seconds between timeout checks of the entry (and countdown updates).
@@ -159,7 +160,8 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         t = self.t
         yield TitleBar(t(self.TITLE_KEY), self.title_right())
         with Vertical(id="pin-box", classes="panel"):
-            yield Static(self.applicant_text(), id="pin-applicant")
+            # As Japanese is set: 「、#を押してください」 never parted at the line's end.
+            yield Static(ja_block(self.applicant_text(), justify="center"), id="pin-applicant")
             yield Static(id="pin-mask")
             yield Static(id="pin-tries")
             yield Static(id="pin-countdown")
@@ -308,6 +310,12 @@ class PinPromptScreen(CounterScreen[PinVerifyResult]):
         if state is not None:
             self.query_one("#pin-message", Static).update("")  # "verifying…" is over
         self.tell(state, remaining=result.remaining)
+        if result.remaining is not None and result.remaining != self.tries_left:
+            # The card's answer, not the count read before: 「残り 3 回」 stayed on screen
+            # through the hold after a refused PIN.
+            self.tries_left = result.remaining
+            self.query_one("#pin-tries", Static).update(
+                Text(self.t("pin.tries_left", tries=result.remaining), style="bold"))
         if state is None:
             self.dismiss(result)
         else:

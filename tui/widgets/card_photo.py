@@ -17,8 +17,10 @@ card removed).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from PIL import Image
 from textual.widget import Widget
@@ -46,6 +48,7 @@ class _Terminal:
                 from textual_image.renderable import Image as renderable
                 from textual_image.widget import Image as widget
 
+                _define_colours_first()
                 self.chosen = (widget, renderable.__module__.rsplit(".", 1)[-1])
             return self.chosen
 
@@ -56,6 +59,49 @@ class _Terminal:
 
 
 _TERMINAL = _Terminal()
+
+#: A colour register's definition in sixel data (``#N;2;R;G;B``: RGB in percent).
+_DEFINITION = re.compile(r"#(\d+);2;\d+;\d+;\d+")
+_DEFINITIONS = re.compile(r"(?:#\d+;2;\d+;\d+;\d+)*")
+#: Raster attributes right after the sixel introducer (``"Pan;Pad;Ph;Pv``).
+_RASTER = re.compile(r'"\d+;\d+;\d+;\d+')
+
+
+def registers_first(sixel: str) -> str:
+    """``sixel`` with every colour register defined before the first pixel.
+
+    textual-image defines each register where a colour is first used. foot 1.13 (the
+    kiosk's terminal, Debian 12) paints pixels drawn in a band with a register defined
+    in that band in the wrong colour (reproduced in foot alone: a white box's first six
+    rows came out black; with the definitions first they are right). Each register is
+    defined once, so moving the definitions to the front and leaving their selections
+    in place draws the same picture on any terminal.
+    """
+    start = sixel.find("q")  # the end of the introducer ESC P 0;0;0 q
+    if start < 0:
+        return sixel
+    raster = _RASTER.match(sixel, start + 1)
+    body = raster.end() if raster else start + 1
+    leading = _DEFINITIONS.match(sixel, body)
+    if not _DEFINITION.search(sixel, leading.end() if leading else body):
+        return sixel  # every definition is in front already
+    definitions = "".join(match.group(0) for match in _DEFINITION.finditer(sixel, body))
+    return sixel[:body] + definitions + _DEFINITION.sub(r"#\1", sixel[body:])
+
+
+def _define_colours_first() -> None:
+    """Make textual-image's sixel widget emit :func:`registers_first` data (once)."""
+    from textual_image.widget import sixel as sixel_widget
+
+    encode = vars(sixel_widget)["image_to_sixels"]  # the name the widget calls
+    if getattr(encode, "registers_first", False):
+        return
+
+    def encoded(*args: Any, **kwargs: Any) -> str:
+        return registers_first(encode(*args, **kwargs))
+
+    encoded.registers_first = True  # type: ignore[attr-defined]
+    setattr(sixel_widget, "image_to_sixels", encoded)  # noqa: B010
 
 
 def probe_terminal() -> threading.Thread:
