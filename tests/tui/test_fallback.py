@@ -271,8 +271,8 @@ def test_era_dates_and_the_grouped_mask() -> None:
     assert era_date(dt.date(1989, 1, 8)) == "平成元年1月8日"
     assert era_date(dt.date(2019, 5, 1)) == "令和元年5月1日"
     assert era_date(dt.date(2019, 4, 30)) == "平成31年4月30日"
-    assert code_mask(0) == "○○○○○○ ○○○○ ○○○○"
-    assert code_mask(7) == "●●●●●● ●○○○ ○○○○"
+    assert code_mask(0) == "○ ○ ○ ○ ○ ○  ○ ○ ○ ○  ○ ○ ○ ○"
+    assert code_mask(7) == "● ● ● ● ● ●  ● ○ ○ ○  ○ ○ ○ ○"
 
 
 async def test_the_last_try_of_the_collation_number_needs_the_clerks_confirmation(

@@ -77,9 +77,14 @@ def era_date(day: dt.date) -> str:
 
 
 def code_mask(length: int) -> str:
-    """The typed count only, grouped as the card face prints 照合番号B's parts (6, 4, 4)."""
+    """The typed count only, grouped as the card face prints 照合番号B's parts (6, 4, 4).
+
+    A space after every glyph: ● and ○ are East Asian "ambiguous" width, one cell to
+    Textual but drawn two cells wide by the kiosk's Noto Sans Mono CJK in foot, where
+    glyphs side by side overlapped and could not be counted.
+    """
     glyphs = [MASK_FILLED] * length + [MASK_EMPTY] * (CODE_LENGTH - length)
-    return " ".join("".join(glyphs[a:b]) for a, b in ((0, 6), (6, 10), (10, 14)))
+    return "  ".join(" ".join(glyphs[a:b]) for a, b in ((0, 6), (6, 10), (10, 14)))
 
 
 def wipe(buffer: bytearray) -> None:
