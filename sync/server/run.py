@@ -21,6 +21,7 @@ from sync.server.repository import open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
 if TYPE_CHECKING:
+    from sync.server.console.serve import ConsoleListener
     from updater.server import UpdateDelivery
 
 
@@ -126,13 +127,18 @@ def serve(
     simulate: bool = False,
     workers: int = 1,
     updates: UpdateDelivery | None = None,
+    console: ConsoleListener | None = None,
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM).
 
     With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
     its file lock), uvicorn's supervisor runs that many processes on one socket.
+    With ``console``, the office console listens too (docs/console.md), in this
+    process (one worker only).
     """
     host, port = parse_listen(listen)
+    if console is not None and workers > 1:
+        raise ConfigError("the office console runs with one server process: drop --workers")
     if workers > 1:
         _serve_workers(
             database, host, port, pki_dir, simulate=simulate, workers=workers, updates=updates
@@ -146,8 +152,12 @@ def serve(
         raise
     config = uvicorn.Config(app, **_options(host, port, pki_dir))
     try:
+        if console is not None:
+            console.start()
         _Server(config).run()
     finally:
+        if console is not None:
+            console.stop()
         ctx.repo.close()
 
 
