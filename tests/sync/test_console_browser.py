@@ -82,6 +82,7 @@ class Console:
     store: ConsoleStore
     browser: Browser
     devices: dict[str, str]
+    device_url: str = ""
     contexts: list[BrowserContext] = field(default_factory=list)
 
     def account(self, role: Role, offices: list[str], name: str = "山田 花子") -> Account:
@@ -132,7 +133,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            world = Console(f"https://127.0.0.1:{port}", store, browser, devices)
+            world = Console(f"https://127.0.0.1:{port}", store, browser, devices, server.url)
             try:
                 yield world
             finally:
@@ -361,3 +362,15 @@ def test_back_after_sign_out_and_a_second_tab(console: Console) -> None:
     second.reload()
     assert "/login" in second.url
     assert "有効期限" in _main_text(second) or "サインイン" in _main_text(second)
+
+
+def test_the_two_listeners_serve_only_their_own(console: Console, tmp_path: Path) -> None:
+    """No device API on the console's port; no console page on the devices' port."""
+    import httpx
+
+    with httpx.Client(verify=False, timeout=10.0) as http:  # noqa: S501 - the test CA
+        assert http.get(console.url + "/v1/time").status_code == 404
+        assert http.get(console.url + "/openapi.json").status_code == 404
+        device_url = console.device_url
+        for path in ("/login", "/reports/month", "/static/console.css"):
+            assert http.get(device_url + path).status_code in (401, 404)
