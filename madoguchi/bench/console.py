@@ -48,6 +48,10 @@ _MIX: tuple[tuple[str, Decision, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+#: Days of records the bench seeds (two months).
+_DAYS = 60
+
+
 def office_codes(count: int, municipality: str = "131016") -> list[str]:
     """``count`` office codes of one municipality: the main office, then branches."""
     return [municipality] + [f"{municipality}-{i:02d}" for i in range(1, count)]
@@ -105,9 +109,8 @@ def ingest_counter(
     """Chain and ingest ``records`` as ``device_id`` would upload them; returns the count."""
     from datetime import UTC, datetime
 
-    prev, seq, items, count = GENESIS_HASH, 0, [], 0
-    for record in records:
-        seq += 1
+    prev, items, count = GENESIS_HASH, [], 0
+    for seq, record in enumerate(records, start=1):
         payload = json.loads(json.dumps(record.to_payload()))  # as it travels: lists
         digest = record_hash(seq, prev, payload)
         items.append(
@@ -143,98 +146,117 @@ def _p95(samples: list[float]) -> float:
     return round(statistics.quantiles(samples, n=20)[-1], 1)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Seed PostgreSQL, serve with the console, time the two pages."""
+def _seed(url: str, offices: list[str], per_day: int) -> int:
+    """A counter per office, ``per_day`` records a day for 60 days from 2026-10-01."""
+    from sync.server.repository import open_repository
+
+    repo = open_repository(url)
+    seeded = 0
+    try:
+        for n, office in enumerate(offices):
+            device = f"counter-{n:02d}"
+            enrol_counter(repo, device, office)
+            seeded += ingest_counter(
+                repo, device, sample_records(office, date(2026, 10, 1), _DAYS, per_day)
+            )
+    finally:
+        repo.close()
+    return seeded
+
+
+def _administrator(url: str, offices: list[str], password: str) -> str:
+    """An administrator of every office; returns its TOTP secret."""
+    from sync.server.authz import Role
+    from sync.server.console.serve import open_console_store
+
+    store = open_console_store(url)
+    try:
+        added = store.add_staff(
+            "bench-admin", "Bench", Role.ADMINISTRATOR, password, offices, actor="bench"
+        )
+    finally:
+        store.close()
+    return added.totp_secret
+
+
+def _signed_in(base_url: str, ca: Path, password: str, secret: str) -> Any:
+    """An HTTPS client with a console session."""
     import httpx
     import pyotp
+
+    client = httpx.Client(base_url=base_url, verify=str(ca), timeout=30.0)
+    page = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text)
+    if token is None:
+        raise RuntimeError("the sign-in page has no login token")
+    signed = client.post(
+        "/login",
+        data={
+            "login_token": token.group(1),
+            "staff_id": "bench-admin",
+            "password": password,
+            "code": pyotp.TOTP(secret).now(),
+        },
+    )
+    if signed.status_code != 303 or "login" in signed.headers.get("location", ""):
+        raise RuntimeError(f"sign-in failed: {signed.status_code}")
+    return client
+
+
+def _timed(client: Any, path: str, runs: int) -> list[float]:
+    client.get(path).raise_for_status()  # warm
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.get(path).raise_for_status()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Seed PostgreSQL, serve with the console, time the two pages."""
+    import secrets
+
+    import psycopg
 
     from sync import pki
     from sync.localserver import LocalServer
     from sync.pgcluster import PgCluster, free_port
-    from sync.server.authz import Role
-    from sync.server.console.serve import open_console_store
-    from sync.server.repository import open_repository
 
     offices = office_codes(args.offices)
-    days = 60
-    per_day = max(1, args.records // (len(offices) * days))
-    first = date(2026, 10, 1)
+    per_day = max(1, args.records // (len(offices) * _DAYS))
+    password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="madoguchi-bench-console-") as tmp:
         base = Path(tmp)
         cluster = PgCluster().start()
         try:
             url = cluster.create_database("console_bench")
-            repo = open_repository(url)
-            seeded = 0
             started = time.perf_counter()
-            try:
-                for n, office in enumerate(offices):
-                    device = f"counter-{n:02d}"
-                    enrol_counter(repo, device, office)
-                    seeded += ingest_counter(
-                        repo, device, sample_records(office, first, days, per_day)
-                    )
-            finally:
-                repo.close()
+            seeded = _seed(url, offices, per_day)
             seed_s = time.perf_counter() - started
-            store = open_console_store(url)
-            password = "bench-password-0123"
-            try:
-                added = store.add_staff(
-                    "bench-admin", "Bench", Role.ADMINISTRATOR, password, offices, actor="bench"
-                )
-            finally:
-                store.close()
-            import psycopg
-
+            secret = _administrator(url, offices, password)
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("ANALYZE")
             pki.init_server_pki(base / "pki")
-            console_port = free_port()
+            port = free_port()
             server = LocalServer(
                 url,
                 base / "pki",
                 simulate=False,
-                extra_args=("--console-listen", f"127.0.0.1:{console_port}"),
+                extra_args=("--console-listen", f"127.0.0.1:{port}"),
             )
             server.start()
             try:
-                client = httpx.Client(
-                    base_url=f"https://127.0.0.1:{console_port}",
-                    verify=str(base / "pki" / pki.CA_CERT),
-                    timeout=30.0,
-                )
-                page = client.get("/login")
-                token = re.search(r'name="login_token" value="([^"]+)"', page.text)
-                if token is None:
-                    raise RuntimeError("the sign-in page has no login token")
-                signed = client.post(
-                    "/login",
-                    data={
-                        "login_token": token.group(1),
-                        "staff_id": "bench-admin",
-                        "password": password,
-                        "code": pyotp.TOTP(added.totp_secret).now(),
-                    },
-                )
-                if signed.status_code != 303 or "login" in signed.headers.get("location", ""):
-                    raise RuntimeError(f"sign-in failed: {signed.status_code}")
-
-                def timed(path: str) -> list[float]:
-                    samples = []
-                    client.get(path).raise_for_status()  # warm
-                    for _ in range(args.runs):
-                        t0 = time.perf_counter()
-                        client.get(path).raise_for_status()
-                        samples.append((time.perf_counter() - t0) * 1000)
-                    return samples
-
-                month = timed("/reports/month?month=2026-11")
-                txns = timed(
-                    f"/transactions?from=2026-10-01&to=2026-11-29&office={offices[3]}"
-                    "&procedure=2-1-1&decision=continue"
-                )
-                client.close()
+                with _signed_in(
+                    f"https://127.0.0.1:{port}", base / "pki" / pki.CA_CERT, password, secret
+                ) as client:
+                    month = _timed(client, "/reports/month?month=2026-11", args.runs)
+                    txns = _timed(
+                        client,
+                        f"/transactions?from=2026-10-01&to=2026-11-29&office={offices[3]}"
+                        "&procedure=2-1-1&decision=continue",
+                        args.runs,
+                    )
             finally:
                 server.stop()
         finally:

@@ -96,87 +96,98 @@ def report_sql(dialect: str, offices: int) -> str:
     of :class:`ReportRow`. ``dialect`` is ``"sqlite"`` (JSON1) or ``"postgresql"``
     (jsonb); the parameter marker is ``?``. A test holds it equal to
     :func:`daily_report` on both databases.
+
+    It relies on what ingest checked (``sync.protocol.check_certificates``): a
+    certificate's kind is ``sign`` or ``auth`` and its action issued, renewed or revoked.
+    So each record reduces to six counts and two fees, and its fee split is arithmetic:
+    the issued and renewed certificates in kind order are the ``auth`` ones, then the
+    ``sign`` ones, and the remainder goes a yen at a time to the first (as ``_split``).
     """
     marks = ", ".join("?" for _ in range(offices))
     if dialect == "postgresql":
         doc = "payload::jsonb"
-        elements = "CROSS JOIN LATERAL jsonb_array_elements(recs.doc -> 'certificates') AS c(value)"
+        elements = (
+            "LEFT JOIN LATERAL jsonb_array_elements(recs.doc -> 'certificates') AS c(value)"
+            " ON TRUE"
+        )
         text = "({json} ->> '{name}')"
+        # An integer that fits in bigint (Python's report takes any int; no fee is that big).
+        # No question mark in the pattern: the dialect turns every one into a parameter.
         yen = (
             "CASE WHEN jsonb_typeof(doc -> '{name}') = 'number'"
-            " AND (doc ->> '{name}') ~ '^[0-9]+$' THEN (doc ->> '{name}')::bigint ELSE 0 END"
+            " AND (doc ->> '{name}') ~ '^-{{0,1}}[0-9]{{1,18}}$' THEN (doc ->> '{name}')::bigint"
+            " ELSE 0 END"
         )
+        # psycopg reads a bare percent sign as a parameter: MOD() instead.
+        mod = "MOD({a}, {b})"
     else:
         doc = "payload"
-        elements = "CROSS JOIN json_each(recs.doc, '$.certificates') AS c"
+        elements = "LEFT JOIN json_each(recs.doc, '$.certificates') AS c"
         text = "json_extract({json}, '$.{name}')"
         yen = (
             "CASE WHEN json_type(doc, '$.{name}') = 'integer'"
             " THEN json_extract(doc, '$.{name}') ELSE 0 END"
         )
-    kind = f"COALESCE(NULLIF({text.format(json='c.value', name='kind')}, ''), '{NO_CERTIFICATE}')"
+        mod = "({a} % {b})"
+    kind = text.format(json="c.value", name="kind")
     action = text.format(json="c.value", name="action")
-    collected, payable = yen.format(name="fee_collected_yen"), yen.format(name="fee_payable_jlis_yen")
-    # A record's fee is split evenly over its issued and renewed certificates in kind
-    # order, the remainder one yen each to the first (as _split does); a fee with no
-    # such certificate goes to type "none".
-    # (PostgreSQL spells the remainder MOD(): psycopg reads a bare percent sign as a
-    # parameter; SQLite has MOD() only when built with its math functions.)
-    rest = "MOD({fee}, COALESCE(paid.n, 1))" if dialect == "postgresql" else "{fee} % COALESCE(paid.n, 1)"
-    share = (
-        "{fee} / COALESCE(paid.n, 1) + CASE WHEN COALESCE(paid.rn, 0) < " + rest +
-        " THEN 1 ELSE 0 END"
-    )
+
+    def count(k: str, a: str) -> str:
+        return f"SUM(CASE WHEN {kind} = '{k}' AND {action} = '{a}' THEN 1 ELSE 0 END)"
+
+    def rest(fee: str) -> str:  # the remainder of fee / n, 0 <= rest < n (Python's divmod)
+        inner = mod.format(a=fee, b="n")
+        return mod.format(a=f"({inner} + n)", b="n")
+
+    def shares(fee: str) -> str:
+        r = rest(fee)
+        q = f"(({fee}) - {r}) / n"
+        return (
+            f"CASE WHEN n = 0 THEN 0 ELSE a_paid * {q}"
+            f" + CASE WHEN a_paid < {r} THEN a_paid ELSE {r} END END AS auth_{fee},"
+            f" CASE WHEN n = 0 THEN 0 ELSE s_paid * {q}"
+            f" + CASE WHEN {r} > a_paid THEN {r} - a_paid ELSE 0 END END AS sign_{fee},"
+            f" CASE WHEN n = 0 THEN {fee} ELSE 0 END AS none_{fee}"
+        )
+
+    def per_kind(k: str, touched: str, counts: tuple[str, str, str]) -> str:
+        iss, ren, rev = counts
+        return (
+            f"SELECT office_code, day, '{k}' AS kind,"  # noqa: S608 - fragments of this module
+            f" SUM(CASE WHEN {touched} THEN 1 ELSE 0 END), SUM({iss}), SUM({ren}), SUM({rev}),"
+            f" SUM({k}_coll), SUM({k}_pay) FROM shares GROUP BY office_code, day"
+            f" HAVING SUM(CASE WHEN {touched} THEN 1 ELSE 0 END) > 0"
+        )
+
     return f"""
 WITH recs AS (
   SELECT office_code, business_date AS day, device_id, seq, {doc} AS doc FROM records
   WHERE business_date BETWEEN ? AND ? AND office_code IN ({marks})
 ),
-certs AS (
-  SELECT recs.office_code, recs.day, recs.device_id, recs.seq, {kind} AS kind, {action} AS action
+per AS (
+  SELECT recs.office_code, recs.day,
+    {count("auth", "issued")} AS a_iss, {count("auth", "renewed")} AS a_ren,
+    {count("auth", "revoked")} AS a_rev, {count("sign", "issued")} AS s_iss,
+    {count("sign", "renewed")} AS s_ren, {count("sign", "revoked")} AS s_rev,
+    MAX({yen.format(name="fee_collected_yen")}) AS coll,
+    MAX({yen.format(name="fee_payable_jlis_yen")}) AS pay
   FROM recs {elements}
+  GROUP BY recs.device_id, recs.seq, recs.office_code, recs.day
 ),
 paid AS (
-  SELECT device_id, seq, kind,
-    ROW_NUMBER() OVER (PARTITION BY device_id, seq ORDER BY kind) - 1 AS rn,
-    COUNT(*) OVER (PARTITION BY device_id, seq) AS n
-  FROM certs WHERE action IN ('issued', 'renewed')
-),
-fees AS (
-  SELECT office_code, day, device_id, seq, {collected} AS collected, {payable} AS payable
-  FROM recs
+  SELECT per.*, a_iss + a_ren AS a_paid, s_iss + s_ren AS s_paid,
+    a_iss + a_ren + s_iss + s_ren AS n
+  FROM per
 ),
 shares AS (
-  SELECT fees.office_code, fees.day, fees.device_id, fees.seq,
-    COALESCE(paid.kind, '{NO_CERTIFICATE}') AS kind,
-    {share.format(fee="fees.collected")} AS collected,
-    {share.format(fee="fees.payable")} AS payable
-  FROM fees LEFT JOIN paid ON paid.device_id = fees.device_id AND paid.seq = fees.seq
-  WHERE paid.kind IS NOT NULL OR fees.collected <> 0 OR fees.payable <> 0
-),
-touched AS (
-  SELECT office_code, day, device_id, seq, kind FROM certs
-  UNION SELECT office_code, day, device_id, seq, kind FROM shares
+  SELECT paid.*, {shares("coll")}, {shares("pay")} FROM paid
 )
-SELECT t.office_code, t.day, t.kind, t.transactions,
-  COALESCE(c.issued, 0), COALESCE(c.renewed, 0), COALESCE(c.revoked, 0),
-  COALESCE(s.collected, 0), COALESCE(s.payable, 0)
-FROM (
-  SELECT office_code, day, kind, COUNT(*) AS transactions FROM touched
-  GROUP BY office_code, day, kind
-) t
-LEFT JOIN (
-  SELECT office_code, day, kind,
-    SUM(CASE WHEN action = 'issued' THEN 1 ELSE 0 END) AS issued,
-    SUM(CASE WHEN action = 'renewed' THEN 1 ELSE 0 END) AS renewed,
-    SUM(CASE WHEN action = 'revoked' THEN 1 ELSE 0 END) AS revoked
-  FROM certs GROUP BY office_code, day, kind
-) c ON c.office_code = t.office_code AND c.day = t.day AND c.kind = t.kind
-LEFT JOIN (
-  SELECT office_code, day, kind, SUM(collected) AS collected, SUM(payable) AS payable
-  FROM shares GROUP BY office_code, day, kind
-) s ON s.office_code = t.office_code AND s.day = t.day AND s.kind = t.kind
-ORDER BY t.office_code, t.day, t.kind
+{per_kind("auth", "a_iss + a_ren + a_rev > 0", ("a_iss", "a_ren", "a_rev"))}
+UNION ALL
+{per_kind("none", "n = 0 AND (coll <> 0 OR pay <> 0)", ("0", "0", "0"))}
+UNION ALL
+{per_kind("sign", "s_iss + s_ren + s_rev > 0", ("s_iss", "s_ren", "s_rev"))}
+ORDER BY 1, 2, 3
 """  # noqa: S608 - only "?" markers and this module's own fragments are put in
 
 
@@ -209,7 +220,11 @@ JA_HEADERS = (
     "徴収手数料（円）",
     "機構への納付額（円）",
 )
-_JA_KINDS = {"sign": "署名用電子証明書", "auth": "利用者証明用電子証明書", NO_CERTIFICATE: "証明書なし"}
+_JA_KINDS = {
+    "sign": "署名用電子証明書",
+    "auth": "利用者証明用電子証明書",
+    NO_CERTIFICATE: "証明書なし",
+}
 
 
 def report_csv_ja(rows: Iterable[ReportRow], office_names: dict[str, str]) -> bytes:

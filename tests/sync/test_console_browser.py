@@ -168,7 +168,9 @@ def test_sign_in_with_totp_and_the_same_answer_for_every_mistake(console: Consol
         page.fill("#staff_id", staff_id)
         page.fill("#password", password)
         page.fill("#code", code)
-        with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST") as answer:
+        with page.expect_response(
+            lambda r: r.url.endswith("/login") and r.request.method == "POST"
+        ) as answer:
             page.click("button[type=submit] >> text=サインイン")
         assert answer.value.status == 401
         answers.append(page.inner_text("[role=alert]"))
@@ -368,7 +370,7 @@ def test_the_two_listeners_serve_only_their_own(console: Console, tmp_path: Path
     """No device API on the console's port; no console page on the devices' port."""
     import httpx
 
-    with httpx.Client(verify=False, timeout=10.0) as http:  # noqa: S501 - the test CA
+    with httpx.Client(verify=False, timeout=10.0) as http:
         assert http.get(console.url + "/v1/time").status_code == 404
         assert http.get(console.url + "/openapi.json").status_code == 404
         device_url = console.device_url

@@ -43,7 +43,9 @@ def store(db_url: str, repo: SqlRepository) -> ConsoleStore:
     console.close()
 
 
-def _odd_record(office: str, index: int, fee: int, certs: tuple[tuple[str, str], ...]) -> TransactionRecord:
+def _odd_record(
+    office: str, index: int, fee: int, certs: tuple[tuple[str, str], ...]
+) -> TransactionRecord:
     return TransactionRecord(
         transaction_id=f"00000000-0000-4000-8000-{index:012d}",
         procedure="2-1-1",
@@ -64,16 +66,26 @@ def _odd_record(office: str, index: int, fee: int, certs: tuple[tuple[str, str],
     )
 
 
-def test_the_report_in_sql_equals_the_python_report(repo: SqlRepository, store: ConsoleStore) -> None:
+def test_the_report_in_sql_equals_the_python_report(
+    repo: SqlRepository, store: ConsoleStore
+) -> None:
     offices = office_codes(3)
     for n, office in enumerate(offices):
         enrol_counter(repo, f"c{n}", office)
         ingest_counter(repo, f"c{n}", sample_records(office, date(2026, 11, 1), 4, 9, start=n))
-    # Fees that do not split evenly over three certificates or one, a fee with none.
+    # Fees that do not split evenly over three certificates or two, a fee with none.
     odd = [
-        _odd_record(offices[0], 1, 301, (("sign", "issued"), ("auth", "issued"), ("auth", "renewed"))),
+        _odd_record(
+            offices[0], 1, 301, (("sign", "issued"), ("auth", "issued"), ("auth", "renewed"))
+        ),
         _odd_record(offices[0], 2, 7, ()),
         _odd_record(offices[0], 3, 5, (("auth", "issued"), ("sign", "revoked"))),
+        # A negative fee (a refund) splits as Python's divmod does; a revocation's fee
+        # has no issued certificate to go with.
+        _odd_record(
+            offices[0], 4, -7, (("sign", "issued"), ("auth", "renewed"), ("sign", "renewed"))
+        ),
+        _odd_record(offices[0], 5, 200, (("sign", "revoked"),)),
     ]
     enrol_counter(repo, "odd", offices[0])
     ingest_counter(repo, "odd", iter(odd))
@@ -102,7 +114,10 @@ def test_sign_in_answers_the_same_for_every_failure(store: ConsoleStore) -> None
     now = 1_800_000_000.0
     assert store.sign_in("nobody", PASSWORD, totp.at(now), now) is None
     assert store.sign_in("tanaka", "wrong password!", totp.at(now), now) is None
-    assert store.sign_in("tanaka", PASSWORD, "000000" if totp.at(now) != "000000" else "111111", now) is None
+    assert (
+        store.sign_in("tanaka", PASSWORD, "000000" if totp.at(now) != "000000" else "111111", now)
+        is None
+    )
     staff = store.sign_in("tanaka", PASSWORD, totp.at(now), now)
     assert staff is not None
     assert staff.role is Role.STAFF
@@ -161,7 +176,9 @@ def test_accounts_refuse_bad_input(store: ConsoleStore) -> None:
         store.add_staff("ito", "伊藤", Role.STAFF, PASSWORD, ["131016"], actor="t")
 
 
-def test_the_transaction_filter_and_no_personal_data(repo: SqlRepository, store: ConsoleStore) -> None:
+def test_the_transaction_filter_and_no_personal_data(
+    repo: SqlRepository, store: ConsoleStore
+) -> None:
     offices = office_codes(2)
     for n, office in enumerate(offices):
         enrol_counter(repo, f"c{n}", office)
@@ -177,8 +194,11 @@ def test_the_transaction_filter_and_no_personal_data(repo: SqlRepository, store:
     assert all(r.decision == "abandoned" and r.abandonment for r in abandoned)
     assert {r.office_code for r in abandoned} == {offices[1]}
     by_operator = store.transactions(
-        TransactionFilter("2026-11-02", "2026-11-02", tuple(offices), operator="op-1",
-                          procedure="2-1-1"), 0, 100
+        TransactionFilter(
+            "2026-11-02", "2026-11-02", tuple(offices), operator="op-1", procedure="2-1-1"
+        ),
+        0,
+        100,
     )
     assert by_operator
     assert all(r.operator == "op-1" and r.procedure == "2-1-1" for r in by_operator)

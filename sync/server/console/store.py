@@ -47,8 +47,7 @@ _DDL = (
     " created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS console_staff_offices (staff_id TEXT NOT NULL,"
     " office_code TEXT NOT NULL, PRIMARY KEY (staff_id, office_code))",
-    "CREATE TABLE IF NOT EXISTS console_offices (office_code TEXT PRIMARY KEY,"
-    " name TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS console_offices (office_code TEXT PRIMARY KEY, name TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS console_sessions (token_hash TEXT PRIMARY KEY,"
     " staff_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
     " last_seen BIGINT NOT NULL)",
@@ -223,8 +222,9 @@ class ConsoleStore:
                     ),
                     [staff_id, office],
                 )
-            for office in sorted(set(offices)) or [None]:
-                self._audit(cur, actor, "staff_added", office, staff_id)
+            owned: list[str | None] = [*sorted(set(offices))] or [None]
+            for place in owned:
+                self._audit(cur, actor, "staff_added", place, staff_id)
         return accounts.NewAccount(staff_id, secret, accounts.totp_uri(secret, staff_id))
 
     def _staff(self, cur: Any, staff_id: str, now: float) -> Staff | None:
@@ -253,7 +253,7 @@ class ConsoleStore:
         with self._transaction() as cur:
             cur.execute(
                 self._q(
-                    "SELECT password_hash, totp_secret, totp_last_step, failures, locked_until"
+                    "SELECT password_hash, totp_secret, totp_last_step, failures, locked_until"  # noqa: S608
                     f" FROM console_staff WHERE staff_id = ?{self.dialect.for_update}"
                 ),
                 [staff_id],
@@ -274,17 +274,14 @@ class ConsoleStore:
                 lock = int(now) + LOCK_SECONDS if failures >= LOCK_AFTER else 0
                 cur.execute(
                     self._q(
-                        "UPDATE console_staff SET failures = ?, locked_until = ?"
-                        " WHERE staff_id = ?"
+                        "UPDATE console_staff SET failures = ?, locked_until = ? WHERE staff_id = ?"
                     ),
                     [0 if lock else failures, lock, staff_id],
                 )
                 why = "wrong_password" if not password_ok else "wrong_code"
                 self._audit(cur, f"staff:{staff_id}", "sign_in_failed", None, why)
                 if lock:
-                    self._audit(
-                        cur, f"staff:{staff_id}", "locked_out", None, "too_many_failures"
-                    )
+                    self._audit(cur, f"staff:{staff_id}", "locked_out", None, "too_many_failures")
                 return None
             cur.execute(
                 self._q(
@@ -307,8 +304,9 @@ class ConsoleStore:
                 ),
                 [staff_id],
             )
-            for office in found.offices or (None,):
-                self._audit(cur, actor, "unlocked", office, staff_id)
+            places: tuple[str | None, ...] = found.offices or (None,)
+            for place in places:
+                self._audit(cur, actor, "unlocked", place, staff_id)
 
     def staff(self, staff_id: str) -> Staff | None:
         """One account, or None."""
@@ -369,9 +367,7 @@ class ConsoleStore:
             if row is None:
                 return None
             if int(row[3]) < now - SESSION_IDLE or int(row[2]) < now - SESSION_MAX:
-                cur.execute(
-                    self._q("DELETE FROM console_sessions WHERE token_hash = ?"), [digest]
-                )
+                cur.execute(self._q("DELETE FROM console_sessions WHERE token_hash = ?"), [digest])
                 return None
             staff = self._staff(cur, str(row[0]), now)
             if staff is None:
@@ -438,8 +434,9 @@ class ConsoleStore:
             )
             return [(str(d), str(o)) for d, o in cur.fetchall()]
 
-    def audit(self, offices: Sequence[str] | None, actors: Sequence[str] = (),
-              limit: int = 200) -> list[AuditRow]:
+    def audit(
+        self, offices: Sequence[str] | None, actors: Sequence[str] = (), limit: int = 200
+    ) -> list[AuditRow]:
         """The newest audit entries of ``offices`` (None: all), and those by or about
         ``actors`` (an administrator's own accounts)."""
         sql = "SELECT id, at, actor, action, office_code, detail FROM console_audit"

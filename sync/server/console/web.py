@@ -247,9 +247,11 @@ def _date_param(request: Request, name: str, default: date) -> str:
         raise _Refused(400, "bad_request") from exc
 
 
-def _totals(rows: list[ReportRow], key: Callable[[ReportRow], tuple[str, ...]]) -> list[ReportRow]:
-    """Rows summed by ``key`` (its first three parts become office, date and type)."""
-    summed: dict[tuple[str, ...], ReportRow] = {}
+def _totals(
+    rows: list[ReportRow], key: Callable[[ReportRow], tuple[str, str, str]]
+) -> list[ReportRow]:
+    """Rows summed by ``key``: (office, date, type) of the sum."""
+    summed: dict[tuple[str, str, str], ReportRow] = {}
     for row in rows:
         k = key(row)
         total = summed.setdefault(k, ReportRow(*k))
@@ -358,13 +360,23 @@ async def _transactions(request: Request) -> Response:
     if device and device not in {d for d, _ in devices}:
         raise _Refused(404, "not_found")
     flt = TransactionFilter(
-        first, last, tuple(offices), device, picked["procedure"], picked["decision"],
-        picked["abandonment"], operator,
+        first,
+        last,
+        tuple(offices),
+        device,
+        picked["procedure"],
+        picked["decision"],
+        picked["abandonment"],
+        operator,
     )
     rows = await run_in_threadpool(console.store.transactions, flt, offset, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     params = {
-        "from": first, "to": last, "office": office, "counter": device, "operator": operator,
+        "from": first,
+        "to": last,
+        "office": office,
+        "counter": device,
+        "operator": operator,
         **picked,
     }
 
@@ -527,8 +539,10 @@ async def _login(request: Request) -> Response:
     form = await _form(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     given = form.get("login_token", "")
-    if not cookie or not _same_origin(request) or not secrets.compare_digest(
-        given.encode(), cookie.encode()
+    if (
+        not cookie
+        or not _same_origin(request)
+        or not secrets.compare_digest(given.encode(), cookie.encode())
     ):
         return _login_page(request, 403, "csrf")
     staff = await run_in_threadpool(
@@ -586,8 +600,9 @@ def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
             response: Response = await handler(request)
             return response
         except _SignIn:
-            return RedirectResponse("/login?m=expired" if SESSION_COOKIE in request.cookies
-                                    else "/login", 303)
+            return RedirectResponse(
+                "/login?m=expired" if SESSION_COOKIE in request.cookies else "/login", 303
+            )
         except _Refused as refused:
             return _error_page(request, refused.status, refused.key, await _session(request))
         except RepositoryError:
