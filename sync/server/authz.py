@@ -303,6 +303,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/reports/month", Operation.READ_REPORT, scope=Scope.OFFICE, office_query=True),
     Endpoint("GET", "/reports/month.csv", Operation.READ_REPORT, scope=Scope.OFFICE,
              office_query=True),
+    Endpoint("GET", "/reports/month.pdf", Operation.READ_REPORT, scope=Scope.OFFICE,
+             office_query=True),
     Endpoint("GET", "/reports/day", Operation.READ_REPORT, scope=Scope.OFFICE, office_query=True),
     Endpoint("GET", "/transactions", Operation.READ_TRANSACTIONS, scope=Scope.OFFICE,
              office_query=True),

@@ -14,6 +14,7 @@ import csv
 import io
 import itertools
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -267,6 +268,7 @@ def test_an_office_a_manager_cannot_reach_office_b(console: Console) -> None:
         f"/reports/month?month={MONTH}&office={OFFICE_B}",
         f"/reports/month?month={MONTH}&office=999999",  # no such office: the same answer
         f"/reports/month.csv?month={MONTH}&office={OFFICE_B}",
+        f"/reports/month.pdf?month={MONTH}&office={OFFICE_B}",
         f"/reports/day?date=2026-11-04&office={OFFICE_B}",
         f"/transactions?office={OFFICE_B}",
         f"/transactions?counter={console.devices[OFFICE_B]}",
@@ -314,6 +316,31 @@ def test_the_csv_download_opens_with_bom_and_japanese_headers(console: Console) 
     assert {r[1] for r in rows[1:]} == {"本庁舎 市民課"}
     assert {r[3] for r in rows[1:]} <= {"署名用電子証明書", "利用者証明用電子証明書", "証明書なし"}
     assert all(r[2].startswith(MONTH) for r in rows[1:])
+
+
+def test_the_printable_pdf_of_the_month(console: Console, tmp_path: Path) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}&office={OFFICE_A}")
+    with page.expect_download() as download:
+        page.click("text=印刷用PDF")
+    pdf = tmp_path / "month.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"{MONTH} の交付状況" in text
+    assert "本庁舎 市民課" in text
+    assert "機構への納付額（円）" in text
+    assert "北支所" not in text
+    # The first page as a picture, next to the screenshots.
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+         str(SHOTS / "report-month-pdf")],
+        check=True,
+    )
 
 
 def test_keyboard_only(console: Console) -> None:

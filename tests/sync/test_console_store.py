@@ -103,6 +103,16 @@ def test_the_report_in_sql_equals_the_python_report(
     assert {r.office_code for r in store.report("2026-11-01", "2026-11-04", offices[1:2])} == {
         offices[1]
     }
+    # Seen once, the month is kept; a day that gets more records is aggregated again.
+    assert store.report("2026-11-01", "2026-11-04", offices) == rows
+    enrol_counter(repo, "late", offices[2])
+    ingest_counter(repo, "late", sample_records(offices[2], date(2026, 11, 2), 1, 5, start=7))
+    again = store.report("2026-11-01", "2026-11-04", offices)
+    assert again != rows
+    expected = []
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"):
+        expected += daily_report(day, repo.records_for_day(day, None))
+    assert sorted(again, key=key) == sorted(expected, key=key)
     data = report_csv_ja(rows, {offices[0]: "本庁舎"})
     assert data.startswith("\ufeff庁舎コード,庁舎名,日付".encode())
     assert "署名用電子証明書".encode() in data

@@ -48,6 +48,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         " Open the page again and retry.",
     ),
     "not_found": ("ページが見つかりません。", "Page not found."),
+    "unavailable": (
+        "データベースに接続できません。しばらくしてからもう一度開いてください。",
+        "The database cannot be reached. Please try again shortly.",
+    ),
+    "internal": (
+        "サーバーでエラーが起きました。情報システム担当に連絡してください。",
+        "The server failed. Please tell IT.",
+    ),
     "forbidden": ("このページを表示する権限がありません。", "You may not see this page."),
     "bad_request": ("入力に誤りがあります。", "The request is not valid."),
     "office": ("庁舎・窓口", "Office"),
@@ -56,7 +64,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "date": ("日付", "Date"),
     "show": ("表示", "Show"),
     "csv": ("CSVダウンロード", "Download CSV"),
-    "print": ("印刷", "Print"),
+    "pdf": ("印刷用PDF", "Printable PDF"),
     "type": ("証明書の種類", "Certificate type"),
     "transactions": ("取引件数", "Transactions"),
     "issued": ("発行", "Issued"),

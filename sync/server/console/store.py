@@ -48,10 +48,32 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS console_staff_offices (staff_id TEXT NOT NULL,"
     " office_code TEXT NOT NULL, PRIMARY KEY (staff_id, office_code))",
     "CREATE TABLE IF NOT EXISTS console_offices (office_code TEXT PRIMARY KEY, name TEXT NOT NULL)",
+    # The report per office and day as last aggregated, and how many records the day
+    # had then (ConsoleStore.report).
+    "CREATE TABLE IF NOT EXISTS console_report_days (office_code TEXT NOT NULL,"
+    " day TEXT NOT NULL, records BIGINT NOT NULL, PRIMARY KEY (office_code, day))",
+    "CREATE TABLE IF NOT EXISTS console_report_rows (office_code TEXT NOT NULL,"
+    " day TEXT NOT NULL, kind TEXT NOT NULL, transactions BIGINT NOT NULL,"
+    " issued BIGINT NOT NULL, renewed BIGINT NOT NULL, revoked BIGINT NOT NULL,"
+    " fee_collected BIGINT NOT NULL, fee_payable BIGINT NOT NULL,"
+    " PRIMARY KEY (office_code, day, kind))",
     "CREATE TABLE IF NOT EXISTS console_sessions (token_hash TEXT PRIMARY KEY,"
     " staff_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
     " last_seen BIGINT NOT NULL)",
 )
+
+_REPORT_COLUMNS = (
+    ("office_code", "text"),
+    ("day", "text"),
+    ("kind", "text"),
+    ("transactions", "bigint"),
+    ("issued", "bigint"),
+    ("renewed", "bigint"),
+    ("revoked", "bigint"),
+    ("fee_collected", "bigint"),
+    ("fee_payable", "bigint"),
+)
+_DAY_COLUMNS = (("office_code", "text"), ("day", "text"), ("records", "bigint"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,18 +485,81 @@ class ConsoleStore:
     # -- reports and transactions ---------------------------------------------------
 
     def report(self, first: str, last: str, offices: Sequence[str]) -> list[ReportRow]:
-        """The 交付状況 of ``offices`` for each business date from ``first`` to ``last``,
-        aggregated by the database."""
+        """The 交付状況 of ``offices`` for each business date from ``first`` to ``last``.
+
+        Aggregated by the database (:func:`~sync.server.report.report_sql`) and kept per
+        office and day in ``console_report_rows``, with the number of records each day
+        had then (``console_report_days``). Records are only ever added, so a day whose
+        count (an index-only scan of ``records_by_day``) still matches is up to date;
+        the others — typically today — are aggregated again. A month already seen
+        costs two small reads, not a pass over its records.
+        """
         if not offices:
             return []
+        marks = ", ".join("?" for _ in offices)
+        scope = f" BETWEEN ? AND ? AND office_code IN ({marks})"
+        params = [first, last, *offices]
         with self._transaction() as cur:
             cur.execute(
-                self._q(report_sql(self.dialect.name, len(offices))), [first, last, *offices]
+                self._q(
+                    "SELECT office_code, business_date, COUNT(*) FROM records"  # noqa: S608
+                    f" WHERE business_date{scope} GROUP BY office_code, business_date"
+                ),
+                params,
+            )
+            live = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
+            cur.execute(
+                self._q(
+                    "SELECT office_code, day, records FROM console_report_days"  # noqa: S608
+                    f" WHERE day{scope}"
+                ),
+                params,
+            )
+            seen = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
+            stale = {key for key in live.keys() | seen.keys() if live.get(key) != seen.get(key)}
+            if stale:
+                self._refresh(cur, stale, live)
+            cur.execute(
+                self._q(
+                    "SELECT office_code, day, kind, transactions, issued, renewed, revoked,"  # noqa: S608
+                    " fee_collected, fee_payable FROM console_report_rows"
+                    f" WHERE day{scope} ORDER BY office_code, day, kind"
+                ),
+                params,
             )
             return [
                 ReportRow(str(r[0]), str(r[1]), str(r[2]), *(int(v) for v in r[3:]))
                 for r in cur.fetchall()
             ]
+
+    def _refresh(
+        self, cur: Any, stale: set[tuple[str, str]], live: dict[tuple[str, str], int]
+    ) -> None:
+        """Aggregate the stale office-days again (one pass over their offices and the
+        days from the first stale one to the last) and keep the result."""
+        offices = sorted({office for office, _ in stale})
+        first = min(day for _, day in stale)
+        last = max(day for _, day in stale)
+        cur.execute(self._q(report_sql(self.dialect.name, len(offices))), [first, last, *offices])
+        rows = [
+            (str(o), str(d), str(k), *(int(v) for v in rest)) for o, d, k, *rest in cur.fetchall()
+        ]
+        marks = ", ".join("?" for _ in offices)
+        for table in ("console_report_rows", "console_report_days"):
+            cur.execute(
+                self._q(
+                    f"DELETE FROM {table} WHERE day BETWEEN ? AND ?"  # noqa: S608
+                    f" AND office_code IN ({marks})"
+                ),
+                [first, last, *offices],
+            )
+        self.dialect.insert_rows(cur, "console_report_rows", _REPORT_COLUMNS, rows)
+        days = [
+            (office, day, count)
+            for (office, day), count in live.items()
+            if office in offices and first <= day <= last
+        ]
+        self.dialect.insert_rows(cur, "console_report_days", _DAY_COLUMNS, days)
 
     def transactions(
         self, flt: TransactionFilter, offset: int = 0, limit: int = PAGE_SIZE

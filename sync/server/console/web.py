@@ -17,6 +17,7 @@ the Back button after signing out shows nothing that was on screen.
 from __future__ import annotations
 
 import calendar
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from sync.server.console.store import (
 )
 from sync.server.report import ReportRow, report_csv_ja
 
+log = logging.getLogger(__name__)
 JST = timezone(timedelta(hours=9))
 SESSION_COOKIE = "__Host-madoguchi-console"
 LOGIN_COOKIE = "__Host-madoguchi-login"
@@ -292,6 +294,7 @@ async def _report_month(request: Request) -> Response:
         grand=grand,
         daily=daily,
         csv_link="/reports/month.csv?" + urlencode({"office": office, "month": month}),
+        pdf_link="/reports/month.pdf?" + urlencode({"office": office, "month": month}),
     )
 
 
@@ -308,6 +311,55 @@ async def _report_month_csv(request: Request) -> Response:
         headers={
             "content-disposition": (
                 f"attachment; filename=\"report_{month}.csv\"; filename*=UTF-8''{quote(name)}"
+            )
+        },
+    )
+
+
+def _month_pdf(
+    console: Console, month: str, office: str, visible: dict[str, str], rows: list[ReportRow]
+) -> bytes:
+    """The month as a printable A4 PDF (WeasyPrint): the offices' totals, and the days
+    when one office is asked for. Nothing is fetched: no URL is resolved."""
+    import weasyprint
+
+    def refuse(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ValueError(f"the console's PDF fetches nothing ({url})")
+
+    label = {code: name for code, name in visible.items()}
+    by_office = _totals(rows, lambda r: (r.office_code, month, r.certificate_type))
+    grand = _totals(rows, lambda r: ("", month, r.certificate_type))
+    summary = [(label.get(r.office_code, r.office_code), r, False) for r in by_office]
+    summary += [("合計", r, True) for r in grand]
+    sections = [{"heading": "庁舎別の月計", "first": "庁舎・窓口", "rows": summary}]
+    if office:
+        days = [(r.date, r, False) for r in rows]
+        sections.append({"heading": "日別", "first": "日付", "rows": days})
+    html = console.templates.get_template("report_print.html").render(
+        title=f"{month} の交付状況",
+        scope=label.get(office, office) if office else "担当のすべての庁舎",
+        printed=datetime.fromtimestamp(console.now(), JST).strftime("%Y-%m-%d %H:%M"),
+        sections=sections,
+        kind=lambda k: i18n.cert_kind_label(k, "ja"),
+    )
+    pdf: bytes = weasyprint.HTML(string=html, url_fetcher=refuse).write_pdf()
+    return pdf
+
+
+async def _report_month_pdf(request: Request) -> Response:
+    session = await _signed_in(request)
+    console: Console = request.app.state.console
+    visible, offices, office = await _scope(request, session.staff, Operation.READ_REPORT)
+    month, first, last = _month_param(request, console)
+    rows = await run_in_threadpool(console.store.report, first, last, offices)
+    pdf = await run_in_threadpool(_month_pdf, console, month, office, visible, rows)
+    name = f"交付状況_{office or 'all'}_{month}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "content-disposition": (
+                f"attachment; filename=\"report_{month}.pdf\"; filename*=UTF-8''{quote(name)}"
             )
         },
     )
@@ -605,8 +657,12 @@ def _guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
             )
         except _Refused as refused:
             return _error_page(request, refused.status, refused.key, await _session(request))
-        except RepositoryError:
-            return Response("503", status_code=503)
+        except RepositoryError as exc:
+            log.error("console: database error on %s: %s", request.url.path, exc)
+            return _error_page(request, 503, "unavailable", None)
+        except Exception as exc:  # the page says so; the details go to the log only
+            log.error("console: %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+            return _error_page(request, 500, "internal", None)
 
     return page
 
@@ -652,6 +708,7 @@ def console_app(store: ConsoleStore, now: Callable[[], float] = time.time) -> AS
         Route("/lang", _guarded(_language), methods=["GET"]),
         Route("/reports/month", _guarded(_report_month), methods=["GET"]),
         Route("/reports/month.csv", _guarded(_report_month_csv), methods=["GET"]),
+        Route("/reports/month.pdf", _guarded(_report_month_pdf), methods=["GET"]),
         Route("/reports/day", _guarded(_report_day), methods=["GET"]),
         Route("/transactions", _guarded(_transactions), methods=["GET"]),
         Route("/audit", _guarded(_audit), methods=["GET"]),
