@@ -105,24 +105,17 @@ def report_sql(dialect: str, offices: int) -> str:
     """
     marks = ", ".join("?" for _ in range(offices))
     if dialect == "postgresql":
-        doc = "payload::jsonb"
-        elements = (
-            "LEFT JOIN LATERAL jsonb_array_elements(recs.doc -> 'certificates') AS c(value)"
-            " ON TRUE"
-        )
         text = "({json} ->> '{name}')"
         # An integer that fits in bigint (Python's report takes any int; no fee is that big).
         # No question mark in the pattern: the dialect turns every one into a parameter.
         yen = (
-            "CASE WHEN jsonb_typeof(doc -> '{name}') = 'number'"
-            " AND (doc ->> '{name}') ~ '^-{{0,1}}[0-9]{{1,18}}$' THEN (doc ->> '{name}')::bigint"
+            "CASE WHEN jsonb_typeof(d.{name}) = 'number'"
+            " AND d.{name}::text ~ '^-{{0,1}}[0-9]{{1,18}}$' THEN d.{name}::text::bigint"
             " ELSE 0 END"
         )
         # psycopg reads a bare percent sign as a parameter: MOD() instead.
         mod = "MOD({a}, {b})"
     else:
-        doc = "payload"
-        elements = "LEFT JOIN json_each(recs.doc, '$.certificates') AS c"
         text = "json_extract({json}, '$.{name}')"
         yen = (
             "CASE WHEN json_type(doc, '$.{name}') = 'integer'"
@@ -134,6 +127,41 @@ def report_sql(dialect: str, offices: int) -> str:
 
     def count(k: str, a: str) -> str:
         return f"SUM(CASE WHEN {kind} = '{k}' AND {action} = '{a}' THEN 1 ELSE 0 END)"
+
+    def counts() -> str:
+        return (
+            f"{count('auth', 'issued')} AS a_iss, {count('auth', 'renewed')} AS a_ren,"
+            f" {count('auth', 'revoked')} AS a_rev, {count('sign', 'issued')} AS s_iss,"
+            f" {count('sign', 'renewed')} AS s_ren, {count('sign', 'revoked')} AS s_rev"
+        )
+
+    fees = (
+        f"{yen.format(name='fee_collected_yen')} AS coll,"
+        f" {yen.format(name='fee_payable_jlis_yen')} AS pay"
+    )
+    where = f"business_date BETWEEN ? AND ? AND office_code IN ({marks})"
+    if dialect == "postgresql":
+        # Each payload is parsed once, by jsonb_to_record in FROM (a cast in the select
+        # list would be copied into every use and parsed again each time), and its
+        # certificates are counted by an aggregate over its own array: no grouping of
+        # the whole month by record.
+        per = f"""
+  SELECT r.office_code, r.business_date AS day, k.*, {fees}
+  FROM records AS r
+  CROSS JOIN LATERAL jsonb_to_record(r.payload::jsonb)
+    AS d(certificates jsonb, fee_collected_yen jsonb, fee_payable_jlis_yen jsonb)
+  CROSS JOIN LATERAL (
+    SELECT {counts()} FROM jsonb_array_elements(d.certificates) AS c(value)
+  ) AS k
+  WHERE r.{where}"""
+    else:
+        per = f"""
+  SELECT r.office_code, r.business_date AS day, {counts()},
+    MAX({yen.format(name="fee_collected_yen")}) AS coll,
+    MAX({yen.format(name="fee_payable_jlis_yen")}) AS pay
+  FROM (SELECT *, payload AS doc FROM records WHERE {where}) AS r
+  LEFT JOIN json_each(r.doc, '$.certificates') AS c
+  GROUP BY r.device_id, r.seq, r.office_code, r.business_date"""
 
     def rest(fee: str) -> str:  # the remainder of fee / n, 0 <= rest < n (Python's divmod)
         inner = mod.format(a=fee, b="n")
@@ -150,8 +178,8 @@ def report_sql(dialect: str, offices: int) -> str:
             f" CASE WHEN n = 0 THEN {fee} ELSE 0 END AS none_{fee}"
         )
 
-    def per_kind(k: str, touched: str, counts: tuple[str, str, str]) -> str:
-        iss, ren, rev = counts
+    def per_kind(k: str, touched: str, columns: tuple[str, str, str]) -> str:
+        iss, ren, rev = columns
         return (
             f"SELECT office_code, day, '{k}' AS kind,"  # noqa: S608 - fragments of this module
             f" SUM(CASE WHEN {touched} THEN 1 ELSE 0 END), SUM({iss}), SUM({ren}), SUM({rev}),"
@@ -159,24 +187,18 @@ def report_sql(dialect: str, offices: int) -> str:
             f" HAVING SUM(CASE WHEN {touched} THEN 1 ELSE 0 END) > 0"
         )
 
+    # PostgreSQL would copy each record's fee expressions into every share formula that
+    # uses them; materialised, they are computed once per record.
+    materialized = "MATERIALIZED " if dialect == "postgresql" else ""
     return f"""
-WITH recs AS (
-  SELECT office_code, business_date AS day, device_id, seq, {doc} AS doc FROM records
-  WHERE business_date BETWEEN ? AND ? AND office_code IN ({marks})
-),
-per AS (
-  SELECT recs.office_code, recs.day,
-    {count("auth", "issued")} AS a_iss, {count("auth", "renewed")} AS a_ren,
-    {count("auth", "revoked")} AS a_rev, {count("sign", "issued")} AS s_iss,
-    {count("sign", "renewed")} AS s_ren, {count("sign", "revoked")} AS s_rev,
-    MAX({yen.format(name="fee_collected_yen")}) AS coll,
-    MAX({yen.format(name="fee_payable_jlis_yen")}) AS pay
-  FROM recs {elements}
-  GROUP BY recs.device_id, recs.seq, recs.office_code, recs.day
+WITH per AS {materialized}({per}
 ),
 paid AS (
-  SELECT per.*, a_iss + a_ren AS a_paid, s_iss + s_ren AS s_paid,
-    a_iss + a_ren + s_iss + s_ren AS n
+  SELECT office_code, day, COALESCE(a_iss, 0) AS a_iss, COALESCE(a_ren, 0) AS a_ren,
+    COALESCE(a_rev, 0) AS a_rev, COALESCE(s_iss, 0) AS s_iss, COALESCE(s_ren, 0) AS s_ren,
+    COALESCE(s_rev, 0) AS s_rev, coll, pay,
+    COALESCE(a_iss + a_ren, 0) AS a_paid, COALESCE(s_iss + s_ren, 0) AS s_paid,
+    COALESCE(a_iss + a_ren + s_iss + s_ren, 0) AS n
   FROM per
 ),
 shares AS (

@@ -28,7 +28,7 @@ from madoguchi.errors import ConfigError
 from sync import pki
 from sync.server.console.store import ConsoleStore
 from sync.server.console.web import console_app
-from sync.server.repository import Dialect, PostgresDialect
+from sync.server.repository import Dialect, PostgresDialect, open_repository
 
 
 def dialect_for(database: str) -> Dialect:
@@ -41,7 +41,10 @@ def dialect_for(database: str) -> Dialect:
 
 
 def open_console_store(database: str) -> ConsoleStore:
-    """The console's store on the server's database."""
+    """The console's store on the server's database; the server's own tables are made
+    (or migrated) first by the repository, so that the first administrator can be added
+    before the server has ever run."""
+    open_repository(database).close()
     return ConsoleStore(dialect_for(database))
 
 

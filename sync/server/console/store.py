@@ -540,6 +540,9 @@ class ConsoleStore:
         offices = sorted({office for office, _ in stale})
         first = min(day for _, day in stale)
         last = max(day for _, day in stale)
+        if self.dialect.name == "postgresql":
+            # Compiling this many expressions (JIT) costs more than the month it runs over.
+            cur.execute("SET LOCAL jit = off")
         cur.execute(self._q(report_sql(self.dialect.name, len(offices))), [first, last, *offices])
         rows = [
             (str(o), str(d), str(k), *(int(v) for v in rest)) for o, d, k, *rest in cur.fetchall()
