@@ -278,6 +278,30 @@ def test_an_office_a_manager_cannot_reach_office_b(console: Console) -> None:
         assert response.status == 404, path
         bodies.append(_main_text(page))
     assert bodies[0] == bodies[1]
+    # Nor make an account for office B, nor lift the lock of one, with a valid token.
+    page.goto(console.url + "/staff")
+    token = page.get_attribute("form.stacked input[name=csrf]", "value")
+    assert token
+    made = page.request.post(
+        console.url + "/staff",
+        form={
+            "csrf": token,
+            "staff_id": "sneak1",
+            "display_name": "潜入",
+            "role": "staff",
+            f"office:{OFFICE_B}": OFFICE_B,
+            "password": "long enough password",
+        },
+    )
+    assert made.status == 404
+    assert console.store.staff("sneak1") is None
+    other_office = console.account(Role.STAFF, [OFFICE_B], name="北 太郎")
+    lifted = page.request.post(
+        console.url + "/staff/unlock", form={"csrf": token, "staff_id": other_office.staff_id}
+    )
+    assert lifted.status == 404
+    audit = [(r.action, r.detail) for r in console.store.audit(None)]
+    assert ("unlocked", other_office.staff_id) not in audit
     # Office staff (not the administrator) see neither the audit nor the accounts.
     clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
     other = console.page()

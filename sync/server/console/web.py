@@ -526,9 +526,7 @@ async def _staff(request: Request) -> Response:
         role = Role(form.get("role", ""))
     except ValueError as exc:
         raise _Refused(400, "bad_request") from exc
-    offices = [o for o in request.query_params.getlist("office")] + [
-        v for k, v in form.items() if k.startswith("office:")
-    ]
+    offices = [k.removeprefix("office:") for k in form if k.startswith("office:")]
     if role is Role.IT and staff.role.office_bound:
         raise _Refused(403, "forbidden")
     if role not in (Role.STAFF, Role.ADMINISTRATOR, Role.IT):
