@@ -113,6 +113,17 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "totp_secret": ("認証アプリ用の秘密鍵", "Authenticator secret"),
     "unlocked": ("ロックを解除しました。", "The lock was lifted."),
+    "staff_exists": ("その職員IDは既に使われています。", "That staff ID is already taken."),
+    "password_short": (
+        "パスワードは12文字以上の、表示できる文字で入力してください。",
+        "The password needs at least 12 printable characters.",
+    ),
+    "need_office": ("担当庁舎を1つ以上選んでください。", "Choose at least one office."),
+    "bad_staff_id": (
+        "職員IDは64文字以内の半角英数字と記号で、空白とコロンは使えません。",
+        "A staff ID is up to 64 ASCII characters, no space or colon.",
+    ),
+    "bad_name": ("氏名は64文字以内で入力してください。", "A name is 1-64 characters."),
     "yes": ("はい", "yes"),
     "print_note": ("印刷日時", "Printed"),
 }

@@ -548,8 +548,24 @@ async def _staff(request: Request) -> Response:
         )
     except ConfigError as exc:
         kept = {k: v for k, v in form.items() if k not in ("password", "csrf")}
-        return await _staff_page(request, session, status=400, message=str(exc), form=kept)
+        message = i18n.t(_account_problem(str(exc)), _lang(request))
+        return await _staff_page(request, session, status=400, message=message, form=kept)
     return await _staff_page(request, session, added=added)
+
+
+def _account_problem(error: str) -> str:
+    """The console string for why the store refused a new account (its errors are the
+    CLI's English; a Japanese page shows its own words)."""
+    for needle, key in (
+        ("already", "staff_exists"),
+        ("password", "password_short"),
+        ("at least one office", "need_office"),
+        ("staff id", "bad_staff_id"),
+        ("display name", "bad_name"),
+    ):
+        if needle in error:
+            return key
+    return "bad_request"
 
 
 async def _unlock(request: Request) -> Response:
