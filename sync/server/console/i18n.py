@@ -182,6 +182,19 @@ def action_label(action: str, lang: str) -> str:
     return pick(_ACTIONS.get(action, ("その他", action)), lang)
 
 
+_ACTORS = {
+    "anonymous": ("（不明な職員ID）", "(unknown staff ID)"),
+    "server-cli": ("サーバーのコマンド", "server command"),
+}
+
+
+def actor_label(actor: str, lang: str) -> str:
+    """Who did it: a staff id, or the server's command line."""
+    if actor.startswith("staff:"):
+        return actor.removeprefix("staff:")
+    return pick(_ACTORS.get(actor, (actor, actor)), lang)
+
+
 def detail_label(detail: str, lang: str) -> str:
     """An audit detail: a reason code in words, or the stored text (an account id)."""
     pair = _DETAILS.get(detail)

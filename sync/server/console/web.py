@@ -472,11 +472,13 @@ async def _audit(request: Request) -> Response:
         # An administrator sees its offices' entries and the sign-ins of their staff.
         actors = [f"staff:{s.staff_id}" for s in staff if set(s.offices) <= set(offices)]
     rows = await run_in_threadpool(console.store.audit, offices, actors)
+    names = await run_in_threadpool(console.store.offices)
     return _render(
         request,
         "audit.html",
         session=session,
         rows=rows,
+        names=names,
         when=lambda at: datetime.fromtimestamp(at, JST).strftime("%Y-%m-%d %H:%M:%S"),
     )
 
