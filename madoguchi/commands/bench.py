@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 #: Benchmark areas; each is ``madoguchi.bench.<name>``.
-BENCH_AREAS: tuple[str, ...] = ("card", "pinpad", "sync", "tui", "update", "server")
+BENCH_AREAS: tuple[str, ...] = ("card", "console", "pinpad", "server", "sync", "tui", "update")
 
 
 def register(sub: Any) -> None:

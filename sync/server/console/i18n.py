@@ -1,0 +1,255 @@
+"""Every string the console shows, Japanese first, English on the switch.
+
+Codes that the records and the database hold (``sign``, ``continue``, ``withdrawn``,
+``2-1-1``) are never shown raw on a Japanese page: they go through the labels here,
+which reuse the counter's own catalogue (``device.procedures.texts``) so the clerk
+and the office read the same words.
+"""
+
+from __future__ import annotations
+
+from device.procedures import PROCEDURES, texts
+from device.records import AbandonmentReason, Decision
+from sync.server.authz import Role
+
+LANGUAGES = ("ja", "en")
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "app": ("窓口 管理コンソール", "madoguchi office console"),
+    "skip": ("本文へ移動", "Skip to content"),
+    "nav.month": ("月次交付状況", "Monthly issuance"),
+    "nav.day": ("日次交付状況", "Daily issuance"),
+    "nav.transactions": ("取引一覧", "Transactions"),
+    "nav.audit": ("監査ログ", "Audit log"),
+    "nav.staff": ("職員アカウント", "Staff accounts"),
+    "sign_out": ("サインアウト", "Sign out"),
+    "language": ("English", "日本語"),
+    "signed_in_as": ("サインイン中", "Signed in as"),
+    "sign_in": ("サインイン", "Sign in"),
+    "staff_id": ("職員ID", "Staff ID"),
+    "password": ("パスワード", "Password"),
+    "code": ("確認コード（6桁）", "Verification code (6 digits)"),
+    "code_hint": ("認証アプリに表示される6桁の数字", "The 6 digits your authenticator app shows"),
+    "sign_in_failed": (
+        "サインインできませんでした。職員ID・パスワード・確認コードを確かめてください。"
+        "続けて5回誤るとしばらくサインインできなくなります。",
+        "Could not sign in. Check your staff ID, password and code. After 5 failures in a"
+        " row, signing in is locked for a while.",
+    ),
+    "signed_out": ("サインアウトしました。", "You are signed out."),
+    "expired": (
+        "サインインの有効期限が切れました。もう一度サインインしてください。",
+        "Your session has ended. Please sign in again.",
+    ),
+    "csrf": (
+        "この操作は受け付けられませんでした（画面が古いか、別の画面からの送信です）。"
+        "画面を開き直してもう一度操作してください。",
+        "This request was refused (the page was out of date or the form came from elsewhere)."
+        " Open the page again and retry.",
+    ),
+    "not_found": ("ページが見つかりません。", "Page not found."),
+    "unavailable": (
+        "データベースに接続できません。しばらくしてからもう一度開いてください。",
+        "The database cannot be reached. Please try again shortly.",
+    ),
+    "internal": (
+        "サーバーでエラーが起きました。情報システム担当に連絡してください。",
+        "The server failed. Please tell IT.",
+    ),
+    "forbidden": ("このページを表示する権限がありません。", "You may not see this page."),
+    "bad_request": ("入力に誤りがあります。", "The request is not valid."),
+    "office": ("庁舎・窓口", "Office"),
+    "all_offices": ("担当のすべて", "All of mine"),
+    "month": ("対象月", "Month"),
+    "date": ("日付", "Date"),
+    "show": ("表示", "Show"),
+    "csv": ("CSVダウンロード", "Download CSV"),
+    "pdf": ("印刷用PDF", "Printable PDF"),
+    "type": ("証明書の種類", "Certificate type"),
+    "transactions": ("取引件数", "Transactions"),
+    "issued": ("発行", "Issued"),
+    "renewed": ("更新", "Renewed"),
+    "revoked": ("失効", "Revoked"),
+    "fee_collected": ("徴収手数料（円）", "Fees collected (yen)"),
+    "fee_payable": ("機構への納付額（円）", "Payable to J-LIS (yen)"),
+    "total": ("合計", "Total"),
+    "month_total": ("月計", "Month total"),
+    "no_rows": ("該当するデータはありません。", "Nothing to show."),
+    "report_month_title": ("{month} の交付状況", "Issuance in {month}"),
+    "report_day_title": ("{date} の交付状況", "Issuance on {date}"),
+    "txn_title": ("取引一覧", "Transactions"),
+    "from": ("開始日", "From"),
+    "to": ("終了日", "To"),
+    "counter": ("窓口端末", "Counter"),
+    "procedure": ("手続", "Procedure"),
+    "decision": ("判定", "Decision"),
+    "abandonment": ("中止理由", "Reason stopped"),
+    "operator": ("担当者", "Operator"),
+    "any": ("指定なし", "Any"),
+    "completed_at": ("完了日時", "Completed"),
+    "citations": ("根拠", "Citations"),
+    "certificates": ("証明書", "Certificates"),
+    "fee": ("手数料（円）", "Fee (yen)"),
+    "next": ("次の50件", "Next 50"),
+    "previous": ("前の50件", "Previous 50"),
+    "filter": ("絞り込み", "Filter"),
+    "audit_title": ("監査ログ", "Audit log"),
+    "at": ("日時", "When"),
+    "actor": ("操作者", "Who"),
+    "action": ("操作", "What"),
+    "detail": ("内容", "Detail"),
+    "staff_title": ("職員アカウント", "Staff accounts"),
+    "display_name": ("氏名（表示名）", "Display name"),
+    "role": ("役割", "Role"),
+    "offices": ("担当庁舎", "Offices"),
+    "locked": ("ロック中", "Locked"),
+    "unlock": ("ロック解除", "Unlock"),
+    "add_staff": ("職員を追加", "Add staff"),
+    "initial_password": ("初期パスワード（12文字以上）", "Initial password (12+ characters)"),
+    "added": (
+        "職員アカウントを作成しました。次の内容は今回だけ表示されます。本人の認証アプリに登録してください。",
+        "The account was made. What follows is shown only now: enrol it in the person's"
+        " authenticator app.",
+    ),
+    "totp_secret": ("認証アプリ用の秘密鍵", "Authenticator secret"),
+    "unlocked": ("ロックを解除しました。", "The lock was lifted."),
+    "staff_exists": ("その職員IDは既に使われています。", "That staff ID is already taken."),
+    "password_short": (
+        "パスワードは12文字以上の、表示できる文字で入力してください。",
+        "The password needs at least 12 printable characters.",
+    ),
+    "need_office": ("担当庁舎を1つ以上選んでください。", "Choose at least one office."),
+    "bad_staff_id": (
+        "職員IDは64文字以内の半角英数字と記号で、空白とコロンは使えません。",
+        "A staff ID is up to 64 ASCII characters, no space or colon.",
+    ),
+    "bad_name": ("氏名は64文字以内で入力してください。", "A name is 1-64 characters."),
+    "yes": ("はい", "yes"),
+    "print_note": ("印刷日時", "Printed"),
+}
+
+_ROLES = {
+    Role.STAFF: ("窓口職員", "office staff"),
+    Role.ADMINISTRATOR: ("市区町村管理者", "municipality administrator"),
+    Role.IT: ("情報システム担当", "IT"),
+}
+
+_ACTIONS = {
+    "signed_in": ("サインイン", "signed in"),
+    "signed_out": ("サインアウト", "signed out"),
+    "sign_in_failed": ("サインイン失敗", "sign-in failed"),
+    "sign_in_refused": ("サインイン拒否（ロック中）", "sign-in refused (locked)"),
+    "locked_out": ("アカウントをロック", "account locked"),
+    "unlocked": ("ロック解除", "lock lifted"),
+    "staff_added": ("職員アカウント作成", "staff account added"),
+    "office_named": ("庁舎名の設定", "office named"),
+}
+
+#: The reasons the audit gives in its detail column (anything else is shown as stored).
+_DETAILS = {
+    "unknown_account": ("存在しない職員ID", "unknown staff ID"),
+    "wrong_password": ("パスワード誤り", "wrong password"),
+    "wrong_code": ("確認コード誤り", "wrong code"),
+    "locked": ("ロック中", "locked"),
+    "too_many_failures": ("連続失敗", "too many failures"),
+}
+
+_CERT_KINDS = {"none": ("証明書なし", "no certificate")}
+_CERT_ACTIONS = {
+    "issued": ("発行", "issued"),
+    "renewed": ("更新", "renewed"),
+    "revoked": ("失効", "revoked"),
+}
+
+
+def pick(pair: tuple[str, str], lang: str) -> str:
+    """The ``lang`` half of a (ja, en) pair."""
+    return pair[1] if lang == "en" else pair[0]
+
+
+def t(key: str, lang: str, **params: str) -> str:
+    """A console string."""
+    return pick(_TEXT[key], lang).format(**params)
+
+
+def role_label(role: Role, lang: str) -> str:
+    """A role as the pages name it."""
+    return pick(_ROLES.get(role, (role.value, role.value)), lang)
+
+
+def action_label(action: str, lang: str) -> str:
+    """An audit action as the pages name it."""
+    return pick(_ACTIONS.get(action, ("その他", action)), lang)
+
+
+_ACTORS = {
+    "anonymous": ("（不明な職員ID）", "(unknown staff ID)"),
+    "server-cli": ("サーバーのコマンド", "server command"),
+}
+
+
+def actor_label(actor: str, lang: str) -> str:
+    """Who did it: a staff id, or the server's command line."""
+    if actor.startswith("staff:"):
+        return actor.removeprefix("staff:")
+    return pick(_ACTORS.get(actor, (actor, actor)), lang)
+
+
+def detail_label(detail: str, lang: str) -> str:
+    """An audit detail: a reason code in words, or the stored text (an account id)."""
+    pair = _DETAILS.get(detail)
+    return pick(pair, lang) if pair else detail
+
+
+def cert_kind_label(kind: str, lang: str) -> str:
+    """署名用電子証明書, 利用者証明用電子証明書 or 証明書なし."""
+    if kind in _CERT_KINDS:
+        return pick(_CERT_KINDS[kind], lang)
+    if kind in ("sign", "auth"):
+        return texts.value_label(kind, lang)
+    return "その他" if lang == "ja" else kind
+
+
+def cert_action_label(action: str, lang: str) -> str:
+    """発行, 更新 or 失効."""
+    return pick(_CERT_ACTIONS.get(action, ("その他", action)), lang)
+
+
+def procedure_label(pid: str, lang: str) -> str:
+    """「第2-1-(1) 新規発行…」: the citation and the counter's own title."""
+    info = PROCEDURES.get(pid)
+    if info is None:
+        return "不明な手続" if lang == "ja" else f"unknown procedure {pid}"
+    return f"{info.citation} {info.title(lang)}"
+
+
+def decision_label(decision: str, lang: str) -> str:
+    """受付不可, 手続を継続 …"""
+    try:
+        return texts.decision_label(decision, lang)
+    except KeyError:
+        return "不明" if lang == "ja" else decision
+
+
+def abandonment_label(reason: str, lang: str) -> str:
+    """申請取下げ, 書類不備 … (empty for a record that was not stopped)."""
+    if not reason:
+        return ""
+    if reason not in texts.ABANDONMENT_REASONS:
+        return "不明" if lang == "ja" else reason
+    return texts.abandonment_label(reason, lang)
+
+
+def procedure_choices(lang: str) -> list[tuple[str, str]]:
+    """``(id, label)`` of every procedure, for the filter."""
+    return [(pid, procedure_label(pid, lang)) for pid in PROCEDURES]
+
+
+def decision_choices(lang: str) -> list[tuple[str, str]]:
+    """``(value, label)`` of every decision, for the filter."""
+    return [(d.value, decision_label(d.value, lang)) for d in Decision]
+
+
+def abandonment_choices(lang: str) -> list[tuple[str, str]]:
+    """``(value, label)`` of every abandonment reason, for the filter."""
+    return [(r.value, abandonment_label(r.value, lang)) for r in AbandonmentReason]

@@ -1,0 +1,629 @@
+"""The console's tables, next to the server's in the same database.
+
+Staff accounts and their offices, server-side sessions, the console's audit log and
+the offices' display names live in ``console_*`` tables, made here on start-up
+(``CREATE … IF NOT EXISTS``). The 交付状況 report and the transaction list are read
+from the server's ``records`` table with SQL that aggregates and filters in the
+database (:func:`sync.server.report.report_sql`), so a month of a municipality never
+comes into Python row by row.
+
+The store keeps its own connection (through the repository's :class:`Dialect`) so
+that a slow report page never holds the lock the devices' ingest takes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from madoguchi.errors import ConfigError
+from sync.errors import RepositoryError
+from sync.server.authz import Principal, Role
+from sync.server.console import accounts
+from sync.server.report import ReportRow, report_sql
+from sync.server.repository import Dialect
+
+#: Consecutive failed sign-ins that lock an account, and for how long.
+LOCK_AFTER = 5
+LOCK_SECONDS = 15 * 60
+#: A session ends after this long unused, and in any case after ``SESSION_MAX``.
+SESSION_IDLE = 30 * 60
+SESSION_MAX = 12 * 60 * 60
+#: Transactions on one page of the list.
+PAGE_SIZE = 50
+#: The roles a console account may have.
+STAFF_ROLES = (Role.STAFF, Role.ADMINISTRATOR, Role.IT)
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS console_staff (staff_id TEXT PRIMARY KEY,"
+    " display_name TEXT NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+    " totp_secret TEXT NOT NULL, totp_last_step BIGINT NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS console_staff_offices (staff_id TEXT NOT NULL,"
+    " office_code TEXT NOT NULL, PRIMARY KEY (staff_id, office_code))",
+    "CREATE TABLE IF NOT EXISTS console_offices (office_code TEXT PRIMARY KEY, name TEXT NOT NULL)",
+    # The report per office and day as last aggregated, and how many records the day
+    # had then (ConsoleStore.report).
+    "CREATE TABLE IF NOT EXISTS console_report_days (office_code TEXT NOT NULL,"
+    " day TEXT NOT NULL, records BIGINT NOT NULL, PRIMARY KEY (office_code, day))",
+    "CREATE TABLE IF NOT EXISTS console_report_rows (office_code TEXT NOT NULL,"
+    " day TEXT NOT NULL, kind TEXT NOT NULL, transactions BIGINT NOT NULL,"
+    " issued BIGINT NOT NULL, renewed BIGINT NOT NULL, revoked BIGINT NOT NULL,"
+    " fee_collected BIGINT NOT NULL, fee_payable BIGINT NOT NULL,"
+    " PRIMARY KEY (office_code, day, kind))",
+    "CREATE TABLE IF NOT EXISTS console_sessions (token_hash TEXT PRIMARY KEY,"
+    " staff_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
+    " last_seen BIGINT NOT NULL)",
+)
+
+_REPORT_COLUMNS = (
+    ("office_code", "text"),
+    ("day", "text"),
+    ("kind", "text"),
+    ("transactions", "bigint"),
+    ("issued", "bigint"),
+    ("renewed", "bigint"),
+    ("revoked", "bigint"),
+    ("fee_collected", "bigint"),
+    ("fee_payable", "bigint"),
+)
+_DAY_COLUMNS = (("office_code", "text"), ("day", "text"), ("records", "bigint"))
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A console account as the pages see it (no secret)."""
+
+    staff_id: str
+    display_name: str
+    role: Role
+    offices: tuple[str, ...]
+    locked: bool = False
+
+    def principal(self, office: str | None) -> Principal:
+        """The principal asking about ``office``: its own when the account has it."""
+        own = office if office is not None and office in self.offices else None
+        return Principal(self.role, own, name=self.staff_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in browser."""
+
+    staff: Staff
+    csrf: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One entry of the console's audit log."""
+
+    id: int
+    at: int
+    actor: str
+    action: str
+    office_code: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    """What the transaction list is narrowed to (empty strings: any)."""
+
+    first: str
+    last: str
+    offices: tuple[str, ...]
+    device_id: str = ""
+    procedure: str = ""
+    decision: str = ""
+    abandonment: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    """What the list shows of one record: never personal data (the record has none,
+    and only these fields leave the database)."""
+
+    business_date: str
+    office_code: str
+    device_id: str
+    seq: int
+    completed_at: str
+    procedure: str
+    decision: str
+    abandonment: str
+    operator: str
+    citations: tuple[str, ...]
+    certificates: tuple[tuple[str, str], ...]  # (kind, action)
+    fee_collected_yen: int
+
+
+class ConsoleStore:
+    """The console's storage on the server's database (SQLite or PostgreSQL)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._lock = threading.Lock()
+        self._conn = dialect.connect()
+        with self._transaction() as cur:
+            for statement in _DDL:
+                cur.execute(statement)
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS console_audit"
+                f" ({dialect.audit_id}, at BIGINT NOT NULL, actor TEXT NOT NULL,"
+                " action TEXT NOT NULL, office_code TEXT, detail TEXT NOT NULL)"
+            )
+
+    def close(self) -> None:
+        """Release the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _q(self, text: str) -> str:
+        return self.dialect.sql(text)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        errors = self.dialect.error_types()
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                self.dialect.begin(self._conn)
+                yield cur
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(*errors):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, errors):
+                    if self.dialect.is_broken(self._conn):
+                        with suppress(RepositoryError, *errors):
+                            self._conn = self.dialect.connect()
+                    raise RepositoryError(f"database error: {exc}") from exc
+                raise
+            finally:
+                cur.close()
+
+    def _audit(self, cur: Any, actor: str, action: str, office: str | None, detail: str) -> None:
+        cur.execute(
+            self._q(
+                "INSERT INTO console_audit (at, actor, action, office_code, detail)"
+                " VALUES (?, ?, ?, ?, ?)"
+            ),
+            [int(time.time()), actor, action, office, detail],
+        )
+
+    # -- accounts -----------------------------------------------------------------
+
+    def add_staff(
+        self,
+        staff_id: str,
+        display_name: str,
+        role: Role,
+        password: str,
+        offices: Sequence[str],
+        *,
+        actor: str,
+    ) -> accounts.NewAccount:
+        """Make an account; returns its TOTP enrolment (shown once, never again)."""
+        accounts.check_staff_id(staff_id)
+        if role not in STAFF_ROLES:
+            raise ConfigError(f"a console account is staff, administrator or IT, not {role.value}")
+        if role.office_bound and not offices:
+            raise ConfigError("office staff and administrators need at least one office")
+        if not display_name.strip() or not display_name.isprintable() or len(display_name) > 64:
+            raise ConfigError("a display name is 1-64 printable characters")
+        if any(not o or len(o) > 16 or not o.isprintable() for o in offices):
+            raise ConfigError("an office code is 1-16 printable characters")
+        problem = accounts.password_problem(password)
+        if problem:
+            raise ConfigError(f"the password needs {problem}")
+        secret = accounts.new_totp_secret()
+        digest = accounts.hash_password(password)
+        with self._transaction() as cur:
+            cur.execute(self._q("SELECT 1 FROM console_staff WHERE staff_id = ?"), [staff_id])
+            if cur.fetchone() is not None:
+                raise ConfigError(f"there is already a staff account {staff_id!r}")
+            cur.execute(
+                self._q(
+                    "INSERT INTO console_staff (staff_id, display_name, role, password_hash,"
+                    " totp_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                [staff_id, display_name, role.value, digest, secret, int(time.time())],
+            )
+            for office in sorted(set(offices)):
+                cur.execute(
+                    self._q(
+                        "INSERT INTO console_staff_offices (staff_id, office_code) VALUES (?, ?)"
+                    ),
+                    [staff_id, office],
+                )
+            owned: list[str | None] = [*sorted(set(offices))] or [None]
+            for place in owned:
+                self._audit(cur, actor, "staff_added", place, staff_id)
+        return accounts.NewAccount(staff_id, secret, accounts.totp_uri(secret, staff_id))
+
+    def _staff(self, cur: Any, staff_id: str, now: float) -> Staff | None:
+        cur.execute(
+            self._q(
+                "SELECT display_name, role, locked_until FROM console_staff WHERE staff_id = ?"
+            ),
+            [staff_id],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cur.execute(
+            self._q(
+                "SELECT office_code FROM console_staff_offices WHERE staff_id = ?"
+                " ORDER BY office_code"
+            ),
+            [staff_id],
+        )
+        offices = tuple(str(r[0]) for r in cur.fetchall())
+        return Staff(staff_id, str(row[0]), Role(row[1]), offices, int(row[2]) > now)
+
+    def sign_in(self, staff_id: str, password: str, code: str, now: float) -> Staff | None:
+        """The account if all three are right and it is not locked; else None, whatever
+        was wrong (the page says the same for all). Failures count towards the lock."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT password_hash, totp_secret, totp_last_step, failures, locked_until"  # noqa: S608
+                    f" FROM console_staff WHERE staff_id = ?{self.dialect.for_update}"
+                ),
+                [staff_id],
+            )
+            row = cur.fetchone()
+            if row is None:
+                accounts.check_password(password, accounts.DUMMY_HASH)  # same time as a miss
+                self._audit(cur, "anonymous", "sign_in_failed", None, "unknown_account")
+                return None
+            stored, secret, last_step, failures, locked_until = row
+            password_ok = accounts.check_password(password, str(stored))
+            step = accounts.totp_step(str(secret), code, now, int(last_step))
+            if int(locked_until) > now:
+                self._audit(cur, f"staff:{staff_id}", "sign_in_refused", None, "locked")
+                return None
+            if not password_ok or step is None:
+                failures = int(failures) + 1
+                lock = int(now) + LOCK_SECONDS if failures >= LOCK_AFTER else 0
+                cur.execute(
+                    self._q(
+                        "UPDATE console_staff SET failures = ?, locked_until = ? WHERE staff_id = ?"
+                    ),
+                    [0 if lock else failures, lock, staff_id],
+                )
+                why = "wrong_password" if not password_ok else "wrong_code"
+                self._audit(cur, f"staff:{staff_id}", "sign_in_failed", None, why)
+                if lock:
+                    self._audit(cur, f"staff:{staff_id}", "locked_out", None, "too_many_failures")
+                return None
+            cur.execute(
+                self._q(
+                    "UPDATE console_staff SET failures = 0, totp_last_step = ? WHERE staff_id = ?"
+                ),
+                [step, staff_id],
+            )
+            self._audit(cur, f"staff:{staff_id}", "signed_in", None, "")
+            return self._staff(cur, staff_id, now)
+
+    def unlock(self, staff_id: str, *, actor: str) -> None:
+        """Lift a lock-out."""
+        with self._transaction() as cur:
+            found = self._staff(cur, staff_id, time.time())
+            if found is None:
+                raise ConfigError(f"no staff account {staff_id!r}")
+            cur.execute(
+                self._q(
+                    "UPDATE console_staff SET failures = 0, locked_until = 0 WHERE staff_id = ?"
+                ),
+                [staff_id],
+            )
+            places: tuple[str | None, ...] = found.offices or (None,)
+            for place in places:
+                self._audit(cur, actor, "unlocked", place, staff_id)
+
+    def staff(self, staff_id: str) -> Staff | None:
+        """One account, or None."""
+        with self._transaction() as cur:
+            return self._staff(cur, staff_id, time.time())
+
+    def list_staff(self, offices: Sequence[str] | None) -> list[Staff]:
+        """The accounts that have one of ``offices`` (None: all)."""
+        with self._transaction() as cur:
+            if offices is None:
+                cur.execute("SELECT staff_id FROM console_staff ORDER BY staff_id")
+            else:
+                if not offices:
+                    return []
+                marks = ", ".join("?" for _ in offices)
+                cur.execute(
+                    self._q(
+                        "SELECT DISTINCT staff_id FROM console_staff_offices"  # noqa: S608
+                        f" WHERE office_code IN ({marks}) ORDER BY staff_id"
+                    ),
+                    list(offices),
+                )
+            ids = [str(r[0]) for r in cur.fetchall()]
+            now = time.time()
+            return [s for i in ids if (s := self._staff(cur, i, now)) is not None]
+
+    # -- sessions -------------------------------------------------------------------
+
+    def open_session(self, staff_id: str, now: float) -> tuple[str, str]:
+        """A new session for a signed-in account: ``(session token, CSRF token)``."""
+        token, csrf = accounts.new_token(), accounts.new_token()
+        with self._transaction() as cur:
+            cur.execute(
+                self._q("DELETE FROM console_sessions WHERE last_seen < ? OR created_at < ?"),
+                [int(now) - SESSION_IDLE, int(now) - SESSION_MAX],
+            )
+            cur.execute(
+                self._q(
+                    "INSERT INTO console_sessions (token_hash, staff_id, csrf, created_at,"
+                    " last_seen) VALUES (?, ?, ?, ?, ?)"
+                ),
+                [accounts.token_digest(token), staff_id, csrf, int(now), int(now)],
+            )
+        return token, csrf
+
+    def session(self, token: str, now: float) -> Session | None:
+        """The live session of ``token`` (its idle clock restarted), or None."""
+        digest = accounts.token_digest(token)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT staff_id, csrf, created_at, last_seen FROM console_sessions"
+                    " WHERE token_hash = ?"
+                ),
+                [digest],
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            if int(row[3]) < now - SESSION_IDLE or int(row[2]) < now - SESSION_MAX:
+                cur.execute(self._q("DELETE FROM console_sessions WHERE token_hash = ?"), [digest])
+                return None
+            staff = self._staff(cur, str(row[0]), now)
+            if staff is None:
+                return None
+            if int(row[3]) < int(now):
+                cur.execute(
+                    self._q("UPDATE console_sessions SET last_seen = ? WHERE token_hash = ?"),
+                    [int(now), digest],
+                )
+            return Session(staff, str(row[1]))
+
+    def close_session(self, token: str, staff_id: str) -> None:
+        """Sign out: the session is gone from the server (its cookie opens nothing)."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q("DELETE FROM console_sessions WHERE token_hash = ?"),
+                [accounts.token_digest(token)],
+            )
+            self._audit(cur, f"staff:{staff_id}", "signed_out", None, "")
+
+    # -- offices, audit -------------------------------------------------------------
+
+    def set_office_name(self, office: str, name: str, *, actor: str) -> None:
+        """Give an office the name the pages show."""
+        if not office or len(office) > 16 or not office.isprintable():
+            raise ConfigError("an office code is 1-16 printable characters")
+        if not name.strip() or len(name) > 64 or not name.isprintable():
+            raise ConfigError("an office name is 1-64 printable characters")
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO console_offices (office_code, name) VALUES (?, ?)"
+                    " ON CONFLICT (office_code) DO UPDATE SET name = excluded.name"
+                ),
+                [office, name],
+            )
+            self._audit(cur, actor, "office_named", office, name)
+
+    def offices(self) -> dict[str, str]:
+        """Every office the server knows (enrolled devices, named offices, accounts),
+        with its name (the code when it has none)."""
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT office_code FROM devices UNION SELECT office_code FROM"
+                " console_staff_offices UNION SELECT office_code FROM console_offices"
+            )
+            codes = sorted(str(r[0]) for r in cur.fetchall() if r[0])
+            cur.execute("SELECT office_code, name FROM console_offices")
+            names = {str(c): str(n) for c, n in cur.fetchall()}
+        return {code: names.get(code, code) for code in codes}
+
+    def devices(self, offices: Sequence[str]) -> list[tuple[str, str]]:
+        """``(device_id, office_code)`` of the counters of ``offices``."""
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT device_id, office_code FROM devices"  # noqa: S608
+                    f" WHERE office_code IN ({marks}) ORDER BY office_code, device_id"
+                ),
+                list(offices),
+            )
+            return [(str(d), str(o)) for d, o in cur.fetchall()]
+
+    def audit(
+        self, offices: Sequence[str] | None, actors: Sequence[str] = (), limit: int = 200
+    ) -> list[AuditRow]:
+        """The newest audit entries of ``offices`` (None: all), and those by or about
+        ``actors`` (an administrator's own accounts)."""
+        sql = "SELECT id, at, actor, action, office_code, detail FROM console_audit"
+        params: list[Any] = []
+        if offices is not None:
+            clauses = []
+            if offices:
+                clauses.append(f"office_code IN ({', '.join('?' for _ in offices)})")
+                params += list(offices)
+            if actors:
+                clauses.append(f"actor IN ({', '.join('?' for _ in actors)})")
+                params += list(actors)
+            if not clauses:
+                return []
+            sql += " WHERE " + " OR ".join(clauses)
+        params.append(limit)
+        with self._transaction() as cur:
+            cur.execute(self._q(sql + " ORDER BY id DESC LIMIT ?"), params)
+            return [
+                AuditRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]))
+                for r in cur.fetchall()
+            ]
+
+    # -- reports and transactions ---------------------------------------------------
+
+    def report(self, first: str, last: str, offices: Sequence[str]) -> list[ReportRow]:
+        """The 交付状況 of ``offices`` for each business date from ``first`` to ``last``.
+
+        Aggregated by the database (:func:`~sync.server.report.report_sql`) and kept per
+        office and day in ``console_report_rows``, with the number of records each day
+        had then (``console_report_days``). Records are only ever added, so a day whose
+        count (an index-only scan of ``records_by_day``) still matches is up to date;
+        the others — typically today — are aggregated again. A month already seen
+        costs two small reads, not a pass over its records.
+        """
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        scope = f" BETWEEN ? AND ? AND office_code IN ({marks})"
+        params = [first, last, *offices]
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT office_code, business_date, COUNT(*) FROM records"  # noqa: S608
+                    f" WHERE business_date{scope} GROUP BY office_code, business_date"
+                ),
+                params,
+            )
+            live = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
+            cur.execute(
+                self._q(
+                    "SELECT office_code, day, records FROM console_report_days"  # noqa: S608
+                    f" WHERE day{scope}"
+                ),
+                params,
+            )
+            seen = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
+            stale = {key for key in live.keys() | seen.keys() if live.get(key) != seen.get(key)}
+            if stale:
+                self._refresh(cur, stale, live)
+            cur.execute(
+                self._q(
+                    "SELECT office_code, day, kind, transactions, issued, renewed, revoked,"  # noqa: S608
+                    " fee_collected, fee_payable FROM console_report_rows"
+                    f" WHERE day{scope} ORDER BY office_code, day, kind"
+                ),
+                params,
+            )
+            return [
+                ReportRow(str(r[0]), str(r[1]), str(r[2]), *(int(v) for v in r[3:]))
+                for r in cur.fetchall()
+            ]
+
+    def _refresh(
+        self, cur: Any, stale: set[tuple[str, str]], live: dict[tuple[str, str], int]
+    ) -> None:
+        """Aggregate the stale office-days again (one pass over their offices and the
+        days from the first stale one to the last) and keep the result."""
+        offices = sorted({office for office, _ in stale})
+        first = min(day for _, day in stale)
+        last = max(day for _, day in stale)
+        if self.dialect.name == "postgresql":
+            # Compiling this many expressions (JIT) costs more than the month it runs over.
+            cur.execute("SET LOCAL jit = off")
+        cur.execute(self._q(report_sql(self.dialect.name, len(offices))), [first, last, *offices])
+        rows = [
+            (str(o), str(d), str(k), *(int(v) for v in rest)) for o, d, k, *rest in cur.fetchall()
+        ]
+        marks = ", ".join("?" for _ in offices)
+        for table in ("console_report_rows", "console_report_days"):
+            cur.execute(
+                self._q(
+                    f"DELETE FROM {table} WHERE day BETWEEN ? AND ?"  # noqa: S608
+                    f" AND office_code IN ({marks})"
+                ),
+                [first, last, *offices],
+            )
+        self.dialect.insert_rows(cur, "console_report_rows", _REPORT_COLUMNS, rows)
+        days = [
+            (office, day, count)
+            for (office, day), count in live.items()
+            if office in offices and first <= day <= last
+        ]
+        self.dialect.insert_rows(cur, "console_report_days", _DAY_COLUMNS, days)
+
+    def transactions(
+        self, flt: TransactionFilter, offset: int = 0, limit: int = PAGE_SIZE
+    ) -> list[TransactionRow]:
+        """One page of the records ``flt`` selects, newest business date first."""
+        if not flt.offices:
+            return []
+        marks = ", ".join("?" for _ in flt.offices)
+        sql = (
+            "SELECT business_date, office_code, device_id, seq, payload FROM records"  # noqa: S608
+            f" WHERE business_date BETWEEN ? AND ? AND office_code IN ({marks})"
+        )
+        params: list[Any] = [flt.first, flt.last, *flt.offices]
+        field = _json_field(self.dialect.name)
+        for name, value in (
+            ("procedure", flt.procedure),
+            ("decision", flt.decision),
+            ("abandonment_reason", flt.abandonment),
+            ("operator_id", flt.operator),
+        ):
+            if value:
+                sql += f" AND {field.format(name=name)} = ?"
+                params.append(value)
+        if flt.device_id:
+            sql += " AND device_id = ?"
+            params.append(flt.device_id)
+        sql += " ORDER BY business_date DESC, office_code, device_id, seq DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        with self._transaction() as cur:
+            cur.execute(self._q(sql), params)
+            rows = cur.fetchall()
+        return [_transaction_row(r) for r in rows]
+
+
+def _json_field(dialect: str) -> str:
+    """A top-level text field of a record's payload, in this dialect's SQL."""
+    if dialect == "postgresql":
+        return "(payload::jsonb ->> '{name}')"
+    return "json_extract(payload, '$.{name}')"
+
+
+def _transaction_row(row: Sequence[Any]) -> TransactionRow:
+    payload = json.loads(row[4])
+    fee = payload.get("fee_collected_yen")
+    return TransactionRow(
+        business_date=str(row[0]),
+        office_code=str(row[1]),
+        device_id=str(row[2]),
+        seq=int(row[3]),
+        completed_at=str(payload.get("completed_at", "")),
+        procedure=str(payload.get("procedure", "")),
+        decision=str(payload.get("decision", "")),
+        abandonment=str(payload.get("abandonment_reason") or ""),
+        operator=str(payload.get("operator_id", "")),
+        citations=tuple(
+            str(r.get("citation", "")) for r in payload.get("reasons") or () if isinstance(r, dict)
+        ),
+        certificates=tuple(
+            (str(c.get("kind", "")), str(c.get("action", "")))
+            for c in payload.get("certificates") or ()
+            if isinstance(c, dict)
+        ),
+        fee_collected_yen=fee if isinstance(fee, int) and not isinstance(fee, bool) else 0,
+    )

@@ -1,0 +1,429 @@
+"""The office console in a real browser: Debian's Chromium driven by Playwright over
+real HTTPS to a real ``madoguchi server run --console-listen`` on loopback.
+
+Signs in with TOTP (and fails as people do: wrong password, wrong code, unknown id),
+walks each page as an office manager would (Back after signing out, a second tab,
+keyboard only), is refused a form without its CSRF token, cannot reach another
+office by changing the URL, downloads the CSV and opens it. Screenshots of each
+page at 1280x800 go to docs/console/ (shown in docs/console.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from madoguchi.bench.console import enrol_counter, ingest_counter, sample_records
+from sync import pki
+from sync.localserver import LocalServer
+from sync.pgcluster import free_port
+from sync.server.authz import Role
+from sync.server.console.serve import open_console_store
+from sync.server.console.store import ConsoleStore
+from sync.server.report import JA_HEADERS
+from sync.server.repository import open_repository
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "console"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--lang=ja",  # the date and month pickers in Japanese, as on an office PC
+]
+OFFICE_A, OFFICE_B = "131016", "271004"
+PASSWORD = "madoguchi-console-pw"
+MONTH = "2026-11"
+#: Codes the records and the database hold that a Japanese page must never show raw.
+RAW_CODES = re.compile(
+    r"\b(sign|auth|none|continue|reject|inquiry|abandoned|withdrawn|documents|timed_out|"
+    r"operator_error|issued|renewed|revoked|administrator|staff|it|signed_in|"
+    r"sign_in_failed|wrong_password|wrong_code|unknown_account|staff_added)\b"
+)
+_names = itertools.count(1)
+
+
+@dataclass
+class Account:
+    staff_id: str
+    totp: pyotp.TOTP
+    last_step: int = 0
+
+    def code(self) -> str:
+        """A code the server has not seen yet for this account (each works once)."""
+        while True:
+            step = int(time.time()) // 30
+            usable = max(step - 1, self.last_step + 1)
+            if usable <= step + 1:
+                self.last_step = usable
+                return self.totp.at(usable * 30)
+            time.sleep(1)
+
+
+@dataclass
+class Console:
+    url: str
+    store: ConsoleStore
+    browser: Browser
+    devices: dict[str, str]
+    device_url: str = ""
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def account(self, role: Role, offices: list[str], name: str = "山田 花子") -> Account:
+        staff_id = f"yamada{next(_names)}"
+        added = self.store.add_staff(staff_id, name, role, PASSWORD, offices, actor="test")
+        return Account(staff_id, pyotp.TOTP(added.totp_secret))
+
+    def page(self) -> Page:
+        context = self.browser.new_context(
+            viewport={"width": 1280, "height": 800},
+            ignore_https_errors=True,  # the console's certificate is the test CA's
+            accept_downloads=True,
+            locale="ja-JP",
+        )
+        self.contexts.append(context)
+        return context.new_page()
+
+    def sign_in(self, page: Page, account: Account, password: str = PASSWORD) -> None:
+        page.goto(self.url + "/login")
+        page.fill("#staff_id", account.staff_id)
+        page.fill("#password", password)
+        page.fill("#code", account.code())
+        page.click("button[type=submit] >> text=サインイン")
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    base = tmp_path_factory.mktemp("console")
+    pki.init_server_pki(base / "pki")
+    db = str(base / "server.sqlite3")
+    repo = open_repository(db)
+    devices = {OFFICE_A: "counter-a1", OFFICE_B: "counter-b1"}
+    try:
+        for office, device in devices.items():
+            enrol_counter(repo, device, office)
+            ingest_counter(
+                repo, device, sample_records(office, date(2026, 11, 1), 10, 12, start=len(office))
+            )
+    finally:
+        repo.close()
+    store = open_console_store(db)
+    store.set_office_name(OFFICE_A, "本庁舎 市民課", actor="test")
+    store.set_office_name(OFFICE_B, "北支所", actor="test")
+    port = free_port()
+    server = LocalServer(db, base / "pki", extra_args=("--console-listen", f"127.0.0.1:{port}"))
+    server.start()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            world = Console(f"https://127.0.0.1:{port}", store, browser, devices, server.url)
+            try:
+                yield world
+            finally:
+                for context in world.contexts:
+                    context.close()
+                browser.close()
+    finally:
+        server.stop()
+        store.close()
+
+
+def _main_text(page: Page) -> str:
+    return page.inner_text("body")
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_sign_in_with_totp_and_the_same_answer_for_every_mistake(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    page.goto(console.url + "/")
+    assert page.url.endswith("/login")
+    _shot(page, "sign-in")
+    answers = []
+    for staff_id, password, code in (
+        (manager.staff_id, "not-the-password", manager.code()),  # wrong password
+        (manager.staff_id, PASSWORD, "123456" if manager.code() != "123456" else "654321"),
+        ("nobody-here", PASSWORD, "123456"),  # no such account
+    ):
+        page.fill("#staff_id", staff_id)
+        page.fill("#password", password)
+        page.fill("#code", code)
+        with page.expect_response(
+            lambda r: r.url.endswith("/login") and r.request.method == "POST"
+        ) as answer:
+            page.click("button[type=submit] >> text=サインイン")
+        assert answer.value.status == 401
+        answers.append(page.inner_text("[role=alert]"))
+    assert answers[0] == answers[1] == answers[2]
+    assert "職員ID・パスワード・確認コード" in answers[0]
+    console.sign_in(page, manager)
+    assert page.url.endswith("/reports/month")
+    assert "山田 花子" in page.inner_text("header")
+
+
+def test_each_page_as_an_office_manager_sees_it(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    pages = {
+        "report-month": f"/reports/month?month={MONTH}",
+        "report-month-office": f"/reports/month?month={MONTH}&office={OFFICE_A}",
+        "report-day": "/reports/day?date=2026-11-04",
+        "transactions": "/transactions?from=2026-11-01&to=2026-11-10&decision=abandoned",
+        "audit": "/audit",
+        "staff": "/staff",
+    }
+    for name, path in pages.items():
+        response = page.goto(console.url + path)
+        assert response is not None
+        assert response.status == 200, name
+        assert response.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        text = _main_text(page)
+        raw = RAW_CODES.findall(text)
+        assert not raw, f"{name} shows raw codes {raw}"
+        assert "北支所" not in text, f"{name} shows another office"
+        _shot(page, name)
+    page.goto(console.url + f"/reports/month?month={MONTH}&office={OFFICE_A}")
+    assert "署名用電子証明書" in _main_text(page)
+    assert "機構への納付額（円）" in _main_text(page)
+    page.goto(console.url + "/transactions?from=2026-11-01&to=2026-11-10&decision=abandoned")
+    rows = page.locator("table.transactions tbody tr")
+    assert rows.count() > 0
+    assert "中止" in rows.first.inner_text()
+    assert "「第2-1-(1)-ア-(イ)-B」" in rows.first.inner_text()  # the citation is shown
+    page.goto(console.url + "/audit")
+    assert "サインイン" in _main_text(page)
+    # The English switch, and back.
+    page.goto(console.url + f"/reports/month?month={MONTH}")
+    page.click("text=English")
+    assert page.locator("h1").inner_text() == f"Issuance in {MONTH}"
+    assert page.get_attribute("html", "lang") == "en"
+    page.click("text=日本語")
+    assert page.locator("h1").inner_text() == f"{MONTH} の交付状況"
+
+
+def test_a_form_without_its_csrf_token_is_refused(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + "/staff")
+    page.fill("#new_id", "forged1")
+    page.fill("#new_name", "偽造")
+    page.check(f"input[name='office:{OFFICE_A}']")
+    page.fill("#new_pw", "long enough password")
+    page.evaluate("document.querySelector('form.stacked input[name=csrf]').value = 'forged'")
+    with page.expect_response(lambda r: r.url.endswith("/staff")) as answer:
+        page.click("form.stacked button[type=submit]")
+    assert answer.value.status == 403
+    assert "受け付けられませんでした" in _main_text(page)
+    assert console.store.staff("forged1") is None
+    # A post from another site carries the cookie (SameSite aside) but no token.
+    refused = page.request.post(console.url + "/logout", form={"csrf": ""})
+    assert refused.status == 403
+    page.goto(console.url + "/reports/month")
+    assert page.url.endswith("/reports/month")  # still signed in: nothing was done
+    # With its token the same form works, and the account is made.
+    page.goto(console.url + "/staff")
+    page.fill("#new_id", "kato1")
+    page.fill("#new_name", "加藤")
+    page.check(f"input[name='office:{OFFICE_A}']")
+    page.fill("#new_pw", "long enough password")
+    page.click("form.stacked button[type=submit]")
+    assert "otpauth://totp/" in _main_text(page)
+    assert console.store.staff("kato1") is not None
+
+
+def test_an_office_a_manager_cannot_reach_office_b(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}")
+    options = page.locator("#office option").all_inner_texts()
+    assert "本庁舎 市民課" in options
+    assert "北支所" not in options
+    bodies = []
+    for path in (
+        f"/reports/month?month={MONTH}&office={OFFICE_B}",
+        f"/reports/month?month={MONTH}&office=999999",  # no such office: the same answer
+        f"/reports/month.csv?month={MONTH}&office={OFFICE_B}",
+        f"/reports/month.pdf?month={MONTH}&office={OFFICE_B}",
+        f"/reports/day?date=2026-11-04&office={OFFICE_B}",
+        f"/transactions?office={OFFICE_B}",
+        f"/transactions?counter={console.devices[OFFICE_B]}",
+    ):
+        response = page.goto(console.url + path)
+        assert response is not None
+        assert response.status == 404, path
+        bodies.append(_main_text(page))
+    assert bodies[0] == bodies[1]
+    # Nor make an account for office B, nor lift the lock of one, with a valid token.
+    page.goto(console.url + "/staff")
+    token = page.get_attribute("form.stacked input[name=csrf]", "value")
+    assert token
+    made = page.request.post(
+        console.url + "/staff",
+        form={
+            "csrf": token,
+            "staff_id": "sneak1",
+            "display_name": "潜入",
+            "role": "staff",
+            f"office:{OFFICE_B}": OFFICE_B,
+            "password": "long enough password",
+        },
+    )
+    assert made.status == 404
+    assert console.store.staff("sneak1") is None
+    other_office = console.account(Role.STAFF, [OFFICE_B], name="北 太郎")
+    lifted = page.request.post(
+        console.url + "/staff/unlock", form={"csrf": token, "staff_id": other_office.staff_id}
+    )
+    assert lifted.status == 404
+    audit = [(r.action, r.detail) for r in console.store.audit(None)]
+    assert ("unlocked", other_office.staff_id) not in audit
+    # Office staff (not the administrator) see neither the audit nor the accounts.
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    other = console.page()
+    console.sign_in(other, clerk)
+    nav = other.inner_text("header nav")
+    assert "監査ログ" not in nav
+    assert "職員アカウント" not in nav
+    for path in ("/audit", "/staff"):
+        response = other.goto(console.url + path)
+        assert response is not None
+        assert response.status == 403
+    # IT sees both offices.
+    it = console.account(Role.IT, [], name="木村 情報")
+    third = console.page()
+    console.sign_in(third, it)
+    third.goto(console.url + f"/reports/month?month={MONTH}")
+    options = third.locator("#office option").all_inner_texts()
+    assert "北支所" in options
+    assert "本庁舎 市民課" in options
+
+
+def test_the_csv_download_opens_with_bom_and_japanese_headers(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}")
+    with page.expect_download() as download:
+        page.click("text=CSVダウンロード")
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert download.value.suggested_filename.endswith(".csv")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert tuple(rows[0]) == JA_HEADERS
+    assert len(rows) > 1
+    assert {r[0] for r in rows[1:]} == {OFFICE_A}
+    assert {r[1] for r in rows[1:]} == {"本庁舎 市民課"}
+    assert {r[3] for r in rows[1:]} <= {"署名用電子証明書", "利用者証明用電子証明書", "証明書なし"}
+    assert all(r[2].startswith(MONTH) for r in rows[1:])
+
+
+def test_the_printable_pdf_of_the_month(console: Console, tmp_path: Path) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}&office={OFFICE_A}")
+    with page.expect_download() as download:
+        page.click("text=印刷用PDF")
+    pdf = tmp_path / "month.pdf"
+    download.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"{MONTH} の交付状況" in text
+    assert "本庁舎 市民課" in text
+    assert "機構への納付額（円）" in text
+    assert "北支所" not in text
+    # The first page as a picture, next to the screenshots.
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+         str(SHOTS / "report-month-pdf")],
+        check=True,
+    )
+
+
+def test_keyboard_only(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    page.goto(console.url + "/login")
+    # The id field has the focus; Tab moves on; Enter signs in.
+    page.keyboard.type(manager.staff_id)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(manager.code())
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/reports/month")
+    # The first Tab reaches the skip link; Tab on reaches the navigation.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "本文へ移動"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "取引一覧":
+            break
+    else:
+        pytest.fail("取引一覧 is not reachable with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/transactions")
+    # The filter form works from the keyboard too: focus the decision, pick, submit.
+    page.focus("#decision")
+    page.keyboard.press("End")  # the last decision: 中止
+    page.focus("#operator")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**decision=abandoned**")
+
+
+def test_back_after_sign_out_and_a_second_tab(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}&office={OFFICE_A}")
+    second = page.context.new_page()
+    second.goto(console.url + "/transactions")
+    assert second.url.endswith("/transactions")  # the second tab shares the session
+    page.click("text=サインアウト")
+    page.wait_for_url("**/login?m=signed_out")
+    assert "サインアウトしました" in _main_text(page)
+    page.go_back()
+    assert "/login" in page.url  # nothing of the report comes back from a cache
+    assert "機構への納付額" not in _main_text(page)
+    second.reload()
+    assert "/login" in second.url
+    assert "有効期限" in _main_text(second) or "サインイン" in _main_text(second)
+
+
+def test_the_two_listeners_serve_only_their_own(console: Console, tmp_path: Path) -> None:
+    """No device API on the console's port; no console page on the devices' port."""
+    import httpx
+
+    with httpx.Client(verify=False, timeout=10.0) as http:
+        assert http.get(console.url + "/v1/time").status_code == 404
+        assert http.get(console.url + "/openapi.json").status_code == 404
+        device_url = console.device_url
+        for path in ("/login", "/reports/month", "/static/console.css"):
+            assert http.get(device_url + path).status_code in (401, 404)
