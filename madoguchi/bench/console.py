@@ -153,6 +153,7 @@ def _seed(url: str, offices: list[str], per_day: int) -> int:
     repo = open_repository(url)
     seeded = 0
     try:
+        repo.migrate()
         for n, office in enumerate(offices):
             device = f"counter-{n:02d}"
             enrol_counter(repo, device, office)
@@ -204,8 +205,8 @@ def _signed_in(base_url: str, ca: Path, password: str, secret: str) -> Any:
 
 
 def _timed(client: Any, path: str, runs: int) -> list[float]:
-    """``runs`` + 1 timings of ``path``: the first (cold: the month not aggregated yet)
-    first."""
+    """``runs`` + 1 timings of ``path``: the first (cold: the server's first page of it,
+    its caches and PostgreSQL's buffers empty of that month) first."""
     samples = []
     for _ in range(runs + 1):
         started = time.perf_counter()

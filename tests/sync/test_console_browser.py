@@ -115,6 +115,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     pki.init_server_pki(base / "pki")
     db = str(base / "server.sqlite3")
     repo = open_repository(db)
+    repo.migrate()
     devices = {OFFICE_A: "counter-a1", OFFICE_B: "counter-b1"}
     try:
         for office, device in devices.items():

@@ -27,6 +27,7 @@ PASSWORD = "madoguchi-console-pw"
 def store(tmp_path: Path) -> Iterator[ConsoleStore]:
     db = str(tmp_path / "server.sqlite3")
     repo = open_repository(db)
+    repo.migrate()
     enrol_counter(repo, "counter-a1", "131016")
     ingest_counter(repo, "counter-a1", sample_records("131016", date(2026, 11, 1), 2, 8))
     repo.close()

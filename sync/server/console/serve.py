@@ -12,7 +12,7 @@ counters (docs/console.md, docs/security.md).
 It runs in the same process as the device server, on a thread with its own event
 loop (uvicorn installs signal handlers only on the main thread, so SIGTERM stops the
 device server, which then stops this one), over the same database through its own
-connection (:class:`~sync.server.console.store.ConsoleStore`).
+connection or pool (:class:`~sync.server.console.store.ConsoleStore`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from madoguchi.errors import ConfigError
 from sync import pki
 from sync.server.console.store import ConsoleStore
 from sync.server.console.web import console_app
-from sync.server.repository import Dialect, PostgresDialect, open_repository
+from sync.server.repository import Dialect, PostgresDialect
 
 
 def dialect_for(database: str) -> Dialect:
@@ -41,10 +41,8 @@ def dialect_for(database: str) -> Dialect:
 
 
 def open_console_store(database: str) -> ConsoleStore:
-    """The console's store on the server's database; the server's own tables are made
-    (or migrated) first by the repository, so that the first administrator can be added
-    before the server has ever run."""
-    open_repository(database).close()
+    """The console's store on the server's database, whose schema ``madoguchi server
+    migrate`` made (a clear :class:`ConfigError` says so when it did not)."""
     return ConsoleStore(dialect_for(database))
 
 

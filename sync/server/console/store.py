@@ -1,20 +1,21 @@
 """The console's tables, next to the server's in the same database.
 
 Staff accounts and their offices, server-side sessions, the console's audit log and
-the offices' display names live in ``console_*`` tables, made here on start-up
-(``CREATE … IF NOT EXISTS``). The 交付状況 report and the transaction list are read
-from the server's ``records`` table with SQL that aggregates and filters in the
-database (:func:`sync.server.report.report_sql`), so a month of a municipality never
-comes into Python row by row.
+the offices' display names live in ``console_*`` tables, made by migration 4
+(``madoguchi server migrate``, :mod:`sync.server.migrations`): the store runs no DDL,
+so it works as the same runtime role as the server, which may only read and write.
+The 交付状況 report is summed by the database over ``report_facts`` (each record's
+report rows, written at ingest by migration 3's design), and the transaction list is
+filtered in SQL, so a month of a municipality never comes into Python row by row.
 
-The store keeps its own connection (through the repository's :class:`Dialect`) so
-that a slow report page never holds the lock the devices' ingest takes.
+The store opens the database through its own :class:`Dialect` (SQLite: its own
+connection; PostgreSQL: its own small pool), so a page never waits on the lock or the
+connections the devices' ingest uses.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -25,7 +26,8 @@ from madoguchi.errors import ConfigError
 from sync.errors import RepositoryError
 from sync.server.authz import Principal, Role
 from sync.server.console import accounts
-from sync.server.report import ReportRow, report_sql
+from sync.server.migrations import behind_message, schema_version
+from sync.server.report import ReportRow
 from sync.server.repository import Dialect
 
 #: Consecutive failed sign-ins that lock an account, and for how long.
@@ -38,42 +40,21 @@ SESSION_MAX = 12 * 60 * 60
 PAGE_SIZE = 50
 #: The roles a console account may have.
 STAFF_ROLES = (Role.STAFF, Role.ADMINISTRATOR, Role.IT)
+#: PostgreSQL connections the console keeps at most (pages run on a few threads).
+POOL_SIZE = 4
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS console_staff (staff_id TEXT PRIMARY KEY,"
-    " display_name TEXT NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
-    " totp_secret TEXT NOT NULL, totp_last_step BIGINT NOT NULL DEFAULT 0,"
-    " failures INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0,"
-    " created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS console_staff_offices (staff_id TEXT NOT NULL,"
-    " office_code TEXT NOT NULL, PRIMARY KEY (staff_id, office_code))",
-    "CREATE TABLE IF NOT EXISTS console_offices (office_code TEXT PRIMARY KEY, name TEXT NOT NULL)",
-    # The report per office and day as last aggregated, and how many records the day
-    # had then (ConsoleStore.report).
-    "CREATE TABLE IF NOT EXISTS console_report_days (office_code TEXT NOT NULL,"
-    " day TEXT NOT NULL, records BIGINT NOT NULL, PRIMARY KEY (office_code, day))",
-    "CREATE TABLE IF NOT EXISTS console_report_rows (office_code TEXT NOT NULL,"
-    " day TEXT NOT NULL, kind TEXT NOT NULL, transactions BIGINT NOT NULL,"
-    " issued BIGINT NOT NULL, renewed BIGINT NOT NULL, revoked BIGINT NOT NULL,"
-    " fee_collected BIGINT NOT NULL, fee_payable BIGINT NOT NULL,"
-    " PRIMARY KEY (office_code, day, kind))",
-    "CREATE TABLE IF NOT EXISTS console_sessions (token_hash TEXT PRIMARY KEY,"
-    " staff_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
-    " last_seen BIGINT NOT NULL)",
+#: The sums of ``report_facts`` (migration 3) a report row is made of, in ReportRow's order.
+_FACT_SUMS = ", ".join(
+    f"SUM({name})"
+    for name in (
+        "transactions",
+        "issued",
+        "renewed",
+        "revoked",
+        "fee_collected_yen",
+        "fee_payable_jlis_yen",
+    )
 )
-
-_REPORT_COLUMNS = (
-    ("office_code", "text"),
-    ("day", "text"),
-    ("kind", "text"),
-    ("transactions", "bigint"),
-    ("issued", "bigint"),
-    ("renewed", "bigint"),
-    ("revoked", "bigint"),
-    ("fee_collected", "bigint"),
-    ("fee_payable", "bigint"),
-)
-_DAY_COLUMNS = (("office_code", "text"), ("day", "text"), ("records", "bigint"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,23 +129,24 @@ class TransactionRow:
 class ConsoleStore:
     """The console's storage on the server's database (SQLite or PostgreSQL)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, pool_size: int = POOL_SIZE) -> None:
+        """Open ``dialect``'s database; refuse a schema that is not this code's (the
+        message says to run ``madoguchi server migrate``)."""
         self.dialect = dialect
-        self._lock = threading.Lock()
-        self._conn = dialect.connect()
-        with self._transaction() as cur:
-            for statement in _DDL:
-                cur.execute(statement)
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS console_audit"
-                f" ({dialect.audit_id}, at BIGINT NOT NULL, actor TEXT NOT NULL,"
-                " action TEXT NOT NULL, office_code TEXT, detail TEXT NOT NULL)"
-            )
+        dialect.open(pool_size)
+        try:
+            with self._transaction() as cur:
+                problem = behind_message(schema_version(cur, dialect))
+        except BaseException:
+            dialect.close()
+            raise
+        if problem is not None:
+            dialect.close()
+            raise ConfigError(problem)
 
     def close(self) -> None:
-        """Release the connection."""
-        with self._lock:
-            self._conn.close()
+        """Release the connection(s)."""
+        self.dialect.close()
 
     def _q(self, text: str) -> str:
         return self.dialect.sql(text)
@@ -172,23 +154,23 @@ class ConsoleStore:
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         errors = self.dialect.error_types()
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                self.dialect.begin(self._conn)
-                yield cur
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                with suppress(*errors):
-                    self._conn.execute("ROLLBACK")
-                if isinstance(exc, errors):
-                    if self.dialect.is_broken(self._conn):
-                        with suppress(RepositoryError, *errors):
-                            self._conn = self.dialect.connect()
-                    raise RepositoryError(f"database error: {exc}") from exc
-                raise
-            finally:
-                cur.close()
+        try:
+            with self.dialect.connection() as conn:
+                cur = conn.cursor()
+                try:
+                    self.dialect.begin(conn)
+                    yield cur
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(*errors):
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    cur.close()
+        except errors as exc:
+            # The pool replaces a connection that died; this page fails, the next works.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RepositoryError(f"database error: {first}") from exc
 
     def _audit(self, cur: Any, actor: str, action: str, office: str | None, detail: str) -> None:
         cur.execute(
@@ -485,84 +467,32 @@ class ConsoleStore:
     # -- reports and transactions ---------------------------------------------------
 
     def report(self, first: str, last: str, offices: Sequence[str]) -> list[ReportRow]:
-        """The 交付状況 of ``offices`` for each business date from ``first`` to ``last``.
-
-        Aggregated by the database (:func:`~sync.server.report.report_sql`) and kept per
-        office and day in ``console_report_rows``, with the number of records each day
-        had then (``console_report_days``). Records are only ever added, so a day whose
-        count (an index-only scan of ``records_by_day``) still matches is up to date;
-        the others — typically today — are aggregated again. A month already seen
-        costs two small reads, not a pass over its records.
-        """
+        """The 交付状況 of ``offices`` for each business date from ``first`` to ``last``:
+        the database sums the ``report_facts`` rows ingest wrote with each record (one
+        index range of ``report_facts_by_day``), the same rows as
+        :func:`sync.server.report.daily_report` over each day's records."""
         if not offices:
             return []
         marks = ", ".join("?" for _ in offices)
-        scope = f" BETWEEN ? AND ? AND office_code IN ({marks})"
-        params = [first, last, *offices]
         with self._transaction() as cur:
             cur.execute(
                 self._q(
-                    "SELECT office_code, business_date, COUNT(*) FROM records"  # noqa: S608
-                    f" WHERE business_date{scope} GROUP BY office_code, business_date"
-                ),
-                params,
-            )
-            live = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
-            cur.execute(
-                self._q(
-                    "SELECT office_code, day, records FROM console_report_days"  # noqa: S608
-                    f" WHERE day{scope}"
-                ),
-                params,
-            )
-            seen = {(str(o), str(d)): int(n) for o, d, n in cur.fetchall()}
-            stale = {key for key in live.keys() | seen.keys() if live.get(key) != seen.get(key)}
-            if stale:
-                self._refresh(cur, stale, live)
-            cur.execute(
-                self._q(
-                    "SELECT office_code, day, kind, transactions, issued, renewed, revoked,"  # noqa: S608
-                    " fee_collected, fee_payable FROM console_report_rows"
-                    f" WHERE day{scope} ORDER BY office_code, day, kind"
-                ),
-                params,
-            )
-            return [
-                ReportRow(str(r[0]), str(r[1]), str(r[2]), *(int(v) for v in r[3:]))
-                for r in cur.fetchall()
-            ]
-
-    def _refresh(
-        self, cur: Any, stale: set[tuple[str, str]], live: dict[tuple[str, str], int]
-    ) -> None:
-        """Aggregate the stale office-days again (one pass over their offices and the
-        days from the first stale one to the last) and keep the result."""
-        offices = sorted({office for office, _ in stale})
-        first = min(day for _, day in stale)
-        last = max(day for _, day in stale)
-        if self.dialect.name == "postgresql":
-            # Compiling this many expressions (JIT) costs more than the month it runs over.
-            cur.execute("SET LOCAL jit = off")
-        cur.execute(self._q(report_sql(self.dialect.name, len(offices))), [first, last, *offices])
-        rows = [
-            (str(o), str(d), str(k), *(int(v) for v in rest)) for o, d, k, *rest in cur.fetchall()
-        ]
-        marks = ", ".join("?" for _ in offices)
-        for table in ("console_report_rows", "console_report_days"):
-            cur.execute(
-                self._q(
-                    f"DELETE FROM {table} WHERE day BETWEEN ? AND ?"  # noqa: S608
+                    "SELECT office_code, business_date, certificate_type,"  # noqa: S608
+                    f" {_FACT_SUMS} FROM report_facts WHERE business_date BETWEEN ? AND ?"
                     f" AND office_code IN ({marks})"
+                    " GROUP BY office_code, business_date, certificate_type"
                 ),
                 [first, last, *offices],
             )
-        self.dialect.insert_rows(cur, "console_report_rows", _REPORT_COLUMNS, rows)
-        days = [
-            (office, day, count)
-            for (office, day), count in live.items()
-            if office in offices and first <= day <= last
-        ]
-        self.dialect.insert_rows(cur, "console_report_days", _DAY_COLUMNS, days)
+            found = cur.fetchall()
+        # Sorted here by code point, as daily_report does (not by the database's collation).
+        return sorted(
+            (
+                ReportRow(str(o), str(d), str(k), *(int(v) for v in sums))
+                for o, d, k, *sums in found
+            ),
+            key=lambda r: (r.office_code, r.date, r.certificate_type),
+        )
 
     def transactions(
         self, flt: TransactionFilter, offset: int = 0, limit: int = PAGE_SIZE
