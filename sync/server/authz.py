@@ -114,6 +114,7 @@ class Operation(enum.Enum):
     READ_TRANSACTIONS = "read the transaction list (no personal data)"
     READ_CONSOLE_AUDIT = "read the console's audit log"
     MANAGE_STAFF = "add staff accounts, lift a lock-out"
+    ISSUE_ENROLMENT_TOKEN = "issue a counter's one-time enrolment token (console)"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,8 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.READ_TRANSACTIONS: _row(staff=_OWN_ONLY, administrator=_OWN_ONLY, it=_Y),
     Operation.READ_CONSOLE_AUDIT: _row(administrator=_OWN_ONLY, it=_Y),
     Operation.MANAGE_STAFF: _row(administrator=_OWN_ONLY, it=_Y),
+    # A new counter of an office: its administrator, or IT for any office.
+    Operation.ISSUE_ENROLMENT_TOKEN: _row(administrator=_OWN_ONLY, it=_Y),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -319,6 +322,10 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/reports/day", Operation.READ_REPORT, scope=Scope.OFFICE, office_query=True),
     Endpoint("GET", "/transactions", Operation.READ_TRANSACTIONS, scope=Scope.OFFICE,
              office_query=True),
+    Endpoint("GET", "/fleet", Operation.READ_CHAIN, scope=Scope.OFFICE, office_query=True),
+    Endpoint("GET", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, scope=Scope.OFFICE),
+    Endpoint("POST", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, 16 * _KIB,
+             scope=Scope.OFFICE),
     Endpoint("GET", "/audit", Operation.READ_CONSOLE_AUDIT, scope=Scope.OFFICE),
     Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
     Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),

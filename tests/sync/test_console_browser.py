@@ -24,6 +24,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from madoguchi.bench.console import enrol_counter, ingest_counter, sample_records
 from sync import pki
@@ -70,7 +71,9 @@ class Account:
         """A code the server has not seen yet for this account (each works once)."""
         while True:
             step = int(time.time()) // 30
-            usable = max(step - 1, self.last_step + 1)
+            # The current step first: a code of the step before can expire on its way
+            # to the server when the machine is loaded (the server allows one step back).
+            usable = max(step, self.last_step + 1)
             if usable <= step + 1:
                 self.last_step = usable
                 return self.totp.at(usable * 30)
@@ -84,6 +87,7 @@ class Console:
     browser: Browser
     devices: dict[str, str]
     device_url: str = ""
+    db: str = ""
     contexts: list[BrowserContext] = field(default_factory=list)
 
     def account(self, role: Role, offices: list[str], name: str = "山田 花子") -> Account:
@@ -135,7 +139,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            world = Console(f"https://127.0.0.1:{port}", store, browser, devices, server.url)
+            world = Console(
+                f"https://127.0.0.1:{port}", store, browser, devices, server.url, db
+            )
             try:
                 yield world
             finally:
@@ -372,7 +378,9 @@ def test_keyboard_only(console: Console) -> None:
     manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
     page = console.page()
     page.goto(console.url + "/login")
-    # The id field has the focus; Tab moves on; Enter signs in.
+    # The id field has the focus (autofocus: Chromium moves it after the first frame,
+    # which a loaded machine may paint late); Tab moves on; Enter signs in.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'staff_id'")
     page.keyboard.type(manager.staff_id)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -428,3 +436,166 @@ def test_the_two_listeners_serve_only_their_own(console: Console, tmp_path: Path
         device_url = console.device_url
         for path in ("/login", "/reports/month", "/static/console.css"):
             assert http.get(device_url + path).status_code in (401, 404)
+
+
+def _gapped_counter(console: Console, device: str, office: str) -> None:
+    """A counter of ``office`` whose third record never arrived (seq 1, 2, 4)."""
+    import json
+    from datetime import UTC, datetime
+
+    from device.store import GENESIS_HASH, record_hash
+    from sync.protocol import parse_item
+
+    repo = open_repository(console.db)
+    try:
+        enrol_counter(repo, device, office)
+        records = list(sample_records(office, date(2026, 11, 20), 1, 4, start=90))
+        prev, items = GENESIS_HASH, []
+        for seq, record in enumerate(records, start=1):
+            payload = json.loads(json.dumps(record.to_payload()))
+            digest = record_hash(seq, prev, payload)
+            if seq != 3:
+                items.append(parse_item({"seq": seq, "transaction_id": payload["transaction_id"],
+                                         "prev_hash": prev, "hash": digest, "payload": payload}))
+            prev = digest
+        repo.ingest(device, items, received_at=datetime.now(UTC))
+    finally:
+        repo.close()
+
+
+def test_the_fleet_page_and_its_office_scope(console: Console) -> None:
+    _gapped_counter(console, "counter-a2", OFFICE_A)
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.click("header nav >> text=窓口端末")
+    page.wait_for_url("**/fleet")
+    text = _main_text(page)
+    assert "窓口端末の状況" in text
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 2
+    healthy = rows.filter(has_text=console.devices[OFFICE_A]).inner_text()
+    assert "正常" in healthy
+    assert "稼働中" in healthy
+    gapped = rows.filter(has_text="counter-a2").inner_text()
+    assert "要確認（未着 1 件・切れ目 0 件・受付拒否 0 件）" in gapped
+    assert "北支所" not in text
+    assert console.devices[OFFICE_B] not in text
+    assert not RAW_CODES.findall(text)
+    _shot(page, "fleet")
+    # Office B by URL: the same 404 as an office that does not exist.
+    bodies = []
+    for office in (OFFICE_B, "999999"):
+        response = page.goto(console.url + f"/fleet?office={office}")
+        assert response is not None
+        assert response.status == 404
+        bodies.append(_main_text(page))
+    assert bodies[0] == bodies[1]
+    # Wrong input: an office parameter that is no code at all.
+    response = page.goto(console.url + "/fleet?office=%00%3Cscript%3E")
+    assert response is not None
+    assert response.status == 404
+    # Back returns to the list; the English switch keeps the page.
+    page.go_back()
+    page.go_back()
+    page.go_back()
+    assert page.url.endswith("/fleet")
+    page.click("text=English")
+    assert page.locator("h1").inner_text() == "Counters"
+    assert "Check (1 missing, 0 breaks, 0 refused)" in _main_text(page)
+    page.click("text=日本語")
+    # Office staff see their office's counters too; IT sees every office's.
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    other = console.page()
+    console.sign_in(other, clerk)
+    response = other.goto(console.url + "/fleet")
+    assert response is not None
+    assert response.status == 200
+    assert "counter-a2" in _main_text(other)
+    it = console.account(Role.IT, [], name="木村 情報")
+    third = console.page()
+    console.sign_in(third, it)
+    third.goto(console.url + "/fleet")
+    assert console.devices[OFFICE_B] in _main_text(third)
+    assert "北支所" in _main_text(third)
+
+
+def test_enrolment_tokens_from_the_console(console: Console) -> None:
+    from sync.server.app import token_hash
+
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.click("header nav >> text=端末の登録")
+    page.wait_for_url("**/enrolment")
+    # Wrong input: a name with a space and a slash; the form keeps it and says why.
+    page.fill("#device_id", "counter a/3")
+    page.evaluate("document.querySelector('#device_id').removeAttribute('pattern')")
+    with page.expect_response(lambda r: r.url.endswith("/enrolment")) as answer:
+        page.click("form.stacked button[type=submit]")
+    assert answer.value.status == 400
+    assert "端末名は英数字で始まる" in page.inner_text("[role=alert]")
+    assert page.input_value("#device_id") == "counter a/3"
+    # A counter already enrolled is refused in Japanese.
+    page.fill("#device_id", console.devices[OFFICE_A])
+    page.click("form.stacked button[type=submit]")
+    assert "すでに登録されています" in page.inner_text("[role=alert]")
+    # A good one: the token is shown once, with the command, and works once.
+    page.fill("#device_id", "counter-a3")
+    page.select_option("#hours", "24")
+    page.click("form.stacked button[type=submit]")
+    token = page.inner_text("#token")
+    assert f"madoguchi device enroll --token {token}" in _main_text(page)
+    text = _main_text(page)
+    assert not RAW_CODES.findall(text)
+    assert "北支所" not in text
+    _shot(page, "enrolment")
+    repo = open_repository(console.db)
+    try:
+        assert repo.use_enrolment_token(token_hash(token), "2026-01-01T00:00:00+00:00") == (
+            "counter-a3",
+            OFFICE_A,
+        )
+    finally:
+        repo.close()
+    # Reloading (GET) or Back never shows the token again; the list says it was used.
+    page.goto(console.url + "/enrolment")
+    assert token not in _main_text(page)
+    row = page.locator("table tbody tr", has_text="counter-a3").inner_text()
+    assert "使用済み" in row
+    # Back to the answer of the POST: no-store, so Chromium has nothing to show (it would
+    # have to post again, ERR_CACHE_MISS) and the token does not come back from a cache.
+    with pytest.raises(PlaywrightError, match="ERR_CACHE_MISS"):
+        page.go_back()
+    assert token not in _main_text(page)
+    audit = [(r.action, r.office_code, r.detail) for r in console.store.audit(None)]
+    assert ("enrolment_token_issued", OFFICE_A, "counter-a3") in audit
+    # Office B by a tampered form with a valid CSRF token: 404, nothing issued.
+    page.goto(console.url + "/enrolment")
+    csrf = page.get_attribute("form.stacked input[name=csrf]", "value")
+    assert csrf
+    tampered = page.request.post(
+        console.url + "/enrolment",
+        form={"csrf": csrf, "office": OFFICE_B, "device_id": "sneak-b1", "hours": "72"},
+    )
+    assert tampered.status == 404
+    forged = page.request.post(
+        console.url + "/enrolment",
+        form={"csrf": "forged", "office": OFFICE_A, "device_id": "forged-a1", "hours": "72"},
+    )
+    assert forged.status == 403
+    odd_hours = page.request.post(
+        console.url + "/enrolment",
+        form={"csrf": csrf, "office": OFFICE_A, "device_id": "odd-a1", "hours": "9999"},
+    )
+    assert odd_hours.status == 400
+    issued = {r.detail for r in console.store.audit(None) if r.action == "enrolment_token_issued"}
+    assert issued.isdisjoint({"sneak-b1", "forged-a1", "odd-a1"})
+    # Office staff may not issue tokens: no menu entry, 403 by URL.
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    other = console.page()
+    console.sign_in(other, clerk)
+    assert "端末の登録" not in other.inner_text("header nav")
+    response = other.goto(console.url + "/enrolment")
+    assert response is not None
+    assert response.status == 403

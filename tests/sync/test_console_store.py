@@ -228,3 +228,44 @@ def test_passwords_are_hashed_with_scrypt(tmp_path: Path) -> None:
     assert accounts.check_password(PASSWORD, stored)
     assert not accounts.check_password(PASSWORD + "x", stored)
     assert not accounts.check_password(PASSWORD, "garbage")
+
+
+def test_the_fleet_counts_what_the_chain_report_finds(
+    repo: SqlRepository, store: ConsoleStore
+) -> None:
+    from datetime import UTC, datetime
+
+    from device.store import GENESIS_HASH, record_hash
+    from sync.protocol import parse_item
+    from sync.server.app import chain_report
+
+    office = office_codes(1)[0]
+    enrol_counter(repo, "whole", office)
+    ingest_counter(repo, "whole", sample_records(office, date(2026, 11, 1), 2, 3))
+    enrol_counter(repo, "gapped", office)
+    prev, items = GENESIS_HASH, []
+    for seq, record in enumerate(sample_records(office, date(2026, 11, 2), 1, 6, start=5), 1):
+        payload = json.loads(json.dumps(record.to_payload()))
+        digest = record_hash(seq, prev, payload)
+        if seq not in (2, 3):
+            items.append(parse_item({"seq": seq, "transaction_id": payload["transaction_id"],
+                                     "prev_hash": prev, "hash": digest, "payload": payload}))
+        prev = digest
+    repo.ingest("gapped", items, received_at=datetime.now(UTC))
+    fleet = {c.device_id: c for c in store.fleet([office])}
+    assert set(fleet) == {"whole", "gapped"}
+    assert store.fleet(["999999"]) == []
+    for device_id, row in fleet.items():
+        info = repo.device(device_id)
+        assert info is not None
+        report = chain_report(info, repo.chain(device_id), repo.rejections(device_id))
+        assert row.records == report["records"]
+        assert row.high_water == report["high_water"]
+        assert row.gaps == sum(b - a + 1 for a, b in report["gaps"])
+        assert row.breaks == len(report["breaks"])
+        assert row.rejected == len(report["rejected"])
+        assert row.status == "active"
+        assert row.last_received_at
+    assert fleet["whole"].chain_ok
+    gapped = fleet["gapped"]
+    assert (gapped.gaps, gapped.waiting, gapped.chain_ok) == (2, 3, False)

@@ -94,6 +94,64 @@ _TEXT: dict[str, tuple[str, str]] = {
     "previous": ("前の50件", "Previous 50"),
     "filter": ("絞り込み", "Filter"),
     "audit_title": ("監査ログ", "Audit log"),
+    "nav.fleet": ("窓口端末", "Counters"),
+    "nav.enrolment": ("端末の登録", "Enrol a counter"),
+    "enrolment_title": ("窓口端末の登録トークン", "Counter enrolment tokens"),
+    "enrolment_note": (
+        "新しい窓口端末を登録するための使い捨てトークンを発行します。トークンはこの画面に一度だけ"
+        "表示されます。端末の設定担当者に直接渡し、有効期限までに登録してください。",
+        "Issue a one-time token to enrol a new counter. The token is shown on this page once:"
+        " hand it to whoever sets the counter up, to be used before it expires.",
+    ),
+    "enrolment_device": (
+        "端末名（英数字・「.」「_」「-」）",
+        "Counter name (letters, digits, . _ -)",
+    ),
+    "enrolment_hours": ("有効期間", "Valid for"),
+    "enrolment_hours_n": ("{n} 時間", "{n} hours"),
+    "enrolment_issue": ("トークンを発行", "Issue a token"),
+    "enrolment_issued": (
+        "トークンを発行しました（この画面でのみ表示）",
+        "Token issued (shown only now)",
+    ),
+    "enrolment_token": ("登録トークン", "Enrolment token"),
+    "enrolment_command": ("端末で実行するコマンド", "Command to run on the counter"),
+    "enrolment_expires": ("有効期限（日本時間）", "Expires (JST)"),
+    "enrolment_state": ("状態", "State"),
+    "enrolment_unused": ("未使用", "Unused"),
+    "enrolment_used": ("使用済み", "Used"),
+    "enrolment_expired": ("期限切れ", "Expired"),
+    "enrolment_bad_device": (
+        "端末名は英数字で始まる64文字以内の英数字・「.」「_」「-」で入力してください。",
+        "A counter name is up to 64 letters, digits, '.', '_' or '-', starting with a letter"
+        " or digit.",
+    ),
+    "enrolment_enrolled": (
+        "この端末名の端末はすでに登録されています。別の名前にするか、先に登録を取り消してください。",
+        "A counter of this name is already enrolled. Choose another name or revoke it first.",
+    ),
+    "fleet_title": ("窓口端末の状況", "Counters"),
+    "fleet_note": (
+        "サーバーが受け取った記録から見た各端末の状況です。未着・連鎖の切れ目・受付拒否のある端末は"
+        "情報システム担当に連絡してください。",
+        "Each counter as the records the server received show it. Tell IT about a counter"
+        " with missing records, a broken chain or refused records.",
+    ),
+    "fleet_state": ("状態", "State"),
+    "fleet_last": ("最終受信（日本時間）", "Last upload (JST)"),
+    "fleet_records": ("受信記録数", "Records received"),
+    "fleet_waiting": ("欠番待ちの記録", "Held behind a gap"),
+    "fleet_chain": ("記録の連鎖", "Record chain"),
+    "fleet_chain_ok": ("正常", "Intact"),
+    "fleet_chain_bad": (
+        "要確認（未着 {gaps} 件・切れ目 {breaks} 件・受付拒否 {rejected} 件）",
+        "Check ({gaps} missing, {breaks} breaks, {rejected} refused)",
+    ),
+    "fleet_never": ("まだ受信なし", "Nothing yet"),
+    "fleet_status.active": ("稼働中", "Active"),
+    "fleet_status.revoked": ("失効（登録取消）", "Revoked"),
+    "fleet_status.pending": ("登録手続中", "Enrolling"),
+    "fleet_status.other": ("不明", "Unknown"),
     "at": ("日時", "When"),
     "actor": ("操作者", "Who"),
     "action": ("操作", "What"),
@@ -143,6 +201,7 @@ _ACTIONS = {
     "unlocked": ("ロック解除", "lock lifted"),
     "staff_added": ("職員アカウント作成", "staff account added"),
     "office_named": ("庁舎名の設定", "office named"),
+    "enrolment_token_issued": ("端末登録トークンの発行", "enrolment token issued"),
 }
 
 #: The reasons the audit gives in its detail column (anything else is shown as stored).
@@ -167,7 +226,7 @@ def pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def t(key: str, lang: str, **params: str) -> str:
+def t(key: str, lang: str, **params: object) -> str:
     """A console string."""
     return pick(_TEXT[key], lang).format(**params)
 

@@ -16,6 +16,7 @@ connections the devices' ingest uses.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -91,6 +92,55 @@ class AuditRow:
     action: str
     office_code: str | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRow:
+    """What the server knows of one counter (device), for the fleet page."""
+
+    device_id: str
+    office_code: str
+    status: str  # pending (token used, no certificate yet), active, revoked
+    enrolled_at: str
+    revoked_at: str
+    records: int
+    high_water: int  # every record up to this sequence number is here
+    last_seq: int
+    last_received_at: str
+    rejected: int
+    breaks: int  # records whose prev_hash is not the stored hash before them
+
+    @property
+    def gaps(self) -> int:
+        """Sequence numbers below the last one received that never arrived."""
+        return max(0, self.last_seq - self.records)
+
+    @property
+    def waiting(self) -> int:
+        """Records held above a gap: received, but not yet contiguous."""
+        return max(0, self.last_seq - self.high_water - self.gaps)
+
+    @property
+    def chain_ok(self) -> bool:
+        """No gap, no break, nothing rejected."""
+        return self.gaps == 0 and self.breaks == 0 and self.rejected == 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentToken:
+    """An enrolment token as the console lists it (never the token itself: only its hash
+    is stored, and the token is shown once, when it is issued)."""
+
+    device_id: str
+    office_code: str
+    expires_at: str
+    used_at: str
+
+
+#: A counter's device id as the console accepts it (what ``device enroll`` sends back).
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: How long a token issued from the console may live, in hours.
+TOKEN_HOURS = (24, 72, 168)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +487,101 @@ class ConsoleStore:
                 list(offices),
             )
             return [(str(d), str(o)) for d, o in cur.fetchall()]
+
+    def fleet(self, offices: Sequence[str]) -> list[CounterRow]:
+        """The counters of ``offices``: enrolment, last upload, the chain's gaps and breaks
+        (as ``GET /v1/devices/{id}/chain`` computes them, here counted in SQL)."""
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT d.device_id, d.office_code, d.status, d.enrolled_at,"  # noqa: S608
+                    " d.revoked_at, COALESCE(r.n, 0), d.high_water, COALESCE(r.last_seq, 0),"
+                    " r.last_at, (SELECT COUNT(*) FROM rejections AS j"
+                    " WHERE j.device_id = d.device_id),"
+                    " (SELECT COUNT(*) FROM records AS b JOIN records AS p"
+                    " ON p.device_id = b.device_id AND p.seq = b.seq - 1"
+                    " WHERE b.device_id = d.device_id AND p.hash <> b.prev_hash)"
+                    " FROM devices AS d LEFT JOIN (SELECT device_id, COUNT(*) AS n,"
+                    " MAX(seq) AS last_seq, MAX(received_at) AS last_at FROM records"
+                    " WHERE device_id IN (SELECT device_id FROM devices"
+                    f" WHERE office_code IN ({marks})) GROUP BY device_id) AS r"
+                    f" ON r.device_id = d.device_id WHERE d.office_code IN ({marks})"
+                ),
+                [*offices, *offices],
+            )
+            found = cur.fetchall()
+        rows = [
+            CounterRow(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3] or ""),
+                str(r[4] or ""),
+                int(r[5]),
+                int(r[6]),
+                int(r[7]),
+                str(r[8] or ""),
+                int(r[9]),
+                int(r[10]),
+            )
+            for r in found
+        ]
+        return sorted(rows, key=lambda c: (c.office_code, c.device_id))
+
+    def issue_enrolment_token(
+        self, device_id: str, office: str, hours: int, now: float, *, actor: str
+    ) -> tuple[str, str]:
+        """A one-time token for counter ``device_id`` of ``office``, valid ``hours``:
+        ``(token, expiry)``. Only its hash is kept; a counter already enrolled and not
+        revoked is refused (revoke it first)."""
+        from datetime import UTC, datetime
+
+        from sync.server.app import enrolment_expiry, new_enrolment_token, token_hash
+
+        if not _DEVICE_ID.fullmatch(device_id):
+            raise ConfigError("a device id is 1-64 letters, digits, '.', '_' or '-'")
+        if hours not in TOKEN_HOURS:
+            raise ConfigError(f"a token lives {', '.join(map(str, TOKEN_HOURS))} hours")
+        token = new_enrolment_token()
+        expires = enrolment_expiry(datetime.fromtimestamp(now, UTC), hours)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q("SELECT status, office_code FROM devices WHERE device_id = ?"),
+                [device_id],
+            )
+            row = cur.fetchone()
+            if row is not None and str(row[0]) != "revoked":
+                raise ConfigError(f"device {device_id!r} is already enrolled")
+            cur.execute(
+                self._q(
+                    "INSERT INTO enrolment_tokens (token_hash, device_id, office_code,"
+                    " expires_at) VALUES (?, ?, ?, ?)"
+                ),
+                [token_hash(token), device_id, office, expires],
+            )
+            self._audit(cur, actor, "enrolment_token_issued", office, device_id)
+        return token, expires
+
+    def enrolment_tokens(self, offices: Sequence[str], limit: int = 50) -> list[EnrolmentToken]:
+        """The newest tokens of ``offices`` (used, unused or expired)."""
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT device_id, office_code, expires_at, used_at FROM enrolment_tokens"  # noqa: S608
+                    f" WHERE office_code IN ({marks}) ORDER BY expires_at DESC LIMIT ?"
+                ),
+                [*offices, limit],
+            )
+            return [
+                EnrolmentToken(str(d), str(o), str(e), str(u or ""))
+                for d, o, e, u in cur.fetchall()
+            ]
 
     def audit(
         self, offices: Sequence[str] | None, actors: Sequence[str] = (), limit: int = 200

@@ -42,6 +42,7 @@ from sync.server.authz import Answer, Operation, Role
 from sync.server.console import i18n
 from sync.server.console.store import (
     PAGE_SIZE,
+    TOKEN_HOURS,
     ConsoleStore,
     Session,
     Staff,
@@ -450,6 +451,100 @@ async def _transactions(request: Request) -> Response:
     )
 
 
+async def _fleet(request: Request) -> Response:
+    """The counters of the account's offices: enrolment, last upload, chain status."""
+    session = await _signed_in(request)
+    console: Console = request.app.state.console
+    visible, offices, office = await _scope(request, session.staff, Operation.READ_CHAIN)
+    counters = await run_in_threadpool(console.store.fleet, offices)
+    return _render(
+        request,
+        "fleet.html",
+        session=session,
+        visible=visible,
+        office=office,
+        counters=counters,
+        when=_received_label,
+    )
+
+
+async def _enrolment_page(request: Request, session: Session, **extra: Any) -> Response:
+    console: Console = request.app.state.console
+    visible = await _visible(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
+    if not visible:
+        raise _Refused(403, "forbidden")
+    tokens = await run_in_threadpool(console.store.enrolment_tokens, sorted(visible))
+    return _render(
+        request,
+        "enrolment.html",
+        int(extra.pop("status", 200)),
+        session=session,
+        visible=visible,
+        tokens=tokens,
+        hours=TOKEN_HOURS,
+        issued=extra.pop("issued", None),
+        message=extra.pop("message", ""),
+        form=extra.pop("form", {}),
+        when=_received_label,
+        now_iso=datetime.fromtimestamp(console.now(), UTC).isoformat(),
+    )
+
+
+async def _enrolment(request: Request) -> Response:
+    """Issue a counter's one-time enrolment token (shown once) for one of the account's
+    offices; the list of the offices' tokens, never the tokens themselves."""
+    session = await _signed_in(request)
+    if request.method == "GET":
+        return await _enrolment_page(request, session)
+    form = await _checked_form(request, session)
+    console: Console = request.app.state.console
+    visible = await _visible(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
+    if not visible:
+        raise _Refused(403, "forbidden")
+    office = form.get("office", "")
+    if office not in visible:
+        raise _Refused(404, "not_found")
+    device_id = form.get("device_id", "").strip()
+    kept = {k: v for k, v in form.items() if k != "csrf"}
+    try:
+        hours = int(form.get("hours", ""))
+    except ValueError as exc:
+        raise _Refused(400, "bad_request") from exc
+    if hours not in TOKEN_HOURS:
+        raise _Refused(400, "bad_request")
+    from madoguchi.errors import ConfigError
+
+    try:
+        token, expires = await run_in_threadpool(
+            lambda: console.store.issue_enrolment_token(
+                device_id,
+                office,
+                hours,
+                console.now(),
+                actor=f"staff:{session.staff.staff_id}",
+            )
+        )
+    except ConfigError as exc:
+        key = "enrolment_enrolled" if "already" in str(exc) else "enrolment_bad_device"
+        message = i18n.t(key, _lang(request))
+        return await _enrolment_page(request, session, status=400, message=message, form=kept)
+    issued = {"device_id": device_id, "office": office, "token": token, "expires": expires}
+    return await _enrolment_page(request, session, issued=issued)
+
+
+def _received_label(stamp: str) -> str:
+    """A stored ISO time as JST ``YYYY-MM-DD HH:MM`` (empty: never)."""
+    if not stamp:
+        return ""
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
 def _audit_scope(staff: Staff) -> tuple[list[str] | None, list[str]]:
     """The offices (None: all) whose audit entries the account may read."""
     if not staff.role.office_bound:
@@ -727,6 +822,8 @@ def console_app(store: ConsoleStore, now: Callable[[], float] = time.time) -> AS
         Route("/reports/month.pdf", _guarded(_report_month_pdf), methods=["GET"]),
         Route("/reports/day", _guarded(_report_day), methods=["GET"]),
         Route("/transactions", _guarded(_transactions), methods=["GET"]),
+        Route("/fleet", _guarded(_fleet), methods=["GET"]),
+        Route("/enrolment", _guarded(_enrolment), methods=["GET", "POST"]),
         Route("/audit", _guarded(_audit), methods=["GET"]),
         Route("/staff", _guarded(_staff), methods=["GET", "POST"]),
         Route("/staff/unlock", _guarded(_unlock), methods=["POST"]),
