@@ -115,6 +115,7 @@ class Operation(enum.Enum):
     READ_CONSOLE_AUDIT = "read the console's audit log"
     MANAGE_STAFF = "add staff accounts, lift a lock-out"
     ISSUE_ENROLMENT_TOKEN = "issue a counter's one-time enrolment token (console)"  # noqa: S105
+    RECORD_PAYMENT = "record and read payments to J-LIS (console)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +241,8 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.MANAGE_STAFF: _row(administrator=_OWN_ONLY, it=_Y),
     # A new counter of an office: its administrator, or IT for any office.
     Operation.ISSUE_ENROLMENT_TOKEN: _row(administrator=_OWN_ONLY, it=_Y),
+    # The office's accounts with J-LIS: its administrator, or IT for any office.
+    Operation.RECORD_PAYMENT: _row(administrator=_OWN_ONLY, it=_Y),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -326,6 +329,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, scope=Scope.OFFICE),
     Endpoint("POST", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, 16 * _KIB,
              scope=Scope.OFFICE),
+    Endpoint("GET", "/payments", Operation.RECORD_PAYMENT, scope=Scope.OFFICE),
+    Endpoint("POST", "/payments", Operation.RECORD_PAYMENT, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("GET", "/audit", Operation.READ_CONSOLE_AUDIT, scope=Scope.OFFICE),
     Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
     Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),

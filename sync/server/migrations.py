@@ -114,11 +114,23 @@ def _v4(dialect: Dialect) -> Sequence[str]:
     )
 
 
+def _v5(dialect: Dialect) -> Sequence[str]:
+    # Payments to J-LIS (機構) entered in the console, per office and month, set against the
+    # fees payable the report sums (改正後 第2-1-(1)-ア-(ケ): 手数料の機構への支払い).
+    return (
+        f"CREATE TABLE console_payments ({dialect.audit_id}, office_code TEXT NOT NULL,"
+        " month TEXT NOT NULL, amount_yen BIGINT NOT NULL, paid_on TEXT NOT NULL,"
+        " note TEXT NOT NULL, entered_by TEXT NOT NULL, entered_at BIGINT NOT NULL)",
+        "CREATE INDEX console_payments_by_month ON console_payments (month, office_code)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
     Migration(3, "report facts: the daily report aggregated in SQL", _v3, _v3_backfill),
     Migration(4, "the office console: staff, offices, sessions, audit", _v4),
+    Migration(5, "payments to J-LIS entered in the console", _v5),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

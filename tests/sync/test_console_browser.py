@@ -599,3 +599,80 @@ def test_enrolment_tokens_from_the_console(console: Console) -> None:
     response = other.goto(console.url + "/enrolment")
     assert response is not None
     assert response.status == 403
+
+
+def _outstanding(page: Page) -> str:
+    return page.locator("table").first.locator("tbody tr td").nth(3).inner_text()
+
+
+def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
+    payable = sum(
+        r.fee_payable_jlis_yen
+        for r in console.store.report(f"{MONTH}-01", f"{MONTH}-30", [OFFICE_A])
+    )
+    assert payable > 100
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}")
+    page.click("header nav >> text=機構への納付")
+    page.goto(console.url + f"/payments?month={MONTH}")
+    assert page.locator("h1").inner_text() == f"{MONTH} の機構への納付"
+    assert _outstanding(page) == f"{payable:,}"
+    assert "北支所" not in _main_text(page)
+    # Wrong input: letters, zero; the form keeps what was typed and says why.
+    for wrong in ("12a", "0", "-5"):
+        page.fill("#amount", wrong)
+        page.fill("#note", "11月分")
+        with page.expect_response(lambda r: r.url.endswith("/payments")) as answer:
+            page.click("form.stacked button[type=submit]")
+        assert answer.value.status == 400, wrong
+        assert "金額は1円以上" in page.inner_text("[role=alert]")
+        assert page.input_value("#amount") == wrong
+        assert page.input_value("#note") == "11月分"
+    assert console.store.payments([OFFICE_A], MONTH) == []
+    # A payment of all but 100 yen: redirected, recorded once, 100 outstanding.
+    page.fill("#amount", f"{payable - 100:,}")
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url("**m=added**")
+    assert "納付を記録しました" in page.inner_text("[role=status]")
+    assert _outstanding(page) == "100"
+    page.reload()  # the redirect's GET: reloading enters nothing again
+    assert len(console.store.payments([OFFICE_A], MONTH)) == 1
+    # The rest from a second tab.
+    second = page.context.new_page()
+    second.goto(console.url + f"/payments?month={MONTH}")
+    second.fill("#amount", "100")
+    second.click("form.stacked button[type=submit]")
+    second.wait_for_url("**m=added**")
+    assert _outstanding(second) == "0"
+    _shot(second, "payments")
+    assert not RAW_CODES.findall(_main_text(second))
+    audit = [(r.action, r.office_code) for r in console.store.audit(None)]
+    assert audit.count(("payment_recorded", OFFICE_A)) == 2
+    # Office B by a tampered form with a valid token: 404; a forged token: 403.
+    csrf = page.get_attribute("form.stacked input[name=csrf]", "value")
+    assert csrf
+    for form, status in (
+        ({"csrf": csrf, "office": OFFICE_B, "month": MONTH, "amount": "5", "paid_on": "2026-12-01",
+          "note": ""}, 404),
+        ({"csrf": "forged", "office": OFFICE_A, "month": MONTH, "amount": "5",
+          "paid_on": "2026-12-01", "note": ""}, 403),
+        ({"csrf": csrf, "office": OFFICE_A, "month": "2026-13", "amount": "5",
+          "paid_on": "2026-12-01", "note": ""}, 400),
+    ):
+        assert page.request.post(console.url + "/payments", form=form).status == status
+    assert len(console.store.payments([OFFICE_A], MONTH)) == 2
+    assert console.store.payments([OFFICE_B], MONTH) == []
+    # English, and office staff refused.
+    page.goto(console.url + f"/payments?month={MONTH}")
+    page.click("text=English")
+    assert page.locator("h1").inner_text() == f"Payments to J-LIS for {MONTH}"
+    page.click("text=日本語")
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    other = console.page()
+    console.sign_in(other, clerk)
+    assert "機構への納付" not in other.inner_text("header nav")
+    response = other.goto(console.url + "/payments")
+    assert response is not None
+    assert response.status == 403

@@ -269,3 +269,30 @@ def test_the_fleet_counts_what_the_chain_report_finds(
     assert fleet["whole"].chain_ok
     gapped = fleet["gapped"]
     assert (gapped.gaps, gapped.waiting, gapped.chain_ok) == (2, 3, False)
+
+
+def test_payments_are_kept_per_office_and_month_and_audited(store: ConsoleStore) -> None:
+    first = store.add_payment("131016", "2026-11", 17_450, "2026-12-03", "11月分", actor="t")
+    second = store.add_payment("131016", "2026-11", 100, "2026-12-04", "", actor="t")
+    store.add_payment("271004", "2026-11", 5, "2026-12-04", "", actor="t")
+    store.add_payment("131016", "2026-10", 7, "2026-11-04", "", actor="t")
+    assert second > first
+    paid = store.payments(["131016"], "2026-11")
+    assert [(p.amount_yen, p.note) for p in paid] == [(17_450, "11月分"), (100, "")]
+    assert [p.amount_yen for p in store.payments(["131016", "271004"], "2026-11")] == [
+        17_450, 100, 5,
+    ]
+    assert store.payments([], "2026-11") == []
+    for bad in (
+        ("2026-13", 5, "2026-12-01", ""),
+        ("2026-11", 0, "2026-12-01", ""),
+        ("2026-11", -5, "2026-12-01", ""),
+        ("2026-11", 10**10, "2026-12-01", ""),
+        ("2026-11", 5, "12/01/2026", ""),
+        ("2026-11", 5, "2026-12-01", "x" * 201),
+    ):
+        with pytest.raises(ConfigError):
+            store.add_payment("131016", *bad, actor="t")
+    assert len(store.payments(["131016"], "2026-11")) == 2
+    recorded = [r for r in store.audit(["131016"]) if r.action == "payment_recorded"]
+    assert [r.detail for r in recorded][:2] == ["2026-10 ¥7 2026-11-04", "2026-11 ¥100 2026-12-04"]

@@ -96,6 +96,29 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit_title": ("監査ログ", "Audit log"),
     "nav.fleet": ("窓口端末", "Counters"),
     "nav.enrolment": ("端末の登録", "Enrol a counter"),
+    "nav.payments": ("機構への納付", "Payments to J-LIS"),
+    "payments_title": ("{month} の機構への納付", "Payments to J-LIS for {month}"),
+    "payments_note": (
+        "月次交付状況の「機構への納付額」に対して、納付した金額を記録し、未納付額を確認します。"
+        "記録はすべて監査ログに残ります。",
+        "Record what was paid against the month's fees payable to J-LIS and see what is"
+        " outstanding. Every entry is in the audit log.",
+    ),
+    "payments_payable": ("納付すべき額（円）", "Payable (yen)"),
+    "payments_paid": ("納付済み（円）", "Paid (yen)"),
+    "payments_outstanding": ("未納付額（円）", "Outstanding (yen)"),
+    "payments_list": ("納付の記録", "Payments recorded"),
+    "payments_amount": ("金額（円）", "Amount (yen)"),
+    "payments_paid_on": ("納付日", "Paid on"),
+    "payments_note_field": ("備考（任意）", "Note (optional)"),
+    "payments_by": ("記録者", "Entered by"),
+    "payments_add": ("納付を記録", "Record the payment"),
+    "payments_added": ("納付を記録しました。", "The payment is recorded."),
+    "payments_bad": (
+        "金額は1円以上10億円以下の整数、納付日は日付、備考は200文字以内で入力してください。",
+        "The amount is a whole number of yen from 1 to 1,000,000,000, the date a date and the"
+        " note at most 200 characters.",
+    ),
     "enrolment_title": ("窓口端末の登録トークン", "Counter enrolment tokens"),
     "enrolment_note": (
         "新しい窓口端末を登録するための使い捨てトークンを発行します。トークンはこの画面に一度だけ"
@@ -202,6 +225,7 @@ _ACTIONS = {
     "staff_added": ("職員アカウント作成", "staff account added"),
     "office_named": ("庁舎名の設定", "office named"),
     "enrolment_token_issued": ("端末登録トークンの発行", "enrolment token issued"),
+    "payment_recorded": ("機構への納付の記録", "payment to J-LIS recorded"),
 }
 
 #: The reasons the audit gives in its detail column (anything else is shown as stored).

@@ -144,6 +144,23 @@ TOKEN_HOURS = (24, 72, 168)
 
 
 @dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment to J-LIS entered in the console."""
+
+    id: int
+    office_code: str
+    month: str
+    amount_yen: int
+    paid_on: str
+    note: str
+    entered_by: str
+
+
+#: The largest single payment the console takes (a typo guard, not a rule).
+MAX_PAYMENT_YEN = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class TransactionFilter:
     """What the transaction list is narrowed to (empty strings: any)."""
 
@@ -581,6 +598,59 @@ class ConsoleStore:
             return [
                 EnrolmentToken(str(d), str(o), str(e), str(u or ""))
                 for d, o, e, u in cur.fetchall()
+            ]
+
+    def add_payment(
+        self, office: str, month: str, amount_yen: int, paid_on: str, note: str, *, actor: str
+    ) -> int:
+        """Record a payment to J-LIS for ``office``'s fees of ``month`` (``YYYY-MM``); its
+        id. Audited with the amount."""
+        from datetime import datetime
+
+        try:
+            datetime.strptime(month + "-01", "%Y-%m-%d")
+            datetime.strptime(paid_on, "%Y-%m-%d")
+        except ValueError as exc:
+            raise ConfigError("a month is YYYY-MM and a payment date YYYY-MM-DD") from exc
+        if not 0 < amount_yen <= MAX_PAYMENT_YEN:
+            raise ConfigError(f"a payment is 1 to {MAX_PAYMENT_YEN} yen")
+        if len(note) > 200 or not note.isprintable():
+            raise ConfigError("a note is at most 200 printable characters")
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
+                    " note, entered_by, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                [office, month, amount_yen, paid_on, note, actor, int(time.time())],
+            )
+            cur.execute(
+                self._q("SELECT MAX(id) FROM console_payments WHERE office_code = ? AND month = ?"),
+                [office, month],
+            )
+            new_id = int(cur.fetchone()[0])
+            self._audit(
+                cur, actor, "payment_recorded", office, f"{month} ¥{amount_yen:,} {paid_on}"
+            )
+        return new_id
+
+    def payments(self, offices: Sequence[str], month: str) -> list[Payment]:
+        """The payments of ``offices`` for ``month``, in the order entered."""
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by"  # noqa: S608
+                    f" FROM console_payments WHERE month = ? AND office_code IN ({marks})"
+                    " ORDER BY id"
+                ),
+                [month, *offices],
+            )
+            return [
+                Payment(int(i), str(o), str(m), int(a), str(p), str(n), str(e))
+                for i, o, m, a, p, n, e in cur.fetchall()
             ]
 
     def audit(

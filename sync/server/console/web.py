@@ -532,6 +532,89 @@ async def _enrolment(request: Request) -> Response:
     return await _enrolment_page(request, session, issued=issued)
 
 
+async def _payments_page(request: Request, session: Session, **extra: Any) -> Response:
+    console: Console = request.app.state.console
+    visible = await _visible(request, session.staff, Operation.RECORD_PAYMENT)
+    if not visible:
+        raise _Refused(403, "forbidden")
+    month = str(extra.pop("month", "")) or _month_param(request, console)[0]
+    _, first, last = _month_bounds(month)
+    offices = sorted(visible)
+    rows = await run_in_threadpool(console.store.report, first, last, offices)
+    payments = await run_in_threadpool(console.store.payments, offices, month)
+    payable = {o: 0 for o in offices}
+    for row in rows:
+        payable[row.office_code] += row.fee_payable_jlis_yen
+    paid = {o: 0 for o in offices}
+    for p in payments:
+        paid[p.office_code] += p.amount_yen
+    balance = [(o, payable[o], paid[o], payable[o] - paid[o]) for o in offices]
+    return _render(
+        request,
+        "payments.html",
+        int(extra.pop("status", 200)),
+        session=session,
+        visible=visible,
+        month=month,
+        balance=balance,
+        payments=payments,
+        message=extra.pop("message", ""),
+        notice=i18n.t("payments_added", _lang(request))
+        if request.query_params.get("m") == "added"
+        else "",
+        form=extra.pop("form", {}),
+        today=_today(console).isoformat(),
+    )
+
+
+def _month_bounds(month: str) -> tuple[str, str, str]:
+    try:
+        first = datetime.strptime(month + "-01", "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise _Refused(400, "bad_request") from exc
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return month, first.isoformat(), last.isoformat()
+
+
+async def _payments(request: Request) -> Response:
+    """Payments to J-LIS per office and month against the report's fees payable."""
+    session = await _signed_in(request)
+    if request.method == "GET":
+        return await _payments_page(request, session)
+    form = await _checked_form(request, session)
+    console: Console = request.app.state.console
+    visible = await _visible(request, session.staff, Operation.RECORD_PAYMENT)
+    if not visible:
+        raise _Refused(403, "forbidden")
+    office = form.get("office", "")
+    if office not in visible:
+        raise _Refused(404, "not_found")
+    month = form.get("month", "")
+    _month_bounds(month)  # 400 for a month that is none
+    kept = {k: v for k, v in form.items() if k != "csrf"}
+    from madoguchi.errors import ConfigError
+
+    try:
+        amount = int(form.get("amount", "").strip().replace(",", ""))
+        await run_in_threadpool(
+            lambda: console.store.add_payment(
+                office,
+                month,
+                amount,
+                form.get("paid_on", ""),
+                form.get("note", "").strip(),
+                actor=f"staff:{session.staff.staff_id}",
+            )
+        )
+    except (ValueError, ConfigError):
+        message = i18n.t("payments_bad", _lang(request))
+        return await _payments_page(
+            request, session, status=400, message=message, form=kept, month=month
+        )
+    # After a POST, a redirect: Back and reload never enter the payment twice.
+    return RedirectResponse("/payments?" + urlencode({"month": month, "m": "added"}), 303)
+
+
 def _received_label(stamp: str) -> str:
     """A stored ISO time as JST ``YYYY-MM-DD HH:MM`` (empty: never)."""
     if not stamp:
@@ -824,6 +907,7 @@ def console_app(store: ConsoleStore, now: Callable[[], float] = time.time) -> AS
         Route("/transactions", _guarded(_transactions), methods=["GET"]),
         Route("/fleet", _guarded(_fleet), methods=["GET"]),
         Route("/enrolment", _guarded(_enrolment), methods=["GET", "POST"]),
+        Route("/payments", _guarded(_payments), methods=["GET", "POST"]),
         Route("/audit", _guarded(_audit), methods=["GET"]),
         Route("/staff", _guarded(_staff), methods=["GET", "POST"]),
         Route("/staff/unlock", _guarded(_unlock), methods=["POST"]),
