@@ -329,6 +329,7 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, scope=Scope.OFFICE),
     Endpoint("POST", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, 16 * _KIB,
              scope=Scope.OFFICE),
+    Endpoint("GET", "/registry", Operation.READ_CARD_STATUS),
     Endpoint("GET", "/payments", Operation.RECORD_PAYMENT, scope=Scope.OFFICE),
     Endpoint("POST", "/payments", Operation.RECORD_PAYMENT, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("GET", "/audit", Operation.READ_CONSOLE_AUDIT, scope=Scope.OFFICE),

@@ -676,3 +676,69 @@ def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
     response = other.goto(console.url + "/payments")
     assert response is not None
     assert response.status == 403
+
+
+def test_card_and_certificate_status_lookup_with_their_history(console: Console) -> None:
+    from datetime import UTC, datetime
+
+    from sync.server.authz import Principal
+    from sync.server.registry import OperationStatus
+
+    now = datetime.now(UTC).isoformat()
+    registry = console.store.registry
+    registry.set_card_status("card-a-001", OperationStatus.IN_OPERATION, "交付", now,
+                             actor=Principal(Role.STAFF, OFFICE_A, name="clerk-a"))
+    registry.set_card_status("card-a-001", OperationStatus.SUSPENDED, "紛失の届出", now,
+                             actor=Principal(Role.ADMINISTRATOR, OFFICE_A, name="mgr-a"))
+    registry.set_card_status("card-b-001", OperationStatus.SUSPENDED, "北支所の届出", now,
+                             actor=Principal(Role.STAFF, OFFICE_B, name="clerk-b"))
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.click("header nav >> text=運用状況の照会")
+    page.wait_for_url("**/registry")
+    page.fill("#key", "card-a-001")
+    page.click("form.filters button[type=submit]")
+    assert page.inner_text("#current") == "一時停止"
+    history = page.locator("table tbody tr")
+    assert history.count() == 2
+    assert "紛失の届出" in history.nth(1).inner_text()
+    assert "運用中" in history.nth(1).inner_text()  # before
+    text = _main_text(page)
+    assert not RAW_CODES.findall(text)
+    assert "suspended" not in text
+    assert "in_operation" not in text
+    _shot(page, "registry")
+    # Office B's card: its status is public to every office (like a revocation list), its
+    # history is not office A's to read.
+    page.goto(console.url + "/registry?what=card&key=card-b-001")
+    assert page.inner_text("#current") == "一時停止"
+    assert "北支所の届出" not in _main_text(page)
+    assert "該当するデータはありません" in _main_text(page)
+    # A certificate the counters issued, with its history.
+    serial = registry.registry_audit(OFFICE_A, 0, 1)[0].key
+    page.goto(console.url + f"/registry?what=certificate&key={serial}")
+    assert page.inner_text("#current") == "有効"
+    assert "窓口端末" in page.locator("table tbody tr").first.inner_text()
+    # Wrong input: twelve digits (could be an individual number), a non-ASCII key, an odd kind.
+    for key, words in (("123456789012", "個人番号の可能性"), ("カード番号", "半角英数字")):
+        response = page.goto(console.url + "/registry?" + f"what=card&key={key}")
+        assert response is not None
+        assert response.status == 400
+        assert words in page.inner_text("[role=alert]")
+        assert page.input_value("#key") == ""  # not echoed back
+    response = page.goto(console.url + "/registry?what=person&key=x")
+    assert response is not None
+    assert response.status == 400
+    page.goto(console.url + "/registry?what=card&key=no-such-card")
+    assert "登録されていません" in _main_text(page)
+    # English, and IT sees office B's history too.
+    page.goto(console.url + "/registry?what=card&key=card-a-001")
+    page.click("text=English")
+    assert page.inner_text("#current") == "suspended"
+    page.click("text=日本語")
+    it = console.account(Role.IT, [], name="木村 情報")
+    third = console.page()
+    console.sign_in(third, it)
+    third.goto(console.url + "/registry?what=card&key=card-b-001")
+    assert "北支所の届出" in _main_text(third)

@@ -97,6 +97,30 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.fleet": ("窓口端末", "Counters"),
     "nav.enrolment": ("端末の登録", "Enrol a counter"),
     "nav.payments": ("機構への納付", "Payments to J-LIS"),
+    "nav.registry": ("運用状況の照会", "Card and certificate status"),
+    "jst": ("日本時間", "JST"),
+    "registry_title": ("運用状況・証明書の状態の照会", "Card and certificate status"),
+    "registry_what": ("照会するもの", "Look up"),
+    "registry_card": ("個人番号カード（カードID）", "My Number card (card ID)"),
+    "registry_certificate": ("電子証明書（シリアル番号）", "Certificate (serial number)"),
+    "registry_key": ("カードID・シリアル番号", "Card ID or serial number"),
+    "registry_lookup": ("照会", "Look up"),
+    "registry_unknown": ("登録されていません。", "Not in the registry."),
+    "registry_status": ("現在の状態", "Current status"),
+    "registry_updated": ("最終更新", "Last changed"),
+    "registry_history": ("変更の履歴", "Changes"),
+    "registry_before": ("変更前", "Before"),
+    "registry_after": ("変更後", "After"),
+    "registry_why": ("理由", "Why"),
+    "registry_bad_key": (
+        "カードIDまたはシリアル番号は64文字以内の半角英数字・記号で入力してください。",
+        "A card ID or serial number is 1-64 printable ASCII characters.",
+    ),
+    "registry_my_number": (
+        "12桁の数字は個人番号の可能性があるため照会できません。カードIDで照会してください。",
+        "Twelve digits could be an individual number (My Number) and are not looked up."
+        " Use the card ID.",
+    ),
     "payments_title": ("{month} の機構への納付", "Payments to J-LIS for {month}"),
     "payments_note": (
         "月次交付状況の「機構への納付額」に対して、納付した金額を記録し、未納付額を確認します。"
@@ -210,6 +234,8 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 _ROLES = {
+    Role.COUNTER: ("窓口端末", "counter"),
+    Role.ISSUING_AUTHORITY: ("発行機関", "issuing authority"),
     Role.STAFF: ("窓口職員", "office staff"),
     Role.ADMINISTRATOR: ("市区町村管理者", "municipality administrator"),
     Role.IT: ("情報システム担当", "IT"),
@@ -269,6 +295,34 @@ _ACTORS = {
     "anonymous": ("（不明な職員ID）", "(unknown staff ID)"),
     "server-cli": ("サーバーのコマンド", "server command"),
 }
+
+
+#: Registry statuses (運用状況 and certificate status) in both languages.
+_REGISTRY_STATUS = {
+    "in_operation": ("運用中", "in operation"),
+    "suspended": ("一時停止", "suspended"),
+    "abolished": ("廃止", "abolished"),
+    "valid": ("有効", "valid"),
+    "temporary_hold": ("一時保留", "temporarily held"),
+    "revoked": ("失効", "revoked"),
+}
+
+
+def registry_status_label(status: str | None, lang: str) -> str:
+    """A registry status as the pages name it (empty: none before)."""
+    if not status:
+        return ""
+    return pick(_REGISTRY_STATUS.get(status, ("不明", status)), lang)
+
+
+def registry_actor_label(actor: str, lang: str) -> str:
+    """Who changed a registry entry (``role:name`` as the registry audit names it)."""
+    role, _, name = actor.partition(":")
+    try:
+        label = role_label(Role(role), lang)
+    except ValueError:
+        return actor
+    return f"{label} {name}".strip()
 
 
 def actor_label(actor: str, lang: str) -> str:

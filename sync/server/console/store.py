@@ -29,7 +29,7 @@ from sync.server.authz import Principal, Role
 from sync.server.console import accounts
 from sync.server.migrations import behind_message, schema_version
 from sync.server.report import ReportRow
-from sync.server.repository import Dialect
+from sync.server.repository import AuditEntry, Dialect, SqlRepository
 
 #: Consecutive failed sign-ins that lock an account, and for how long.
 LOCK_AFTER = 5
@@ -200,7 +200,9 @@ class ConsoleStore:
         """Open ``dialect``'s database; refuse a schema that is not this code's (the
         message says to run ``madoguchi server migrate``)."""
         self.dialect = dialect
-        dialect.open(pool_size)
+        # The registries (運用状況, certificate status) through the server's own code, on
+        # this store's connection or pool (the repository opens the dialect).
+        self.registry = SqlRepository(dialect, pool_size=pool_size)
         try:
             with self._transaction() as cur:
                 problem = behind_message(schema_version(cur, dialect))
@@ -651,6 +653,22 @@ class ConsoleStore:
             return [
                 Payment(int(i), str(o), str(m), int(a), str(p), str(n), str(e))
                 for i, o, m, a, p, n, e in cur.fetchall()
+            ]
+
+    def registry_history(self, registry: str, key: str, limit: int = 100) -> list[AuditEntry]:
+        """The changes of one registry entry (``card`` or ``certificate``), oldest first."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._q(
+                    "SELECT id, at, actor, registry, entry_key, office_code, before_status,"
+                    " after_status, why FROM registry_audit WHERE registry = ? AND entry_key = ?"
+                    " ORDER BY id LIMIT ?"
+                ),
+                [registry, key, limit],
+            )
+            return [
+                AuditEntry(int(i), str(a), str(w), str(r), str(k), o, b, str(af), str(y or ""))
+                for i, a, w, r, k, o, b, af, y in cur.fetchall()
             ]
 
     def audit(

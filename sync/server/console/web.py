@@ -615,6 +615,61 @@ async def _payments(request: Request) -> Response:
     return RedirectResponse("/payments?" + urlencode({"month": month, "m": "added"}), 303)
 
 
+async def _registry(request: Request) -> Response:
+    """Look up a card's 運用状況 or a certificate's status, with the changes of it the
+    account may read (its offices' entries; IT all)."""
+    from device.records import find_forbidden_data
+    from sync.protocol import is_clean_id
+
+    session = await _signed_in(request)
+    console: Console = request.app.state.console
+    staff = session.staff
+    if not _may_any(staff, Operation.READ_CARD_STATUS):
+        raise _Refused(403, "forbidden")
+    what = request.query_params.get("what", "card")
+    if what not in ("card", "certificate"):
+        raise _Refused(400, "bad_request")
+    key = request.query_params.get("key", "").strip()
+    entry, history, problem, status = None, [], "", 200
+    if key:
+        if find_forbidden_data(key):
+            problem, status = "registry_my_number", 400
+        elif not is_clean_id(key):
+            problem, status = "registry_bad_key", 400
+        else:
+            lookup = (
+                console.store.registry.card_status
+                if what == "card"
+                else (console.store.registry.certificate_status)
+            )
+            entry = await run_in_threadpool(lookup, key)
+            changes = await run_in_threadpool(console.store.registry_history, what, key)
+            history = [
+                c
+                for c in changes
+                if not staff.role.office_bound
+                or (
+                    c.office_code is not None
+                    and _allowed(staff, Operation.READ_REGISTRY_AUDIT, c.office_code)
+                )
+            ]
+    known = await run_in_threadpool(console.store.offices)
+    return _render(
+        request,
+        "registry.html",
+        status,
+        session=session,
+        what=what,
+        key=key if not problem else "",
+        asked=bool(key) and not problem,
+        entry=entry,
+        history=history,
+        message=i18n.t(problem, _lang(request)) if problem else "",
+        names=known,
+        when=_received_label,
+    )
+
+
 def _received_label(stamp: str) -> str:
     """A stored ISO time as JST ``YYYY-MM-DD HH:MM`` (empty: never)."""
     if not stamp:
@@ -908,6 +963,7 @@ def console_app(store: ConsoleStore, now: Callable[[], float] = time.time) -> AS
         Route("/fleet", _guarded(_fleet), methods=["GET"]),
         Route("/enrolment", _guarded(_enrolment), methods=["GET", "POST"]),
         Route("/payments", _guarded(_payments), methods=["GET", "POST"]),
+        Route("/registry", _guarded(_registry), methods=["GET"]),
         Route("/audit", _guarded(_audit), methods=["GET"]),
         Route("/staff", _guarded(_staff), methods=["GET", "POST"]),
         Route("/staff/unlock", _guarded(_unlock), methods=["POST"]),
