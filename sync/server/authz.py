@@ -330,6 +330,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("POST", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, 16 * _KIB,
              scope=Scope.OFFICE),
     Endpoint("GET", "/registry", Operation.READ_CARD_STATUS),
+    Endpoint("POST", "/registry/card", Operation.CHANGE_CARD_STATUS, 16 * _KIB,
+             scope=Scope.OFFICE),
     Endpoint("GET", "/payments", Operation.RECORD_PAYMENT, scope=Scope.OFFICE),
     Endpoint("POST", "/payments", Operation.RECORD_PAYMENT, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("GET", "/audit", Operation.READ_CONSOLE_AUDIT, scope=Scope.OFFICE),

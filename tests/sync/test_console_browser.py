@@ -732,13 +732,64 @@ def test_card_and_certificate_status_lookup_with_their_history(console: Console)
     assert response.status == 400
     page.goto(console.url + "/registry?what=card&key=no-such-card")
     assert "登録されていません" in _main_text(page)
+    # Office A's manager changes its card back to 運用中: the registry and the console's
+    # audit both have it; reload after the redirect changes nothing again.
+    page.goto(console.url + "/registry?what=card&key=card-a-001")
+    page.select_option("#new_status", "in_operation")
+    page.fill("#reason", "カードが見つかった")
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url("**m=changed**")
+    assert page.inner_text("#current") == "運用中"
+    assert "運用状況を変更しました" in page.inner_text("[role=status]")
+    page.reload()
+    changes = console.store.registry_history("card", "card-a-001")
+    assert [c.after for c in changes] == ["in_operation", "suspended", "in_operation"]
+    assert changes[-1].actor == f"administrator:{manager.staff_id}"
+    noted = [(r.action, r.office_code) for r in console.store.audit(None)]
+    assert noted.count(("card_status_changed", OFFICE_A)) == 1
+    # A card the registry does not know yet: office A's, chosen in the form.
+    page.goto(console.url + "/registry?what=card&key=card-a-new")
+    assert "登録されていません" in _main_text(page)
+    assert page.locator("#card_office option").all_inner_texts() == ["本庁舎 市民課"]
+    page.select_option("#new_status", "suspended")
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url("**m=changed**")
+    assert page.inner_text("#current") == "一時停止"
+    # Office B's card has no form here; a tampered post with a valid token is 404, a
+    # forged token 403, a reason too long 400; nothing changes.
+    page.goto(console.url + "/registry?what=card&key=card-b-001")
+    assert page.locator("form.stacked").count() == 0
+    page.goto(console.url + "/registry?what=card&key=card-a-001")
+    csrf = page.get_attribute("form.stacked input[name=csrf]", "value")
+    assert csrf
+    for form, status in (
+        ({"csrf": csrf, "key": "card-b-001", "status": "in_operation", "reason": ""}, 404),
+        ({"csrf": csrf, "key": "card-z-1", "status": "suspended", "office": OFFICE_B,
+          "reason": ""}, 404),
+        ({"csrf": "forged", "key": "card-a-001", "status": "abolished", "reason": ""}, 403),
+        ({"csrf": csrf, "key": "card-a-001", "status": "abolished", "reason": "x" * 201}, 400),
+        ({"csrf": csrf, "key": "card-a-001", "status": "gone", "reason": ""}, 400),
+    ):
+        assert page.request.post(console.url + "/registry/card", form=form).status == status
+    assert registry.card_status("card-b-001").status == "suspended"  # type: ignore[union-attr]
+    assert registry.card_status("card-z-1") is None
+    assert registry.card_status("card-a-001").status == "in_operation"  # type: ignore[union-attr]
     # English, and IT sees office B's history too.
     page.goto(console.url + "/registry?what=card&key=card-a-001")
     page.click("text=English")
-    assert page.inner_text("#current") == "suspended"
+    assert page.inner_text("#current") == "in operation"
     page.click("text=日本語")
     it = console.account(Role.IT, [], name="木村 情報")
     third = console.page()
     console.sign_in(third, it)
     third.goto(console.url + "/registry?what=card&key=card-b-001")
     assert "北支所の届出" in _main_text(third)
+    # IT reads, but does not change a card's 運用状況 (the matrix): no form, 403.
+    assert third.locator("form.stacked").count() == 0
+    token = third.get_attribute("header form input[name=csrf]", "value")
+    assert token
+    refused = third.request.post(
+        console.url + "/registry/card",
+        form={"csrf": token, "key": "card-b-001", "status": "abolished", "reason": ""},
+    )
+    assert refused.status == 403

@@ -99,6 +99,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.payments": ("機構への納付", "Payments to J-LIS"),
     "nav.registry": ("運用状況の照会", "Card and certificate status"),
     "jst": ("日本時間", "JST"),
+    "registry_change": ("運用状況を変更", "Change the card's status"),
+    "registry_new_status": ("新しい運用状況", "New status"),
+    "registry_reason": ("理由（200文字以内）", "Reason (up to 200 characters)"),
+    "registry_changed": ("運用状況を変更しました。", "The card's status is changed."),
+    "registry_bad_reason": (
+        "理由は200文字以内で入力してください。",
+        "The reason is at most 200 characters.",
+    ),
     "registry_title": ("運用状況・証明書の状態の照会", "Card and certificate status"),
     "registry_what": ("照会するもの", "Look up"),
     "registry_card": ("個人番号カード（カードID）", "My Number card (card ID)"),
@@ -252,6 +260,7 @@ _ACTIONS = {
     "office_named": ("庁舎名の設定", "office named"),
     "enrolment_token_issued": ("端末登録トークンの発行", "enrolment token issued"),
     "payment_recorded": ("機構への納付の記録", "payment to J-LIS recorded"),
+    "card_status_changed": ("運用状況の変更", "card status changed"),
 }
 
 #: The reasons the audit gives in its detail column (anything else is shown as stored).

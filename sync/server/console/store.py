@@ -655,6 +655,11 @@ class ConsoleStore:
                 for i, o, m, a, p, n, e in cur.fetchall()
             ]
 
+    def note(self, actor: str, action: str, office: str | None, detail: str) -> None:
+        """Put a change made elsewhere (the registry's own code) in the console's audit."""
+        with self._transaction() as cur:
+            self._audit(cur, actor, action, office, detail)
+
     def registry_history(self, registry: str, key: str, limit: int = 100) -> list[AuditEntry]:
         """The changes of one registry entry (``card`` or ``certificate``), oldest first."""
         with self._transaction() as cur:

@@ -48,6 +48,7 @@ from sync.server.console.store import (
     Staff,
     TransactionFilter,
 )
+from sync.server.registry import OperationStatus
 from sync.server.report import ReportRow, report_csv_ja
 
 log = logging.getLogger(__name__)
@@ -654,6 +655,18 @@ async def _registry(request: Request) -> Response:
                 )
             ]
     known = await run_in_threadpool(console.store.offices)
+    # Where this account may change the card: the entry's office, or (a card the registry
+    # does not know yet) any office it may change cards of.
+    changeable: dict[str, str] = {}
+    if what == "card" and key and not problem and staff.role.office_bound:
+        owners = [entry.office_code] if entry is not None and entry.office_code else []
+        if entry is None:
+            owners = list(staff.offices)
+        changeable = {
+            o: known.get(o, o) for o in owners if _allowed(staff, Operation.CHANGE_CARD_STATUS, o)
+        }
+    if not message_key_ok(request.query_params.get("m", "")):
+        raise _Refused(400, "bad_request")
     return _render(
         request,
         "registry.html",
@@ -667,7 +680,68 @@ async def _registry(request: Request) -> Response:
         message=i18n.t(problem, _lang(request)) if problem else "",
         names=known,
         when=_received_label,
+        changeable=changeable,
+        statuses=list(OperationStatus),
+        notice=i18n.t("registry_changed", _lang(request))
+        if request.query_params.get("m") == "changed"
+        else "",
     )
+
+
+def message_key_ok(key: str) -> bool:
+    """The registry page's ``m`` parameter: empty or ``changed``."""
+    return key in ("", "changed")
+
+
+async def _registry_card(request: Request) -> Response:
+    """Change a card's 運用状況 as the account (its office's card only, as the matrix says);
+    the registry audits it, and the console's audit has it too."""
+    from device.records import find_forbidden_data
+    from sync.errors import NotAllowedError
+    from sync.protocol import is_clean_id
+
+    session = await _signed_in(request)
+    form = await _checked_form(request, session)
+    console: Console = request.app.state.console
+    staff = session.staff
+    if not _may_any(staff, Operation.CHANGE_CARD_STATUS):
+        raise _Refused(403, "forbidden")
+    key = form.get("key", "").strip()
+    if not is_clean_id(key) or find_forbidden_data(key):
+        raise _Refused(400, "bad_request")
+    try:
+        status = OperationStatus(form.get("status", ""))
+    except ValueError as exc:
+        raise _Refused(400, "bad_request") from exc
+    reason = form.get("reason", "").strip()
+    if len(reason) > 200 or not reason.isprintable():
+        raise _Refused(400, "bad_request")
+    entry = await run_in_threadpool(console.store.registry.card_status, key)
+    office = entry.office_code if entry is not None else form.get("office", "")
+    if not office or not _allowed(staff, Operation.CHANGE_CARD_STATUS, office):
+        raise _Refused(404, "not_found")
+    actor = staff.principal(office)
+    try:
+        await run_in_threadpool(
+            lambda: console.store.registry.set_card_status(
+                key,
+                status,
+                reason,
+                datetime.fromtimestamp(console.now(), UTC).isoformat(),
+                actor=actor,
+            )
+        )
+    except NotAllowedError as exc:  # the entry moved to another office meanwhile
+        raise _Refused(404, "not_found") from exc
+    await run_in_threadpool(
+        console.store.note,
+        f"staff:{staff.staff_id}",
+        "card_status_changed",
+        office,
+        f"{key} → {status.label}",
+    )
+    query = urlencode({"what": "card", "key": key, "m": "changed"})
+    return RedirectResponse(f"/registry?{query}", 303)
 
 
 def _received_label(stamp: str) -> str:
@@ -964,6 +1038,7 @@ def console_app(store: ConsoleStore, now: Callable[[], float] = time.time) -> AS
         Route("/enrolment", _guarded(_enrolment), methods=["GET", "POST"]),
         Route("/payments", _guarded(_payments), methods=["GET", "POST"]),
         Route("/registry", _guarded(_registry), methods=["GET"]),
+        Route("/registry/card", _guarded(_registry_card), methods=["POST"]),
         Route("/audit", _guarded(_audit), methods=["GET"]),
         Route("/staff", _guarded(_staff), methods=["GET", "POST"]),
         Route("/staff/unlock", _guarded(_unlock), methods=["POST"]),
