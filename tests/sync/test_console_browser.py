@@ -793,3 +793,31 @@ def test_card_and_certificate_status_lookup_with_their_history(console: Console)
         form={"csrf": token, "key": "card-b-001", "status": "abolished", "reason": ""},
     )
     assert refused.status == 403
+
+
+def test_the_month_page_draws_issuance_per_office_over_30_days(console: Console) -> None:
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/reports/month?month={MONTH}")
+    caption = page.inner_text("figure.chart figcaption")
+    assert "2026-11-01〜2026-11-30" in caption
+    lines = page.locator("figure.chart polyline.series")
+    assert lines.count() == 1  # office A only: office B is not drawn for its manager
+    expected = sum(
+        r.issued + r.renewed
+        for r in console.store.report("2026-11-01", "2026-11-30", [OFFICE_A])
+    )
+    assert expected > 0
+    assert lines.first.locator("title").text_content() == f"本庁舎 市民課: {expected}"
+    assert f"本庁舎 市民課（計 {expected} 件）" in page.inner_text("ul.legend")
+    assert "北支所" not in _main_text(page)
+    points = lines.first.get_attribute("points")
+    assert points is not None
+    assert len(points.split()) == 30
+    page.locator("figure.chart").screenshot(path=str(SHOTS / "report-chart.png"))
+    it = console.account(Role.IT, [], name="木村 情報")
+    other = console.page()
+    console.sign_in(other, it)
+    other.goto(console.url + f"/reports/month?month={MONTH}")
+    assert other.locator("figure.chart polyline.series").count() == 2

@@ -99,6 +99,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.payments": ("機構への納付", "Payments to J-LIS"),
     "nav.registry": ("運用状況の照会", "Card and certificate status"),
     "jst": ("日本時間", "JST"),
+    "chart_title": (
+        "庁舎・窓口ごとの証明書の発行・更新件数（{first}〜{last}、日ごと）",
+        "Certificates issued and renewed per office and day ({first} to {last})",
+    ),
+    "chart_total": ("計 {n} 件", "{n} in all"),
     "registry_change": ("運用状況を変更", "Change the card's status"),
     "registry_new_status": ("新しい運用状況", "New status"),
     "registry_reason": ("理由（200文字以内）", "Reason (up to 200 characters)"),

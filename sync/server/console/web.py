@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sync.errors import RepositoryError
 from sync.server import authz
 from sync.server.authz import Answer, Operation, Role
-from sync.server.console import i18n
+from sync.server.console import chart, i18n
 from sync.server.console.store import (
     PAGE_SIZE,
     TOKEN_HOURS,
@@ -285,6 +285,13 @@ async def _report_month(request: Request) -> Response:
     by_office = _totals(rows, lambda r: (r.office_code, month, r.certificate_type))
     grand = _totals(rows, lambda r: ("", month, r.certificate_type))
     daily = rows if office else []
+    # The chart: 30 days up to the month's last day (today, in the current month).
+    end = min(date.fromisoformat(last), _today(console))
+    if end < date.fromisoformat(first):
+        end = date.fromisoformat(last)
+    start, stop = chart.window(end)
+    recent = await run_in_threadpool(console.store.report, start, stop, offices)
+    drawn = chart.issuance_chart(recent, {o: visible.get(o, o) for o in offices}, end)
     return _render(
         request,
         "report_month.html",
@@ -295,6 +302,7 @@ async def _report_month(request: Request) -> Response:
         by_office=by_office,
         grand=grand,
         daily=daily,
+        chart=drawn,
         csv_link="/reports/month.csv?" + urlencode({"office": office, "month": month}),
         pdf_link="/reports/month.pdf?" + urlencode({"office": office, "month": month}),
     )
