@@ -225,6 +225,11 @@ class SyncConfig(_Section, frozen=True):
     server_publish_token_file: str = ""
     #: Where published bundles and the fleet table live; empty = <state dir>/updates.
     server_updates_dir: str = ""
+    #: The office console (docs/console.md): its own HOST:PORT (empty = no console),
+    #: and the certificate and key browsers see (empty = the server's own).
+    server_console_listen: str = ""
+    server_console_cert: str = ""
+    server_console_key: str = ""
 
     def resolved_tls_dir(self) -> Path:
         return Path(self.tls_dir) if self.tls_dir else default_state_dir() / "sync"

@@ -65,14 +65,28 @@ def _run(args: argparse.Namespace) -> int:
     config = config_from(
         args, required_for=None if explicit else "the central server (madoguchi server run)"
     )
+    database, pki_dir = _database(args, config), _pki_dir(args, config)
+    console = None
+    console_listen = args.console_listen or config.sync.server_console_listen
+    if console_listen:
+        from sync.server.console.serve import ConsoleListener
+
+        console = ConsoleListener.from_options(
+            database,
+            console_listen,
+            pki_dir,
+            args.console_cert or config.sync.server_console_cert,
+            args.console_key or config.sync.server_console_key,
+        )
     serve(
-        _database(args, config),
+        database,
         args.listen or config.sync.server_listen,
-        _pki_dir(args, config),
+        pki_dir,
         simulate=args.simulate or config.sync.server_simulate,
         workers=args.workers,
         updates=_updates(args, config),
         pool_size=config.sync.server_pool_size,
+        console=console,
     )
     return 0
 
@@ -161,6 +175,85 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staff_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from madoguchi.errors import ConfigError
+    from sync.server.authz import Role
+    from sync.server.console.serve import open_console_store
+
+    if args.password_file:
+        password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.staff_id}: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        raise ConfigError("no terminal to ask the password on: give --password-file")
+    store = open_console_store(_database(args, _config(args)))
+    try:
+        added = store.add_staff(
+            args.staff_id, args.name, Role(args.role), password, args.office or [],
+            actor="server-cli",
+        )
+    finally:
+        store.close()
+    # Shown this once: the secret is what the authenticator app enrols from.
+    print(f"staff account {added.staff_id} added ({args.role})")
+    print(f"TOTP secret: {added.totp_secret}")
+    print(f"otpauth URI: {added.totp_uri}")
+    return 0
+
+
+def _staff_unlock(args: argparse.Namespace) -> int:
+    from sync.server.console.serve import open_console_store
+
+    store = open_console_store(_database(args, _config(args)))
+    try:
+        store.unlock(args.staff_id, actor="server-cli")
+    finally:
+        store.close()
+    print(f"staff account {args.staff_id} unlocked")
+    return 0
+
+
+def _office_name(args: argparse.Namespace) -> int:
+    from sync.server.console.serve import open_console_store
+
+    store = open_console_store(_database(args, _config(args)))
+    try:
+        store.set_office_name(args.office, args.name, actor="server-cli")
+    finally:
+        store.close()
+    print(f"office {args.office} is {args.name}")
+    return 0
+
+
+def _register_console(actions: Any, common: Any) -> None:
+    staff = actions.add_parser("staff", help="office console accounts")
+    staff_actions = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+    add = staff_actions.add_parser("add", help="add an account; prints its TOTP secret once")
+    common(add)
+    add.add_argument("staff_id")
+    add.add_argument("--name", required=True, help="the name the console shows")
+    add.add_argument(
+        "--role", choices=("staff", "administrator", "it"), default="staff",
+        help="office staff, municipality administrator, or IT",
+    )
+    add.add_argument("--office", action="append", help="an office of the account (repeatable)")
+    add.add_argument("--password-file", help="read the password from this file (else asked)")
+    add.set_defaults(func=_staff_add)
+    unlock = staff_actions.add_parser("unlock", help="lift a lock-out")
+    common(unlock)
+    unlock.add_argument("staff_id")
+    unlock.set_defaults(func=_staff_unlock)
+    office = actions.add_parser("office-name", help="the name the console shows for an office")
+    common(office)
+    office.add_argument("office")
+    office.add_argument("name")
+    office.set_defaults(func=_office_name)
+
+
 def register(sub: Any) -> None:
     """Add ``madoguchi server``."""
     parser = sub.add_parser("server", help="the central server (ingest, reports, status)")
@@ -180,7 +273,11 @@ def register(sub: Any) -> None:
     run.add_argument("--update-keys", help="IT's public key(s): deliver updates under /updates")
     run.add_argument("--publish-token-file", help="IT's publish token (with --update-keys)")
     run.add_argument("--updates-dir", help="where published bundles are kept")
+    run.add_argument("--console-listen", help="HOST:PORT of the office console (browsers)")
+    run.add_argument("--console-cert", help="the console's TLS certificate (default: the server's)")
+    run.add_argument("--console-key", help="the console's TLS key (with --console-cert)")
     run.set_defaults(func=_run)
+    _register_console(actions, common)
 
     migrate = actions.add_parser(
         "migrate",

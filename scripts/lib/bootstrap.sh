@@ -16,6 +16,11 @@ PY="$VENV/bin/python"
 APT_RUNTIME=(pcscd libpcsclite-dev vsmartcard-vpcd python3-venv python3-dev gcc swig)
 APT_TEST=(pcsc-tools opensc opensc-pkcs11 openssl tmux systemd-container postgresql)
 APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
+# The office console's browser tests: Debian's Chromium, driven by Playwright (never a
+# browser downloaded at run time; tests/sync/test_console_browser.py). The console's PDF
+# (WeasyPrint) needs Pango and HarfBuzz on the server host; the tests read it back with
+# poppler's pdftotext and draw its first page with pdftoppm.
+APT_TEST+=(chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
 # The demo: the virtual card renders its holder's name and address in Noto Sans CJK JP
 # (drivers/simcard/images.py; without the font it falls back to Pillow's, kanji as boxes).
 # Kept out of APT_RUNTIME, whose list keys the cached arm64 root.

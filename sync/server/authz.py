@@ -14,10 +14,10 @@ Principals (issue 13, part 2):
 
 - **counter**: an enrolled device, proven by its client certificate, bound to the
   office it was enrolled for (``devices.office_code``);
-- **staff** of an office and the municipality **administrator** of an office: they
-  have no credential on the server yet (the office console is a later issue); the
-  policy already says what they will reach, so the console only adds an
-  authenticator that makes such a :class:`Principal`;
+- **staff** of an office and the municipality **administrator** of its offices: they
+  sign in to the office console (``sync/server/console``, its own listener) with a
+  password and a TOTP code; the console makes a :class:`Principal` per office it asks
+  about, and asks this same policy (:data:`CONSOLE_PAGES` are its pages);
 - **IT**: whoever holds IT's bearer token (today the update delivery's publish token);
   it runs the fleet and reads everything, but decides nothing about a resident's card;
 - **issuing authority**: the simulated 機構 (J-LIS) inside the server; it has no HTTP
@@ -111,6 +111,11 @@ class Operation(enum.Enum):
     UPDATE_PUBLISH_POINTER = "publish a channel pointer (signed by a pointer key)"
     HEALTH = "is the process alive (load balancer, no credential)"
     READINESS = "can it serve: database reachable, schema current (no credential)"
+    READ_TRANSACTIONS = "read the transaction list (no personal data)"
+    READ_CONSOLE_AUDIT = "read the console's audit log"
+    MANAGE_STAFF = "add staff accounts, lift a lock-out"
+    ISSUE_ENROLMENT_TOKEN = "issue a counter's one-time enrolment token (console)"  # noqa: S105
+    RECORD_PAYMENT = "record and read payments to J-LIS (console)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +234,15 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     # no token, on purpose. They answer alive/ready and why not, never data.
     Operation.HEALTH: _row(**_OPEN),
     Operation.READINESS: _row(**_OPEN),
+    # The office console (issue 16): office staff read their offices' transactions; the
+    # administrator also reads the console's audit and runs its offices' staff accounts.
+    Operation.READ_TRANSACTIONS: _row(staff=_OWN_ONLY, administrator=_OWN_ONLY, it=_Y),
+    Operation.READ_CONSOLE_AUDIT: _row(administrator=_OWN_ONLY, it=_Y),
+    Operation.MANAGE_STAFF: _row(administrator=_OWN_ONLY, it=_Y),
+    # A new counter of an office: its administrator, or IT for any office.
+    Operation.ISSUE_ENROLMENT_TOKEN: _row(administrator=_OWN_ONLY, it=_Y),
+    # The office's accounts with J-LIS: its administrator, or IT for any office.
+    Operation.RECORD_PAYMENT: _row(administrator=_OWN_ONLY, it=_Y),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -297,6 +311,33 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PUT", f"{_U}/releases/{{channel}}", Operation.UPDATE_PUBLISH_POINTER, SMALL_BODY,
         json_body=True,
     ),
+)
+
+
+#: The office console's pages (its own listener, ``sync/server/console``): the console
+#: signs staff in, then asks :func:`decide` for each page and each office it shows.
+CONSOLE_PAGES: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/reports/month", Operation.READ_REPORT, scope=Scope.OFFICE, office_query=True),
+    Endpoint("GET", "/reports/month.csv", Operation.READ_REPORT, scope=Scope.OFFICE,
+             office_query=True),
+    Endpoint("GET", "/reports/month.pdf", Operation.READ_REPORT, scope=Scope.OFFICE,
+             office_query=True),
+    Endpoint("GET", "/reports/day", Operation.READ_REPORT, scope=Scope.OFFICE, office_query=True),
+    Endpoint("GET", "/transactions", Operation.READ_TRANSACTIONS, scope=Scope.OFFICE,
+             office_query=True),
+    Endpoint("GET", "/fleet", Operation.READ_CHAIN, scope=Scope.OFFICE, office_query=True),
+    Endpoint("GET", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, scope=Scope.OFFICE),
+    Endpoint("POST", "/enrolment", Operation.ISSUE_ENROLMENT_TOKEN, 16 * _KIB,
+             scope=Scope.OFFICE),
+    Endpoint("GET", "/registry", Operation.READ_CARD_STATUS),
+    Endpoint("POST", "/registry/card", Operation.CHANGE_CARD_STATUS, 16 * _KIB,
+             scope=Scope.OFFICE),
+    Endpoint("GET", "/payments", Operation.RECORD_PAYMENT, scope=Scope.OFFICE),
+    Endpoint("POST", "/payments", Operation.RECORD_PAYMENT, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("GET", "/audit", Operation.READ_CONSOLE_AUDIT, scope=Scope.OFFICE),
+    Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
+    Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("POST", "/staff/unlock", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
 )
 
 
@@ -380,10 +421,10 @@ def markdown_table() -> str:
         "|---|---|---|" + "---|" * len(roles),
     ]
     described: set[Operation] = set()
-    for endpoint in ENDPOINTS:
+    for where, endpoint in [("", e) for e in ENDPOINTS] + [("console ", e) for e in CONSOLE_PAGES]:
         cells = [_cell(POLICY[endpoint.operation][role], role) for role in roles]
         lines.append(
-            f"| `{endpoint.method} {endpoint.path}` | {endpoint.operation.value} | "
+            f"| {where}`{endpoint.method} {endpoint.path}` | {endpoint.operation.value} | "
             f"{_size(endpoint)} | " + " | ".join(cells) + " |"
         )
         described.add(endpoint.operation)

@@ -92,10 +92,45 @@ def _v3_backfill(repo: Any, cur: Any) -> None:
     repo.backfill_report_facts(cur)
 
 
+def _v4(dialect: Dialect) -> Sequence[str]:
+    # The office console (sync/server/console): staff accounts and their offices, the
+    # offices' display names, server-side sessions and the console's audit log. The 交付状況
+    # pages read report_facts (migration 3); the console keeps no report of its own.
+    return (
+        "CREATE TABLE console_staff (staff_id TEXT PRIMARY KEY,"
+        " display_name TEXT NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+        " totp_secret TEXT NOT NULL, totp_last_step BIGINT NOT NULL DEFAULT 0,"
+        " failures INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0,"
+        " created_at BIGINT NOT NULL)",
+        "CREATE TABLE console_staff_offices (staff_id TEXT NOT NULL,"
+        " office_code TEXT NOT NULL, PRIMARY KEY (staff_id, office_code))",
+        "CREATE TABLE console_offices (office_code TEXT PRIMARY KEY, name TEXT NOT NULL)",
+        "CREATE TABLE console_sessions (token_hash TEXT PRIMARY KEY,"
+        " staff_id TEXT NOT NULL, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
+        " last_seen BIGINT NOT NULL)",
+        f"CREATE TABLE console_audit ({dialect.audit_id}, at BIGINT NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, office_code TEXT, detail TEXT NOT NULL)",
+        "CREATE INDEX console_audit_by_office ON console_audit (office_code, id)",
+    )
+
+
+def _v5(dialect: Dialect) -> Sequence[str]:
+    # Payments to J-LIS (機構) entered in the console, per office and month, set against the
+    # fees payable the report sums (改正後 第2-1-(1)-ア-(ケ): 手数料の機構への支払い).
+    return (
+        f"CREATE TABLE console_payments ({dialect.audit_id}, office_code TEXT NOT NULL,"
+        " month TEXT NOT NULL, amount_yen BIGINT NOT NULL, paid_on TEXT NOT NULL,"
+        " note TEXT NOT NULL, entered_by TEXT NOT NULL, entered_at BIGINT NOT NULL)",
+        "CREATE INDEX console_payments_by_month ON console_payments (month, office_code)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
     Migration(3, "report facts: the daily report aggregated in SQL", _v3, _v3_backfill),
+    Migration(4, "the office console: staff, offices, sessions, audit", _v4),
+    Migration(5, "payments to J-LIS entered in the console", _v5),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -22,6 +22,7 @@ from sync.server.repository import DEFAULT_POOL_SIZE, open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
 if TYPE_CHECKING:
+    from sync.server.console.serve import ConsoleListener
     from updater.server import UpdateDelivery
 
 
@@ -147,14 +148,19 @@ def serve(
     workers: int = 1,
     updates: UpdateDelivery | None = None,
     pool_size: int = DEFAULT_POOL_SIZE,
+    console: ConsoleListener | None = None,
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM); ``pool_size`` PostgreSQL connections at
     most per process.
 
     With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
     its file lock), uvicorn's supervisor runs that many processes on one socket.
+    With ``console``, the office console listens too (docs/console.md), in this
+    process (one worker only).
     """
     host, port = parse_listen(listen)
+    if console is not None and workers > 1:
+        raise ConfigError("the office console runs with one server process: drop --workers")
     if workers > 1:
         os.environ[_ENV_POOL] = str(pool_size)
         _serve_workers(
@@ -169,8 +175,12 @@ def serve(
         raise
     config = uvicorn.Config(app, **_options(host, port, pki_dir))
     try:
+        if console is not None:
+            console.start()
         _Server(config).run()
     finally:
+        if console is not None:
+            console.stop()
         ctx.repo.close()
 
 

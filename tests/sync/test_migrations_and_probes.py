@@ -187,10 +187,43 @@ def test_the_runtime_role_needs_no_ddl_on_postgresql(
             assert client.get("/v1/devices/me").json()["device_id"] == device
     finally:
         server.stop()
+    _console_as_runtime_role(runtime_url)
     with psycopg.connect(runtime_url, autocommit=True) as runtime:
         assert runtime.execute("SELECT count(*) FROM records").fetchone() == (3,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             runtime.execute("ALTER TABLE records ADD COLUMN probe TEXT")
+
+
+def _console_as_runtime_role(runtime_url: str) -> None:
+    """The office console on the runtime role: accounts, sign-in, sessions, offices, the
+    report and the audit all work without DDL (migration 4 made its tables)."""
+    import pyotp
+
+    from sync.server.authz import Role
+    from sync.server.console.serve import open_console_store
+
+    store = open_console_store(runtime_url)
+    try:
+        added = store.add_staff("kato", "加藤", Role.ADMINISTRATOR, "a long enough password",
+                                [make_record(1).office_code], actor="test")
+        now = time.time()
+        staff = store.sign_in("kato", "a long enough password",
+                              pyotp.TOTP(added.totp_secret).now(), now)
+        assert staff is not None
+        token, _ = store.open_session("kato", now)
+        assert store.session(token, now) is not None
+        store.set_office_name(staff.offices[0], "本庁舎", actor="test")
+        day = make_record(1).completed_at[:10]
+        repo = open_repository(runtime_url)
+        try:
+            expected = repo.daily_report(day, staff.offices[0])
+        finally:
+            repo.close()
+        assert expected
+        assert store.report(day, day, staff.offices) == expected
+        assert [a.action for a in store.audit(None)][:2] == ["office_named", "signed_in"]
+    finally:
+        store.close()
 
 
 def _items(count: int) -> list[dict[str, Any]]:

@@ -114,9 +114,12 @@ def test_migration_3_back_fills_the_facts_of_older_records(db_url: str) -> None:
             _enrol(repo, f"counter-{n}", office)
             _ingest(repo, f"counter-{n}", _payloads(rng, office, 40))
         expected = {day: repo.daily_report(day, None) for day in DAYS}
-        # the database as version 2 left it: records, and no report facts
+        # the database as version 2 left it: records, and no report facts (nor console)
         with repo._transaction() as cur:
-            cur.execute("DROP TABLE report_facts")
+            for table in ("report_facts", "console_staff", "console_staff_offices",
+                          "console_offices", "console_sessions", "console_audit",
+                          "console_payments"):
+                cur.execute(f"DROP TABLE {table}")
             cur.execute(repo._q("UPDATE schema_info SET version = ?"), [2])
         assert repo.readiness() is not None
         assert repo.migrate() == (2, SCHEMA_VERSION)

@@ -1,0 +1,93 @@
+"""The month page's chart, drawn on the server as SVG: certificates issued and renewed per
+office and day over 30 days. No script and no image request (the pages' CSP allows
+neither inline script nor foreign images); the numbers are also in the page's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sync.server.report import ReportRow
+
+#: Days the chart covers, ending on the day it is drawn for.
+DAYS = 30
+WIDTH, HEIGHT = 760, 240
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 12, 28
+#: Line colours that stay apart for colour-blind readers (Okabe-Ito), then again.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One office's line."""
+
+    name: str
+    colour: str
+    points: str  # the SVG polyline's points
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """What the template draws."""
+
+    first: str
+    last: str
+    series: tuple[Series, ...]
+    y_ticks: tuple[tuple[float, int], ...]  # (y, value)
+    x_ticks: tuple[tuple[float, str], ...]  # (x, MM-DD)
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = _LEFT
+    right: int = WIDTH - _RIGHT
+    top: int = _TOP
+    bottom: int = HEIGHT - _BOTTOM
+
+
+def window(end: date) -> tuple[str, str]:
+    """The first and last business date of the chart ending on ``end``."""
+    return (end - timedelta(days=DAYS - 1)).isoformat(), end.isoformat()
+
+
+def issuance_chart(rows: Iterable[ReportRow], names: Mapping[str, str], end: date) -> Chart:
+    """Issued and renewed certificates per office (``names``: code → name, in the order to
+    draw) and day, for the ``DAYS`` days ending on ``end``."""
+    first = end - timedelta(days=DAYS - 1)
+    counts = {code: [0] * DAYS for code in names}
+    for row in rows:
+        day = (date.fromisoformat(row.date) - first).days
+        if row.office_code in counts and 0 <= day < DAYS:
+            counts[row.office_code][day] += row.issued + row.renewed
+    peak = max((max(c) for c in counts.values()), default=0)
+    top_value = _nice(peak)
+    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
+
+    def x(i: int) -> float:
+        return round(_LEFT + plot_w * i / (DAYS - 1), 1)
+
+    def y(v: int) -> float:
+        return round(_TOP + plot_h * (1 - v / top_value), 1)
+
+    series = tuple(
+        Series(
+            names[code],
+            PALETTE[n % len(PALETTE)],
+            " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values)),
+            sum(values),
+        )
+        for n, (code, values) in enumerate(counts.items())
+    )
+    y_ticks = tuple((y(v), v) for v in (0, top_value // 2, top_value))
+    x_ticks = tuple(
+        (x(i), (first + timedelta(days=i)).strftime("%m-%d")) for i in range(0, DAYS, 7)
+    )
+    return Chart(first.isoformat(), end.isoformat(), series, y_ticks, x_ticks)
+
+
+def _nice(peak: int) -> int:
+    """A round top for the axis at or above ``peak`` (at least 2, even)."""
+    for step in (2, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000):
+        if peak <= step:
+            return step
+    return ((peak + 9999) // 10_000) * 10_000
