@@ -8,7 +8,9 @@ prompt is active; at any other time :meth:`KeyboardKeypad.feed` refuses them and
 the TUI keeps its own key bindings.
 
 Named keys stand in for the function keys of the 4x4 pad: Enter is ``#``,
-Backspace is ``*``, Escape is ``A`` (cancel) and Delete is ``C`` (clear).
+Backspace is ``*``, Escape is ``A`` (cancel) and Delete is ``C`` (clear). The ``#``
+and ``*`` keys themselves work too: the prompts say 「#を押してください」, and a clerk
+or applicant reading them types ``#``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ NAMED_KEYS: dict[str, str] = {
     "backspace": "*",
     "escape": "A",
     "delete": "C",
+    "number_sign": "#",
+    "asterisk": "*",
 }
 
 
