@@ -69,7 +69,7 @@ STEPS: dict[str, tuple[str, str]] = {
                                "Was the card whose PINs are reset brought?"),
     "pin_reset.card_photo_match": ("カードの写真と来庁者が同一人物か",
                                    "Does the card's photo show the person at the counter?"),
-    "pin_reset.second_id": ("カード以外の本人確認書類（運転免許証、健康保険証等）を確認したか",
+    "pin_reset.second_id": ("カード以外の本人確認書類（運転免許証、パスポート等）を確認したか",
                             "Was an identity document besides the card checked?"),
     "pin_reset.reply_form.present": ("本人が記入した照会書兼回答書を代理人が持参したか",
                                      "Did the proxy bring the reply form the holder filled in?"),
