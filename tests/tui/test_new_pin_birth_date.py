@@ -157,3 +157,32 @@ async def test_without_a_collation_b_comparison_the_birth_date_gets_no_advice(
         _nothing_leaked(services, typing, told, caplog, birth)
     finally:
         services.close()
+
+
+async def test_abandoning_the_transaction_wipes_the_forms_read_by_collation_b(
+    tmp_path: Path, clock: StepClock, sim_pki: Path,
+) -> None:
+    services = make_services(tmp_path / "face", clock=clock, pki_dir=sim_pki,
+                             profile="face-auth", new_pins_at_issuance=True)
+    code = services.reader.card.facts.verification_code_b
+    try:
+        app = CounterApp(services=services)
+        async with app.run_test(size=(80, 24)) as pilot:
+            steps = fallback.Frames(pilot)
+            await fallback._to_fallback(pilot, steps)
+            await fallback._type_code(steps, code)
+            session = app.screen.session  # type: ignore[attr-defined]
+            held = app.birth_date_forms.for_transaction(session)
+            assert held
+            await pilot.press("escape")  # leave the comparison unrecorded
+            await wait_for(pilot, lambda: app.screen.id == "checklist")
+            await pilot.press("escape")  # 中止, with a reason
+            await wait_for(pilot, lambda: app.screen.id == "abandon")
+            await pilot.press("down", "down", "enter")
+            await wait_for(pilot, lambda: app.screen.id == "home")
+            assert not app.birth_date_forms.held
+            assert all(len(form) == 0 for form in held)
+        [record] = _stored(services)
+        assert json.loads(record)["decision"] == "abandoned"
+    finally:
+        services.close()
