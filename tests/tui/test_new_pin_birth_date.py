@@ -120,7 +120,8 @@ async def test_after_a_collation_b_comparison_the_birth_date_gets_the_advice_and
             # the transaction ended: the forms are gone, the very buffers wiped
             assert not app.birth_date_forms.held
             assert app.birth_date_forms.for_transaction(session) == ()
-            assert held and all(len(form) == 0 for form in held)
+            assert held
+            assert all(len(form) == 0 for form in held)
         assert services.verify_pin("jpki_auth", bytearray(NEW_AUTH.encode()),
                                    confirm_last_try=False).outcome == "verified"
         assert_no_pin_while_typing(birth, typing[:4])
