@@ -39,6 +39,7 @@ from device.pin_entry import (
 )
 from device.procedures import Session
 from madoguchi.errors import MadoguchiError
+from tui.birth_date_advice import BirthDateForms
 from tui.i18n import DEFAULT_LANGUAGE, Strings
 from tui.local_time import DEFAULT_TIMEZONE, zone
 from tui.messages import (
@@ -187,6 +188,9 @@ class CounterApp(App[None]):
         """The counter's time zone: every time on a screen is shown in it."""
         self.session: OperatorSession | None = None
         """The signed-in operator, or ``None`` on the login screen."""
+        self.birth_date_forms = BirthDateForms()
+        """The card's birth-date forms for the new-PIN advice of the transaction that read
+        them (照合番号B), memory only; dropped when the transaction ends (issue 17)."""
         self._watch_reader_enabled = watch_reader
         self._notify = notify
         self._watchdog_interval = watchdog_interval
@@ -294,6 +298,7 @@ class CounterApp(App[None]):
 
     def _back_to_login(self, notice_key: str) -> None:
         self.session = None
+        self.birth_date_forms.drop()
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.switch_screen(LoginScreen(notice_key))
@@ -331,6 +336,7 @@ class CounterApp(App[None]):
     def _start_procedure(self, procedure_id: str, actor: str) -> None:
         if self.session is None or not self.session.active:
             return
+        self.birth_date_forms.drop()  # a new transaction: nothing of the last one
         engine = self.services.start_procedure(
             procedure_id, actor, operator_id=self.session.operator_id
         )
@@ -367,6 +373,7 @@ class CounterApp(App[None]):
 
     def finish_procedure(self, notice: str) -> None:
         """Back to the home screen after a recorded transaction."""
+        self.birth_date_forms.drop()  # done or 中止: the card's birth date leaves memory
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.notify(notice)
@@ -398,6 +405,7 @@ class CounterApp(App[None]):
 
         def answered(quit_app: bool | None) -> None:
             if quit_app:
+                self.birth_date_forms.drop()
                 self.record_action("app_quit")
                 self.exit()
 

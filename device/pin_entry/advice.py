@@ -51,7 +51,7 @@ def _is_run(pin: memoryview | bytearray) -> bool:
     return steps in ({1}, {9})
 
 
-def _contains(pin: memoryview | bytearray, form: bytes) -> bool:
+def _contains(pin: memoryview | bytearray, form: bytes | bytearray) -> bool:
     # a sliding comparison on the caller's buffer: no copy of the PIN is made
     width = len(form)
     return any(
@@ -61,7 +61,7 @@ def _contains(pin: memoryview | bytearray, form: bytes) -> bool:
 
 
 def is_easy_to_guess(
-    pin: memoryview | bytearray, *, avoid: Sequence[bytes] = ()
+    pin: memoryview | bytearray, *, avoid: Sequence[bytes | bytearray] = ()
 ) -> bool:
     """Whether ``pin`` is a choice J-LIS advises against.
 

@@ -137,7 +137,7 @@ class NewPinEntry:
         on_event: Callable[[NewPinEvent], None],
         on_complete: Callable[[NewPin], None],
         ask_current: bool = False,
-        avoid: Sequence[bytes] = (),
+        avoid: Sequence[bytes | bytearray] = (),
         clock: Callable[[], float] = time.monotonic,
         overall_timeout: float = 60.0,
         inter_key_timeout: float = 15.0,

@@ -534,6 +534,10 @@ class FallbackScreen(CounterScreen[bool]):
                 f"{name}={reason}" for name, ok, reason in view.checks if ok is not True
             ) or "verified")
             self.view = view
+            # The birth date read here, for the advice of this transaction's new PINs
+            # (issue 17): in memory only, dropped when the transaction ends.
+            self.counter.birth_date_forms.hold(
+                self.session, (view.birth_date, view.face_birth_date))
             self.phase = "compare"
             self._say("")
             self.populate()  # the compare widgets, shown and focused before the next key

@@ -15,7 +15,7 @@ certificate); it is listed at the end of the procedure picker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual import on, work
@@ -91,8 +91,11 @@ class PinChangePromptScreen(PinPromptScreen):
         confirm_last_try: bool,
         timeouts: tuple[float, float],
         clock: Callable[[], float],
+        avoid: Sequence[bytes | bytearray] = (),
     ) -> None:
         self.step = NewPinStep.CURRENT
+        self.avoid = avoid
+        """The card's birth-date forms for the advice (issue 17): the transaction's buffers."""
         self._sticky = False  # a mismatch note outlives the step change that follows it
         super().__init__(
             pad=pad, pin=pin, spec=PIN_SPECS[_SPEC_NAMES[pin]], tries_left=tries_left,
@@ -108,6 +111,7 @@ class PinChangePromptScreen(PinPromptScreen):
             on_event=self._on_new_event,
             on_complete=self._on_new_pin,
             ask_current=True,
+            avoid=self.avoid,
             pad=pad,
             clock=clock,
             overall_timeout=timeouts[0],

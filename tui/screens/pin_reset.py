@@ -111,11 +111,12 @@ class PinResetPromptScreen(PinChangePromptScreen):
         clock: Callable[[], float],
         concealed: bool,
         purpose: str = "pin_reset",
+        avoid: Sequence[bytes | bytearray] = (),
     ) -> None:
         self.concealed = concealed
         self.TITLE_KEY = f"{purpose}.title"
         super().__init__(pad=pad, pin=pin, tries_left=None, confirm_last_try=False,
-                         timeouts=timeouts, clock=clock)
+                         timeouts=timeouts, clock=clock, avoid=avoid)
         self.step = NewPinStep.NEW
         if concealed:
             self.STEPS_KEY = "pin_reset.steps_concealed"
@@ -129,6 +130,7 @@ class PinResetPromptScreen(PinChangePromptScreen):
             on_event=self._on_new_event,
             on_complete=self._on_new_pin,
             ask_current=False,  # a reset: nobody knows the PIN in use
+            avoid=self.avoid,
             pad=pad,
             clock=clock,
             overall_timeout=timeouts[0],
@@ -160,8 +162,10 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
     BINDINGS = [Binding("escape", "stop", show=False)]  # noqa: RUF012
 
     def __init__(self, *, pins: Sequence[str], by_proxy: bool,
-                 purpose: str = "pin_reset") -> None:
+                 purpose: str = "pin_reset", session: Session | None = None) -> None:
         super().__init__(id="pin-reset-card" if purpose == "pin_reset" else "new-pins")
+        self.session = session
+        """The transaction's engine session: its birth-date forms (if read) advise."""
         self.pins = list(pins)
         self.by_proxy = by_proxy
         self.purpose = purpose
@@ -271,6 +275,7 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
         screen = PinResetPromptScreen(
             pad=services.pin_pad, pin=self.pin, timeouts=services.pin_timeouts,
             clock=services.clock.monotonic, concealed=self.by_proxy, purpose=self.purpose,
+            avoid=self.counter.birth_date_forms.for_transaction(self.session),
         )
         self.app.push_screen(screen, callback=self._prompted)
 
@@ -326,7 +331,8 @@ class PinResetCardScreen(CounterScreen[CardStepResult | None]):
 
 def card_step_screen(session: Session) -> PinResetCardScreen:
     """The card step for ``session`` (a 暗証番号の初期化・再設定 at its last step)."""
-    return PinResetCardScreen(pins=chosen_pins(session), by_proxy=session.actor.value != "self")
+    return PinResetCardScreen(pins=chosen_pins(session), by_proxy=session.actor.value != "self",
+                              session=session)
 
 
 def new_pins_wanted(session: Session) -> bool:
@@ -342,4 +348,4 @@ def new_pins_screen(session: Session) -> PinResetCardScreen:
     # a 任意代理人 must never learn the PIN (the concealed form); a 法定代理人 sets it on
     # the pad as the applicant would
     return PinResetCardScreen(pins=pins, by_proxy=session.actor.value == "proxy",
-                              purpose="new_pins")
+                              purpose="new_pins", session=session)
