@@ -333,6 +333,30 @@ class Dialect:
         """Start a write transaction."""
         conn.execute("BEGIN IMMEDIATE")
 
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one write transaction: committed when the block ends, rolled back
+        when it raises; a driver error becomes :class:`RepositoryError` (one line)."""
+        errors = self.error_types()
+        try:
+            with self.connection() as conn:
+                cur = conn.cursor()
+                try:
+                    self.begin(conn)
+                    yield cur
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(*errors):
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    cur.close()
+        except errors as exc:
+            # This request fails (503); the pool replaces a connection that died. One
+            # line: PostgreSQL adds the statement and a caret on the next ones.
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RepositoryError(f"database error: {first}") from exc
+
     def sql(self, text: str) -> str:
         """Put this dialect's parameter marker into ``text``."""
         return text if self.marker == "?" else text.replace("?", self.marker)
@@ -470,25 +494,8 @@ class SqlRepository:
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        errors = self.dialect.error_types()
-        try:
-            with self.dialect.connection() as conn:
-                cur = conn.cursor()
-                try:
-                    self.dialect.begin(conn)
-                    yield cur
-                    conn.execute("COMMIT")
-                except BaseException:
-                    with suppress(*errors):
-                        conn.execute("ROLLBACK")
-                    raise
-                finally:
-                    cur.close()
-        except errors as exc:
-            # this request fails (503); the pool replaces a connection that died. One
-            # line: PostgreSQL adds the statement and a caret on the next ones.
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RepositoryError(f"database error: {first}") from exc
+        with self.dialect.transaction() as cur:
+            yield cur
 
     def close(self) -> None:
         """Release the connection(s)."""

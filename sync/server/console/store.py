@@ -19,12 +19,11 @@ import json
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from madoguchi.errors import ConfigError
-from sync.errors import RepositoryError
 from sync.server.authz import Principal, Role
 from sync.server.console import accounts
 from sync.server.migrations import behind_message, schema_version
@@ -222,24 +221,8 @@ class ConsoleStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        errors = self.dialect.error_types()
-        try:
-            with self.dialect.connection() as conn:
-                cur = conn.cursor()
-                try:
-                    self.dialect.begin(conn)
-                    yield cur
-                    conn.execute("COMMIT")
-                except BaseException:
-                    with suppress(*errors):
-                        conn.execute("ROLLBACK")
-                    raise
-                finally:
-                    cur.close()
-        except errors as exc:
-            # The pool replaces a connection that died; this page fails, the next works.
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RepositoryError(f"database error: {first}") from exc
+        with self.dialect.transaction() as cur:
+            yield cur
 
     def _audit(self, cur: Any, actor: str, action: str, office: str | None, detail: str) -> None:
         cur.execute(
