@@ -20,7 +20,7 @@ import calendar
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -209,14 +209,28 @@ async def _visible(request: Request, staff: Staff, operation: Operation) -> dict
     return {o: known.get(o, o) for o in candidates if _allowed(staff, operation, o)}
 
 
+async def _offices_for(request: Request, staff: Staff, operation: Operation) -> dict[str, str]:
+    """:func:`_visible`, refused (403) when the account may do ``operation`` nowhere."""
+    visible = await _visible(request, staff, operation)
+    if not visible:
+        raise _Refused(403, "forbidden")
+    return visible
+
+
+def _posted_office(form: Mapping[str, str], visible: Mapping[str, str]) -> str:
+    """The form's ``office``: one of ``visible`` (else 404, existing or not)."""
+    office = form.get("office", "")
+    if office not in visible:
+        raise _Refused(404, "not_found")
+    return office
+
+
 async def _scope(
     request: Request, staff: Staff, operation: Operation
 ) -> tuple[dict[str, str], list[str], str]:
     """``(visible offices, offices asked for, the office parameter)``: the ``office``
     parameter is one of the visible ones (else 404, existing or not) or empty (all)."""
-    visible = await _visible(request, staff, operation)
-    if not visible:
-        raise _Refused(403, "forbidden")
+    visible = await _offices_for(request, staff, operation)
     office = request.query_params.get("office", "")
     if office:
         if office not in visible:
@@ -479,9 +493,7 @@ async def _fleet(request: Request) -> Response:
 
 async def _enrolment_page(request: Request, session: Session, **extra: Any) -> Response:
     console: Console = request.app.state.console
-    visible = await _visible(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
-    if not visible:
-        raise _Refused(403, "forbidden")
+    visible = await _offices_for(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
     tokens = await run_in_threadpool(console.store.enrolment_tokens, sorted(visible))
     return _render(
         request,
@@ -507,12 +519,8 @@ async def _enrolment(request: Request) -> Response:
         return await _enrolment_page(request, session)
     form = await _checked_form(request, session)
     console: Console = request.app.state.console
-    visible = await _visible(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
-    if not visible:
-        raise _Refused(403, "forbidden")
-    office = form.get("office", "")
-    if office not in visible:
-        raise _Refused(404, "not_found")
+    visible = await _offices_for(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
+    office = _posted_office(form, visible)
     device_id = form.get("device_id", "").strip()
     kept = {k: v for k, v in form.items() if k != "csrf"}
     try:
@@ -543,9 +551,7 @@ async def _enrolment(request: Request) -> Response:
 
 async def _payments_page(request: Request, session: Session, **extra: Any) -> Response:
     console: Console = request.app.state.console
-    visible = await _visible(request, session.staff, Operation.RECORD_PAYMENT)
-    if not visible:
-        raise _Refused(403, "forbidden")
+    visible = await _offices_for(request, session.staff, Operation.RECORD_PAYMENT)
     month = str(extra.pop("month", "")) or _month_param(request, console)[0]
     _, first, last = _month_bounds(month)
     offices = sorted(visible)
@@ -592,12 +598,8 @@ async def _payments(request: Request) -> Response:
         return await _payments_page(request, session)
     form = await _checked_form(request, session)
     console: Console = request.app.state.console
-    visible = await _visible(request, session.staff, Operation.RECORD_PAYMENT)
-    if not visible:
-        raise _Refused(403, "forbidden")
-    office = form.get("office", "")
-    if office not in visible:
-        raise _Refused(404, "not_found")
+    visible = await _offices_for(request, session.staff, Operation.RECORD_PAYMENT)
+    office = _posted_office(form, visible)
     month = form.get("month", "")
     _month_bounds(month)  # 400 for a month that is none
     kept = {k: v for k, v in form.items() if k != "csrf"}
