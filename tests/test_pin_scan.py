@@ -88,3 +88,11 @@ def test_a_scan_of_nothing_fails() -> None:
         assert_no_pin(PIN, [])
     with pytest.raises(ValueError):
         pin_leaks("1", "1")
+
+
+def test_an_apdu_trace_duration_is_not_a_leak_but_a_pin_beside_it_is() -> None:
+    # A CI run found the birth date's 0401 in "-> 2 B in 0.401 ms" (an APDU trace line).
+    trace = "00 A4 04 0C +11B -> 2 B in 0.401 ms"
+    assert_no_pin("0401", [trace])
+    with pytest.raises(AssertionError):
+        assert_no_pin("0401", [trace + " PIN 0401"])
