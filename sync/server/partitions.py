@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from madoguchi.errors import ConfigError
+
 #: The tables partitioned by business month, in the order retention drops them.
 PARTITIONED = ("records", "report_facts")
 
@@ -259,7 +261,7 @@ def run_retention(
     transaction, each table and month audited in ``retention_log``; ``dry_run`` only
     reports. Never touches a month on or after :func:`first_kept`."""
     if period_months < MIN_RETENTION_MONTHS:
-        raise ValueError(
+        raise ConfigError(
             f"a retention period of {period_months} months is shorter than the least"
             f" allowed ({MIN_RETENTION_MONTHS})"
         )
