@@ -206,20 +206,29 @@ def expired_rows(cur: Any, first_kept_month: str) -> list[MonthRows]:
     return out
 
 
-def remove(cur: Any, found: Iterable[MonthRows], first_kept_month: str, postgres: bool) -> int:
-    """Drop or delete what :func:`expired_partitions`/:func:`expired_rows` found, then the
-    key rows of the records gone; returns how many key rows went."""
+def remove(cur: Any, found: Iterable[MonthRows], first_kept_month: str, postgres: bool) -> None:
+    """Drop or delete what :func:`expired_partitions`/:func:`expired_rows` found."""
     marker = "%s" if postgres else "?"
-    cutoff = f"{first_kept_month}-01"
     for entry in found:
         if entry.how == "drop partition":
             cur.execute(f"DROP TABLE {partition_name(entry.table, entry.month)}")
     for table in PARTITIONED:
         # Default-partition rows (PostgreSQL) or the table's rows (SQLite) of those months.
         source = f"{table}_default" if postgres else table
-        cur.execute(f"DELETE FROM {source} WHERE business_date < {marker}", [cutoff])  # noqa: S608
-    # Last: on PostgreSQL each record refers to its key, so a key still in use cannot go.
-    cur.execute(f"DELETE FROM record_keys WHERE business_date < {marker}", [cutoff])  # noqa: S608
+        cur.execute(
+            f"DELETE FROM {source} WHERE business_date < {marker}",  # noqa: S608
+            [f"{first_kept_month}-01"],
+        )
+
+
+def remove_keys(cur: Any, first_kept_month: str, postgres: bool) -> int:
+    """The key rows of the records before ``first_kept_month``; how many went. On
+    PostgreSQL each record refers to its key, so a key still in use cannot go."""
+    marker = "%s" if postgres else "?"
+    cur.execute(
+        f"DELETE FROM record_keys WHERE business_date < {marker}",  # noqa: S608
+        [f"{first_kept_month}-01"],
+    )
     return int(cur.rowcount or 0)
 
 
@@ -257,9 +266,10 @@ class RetentionRun:
 def run_retention(
     repo: Any, today: date, period_months: int, *, actor: str, dry_run: bool = False
 ) -> RetentionRun:
-    """``madoguchi server retention``: remove every month wholly past the period, in one
-    transaction, each table and month audited in ``retention_log``; ``dry_run`` only
-    reports. Never touches a month on or after :func:`first_kept`."""
+    """``madoguchi server retention``: remove every month wholly past the period (one
+    transaction, each table and month audited in ``retention_log``), then those records'
+    keys (a second one); ``dry_run`` only reports. Never touches a month on or after
+    :func:`first_kept`."""
     if period_months < MIN_RETENTION_MONTHS:
         raise ConfigError(
             f"a retention period of {period_months} months is shorter than the least"
@@ -277,11 +287,18 @@ def run_retention(
                 [f"{keep}-01"],
             )
             return RetentionRun(keep, period_months, found, int(cur.fetchone()[0]), True)
-        keys = remove(cur, found, keep, postgres)
+        remove(cur, found, keep, postgres)
         when = datetime.now(UTC).isoformat(timespec="seconds")
         cur.executemany(
             "INSERT INTO retention_log (at, actor, table_name, business_month, row_count,"  # noqa: S608
             f" how, period_months) VALUES ({', '.join([marker] * 7)})",
             [(when, actor, e.table, e.month, e.rows, e.how, period_months) for e in found],
         )
+    # The keys in a second transaction: dropping a partition holds an ACCESS EXCLUSIVE lock
+    # on its parent table (ingest and reports wait) until commit, so that one stays short.
+    # Keys left by a run that stops here only refuse those long-gone records as duplicates;
+    # the next run removes them.
+    with repo.dialect.transaction() as cur:
+        repo.dialect.lock_migrations(cur)
+        keys = remove_keys(cur, keep, postgres)
     return RetentionRun(keep, period_months, found, keys, False)
