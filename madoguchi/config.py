@@ -230,6 +230,10 @@ class SyncConfig(_Section, frozen=True):
     server_console_listen: str = ""
     server_console_cert: str = ""
     server_console_key: str = ""
+    #: Months a record is kept after the end of its business month (第4-4 申請書等の保存;
+    #: 181 = fifteen years and a month, from 公的個人認証法施行令 第2条: see
+    #: sync/server/partitions.py); ``madoguchi server retention`` removes older months.
+    server_retention_months: Annotated[int, msgspec.Meta(ge=12)] = 181
 
     def resolved_tls_dir(self) -> Path:
         return Path(self.tls_dir) if self.tls_dir else default_state_dir() / "sync"

@@ -148,12 +148,16 @@ def _p95(samples: list[float]) -> float:
 
 def _seed(url: str, offices: list[str], per_day: int) -> int:
     """A counter per office, ``per_day`` records a day for 60 days from 2026-10-01."""
+    from sync.server.partitions import run_maintenance
     from sync.server.repository import open_repository
 
     repo = open_repository(url)
     seeded = 0
     try:
         repo.migrate()
+        # The seeded months have their partitions (PostgreSQL), as the daily timer makes
+        # them ahead in production.
+        run_maintenance(repo, date(2026, 10, 1))
         for n, office in enumerate(offices):
             device = f"counter-{n:02d}"
             enrol_counter(repo, device, office)

@@ -108,6 +108,47 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _partitions(args: argparse.Namespace) -> int:
+    from sync.server.partitions import business_today, run_maintenance
+
+    repo = _open_current(args)
+    try:
+        made = run_maintenance(repo, business_today(), args.ahead)
+    finally:
+        repo.close()
+    if repo.dialect.name != "postgresql":
+        print("SQLite keeps one table per kind: no partitions to make")
+    for table, month, moved in made:
+        print(f"{table} {month}: partition made ({moved} rows moved from the default partition)")
+    if not made and repo.dialect.name == "postgresql":
+        print("every month has its partition")
+    return 0
+
+
+def _retention(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sync.server.partitions import business_today, months_text, run_retention
+
+    config = _config(args)
+    months = args.months or config.sync.server_retention_months
+    repo = _open_current(args)
+    try:
+        done = run_retention(
+            repo, business_today(), months, actor=f"server-cli:{getpass.getuser()}",
+            dry_run=args.dry_run,
+        )
+    finally:
+        repo.close()
+    verb = "would remove" if done.dry_run else "removed"
+    print(f"retention {months} months: keeping {done.first_kept_month} and later")
+    for line in months_text(done.removed):
+        print(f"{verb} {line}")
+    if not done.removed:
+        print("nothing is past the retention period")
+    return 0
+
+
 def _open_current(args: argparse.Namespace) -> Any:
     """The repository for an administration command, refused when its schema is not
     this code's (one line: what to run)."""
@@ -254,6 +295,30 @@ def _register_console(actions: Any, common: Any) -> None:
     office.set_defaults(func=_office_name)
 
 
+def _register_retention(actions: Any, common: Any) -> None:
+    parts = actions.add_parser(
+        "partitions",
+        help="PostgreSQL: make the coming months' partitions and move rows out of the default"
+        " one (as the schema's owner)",
+    )
+    common(parts)
+    parts.add_argument("--ahead", type=int, default=3, help="months ahead (default 3)")
+    parts.set_defaults(func=_partitions)
+
+    retention = actions.add_parser(
+        "retention",
+        help="remove the months past the retention period (第4-4; as the schema's owner)",
+    )
+    common(retention)
+    retention.add_argument(
+        "--dry-run", action="store_true", help="say what would go, change nothing"
+    )
+    retention.add_argument(
+        "--months", type=int, help="the period (default [sync] server_retention_months)"
+    )
+    retention.set_defaults(func=_retention)
+
+
 def register(sub: Any) -> None:
     """Add ``madoguchi server``."""
     parser = sub.add_parser("server", help="the central server (ingest, reports, status)")
@@ -291,6 +356,8 @@ def register(sub: Any) -> None:
         " DELETE on the tables, and nothing more",
     )
     migrate.set_defaults(func=_migrate)
+
+    _register_retention(actions, common)
 
     init = actions.add_parser("init-pki", help="create the CA and the server certificate")
     common(init)

@@ -124,8 +124,8 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
             "$stage/usr/lib/udev/rules.d/60-madoguchi-gpio.rules"
         install -D -m 0644 "$sd/foot.ini" "$stage/usr/share/madoguchi/foot.ini"
     else
-        units="madoguchi-server.service"
-        enable=$units
+        units="madoguchi-server.service madoguchi-server-retention.service madoguchi-server-retention.timer"
+        enable="madoguchi-server.service madoguchi-server-retention.timer"
         start=""
         users=madoguchi-server
         dirs="/var/lib/madoguchi-server"

@@ -125,12 +125,97 @@ def _v5(dialect: Dialect) -> Sequence[str]:
     )
 
 
+def _v6(dialect: Dialect) -> Sequence[str]:
+    # Records by business month (sync/server/partitions.py, issue 15). record_keys holds,
+    # unpartitioned, what must be unique across months: one record per (device_id, seq)
+    # and per (device_id, transaction_id). retention_log audits what retention removed.
+    # On PostgreSQL records and report_facts become RANGE-partitioned on business_date
+    # (text compared byte-wise, COLLATE "C", whatever the database's locale); each record
+    # row refers to its key row, so none is stored without its unique key. The backfill
+    # makes the months' partitions and moves the rows, in this same transaction.
+    pg = dialect.name == "postgresql"
+    collate = ' COLLATE "C"' if pg else ""
+    common = (
+        "CREATE TABLE record_keys (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " transaction_id TEXT NOT NULL, hash TEXT NOT NULL,"
+        f" business_date TEXT{collate} NOT NULL, PRIMARY KEY (device_id, seq),"
+        " UNIQUE (device_id, transaction_id),"
+        " UNIQUE (device_id, seq, transaction_id, business_date))",
+        "INSERT INTO record_keys (device_id, seq, transaction_id, hash, business_date)"
+        " SELECT device_id, seq, transaction_id, hash, business_date FROM records",
+        f"CREATE TABLE retention_log ({dialect.audit_id}, at TEXT NOT NULL,"
+        " actor TEXT NOT NULL, table_name TEXT NOT NULL, business_month TEXT NOT NULL,"
+        " row_count BIGINT NOT NULL, how TEXT NOT NULL, period_months INTEGER NOT NULL)",
+    )
+    if not pg:
+        return common
+    return (
+        *common,
+        "ALTER TABLE records RENAME TO records_v5",
+        "ALTER INDEX records_pkey RENAME TO records_v5_pkey",
+        "DROP INDEX records_by_day",
+        "ALTER TABLE report_facts RENAME TO report_facts_v5",
+        "ALTER INDEX report_facts_pkey RENAME TO report_facts_v5_pkey",
+        "DROP INDEX report_facts_by_day",
+        "CREATE TABLE records (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+        " transaction_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+        " payload TEXT NOT NULL, received_at TEXT NOT NULL,"
+        ' business_date TEXT COLLATE "C" NOT NULL, office_code TEXT NOT NULL,'
+        " PRIMARY KEY (device_id, seq, business_date),"
+        " FOREIGN KEY (device_id, seq, transaction_id, business_date)"
+        " REFERENCES record_keys (device_id, seq, transaction_id, business_date))"
+        " PARTITION BY RANGE (business_date)",
+        "CREATE TABLE records_default PARTITION OF records DEFAULT",
+        "CREATE INDEX records_by_day ON records (business_date, office_code)",
+        "CREATE TABLE report_facts (device_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+        ' business_date TEXT COLLATE "C" NOT NULL, office_code TEXT NOT NULL,'
+        " certificate_type TEXT NOT NULL, transactions BIGINT NOT NULL,"
+        " issued BIGINT NOT NULL, renewed BIGINT NOT NULL, revoked BIGINT NOT NULL,"
+        " fee_collected_yen BIGINT NOT NULL, fee_payable_jlis_yen BIGINT NOT NULL,"
+        " PRIMARY KEY (device_id, seq, certificate_type, business_date))"
+        " PARTITION BY RANGE (business_date)",
+        "CREATE TABLE report_facts_default PARTITION OF report_facts DEFAULT",
+        "CREATE INDEX report_facts_by_day ON report_facts (business_date, office_code)",
+    )
+
+
+def _v6_backfill(repo: Any, cur: Any) -> None:
+    if repo.dialect.name != "postgresql":
+        return
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    from sync.server import partitions
+
+    today = datetime.now(timezone(timedelta(hours=9))).date()  # business dates are JST
+    months = set(partitions.window(today, partitions.DEFAULT_AHEAD))
+    for table in partitions.PARTITIONED:
+        cur.execute(f"SELECT DISTINCT substr(business_date, 1, 7) FROM {table}_v5")  # noqa: S608
+        # A malformed date (none passes ingest) stays in the default partition.
+        months |= {str(m) for (m,) in cur.fetchall() if re.fullmatch(r"\d{4}-\d{2}", str(m))}
+    for table in partitions.PARTITIONED:
+        for month in sorted(months):
+            partitions.add_month(cur, table, month)
+        cur.execute(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [f"{table}_v5"],
+        )
+        columns = cur.fetchone()[0]
+        cur.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v5"  # noqa: S608
+        )
+        cur.execute(f"DROP TABLE {table}_v5")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
     Migration(3, "report facts: the daily report aggregated in SQL", _v3, _v3_backfill),
     Migration(4, "the office console: staff, offices, sessions, audit", _v4),
     Migration(5, "payments to J-LIS entered in the console", _v5),
+    Migration(6, "records by business month: partitions, unique keys, retention log",
+              _v6, _v6_backfill),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

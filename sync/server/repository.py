@@ -38,6 +38,7 @@ from sync.errors import (
     RepositoryError,
 )
 from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, IncomingRecord
+from sync.server import partitions
 from sync.server.authz import (
     Answer,
     Operation,
@@ -79,6 +80,15 @@ _RECORD_COLUMNS = (
     ("received_at", "text"),
     ("business_date", "text"),
     ("office_code", "text"),
+)
+
+#: Columns of ``record_keys`` (migration 6): what must be unique across months.
+_KEY_COLUMNS = (
+    ("device_id", "text"),
+    ("seq", "bigint"),
+    ("transaction_id", "text"),
+    ("hash", "text"),
+    ("business_date", "text"),
 )
 
 #: Columns of ``report_facts`` (migration 3): a record's rows of the daily report.
@@ -547,6 +557,9 @@ class SqlRepository:
                     migration.backfill(self, cur)
             if steps:  # nothing to do writes nothing: the runtime role may run it too
                 cur.execute(self._q("UPDATE schema_info SET version = ?"), [SCHEMA_VERSION])
+            if self.dialect.name == "postgresql":
+                # The coming months' partitions (DDL only when one is missing).
+                partitions.maintain(cur, partitions.business_today())
             if grant:
                 self.dialect.grant(cur, grant)
         return before, SCHEMA_VERSION
@@ -591,6 +604,16 @@ class SqlRepository:
                 else:
                     outcomes[index] = ItemOutcome(REJECTED, refused)
             if fresh:
+                # The keys first: on PostgreSQL each record row refers to its key row
+                # (migration 6), whose constraints keep (device_id, seq) and
+                # (device_id, transaction_id) unique across the monthly partitions.
+                self.dialect.insert_rows(
+                    cur,
+                    "record_keys",
+                    _KEY_COLUMNS,
+                    [(device_id, r.seq, r.transaction_id, r.hash, r.business_date)
+                     for r in fresh],
+                )
                 self.dialect.insert_rows(
                     cur,
                     "records",
@@ -705,7 +728,7 @@ class SqlRepository:
         seqs = [i.seq for i in items]
         cur.execute(
             self._q(
-                "SELECT seq, transaction_id, hash FROM records"
+                "SELECT seq, transaction_id, hash FROM record_keys"
                 " WHERE device_id = ? AND seq BETWEEN ? AND ?"
             ),
             [device_id, min(seqs), max(seqs)],
@@ -719,7 +742,7 @@ class SqlRepository:
             marks = ", ".join("?" for _ in chunk)
             cur.execute(
                 self._q(
-                    "SELECT seq, transaction_id, hash FROM records"  # noqa: S608
+                    "SELECT seq, transaction_id, hash FROM record_keys"  # noqa: S608
                     f" WHERE device_id = ? AND transaction_id IN ({marks})"
                 ),
                 [device_id, *chunk],
@@ -787,7 +810,7 @@ class SqlRepository:
         while True:
             cur.execute(
                 self._q(
-                    "SELECT seq FROM records WHERE device_id = ? AND seq > ?"
+                    "SELECT seq FROM record_keys WHERE device_id = ? AND seq > ?"
                     " ORDER BY seq LIMIT 2000"
                 ),
                 [device_id, mark],

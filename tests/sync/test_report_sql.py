@@ -14,7 +14,7 @@ from typing import Any
 from device.records import CertificateAction
 from device.store import GENESIS_HASH, record_hash
 from sync.protocol import ACCEPTED, parse_item
-from sync.server.migrations import SCHEMA_VERSION
+from sync.server.migrations import MIGRATIONS, SCHEMA_VERSION
 from sync.server.report import daily_report
 from sync.server.repository import SqlRepository, open_repository
 from tests.sync.sync_support import make_record
@@ -114,12 +114,19 @@ def test_migration_3_back_fills_the_facts_of_older_records(db_url: str) -> None:
             _enrol(repo, f"counter-{n}", office)
             _ingest(repo, f"counter-{n}", _payloads(rng, office, 40))
         expected = {day: repo.daily_report(day, None) for day in DAYS}
-        # the database as version 2 left it: records, and no report facts (nor console)
+        # the database as version 2 left it: records (one table, as migration 1 made
+        # it), and no report facts (nor console, nor record keys)
         with repo._transaction() as cur:
-            for table in ("report_facts", "console_staff", "console_staff_offices",
+            cur.execute("SELECT * FROM records")
+            kept = cur.fetchall()
+            for table in ("records", "report_facts", "console_staff", "console_staff_offices",
                           "console_offices", "console_sessions", "console_audit",
-                          "console_payments"):
+                          "console_payments", "record_keys", "retention_log"):
                 cur.execute(f"DROP TABLE {table}")
+            for statement in MIGRATIONS[0].statements(repo.dialect):
+                if " records " in statement:
+                    cur.execute(statement)
+            cur.executemany(repo._q(f"INSERT INTO records VALUES ({', '.join('?' * 9)})"), kept)
             cur.execute(repo._q("UPDATE schema_info SET version = ?"), [2])
         assert repo.readiness() is not None
         assert repo.migrate() == (2, SCHEMA_VERSION)

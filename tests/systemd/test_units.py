@@ -29,6 +29,7 @@ UNITS = sorted(p.name for p in UNIT_DIR.iterdir() if p.suffix in (".service", ".
 EXPOSURE_BUDGET = {
     "madoguchi-sync.service": 1.5,
     "madoguchi-server.service": 1.5,
+    "madoguchi-server-retention.service": 1.5,
     "madoguchi-tui.service": 2.0,
     "madoguchi-update.service": 2.5,
 }
