@@ -125,12 +125,19 @@ def _v5(dialect: Dialect) -> Sequence[str]:
     )
 
 
+def _v6(dialect: Dialect) -> Sequence[str]:
+    # A payment entered wrongly is corrected by a new entry that names it (never an UPDATE
+    # or DELETE of the original): its amount is the difference, so the month's sum follows.
+    return ("ALTER TABLE console_payments ADD COLUMN corrects_id BIGINT",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
     Migration(3, "report facts: the daily report aggregated in SQL", _v3, _v3_backfill),
     Migration(4, "the office console: staff, offices, sessions, audit", _v4),
     Migration(5, "payments to J-LIS entered in the console", _v5),
+    Migration(6, "corrections of payments to J-LIS, each naming the entry it corrects", _v6),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

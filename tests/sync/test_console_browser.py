@@ -5,7 +5,9 @@ Signs in with TOTP (and fails as people do: wrong password, wrong code, unknown 
 walks each page as an office manager would (Back after signing out, a second tab,
 keyboard only), is refused a form without its CSRF token, cannot reach another
 office by changing the URL, downloads the CSV and opens it. Screenshots of each
-page at 1280x800 go to docs/console/ (shown in docs/console.md).
+page at 1280x800 are taken and checked on every run; they go to docs/console/ (shown in
+docs/console.md) only when ``MADOGUCHI_WRITE_SCREENSHOTS=1`` asks, else to a temporary
+directory, so a test run does not rewrite the docs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
+import struct
+import tempfile
 import re
 import subprocess
 import time
@@ -37,7 +42,12 @@ from sync.server.report import JA_HEADERS
 from sync.server.repository import open_repository
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "console"
+#: Where the screenshots go: the docs only when asked (MADOGUCHI_WRITE_SCREENSHOTS=1).
+SHOTS = (
+    ROOT / "docs" / "console"
+    if os.environ.get("MADOGUCHI_WRITE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="madoguchi-console-shots-"))
+)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -157,8 +167,18 @@ def _main_text(page: Page) -> str:
     return page.inner_text("body")
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    """A PNG's width and height (its IHDR), after checking it is one."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert _png_size(path) == (1280, 800)
 
 
 def test_sign_in_with_totp_and_the_same_answer_for_every_mistake(console: Console) -> None:
@@ -372,6 +392,8 @@ def test_the_printable_pdf_of_the_month(console: Console, tmp_path: Path) -> Non
          str(SHOTS / "report-month-pdf")],
         check=True,
     )
+    width, height = _png_size(SHOTS / "report-month-pdf.png")
+    assert width > height  # A4 landscape
 
 
 def test_keyboard_only(console: Console) -> None:
@@ -816,6 +838,7 @@ def test_the_month_page_draws_issuance_per_office_over_30_days(console: Console)
     assert points is not None
     assert len(points.split()) == 30
     page.locator("figure.chart").screenshot(path=str(SHOTS / "report-chart.png"))
+    assert _png_size(SHOTS / "report-chart.png")[0] > 600
     it = console.account(Role.IT, [], name="木村 情報")
     other = console.page()
     console.sign_in(other, it)

@@ -26,6 +26,7 @@ from sync.server.console.pages import (
     enrolment,
     fleet,
     payments,
+    register,
     registry,
     report,
     signin,
@@ -39,6 +40,7 @@ from sync.server.console.store import ConsoleStore
 PAGES: tuple[Page, ...] = (
     signin.PAGE,
     report.PAGE,
+    register.PAGE,
     transactions.PAGE,
     fleet.PAGE,
     registry.PAGE,

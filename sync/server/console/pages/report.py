@@ -59,6 +59,7 @@ async def _report_month(request: Request) -> Response:
         chart=drawn,
         csv_link="/reports/month.csv?" + urlencode({"office": office, "month": month}),
         pdf_link="/reports/month.pdf?" + urlencode({"office": office, "month": month}),
+        register_link="/reports/register.csv?" + urlencode({"office": office, "month": month}),
     )
 
 
