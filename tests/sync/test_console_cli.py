@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from sync.server.console.serve import open_console_store
 from tests.sync.conftest import PYTHONPATH, ROOT
@@ -134,3 +135,23 @@ def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "one server process" in run.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "17"])
+def test_console_workers_out_of_range_are_refused(tmp_path: Path, workers: str) -> None:
+    run = _cli(
+        "server",
+        "run",
+        "--db",
+        str(tmp_path / "s.sqlite3"),
+        "--pki-dir",
+        str(tmp_path / "pki"),
+        "--listen",
+        "127.0.0.1:1",
+        "--console-listen",
+        "127.0.0.1:2",
+        "--console-workers",
+        workers,
+    )
+    assert run.returncode != 0
+    assert "1 to 16 worker processes" in run.stderr
