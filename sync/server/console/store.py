@@ -1,8 +1,9 @@
 """The console's tables, next to the server's in the same database.
 
 Staff accounts and their offices, server-side sessions, the console's audit log and
-the offices' display names live in ``console_*`` tables, made by migration 4
-(``madoguchi server migrate``, :mod:`sync.server.migrations`): the store runs no DDL,
+the offices' display names live in ``console_*`` tables, made by migration 4 (payments to
+J-LIS 5, their corrections 6; ``madoguchi server migrate``,
+:mod:`sync.server.migrations`): the store runs no DDL,
 so it works as the same runtime role as the server, which may only read and write.
 The 交付状況 report is summed by the database over ``report_facts`` (each record's
 report rows, written at ingest by migration 3's design), and the transaction list is
