@@ -118,8 +118,9 @@ def test_the_first_administrator_and_their_totp(tmp_path: Path) -> None:
         store.close()
 
 
-def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
-    run = _cli(
+def _server_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``madoguchi server run`` with a console, and ``extra`` options (refused ones)."""
+    return _cli(
         "server",
         "run",
         "--db",
@@ -130,28 +131,18 @@ def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
         "127.0.0.1:1",
         "--console-listen",
         "127.0.0.1:2",
-        "--workers",
-        "2",
+        *extra,
     )
+
+
+def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
+    run = _server_run(tmp_path, "--workers", "2")
     assert run.returncode != 0
     assert "one server process" in run.stderr
 
 
 @pytest.mark.parametrize("workers", ["0", "17"])
 def test_console_workers_out_of_range_are_refused(tmp_path: Path, workers: str) -> None:
-    run = _cli(
-        "server",
-        "run",
-        "--db",
-        str(tmp_path / "s.sqlite3"),
-        "--pki-dir",
-        str(tmp_path / "pki"),
-        "--listen",
-        "127.0.0.1:1",
-        "--console-listen",
-        "127.0.0.1:2",
-        "--console-workers",
-        workers,
-    )
+    run = _server_run(tmp_path, "--console-workers", workers)
     assert run.returncode != 0
     assert "1 to 16 worker processes" in run.stderr

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -321,6 +321,12 @@ def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def download(body: bytes, media_type: str, ascii_name: str, name: str) -> Response:
+    """A file to save: ``ascii_name`` for old browsers, ``name`` (Japanese) for the rest."""
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return Response(body, media_type=media_type, headers={"content-disposition": disposition})
 
 
 def route(path: str, handler: Handler, methods: Sequence[str] = ("GET",)) -> Route:

@@ -16,6 +16,7 @@ connections the devices' ingest uses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -622,18 +623,9 @@ class ConsoleStore:
         if len(note) > 200 or not note.isprintable():
             raise ConfigError("a note is at most 200 printable characters")
         with self._transaction() as cur:
-            cur.execute(
-                self._q(
-                    "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
-                    " note, entered_by, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
-                [office, month, amount_yen, paid_on, note, actor, int(time.time())],
+            new_id = self._insert_payment(
+                cur, Payment(0, office, month, amount_yen, paid_on, note, actor)
             )
-            cur.execute(
-                self._q("SELECT MAX(id) FROM console_payments WHERE office_code = ? AND month = ?"),
-                [office, month],
-            )
-            new_id = int(cur.fetchone()[0])
             self._audit(
                 cur, actor, "payment_recorded", office, f"{month} ¥{amount_yen:,} {paid_on}"
             )
@@ -709,28 +701,17 @@ class ConsoleStore:
             counted = original.amount_yen + int(cur.fetchone()[0])
             if counted == amount_yen:
                 raise ConfigError("the payment already counts for that amount")
-            now = int(time.time())
-            cur.execute(
-                self._q(
-                    "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
-                    " note, entered_by, entered_at, corrects_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
-                [
-                    original.office_code,
-                    original.month,
-                    amount_yen - counted,
-                    paid_on,
-                    reason.strip(),
-                    actor,
-                    now,
-                    payment_id,
-                ],
+            fix = Payment(
+                0,
+                original.office_code,
+                original.month,
+                amount_yen - counted,
+                paid_on,
+                reason.strip(),
+                actor,
+                payment_id,
             )
-            cur.execute(
-                self._q("SELECT MAX(id) FROM console_payments WHERE corrects_id = ?"),
-                [payment_id],
-            )
-            new_id = int(cur.fetchone()[0])
+            new_id = self._insert_payment(cur, fix)
             self._audit(
                 cur,
                 actor,
@@ -739,16 +720,29 @@ class ConsoleStore:
                 f"{original.month} #{payment_id} ¥{counted:,} → ¥{amount_yen:,} {paid_on}"
                 f" ({reason.strip()})",
             )
-        return Payment(
-            new_id,
-            original.office_code,
-            original.month,
-            amount_yen - counted,
-            paid_on,
-            reason.strip(),
-            actor,
-            payment_id,
+        return dataclasses.replace(fix, id=new_id)
+
+    def _insert_payment(self, cur: Any, entry: Payment) -> int:
+        """Write ``entry`` (its id is the database's) and return its id."""
+        cur.execute(
+            self._q(
+                "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
+                " note, entered_by, entered_at, corrects_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id"
+            ),
+            [
+                entry.office_code,
+                entry.month,
+                entry.amount_yen,
+                entry.paid_on,
+                entry.note,
+                entry.entered_by,
+                int(time.time()),
+                entry.corrects_id,
+            ],
         )
+        # This row's own id (not the newest of the month: another worker may write one).
+        return int(cur.fetchone()[0])
 
     def note(self, actor: str, action: str, office: str | None, detail: str) -> None:
         """Put a change made elsewhere (the registry's own code) in the console's audit."""

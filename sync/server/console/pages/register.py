@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,7 +29,15 @@ from starlette.responses import Response
 
 from sync.server.authz import Operation
 from sync.server.console import i18n
-from sync.server.console.shared import Console, Page, month_param, office_scope, route, signed_in
+from sync.server.console.shared import (
+    Console,
+    Page,
+    download,
+    month_param,
+    office_scope,
+    route,
+    signed_in,
+)
 from sync.server.console.store import RegisterRow
 
 #: The register's columns (現行 第2-1-(1)-ケ (ア)–(カ)), after the office.
@@ -70,15 +77,11 @@ async def _register_csv(request: Request) -> Response:
     visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
     month, first, last = month_param(request, console)
     rows = await run_in_threadpool(console.store.register, first, last, offices)
-    name = f"交付記録簿_{office or 'all'}_{month}.csv"
-    return Response(
+    return download(
         register_csv(rows, visible),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"register_{month}.csv\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
+        "text/csv; charset=utf-8",
+        f"register_{month}.csv",
+        f"交付記録簿_{office or 'all'}_{month}.csv",
     )
 
 

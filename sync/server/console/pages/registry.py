@@ -27,7 +27,7 @@ from sync.server.console.shared import (
     route,
     signed_in,
 )
-from sync.server.console.store import Staff
+from sync.server.console.store import Session, Staff
 from sync.server.registry import (
     CERTIFICATE_TRANSITIONS,
     CertificateStatus,
@@ -135,22 +135,32 @@ def _certificate_choices(staff: Staff, entry: StatusEntry | None) -> list[Certif
     ]
 
 
-async def _registry_card(request: Request) -> Response:
-    """Change a card's 運用状況 as the account (its office's card only, as the matrix says);
-    the registry audits it, and the console's audit has it too."""
+async def _change_form(
+    request: Request, operation: Operation
+) -> tuple[Session, dict[str, str], str]:
+    """A registry change's post: the session, its form (CSRF checked) and the entry's key;
+    403 when the account may make this change nowhere, 400 for a key that is none."""
     from device.records import find_forbidden_data
-    from sync.errors import NotAllowedError
     from sync.protocol import is_clean_id
 
     session = await signed_in(request)
     form = await checked_form(request, session)
-    console: Console = request.app.state.console
-    staff = session.staff
-    if not may_any(staff, Operation.CHANGE_CARD_STATUS):
+    if not may_any(session.staff, operation):
         raise Refused(403, "forbidden")
     key = form.get("key", "").strip()
     if not is_clean_id(key) or find_forbidden_data(key):
         raise Refused(400, "bad_request")
+    return session, form, key
+
+
+async def _registry_card(request: Request) -> Response:
+    """Change a card's 運用状況 as the account (its office's card only, as the matrix says);
+    the registry audits it, and the console's audit has it too."""
+    from sync.errors import NotAllowedError
+
+    session, form, key = await _change_form(request, Operation.CHANGE_CARD_STATUS)
+    console: Console = request.app.state.console
+    staff = session.staff
     try:
         status = OperationStatus(form.get("status", ""))
     except ValueError as exc:
@@ -192,19 +202,11 @@ async def _registry_certificate(request: Request) -> Response:
     account's principal, so the matrix and the state machine rule it and
     ``registry_audit`` records it; the console's audit has it too. Another office's
     certificate, or one the registry does not hold, is 404 (the same answer)."""
-    from device.records import find_forbidden_data
     from sync.errors import NotAllowedError, RegistryRuleError
-    from sync.protocol import is_clean_id
 
-    session = await signed_in(request)
-    form = await checked_form(request, session)
+    session, form, key = await _change_form(request, Operation.CHANGE_CERTIFICATE_STATUS)
     console: Console = request.app.state.console
     staff = session.staff
-    if not may_any(staff, Operation.CHANGE_CERTIFICATE_STATUS):
-        raise Refused(403, "forbidden")
-    key = form.get("key", "").strip()
-    if not is_clean_id(key) or find_forbidden_data(key):
-        raise Refused(400, "bad_request")
     try:
         status = CertificateStatus(form.get("status", ""))
     except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,6 +19,7 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     date_param,
+    download,
     month_param,
     office_scope,
     render,
@@ -69,15 +70,11 @@ async def _report_month_csv(request: Request) -> Response:
     visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
     month, first, last = month_param(request, console)
     rows = await run_in_threadpool(console.store.report, first, last, offices)
-    name = f"交付状況_{office or 'all'}_{month}.csv"
-    return Response(
+    return download(
         report_csv_ja(rows, visible),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"report_{month}.csv\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
+        "text/csv; charset=utf-8",
+        f"report_{month}.csv",
+        f"交付状況_{office or 'all'}_{month}.csv",
     )
 
 
@@ -118,15 +115,8 @@ async def _report_month_pdf(request: Request) -> Response:
     month, first, last = month_param(request, console)
     rows = await run_in_threadpool(console.store.report, first, last, offices)
     pdf = await run_in_threadpool(_month_pdf, console, month, office, visible, rows)
-    name = f"交付状況_{office or 'all'}_{month}.pdf"
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"report_{month}.pdf\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
+    return download(
+        pdf, "application/pdf", f"report_{month}.pdf", f"交付状況_{office or 'all'}_{month}.pdf"
     )
 
 
