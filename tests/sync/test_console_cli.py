@@ -146,3 +146,33 @@ def test_console_workers_out_of_range_are_refused(tmp_path: Path, workers: str) 
     run = _server_run(tmp_path, "--console-workers", workers)
     assert run.returncode != 0
     assert "1 to 16 worker processes" in run.stderr
+
+
+def test_a_console_worker_that_cannot_start_fails_the_server(tmp_path: Path) -> None:
+    from sync.pgcluster import free_port
+    from sync.server.repository import open_repository
+
+    db = str(tmp_path / "s.sqlite3")
+    repo = open_repository(db)
+    repo.migrate()
+    repo.close()
+    run = _cli(
+        "server",
+        "run",
+        "--db",
+        db,
+        "--pki-dir",
+        str(tmp_path / "pki"),
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--console-listen",
+        f"127.0.0.1:{free_port()}",
+        "--console-workers",
+        "2",
+        "--console-cert",
+        str(tmp_path / "missing.crt"),
+        "--console-key",
+        str(tmp_path / "missing.key"),
+    )
+    assert run.returncode != 0
+    assert "did not start" in run.stderr

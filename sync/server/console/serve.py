@@ -30,6 +30,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -128,15 +129,31 @@ class ConsoleListener:
             raise ConfigError(f"the console could not listen on {self.host}:{self.port}") from exc
         self._socket = sock
         spawn = multiprocessing.get_context("spawn")
+        ready = []
         for index in range(1, self.workers + 1):
+            started = spawn.Event()
             process = spawn.Process(
                 target=_worker,
-                args=(self.database, self.certfile, self.keyfile, index, sock, os.getpid()),
+                args=(
+                    _WorkerSpec(self.database, self.certfile, self.keyfile, index, os.getpid()),
+                    sock,
+                    started,
+                ),
                 name=f"console-{index}",
                 daemon=True,
             )
             process.start()
             self._processes.append(process)
+            ready.append(started)
+        # Each worker says when it serves; one that dies first (a certificate it cannot
+        # read, a database it cannot open) fails the start as the single listener does.
+        deadline = time.monotonic() + WORKER_START_S
+        for worker, event in zip(self._processes, ready, strict=True):
+            while not event.wait(0.1):
+                if not worker.is_alive() or time.monotonic() > deadline:
+                    raise ConfigError(  # the caller's stop() ends the others
+                        f"console worker {worker.name} did not start on {self.host}:{self.port}"
+                    )
         print(
             f"madoguchi console ready on https://{self.host}:{self.port}"
             f" ({self.workers} worker processes)",
@@ -165,6 +182,8 @@ class ConsoleListener:
 
 #: The most console worker processes ``--console-workers`` takes.
 MAX_WORKERS = 16
+#: How long the workers may take to start serving (a spawned Python imports the app).
+WORKER_START_S = 60.0
 
 
 def _config(app: Any, host: str, port: int, certfile: Path, keyfile: Path) -> uvicorn.Config:
@@ -185,9 +204,31 @@ def _config(app: Any, host: str, port: int, certfile: Path, keyfile: Path) -> uv
     )
 
 
-def _worker(  # noqa: PLR0917 - the arguments of a spawned process
-    database: str, certfile: Path, keyfile: Path, index: int, sock: socket.socket, parent: int
-) -> None:
+@dataclass(frozen=True)
+class _WorkerSpec:
+    """What a spawned console worker is told (picklable)."""
+
+    database: str
+    certfile: Path
+    keyfile: Path
+    index: int
+    parent: int
+
+
+class _WorkerServer(uvicorn.Server):
+    """uvicorn's server that says when it serves (an event the parent waits on)."""
+
+    def __init__(self, config: uvicorn.Config, started: Any) -> None:
+        super().__init__(config)
+        self._started_event = started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._started_event.set()
+
+
+def _worker(spec: _WorkerSpec, sock: socket.socket, started: Any) -> None:
     """One console worker process: its own store on the database, the shared socket.
     Its answers name it (``x-madoguchi-console-worker``), so a test can see which
     worker served a request. It ends with the server process, even a killed one."""
@@ -195,11 +236,12 @@ def _worker(  # noqa: PLR0917 - the arguments of a spawned process
     from madoguchi.logs import setup_logging
 
     setup_logging("server")
-    os.environ[PARENT_PID_ENV] = str(parent)
+    os.environ[PARENT_PID_ENV] = str(spec.parent)
     watch_parent()
-    store = open_console_store(database)
+    store = open_console_store(spec.database)
     try:
-        app = console_app(store, worker=index)
-        uvicorn.Server(_config(app, "", 0, certfile, keyfile)).run(sockets=[sock])
+        app = console_app(store, worker=spec.index)
+        config = _config(app, "", 0, spec.certfile, spec.keyfile)
+        _WorkerServer(config, started).run(sockets=[sock])
     finally:
         store.close()
