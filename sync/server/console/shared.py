@@ -240,6 +240,29 @@ async def office_scope(
     return visible, sorted(visible), ""
 
 
+@dataclass(frozen=True)
+class MonthScope:
+    """A month page's question: who asks, the offices it may see and asks for, the month."""
+
+    session: Session
+    visible: dict[str, str]
+    offices: list[str]
+    office: str  # the ``office`` parameter ("" = all visible)
+    month: str
+    first: str
+    last: str
+
+
+async def month_scope(request: Request, operation: Operation) -> MonthScope:
+    """The signed-in account's :class:`MonthScope` of ``?office=&month=`` for
+    ``operation`` (404 for another office, 400 for a month that is none)."""
+    session = await signed_in(request)
+    console: Console = request.app.state.console
+    visible, offices, office = await office_scope(request, session.staff, operation)
+    month, first, last = month_param(request, console)
+    return MonthScope(session, visible, offices, office, month, first, last)
+
+
 # -- dates ------------------------------------------------------------------------------
 
 

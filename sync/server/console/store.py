@@ -650,14 +650,17 @@ class ConsoleStore:
     def payment(self, payment_id: int) -> Payment | None:
         """One entry (a payment or a correction), or None."""
         with self._transaction() as cur:
-            cur.execute(
-                self._q(
-                    "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by,"
-                    " corrects_id FROM console_payments WHERE id = ?"
-                ),
-                [payment_id],
-            )
-            row = cur.fetchone()
+            return self._select_payment(cur, payment_id)
+
+    def _select_payment(self, cur: Any, payment_id: int, lock: str = "") -> Payment | None:
+        cur.execute(
+            self._q(
+                "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by,"  # noqa: S608
+                f" corrects_id FROM console_payments WHERE id = ?{lock}"
+            ),
+            [payment_id],
+        )
+        row = cur.fetchone()
         return None if row is None else _payment(row)
 
     def correct_payment(
@@ -678,17 +681,9 @@ class ConsoleStore:
         if not reason.strip() or len(reason) > 200 or not reason.isprintable():
             raise ConfigError("a correction needs a reason of at most 200 printable characters")
         with self._transaction() as cur:
-            cur.execute(
-                self._q(
-                    "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by,"  # noqa: S608
-                    f" corrects_id FROM console_payments WHERE id = ?{self.dialect.for_update}"
-                ),
-                [payment_id],
-            )
-            row = cur.fetchone()
-            if row is None:
+            original = self._select_payment(cur, payment_id, self.dialect.for_update)
+            if original is None:
                 raise ConfigError(f"no payment {payment_id}")
-            original = _payment(row)
             if original.corrects_id is not None:
                 raise ConfigError("correct the payment itself, not a correction of it")
             cur.execute(

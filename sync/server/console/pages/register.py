@@ -33,10 +33,8 @@ from sync.server.console.shared import (
     Console,
     Page,
     download,
-    month_param,
-    office_scope,
+    month_scope,
     route,
-    signed_in,
 )
 from sync.server.console.store import RegisterRow
 
@@ -72,16 +70,14 @@ def register_csv(rows: list[RegisterRow], names: dict[str, str]) -> bytes:
 
 
 async def _register_csv(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
-    rows = await run_in_threadpool(console.store.register, first, last, offices)
+    asked = await month_scope(request, Operation.READ_REPORT)
+    rows = await run_in_threadpool(console.store.register, asked.first, asked.last, asked.offices)
     return download(
-        register_csv(rows, visible),
+        register_csv(rows, asked.visible),
         "text/csv; charset=utf-8",
-        f"register_{month}.csv",
-        f"交付記録簿_{office or 'all'}_{month}.csv",
+        f"register_{asked.month}.csv",
+        f"交付記録簿_{asked.office or 'all'}_{asked.month}.csv",
     )
 
 

@@ -20,7 +20,7 @@ from sync.server.console.shared import (
     Page,
     date_param,
     download,
-    month_param,
+    month_scope,
     office_scope,
     render,
     route,
@@ -32,10 +32,10 @@ from sync.server.report import ReportRow, report_csv_ja
 
 
 async def _report_month(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
+    asked = await month_scope(request, Operation.READ_REPORT)
+    session, visible, offices, office = asked.session, asked.visible, asked.offices, asked.office
+    month, first, last = asked.month, asked.first, asked.last
     rows = await run_in_threadpool(console.store.report, first, last, offices)
     by_office = totals(rows, lambda r: (r.office_code, month, r.certificate_type))
     grand = totals(rows, lambda r: ("", month, r.certificate_type))
@@ -65,16 +65,14 @@ async def _report_month(request: Request) -> Response:
 
 
 async def _report_month_csv(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
-    rows = await run_in_threadpool(console.store.report, first, last, offices)
+    asked = await month_scope(request, Operation.READ_REPORT)
+    rows = await run_in_threadpool(console.store.report, asked.first, asked.last, asked.offices)
     return download(
-        report_csv_ja(rows, visible),
+        report_csv_ja(rows, asked.visible),
         "text/csv; charset=utf-8",
-        f"report_{month}.csv",
-        f"交付状況_{office or 'all'}_{month}.csv",
+        f"report_{asked.month}.csv",
+        f"交付状況_{asked.office or 'all'}_{asked.month}.csv",
     )
 
 
@@ -109,12 +107,11 @@ def _month_pdf(
 
 
 async def _report_month_pdf(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
-    rows = await run_in_threadpool(console.store.report, first, last, offices)
-    pdf = await run_in_threadpool(_month_pdf, console, month, office, visible, rows)
+    asked = await month_scope(request, Operation.READ_REPORT)
+    month, office = asked.month, asked.office
+    rows = await run_in_threadpool(console.store.report, asked.first, asked.last, asked.offices)
+    pdf = await run_in_threadpool(_month_pdf, console, month, office, asked.visible, rows)
     return download(
         pdf, "application/pdf", f"report_{month}.pdf", f"交付状況_{office or 'all'}_{month}.pdf"
     )
