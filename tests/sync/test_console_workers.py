@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyotp
@@ -41,10 +42,10 @@ class Browser:
     jar: dict[str, str] = field(default_factory=dict)
 
     def call(
-        self, client: httpx.Client, worker: int, method: str, path: str, **kwargs: object
+        self, client: httpx.Client, worker: int, method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
         headers = {"cookie": "; ".join(f"{k}={v}" for k, v in self.jar.items())}
-        answer = client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+        answer = client.request(method, path, headers=headers, **kwargs)
         client.cookies.clear()  # the jar above is the browser's, not the connection's
         assert answer.headers[WORKER] == str(worker), "the connection changed worker"
         for header in answer.headers.get_list("set-cookie"):
