@@ -77,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
             pki_dir,
             args.console_cert or config.sync.server_console_cert,
             args.console_key or config.sync.server_console_key,
+            workers=args.console_workers,
         )
     serve(
         database,
@@ -341,6 +342,7 @@ def register(sub: Any) -> None:
     run.add_argument("--console-listen", help="HOST:PORT of the office console (browsers)")
     run.add_argument("--console-cert", help="the console's TLS certificate (default: the server's)")
     run.add_argument("--console-key", help="the console's TLS key (with --console-cert)")
+    run.add_argument("--console-workers", type=int, default=1, help="console processes (default 1)")
     run.set_defaults(func=_run)
     _register_console(actions, common)
 

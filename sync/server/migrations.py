@@ -208,6 +208,12 @@ def _v6_backfill(repo: Any, cur: Any) -> None:
         cur.execute(f"DROP TABLE {table}_v5")
 
 
+def _v7(dialect: Dialect) -> Sequence[str]:
+    # A payment entered wrongly is corrected by a new entry that names it (never an UPDATE
+    # or DELETE of the original): its amount is the difference, so the month's sum follows.
+    return ("ALTER TABLE console_payments ADD COLUMN corrects_id BIGINT",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
@@ -216,6 +222,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "payments to J-LIS entered in the console", _v5),
     Migration(6, "records by business month: partitions, unique keys, retention log",
               _v6, _v6_backfill),
+    Migration(7, "corrections of payments to J-LIS, each naming the entry it corrects", _v7),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

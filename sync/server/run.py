@@ -160,7 +160,10 @@ def serve(
     """
     host, port = parse_listen(listen)
     if console is not None and workers > 1:
-        raise ConfigError("the office console runs with one server process: drop --workers")
+        raise ConfigError(
+            "the office console runs with one server process: drop --workers"
+            " (--console-workers N gives the console N processes of its own)"
+        )
     if workers > 1:
         os.environ[_ENV_POOL] = str(pool_size)
         _serve_workers(

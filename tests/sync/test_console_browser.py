@@ -5,7 +5,9 @@ Signs in with TOTP (and fails as people do: wrong password, wrong code, unknown 
 walks each page as an office manager would (Back after signing out, a second tab,
 keyboard only), is refused a form without its CSRF token, cannot reach another
 office by changing the URL, downloads the CSV and opens it. Screenshots of each
-page at 1280x800 go to docs/console/ (shown in docs/console.md).
+page at 1280x800 are taken and checked on every run; they go to docs/console/ (shown in
+docs/console.md) only when ``MADOGUCHI_WRITE_SCREENSHOTS=1`` asks, else to a temporary
+directory, so a test run does not rewrite the docs.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 import re
+import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +42,12 @@ from sync.server.report import JA_HEADERS
 from sync.server.repository import open_repository
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "console"
+#: Where the screenshots go: the docs only when asked (MADOGUCHI_WRITE_SCREENSHOTS=1).
+SHOTS = (
+    ROOT / "docs" / "console"
+    if os.environ.get("MADOGUCHI_WRITE_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="madoguchi-console-shots-"))
+)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -157,8 +167,18 @@ def _main_text(page: Page) -> str:
     return page.inner_text("body")
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    """A PNG's width and height (its IHDR), after checking it is one."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert _png_size(path) == (1280, 800)
 
 
 def test_sign_in_with_totp_and_the_same_answer_for_every_mistake(console: Console) -> None:
@@ -372,6 +392,8 @@ def test_the_printable_pdf_of_the_month(console: Console, tmp_path: Path) -> Non
          str(SHOTS / "report-month-pdf")],
         check=True,
     )
+    width, height = _png_size(SHOTS / "report-month-pdf.png")
+    assert width > height  # A4 landscape
 
 
 def test_keyboard_only(console: Console) -> None:
@@ -625,7 +647,7 @@ def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
         page.fill("#amount", wrong)
         page.fill("#note", "11月分")
         with page.expect_response(lambda r: r.url.endswith("/payments")) as answer:
-            page.click("form.stacked button[type=submit]")
+            page.click("#add-payment button[type=submit]")
         assert answer.value.status == 400, wrong
         assert "金額は1円以上" in page.inner_text("[role=alert]")
         assert page.input_value("#amount") == wrong
@@ -633,7 +655,7 @@ def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
     assert console.store.payments([OFFICE_A], MONTH) == []
     # A payment of all but 100 yen: redirected, recorded once, 100 outstanding.
     page.fill("#amount", f"{payable - 100:,}")
-    page.click("form.stacked button[type=submit]")
+    page.click("#add-payment button[type=submit]")
     page.wait_for_url("**m=added**")
     assert "納付を記録しました" in page.inner_text("[role=status]")
     assert _outstanding(page) == "100"
@@ -643,7 +665,7 @@ def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
     second = page.context.new_page()
     second.goto(console.url + f"/payments?month={MONTH}")
     second.fill("#amount", "100")
-    second.click("form.stacked button[type=submit]")
+    second.click("#add-payment button[type=submit]")
     second.wait_for_url("**m=added**")
     assert _outstanding(second) == "0"
     _shot(second, "payments")
@@ -651,7 +673,7 @@ def test_payments_to_jlis_against_the_fees_payable(console: Console) -> None:
     audit = [(r.action, r.office_code) for r in console.store.audit(None)]
     assert audit.count(("payment_recorded", OFFICE_A)) == 2
     # Office B by a tampered form with a valid token: 404; a forged token: 403.
-    csrf = page.get_attribute("form.stacked input[name=csrf]", "value")
+    csrf = page.get_attribute("#add-payment input[name=csrf]", "value")
     assert csrf
     for form, status in (
         ({"csrf": csrf, "office": OFFICE_B, "month": MONTH, "amount": "5", "paid_on": "2026-12-01",
@@ -737,7 +759,7 @@ def test_card_and_certificate_status_lookup_with_their_history(console: Console)
     page.goto(console.url + "/registry?what=card&key=card-a-001")
     page.select_option("#new_status", "in_operation")
     page.fill("#reason", "カードが見つかった")
-    page.click("form.stacked button[type=submit]")
+    page.click("#card-form button[type=submit]")
     page.wait_for_url("**m=changed**")
     assert page.inner_text("#current") == "運用中"
     assert "運用状況を変更しました" in page.inner_text("[role=status]")
@@ -752,15 +774,15 @@ def test_card_and_certificate_status_lookup_with_their_history(console: Console)
     assert "登録されていません" in _main_text(page)
     assert page.locator("#card_office option").all_inner_texts() == ["本庁舎 市民課"]
     page.select_option("#new_status", "suspended")
-    page.click("form.stacked button[type=submit]")
+    page.click("#card-form button[type=submit]")
     page.wait_for_url("**m=changed**")
     assert page.inner_text("#current") == "一時停止"
     # Office B's card has no form here; a tampered post with a valid token is 404, a
     # forged token 403, a reason too long 400; nothing changes.
     page.goto(console.url + "/registry?what=card&key=card-b-001")
-    assert page.locator("form.stacked").count() == 0
+    assert page.locator("#card-form").count() == 0
     page.goto(console.url + "/registry?what=card&key=card-a-001")
-    csrf = page.get_attribute("form.stacked input[name=csrf]", "value")
+    csrf = page.get_attribute("#card-form input[name=csrf]", "value")
     assert csrf
     for form, status in (
         ({"csrf": csrf, "key": "card-b-001", "status": "in_operation", "reason": ""}, 404),
@@ -785,7 +807,7 @@ def test_card_and_certificate_status_lookup_with_their_history(console: Console)
     third.goto(console.url + "/registry?what=card&key=card-b-001")
     assert "北支所の届出" in _main_text(third)
     # IT reads, but does not change a card's 運用状況 (the matrix): no form, 403.
-    assert third.locator("form.stacked").count() == 0
+    assert third.locator("#card-form, #cert-form").count() == 0
     token = third.get_attribute("header form input[name=csrf]", "value")
     assert token
     refused = third.request.post(
@@ -816,8 +838,262 @@ def test_the_month_page_draws_issuance_per_office_over_30_days(console: Console)
     assert points is not None
     assert len(points.split()) == 30
     page.locator("figure.chart").screenshot(path=str(SHOTS / "report-chart.png"))
+    assert _png_size(SHOTS / "report-chart.png")[0] > 600
     it = console.account(Role.IT, [], name="木村 情報")
     other = console.page()
     console.sign_in(other, it)
     other.goto(console.url + f"/reports/month?month={MONTH}")
     assert other.locator("figure.chart polyline.series").count() == 2
+
+
+def _valid_certificates(console: Console, office: str) -> list[str]:
+    """Serials of ``office``'s certificates the registry holds as 有効 (the counters'
+    sample records issued them)."""
+    registry = console.store.registry
+    seen: list[str] = []
+    for entry in registry.registry_audit(office, 0, 500):
+        if entry.registry != "certificate" or entry.key in seen:
+            continue
+        status = registry.certificate_status(entry.key)
+        if status is not None and status.status == "valid":
+            seen.append(entry.key)
+    return seen
+
+
+def test_a_certificate_put_on_hold_then_revoked_from_the_console(console: Console) -> None:
+    mine = _valid_certificates(console, OFFICE_A)
+    theirs = _valid_certificates(console, OFFICE_B)
+    assert len(mine) >= 2
+    assert theirs
+    serial = mine[-1]
+    registry = console.store.registry
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/registry?what=certificate&key={serial}")
+    assert page.inner_text("#current") == "有効"
+    # Only what staff may set (第4-3): 一時保留 and 失効, never 有効.
+    assert page.locator("#cert_status option").all_inner_texts() == ["一時保留", "失効"]
+    assert page.get_attribute("#cert_reason", "required") is not None
+    csrf = page.get_attribute("#cert-form input[name=csrf]", "value")
+    assert csrf
+    # No reason (a browser would not send the form; a hand-made post): refused, unchanged.
+    answer = page.request.post(
+        console.url + "/registry/certificate",
+        form={"csrf": csrf, "key": serial, "status": "temporary_hold", "reason": " "},
+    )
+    assert answer.status == 400
+    assert "理由を入力してください" in answer.text()
+    assert registry.certificate_status(serial).status == "valid"  # type: ignore[union-attr]
+    # On hold with a reason: redirected, the registry's history and the console's audit.
+    page.select_option("#cert_status", "temporary_hold")
+    page.fill("#cert_reason", "カード紛失の届出（電話）")
+    page.click("#cert-form button[type=submit]")
+    page.wait_for_url("**m=cert_changed**")
+    assert page.inner_text("#current") == "一時保留"
+    assert "証明書の状態を変更しました" in page.inner_text("[role=status]")
+    last = page.locator("table tbody tr").last.inner_text()
+    assert "カード紛失の届出（電話）" in last
+    assert "一時保留" in last
+    # From 一時保留 only 失効 is offered (a held certificate is revoked, not released).
+    assert page.locator("#cert_status option").all_inner_texts() == ["失効"]
+    _shot(page, "registry-certificate")
+    # (The serial and the counter's own reasons hold words like "auth": data, not labels.)
+    assert not RAW_CODES.findall(page.inner_text("#cert-form") + page.inner_text("#current"))
+    # 失効 without ticking the confirmation: refused, and says why.
+    page.fill("#cert_reason", "失効申請書の受理")
+    with page.expect_response(lambda r: r.url.endswith("/registry/certificate")) as refused:
+        page.click("#cert-form button[type=submit]")
+    assert refused.value.status == 400
+    assert "失効は取り消せません" in _main_text(page)
+    assert registry.certificate_status(serial).status == "temporary_hold"  # type: ignore[union-attr]
+    page.go_back()
+    page.fill("#cert_reason", "失効申請書の受理")
+    page.check("#cert_confirm")
+    page.click("#cert-form button[type=submit]")
+    page.wait_for_url("**m=cert_changed**")
+    assert page.inner_text("#current") == "失効"
+    assert page.locator("#cert-form").count() == 0  # 失効 is final
+    changes = console.store.registry_history("certificate", serial)
+    assert [c.after for c in changes][-2:] == ["temporary_hold", "revoked"]
+    assert changes[-1].actor == f"administrator:{manager.staff_id}"
+    assert changes[-1].why == "失効申請書の受理"
+    noted = [r for r in console.store.audit([OFFICE_A]) if r.action == "certificate_status_changed"]
+    assert noted[0].detail == f"{serial} 一時保留 → 失効: 失効申請書の受理"
+    # Tampered posts with a valid token: office B's certificate and an unknown one are
+    # 404 alike; 有効 is not the console's to set (400); a forged token 403; nothing moves.
+    csrf = page.get_attribute("header form input[name=csrf]", "value")
+    assert csrf
+    other = mine[0]
+    for form, status in (
+        ({"key": theirs[0], "status": "temporary_hold", "reason": "r"}, 404),
+        ({"key": "no-such-serial", "status": "temporary_hold", "reason": "r"}, 404),
+        ({"key": other, "status": "valid", "reason": "r"}, 400),
+        ({"key": other, "status": "gone", "reason": "r"}, 400),
+        ({"key": serial, "status": "temporary_hold", "reason": "r"}, 409),  # 失効 is final
+        ({"key": other, "status": "temporary_hold", "reason": "x" * 201}, 400),
+    ):
+        posted = page.request.post(
+            console.url + "/registry/certificate", form={"csrf": csrf, **form}
+        )
+        assert posted.status == status, form
+    forged = page.request.post(
+        console.url + "/registry/certificate",
+        form={"csrf": "forged", "key": other, "status": "temporary_hold", "reason": "r"},
+    )
+    assert forged.status == 403
+    assert registry.certificate_status(theirs[0]).status == "valid"  # type: ignore[union-attr]
+    assert registry.certificate_status(other).status == "valid"  # type: ignore[union-attr]
+    # Office B's certificate: its status shown, no form for office A.
+    page.goto(console.url + f"/registry?what=certificate&key={theirs[0]}")
+    assert page.inner_text("#current") == "有効"
+    assert page.locator("#cert-form").count() == 0
+    # IT reads but does not change a certificate's status (the matrix): no form, 403.
+    it = console.account(Role.IT, [], name="木村 情報")
+    third = console.page()
+    console.sign_in(third, it)
+    third.goto(console.url + f"/registry?what=certificate&key={other}")
+    assert third.locator("#cert-form").count() == 0
+    token = third.get_attribute("header form input[name=csrf]", "value")
+    assert token
+    denied = third.request.post(
+        console.url + "/registry/certificate",
+        form={"csrf": token, "key": other, "status": "temporary_hold", "reason": "r"},
+    )
+    assert denied.status == 403
+
+
+def test_a_payment_entered_twice_is_corrected_not_deleted(console: Console) -> None:
+    month = MONTH
+
+    def outstanding() -> int:
+        payable = sum(
+            r.fee_payable_jlis_yen
+            for r in console.store.report(f"{month}-01", f"{month}-30", [OFFICE_A])
+        )
+        return payable - sum(p.amount_yen for p in console.store.payments([OFFICE_A], month))
+
+    before = outstanding()
+    manager = console.account(Role.ADMINISTRATOR, [OFFICE_A])
+    page = console.page()
+    console.sign_in(page, manager)
+    page.goto(console.url + f"/payments?month={month}")
+    # The same payment entered a second time by mistake.
+    page.fill("#amount", "5,000")
+    page.fill("#note", "二重入力")
+    page.click("#add-payment button[type=submit]")
+    page.wait_for_url("**m=added**")
+    wrong = console.store.payments([OFFICE_A], month)[-1]
+    assert wrong.amount_yen == 5000
+    assert _outstanding(page) == f"{before - 5000:,}"
+    # Corrected: letters refused with the form kept; then 0 yen with a reason.
+    page.select_option("#fix_payment", str(wrong.id))
+    page.fill("#fix_amount", "abc")
+    page.fill("#fix_reason", "同じ納付を二回記録した")
+    with page.expect_response(lambda r: r.url.endswith("/payments/correction")) as bad:
+        page.click("#fix-payment button[type=submit]")
+    assert bad.value.status == 400
+    assert "正しい金額は0円以上" in page.inner_text("[role=alert]")
+    assert page.input_value("#fix_amount") == "abc"
+    assert page.input_value("#fix_reason") == "同じ納付を二回記録した"
+    assert page.input_value("#fix_payment") == str(wrong.id)
+    page.fill("#fix_amount", "0")
+    page.click("#fix-payment button[type=submit]")
+    page.wait_for_url("**m=corrected**")
+    assert "訂正を記録しました" in page.inner_text("[role=status]")
+    assert _outstanding(page) == (f"{before:,}" if before else "0")
+    # The original stays as entered; the correction names it and holds the difference.
+    entries = console.store.payments([OFFICE_A], month)
+    fix = entries[-1]
+    assert (fix.corrects_id, fix.amount_yen) == (wrong.id, -5000)
+    assert fix.note == "同じ納付を二回記録した"
+    assert console.store.payment(wrong.id) == wrong
+    row = page.locator(f"#payment-{fix.id}").inner_text()
+    assert f"#{wrong.id} の訂正" in row
+    assert "5,000 → 0" in row
+    assert page.locator(f"#payment-{wrong.id} td").nth(3).inner_text() == "0"
+    _shot(page, "payments-correction")
+    page.reload()  # the redirect's GET: nothing entered again
+    assert len(console.store.payments([OFFICE_A], month)) == len(entries)
+    # In the audit, with the amounts and the reason.
+    page.goto(console.url + "/audit")
+    audit = _main_text(page)
+    assert "機構への納付の訂正" in audit
+    assert f"#{wrong.id} ¥5,000 → ¥0" in audit
+    # Office B's payment by a tampered form: 404 like a missing one; a correction of a
+    # correction and a missing reason 400; a forged token 403; nothing entered.
+    theirs = console.store.add_payment(OFFICE_B, month, 700, "2026-12-02", "", actor="t")
+    csrf = page.get_attribute("header form input[name=csrf]", "value")
+    assert csrf
+    for form, status in (
+        ({"payment": str(theirs), "amount": "0", "paid_on": "2026-12-02", "reason": "r"}, 404),
+        ({"payment": "99999999", "amount": "0", "paid_on": "2026-12-02", "reason": "r"}, 404),
+        ({"payment": str(fix.id), "amount": "1", "paid_on": "2026-12-02", "reason": "r"}, 400),
+        ({"payment": str(wrong.id), "amount": "1", "paid_on": "2026-12-02", "reason": ""}, 400),
+        ({"payment": "x", "amount": "1", "paid_on": "2026-12-02", "reason": "r"}, 400),
+    ):
+        posted = page.request.post(
+            console.url + "/payments/correction", form={"csrf": csrf, **form}
+        )
+        assert posted.status == status, form
+    forged = page.request.post(
+        console.url + "/payments/correction",
+        form={"csrf": "forged", "payment": str(wrong.id), "amount": "1", "paid_on": "2026-12-02",
+              "reason": "r"},
+    )
+    assert forged.status == 403
+    assert len(console.store.payments([OFFICE_A], month)) == len(entries)
+    assert [p.amount_yen for p in console.store.payments([OFFICE_B], month)] == [700]
+    # Office staff may not record or correct payments.
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    other = console.page()
+    console.sign_in(other, clerk)
+    token = other.get_attribute("header form input[name=csrf]", "value")
+    assert token
+    refused = other.request.post(
+        console.url + "/payments/correction",
+        form={"csrf": token, "payment": str(wrong.id), "amount": "1", "paid_on": "2026-12-02",
+              "reason": "r"},
+    )
+    assert refused.status == 403
+
+
+def test_the_issuance_register_export(console: Console) -> None:
+    from sync.server.console.pages.register import REGISTER_HEADERS
+
+    clerk = console.account(Role.STAFF, [OFFICE_A], name="加藤 次郎")
+    page = console.page()
+    console.sign_in(page, clerk)
+    page.goto(console.url + f"/reports/month?month={MONTH}&office={OFFICE_A}")
+    with page.expect_download() as download:
+        page.click("text=交付記録簿（CSV・任意）")
+    assert download.value.suggested_filename == f"交付記録簿_{OFFICE_A}_{MONTH}.csv"
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert tuple(rows[0]) == REGISTER_HEADERS
+    body = rows[1:]
+    assert body
+    assert {r[0] for r in body} == {OFFICE_A}
+    assert {r[1] for r in body} == {"本庁舎 市民課"}
+    assert {r[3] for r in body} <= {"署名用電子証明書", "利用者証明用電子証明書"}
+    assert all(r[2].startswith(MONTH) for r in body)
+    # (イ) = (ウ) = (エ) + (オ); (カ) is not in the records: left empty, never a guess.
+    for r in body:
+        assert r[4] == r[5]
+        assert int(r[5]) == int(r[6]) + int(r[7])
+        assert r[8] == ""
+    # The certificates handed over are the month report's issued and renewed.
+    report = console.store.report(f"{MONTH}-01", f"{MONTH}-30", [OFFICE_A])
+    handed = sum(r.issued + r.renewed for r in report if r.certificate_type in ("sign", "auth"))
+    assert sum(int(r[5]) for r in body) == handed
+    # No card, certificate or person: only dates, codes, names of offices and counts.
+    assert not any(re.search(r"\d{12}", cell) for r in body for cell in r)
+    # Office B by a changed URL: 404, the same as an office that does not exist.
+    for office in (OFFICE_B, "999999"):
+        response = page.goto(console.url + f"/reports/register.csv?month={MONTH}&office={office}")
+        assert response is not None
+        assert response.status == 404
+    response = page.goto(console.url + "/reports/register.csv?month=2026-13")
+    assert response is not None
+    assert response.status == 400

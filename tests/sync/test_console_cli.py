@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from sync.server.console.serve import open_console_store
 from tests.sync.conftest import PYTHONPATH, ROOT
@@ -117,8 +118,9 @@ def test_the_first_administrator_and_their_totp(tmp_path: Path) -> None:
         store.close()
 
 
-def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
-    run = _cli(
+def _server_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``madoguchi server run`` with a console, and ``extra`` options (refused ones)."""
+    return _cli(
         "server",
         "run",
         "--db",
@@ -129,8 +131,48 @@ def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
         "127.0.0.1:1",
         "--console-listen",
         "127.0.0.1:2",
-        "--workers",
-        "2",
+        *extra,
     )
+
+
+def test_the_console_refuses_several_workers(tmp_path: Path) -> None:
+    run = _server_run(tmp_path, "--workers", "2")
     assert run.returncode != 0
     assert "one server process" in run.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "17"])
+def test_console_workers_out_of_range_are_refused(tmp_path: Path, workers: str) -> None:
+    run = _server_run(tmp_path, "--console-workers", workers)
+    assert run.returncode != 0
+    assert "1 to 16 worker processes" in run.stderr
+
+
+def test_a_console_worker_that_cannot_start_fails_the_server(tmp_path: Path) -> None:
+    from sync.pgcluster import free_port
+    from sync.server.repository import open_repository
+
+    db = str(tmp_path / "s.sqlite3")
+    repo = open_repository(db)
+    repo.migrate()
+    repo.close()
+    run = _cli(
+        "server",
+        "run",
+        "--db",
+        db,
+        "--pki-dir",
+        str(tmp_path / "pki"),
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--console-listen",
+        f"127.0.0.1:{free_port()}",
+        "--console-workers",
+        "2",
+        "--console-cert",
+        str(tmp_path / "missing.crt"),
+        "--console-key",
+        str(tmp_path / "missing.key"),
+    )
+    assert run.returncode != 0
+    assert "did not start" in run.stderr

@@ -122,3 +122,30 @@ async def test_no_open_redirect_and_signed_out_browsers_sign_in(store: ConsoleSt
         assert "Secure" in cookie
         assert "HttpOnly" in cookie
         assert "SameSite=strict" in cookie
+
+
+def test_every_console_route_is_a_page_of_the_matrix() -> None:
+    """A page added to ``web.PAGES`` without its rows in ``authz.CONSOLE_PAGES`` (or the
+    other way round) fails here: the console's routes and the matrix's pages are one set,
+    besides sign-in, sign-out, the language switch and ``/``, which every browser may use."""
+    from starlette.routing import Route
+
+    from sync.server.authz import CONSOLE_PAGES
+    from sync.server.console.web import PAGES
+
+    served = {
+        (method, r.path)
+        for page in PAGES
+        for r in page.routes
+        if isinstance(r, Route)
+        for method in r.methods or ()
+        if method != "HEAD"
+    }
+    open_to_all = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+                   ("GET", "/lang")}
+    assert served - open_to_all == {(e.method, e.path) for e in CONSOLE_PAGES}
+    # Every menu entry is a page that is served, under the operation the matrix names.
+    listed = {e.path: e.operation for e in CONSOLE_PAGES if e.method == "GET"}
+    for page in PAGES:
+        for item in page.menu:
+            assert listed[item.path] is item.operation

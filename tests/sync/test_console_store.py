@@ -296,3 +296,62 @@ def test_payments_are_kept_per_office_and_month_and_audited(store: ConsoleStore)
     assert len(store.payments(["131016"], "2026-11")) == 2
     recorded = [r for r in store.audit(["131016"]) if r.action == "payment_recorded"]
     assert [r.detail for r in recorded][:2] == ["2026-10 ¥7 2026-11-04", "2026-11 ¥100 2026-12-04"]
+
+
+def test_a_correction_is_a_new_entry_naming_the_payment_and_audited(
+    store: ConsoleStore,
+) -> None:
+    wrong = store.add_payment("131016", "2026-11", 17_450, "2026-12-03", "", actor="t")
+    other = store.add_payment("271004", "2026-11", 500, "2026-12-03", "", actor="t")
+    fix = store.correct_payment(wrong, 17_045, "2026-12-03", "桁の入力誤り", actor="staff:k")
+    assert (fix.corrects_id, fix.amount_yen, fix.note) == (wrong, -405, "桁の入力誤り")
+    # The original is as it was; the month's sum follows the correction.
+    entries = store.payments(["131016"], "2026-11")
+    assert [(p.id, p.amount_yen, p.corrects_id) for p in entries] == [
+        (wrong, 17_450, None),
+        (fix.id, -405, wrong),
+    ]
+    assert sum(p.amount_yen for p in entries) == 17_045
+    # A second correction counts from the first: never paid at all.
+    again = store.correct_payment(wrong, 0, "2026-12-03", "二重に記録", actor="staff:k")
+    assert again.amount_yen == -17_045
+    assert sum(p.amount_yen for p in store.payments(["131016"], "2026-11")) == 0
+    for bad in (
+        (wrong, 0, "2026-12-03", "no change"),  # already counts for 0
+        (wrong, 5, "2026-12-03", ""),  # no reason
+        (wrong, 5, "2026-12-03", "x" * 201),
+        (wrong, -1, "2026-12-03", "negative"),
+        (wrong, 5, "3 December", "bad date"),
+        (fix.id, 5, "2026-12-03", "a correction of a correction"),
+        (999_999, 5, "2026-12-03", "none such"),
+    ):
+        with pytest.raises(ConfigError):
+            store.correct_payment(*bad, actor="staff:k")
+    assert len(store.payments(["131016"], "2026-11")) == 3
+    assert store.payment(other) is not None
+    corrected = [r for r in store.audit(["131016"]) if r.action == "payment_corrected"]
+    assert [r.detail for r in reversed(corrected)] == [
+        f"2026-11 #{wrong} ¥17,450 → ¥17,045 2026-12-03 (桁の入力誤り)",
+        f"2026-11 #{wrong} ¥17,045 → ¥0 2026-12-03 (二重に記録)",
+    ]
+    assert all(r.actor == "staff:k" for r in corrected)
+
+
+def test_the_register_counts_paid_and_free_certificates_per_day_and_type(
+    repo: SqlRepository, store: ConsoleStore
+) -> None:
+    office = "131016"
+    enrol_counter(repo, "c0", office)
+    records = [
+        # paid, two certificates (the fee's share of 1 yen goes to one type only)
+        _odd_record(office, 1, 1, (("sign", "issued"), ("auth", "issued"))),
+        _odd_record(office, 2, 0, (("auth", "renewed"),)),  # free
+        _odd_record(office, 3, 200, (("auth", "revoked"),)),  # no certificate handed over
+        _odd_record(office, 4, 300, ()),  # a fee, no certificate
+    ]
+    ingest_counter(repo, "c0", iter(records))
+    rows = store.register("2026-11-01", "2026-11-30", [office])
+    got = [(r.date, r.certificate_type, r.delivered, r.paid, r.free) for r in rows]
+    assert got == [("2026-11-03", "auth", 2, 1, 1), ("2026-11-03", "sign", 1, 1, 0)]
+    assert store.register("2026-11-01", "2026-11-30", ["271004"]) == []
+    assert store.register("2026-12-01", "2026-12-31", [office]) == []

@@ -112,6 +112,39 @@ _TEXT: dict[str, tuple[str, str]] = {
         "理由は200文字以内で入力してください。",
         "The reason is at most 200 characters.",
     ),
+    "registry_cert_change": ("証明書の状態を変更", "Change the certificate's status"),
+    "registry_cert_new_status": ("新しい状態", "New status"),
+    "registry_cert_reason": (
+        "理由（必須・200文字以内）",
+        "Reason (required, up to 200 characters)",
+    ),
+    "registry_cert_confirm": (
+        "失効は取り消せないことを確認しました（失効申請に基づく場合のみ）",
+        "I understand that revocation is final (only on a revocation application)",
+    ),
+    "registry_cert_note": (
+        "窓口職員が設定できるのは、一時保留（カードの紛失等）と失効（失効申請に基づくもの）です。"
+        "一時保留から有効には戻せません（第4-3: 保留中の証明書は失効させます）。",
+        "Staff may put a certificate on temporary hold (card lost) or revoke it (on a"
+        " revocation application). A held certificate is revoked, not made valid again (4-3).",
+    ),
+    "registry_cert_changed": (
+        "証明書の状態を変更しました。",
+        "The certificate's status is changed.",
+    ),
+    "registry_reason_needed": ("理由を入力してください。", "Give a reason."),
+    "registry_confirm_revoke": (
+        "失効は取り消せません。確認の欄にチェックを入れてください。",
+        "Revocation is final: tick the confirmation.",
+    ),
+    "registry_cert_refused": (
+        "この証明書はその状態に変更できません（失効した証明書は変更できません）。",
+        "The certificate cannot take that status (a revoked certificate is final).",
+    ),
+    "registry_cert_status_not_yours": (
+        "窓口職員が設定できる状態は一時保留と失効だけです。",
+        "Staff may set only temporary hold and revoked.",
+    ),
     "registry_title": ("運用状況・証明書の状態の照会", "Card and certificate status"),
     "registry_what": ("照会するもの", "Look up"),
     "registry_card": ("個人番号カード（カードID）", "My Number card (card ID)"),
@@ -151,6 +184,28 @@ _TEXT: dict[str, tuple[str, str]] = {
     "payments_by": ("記録者", "Entered by"),
     "payments_add": ("納付を記録", "Record the payment"),
     "payments_added": ("納付を記録しました。", "The payment is recorded."),
+    "register_csv": ("交付記録簿（CSV・任意）", "Issuance register (CSV, optional)"),
+    "payments_corrected": ("訂正を記録しました。", "The correction is recorded."),
+    "payments_correct": ("納付の記録を訂正", "Correct a payment"),
+    "payments_correct_note": (
+        "誤って記録した納付は、元の記録を残したまま訂正の記録を追加します。正しい金額（納付して"
+        "いなかった場合は0）と納付日、訂正の理由を入力してください。",
+        "A payment entered wrongly is corrected by a new entry; the original stays. Give the"
+        " right amount (0 if it was never paid), the date and why.",
+    ),
+    "payments_which": ("訂正する記録", "Payment to correct"),
+    "payments_right_amount": ("正しい金額（円）", "Right amount (yen)"),
+    "payments_reason": ("訂正の理由（必須・200文字以内）", "Reason (required, up to 200)"),
+    "payments_counts": ("現在の金額（円）", "Counts for (yen)"),
+    "payments_entry": ("記録", "Entry"),
+    "payments_correction_of": ("#{id} の訂正", "Correction of #{id}"),
+    "payments_correction_bad": (
+        "正しい金額は0円以上10億円以下の整数で、現在の金額と異なること、納付日は日付、"
+        "理由は必須（200文字以内）です。",
+        "The right amount is a whole number of yen from 0 to 1,000,000,000 and differs from"
+        " what the payment counts for now; the date is a date; a reason (up to 200"
+        " characters) is required.",
+    ),
     "payments_bad": (
         "金額は1円以上10億円以下の整数、納付日は日付、備考は200文字以内で入力してください。",
         "The amount is a whole number of yen from 1 to 1,000,000,000, the date a date and the"
@@ -266,6 +321,8 @@ _ACTIONS = {
     "enrolment_token_issued": ("端末登録トークンの発行", "enrolment token issued"),
     "payment_recorded": ("機構への納付の記録", "payment to J-LIS recorded"),
     "card_status_changed": ("運用状況の変更", "card status changed"),
+    "certificate_status_changed": ("電子証明書の状態の変更", "certificate status changed"),
+    "payment_corrected": ("機構への納付の訂正", "payment to J-LIS corrected"),
 }
 
 #: The reasons the audit gives in its detail column (anything else is shown as stored).

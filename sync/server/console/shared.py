@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -240,6 +240,29 @@ async def office_scope(
     return visible, sorted(visible), ""
 
 
+@dataclass(frozen=True)
+class MonthScope:
+    """A month page's question: who asks, the offices it may see and asks for, the month."""
+
+    session: Session
+    visible: dict[str, str]
+    offices: list[str]
+    office: str  # the ``office`` parameter ("" = all visible)
+    month: str
+    first: str
+    last: str
+
+
+async def month_scope(request: Request, operation: Operation) -> MonthScope:
+    """The signed-in account's :class:`MonthScope` of ``?office=&month=`` for
+    ``operation`` (404 for another office, 400 for a month that is none)."""
+    session = await signed_in(request)
+    console: Console = request.app.state.console
+    visible, offices, office = await office_scope(request, session.staff, operation)
+    month, first, last = month_param(request, console)
+    return MonthScope(session, visible, offices, office, month, first, last)
+
+
 # -- dates ------------------------------------------------------------------------------
 
 
@@ -321,6 +344,12 @@ def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def download(body: bytes, media_type: str, ascii_name: str, name: str) -> Response:
+    """A file to save: ``ascii_name`` for old browsers, ``name`` (Japanese) for the rest."""
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    return Response(body, media_type=media_type, headers={"content-disposition": disposition})
 
 
 def route(path: str, handler: Handler, methods: Sequence[str] = ("GET",)) -> Route:

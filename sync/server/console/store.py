@@ -1,8 +1,9 @@
 """The console's tables, next to the server's in the same database.
 
 Staff accounts and their offices, server-side sessions, the console's audit log and
-the offices' display names live in ``console_*`` tables, made by migration 4
-(``madoguchi server migrate``, :mod:`sync.server.migrations`): the store runs no DDL,
+the offices' display names live in ``console_*`` tables, made by migration 4 (payments to
+J-LIS 5, their corrections 6; ``madoguchi server migrate``,
+:mod:`sync.server.migrations`): the store runs no DDL,
 so it works as the same runtime role as the server, which may only read and write.
 The 交付状況 report is summed by the database over ``report_facts`` (each record's
 report rows, written at ingest by migration 3's design), and the transaction list is
@@ -15,6 +16,7 @@ connections the devices' ingest uses.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -144,7 +146,8 @@ TOKEN_HOURS = (24, 72, 168)
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """A payment to J-LIS entered in the console."""
+    """A payment to J-LIS entered in the console, or a correction of one (``corrects_id``:
+    the entry it corrects; its ``amount_yen`` is the difference, its ``note`` the reason)."""
 
     id: int
     office_code: str
@@ -153,10 +156,28 @@ class Payment:
     paid_on: str
     note: str
     entered_by: str
+    corrects_id: int | None = None
 
 
 #: The largest single payment the console takes (a typo guard, not a rule).
 MAX_PAYMENT_YEN = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRow:
+    """One line of the old 交付記録簿 (現行 第2-1-(1)-ケ, deleted by the amendment): a day's
+    certificates of one type handed over at one office, paid and free."""
+
+    office_code: str
+    date: str
+    certificate_type: str
+    delivered: int  # issued and renewed: each a request the 機構 answered
+    paid: int  # of those, in a transaction that collected a fee
+
+    @property
+    def free(self) -> int:
+        """Handed over without a fee."""
+        return self.delivered - self.paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,18 +623,9 @@ class ConsoleStore:
         if len(note) > 200 or not note.isprintable():
             raise ConfigError("a note is at most 200 printable characters")
         with self._transaction() as cur:
-            cur.execute(
-                self._q(
-                    "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
-                    " note, entered_by, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
-                [office, month, amount_yen, paid_on, note, actor, int(time.time())],
+            new_id = self._insert_payment(
+                cur, Payment(0, office, month, amount_yen, paid_on, note, actor)
             )
-            cur.execute(
-                self._q("SELECT MAX(id) FROM console_payments WHERE office_code = ? AND month = ?"),
-                [office, month],
-            )
-            new_id = int(cur.fetchone()[0])
             self._audit(
                 cur, actor, "payment_recorded", office, f"{month} ¥{amount_yen:,} {paid_on}"
             )
@@ -627,16 +639,105 @@ class ConsoleStore:
         with self._transaction() as cur:
             cur.execute(
                 self._q(
-                    "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by"  # noqa: S608
-                    f" FROM console_payments WHERE month = ? AND office_code IN ({marks})"
-                    " ORDER BY id"
+                    "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by,"  # noqa: S608
+                    " corrects_id FROM console_payments WHERE month = ?"
+                    f" AND office_code IN ({marks}) ORDER BY id"
                 ),
                 [month, *offices],
             )
-            return [
-                Payment(int(i), str(o), str(m), int(a), str(p), str(n), str(e))
-                for i, o, m, a, p, n, e in cur.fetchall()
-            ]
+            return [_payment(row) for row in cur.fetchall()]
+
+    def payment(self, payment_id: int) -> Payment | None:
+        """One entry (a payment or a correction), or None."""
+        with self._transaction() as cur:
+            return self._select_payment(cur, payment_id)
+
+    def _select_payment(self, cur: Any, payment_id: int, lock: str = "") -> Payment | None:
+        cur.execute(
+            self._q(
+                "SELECT id, office_code, month, amount_yen, paid_on, note, entered_by,"  # noqa: S608
+                f" corrects_id FROM console_payments WHERE id = ?{lock}"
+            ),
+            [payment_id],
+        )
+        row = cur.fetchone()
+        return None if row is None else _payment(row)
+
+    def correct_payment(
+        self, payment_id: int, amount_yen: int, paid_on: str, reason: str, *, actor: str
+    ) -> Payment:
+        """Correct payment ``payment_id``: it was in truth ``amount_yen`` (0: it was never
+        made) paid on ``paid_on``. A new entry names it and holds the difference from what
+        it counts for now (its amount and earlier corrections), ``reason`` as its note; the
+        original is never changed. Returns the new entry; audited with old and new amount."""
+        from datetime import datetime
+
+        try:
+            datetime.strptime(paid_on, "%Y-%m-%d")
+        except ValueError as exc:
+            raise ConfigError("a payment date is YYYY-MM-DD") from exc
+        if not 0 <= amount_yen <= MAX_PAYMENT_YEN:
+            raise ConfigError(f"a corrected payment is 0 to {MAX_PAYMENT_YEN} yen")
+        if not reason.strip() or len(reason) > 200 or not reason.isprintable():
+            raise ConfigError("a correction needs a reason of at most 200 printable characters")
+        with self._transaction() as cur:
+            original = self._select_payment(cur, payment_id, self.dialect.for_update)
+            if original is None:
+                raise ConfigError(f"no payment {payment_id}")
+            if original.corrects_id is not None:
+                raise ConfigError("correct the payment itself, not a correction of it")
+            cur.execute(
+                self._q(
+                    "SELECT COALESCE(SUM(amount_yen), 0) FROM console_payments"
+                    " WHERE corrects_id = ?"
+                ),
+                [payment_id],
+            )
+            counted = original.amount_yen + int(cur.fetchone()[0])
+            if counted == amount_yen:
+                raise ConfigError("the payment already counts for that amount")
+            fix = Payment(
+                0,
+                original.office_code,
+                original.month,
+                amount_yen - counted,
+                paid_on,
+                reason.strip(),
+                actor,
+                payment_id,
+            )
+            new_id = self._insert_payment(cur, fix)
+            self._audit(
+                cur,
+                actor,
+                "payment_corrected",
+                original.office_code,
+                f"{original.month} #{payment_id} ¥{counted:,} → ¥{amount_yen:,} {paid_on}"
+                f" ({reason.strip()})",
+            )
+        return dataclasses.replace(fix, id=new_id)
+
+    def _insert_payment(self, cur: Any, entry: Payment) -> int:
+        """Write ``entry`` (its id is the database's) and return its id."""
+        cur.execute(
+            self._q(
+                "INSERT INTO console_payments (office_code, month, amount_yen, paid_on,"
+                " note, entered_by, entered_at, corrects_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id"
+            ),
+            [
+                entry.office_code,
+                entry.month,
+                entry.amount_yen,
+                entry.paid_on,
+                entry.note,
+                entry.entered_by,
+                int(time.time()),
+                entry.corrects_id,
+            ],
+        )
+        # This row's own id (not the newest of the month: another worker may write one).
+        return int(cur.fetchone()[0])
 
     def note(self, actor: str, action: str, office: str | None, detail: str) -> None:
         """Put a change made elsewhere (the registry's own code) in the console's audit."""
@@ -715,6 +816,35 @@ class ConsoleStore:
             key=lambda r: (r.office_code, r.date, r.certificate_type),
         )
 
+    def register(self, first: str, last: str, offices: Sequence[str]) -> list[RegisterRow]:
+        """The 交付記録簿's counts per office, day and certificate type from ``first`` to
+        ``last``, summed by the database over ``report_facts``: a certificate is 有償 when
+        its transaction collected a fee (the record's fee, whichever type its share went
+        to), else 無償. Days and types with nothing handed over are left out."""
+        if not offices:
+            return []
+        marks = ", ".join("?" for _ in offices)
+        sql = (
+            "SELECT f.office_code, f.business_date, f.certificate_type,"  # noqa: S608
+            " SUM(f.issued + f.renewed),"
+            " SUM(CASE WHEN t.fee > 0 THEN f.issued + f.renewed ELSE 0 END)"
+            " FROM report_facts AS f JOIN (SELECT device_id, seq,"
+            " SUM(fee_collected_yen) AS fee FROM report_facts"
+            f" WHERE business_date BETWEEN ? AND ? AND office_code IN ({marks})"
+            " GROUP BY device_id, seq) AS t ON t.device_id = f.device_id AND t.seq = f.seq"
+            f" WHERE f.business_date BETWEEN ? AND ? AND f.office_code IN ({marks})"
+            " AND f.certificate_type <> 'none'"
+            " GROUP BY f.office_code, f.business_date, f.certificate_type"
+            " HAVING SUM(f.issued + f.renewed) > 0"
+        )
+        with self._transaction() as cur:
+            cur.execute(self._q(sql), [first, last, *offices, first, last, *offices])
+            found = cur.fetchall()
+        return sorted(
+            (RegisterRow(str(o), str(d), str(k), int(n), int(p)) for o, d, k, n, p in found),
+            key=lambda r: (r.office_code, r.date, r.certificate_type),
+        )
+
     def transactions(
         self, flt: TransactionFilter, offset: int = 0, limit: int = PAGE_SIZE
     ) -> list[TransactionRow]:
@@ -746,6 +876,13 @@ class ConsoleStore:
             cur.execute(self._q(sql), params)
             rows = cur.fetchall()
         return [_transaction_row(r) for r in rows]
+
+
+def _payment(row: Sequence[Any]) -> Payment:
+    i, o, m, a, p, n, e, c = row
+    return Payment(
+        int(i), str(o), str(m), int(a), str(p), str(n), str(e), None if c is None else int(c)
+    )
 
 
 def _json_field(dialect: str) -> str:

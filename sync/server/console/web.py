@@ -26,6 +26,7 @@ from sync.server.console.pages import (
     enrolment,
     fleet,
     payments,
+    register,
     registry,
     report,
     signin,
@@ -39,6 +40,7 @@ from sync.server.console.store import ConsoleStore
 PAGES: tuple[Page, ...] = (
     signin.PAGE,
     report.PAGE,
+    register.PAGE,
     transactions.PAGE,
     fleet.PAGE,
     registry.PAGE,
@@ -70,10 +72,14 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 class _Headers:
-    """Security headers on every answer; pages are never cached."""
+    """Security headers on every answer; pages are never cached. A worker process of
+    several (``--console-workers``) names itself, so it can be seen which one answered."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, worker: int = 0) -> None:
         self.app = app
+        self.extra = [*_SECURITY_HEADERS]
+        if worker:
+            self.extra.append((b"x-madoguchi-console-worker", str(worker).encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +90,7 @@ class _Headers:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += list(_SECURITY_HEADERS)
+                headers += self.extra
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -97,13 +103,16 @@ def console_app(
     store: ConsoleStore,
     now: Callable[[], float] = time.time,
     pages: Sequence[Page] = PAGES,
+    *,
+    worker: int = 0,
 ) -> ASGIApp:
-    """The console as an ASGI app (served on its own listener by ``sync.server.run``)."""
+    """The console as an ASGI app (served on its own listener by ``sync.server.run``);
+    ``worker``: its number among several worker processes (0: the only one)."""
     routes: list[BaseRoute] = [r for page in pages for r in page.routes]
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.console = Console(store, now, menu=tuple(m for page in pages for m in page.menu))
-    return _Headers(app)
+    return _Headers(app, worker)
 
 
 def utc_stamp(now: float) -> str:

@@ -1,5 +1,7 @@
 """機構への納付 (``/payments``): payments to J-LIS per office and month against the
-report's fees payable (改正後 第2-1-(1)-ア-(ケ))."""
+report's fees payable (改正後 第2-1-(1)-ア-(ケ)), and corrections of payments entered
+wrongly (``/payments/correction``): a new entry naming the one it corrects, with a reason;
+the original is never changed or deleted."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from sync.server.console.shared import (
     Console,
     MenuItem,
     Page,
+    Refused,
     checked_form,
     lang_of,
     month_bounds,
@@ -27,7 +30,26 @@ from sync.server.console.shared import (
     signed_in,
     today_jst,
 )
-from sync.server.console.store import Session
+from sync.server.console.store import Payment, Session
+
+#: The page's ``m`` parameter after a POST: what was just done.
+_NOTICES = {"added": "payments_added", "corrected": "payments_corrected"}
+
+
+def _ledger(payments: list[Payment]) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The month's entries in order, a correction with the amount before and after it,
+    and what each payment counts for now (its amount and its corrections)."""
+    counted: dict[int, int] = {}
+    rows: list[dict[str, Any]] = []
+    for p in payments:
+        if p.corrects_id is None:
+            counted[p.id] = p.amount_yen
+            rows.append({"entry": p, "before": 0, "after": p.amount_yen})
+        else:
+            before = counted.get(p.corrects_id, 0)
+            counted[p.corrects_id] = before + p.amount_yen
+            rows.append({"entry": p, "before": before, "after": before + p.amount_yen})
+    return rows, counted
 
 
 async def _payments_page(request: Request, session: Session, **extra: Any) -> Response:
@@ -45,6 +67,8 @@ async def _payments_page(request: Request, session: Session, **extra: Any) -> Re
     for p in payments:
         paid[p.office_code] += p.amount_yen
     balance = [(o, payable[o], paid[o], payable[o] - paid[o]) for o in offices]
+    ledger, counted = _ledger(payments)
+    notice = request.query_params.get("m", "")
     return render(
         request,
         "payments.html",
@@ -53,12 +77,13 @@ async def _payments_page(request: Request, session: Session, **extra: Any) -> Re
         visible=visible,
         month=month,
         balance=balance,
-        payments=payments,
+        ledger=ledger,
+        counted=counted,
+        originals=[p for p in payments if p.corrects_id is None],
         message=extra.pop("message", ""),
-        notice=i18n.t("payments_added", lang_of(request))
-        if request.query_params.get("m") == "added"
-        else "",
+        notice=i18n.t(_NOTICES[notice], lang_of(request)) if notice in _NOTICES else "",
         form=extra.pop("form", {}),
+        fix=extra.pop("fix", {}),
         today=today_jst(console).isoformat(),
     )
 
@@ -98,7 +123,49 @@ async def _payments(request: Request) -> Response:
     return RedirectResponse("/payments?" + urlencode({"month": month, "m": "added"}), 303)
 
 
+async def _correction(request: Request) -> Response:
+    """Correct a payment of the account's offices: it was in truth this amount (0: never
+    made) on this date, for this reason. Another office's payment, or none, is 404."""
+    session = await signed_in(request)
+    form = await checked_form(request, session)
+    console: Console = request.app.state.console
+    visible = await offices_for(request, session.staff, Operation.RECORD_PAYMENT)
+    try:
+        payment_id = int(form.get("payment", ""))
+    except ValueError as exc:
+        raise Refused(400, "bad_request") from exc
+    original = await run_in_threadpool(console.store.payment, payment_id)
+    if original is None or original.office_code not in visible:
+        raise Refused(404, "not_found")
+    if original.corrects_id is not None:
+        raise Refused(400, "bad_request")
+    kept = {k: v for k, v in form.items() if k != "csrf"}
+    from madoguchi.errors import ConfigError
+
+    try:
+        amount = int(form.get("amount", "").strip().replace(",", ""))
+        await run_in_threadpool(
+            lambda: console.store.correct_payment(
+                payment_id,
+                amount,
+                form.get("paid_on", ""),
+                form.get("reason", "").strip(),
+                actor=f"staff:{session.staff.staff_id}",
+            )
+        )
+    except (ValueError, ConfigError):
+        message = i18n.t("payments_correction_bad", lang_of(request))
+        return await _payments_page(
+            request, session, status=400, message=message, fix=kept, month=original.month
+        )
+    query = urlencode({"month": original.month, "m": "corrected"})
+    return RedirectResponse(f"/payments?{query}", 303)
+
+
 PAGE = Page(
-    routes=(route("/payments", _payments, ("GET", "POST")),),
+    routes=(
+        route("/payments", _payments, ("GET", "POST")),
+        route("/payments/correction", _correction, ("POST",)),
+    ),
     menu=(MenuItem("/payments", "nav.payments", Operation.RECORD_PAYMENT),),
 )

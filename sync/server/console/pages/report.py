@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,7 +19,8 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     date_param,
-    month_param,
+    download,
+    month_scope,
     office_scope,
     render,
     route,
@@ -31,10 +32,10 @@ from sync.server.report import ReportRow, report_csv_ja
 
 
 async def _report_month(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
+    asked = await month_scope(request, Operation.READ_REPORT)
+    session, visible, offices, office = asked.session, asked.visible, asked.offices, asked.office
+    month, first, last = asked.month, asked.first, asked.last
     rows = await run_in_threadpool(console.store.report, first, last, offices)
     by_office = totals(rows, lambda r: (r.office_code, month, r.certificate_type))
     grand = totals(rows, lambda r: ("", month, r.certificate_type))
@@ -59,24 +60,19 @@ async def _report_month(request: Request) -> Response:
         chart=drawn,
         csv_link="/reports/month.csv?" + urlencode({"office": office, "month": month}),
         pdf_link="/reports/month.pdf?" + urlencode({"office": office, "month": month}),
+        register_link="/reports/register.csv?" + urlencode({"office": office, "month": month}),
     )
 
 
 async def _report_month_csv(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
-    rows = await run_in_threadpool(console.store.report, first, last, offices)
-    name = f"交付状況_{office or 'all'}_{month}.csv"
-    return Response(
-        report_csv_ja(rows, visible),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"report_{month}.csv\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
+    asked = await month_scope(request, Operation.READ_REPORT)
+    rows = await run_in_threadpool(console.store.report, asked.first, asked.last, asked.offices)
+    return download(
+        report_csv_ja(rows, asked.visible),
+        "text/csv; charset=utf-8",
+        f"report_{asked.month}.csv",
+        f"交付状況_{asked.office or 'all'}_{asked.month}.csv",
     )
 
 
@@ -111,21 +107,13 @@ def _month_pdf(
 
 
 async def _report_month_pdf(request: Request) -> Response:
-    session = await signed_in(request)
     console: Console = request.app.state.console
-    visible, offices, office = await office_scope(request, session.staff, Operation.READ_REPORT)
-    month, first, last = month_param(request, console)
-    rows = await run_in_threadpool(console.store.report, first, last, offices)
-    pdf = await run_in_threadpool(_month_pdf, console, month, office, visible, rows)
-    name = f"交付状況_{office or 'all'}_{month}.pdf"
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"report_{month}.pdf\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
+    asked = await month_scope(request, Operation.READ_REPORT)
+    month, office = asked.month, asked.office
+    rows = await run_in_threadpool(console.store.report, asked.first, asked.last, asked.offices)
+    pdf = await run_in_threadpool(_month_pdf, console, month, office, asked.visible, rows)
+    return download(
+        pdf, "application/pdf", f"report_{month}.pdf", f"交付状況_{office or 'all'}_{month}.pdf"
     )
 
 
