@@ -1,7 +1,7 @@
 """One schema language for everything madoguchi reads from outside: msgspec Structs.
 
 The configuration (:mod:`madoguchi.config`), the device protocol (:mod:`sync.wire`) and
-the update endpoints (:mod:`updater.wire`) are each typed ``msgspec.Struct``\\ s: the same
+the update endpoints (:mod:`updater.wire`) are ``msgspec.Struct`` classes: the same
 classes decode what arrives (strictly: a wrong type, a value out of its bounds or an
 unknown key is refused, never coerced), encode what is sent, and give the JSON Schema
 that the OpenAPI document (``sync/server/openapi.py``) and ``madoguchi config schema``

@@ -188,14 +188,12 @@ def test_the_update_bodies_are_decoded_strictly(app: InProcess, tmp_path: Path) 
 
 
 def _item(seq: int) -> dict[str, object]:
+    """A first record as the client builds it (its Struct), in plain JSON types."""
     payload = make_record(seq).to_payload()
-    return {
-        "seq": seq,
-        "transaction_id": payload["transaction_id"],
-        "prev_hash": GENESIS_HASH,
-        "hash": record_hash(seq, GENESIS_HASH, payload),
-        "payload": payload,
-    }
+    digest = record_hash(seq, GENESIS_HASH, payload)
+    item = wire.BatchItem(seq, str(payload["transaction_id"]), GENESIS_HASH, digest, payload)
+    built: dict[str, object] = json.loads(msgspec.json.encode(item))
+    return built
 
 
 def test_the_server_refuses_a_body_of_the_wrong_shape_naming_the_field(
