@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "madoguchi.commands.device",
     "madoguchi.commands.update",
     "madoguchi.commands.bench",
+    "madoguchi.commands.config",
 )
 
 #: The journal's ``MADOGUCHI_COMPONENT`` of each subcommand's process (the rest: ``cli``).

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import msgspec
 
 from madoguchi.errors import ConfigError
+from madoguchi.schema import phrase, split_error
 
 #: A GPIO pin number (BCM); 0 = not fitted where the key allows it.
 Pin = Annotated[int, msgspec.Meta(ge=0, le=63)]
@@ -321,7 +322,6 @@ class Config(_Section, frozen=True):
 
 #: msgspec's own words for a TOML value's kind, in the file's terms.
 _KINDS = {"array": "a list", "object": "a table"}
-_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<where>[^`]*)`)?$", re.DOTALL)
 
 
 def _explain(exc: msgspec.ValidationError, path: Path) -> ConfigError:
@@ -330,8 +330,7 @@ def _explain(exc: msgspec.ValidationError, path: Path) -> ConfigError:
     msgspec says ``Expected `int`, got `float` - at `$.sync.batch_size```; the clerk's IT
     reads ``/etc/madoguchi/madoguchi.toml: [sync] batch_size must be int, not float``.
     """
-    match = _AT.match(str(exc))
-    what, where = (match["what"], (match["where"] or "").lstrip(".")) if match else (str(exc), "")
+    what, where = split_error(exc)
     # "sync.batch_size" is key batch_size of [sync]; a top-level key is in [config]
     table, _, key = where.rpartition(".")
     if where.endswith("[...]"):  # a value of a free-keyed table (indicator patterns)
@@ -342,12 +341,13 @@ def _explain(exc: msgspec.ValidationError, path: Path) -> ConfigError:
         return ConfigError(f"{path}: [{where or 'config'}] unknown key(s) {unknown[1]}")
     if what.startswith("["):  # a section's own check (``__post_init__``) says it all
         return ConfigError(f"{path}: {what}")
-    kinds = re.fullmatch(r"Expected `([^`]+)`(.*?)(?:, got `([^`]+)`)?", what)
-    if kinds:
-        expected = _KINDS.get(kinds[1], kinds[1]) + kinds[2]
-        got = f", not {_KINDS.get(kinds[3], kinds[3])}" if kinds[3] else ""
-        what = f"must be {expected}{got}"
-    return ConfigError(f"{path}: [{table}] {key} {what}")
+    return ConfigError(f"{path}: [{table}] {key} {phrase(what, _KINDS)}")
+
+
+def json_schema() -> dict[str, Any]:
+    """The configuration file's JSON Schema (``madoguchi config schema``), from the same
+    Structs that :func:`load_config` converts the file with."""
+    return msgspec.json.schema(Config)
 
 
 def load_config(

@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from device.store import OutboxItem
+from madoguchi.schema import ShapeError, convert
+from sync import wire
 from sync.errors import (
     BatchRejectedError,
     DeviceRefusedError,
@@ -26,7 +29,7 @@ from sync.errors import (
     ServerUnreachableError,
     TlsTrustError,
 )
-from sync.protocol import ACCEPTED, DUPLICATE, REJECTED, batch_key, is_clean_id
+from sync.protocol import batch_key, is_clean_id
 from sync.tls import (
     DEVICE_CERT,
     DEVICE_KEY,
@@ -38,6 +41,8 @@ from sync.tls import (
 
 # The TLS material's names and context stay importable from here (sync.tls holds them).
 __all__ = ["DEVICE_CERT", "DEVICE_KEY", "SERVER_CA", "BatchReply", "SyncClient", "tls_context"]
+
+_Answer = TypeVar("_Answer", bound=msgspec.Struct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,65 +140,63 @@ class SyncClient:
 
     def post_batch(self, items: Sequence[OutboxItem]) -> BatchReply:
         """Send ``items`` as one batch with a stable idempotency key."""
-        body = {
-            "records": [
-                {
-                    "seq": i.seq,
-                    "transaction_id": i.transaction_id,
-                    "prev_hash": i.prev_hash,
-                    "hash": i.hash,
-                    "payload": i.payload,
-                }
-                for i in items
-            ]
-        }
+        body = wire.BatchRequest(
+            [wire.BatchItem(i.seq, i.transaction_id, i.prev_hash, i.hash, i.payload) for i in items]
+        )
         key = batch_key([i.transaction_id for i in items])
         doc, local_mid = self._request(
-            "POST", "/v1/batches", json=body, headers={"Idempotency-Key": key}
+            "POST",
+            "/v1/batches",
+            content=msgspec.json.encode(body),
+            headers={"Idempotency-Key": key, "Content-Type": "application/json"},
         )
-        results = doc.get("results")
-        high_water = doc.get("high_water")
-        if not isinstance(results, list) or len(results) != len(items):
+        answer = _answer(doc, wire.BatchAnswer)
+        if len(answer.results) != len(items):
             raise ProtocolError("the server's answer does not have one result per record")
-        if not isinstance(high_water, int):
-            raise ProtocolError("the server's answer has no high_water mark")
         statuses: dict[int, tuple[str, str | None]] = {}
-        for item, result in zip(items, results, strict=True):
-            if not isinstance(result, dict) or result.get("seq") != item.seq:
+        for item, result in zip(items, answer.results, strict=True):
+            if result.seq != item.seq:
                 raise ProtocolError("the server's results do not match the records sent")
-            status = result.get("status")
-            if status not in (ACCEPTED, DUPLICATE, REJECTED):
-                raise ProtocolError(f"unknown result status {status!r}")
-            error = result.get("error")
-            statuses[item.seq] = (str(status), str(error) if error is not None else None)
-        return BatchReply(statuses, high_water, _skew(local_mid, doc.get("server_time")))
+            statuses[item.seq] = (result.status, result.error)
+        return BatchReply(statuses, answer.high_water, _skew(local_mid, answer.server_time))
 
     def set_card_status(self, card_id: str, status: str, reason: str = "") -> str:
         """``PUT /v1/cards/{card_id}/operation-status``: set a card's 運用状況 in the central
         registry (第4-3: back to ``in_operation``, 運用中); the status the server now holds."""
         if not is_clean_id(card_id):
             raise ProtocolError("a card id is 1-64 printable ASCII characters")
+        change = wire.CardStatusChange(status, reason)  # type: ignore[arg-type]
         doc, _ = self._request(
-            "PUT", f"/v1/cards/{card_id}/operation-status",
-            json={"status": status, "reason": reason},
+            "PUT",
+            f"/v1/cards/{card_id}/operation-status",
+            content=msgspec.json.encode(change),
+            headers={"Content-Type": "application/json"},
         )
-        held = doc.get("status")
-        if not isinstance(held, str):
-            raise ProtocolError("the registry's answer has no status")
-        return held
+        return _answer(doc, wire.CardStatus).status
 
     def request_certificate(self, kind: str, public_key_pem: str) -> str:
         """Ask the server's simulated issuing authority (``--simulate``) for a ``kind``
         certificate on ``public_key_pem``; returns the new certificate's serial."""
+        asked = wire.IssueRequest(kind, public_key_pem)  # type: ignore[arg-type]
         doc, _ = self._request(
             "POST",
             "/v1/sim/issuing-authority/certificates",
-            json={"kind": kind, "public_key_pem": public_key_pem},
+            content=msgspec.json.encode(asked),
+            headers={"Content-Type": "application/json"},
         )
-        serial = doc.get("serial")
+        serial = _answer(doc, wire.IssueAnswer).serial
         if not is_clean_id(serial):
             raise ProtocolError("the issuing authority's answer has no certificate serial")
         return serial
+
+
+def _answer(doc: dict[str, Any], kind: type[_Answer]) -> _Answer:
+    """The server's answer as its :mod:`sync.wire` Struct; a :class:`ProtocolError`
+    naming the field that does not fit."""
+    try:
+        return convert(doc, kind, "the server's answer")
+    except ShapeError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def _connect_error(exc: httpx.ConnectError) -> Exception:

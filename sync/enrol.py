@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import msgspec
 
-from sync import pki
+from madoguchi.schema import ShapeError, convert
+from sync import pki, wire
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
 from sync.errors import EnrolmentError
 
@@ -24,7 +26,9 @@ def enrol_device(server_url: str, token: str, server_ca: Path, tls_dir: Path) ->
     try:
         with httpx.Client(verify=tls_context(server_ca), timeout=30.0) as http:
             response = http.post(
-                server_url.rstrip("/") + "/v1/enrolment", json={"token": token, "csr_pem": csr_pem}
+                server_url.rstrip("/") + "/v1/enrolment",
+                content=msgspec.json.encode(wire.EnrolmentRequest(token, csr_pem)),
+                headers={"Content-Type": "application/json"},
             )
     except httpx.HTTPError as exc:
         raise EnrolmentError(f"cannot reach the server to enrol: {exc}") from exc
@@ -35,9 +39,11 @@ def enrol_device(server_url: str, token: str, server_ca: Path, tls_dir: Path) ->
     if response.status_code != 200 or not isinstance(doc, dict):
         detail = doc.get("detail", "") if isinstance(doc, dict) else ""
         raise EnrolmentError(f"enrolment refused ({response.status_code}): {detail}")
-    cert_pem, device_id = doc.get("certificate_pem"), doc.get("device_id")
-    if not isinstance(cert_pem, str) or not isinstance(device_id, str):
-        raise EnrolmentError("the server's enrolment answer is incomplete")
+    try:
+        answer = convert(doc, wire.EnrolmentAnswer, "the server's enrolment answer")
+    except ShapeError as exc:
+        raise EnrolmentError(str(exc)) from None
+    cert_pem, device_id = answer.certificate_pem, answer.device_id
     pki.write_private(tls_dir / DEVICE_KEY, pki.key_pem(key))
     pki.write_public(tls_dir / DEVICE_CERT, cert_pem.encode())
     pki.write_public(tls_dir / SERVER_CA, server_ca.read_bytes())

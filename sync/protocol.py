@@ -20,10 +20,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import accumulate
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 from device.records import FORBIDDEN_KEYS, TWELVE_DIGITS
 from device.store.chain import canonical_json, hash_canonical
+from madoguchi.schema import ShapeError, convert
+
+if TYPE_CHECKING:
+    from sync.wire import BatchItem
 
 API_VERSION = "v1"
 #: Largest request body the server reads.
@@ -33,12 +37,11 @@ MAX_BATCH_RECORDS = 1000
 #: Largest single payload (canonical JSON).
 MAX_PAYLOAD_BYTES = 32 * 1024
 
-ACCEPTED = "accepted"
-DUPLICATE = "duplicate"
-REJECTED = "rejected"
+ACCEPTED: Final = "accepted"
+DUPLICATE: Final = "duplicate"
+REJECTED: Final = "rejected"
 
 JST = timezone(timedelta(hours=9), "JST")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 #: A forbidden key in canonical JSON: an unescaped quote, the name, ``":``.
 _FORBIDDEN_KEY_IN_JSON = re.compile(
     r'(?<!\\)"(' + "|".join(sorted(FORBIDDEN_KEYS)) + r')":', re.IGNORECASE
@@ -167,29 +170,25 @@ def is_clean_id(value: Any) -> TypeGuard[str]:
     )
 
 
-def _check_envelope(raw: Any) -> None:
-    if not isinstance(raw, dict):
-        raise ItemError("item must be an object")
-    seq = raw.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
-        raise ItemError("seq must be a positive integer")
-    for name in ("transaction_id", "prev_hash", "hash"):
-        if not isinstance(raw.get(name), str):
-            raise ItemError(f"{name} must be a string")
-    if not is_clean_id(raw["transaction_id"]):
-        raise ItemError("transaction_id must be 1-64 printable ASCII characters")
-    if not (_HEX64.fullmatch(raw["prev_hash"]) and _HEX64.fullmatch(raw["hash"])):
-        raise ItemError("prev_hash and hash must be 64 lowercase hex digits")
-
-
 def parse_item(raw: Any) -> IncomingRecord:
-    """Validate one batch item; raise :class:`ItemError` with a clear reason."""
-    _check_envelope(raw)
-    seq: int = raw["seq"]
-    transaction_id: str = raw["transaction_id"]
-    payload = raw.get("payload")
-    if not isinstance(payload, dict):
-        raise ItemError("payload must be an object")
+    """Validate one batch item (a :class:`sync.wire.BatchItem`, or its parsed JSON);
+    raise :class:`ItemError` with a clear reason."""
+    from sync.wire import BatchItem  # sync.wire imports this module's limits
+
+    if not isinstance(raw, BatchItem):
+        try:
+            raw = convert(raw, BatchItem, "the item")
+        except ShapeError as exc:
+            raise ItemError(str(exc)) from None
+    return check_item(raw)
+
+
+def check_item(item: BatchItem) -> IncomingRecord:
+    """What the item's shape cannot say: the payload's required keys, its size and
+    content, the hash over it, its completion time, office and certificates."""
+    seq = item.seq
+    transaction_id = item.transaction_id
+    payload = item.payload
     for name in _REQUIRED_PAYLOAD:
         if not isinstance(payload.get(name), str):
             raise ItemError(f"payload.{name} must be a string")
@@ -205,7 +204,7 @@ def parse_item(raw: Any) -> IncomingRecord:
     forbidden = find_forbidden_in_json(canonical)
     if forbidden:
         raise ItemError(f"payload holds forbidden personal data: {forbidden}")
-    if hash_canonical(seq, raw["prev_hash"], canonical) != raw["hash"]:
+    if hash_canonical(seq, item.prev_hash, canonical) != item.hash:
         raise ItemError("hash does not match the record's content (edited after it was chained?)")
     try:
         date = business_date(payload["completed_at"])
@@ -216,7 +215,7 @@ def parse_item(raw: Any) -> IncomingRecord:
         raise ItemError("payload.office_code must be at most 16 printable characters")
     check_certificates(payload.get("certificates"))
     return IncomingRecord(
-        seq, transaction_id, raw["prev_hash"], raw["hash"], payload, date, office, canonical
+        seq, transaction_id, item.prev_hash, item.hash, payload, date, office, canonical
     )
 
 

@@ -21,12 +21,13 @@ from typing import Any
 
 import httpx
 
+from madoguchi.schema import ShapeError, convert
+from updater import wire
 from updater.errors import DownloadError
 from updater.statedir import PrivateDir
 
 __all__ = ["Release", "UpdateClient"]
 
-_BUNDLE_NAME = re.compile(r"^madoguchi-[A-Za-z0-9.+!_-]+\.bundle$")
 _CHUNK = 1 << 16
 
 
@@ -42,14 +43,10 @@ class Release:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Release:
         try:
-            release = cls(
-                str(data["version"]), str(data["bundle"]), int(data["size"]), str(data["sha256"])
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            release = convert(data, wire.Release, "the release")
+        except ShapeError as exc:
             raise DownloadError(f"server sent a malformed release: {exc}") from exc
-        if not _BUNDLE_NAME.match(release.bundle):
-            raise DownloadError(f"server sent a bad bundle name {release.bundle!r}")
-        return release
+        return cls(release.version, release.bundle, release.size, release.sha256)
 
 
 def _refusal(response: httpx.Response) -> str:

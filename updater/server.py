@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -44,11 +45,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from madoguchi.errors import ConfigError
+from madoguchi.schema import decode_json
 from updater.bundle import sha256_file, verify_bundle
 from updater.errors import BundleRejectedError
 from updater.fsutil import atomic_write
 from updater.keys import load_public_keys
 from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
+from updater.wire import SignedDocument, StatusReports
 
 __all__ = ["UpdateDelivery", "UpdateServerConfig", "create_app"]
 
@@ -252,10 +255,10 @@ def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Rou
         if len(body) > _MAX_SIGNED:
             return JSONResponse({"error": "document too large"}, status_code=413)
         try:
-            doc = json.loads(body)
+            doc = msgspec.to_builtins(decode_json(body, SignedDocument, "the signed document"))
             result = await run_in_threadpool(action, doc)
         except ValueError as exc:
-            return JSONResponse({"error": f"not JSON: {exc}"}, status_code=400)
+            return JSONResponse({"error": str(exc)}, status_code=400)
         except TrustRejectedError as exc:
             return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=422)
         return JSONResponse(result, status_code=201)
@@ -340,8 +343,8 @@ def create_app(config: UpdateServerConfig) -> Starlette:
                     status_code=403,
                 )
         try:
-            body = await request.json()
-            reports = list(body["reports"])
+            asked = decode_json(await request.body(), StatusReports)
+            reports = [msgspec.to_builtins(report) for report in asked.reports]
             await run_in_threadpool(store.record, device_id, reports)
         except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:
             return JSONResponse({"error": f"bad report: {exc}"}, status_code=400)

@@ -384,3 +384,15 @@ def register(sub: Any) -> None:
     report.add_argument("--office")
     report.add_argument("--format", choices=("json", "csv"), default="json")
     report.set_defaults(func=_report)
+
+    openapi = actions.add_parser(
+        "openapi", help="print the server's OpenAPI 3.1 document (as /openapi.json serves it)"
+    )
+    openapi.set_defaults(func=_openapi)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from sync.server.openapi import openapi_document
+
+    print(json.dumps(openapi_document(), indent=1, ensure_ascii=False))
+    return 0

@@ -15,29 +15,30 @@ whose details go to the log only.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from cryptography import x509
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device.records import find_forbidden_data
 from madoguchi.errors import SyncError
 from madoguchi.logs import log_fields
-from sync import pki
+from madoguchi.schema import ShapeError, decode_json
+from sync import pki, wire
 from sync.errors import (
     ConflictError,
     EnrolmentError,
@@ -46,13 +47,15 @@ from sync.errors import (
     RepositoryError,
 )
 from sync.protocol import (
+    ACCEPTED,
+    DUPLICATE,
     MAX_BATCH_RECORDS,
     REJECTED,
     ItemError,
+    check_item,
     is_clean_id,
     is_office_code,
     json_too_deep,
-    parse_item,
     utc_now,
 )
 from sync.server import authz
@@ -68,7 +71,7 @@ from sync.server.authz import (
     Scope as TargetScope,
 )
 from sync.server.health import Readiness, healthz, readyz
-from sync.server.openapi import openapi_document
+from sync.server.openapi import openapi_json
 from sync.server.registry import CertificateStatus, OperationStatus
 from sync.server.report import report_csv, report_json
 from sync.server.repository import AUDIT_PAGE, DeviceInfo, Repository, StatusEntry
@@ -77,6 +80,8 @@ from sync.server.tlsproto import PEER_CERT_KEY
 __all__ = ["UPDATES_PREFIX", "Gate", "ServerContext", "build_app", "device_id_of"]
 
 log = logging.getLogger(__name__)
+
+_Body = TypeVar("_Body", bound=msgspec.Struct)
 
 #: A console (a later issue) plugs in here: it finds its staff or administrator
 #: principal in a request (a session), or returns None.
@@ -123,8 +128,13 @@ def new_enrolment_token(draw: Callable[[], str] = lambda: secrets.token_urlsafe(
     return token
 
 
-def _error(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _answer(body: msgspec.Struct, status: int = 200) -> Response:
+    """An answer encoded through its :mod:`sync.wire` Struct."""
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, detail: str) -> Response:
+    return _answer(wire.Error(code, detail), status)
 
 
 class _BodyTooLarge(Exception):
@@ -434,16 +444,14 @@ def _storage_error(path: str, exc: Exception) -> Response:
     return _error(503, "storage_unavailable", "the server's storage is unavailable; try again")
 
 
-async def _json_object(request: Request) -> tuple[bytes, dict[str, Any]]:
-    """The body as a JSON object (the gate has bounded its size and depth)."""
+async def _decode(request: Request, kind: type[_Body]) -> tuple[bytes, _Body]:
+    """The body as its :mod:`sync.wire` Struct (the gate has bounded its size and depth);
+    a 400 naming the field when it does not fit."""
     body = await request.body()
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise HTTPException(400, "body must be a JSON object")
-    return body, doc
+        return body, decode_json(body, kind)
+    except ShapeError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def _device(request: Request) -> DeviceInfo:
@@ -458,29 +466,27 @@ def _principal(request: Request) -> Principal:
 
 async def _server_time(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
-    return JSONResponse({"server_time": ctx.now().isoformat()})
+    return _answer(wire.ServerTime(ctx.now().isoformat()))
 
 
 async def _post_batch(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
     device = _device(request)
-    body, doc = await _json_object(request)
-    raw_items = doc.get("records")
-    if not isinstance(raw_items, list) or not raw_items:
-        raise HTTPException(400, "records must be a non-empty list")
+    body, envelope = await _decode(request, wire.BatchEnvelope)
+    raw_items = envelope.records
     if len(raw_items) > MAX_BATCH_RECORDS:
         raise HTTPException(413, f"at most {MAX_BATCH_RECORDS} records per batch")
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 128:
         raise HTTPException(400, "Idempotency-Key must be 1-128 characters")
-    results: list[dict[str, Any]] = [{} for _ in raw_items]
+    results: list[wire.ItemResult | None] = [None for _ in raw_items]
     parsed = []
     for index, raw in enumerate(raw_items):
         try:
-            parsed.append((index, parse_item(raw)))
-        except ItemError as exc:
-            results[index] = _item_result(raw, REJECTED, str(exc))
+            parsed.append((index, check_item(wire.decode_item(raw))))
+        except (ShapeError, ItemError) as exc:
+            results[index] = _item_result(raw, str(exc))
     received = ctx.now()
     try:
         outcomes, high_water = await run_in_threadpool(
@@ -496,28 +502,23 @@ async def _post_batch(request: Request) -> Response:
     refused = []
     parsed_indexes = {i for i, _ in parsed}
     for (index, item), outcome in zip(parsed, outcomes, strict=True):
-        results[index] = {
-            "seq": item.seq,
-            "transaction_id": item.transaction_id,
-            "status": outcome.status,
-            "error": outcome.error,
-        }
+        results[index] = wire.ItemResult(
+            _item_status(outcome.status), item.seq, item.transaction_id, outcome.error
+        )
         if outcome.status == REJECTED:
             refused.append((item.seq, item.transaction_id, outcome.error or ""))
+    answered: list[wire.ItemResult] = []
     for index, result in enumerate(results):
-        if result["status"] == REJECTED and index not in parsed_indexes:
-            seq, txn = result.get("seq"), result.get("transaction_id")
-            if isinstance(seq, int) and 0 < seq < 2**62 and is_clean_id(txn):
-                refused.append((seq, txn, str(result["error"])))
+        assert result is not None  # every item was parsed or refused above
+        answered.append(result)
+        if result.status == REJECTED and index not in parsed_indexes:
+            seq, txn = result.seq, result.transaction_id
+            if seq is not None and 0 < seq < 2**62 and is_clean_id(txn):
+                refused.append((seq, txn, str(result.error)))
     if refused:
         await run_in_threadpool(repo.reject, device.device_id, refused, received.isoformat())
-    return JSONResponse(
-        {
-            "device_id": device.device_id,
-            "high_water": high_water,
-            "server_time": ctx.now().isoformat(),
-            "results": results,
-        }
+    return _answer(
+        wire.BatchAnswer(device.device_id, high_water, ctx.now().isoformat(), answered)
     )
 
 
@@ -528,14 +529,14 @@ async def _device_me(request: Request) -> Response:
     if device is None:
         # its row went away after the middleware let it in: answer as the middleware would
         return _error(401, "not_enrolled", "this client certificate is not enrolled")
-    return JSONResponse(
-        {
-            "device_id": device.device_id,
-            "office_code": device.office_code,
-            "status": device.status,
-            "high_water": device.high_water,
-            "server_time": ctx.now().isoformat(),
-        }
+    return _answer(
+        wire.DeviceMe(
+            device.device_id,
+            device.office_code,
+            device.status,
+            device.high_water,
+            ctx.now().isoformat(),
+        )
     )
 
 
@@ -549,7 +550,7 @@ async def _device_chain(request: Request) -> Response:
         raise HTTPException(404, f"no device {device_id!r}")
     chain = await run_in_threadpool(repo.chain, device_id)
     rejected = await run_in_threadpool(repo.rejections, device_id)
-    return JSONResponse(chain_report(device, chain, rejected))
+    return _answer(chain_report(device, chain, rejected))
 
 
 async def _report(request: Request) -> Response:
@@ -572,7 +573,7 @@ async def _report(request: Request) -> Response:
     rows = await run_in_threadpool(repo.daily_report, date, office)  # summed in SQL
     if fmt == "csv":
         return Response(report_csv(rows), media_type="text/csv; charset=utf-8")
-    return JSONResponse(report_json(date, rows))
+    return _answer(msgspec.convert(report_json(date, rows), wire.ReportPage))
 
 
 async def _card_status(request: Request) -> Response:
@@ -582,21 +583,16 @@ async def _card_status(request: Request) -> Response:
     if request.method == "PUT":
         entry = await run_in_threadpool(repo.card_status, card_id)
         _authorize(request, office=entry.office_code if entry is not None else None)
-        _, doc = await _json_object(request)
-        try:
-            status = OperationStatus(doc.get("status"))
-        except ValueError as exc:
-            raise HTTPException(
-                400, f"status must be one of {[s.value for s in OperationStatus]}"
-            ) from exc
-        reason = doc.get("reason", "")
+        _, change = await _decode(request, wire.CardStatusChange)
+        status = OperationStatus(change.status)
+        reason = change.reason
         # Printable only: PostgreSQL refuses a NUL in text, and SQLite would keep what
         # PostgreSQL refuses, so the two databases must never see one.
-        if not isinstance(reason, str) or len(reason) > 200 or not reason.isprintable():
+        if not reason.isprintable():
             raise HTTPException(400, "reason must be at most 200 printable characters")
-        hold = _serials(doc, "hold_certificate_serials")
-        release = _serials(doc, "release_certificate_serials")
-        if find_forbidden_data(doc):
+        hold = change.hold_certificate_serials
+        release = change.release_certificate_serials
+        if find_forbidden_data(msgspec.to_builtins(change)):
             raise HTTPException(422, "the request holds forbidden personal data")
         await run_in_threadpool(
             lambda: repo.set_card_status(
@@ -611,17 +607,6 @@ async def _card_status(request: Request) -> Response:
         )
     entry = await run_in_threadpool(repo.card_status, card_id)
     return _registry_answer(entry, "card", ("card_id", "reason"), OperationStatus)
-
-
-def _serials(doc: dict[str, Any], name: str) -> list[str]:
-    serials = doc.get(name, [])
-    if (
-        not isinstance(serials, list)
-        or len(serials) > 16
-        or not all(is_clean_id(s) for s in serials)
-    ):
-        raise HTTPException(400, f"{name} must be a list of at most 16 printable ASCII serials")
-    return serials
 
 
 async def _registry_audit(request: Request) -> Response:
@@ -640,24 +625,17 @@ async def _registry_audit(request: Request) -> Response:
     if not (0 <= after < 2**62 and 1 <= limit <= AUDIT_PAGE):
         raise HTTPException(400, f"after must be >= 0, limit 1-{AUDIT_PAGE}")
     rows = await run_in_threadpool(ctx.repo.registry_audit, office, after, limit)
-    return JSONResponse(
-        {
-            "office": office,
-            "entries": [
-                {
-                    "id": r.id,
-                    "at": r.at,
-                    "actor": r.actor,
-                    "registry": r.registry,
-                    "key": r.key,
-                    "office_code": r.office_code,
-                    "before": r.before,
-                    "after": r.after,
-                    "why": r.why,
-                }
+    return _answer(
+        wire.AuditPage(
+            office,
+            [
+                wire.AuditEntry(
+                    r.id, r.at, r.actor, r.registry, r.key, r.office_code, r.before, r.after,
+                    r.why,
+                )
                 for r in rows
             ],
-        }
+        )
     )
 
 
@@ -679,25 +657,27 @@ def _registry_answer(
     if entry is None:
         raise HTTPException(404, f"{what} unknown to the registry")
     status = values(entry.status)
+    answer = wire.CardStatus if values is OperationStatus else wire.CertificateStatusAnswer
     key_name, detail_name = names
-    return JSONResponse(
-        {
-            key_name: entry.key,
-            detail_name: entry.detail,
-            "status": status.value,
-            "label": status.label,
-            "updated_at": entry.updated_at,
-        }
+    return _answer(
+        msgspec.convert(
+            {
+                key_name: entry.key,
+                detail_name: entry.detail,
+                "status": status.value,
+                "label": status.label,
+                "updated_at": entry.updated_at,
+            },
+            answer,
+        )
     )
 
 
 async def _enrol(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
-    _, doc = await _json_object(request)
-    token, csr_pem = doc.get("token"), doc.get("csr_pem")
-    if not isinstance(token, str) or not isinstance(csr_pem, str):
-        raise HTTPException(400, "token and csr_pem must be strings")
+    _, asked = await _decode(request, wire.EnrolmentRequest)
+    token, csr_pem = asked.token, asked.csr_pem
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
     except ValueError as exc:
@@ -716,13 +696,10 @@ async def _enrol(request: Request) -> Response:
     await run_in_threadpool(
         repo.bind_certificate, device_id, office, pki.serial_of(cert), now.isoformat()
     )
-    return JSONResponse(
-        {
-            "device_id": device_id,
-            "office_code": office,
-            "certificate_pem": pki.cert_pem(cert).decode(),
-            "ca_pem": pki.cert_pem(ctx.ca_cert).decode(),
-        }
+    return _answer(
+        wire.EnrolmentAnswer(
+            device_id, office, pki.cert_pem(cert).decode(), pki.cert_pem(ctx.ca_cert).decode()
+        )
     )
 
 
@@ -732,10 +709,8 @@ async def _sim_issue(request: Request) -> Response:
     issuing_ca = ctx.issuing_ca
     if not ctx.simulate or issuing_ca is None:
         raise HTTPException(404, "the simulated issuing authority is not enabled")
-    _, doc = await _json_object(request)
-    kind, pem = doc.get("kind"), doc.get("public_key_pem")
-    if kind not in ("sign", "auth") or not isinstance(pem, str):
-        raise HTTPException(400, "kind must be sign or auth, public_key_pem a PEM string")
+    _, asked = await _decode(request, wire.IssueRequest)
+    kind, pem = asked.kind, asked.public_key_pem
     cert = await run_in_threadpool(_issue_test_certificate, issuing_ca, kind, pem)
     serial = pki.serial_of(cert)
     counter = _principal(request)
@@ -752,13 +727,11 @@ async def _sim_issue(request: Request) -> Response:
             why=f"issued at the request of {counter.actor}",
         )
     )
-    return JSONResponse(
-        {"serial": serial, "kind": kind, "certificate_pem": pki.cert_pem(cert).decode()}
-    )
+    return _answer(wire.IssueAnswer(serial, kind, pki.cert_pem(cert).decode()))
 
 
 async def _openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return Response(openapi_json(), media_type="application/json")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -858,15 +831,26 @@ def _registry_key(value: str, name: str) -> str:
     return value
 
 
-def _item_result(raw: Any, status: str, error: str) -> dict[str, Any]:
-    seq = raw.get("seq") if isinstance(raw, dict) else None
-    txn = raw.get("transaction_id") if isinstance(raw, dict) else None
-    return {
-        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        "transaction_id": txn if isinstance(txn, str) else None,
-        "status": status,
-        "error": error,
-    }
+def _item_result(raw: msgspec.Raw, error: str) -> wire.ItemResult:
+    """A refused item's result, naming its ``seq`` and id when it has readable ones."""
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        doc = None
+    seq = doc.get("seq") if isinstance(doc, dict) else None
+    txn = doc.get("transaction_id") if isinstance(doc, dict) else None
+    return wire.ItemResult(
+        REJECTED,
+        seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        txn if isinstance(txn, str) else None,
+        error,
+    )
+
+
+def _item_status(status: str) -> wire.ItemStatus:
+    if status not in (ACCEPTED, DUPLICATE, REJECTED):
+        raise ValueError(f"unknown item status {status!r}")
+    return status  # type: ignore[return-value]
 
 
 def _issue_test_certificate(
@@ -886,28 +870,28 @@ def _issue_test_certificate(
 
 def chain_report(
     device: DeviceInfo, chain: list[tuple[int, str, str]], rejected: list[tuple[int, str, str]]
-) -> dict[str, Any]:
+) -> wire.ChainReport:
     """Gaps (missing sequence numbers) and breaks (a record whose ``prev_hash`` is not
     the stored hash of the record before it: an edit or a reordering on the device)."""
-    gaps: list[list[int]] = []
+    gaps: list[tuple[int, int]] = []
     breaks: list[int] = []
     expected = 1
     previous: tuple[int, str] | None = None
     for seq, prev_hash, digest in chain:
         if seq > expected:
-            gaps.append([expected, seq - 1])
+            gaps.append((expected, seq - 1))
         if previous is not None and previous[0] == seq - 1 and previous[1] != prev_hash:
             breaks.append(seq)
         previous = (seq, digest)
         expected = seq + 1
-    return {
-        "device_id": device.device_id,
-        "records": len(chain),
-        "high_water": device.high_water,
-        "gaps": gaps,
-        "breaks": breaks,
-        "rejected": [{"seq": s, "transaction_id": t, "reason": r} for s, t, r in rejected],
-    }
+    return wire.ChainReport(
+        device.device_id,
+        len(chain),
+        device.high_water,
+        gaps,
+        breaks,
+        [wire.ChainRejection(s, t, r) for s, t, r in rejected],
+    )
 
 
 def enrolment_expiry(now: datetime, hours: int = 72) -> str:

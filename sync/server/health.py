@@ -20,9 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 
+import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from sync import wire
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class Readiness:
 
 async def healthz(request: Request) -> Response:
     """The process is alive."""
-    return JSONResponse({"alive": True})
+    return _answer(wire.Liveness(alive=True))
 
 
 async def readyz(request: Request) -> Response:
@@ -79,5 +82,9 @@ async def readyz(request: Request) -> Response:
     readiness: Readiness = request.app.state.ctx.readiness
     reason = await run_in_threadpool(readiness.check)
     if reason is None:
-        return JSONResponse({"ready": True})
-    return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+        return _answer(wire.Readiness(ready=True))
+    return _answer(wire.Readiness(ready=False, reason=reason), 503)
+
+
+def _answer(body: wire.Liveness | wire.Readiness, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")

@@ -259,11 +259,11 @@ def test_the_fleet_counts_what_the_chain_report_finds(
         info = repo.device(device_id)
         assert info is not None
         report = chain_report(info, repo.chain(device_id), repo.rejections(device_id))
-        assert row.records == report["records"]
-        assert row.high_water == report["high_water"]
-        assert row.gaps == sum(b - a + 1 for a, b in report["gaps"])
-        assert row.breaks == len(report["breaks"])
-        assert row.rejected == len(report["rejected"])
+        assert row.records == report.records
+        assert row.high_water == report.high_water
+        assert row.gaps == sum(b - a + 1 for a, b in report.gaps)
+        assert row.breaks == len(report.breaks)
+        assert row.rejected == len(report.rejected)
         assert row.status == "active"
         assert row.last_received_at
     assert fleet["whole"].chain_ok

@@ -14,6 +14,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA
 from sync.pgcluster import PgCluster
@@ -65,12 +66,13 @@ def fuzz_server(
 def test_no_generated_request_gets_a_server_error(
     case: schemathesis.Case, fuzz_server: tuple[ServerProcess, dict[str, requests.Session]]
 ) -> None:
+    """No 5xx, and every answer is what the document (the wire Structs) says."""
     server, sessions = fuzz_server
     for session in sessions.values():
         case.call_and_validate(
             base_url=server.url,
             session=session,
-            checks=[not_a_server_error],
+            checks=[not_a_server_error, response_schema_conformance],
             verify=session.verify,
             cert=session.cert,
         )

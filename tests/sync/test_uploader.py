@@ -85,7 +85,12 @@ def _accept_all(handler: BaseHTTPRequestHandler, doc: dict[str, object]) -> None
         {"seq": r["seq"], "transaction_id": r["transaction_id"], "status": "accepted"}
         for r in records
     ]
-    body = {"results": results, "high_water": 0, "server_time": "2026-11-25T00:00:00+00:00"}
+    body = {
+        "device_id": "fake",
+        "results": results,
+        "high_water": 0,
+        "server_time": "2026-11-25T00:00:00+00:00",
+    }
     _reply(handler, 200, json.dumps(body).encode(), "application/json")
 
 
@@ -101,10 +106,23 @@ def _uploader(tmp_path: Path, url: str, tls: Path, timeout: float = 5.0) -> Uplo
     [
         (200, b"<html>hello</html>", "text/html", "not JSON"),
         (200, b"[]", "application/json", "not an object"),
-        (200, b'{"results": [], "high_water": 1}', "application/json", "one result per record"),
+        (
+            200,
+            b'{"device_id": "d", "server_time": "2026-12-03T10:00:00+00:00", "results": [],'
+            b' "high_water": 1}',
+            "application/json",
+            "one result per record",
+        ),
+        (200, b'{"results": []}', "application/json", "the server's answer: device_id is"),
+        (
+            200,
+            b'{"device_id": "d", "server_time": "x", "results": [], "high_water": "1"}',
+            "application/json",
+            "the server's answer: high_water must be int, not str",
+        ),
         (502, b"bad gateway", "text/plain", "server error 502"),
     ],
-    ids=["html", "array", "wrong-shape", "bad-gateway"],
+    ids=["html", "array", "wrong-shape", "missing-field", "wrong-type", "bad-gateway"],
 )
 def test_garbage_answers_are_clear_errors_and_lose_nothing(
     tmp_path: Path,
