@@ -754,6 +754,7 @@ def build_services(
         max_failures=config.ui.operator_max_failures,
         lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
+        central_only=config.operators.central and not demo,
     )
     if demo:
         ensure_demo_operator(operators)
