@@ -187,6 +187,8 @@ DEFAULT_MAX_FAILURES = 5
 DEFAULT_LOCKOUT_S = 900.0
 #: Seconds without activity after which a session signs itself out.
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+#: How often an open session looks whether its account was revoked centrally.
+REVOCATION_CHECK_S = 5.0
 
 
 def _password_bytes(password: str | bytes | bytearray) -> bytes:
@@ -293,14 +295,27 @@ class OperatorSession:
         self._store = store
         self._clock = clock
         self._last_activity = clock.monotonic()
+        self._revocation_checked = clock.monotonic()
         self._ended: str | None = None
 
     @property
     def active(self) -> bool:
-        """Whether the session is still signed in (checks idleness, ends the session if idle)."""
+        """Whether the session is still signed in (checks idleness, ends the session if
+        idle, and ends it if the sync daemon revoked the account meanwhile)."""
         if self._ended is None and self.idle_for() >= self.idle_timeout_s:
             self.sign_out(reason="idle")
+        if self._ended is None and self._revocation_due():
+            self.sign_out(reason="revoked")
         return self._ended is None
+
+    def _revocation_due(self) -> bool:
+        """Whether the account was revoked (looked up at most every
+        :data:`REVOCATION_CHECK_S`: ``active`` runs on every key press)."""
+        now = self._clock.monotonic()
+        if now - self._revocation_checked < REVOCATION_CHECK_S:
+            return False
+        self._revocation_checked = now
+        return self._store.revoked(self.operator_id)
 
     def idle_for(self) -> float:
         """Seconds since the last activity."""
@@ -509,6 +524,18 @@ class OperatorStore:
             locked_until=row.get("locked_until") if locked else None,
             source=str(row.get("source") or LOCAL),
         )
+
+    def revoked(self, operator_id: str) -> bool:
+        """Whether ``operator_id`` can no longer sign in here (revoked centrally, or gone);
+        a database that cannot be read answers True (fail closed)."""
+        import sqlite3
+
+        try:
+            with self._lock:
+                row = self._row(operator_id)
+        except sqlite3.Error:
+            return True
+        return row is None or bool(row.get("revoked_at"))
 
     def operator_ids(self) -> list[str]:
         """Every operator id that may sign in (not a revoked central one), sorted."""
@@ -832,6 +859,7 @@ __all__ = [
     "DEFAULT_MAX_FAILURES",
     "LOCAL",
     "REFUSED_MESSAGE",
+    "REVOCATION_CHECK_S",
     "SIGN_IN_ACTIONS",
     "CentralAccount",
     "Clock",

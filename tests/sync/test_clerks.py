@@ -11,13 +11,16 @@ marking included; another office's list is refused.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Input, Static
 
 from device.operators import (
     REFUSED_MESSAGE,
+    REVOCATION_CHECK_S,
     KdfParams,
     OperatorStore,
     SignInRefusedError,
@@ -52,14 +55,14 @@ def _server_sign_ins(store: ClerkStore) -> list[tuple[str, str, str]]:
     )
 
 
-def _services(state: Path, operators: OperatorStore) -> object:
+def _services(state: Path, operators: OperatorStore, clock: Any = None) -> object:
     from device.operators import SystemClock
     from device.store import Store
     from drivers import open_keypad, open_reader
     from madoguchi.commands.demo import ApplianceServices
 
     return ApplianceServices(
-        clock=SystemClock(),
+        clock=clock if clock is not None else SystemClock(),
         reader=open_reader("sim", profile="standard", pki_dir=state / "sim-pki"),
         operators=operators,
         store=Store(state / "madoguchi.sqlite3"),
@@ -236,3 +239,75 @@ def test_the_clerk_signs_in_on_the_login_screen_until_revoked(
         sync.close()
         services.close()  # type: ignore[attr-defined]
         repo.close()  # type: ignore[attr-defined]
+
+
+class _StepClock:
+    """Monotonic and wall time the test moves by hand (days pass in no time)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.start = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.t - 1000.0)
+
+
+def test_a_clerk_signed_in_when_revoked_is_signed_out_and_days_offline_change_nothing(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    store, repo = _server_store(server)
+    state = tmp_path / "counter"
+    state.mkdir()
+    clock = _StepClock()
+    counter = OperatorStore(
+        open_operator_db(str(state / "operators.sqlite3")), central_only=True, clock=clock
+    )
+    services = _services(state, counter, clock)
+    sync = ClerkSync.connect(counter, server.url, device_tls, central=True, timeout_s=5.0)
+
+    async def scenario() -> str:
+        app = CounterApp(services=services)  # type: ignore[arg-type]
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press(*"tanaka", "enter", *PASSWORD, "enter")
+            await _until(pilot, lambda: app.screen.id == "home")
+            # Revoked on the console while the clerk is signed in; the next sync.
+            await asyncio.to_thread(store.revoke, OFFICE, "tanaka", actor="administrator:yamada")
+            result = await asyncio.to_thread(sync.sync_once)
+            assert result.removed == 1
+            clock.t += REVOCATION_CHECK_S + 0.1
+            await _until(pilot, lambda: app.screen.id == "login")
+            return str(app.screen.query_one("#login-message", Static).render())
+
+    try:
+        store.add(OFFICE, "tanaka", "田中 花子", PASSWORD, actor="administrator:yamada")
+        assert sync.sync_once().written == 1
+        # Five days with the server stopped: the cached clerk still signs in.
+        server.stop()
+        clock.t += 5 * 24 * 3600
+        assert sync.sync_once().error is not None
+        counter.sign_in("tanaka", PASSWORD).sign_out()
+        server.start()
+        message = asyncio.run(scenario())
+        assert message == "サインアウトしました。"  # says signed out, never why
+        assert counter.events("tanaka")[-1]["action"] == "sign_out"
+        assert counter.events("tanaka")[-1]["detail"] == "revoked"
+        assert sync.sync_once().error is None
+        actions = [(r.action, r.detail) for r in store.sign_ins([OFFICE], clerk_id="tanaka")]
+        assert ("sign_out", "revoked") in actions
+    finally:
+        sync.close()
+        services.close()  # type: ignore[attr-defined]
+        repo.close()  # type: ignore[attr-defined]
+
+
+async def _until(pilot: Any, condition: Any, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met in time")
