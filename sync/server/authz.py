@@ -350,6 +350,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
     Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("POST", "/staff/unlock", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("GET", "/clerks", Operation.MANAGE_CLERKS, scope=Scope.OFFICE, office_query=True),
+    Endpoint("POST", "/clerks", Operation.MANAGE_CLERKS, 16 * _KIB, scope=Scope.OFFICE),
 )
 
 

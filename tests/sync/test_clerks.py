@@ -85,6 +85,8 @@ async def _tui_sign_in(services: object, clerk_id: str, password: str) -> tuple[
             await pilot.pause(0.02)
             screen = app.screen
             if screen.id == "home":
+                # Let the home screen finish composing before the app closes.
+                await _until(pilot, lambda: bool(app.screen.query("#card-panel")))
                 break
             text = str(screen.query_one("#login-message", Static).render()).strip()
             if not getattr(screen, "busy", True) and text:
