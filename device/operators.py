@@ -40,8 +40,8 @@ Accounts come from one of two places (``[operators] source`` in the configuratio
   record, so a cached account signs in with the server down for days; a revoked
   clerk's verifier is wiped at the next sync (the row stays with ``revoked_at``, so
   a later attempt under its id is still attributed), and from then on sign-in
-  refuses the id with the one refusal and the same work. A store opened with ``central_only`` refuses local adds and
-  signs in central accounts only.
+  refuses the id with the one refusal and the same work. A store opened with
+  ``central_only`` refuses local adds and signs in central accounts only.
 
 The sign-in attempts (success, refusal, lock-out, sign-out) are uploaded by the sync
 daemon from ``operator_events`` above a mark kept in ``operator_sync``

@@ -313,3 +313,59 @@ async def _until(pilot: Any, condition: Any, timeout: float = 20.0) -> None:
             return
         await pilot.pause(0.02)
     raise AssertionError("condition not met in time")
+
+
+def _upload_sign_ins_forever(operators_path: Path, url: str, tls: Path) -> None:
+    """A child that uploads sign-in events in small batches, over and over."""
+    import sync.clerks as clerks_module
+
+    clerks_module.MAX_SIGN_INS = 25  # many batches, so a kill lands between two
+    counter = OperatorStore(open_operator_db(str(operators_path)))
+    sync = ClerkSync.connect(counter, url, tls, central=False, timeout_s=2.0)
+    while True:
+        sync.sync_once()
+
+
+def test_kill_9_of_the_sign_in_upload_loses_and_doubles_nothing(
+    server: ServerProcess, device_tls: Path, tmp_path: Path
+) -> None:
+    import multiprocessing
+    import os
+    import random
+    import signal
+    import time
+
+    path = tmp_path / "operators.sqlite3"
+    counter = OperatorStore(open_operator_db(str(path)))
+    for n in range(600):  # what the counter logged while the server was down
+        counter.log_event(f"clerk{n % 7}", "sign_in_refused", f"wrong_password {n % 3 + 1}/5")
+    fork = multiprocessing.get_context("fork")
+    rng = random.Random(16)
+    kills = 0
+    while kills < 20:
+        child = fork.Process(
+            target=_upload_sign_ins_forever, args=(path, server.url, device_tls), daemon=True
+        )
+        child.start()
+        time.sleep(rng.uniform(0.05, 0.6))
+        if child.is_alive():
+            os.kill(child.pid or 0, signal.SIGKILL)
+            kills += 1
+        child.join()
+        # More attempts keep arriving between the kills.
+        counter.log_event("clerk9", "sign_in_refused", "unknown_id")
+    sync = ClerkSync.connect(counter, server.url, device_tls, central=False, timeout_s=5.0)
+    try:
+        assert sync.sync_once().error is None
+        assert counter.pending_sign_ins() == []
+    finally:
+        sync.close()
+    _, repo = _server_store(server)
+    try:
+        with repo.dialect.transaction() as cur:  # type: ignore[attr-defined]
+            cur.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM clerk_sign_ins")
+            total, distinct = cur.fetchone()
+        assert (int(total), int(distinct)) == (620, 620)
+    finally:
+        counter.close()
+        repo.close()  # type: ignore[attr-defined]
