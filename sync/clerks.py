@@ -52,6 +52,11 @@ from sync.tls import device_http_client, tls_failure
 
 log = logging.getLogger(__name__)
 
+#: Sign-in uploads per contact at most: with the fetch, at most three requests of at most
+#: ``request_timeout_s`` each, well inside the sync unit's 30 s watchdog between two
+#: pings of the uploader's loop; a larger backlog drains over the next contacts.
+BATCHES_PER_CONTACT = 2
+
 
 @dataclass(frozen=True, slots=True)
 class ClerkSyncResult:
@@ -85,10 +90,18 @@ class ClerkSync:
     """Fetches the office's clerks into the counter's operator store and uploads the
     counter's sign-in attempts. ``http`` is a mutual-TLS client on the server."""
 
-    def __init__(self, operators: OperatorStore, http: httpx.Client, *, central: bool) -> None:
+    def __init__(
+        self,
+        operators: OperatorStore,
+        http: httpx.Client,
+        *,
+        central: bool,
+        batches_per_contact: int = BATCHES_PER_CONTACT,
+    ) -> None:
         self.operators = operators
         self.http = http
         self.central = central
+        self.batches_per_contact = batches_per_contact
         """Fetch the office's clerks (``[operators] source = "central"``); without it
         only the sign-in attempts are uploaded (local accounts, still attributed)."""
 
@@ -158,10 +171,14 @@ class ClerkSync:
         return ClerkSyncResult(answer.generation, written, removed)
 
     def upload(self) -> int:
-        """Send the sign-in attempts not yet acknowledged; how many were sent."""
+        """Send the sign-in attempts not yet acknowledged (at most
+        ``batches_per_contact`` batches); how many were sent."""
         sent = 0
         store_id = self.operators.store_id()
-        while events := self.operators.pending_sign_ins(MAX_SIGN_INS):
+        for _ in range(self.batches_per_contact):
+            events = self.operators.pending_sign_ins(MAX_SIGN_INS)
+            if not events:
+                break
             batch = SignInBatch(
                 store_id,
                 [

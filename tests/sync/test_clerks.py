@@ -356,8 +356,8 @@ def test_kill_9_of_the_sign_in_upload_loses_and_doubles_nothing(
         counter.log_event("clerk9", "sign_in_refused", "unknown_id")
     sync = ClerkSync.connect(counter, server.url, device_tls, central=False, timeout_s=5.0)
     try:
-        assert sync.sync_once().error is None
-        assert counter.pending_sign_ins() == []
+        while counter.pending_sign_ins():  # a backlog drains over a few contacts
+            assert sync.sync_once().error is None
     finally:
         sync.close()
     _, repo = _server_store(server)
