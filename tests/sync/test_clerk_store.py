@@ -167,3 +167,25 @@ def test_an_old_accounts_file_gains_the_central_columns(tmp_path: Path) -> None:
     store.mark_sign_ins_sent(1)  # the mark never moves back
     assert store.pending_sign_ins() == []
     store.close()
+
+
+def test_the_operators_source_is_checked_and_central_refuses_operator_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from madoguchi.cli import main
+    from madoguchi.config import load_config
+
+    config = tmp_path / "madoguchi.toml"
+    config.write_text('[operators]\nsource = "centrl"\n')
+    with pytest.raises(ConfigError, match=r"\[operators\] source must be one of local, central"):
+        load_config(config)
+    config.write_text('[operators]\nsource = "central"\n')
+    assert load_config(config).operators.central
+    monkeypatch.setenv("MADOGUCHI_CONFIG", str(config))
+    monkeypatch.setattr("sys.stdin", io.StringIO("clerk-pass-01\n"))
+    assert main(["operator", "add", "clerk01", "--password-stdin"]) != 0
+    assert "managed centrally" in capsys.readouterr().err
+    assert main(["operator", "list"]) == 0
+    assert capsys.readouterr().out == ""  # nothing was made
