@@ -96,6 +96,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clerk_status(config: Any) -> dict[str, Any]:
+    """Where the clerks' accounts come from, the generation held, the sign-ins waiting."""
+    from device.operators import OperatorStore, open_operator_db
+    from madoguchi.commands.operator import OPERATORS_FILE
+    from madoguchi.config import default_state_dir
+
+    operators = OperatorStore(open_operator_db(str(default_state_dir() / OPERATORS_FILE)))
+    try:
+        return {
+            "source": config.operators.source,
+            "generation": operators.central_generation(),
+            "accounts": len(operators.operator_ids()),
+            "sign_ins_waiting": len(operators.pending_sign_ins(10_000)),
+        }
+    finally:
+        operators.close()
+
+
 def _clerk_sync(config: Any) -> Any:
     """The clerk accounts' sync on the counter's operator store (``sync/clerks.py``)."""
     from device.operators import OperatorStore, open_operator_db
@@ -128,6 +146,7 @@ def _status(args: argparse.Namespace) -> int:
         doc["quarantined_records"] = [
             {"seq": s, "transaction_id": t, "error": e} for s, t, e in store.quarantined()
         ]
+    doc["clerk_accounts"] = _clerk_status(config)
     json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
     return 0
