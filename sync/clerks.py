@@ -31,7 +31,13 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from device.operators import CentralAccount, KdfParams, OperatorStore, Verifier
+from device.operators import (
+    OPERATOR_ID_PATTERN,
+    CentralAccount,
+    KdfParams,
+    OperatorStore,
+    Verifier,
+)
 from madoguchi.errors import ConfigError
 from sync.clerk_protocol import (
     MAX_SIGN_INS,
@@ -84,6 +90,17 @@ def _account(entry: ClerkEntry) -> CentralAccount:
         if len(verifier.salt) < 16 or len(verifier.password_hash) < 16:
             raise ProtocolError(f"clerk {entry.clerk_id}: a verifier too short")
     return CentralAccount(entry.clerk_id, entry.display_name, entry.status, verifier)
+
+
+def _clean_id(operator_id: str) -> str:
+    """An id the server takes (one that could not be an account's is sent as unknown):
+    one event the server refuses would hold back every event behind it."""
+    return operator_id if OPERATOR_ID_PATTERN.fullmatch(operator_id) else ""
+
+
+def _clean_detail(detail: str) -> str:
+    """The reason as printable ASCII of at most 64 characters (what the server takes)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in detail)[:64]
 
 
 class ClerkSync:
@@ -182,7 +199,8 @@ class ClerkSync:
             batch = SignInBatch(
                 store_id,
                 [
-                    SignInEventBody(e.id, e.operator_id, e.at, e.action, e.detail[:64])  # type: ignore[arg-type]
+                    SignInEventBody(e.id, _clean_id(e.operator_id), e.at, e.action,  # type: ignore[arg-type]
+                                    _clean_detail(e.detail))
                     for e in events
                 ],
             )

@@ -189,3 +189,19 @@ def test_the_operators_source_is_checked_and_central_refuses_operator_add(
     assert "managed centrally" in capsys.readouterr().err
     assert main(["operator", "list"]) == 0
     assert capsys.readouterr().out == ""  # nothing was made
+
+
+def test_an_odd_event_never_holds_back_the_others() -> None:
+    from sync.clerks import _clean_detail, _clean_id
+
+    assert _clean_id("tanaka") == "tanaka"
+    assert _clean_id("田中") == ""
+    assert _clean_id("x" * 40) == ""
+    assert _clean_detail("wrong_password 1/5") == "wrong_password 1/5"
+    assert _clean_detail("理由\x00" + "y" * 80) == "???" + "y" * 61
+    body = SignInEventBody(1, _clean_id("田中"), "2026-12-03T01:00:00+00:00", "sign_in",
+                           _clean_detail("理由\x00"))
+    decoded = msgspec.json.decode(
+        msgspec.json.encode(SignInBatch("c" * 32, [body])), type=SignInBatch
+    )
+    assert decoded.events[0].clerk_id == ""
