@@ -30,6 +30,23 @@ Policy, all of it configurable by the caller:
 Every sign-in, failure, lock-out, sign-out and attributed action is written to
 the ``operator_events`` table. No password, hash or salt is ever logged.
 
+Accounts come from one of two places (``[operators] source`` in the configuration):
+
+- **local**: made on this counter with ``madoguchi operator add`` (the demo, a
+  closed site);
+- **central**: made per office on the central server's console and delivered to the
+  office's counters by the sync daemon (:meth:`OperatorStore.apply_central`), which
+  writes them here with ``source = 'central'``. The verifier is the same scrypt
+  record, so a cached account signs in with the server down for days; a revoked
+  clerk's verifier is wiped at the next sync (the row stays with ``revoked_at``, so
+  a later attempt under its id is still attributed), and from then on sign-in
+  refuses the id with the one refusal and the same work. A store opened with
+  ``central_only`` refuses local adds and signs in central accounts only.
+
+The sign-in attempts (success, refusal, lock-out, sign-out) are uploaded by the sync
+daemon from ``operator_events`` above a mark kept in ``operator_sync``
+(:meth:`OperatorStore.pending_sign_ins`, :meth:`OperatorStore.mark_sign_ins_sent`).
+
 The database connection may be used from a worker thread (the TUI signs in off
 its event loop): open it with ``check_same_thread=False``; this class serialises
 its own access with a lock.
@@ -59,6 +76,12 @@ log = logging.getLogger(__name__)
 OPERATORS_TABLE = "operators"
 #: Append-only table of what each operator did (sign-in, sign-out, actions).
 EVENTS_TABLE = "operator_events"
+#: The sync daemon's marks: the central generation held, the events sent, the store id.
+SYNC_TABLE = "operator_sync"
+#: ``operators.source`` of an account made here and of one delivered by the server.
+LOCAL, CENTRAL = "local", "central"
+#: The events that are sign-in attempts (uploaded and shown on the console).
+SIGN_IN_ACTIONS = ("sign_in", "sign_in_refused", "sign_out")
 
 #: Operator ids: short, printable ASCII, so they fit every screen and log line.
 OPERATOR_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -164,6 +187,8 @@ DEFAULT_MAX_FAILURES = 5
 DEFAULT_LOCKOUT_S = 900.0
 #: Seconds without activity after which a session signs itself out.
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+#: How often an open session looks whether its account was revoked centrally.
+REVOCATION_CHECK_S = 5.0
 
 
 def _password_bytes(password: str | bytes | bytearray) -> bytes:
@@ -171,6 +196,66 @@ def _password_bytes(password: str | bytes | bytearray) -> bytes:
     if isinstance(password, str):
         return unicodedata.normalize("NFC", password).encode("utf-8")
     return bytes(password)
+
+
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    """A password's scrypt verifier as an account row holds it (no password in it)."""
+
+    kdf: KdfParams
+    salt: bytes
+    password_hash: bytes
+
+    def matches(self, password: str | bytes | bytearray) -> bool:
+        """Whether ``password`` is the one this verifier was made from."""
+        candidate = self.kdf.derive(_password_bytes(password), self.salt)
+        return hmac.compare_digest(candidate, self.password_hash)
+
+
+def password_verifier(
+    password: str | bytes | bytearray, kdf: KdfParams = DEFAULT_KDF
+) -> Verifier:
+    """The verifier of a new password, in the format :meth:`OperatorStore.sign_in` checks
+    (the central server makes clerks' verifiers with it, so a counter checks them offline).
+
+    Raises:
+        ConfigError: the password is shorter than :data:`MIN_PASSWORD_LENGTH`.
+    """
+    secret = _password_bytes(password)
+    if len(secret) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    salt = os.urandom(16)
+    return Verifier(kdf, salt, kdf.derive(secret, salt))
+
+
+def check_operator_id(operator_id: str) -> None:
+    """Raise :class:`ConfigError` unless ``operator_id`` is a well-formed operator id."""
+    if not OPERATOR_ID_PATTERN.fullmatch(operator_id):
+        raise ConfigError(
+            f"operator id {operator_id!r} must be 1-32 letters, digits, '.', '_' or '-'"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CentralAccount:
+    """One clerk as the central server delivers it (``status`` active or revoked)."""
+
+    operator_id: str
+    display_name: str
+    status: str
+    verifier: Verifier | None
+    """None for a revoked clerk: its verifier is never delivered again."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignInEvent:
+    """One sign-in attempt to upload: the event's id, who, when, what (never a password)."""
+
+    id: int
+    operator_id: str
+    at: str
+    action: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +270,8 @@ class OperatorInfo:
     created_at: str
     locked_until: str | None = None
     """When the current lock ends (UTC, ISO 8601); ``None`` when not locked."""
+    source: str = LOCAL
+    """:data:`LOCAL` (``madoguchi operator add``) or :data:`CENTRAL` (the server's)."""
 
 
 class OperatorSession:
@@ -208,14 +295,27 @@ class OperatorSession:
         self._store = store
         self._clock = clock
         self._last_activity = clock.monotonic()
+        self._revocation_checked = clock.monotonic()
         self._ended: str | None = None
 
     @property
     def active(self) -> bool:
-        """Whether the session is still signed in (checks idleness, ends the session if idle)."""
+        """Whether the session is still signed in (checks idleness, ends the session if
+        idle, and ends it if the sync daemon revoked the account meanwhile)."""
         if self._ended is None and self.idle_for() >= self.idle_timeout_s:
             self.sign_out(reason="idle")
+        if self._ended is None and self._revocation_due():
+            self.sign_out(reason="revoked")
         return self._ended is None
+
+    def _revocation_due(self) -> bool:
+        """Whether the account was revoked (looked up at most every
+        :data:`REVOCATION_CHECK_S`: ``active`` runs on every key press)."""
+        now = self._clock.monotonic()
+        if now - self._revocation_checked < REVOCATION_CHECK_S:
+            return False
+        self._revocation_checked = now
+        return self._store.revoked(self.operator_id)
 
     def idle_for(self) -> float:
         """Seconds since the last activity."""
@@ -271,6 +371,8 @@ class OperatorStore:
         max_failures: consecutive wrong passwords that lock an account.
         lockout_s: how long such a lock lasts (an administrator may end it sooner).
         idle_timeout_s: idle sign-out for sessions this store opens.
+        central_only: accounts come from the central server (``[operators] source =
+            "central"``): :meth:`add` is refused, and only central accounts sign in.
     """
 
     def __init__(
@@ -282,6 +384,7 @@ class OperatorStore:
         max_failures: int = DEFAULT_MAX_FAILURES,
         lockout_s: float = DEFAULT_LOCKOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        central_only: bool = False,
     ) -> None:
         if max_failures < 1:
             raise ConfigError(f"max_failures must be >= 1, not {max_failures}")
@@ -295,6 +398,7 @@ class OperatorStore:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self.idle_timeout_s = idle_timeout_s
+        self.central_only = central_only
         self._lock = threading.RLock()
         # A fixed salt for the decoy hash of unknown ids: only timing matters there.
         self._decoy_salt = os.urandom(16)
@@ -323,15 +427,26 @@ class OperatorStore:
                         "locked": int,
                         "locked_until": str,
                         "created_at": str,
+                        "source": str,
+                        "revoked_at": str,
                     },
                     pk="operator_id",
                     not_null={"display_name", "kdf", "salt", "password_hash"},
-                    defaults={"failed_attempts": 0, "locked": 0},
+                    defaults={"failed_attempts": 0, "locked": 0, "source": LOCAL},
                 )
-            elif "locked_until" not in self._db[OPERATORS_TABLE].columns_dict:
-                # Accounts made before locks expired: a lock without an end stays
-                # until an administrator unlocks it, as it was promised then.
-                self._db[OPERATORS_TABLE].add_column("locked_until", str)
+            else:
+                columns = self._db[OPERATORS_TABLE].columns_dict
+                if "locked_until" not in columns:
+                    # Accounts made before locks expired: a lock without an end stays
+                    # until an administrator unlocks it, as it was promised then.
+                    self._db[OPERATORS_TABLE].add_column("locked_until", str)
+                if "source" not in columns:
+                    # Accounts made before central delivery were all made here.
+                    self._db[OPERATORS_TABLE].add_column("source", str, not_null_default=LOCAL)
+                if "revoked_at" not in columns:
+                    self._db[OPERATORS_TABLE].add_column("revoked_at", str)
+            if SYNC_TABLE not in self._db.table_names():
+                self._db[SYNC_TABLE].create({"name": str, "value": str}, pk="name")
             if EVENTS_TABLE not in self._db.table_names():
                 self._db[EVENTS_TABLE].create(
                     {"id": int, "operator_id": str, "at": str, "action": str, "detail": str},
@@ -347,18 +462,18 @@ class OperatorStore:
 
         Raises:
             ValueError (OperatorExistsError): the id is taken.
-            ConfigError: the id is malformed or the password shorter than
-                :data:`MIN_PASSWORD_LENGTH`.
+            ConfigError: the id is malformed, the password shorter than
+                :data:`MIN_PASSWORD_LENGTH`, or the accounts are managed centrally.
         """
-        if not OPERATOR_ID_PATTERN.fullmatch(operator_id):
+        if self.central_only:
             raise ConfigError(
-                f"operator id {operator_id!r} must be 1-32 letters, digits, '.', '_' or '-'"
+                "this counter's clerk accounts are managed centrally ([operators] source ="
+                ' "central"): add the clerk on the office console; it reaches this counter'
+                " at the next sync"
             )
-        secret = _password_bytes(password)
-        if len(secret) < MIN_PASSWORD_LENGTH:
-            raise ConfigError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
-        salt = os.urandom(16)
-        digest = self.kdf.derive(secret, salt)
+        check_operator_id(operator_id)
+        verifier = password_verifier(password, self.kdf)
+        salt, digest = verifier.salt, verifier.password_hash
         created = self._clock.now().isoformat(timespec="seconds")
         with self._lock:
             if self._row(operator_id) is not None:
@@ -407,13 +522,26 @@ class OperatorStore:
             locked=locked,
             created_at=row["created_at"],
             locked_until=row.get("locked_until") if locked else None,
+            source=str(row.get("source") or LOCAL),
         )
 
+    def revoked(self, operator_id: str) -> bool:
+        """Whether ``operator_id`` can no longer sign in here (revoked centrally, or gone);
+        a database that cannot be read answers True (fail closed)."""
+        import sqlite3
+
+        try:
+            with self._lock:
+                row = self._row(operator_id)
+        except sqlite3.Error:
+            return True
+        return row is None or bool(row.get("revoked_at"))
+
     def operator_ids(self) -> list[str]:
-        """Every operator id, sorted."""
+        """Every operator id that may sign in (not a revoked central one), sorted."""
         with self._lock:
             rows = self._db[OPERATORS_TABLE].rows_where(
-                select="operator_id", order_by="operator_id"
+                "revoked_at IS NULL", select="operator_id", order_by="operator_id"
             )
             return [str(r["operator_id"]) for r in rows]
 
@@ -459,6 +587,22 @@ class OperatorStore:
         secret = _password_bytes(password)
         with self._lock:
             row = self._row(operator_id)
+            if row is not None and self.central_only and row.get("source") != CENTRAL:
+                # A local account on a centrally managed counter is no account: the
+                # same refusal, the same work (its event says why, for the administrator).
+                self.kdf.derive(secret, self._decoy_salt)
+                self._refuse(operator_id, "local_account", failures=int(row["failed_attempts"]),
+                             locked_until=row.get("locked_until"))
+                log.warning("sign-in refused: operator %s is a local account", operator_id)
+                raise SignInRefusedError()
+            if row is not None and row.get("revoked_at"):
+                # Revoked centrally: no verifier is left; the same refusal and work as an
+                # unknown id, but the attempt is attributed (the office sees who tried).
+                self.kdf.derive(secret, self._decoy_salt)
+                self._refuse(operator_id, "revoked", failures=int(row["failed_attempts"]),
+                             locked_until=row.get("locked_until"))
+                log.warning("sign-in refused: operator %s is revoked", operator_id)
+                raise SignInRefusedError()
             if row is None:
                 # Same work as a real check, so timing does not reveal which ids exist.
                 self.kdf.derive(secret, self._decoy_salt)
@@ -534,6 +678,137 @@ class OperatorStore:
             return True  # a lock from before locks expired: until an administrator ends it
         return self._clock.now() < datetime.fromisoformat(until)
 
+    # -- central accounts and the sign-in upload (the sync daemon) ------------------
+
+    def sync_value(self, name: str) -> str | None:
+        """A mark the sync daemon keeps here (None: never set)."""
+        with self._lock:
+            rows = list(self._db[SYNC_TABLE].rows_where("name = ?", [name], limit=1))
+        return str(rows[0]["value"]) if rows else None
+
+    def store_id(self) -> str:
+        """This accounts file's own random id: uploaded event ids are unique with it, so a
+        file made again (ids from 1) never looks like events the server already has."""
+        with self._lock:
+            found = self.sync_value("store_id")
+            if found is None:
+                found = os.urandom(16).hex()
+                self._db[SYNC_TABLE].upsert({"name": "store_id", "value": found}, pk="name")
+            return found
+
+    def central_generation(self) -> int:
+        """The generation of the office's clerk list this counter holds (0: none yet)."""
+        value = self.sync_value("central_generation")
+        return int(value) if value else 0
+
+    def apply_central(
+        self, accounts: list[CentralAccount], *, generation: int, full: bool
+    ) -> tuple[int, int]:
+        """Write the clerks the server delivered, in one transaction: an active one is
+        added or updated (a new verifier ends its lock-out: the office reset the
+        password), a revoked one loses its verifier, and with ``full`` (the server's whole list)
+        every central account not in it is revoked. Local accounts are left alone.
+        Returns (accounts written, accounts removed)."""
+        now = self._clock.now().isoformat(timespec="seconds")
+        written = removed = 0
+        active = {a.operator_id for a in accounts if a.status == "active"}
+        with self._lock, self._db.conn:
+            conn = self._db.conn
+            for account in accounts:
+                check_operator_id(account.operator_id)
+                row = self._row(account.operator_id)
+                if account.status != "active" or account.verifier is None:
+                    if row is not None and row.get("source") == CENTRAL:
+                        removed += self._revoke(conn, account.operator_id, now)
+                    continue
+                v = account.verifier
+                fields = (account.display_name or account.operator_id, v.kdf.n, v.kdf.r,
+                          v.kdf.p, v.salt, v.password_hash)
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO operators (display_name, kdf, kdf_n, kdf_r, kdf_p, salt,"
+                        " password_hash, failed_attempts, locked, created_at, source,"
+                        " operator_id) VALUES (?, 'scrypt', ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+                        (*fields, now, CENTRAL, account.operator_id),
+                    )
+                    self._event(conn, account.operator_id, "central_added", now)
+                else:
+                    new_secret = bytes(row["password_hash"]) != v.password_hash
+                    conn.execute(
+                        "UPDATE operators SET display_name = ?, kdf = 'scrypt', kdf_n = ?,"
+                        " kdf_r = ?, kdf_p = ?, salt = ?, password_hash = ?, source = ?,"
+                        " revoked_at = NULL WHERE operator_id = ?",
+                        (*fields, CENTRAL, account.operator_id),
+                    )
+                    if new_secret:
+                        conn.execute(
+                            "UPDATE operators SET failed_attempts = 0, locked = 0,"
+                            " locked_until = NULL WHERE operator_id = ?",
+                            (account.operator_id,),
+                        )
+                    self._event(conn, account.operator_id, "central_updated", now)
+                written += 1
+            if full:
+                stale = [
+                    r[0] for r in conn.execute(
+                        "SELECT operator_id FROM operators WHERE source = ?"
+                        " AND revoked_at IS NULL", (CENTRAL,))
+                    if r[0] not in active
+                ]
+                for operator_id in stale:
+                    removed += self._revoke(conn, operator_id, now)
+            conn.execute(
+                "INSERT INTO operator_sync (name, value) VALUES ('central_generation', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(generation),),
+            )
+        if written or removed:
+            log.info("central clerk accounts: %d written, %d removed (generation %d)",
+                     written, removed, generation)
+        return written, removed
+
+    def pending_sign_ins(self, limit: int = 500) -> list[SignInEvent]:
+        """The sign-in attempts not yet acknowledged by the server, oldest first."""
+        mark = int(self.sync_value("sign_ins_sent") or 0)
+        marks = ", ".join("?" for _ in SIGN_IN_ACTIONS)
+        with self._lock:
+            rows = self._db.conn.execute(
+                "SELECT id, operator_id, at, action, detail FROM operator_events"  # noqa: S608
+                f" WHERE id > ? AND action IN ({marks}) ORDER BY id LIMIT ?",
+                (mark, *SIGN_IN_ACTIONS, limit),
+            ).fetchall()
+        return [SignInEvent(int(i), str(o or ""), str(a), str(c), str(d or ""))
+                for i, o, a, c, d in rows]
+
+    def mark_sign_ins_sent(self, up_to: int) -> None:
+        """The server holds every sign-in event up to ``up_to`` (the mark only moves on)."""
+        with self._lock, self._db.conn:
+            self._db.conn.execute(
+                "INSERT INTO operator_sync (name, value) VALUES ('sign_ins_sent', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                " WHERE CAST(excluded.value AS INTEGER) > CAST(operator_sync.value AS INTEGER)",
+                (str(up_to),),
+            )
+
+    def _revoke(self, conn: Any, operator_id: str, at: str) -> int:
+        """Revoke a central account: its verifier is wiped (the row stays, so a later
+        attempt under its id is attributed); 1 if it was not revoked yet."""
+        changed = conn.execute(
+            "UPDATE operators SET salt = ?, password_hash = ?, revoked_at = ?"
+            " WHERE operator_id = ? AND revoked_at IS NULL",
+            (b"", b"", at, operator_id),
+        ).rowcount
+        if changed:
+            self._event(conn, operator_id, "central_revoked", at)
+        return int(changed)
+
+    @staticmethod
+    def _event(conn: Any, operator_id: str, action: str, at: str) -> None:
+        conn.execute(
+            "INSERT INTO operator_events (operator_id, at, action, detail) VALUES (?, ?, ?, '')",
+            (operator_id, at, action),
+        )
+
     # -- internals ------------------------------------------------------------------
 
     def log_event(self, operator_id: str, action: str, detail: str) -> None:
@@ -577,11 +852,16 @@ def open_operator_db(path: str) -> Any:
 
 
 __all__ = [
+    "CENTRAL",
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_KDF",
     "DEFAULT_LOCKOUT_S",
     "DEFAULT_MAX_FAILURES",
+    "LOCAL",
     "REFUSED_MESSAGE",
+    "REVOCATION_CHECK_S",
+    "SIGN_IN_ACTIONS",
+    "CentralAccount",
     "Clock",
     "KdfParams",
     "OperatorAuthError",
@@ -590,9 +870,13 @@ __all__ = [
     "OperatorSession",
     "OperatorStore",
     "SessionExpiredError",
+    "SignInEvent",
     "SignInRefusedError",
     "SignInUnavailableError",
     "SystemClock",
     "UnknownOperatorError",
+    "Verifier",
+    "check_operator_id",
     "open_operator_db",
+    "password_verifier",
 ]

@@ -287,6 +287,32 @@ class UiConfig(_Section, frozen=True):
     new_pins_at_issuance: bool = False
 
 
+#: ``[operators] source`` values.
+OPERATOR_SOURCES = ("local", "central")
+
+
+class OperatorsConfig(_Section, frozen=True):
+    """``[operators]``: where the clerks' (operators') accounts come from.
+
+    ``local``: made on the counter with ``madoguchi operator add`` (the demo, a closed
+    site). ``central``: made per office on the central server's console and delivered
+    to the office's counters by the sync daemon (docs/sync.md, "Clerk accounts"); the
+    counter then refuses ``operator add`` and signs in central accounts only.
+    """
+
+    source: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.source not in OPERATOR_SOURCES:
+            allowed = ", ".join(OPERATOR_SOURCES)
+            raise ConfigError(f"[operators] source must be one of {allowed}, not {self.source!r}")
+
+    @property
+    def central(self) -> bool:
+        """Whether the accounts are the central server's."""
+        return self.source == "central"
+
+
 class UpdateConfig(_Section, frozen=True):
     """``[update]``: signed updates (see docs/updates.md)."""
 
@@ -318,6 +344,7 @@ class Config(_Section, frozen=True):
     rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
     ui: UiConfig = msgspec.field(default_factory=UiConfig)
     update: UpdateConfig = msgspec.field(default_factory=UpdateConfig)
+    operators: OperatorsConfig = msgspec.field(default_factory=OperatorsConfig)
 
 
 #: msgspec's own words for a TOML value's kind, in the file's terms.

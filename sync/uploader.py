@@ -86,6 +86,7 @@ class Uploader:
         backoff: Backoff | None = None,
         wall: Callable[[], float] = time.time,
         boot_id: str | None = None,
+        on_contact: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -93,6 +94,9 @@ class Uploader:
         self.backoff = backoff or Backoff()
         self.wall = wall
         self.boot_id = boot_id if boot_id is not None else current_boot_id()
+        #: Runs after every round that reached the server (a batch or an idle ping): the
+        #: clerk accounts' sync (sync/clerks.py), which must not raise.
+        self.on_contact = on_contact
 
     def send_round(self, *, ping: bool = False) -> RoundResult:
         """Send one batch (or, with nothing to send and ``ping``, just check the clock)."""
@@ -210,6 +214,8 @@ class Uploader:
                 self.backoff.reset()
                 if result.sent or ping:
                     last_contact = self.wall()
+                    if self.on_contact is not None:
+                        self.on_contact()
                 delay = 0.0 if result.more_pending else poll_interval_s
             while delay > 0 and not stop.is_set():
                 # Long backoffs are slept in slices so the watchdog keeps being fed.

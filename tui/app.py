@@ -288,7 +288,10 @@ class CounterApp(App[None]):
         """Sign out an idle session and return to the login screen."""
         session = self.session
         if session is not None and not session.active:
-            self._back_to_login("login.idle_signed_out")
+            # Idle, or the account was revoked centrally meanwhile (sync/clerks.py): the
+            # latter says only "signed out", as a refusal never says why.
+            idle = session.end_reason == "idle"
+            self._back_to_login("login.idle_signed_out" if idle else "login.signed_out")
 
     def action_sign_out(self) -> None:
         """Sign the operator out explicitly."""

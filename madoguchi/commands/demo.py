@@ -754,6 +754,7 @@ def build_services(
         max_failures=config.ui.operator_max_failures,
         lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
+        central_only=config.operators.central and not demo,
     )
     if demo:
         ensure_demo_operator(operators)
@@ -1049,6 +1050,7 @@ class DemoSync:
         office_code: str = DEMO_OFFICE_CODE,
     ) -> None:
         self.store_path = store_path
+        self.state_dir = state_dir
         self.directory = state_dir / DEMO_SERVER_DIR
         self.config = sync_config
         self.office_code = office_code
@@ -1171,12 +1173,23 @@ class DemoSync:
         cfg = self.config
         store = Store(self.store_path, queue_bound=cfg.queue_bound)
         client = SyncClient(server.url, tls_dir, timeout_s=cfg.request_timeout_s)
+        # The demo's accounts are local; its sign-in attempts still reach the server's
+        # console (sync/clerks.py), on a connection of this thread's own.
+        from sync.clerks import ClerkSync
+
+        operators = OperatorStore(open_operator_db(str(self.state_dir / OPERATORS_FILE)))
+        clerks = ClerkSync.connect(
+            operators, server.url, tls_dir, central=False, timeout_s=cfg.request_timeout_s
+        )
         try:
             Uploader(
                 store, client, batch_size=cfg.batch_size,
                 backoff=Backoff(cfg.backoff_base_s, cfg.backoff_cap_s),
+                on_contact=clerks.sync_once,
             ).run(self._stop, poll_interval_s=cfg.poll_interval_s)
         finally:
+            clerks.close()
+            operators.close()
             client.close()
             store.close()
 

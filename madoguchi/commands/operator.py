@@ -10,6 +10,10 @@ else it refuses, because files it created there would lock the kiosk out of them
 The password is read from the terminal without echo (``getpass``), or from
 standard input with ``--password-stdin`` for provisioning scripts; it is never
 a command-line argument, so it never shows in ``ps`` or a shell history.
+
+With ``[operators] source = "central"`` the clerks' accounts come from the office
+console through the sync daemon: ``add`` is refused (with the way out), ``list``
+shows where each account came from, and ``unlock`` still ends a lock-out here.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ def _store(args: argparse.Namespace) -> OperatorStore:
         max_failures=config.ui.operator_max_failures,
         lockout_s=config.ui.operator_lockout_s,
         idle_timeout_s=config.ui.idle_sign_out_s,
+        central_only=config.operators.central,
     )
 
 
@@ -108,7 +113,8 @@ def _list(args: argparse.Namespace) -> int:
         info = store.info(operator_id)
         state = (f"locked until {info.locked_until}" if info.locked_until
                  else "locked" if info.locked else f"{info.failed_attempts} failed")
-        print(f"{info.operator_id}\t{info.display_name}\t{state}\t{info.created_at}")
+        print(f"{info.operator_id}\t{info.display_name}\t{state}\t{info.created_at}"
+              f"\t{info.source}")
     return 0
 
 

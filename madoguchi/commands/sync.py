@@ -1,4 +1,9 @@
-"""``madoguchi sync``: the uploader daemon and its status."""
+"""``madoguchi sync``: the uploader daemon and its status.
+
+The daemon also keeps the clerks' accounts (``sync/clerks.py``): at every contact it
+uploads the counter's sign-in attempts and, with ``[operators] source = "central"``,
+fetches the office's clerk accounts into the counter's operator store.
+"""
 
 from __future__ import annotations
 
@@ -35,19 +40,32 @@ def _run(args: argparse.Namespace) -> int:
     sync = config.sync
     store = Store(config.store.resolved_path(), queue_bound=sync.queue_bound)
     client = SyncClient(sync.server_url, sync.resolved_tls_dir(), timeout_s=sync.request_timeout_s)
+    clerks = _clerk_sync(config)
     uploader = Uploader(
         store,
         client,
         batch_size=sync.batch_size,
         backoff=Backoff(sync.backoff_base_s, sync.backoff_cap_s),
+        on_contact=clerks.sync_once,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     if args.once:
-        count = uploader.drain()
+        try:
+            count = uploader.drain()
+            clerked = clerks.sync_once()
+        finally:
+            clerks.close()
+            clerks.operators.close()
         print(f"{count} record(s) acknowledged; {store.queue_length()} waiting")
-        return 0 if store.uploader_status().last_error is None else 1
+        if clerked.error is None:
+            print(f"clerk accounts at generation {clerked.generation};"
+                  f" {clerked.sign_ins_sent} sign-in event(s) sent")
+        else:
+            print(f"clerk accounts not synchronised: {clerked.error}")
+        ok = store.uploader_status().last_error is None and clerked.error is None
+        return 0 if ok else 1
 
     def ready() -> None:
         _notify("READY=1")
@@ -72,8 +90,46 @@ def _run(args: argparse.Namespace) -> int:
             uploader.run(stop, poll_interval_s=sync.poll_interval_s, on_ready=ready, on_tick=tick)
     finally:
         client.close()
+        clerks.close()
+        clerks.operators.close()
         store.close()
     return 0
+
+
+def _clerk_status(config: Any) -> dict[str, Any]:
+    """Where the clerks' accounts come from, the generation held, the sign-ins waiting."""
+    from device.operators import OperatorStore, open_operator_db
+    from madoguchi.commands.operator import OPERATORS_FILE
+    from madoguchi.config import default_state_dir
+
+    operators = OperatorStore(open_operator_db(str(default_state_dir() / OPERATORS_FILE)))
+    try:
+        return {
+            "source": config.operators.source,
+            "generation": operators.central_generation(),
+            "accounts": len(operators.operator_ids()),
+            "sign_ins_waiting": len(operators.pending_sign_ins(10_000)),
+        }
+    finally:
+        operators.close()
+
+
+def _clerk_sync(config: Any) -> Any:
+    """The clerk accounts' sync on the counter's operator store (``sync/clerks.py``)."""
+    from device.operators import OperatorStore, open_operator_db
+    from madoguchi.commands.operator import OPERATORS_FILE
+    from madoguchi.config import default_state_dir
+    from sync.clerks import ClerkSync
+
+    operators = OperatorStore(
+        open_operator_db(str(default_state_dir() / OPERATORS_FILE)),
+        central_only=config.operators.central,
+    )
+    sync = config.sync
+    return ClerkSync.connect(
+        operators, sync.server_url, sync.resolved_tls_dir(), timeout_s=sync.request_timeout_s,
+        central=config.operators.central,
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -90,6 +146,7 @@ def _status(args: argparse.Namespace) -> int:
         doc["quarantined_records"] = [
             {"seq": s, "transaction_id": t, "error": e} for s, t, e in store.quarantined()
         ]
+    doc["clerk_accounts"] = _clerk_status(config)
     json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
     return 0

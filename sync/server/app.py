@@ -58,7 +58,7 @@ from sync.protocol import (
     json_too_deep,
     utc_now,
 )
-from sync.server import authz
+from sync.server import authz, clerks
 from sync.server.authz import (
     ISSUING_AUTHORITY,
     UPDATES_PREFIX,
@@ -805,6 +805,8 @@ def build_app(
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/v1/clerks", clerks.get_clerks, methods=["GET"]),
+        Route("/v1/clerks/sign-ins", clerks.post_sign_ins, methods=["POST"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error,

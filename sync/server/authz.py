@@ -116,6 +116,9 @@ class Operation(enum.Enum):
     MANAGE_STAFF = "add staff accounts, lift a lock-out"
     ISSUE_ENROLMENT_TOKEN = "issue a counter's one-time enrolment token (console)"  # noqa: S105
     RECORD_PAYMENT = "record and read payments to J-LIS (console)"
+    READ_CLERKS = "read its office's clerk accounts (counter sign-in, offline cache)"
+    UPLOAD_SIGN_INS = "upload its clerks' sign-in attempts"
+    MANAGE_CLERKS = "add, reset and revoke clerk accounts; read their sign-ins (console)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,12 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.ISSUE_ENROLMENT_TOKEN: _row(administrator=_OWN_ONLY, it=_Y),
     # The office's accounts with J-LIS: its administrator, or IT for any office.
     Operation.RECORD_PAYMENT: _row(administrator=_OWN_ONLY, it=_Y),
+    # Clerk accounts (sync/server/clerks.py): a counter fetches its own office's clerks
+    # and uploads its own sign-in attempts; the office's staff and administrators run
+    # them on the console, IT for any office.
+    Operation.READ_CLERKS: _row(counter=_OWN_ONLY),
+    Operation.UPLOAD_SIGN_INS: _row(counter=_Y),
+    Operation.MANAGE_CLERKS: _row(staff=_OWN_ONLY, administrator=_OWN_ONLY, it=_Y),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -311,6 +320,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "PUT", f"{_U}/releases/{{channel}}", Operation.UPDATE_PUBLISH_POINTER, SMALL_BODY,
         json_body=True,
     ),
+    Endpoint("GET", "/v1/clerks", Operation.READ_CLERKS, scope=Scope.OFFICE, office_query=True),
+    Endpoint("POST", "/v1/clerks/sign-ins", Operation.UPLOAD_SIGN_INS, 256 * _KIB,
+             json_body=True),
 )
 
 
@@ -344,6 +356,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
     Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("POST", "/staff/unlock", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("GET", "/clerks", Operation.MANAGE_CLERKS, scope=Scope.OFFICE, office_query=True),
+    Endpoint("POST", "/clerks", Operation.MANAGE_CLERKS, 16 * _KIB, scope=Scope.OFFICE),
 )
 
 

@@ -214,6 +214,28 @@ def _v7(dialect: Dialect) -> Sequence[str]:
     return ("ALTER TABLE console_payments ADD COLUMN corrects_id BIGINT",)
 
 
+def _v8(dialect: Dialect) -> Sequence[str]:
+    # Clerk (窓口担当者) accounts managed centrally per office and delivered to that office's
+    # counters (sync/server/clerks.py): the scrypt verifier a counter checks offline, a
+    # per-office generation so a counter fetches only what changed, and every sign-in
+    # attempt the counters upload, kept once per (device, store, event).
+    return (
+        "CREATE TABLE clerk_offices (office_code TEXT PRIMARY KEY,"
+        " generation BIGINT NOT NULL)",
+        "CREATE TABLE clerks (office_code TEXT NOT NULL, clerk_id TEXT NOT NULL,"
+        " display_name TEXT NOT NULL, kdf_n BIGINT NOT NULL, kdf_r BIGINT NOT NULL,"
+        " kdf_p BIGINT NOT NULL, salt TEXT NOT NULL, password_hash TEXT NOT NULL,"
+        " status TEXT NOT NULL, generation BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+        " PRIMARY KEY (office_code, clerk_id))",
+        "CREATE INDEX clerks_by_generation ON clerks (office_code, generation)",
+        "CREATE TABLE clerk_sign_ins (device_id TEXT NOT NULL, store_id TEXT NOT NULL,"
+        " event_id BIGINT NOT NULL, office_code TEXT NOT NULL, clerk_id TEXT NOT NULL,"
+        " at TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL,"
+        " received_at TEXT NOT NULL, PRIMARY KEY (device_id, store_id, event_id))",
+        "CREATE INDEX clerk_sign_ins_by_office ON clerk_sign_ins (office_code, at)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
@@ -223,6 +245,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "records by business month: partitions, unique keys, retention log",
               _v6, _v6_backfill),
     Migration(7, "corrections of payments to J-LIS, each naming the entry it corrects", _v7),
+    Migration(8, "clerk accounts per office and the counters' sign-in events", _v8),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

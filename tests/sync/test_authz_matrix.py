@@ -179,7 +179,9 @@ def _request(
     path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], endpoint.path)
     kwargs: dict[str, Any] = {}
     operation = endpoint.operation
-    if operation in (Operation.READ_REPORT, Operation.READ_REGISTRY_AUDIT):
+    if operation in (
+        Operation.READ_REPORT, Operation.READ_REGISTRY_AUDIT, Operation.READ_CLERKS
+    ):
         kwargs["params"] = {"office": office, "date": "2026-11-25"}
     elif operation is Operation.INGEST_BATCH:
         payload = make_record(1, office="").to_payload()
@@ -190,6 +192,8 @@ def _request(
         kwargs["json"] = {"token": "not-a-token", "csr_pem": "not a CSR"}  # 400 when let in
     elif operation is Operation.ISSUE_CERTIFICATE:
         kwargs["json"] = {"kind": "auth", "public_key_pem": _public_key_pem()}
+    elif operation is Operation.UPLOAD_SIGN_INS:
+        kwargs["json"] = {"store_id": "0" * 32, "events": []}  # 400 when let in
     elif operation is Operation.UPDATE_REPORT:
         kwargs["json"] = {"reports": []}
     elif operation is Operation.UPDATE_PUBLISH:

@@ -98,6 +98,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.enrolment": ("端末の登録", "Enrol a counter"),
     "nav.payments": ("機構への納付", "Payments to J-LIS"),
     "nav.registry": ("運用状況の照会", "Card and certificate status"),
+    "nav.clerks": ("窓口担当者", "Counter clerks"),
     "jst": ("日本時間", "JST"),
     "chart_title": (
         "庁舎・窓口ごとの証明書の発行・更新件数（{first}〜{last}、日ごと）",
@@ -323,6 +324,9 @@ _ACTIONS = {
     "card_status_changed": ("運用状況の変更", "card status changed"),
     "certificate_status_changed": ("電子証明書の状態の変更", "certificate status changed"),
     "payment_corrected": ("機構への納付の訂正", "payment to J-LIS corrected"),
+    "clerk_added": ("窓口担当者の追加", "counter clerk added"),
+    "clerk_password_reset": ("窓口担当者のパスワード再設定", "counter clerk's password reset"),
+    "clerk_revoked": ("窓口担当者の失効", "counter clerk revoked"),
 }
 
 #: The reasons the audit gives in its detail column (anything else is shown as stored).

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync.server.console.pages import (
     audit,
+    clerks,
     enrolment,
     fleet,
     payments,
@@ -48,6 +49,7 @@ PAGES: tuple[Page, ...] = (
     payments.PAGE,
     audit.PAGE,
     staff.PAGE,
+    clerks.PAGE,
 )
 
 _SECURITY_HEADERS = (
