@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from sync import wire
+from sync.clerk_protocol import ClerkList, SignInAck, SignInBatch
 from sync.server import authz
 from sync.server.repository import AUDIT_PAGE
 from updater import wire as update_wire
@@ -145,6 +146,20 @@ DEVICE_OPERATIONS: tuple[Op, ...] = (
         "POST", "/v1/sim/issuing-authority/certificates", "simIssueCertificate",
         "Simulation only: a test certificate for the virtual card", {200: wire.IssueAnswer},
         wire.IssueRequest, errors=(404,),
+    ),
+    Op(
+        "GET", "/v1/clerks", "clerks", "The office's clerk accounts changed since a generation"
+        " (304: none)", {200: ClerkList, 304: None}, None,
+        (
+            Param("since", "query", Annotated[int, msgspec.Meta(ge=0, lt=10**18)]),
+            _OFFICE,
+            Param("If-None-Match", "header", str),
+        ),
+        errors=(400,),
+    ),
+    Op(
+        "POST", "/v1/clerks/sign-ins", "clerkSignIns", "The counter's clerks' sign-in attempts",
+        {200: SignInAck}, SignInBatch, errors=(400,),
     ),
     Op(
         "GET", "/openapi.json", "openapi", "This document",
