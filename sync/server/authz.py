@@ -116,6 +116,7 @@ class Operation(enum.Enum):
     MANAGE_STAFF = "add staff accounts, lift a lock-out"
     ISSUE_ENROLMENT_TOKEN = "issue a counter's one-time enrolment token (console)"  # noqa: S105
     RECORD_PAYMENT = "record and read payments to J-LIS (console)"
+    UPDATE_ROLLOUT = "start, widen, halt, resume, abort or complete a staged rollout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,8 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.ISSUE_ENROLMENT_TOKEN: _row(administrator=_OWN_ONLY, it=_Y),
     # The office's accounts with J-LIS: its administrator, or IT for any office.
     Operation.RECORD_PAYMENT: _row(administrator=_OWN_ONLY, it=_Y),
+    # Staged rollouts of updates: IT only (its token); every change is audited.
+    Operation.UPDATE_ROLLOUT: _row(it=_Y, counter=_X),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -310,6 +313,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "PUT", f"{_U}/releases/{{channel}}", Operation.UPDATE_PUBLISH_POINTER, SMALL_BODY,
         json_body=True,
+    ),
+    Endpoint("GET", f"{_U}/rollouts", Operation.UPDATE_FLEET),
+    Endpoint("GET", f"{_U}/audit", Operation.UPDATE_FLEET),
+    Endpoint("POST", f"{_U}/rollouts", Operation.UPDATE_ROLLOUT, SMALL_BODY, json_body=True),
+    Endpoint(
+        "POST", f"{_U}/rollouts/{{rollout_id}}/{{action}}", Operation.UPDATE_ROLLOUT,
+        SMALL_BODY, json_body=True,
     ),
 )
 
