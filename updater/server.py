@@ -315,6 +315,7 @@ def _platform(request: Request) -> str | None:
 
 def open_store(config: UpdateServerConfig) -> UpdateStore:
     """The store over the configuration's database and bundles directory."""
+    config.bundles.mkdir(parents=True, exist_ok=True)
     return UpdateStore(config.database, config.bundles, config.trusted_keys)
 
 

@@ -10,10 +10,14 @@ name atomically (fsync, rename, directory fsync) *before* the row that offers it
 kill -9 in between leaves an unoffered file that the next publish of the same bundle
 takes over, never a row naming a missing or partial file.
 
-A poll reads one row: the channel's **generation**, bumped in the same transaction as
-every change to the channel (a release, a pointer, a rollout and its state). Each process
-keeps the channel's releases and open rollouts per generation and re-reads them only when
-the generation moved, whichever host moved it.
+Each process keeps a channel's releases and open rollouts in memory with the channel's
+**generation**, bumped in the same transaction as every change to the channel (a release,
+a pointer, a rollout and its state). On SQLite a poll reads that one row and re-reads the
+channel only when it moved. On PostgreSQL the bump also ``NOTIFY``s the channel's name
+(delivered to every listening process, on every host, when the change commits): a thread
+per process ``LISTEN``s and drops what it held for that channel, so a poll costs no query
+at all while the listener is connected; while it is not (PostgreSQL restarted), polls fall
+back to the generation row.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ log = logging.getLogger(__name__)
 
 #: The generation row of the key list (a channel name never has a colon).
 _KEYS = ":keys"
-#: Rollouts still offered to someone (their counters, or those already running them).
-_OPEN = ("active", "halted", "aborted")
+#: The PostgreSQL notification channel of changes (the payload is the channel name).
+NOTIFY_CHANNEL = "madoguchi_updates"
 
 
 class RolloutRefusedError(Exception):
@@ -148,14 +152,54 @@ class UpdateStore:
     """IT's releases, pointers, key list and rollouts, and the fleet, in the database."""
 
     def __init__(
-        self, database: Dialect, bundles: Path, root_keys: dict[str, Ed25519PublicKey]
+        self,
+        database: Dialect,
+        bundles: Path,
+        root_keys: dict[str, Ed25519PublicKey],
+        *,
+        listen: bool = True,
     ) -> None:
         self.db = database
         self.bundles = bundles
-        self.bundles.mkdir(parents=True, exist_ok=True)
         self.root_keys = root_keys
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[int, Any]] = {}
+        #: True while this process hears every change (PostgreSQL LISTEN).
+        self._listening = False
+        #: Counts every drop: a load that raced with one is not kept.
+        self._drops = 0
+        self._stop = threading.Event()
+        if listen and database.name == "postgresql":
+            threading.Thread(target=self._listen, name="update-notify", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop listening for changes."""
+        self._stop.set()
+
+    def _listen(self) -> None:
+        """Drop a channel's cached state whenever any process on any host changes it."""
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.db.target, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    with self._lock:  # what was read before LISTEN may have missed one
+                        self._cache.clear()
+                        self._drops += 1
+                        self._listening = True
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=5.0):
+                            with self._lock:
+                                self._cache.pop(note.payload, None)
+                                self._drops += 1
+            except psycopg.Error as exc:
+                log.warning("update change notifications lost, polls read the database: %s", exc)
+            with self._lock:
+                self._listening = False
+                self._cache.clear()
+                self._drops += 1
+            self._stop.wait(1.0)
 
     # -- plumbing -------------------------------------------------------------
 
@@ -186,6 +230,8 @@ class UpdateStore:
             "INSERT INTO update_generations (channel, generation) VALUES (?, 1)"
             " ON CONFLICT (channel) DO UPDATE SET generation = update_generations.generation + 1"
         ), [channel])
+        if self.db.name == "postgresql":  # delivered to every listener when this commits
+            cur.execute(self._q("SELECT pg_notify(?, ?)"), [NOTIFY_CHANNEL, channel])
 
     def _audit(self, cur: Any, actor: str, action: str, channel: str, detail: Any) -> None:
         cur.execute(self._q(
@@ -193,7 +239,12 @@ class UpdateStore:
         ), [_now(), actor, action, channel, json.dumps(detail, sort_keys=True)])
 
     def _cached(self, key: str, load: Any) -> Any:
-        """``load(cur)`` of ``key``, re-run only when its generation moved."""
+        """``load(cur)`` of ``key``, re-run only when its generation moved (when this
+        process is listening: only when a notification dropped it)."""
+        with self._lock:
+            if self._listening and key in self._cache:
+                return self._cache[key][1]
+            drops = self._drops
         with self._read() as cur:
             cur.execute(
                 self._q("SELECT generation FROM update_generations WHERE channel = ?"), [key]
@@ -207,7 +258,8 @@ class UpdateStore:
             value = load(cur)
         with self._lock:
             held = self._cache.get(key)
-            if held is None or held[0] <= generation:
+            fresh = self._drops == drops or not self._listening
+            if fresh and (held is None or held[0] <= generation):
                 self._cache[key] = (generation, value)
         return value
 
@@ -260,6 +312,7 @@ class UpdateStore:
     # -- bundles and releases -------------------------------------------------
 
     def bundle_path(self, name: str) -> Path:
+        """Where bundle ``name`` is (or would be) in the shared directory."""
         return self.bundles / name
 
     def publish(
@@ -282,6 +335,7 @@ class UpdateStore:
             raise BundleRejectedError(
                 "malformed", f"{name} is already published with other content; build a new version"
             )
+        self.bundles.mkdir(parents=True, exist_ok=True)
         with upload.open("rb") as handle:
             os.fsync(handle.fileno())
         final = self.bundles / name
@@ -445,10 +499,10 @@ class UpdateStore:
     # -- rollouts -------------------------------------------------------------
 
     def start_rollout(self, start: RolloutStart, actor: str) -> Rollout:
-        """Offer a signed release to some offices and/or a percentage of the counters."""
+        """Offer a signed release to some offices and/or a percentage of the counters. With
+        neither, the rollout is prepared (its signed pointer held) and offered to no counter
+        until it is widened, e.g. from the office console, which never holds IT's keys."""
         offices = sorted(set(start.offices))
-        if not offices and start.percent <= 0:
-            raise RolloutRefusedError("no-counters", "name offices or a percentage above 0")
         _check_targets(offices, start.percent)
         if start.halt_failures < 1:
             raise RolloutRefusedError("bad-threshold", "halt_failures must be 1 or more")
