@@ -1,0 +1,43 @@
+"""窓口端末 (``/fleet``): the counters of the account's offices, their enrolment, last
+upload and record chain."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sync.server.authz import Operation
+from sync.server.console.shared import (
+    Console,
+    MenuItem,
+    Page,
+    office_scope,
+    received_label,
+    render,
+    route,
+    signed_in,
+)
+
+
+async def _fleet(request: Request) -> Response:
+    """The counters of the account's offices: enrolment, last upload, chain status."""
+    session = await signed_in(request)
+    console: Console = request.app.state.console
+    visible, offices, office = await office_scope(request, session.staff, Operation.READ_CHAIN)
+    counters = await run_in_threadpool(console.store.fleet, offices)
+    return render(
+        request,
+        "fleet.html",
+        session=session,
+        visible=visible,
+        office=office,
+        counters=counters,
+        when=received_label,
+    )
+
+
+PAGE = Page(
+    routes=(route("/fleet", _fleet),),
+    menu=(MenuItem("/fleet", "nav.fleet", Operation.READ_CHAIN),),
+)
