@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +54,7 @@ from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
 if TYPE_CHECKING:
     from sync.server.repository import Dialect
 
-__all__ = ["Offer", "RolloutRefusedError", "UpdateStore"]
+__all__ = ["Offer", "RolloutRefusedError", "UpdateStore", "rollout_store"]
 
 log = logging.getLogger(__name__)
 
@@ -718,6 +718,11 @@ class UpdateStore:
                              "last": device_id})
                 log.warning("rollout %s of %s halted: %s", rollout_id, version, why)
 
+    def facts(self, device_ids: Sequence[str]) -> dict[str, FleetDevice]:
+        """The update facts of these counters (the console's fleet page), by device id."""
+        wanted = set(device_ids)
+        return {d.device_id: d for d in self.fleet() if d.device_id in wanted}
+
     def fleet(self) -> list[FleetDevice]:
         """Every enrolled counter and every counter that reported, with what it said last."""
         with self._read() as cur:
@@ -765,3 +770,9 @@ def _rollout(row: Any) -> Rollout:
         halt_failures=int(row[8]), halted_reason=str(row[9]), created_at=str(row[10]),
         updated_at=str(row[11]), failures=int(row[12]),
     )
+
+
+def rollout_store(database: Dialect) -> UpdateStore:
+    """The store for reading the fleet and changing rollouts only (the office console): no
+    bundles, no keys, no change notifications (it serves no polls)."""
+    return UpdateStore(database, Path("/nonexistent"), {}, listen=False)

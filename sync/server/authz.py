@@ -348,6 +348,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/staff", Operation.MANAGE_STAFF, scope=Scope.OFFICE),
     Endpoint("POST", "/staff", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("POST", "/staff/unlock", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("GET", "/rollouts", Operation.UPDATE_ROLLOUT),
+    Endpoint("POST", "/rollouts", Operation.UPDATE_ROLLOUT, 16 * _KIB),
 )
 
 
