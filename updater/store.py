@@ -176,11 +176,16 @@ class UpdateStore:
         """Stop listening for changes."""
         self._stop.set()
 
+    def _database_closed(self) -> bool:
+        """The server closed its pool: this store is done (no listener outlives it)."""
+        pool = getattr(self.db, "_pool", None)
+        return bool(getattr(pool, "closed", False))
+
     def _listen(self) -> None:
         """Drop a channel's cached state whenever any process on any host changes it."""
         import psycopg
 
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._database_closed():
             try:
                 with psycopg.connect(self.db.target, autocommit=True) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
@@ -188,7 +193,7 @@ class UpdateStore:
                         self._cache.clear()
                         self._drops += 1
                         self._listening = True
-                    while not self._stop.is_set():
+                    while not self._stop.is_set() and not self._database_closed():
                         for note in conn.notifies(timeout=5.0):
                             with self._lock:
                                 self._cache.pop(note.payload, None)

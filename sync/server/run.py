@@ -24,7 +24,7 @@ from sync.server.app import (
     device_office_of,
 )
 from sync.server.health import Readiness
-from sync.server.repository import DEFAULT_POOL_SIZE, open_repository
+from sync.server.repository import DEFAULT_POOL_SIZE, SqlRepository, open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
 if TYPE_CHECKING:
@@ -120,6 +120,8 @@ def make_app(
         return build_app(ctx, authenticators=authenticators)
     from updater.server import create_app
 
+    if not isinstance(ctx.repo, SqlRepository):  # its tables are the server's (migration 6)
+        raise ConfigError("the update delivery needs the server's SQL database")
     config = updates.load(
         ctx.repo.dialect, device_identity=device_id_of, device_office=device_office_of
     )

@@ -131,7 +131,8 @@ def _foreign_bundle(tmp_path: Path, releases: ReleaseSet, version: str) -> Path:
     """A signed bundle whose payload is for the other machine (a wheel tagged for it)."""
     wheels = tmp_path / f"wheels-{version}"
     wheels.mkdir()
-    wheel = wheels / f"pyscard-2.3.1-{OTHER.python}-{OTHER.python}-manylinux_2_17_{OTHER.machine}.whl"
+    abi = OTHER.python
+    wheel = wheels / f"pyscard-2.3.1-{abi}-{abi}-manylinux_2_17_{OTHER.machine}.whl"
     wheel.write_bytes(b"never installed: another machine's\n")
     return build_bundle(
         version=version, payload=[wheel], signing_key=load_private_key(releases.private_key),

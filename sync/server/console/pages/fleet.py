@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sync.server.authz import Operation
-from updater.store import rollout_store
 from sync.server.console.shared import (
     Console,
     MenuItem,
@@ -20,6 +19,7 @@ from sync.server.console.shared import (
     route,
     signed_in,
 )
+from updater.store import rollout_store
 
 
 async def _fleet(request: Request) -> Response:
