@@ -14,6 +14,12 @@ serves the pointer exactly as IT signed it (``updater.trust``). Without a pointe
 for the channel it serves the unsigned entry ``PUT /bundles`` made, which a counter
 accepts only until it has seen a key list or a signed pointer.
 
+Everything but the bundle files lives in the server's database (:mod:`updater.store`), so
+several server hosts serve the same channels; a channel holds one release per platform
+and a counter asks for its own (``?machine=&python=``; the answer's platform is in the
+``madoguchi-platform`` header). IT runs staged rollouts with ``/rollouts``
+(:mod:`updater.rollout`) and reads its changes with ``GET /audit``.
+
 ``madoguchi server run`` mounts it under ``/updates`` of the central server
 (``sync.server.app.build_app``): there every device request needs the device's
 enrolled, unrevoked client certificate, and a device reports only under its own
