@@ -21,6 +21,7 @@ be generated from them.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import msgspec
 
@@ -35,6 +36,7 @@ __all__ = [
     "StatusPost",
     "bucket",
     "is_member",
+    "openapi_paths",
 ]
 
 #: Distinct counters whose failure halts a rollout, unless IT names another number.
@@ -52,7 +54,7 @@ class StatusPost(msgspec.Struct, forbid_unknown_fields=False):
     """``POST /devices/<id>/status``: the updater's unsent reports, and what the counter
     is now (sent on every poll, so the fleet knows its last contact and its backlog)."""
 
-    reports: list[dict[str, object]] = msgspec.field(default_factory=list)
+    reports: list[dict[str, Any]] = msgspec.field(default_factory=list)
     #: The version ``current`` points at.
     running: str | None = None
     channel: str | None = None
@@ -68,7 +70,7 @@ class RolloutStart(msgspec.Struct, forbid_unknown_fields=True):
 
     channel: str
     #: The channel pointer as IT signed it (``{"signed": ..., "signature": ...}``).
-    pointer: dict[str, object]
+    pointer: dict[str, Any]
     offices: list[str] = msgspec.field(default_factory=list)
     percent: int = 0
     halt_failures: int = DEFAULT_HALT_FAILURES
@@ -121,6 +123,48 @@ class FleetDevice(msgspec.Struct):
     quarantined: int | None
     #: ``ok``, ``failing`` (its last update failed or was rolled back) or ``unknown``.
     health: str
+
+
+def _body(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """The JSON schema of a request body, inlined (these Structs refer to no other)."""
+    schema: dict[str, Any] = msgspec.json.schema(struct)
+    return {"required": True, "content": {"application/json": {
+        "schema": schema["$defs"][struct.__name__]}}}
+
+
+def openapi_paths(prefix: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """The rollout and audit endpoints for the server's OpenAPI document (``prefix``: the
+    update delivery's mount), their request bodies generated from the Structs above;
+    ``answers``: the error answers the document gives every operation."""
+    it_only = [{"itToken": []}]
+    listed = {"description": "OK", "content": {"application/json": {"schema": {
+        "type": "object"}}}}
+    return {
+        f"{prefix}/rollouts": {
+            "get": {"operationId": "updateRollouts", "security": it_only,
+                    "responses": {"200": listed, **answers}},
+            "post": {"operationId": "updateRolloutStart", "security": it_only,
+                     "requestBody": _body(RolloutStart),
+                     "responses": {"201": listed, **answers}},
+        },
+        f"{prefix}/rollouts/{{rollout_id}}/{{action}}": {
+            "post": {
+                "operationId": "updateRolloutChange", "security": it_only,
+                "parameters": [
+                    {"name": "rollout_id", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "action", "in": "path", "required": True,
+                     "schema": {"type": "string", "enum": list(ROLLOUT_ACTIONS)}},
+                ],
+                "requestBody": _body(RolloutChange),
+                "responses": {"200": listed, **answers},
+            }
+        },
+        f"{prefix}/audit": {
+            "get": {"operationId": "updateAudit", "security": it_only,
+                    "responses": {"200": listed, **answers}},
+        },
+    }
 
 
 def bucket(device_id: str) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sync.protocol import MAX_BATCH_RECORDS
 from sync.server import authz
+from updater.rollout import openapi_paths
 
 _ERROR = {
     "type": "object",
@@ -127,6 +128,7 @@ def _updates_paths() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}), **_errors()},
             }
         },
+        **openapi_paths(u, _errors(400, 404, 422)),
     }
 
 

@@ -143,7 +143,8 @@ def test_it_starts_halts_resumes_and_aborts_a_rollout_from_the_console(world: Wo
     page.select_option("select[name=offices]", OFFICE_A)
     page.fill("input[name=percent]", "10")
     page.click("button >> text=配信を開始")
-    assert "変更しました" in page.inner_text("[role=alert]")
+    page.wait_for_url("**/rollouts?changed=active")
+    assert "変更しました：配信中" in page.inner_text("[role=alert]")
     assert "本庁舎 市民課、端末の 10%" in _row(page)
     assert "配信中" in _row(page)
     # never narrower: the browser will not send it, and the server refuses it in Japanese
@@ -155,7 +156,7 @@ def test_it_starts_halts_resumes_and_aborts_a_rollout_from_the_console(world: Wo
         headers={"Origin": world.url})
     assert answer.status == 422
     assert "狭めることはできません" in answer.text()
-    page.reload()
+    page.reload()  # a GET (Post/Redirect/Get): nothing is sent again
     assert "端末の 10%" in _row(page)
     for button, state, reason in (
         ("停止", "停止中", "窓口から問い合わせ"),
@@ -167,8 +168,9 @@ def test_it_starts_halts_resumes_and_aborts_a_rollout_from_the_console(world: Wo
             form.locator("input[name=reason]").fill(reason)
         form.locator("button").click()
         assert state in _row(page), button
-    # the audit names who did what, in words
+    # the audit names who did what, in words, once each
     audit = page.locator("table").nth(1).inner_text()
+    assert audit.count("配信先の変更") == 1
     kimura = "（コンソール：木村 情報）"
     expected = [f"{what}{kimura}" for what in ("配信先の変更", "停止", "再開", "中止")]
     expected += ["開始準備（情報システム担当（配信用トークン））", "窓口から問い合わせ"]

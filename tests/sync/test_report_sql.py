@@ -118,7 +118,11 @@ def test_migration_3_back_fills_the_facts_of_older_records(db_url: str) -> None:
         with repo._transaction() as cur:
             for table in ("report_facts", "console_staff", "console_staff_offices",
                           "console_offices", "console_sessions", "console_audit",
-                          "console_payments"):
+                          "console_payments",
+                          # migration 6: the update delivery
+                          "update_bundles", "update_releases", "update_key_list",
+                          "update_rollouts", "update_rollout_failures",
+                          "update_device_status", "update_generations", "update_audit"):
                 cur.execute(f"DROP TABLE {table}")
             cur.execute(repo._q("UPDATE schema_info SET version = ?"), [2])
         assert repo.readiness() is not None

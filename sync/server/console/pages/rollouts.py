@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from sync.server.authz import Operation
 from sync.server.console import i18n
@@ -80,7 +80,12 @@ async def _rollouts(request: Request) -> Response:
     if not may_any(session.staff, Operation.UPDATE_ROLLOUT):
         raise Refused(403, "forbidden")
     if request.method == "GET":
-        return await _page(request, session)
+        changed = request.query_params.get("changed", "")
+        message = ""
+        if changed in ("active", "halted", "aborted", "complete"):
+            lang = lang_of(request)
+            message = i18n.t("rollout_done", lang, what=i18n.t(f"rollout_state.{changed}", lang))
+        return await _page(request, session, message=message)
     form = await checked_form(request, session)
     action = form.get("action", "")
     number = form.get("rollout", "")
@@ -113,8 +118,8 @@ async def _rollouts(request: Request) -> Response:
         why = i18n.t(key if i18n.has(key) else "rollout_refused.other", lang)
         return await _page(request, session, status=422,
                            message=i18n.t("rollout_refused", lang, why=why))
-    what = f"{done.channel} {done.version}: " + i18n.t(f"rollout_state.{done.state}", lang)
-    return await _page(request, session, message=i18n.t("rollout_done", lang, what=what))
+    # Post/Redirect/Get: reloading the answer does not send the change again
+    return RedirectResponse(f"/rollouts?changed={done.state}", 303)
 
 
 PAGE = Page(
