@@ -136,7 +136,7 @@ def openapi_paths(prefix: str, answers: dict[str, Any]) -> dict[str, Any]:
     """The rollout and audit endpoints for the server's OpenAPI document (``prefix``: the
     update delivery's mount), their request bodies generated from the Structs above;
     ``answers``: the error answers the document gives every operation."""
-    it_only = [{"itToken": []}]
+    it_only: list[dict[str, list[str]]] = [{"itToken": []}]
     listed = {"description": "OK", "content": {"application/json": {"schema": {
         "type": "object"}}}}
     return {
