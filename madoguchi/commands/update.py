@@ -9,6 +9,8 @@ On IT's machine::
     madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN \
         --server-ca ca.crt --key-list keys.json --pointer-key it-pointer.key
     madoguchi update fleet --server URL --token-file TOKEN --server-ca ca.crt
+    madoguchi update rollout start BUNDLE --pointer-key it-pointer.key --office 131016 \
+        --percent 5 --server URL --token-file TOKEN     # then widen|halt|resume|abort|complete
 
 On a counter (the timer runs ``poll --apply``; over HTTPS it uses the device's
 enrolment, ``[sync] tls_dir``: only the server's CA, the device certificate)::
