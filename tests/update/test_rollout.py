@@ -341,3 +341,29 @@ def test_a_real_counter_that_fails_a_rollout_halts_it(
     canary = {d["device_id"]: d for d in fleet}["counter-canary"]
     assert (canary["state"], canary["health"], canary["running"]) == (
         "rolled_back", "failing", "1.0.0")
+
+
+def test_a_completed_rollout_is_the_channel_release_for_everyone(
+    serve: UpdateServer, releases: ReleaseSet
+) -> None:
+    channel = "finish"
+    base = releases.bundles["1.1.0"]
+    release = serve.put(f"/bundles/{base.name}", params={"channel": channel},
+                        content=base.read_bytes()).json()
+    assert serve.put(f"/releases/{channel}", json=_pointer(releases, channel, release)
+                     ).status_code == 201
+    started = serve.it_json(
+        "rollout", "start", str(releases.bundles["1.2.0"]), "--channel", channel,
+        "--pointer-key", str(releases.private_key), "--office", "131016",
+    )
+    assert serve.offered(channel, "counter-far", office="472018") == "1.1.0"
+    done = serve.it_json("rollout", "complete", str(started["rollout_id"]))
+    assert done["state"] == "complete"
+    # everyone now, as IT signed it for the rollout; a second rollout of it is refused
+    assert serve.offered(channel, "counter-far", office="472018") == "1.2.0"
+    again = serve.it(
+        "rollout", "start", str(releases.bundles["1.2.0"]), "--channel", channel,
+        "--pointer-key", str(releases.private_key), "--percent", "50",
+    )
+    assert again.returncode != 0
+    assert "not newer" in again.stderr
