@@ -23,12 +23,23 @@ import httpx
 
 from madoguchi.schema import ShapeError, convert
 from updater import wire
-from updater.errors import DownloadError
+from updater.errors import BundleRejectedError, DownloadError
+from updater.manifest import ANY, Platform
 from updater.statedir import PrivateDir
 
 __all__ = ["Release", "UpdateClient"]
 
 _CHUNK = 1 << 16
+#: The header in which the server names the platform of the release it answers with
+#: (``updater.server.PLATFORM_HEADER``; not imported: the device does not load the server).
+PLATFORM_HEADER = "madoguchi-platform"
+
+
+def _fits(served: str, platform: Platform) -> bool:
+    parts = served.split("/")
+    if len(parts) != 2:
+        return False
+    return parts[0] in (ANY, platform.machine) and parts[1] in (ANY, platform.python)
 
 
 @dataclass(frozen=True)
@@ -113,10 +124,49 @@ class UpdateClient:
         except ValueError as exc:
             raise DownloadError(f"update server sent no JSON for {path}") from exc
 
-    def latest_answer(self, channel: str) -> Any:
+    def latest_answer(
+        self,
+        channel: str,
+        platform: Platform | None = None,
+        *,
+        device: str | None = None,
+        office: str | None = None,
+    ) -> Any:
         """What the server says is latest on ``channel`` (a signed pointer, or an unsigned
-        release from an older server), unchecked; None when nothing is published."""
-        return self._get_json(f"/releases/{channel}/latest")
+        release from an older server), unchecked; None when nothing is published.
+
+        With ``platform`` the counter asks for its own machine and interpreter, and an
+        answer the server marks as another platform's is refused (``wrong-platform``)
+        before anything is downloaded. ``device`` and ``office`` say who asks where the
+        server has no certificate to tell (``update serve``); the central server ignores
+        them and goes by the certificate."""
+        params: dict[str, str] = {}
+        if platform is not None:
+            params.update(machine=platform.machine, python=platform.python)
+        if device:
+            params["device"] = device
+        if office:
+            params["office"] = office
+        path = f"/releases/{channel}/latest"
+        try:
+            response = self._client.get(f"{self.base_url}{path}", params=params)
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"cannot reach the update server: {exc}") from exc
+        if response.status_code in (204, 404):
+            return None
+        if response.status_code != 200:
+            raise DownloadError(f"update server {_refusal(response)}")
+        served = response.headers.get(PLATFORM_HEADER)
+        if platform is not None and served is not None and not _fits(served, platform):
+            raise BundleRejectedError(
+                "wrong-platform",
+                f"the server offers a release for {served} on {channel}; this counter is "
+                f"{platform}: nothing downloaded",
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DownloadError(f"update server sent no JSON for {path}") from exc
 
     def latest(self, channel: str) -> Release | None:
         """The newest release on ``channel`` as the server states it, unsigned or not
@@ -207,11 +257,17 @@ class UpdateClient:
                         break  # more than the release said: the hash check refuses it
         return dest.size(part) == release.size
 
-    def report(self, device_id: str, reports: list[dict[str, Any]]) -> None:
-        """Send status reports; raises :class:`DownloadError` unless the server took them all."""
+    def report(
+        self, device_id: str, reports: list[dict[str, Any]], **facts: Any
+    ) -> None:
+        """Send status reports and what the counter is now (``facts``: ``running``,
+        ``channel``, ``platform``, ``backlog``, ``quarantined``; see
+        :class:`updater.rollout.StatusPost`); raises :class:`DownloadError` unless the
+        server took them all."""
+        body = {"reports": reports, **{k: v for k, v in facts.items() if v is not None}}
         try:
             response = self._client.post(
-                f"{self.base_url}/devices/{device_id}/status", json={"reports": reports}
+                f"{self.base_url}/devices/{device_id}/status", json=body
             )
         except httpx.HTTPError as exc:
             raise DownloadError(f"cannot report status: {exc}") from exc

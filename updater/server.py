@@ -14,6 +14,12 @@ serves the pointer exactly as IT signed it (``updater.trust``). Without a pointe
 for the channel it serves the unsigned entry ``PUT /bundles`` made, which a counter
 accepts only until it has seen a key list or a signed pointer.
 
+Everything but the bundle files lives in the server's database (:mod:`updater.store`), so
+several server hosts serve the same channels; a channel holds one release per platform
+and a counter asks for its own (``?machine=&python=``; the answer's platform is in the
+``madoguchi-platform`` header). IT runs staged rollouts with ``/rollouts``
+(:mod:`updater.rollout`) and reads its changes with ``GET /audit``.
+
 ``madoguchi server run`` mounts it under ``/updates`` of the central server
 (``sync.server.app.build_app``): there every device request needs the device's
 enrolled, unrevoked client certificate, and a device reports only under its own
@@ -24,17 +30,14 @@ alone (tests, closed sites).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import secrets
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,14 +47,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from madoguchi.errors import ConfigError
+from madoguchi.errors import ConfigError, SyncError
 from madoguchi.schema import decode_json
-from updater.bundle import sha256_file, verify_bundle
+from updater.download import PLATFORM_HEADER
 from updater.errors import BundleRejectedError
-from updater.fsutil import atomic_write
 from updater.keys import load_public_keys
-from updater.trust import TrustedKeys, TrustRejectedError, verify_pointer
+from updater.rollout import ROLLOUT_ACTIONS, RolloutChange, RolloutStart, StatusPost
+from updater.store import RolloutRefusedError, UpdateStore
+from updater.trust import TrustRejectedError
 from updater.wire import SignedDocument, StatusReports
+
+if TYPE_CHECKING:
+    from sync.server.repository import Dialect
 
 __all__ = ["UpdateDelivery", "UpdateServerConfig", "create_app"]
 
@@ -60,35 +67,34 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^madoguchi-[A-Za-z0-9.+!_-]+\.bundle$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHANNEL = re.compile(r"^[a-z0-9-]{1,32}$")
+_PLATFORM = re.compile(r"^[a-z0-9_]{1,32}$")
 #: A key list or a channel pointer is a few kilobytes at most.
 _MAX_SIGNED = 64 * 1024
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS device_status (
-    device_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    version TEXT,
-    running TEXT,
-    reason TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '',
-    reported_at TEXT NOT NULL,
-    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-) STRICT;
-"""
 
 
 @dataclass(frozen=True)
 class UpdateServerConfig:
-    """Where bundles and the fleet table live, who may publish, which keys sign."""
+    """Where bundles live, the database of everything else, who may publish, which keys
+    sign."""
 
     data_dir: Path
     trusted_keys: dict[str, Ed25519PublicKey]
     publish_token: str
+    #: The server's database (migration 6 holds the update tables).
+    database: Dialect
     #: Largest bundle accepted on publish.
     max_bundle_bytes: int = 512 * 1024 * 1024
     #: The device a request was authenticated as (its client certificate), when the
     #: app is mounted behind the central server's device check; a device then reports
     #: only under that id. None: ids in the path are taken as given (``update serve``).
     device_identity: Callable[[Request], str | None] | None = None
+    #: The office the authenticated device was enrolled for (mounted only).
+    device_office: Callable[[Request], str | None] | None = None
+
+    @property
+    def bundles(self) -> Path:
+        """The shared directory of bundle files (every host names the same one)."""
+        return self.data_dir / "bundles"
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,11 @@ class UpdateDelivery:
     token_file: Path
 
     def load(
-        self, *, device_identity: Callable[[Request], str | None] | None = None
+        self,
+        database: Dialect,
+        *,
+        device_identity: Callable[[Request], str | None] | None = None,
+        device_office: Callable[[Request], str | None] | None = None,
     ) -> UpdateServerConfig:
         """Read the keys and the token; a missing or empty token is a :class:`ConfigError`."""
         try:
@@ -116,137 +126,30 @@ class UpdateDelivery:
             data_dir=self.data_dir,
             trusted_keys=load_public_keys(self.keys),
             publish_token=token,
+            database=database,
             device_identity=device_identity,
+            device_office=device_office,
         )
 
 
-class _Store:
-    def __init__(self, config: UpdateServerConfig) -> None:
-        self.config = config
-        self.bundles = config.data_dir / "bundles"
-        self.bundles.mkdir(parents=True, exist_ok=True)
-        self.channels_file = config.data_dir / "channels.json"
-        self.keys_file = config.data_dir / "keys.json"
-        self.pointers = config.data_dir / "pointers"
-        self.pointers.mkdir(exist_ok=True)
-        self.db_path = config.data_dir / "fleet.sqlite3"
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.db_path, timeout=10)
-
-    def channels(self) -> dict[str, dict[str, Any]]:
-        try:
-            data: dict[str, dict[str, Any]] = json.loads(self.channels_file.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data
-
-    def _read(self, path: Path) -> Any:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def key_list(self) -> Any:
-        return self._read(self.keys_file)
-
-    def trusted(self) -> TrustedKeys:
-        """IT's root keys with the published key list on top (when there is one)."""
-        roots = TrustedKeys(self.config.trusted_keys)
-        doc = self.key_list()
-        if doc is None:
-            return roots
-        try:
-            return roots.adopt(doc)
-        except TrustRejectedError as exc:  # e.g. the root keys were replaced since
-            log.warning("published key list not used: %s", exc)
-            return roots
-
-    def put_key_list(self, doc: Any) -> dict[str, Any]:
-        current = self.trusted()
-        adopted = current.adopt(doc)  # signed by a root key, serial not lower
-        if adopted.key_list is None:  # adopt() returns the list it took; kept under -O
-            raise TrustRejectedError("malformed", "the key list was not taken")
-        atomic_write(self.keys_file, json.dumps(doc).encode())
-        return {"serial": adopted.key_list.serial, "keys": sorted(adopted.key_list.keys)}
-
-    def pointer(self, channel: str) -> Any:
-        return self._read(self.pointers / f"{channel}.json")
-
-    def put_pointer(self, channel: str, doc: Any) -> dict[str, Any]:
-        held = self.pointer(channel)
-        last = 0
-        if held is not None:
-            last = json.loads(held["signed"])["serial"]
-        pointer = verify_pointer(doc, self.trusted(), channel=channel, last_serial=last)
-        path = self.bundles / pointer.bundle
-        if not _NAME.match(pointer.bundle) or not path.is_file():
-            raise TrustRejectedError("malformed", f"no bundle {pointer.bundle} is published")
-        if path.stat().st_size != pointer.size or sha256_file(path) != pointer.sha256:
-            raise TrustRejectedError("malformed", f"{pointer.bundle} does not match the pointer")
-        atomic_write(self.pointers / f"{channel}.json", json.dumps(doc).encode())
-        return {
-            "channel": channel,
-            "version": pointer.version,
-            "serial": pointer.serial,
-            "expires": pointer.expires.isoformat(),
-        }
-
-    def publish(self, upload: Path, name: str, channel: str) -> dict[str, Any]:
-        verified = verify_bundle(upload, self.trusted().for_role("bundle"), None)
-        version = verified.manifest.version
-        if name != f"madoguchi-{version}.bundle":
-            raise BundleRejectedError("malformed", f"{name} does not match version {version}")
-        digest = sha256_file(upload)
-        os.replace(upload, self.bundles / name)
-        release = {
-            "version": version,
-            "bundle": name,
-            "size": (self.bundles / name).stat().st_size,
-            "sha256": digest,
-        }
-        channels = {**self.channels(), channel: release}
-        atomic_write(self.channels_file, json.dumps(channels, indent=1).encode())
-        return release
-
-    def record(self, device_id: str, reports: list[dict[str, Any]]) -> None:
-        with self._db() as db:
-            for report in reports:
-                db.execute(
-                    "INSERT INTO device_status (device_id, state, version, running, reason,"
-                    " detail, reported_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT(device_id) DO UPDATE SET"
-                    " state=excluded.state, version=excluded.version, running=excluded.running,"
-                    " reason=excluded.reason, detail=excluded.detail,"
-                    " reported_at=excluded.reported_at, received_at=excluded.received_at"
-                    " WHERE excluded.reported_at >= device_status.reported_at",
-                    (
-                        device_id,
-                        str(report["state"]),
-                        report.get("version"),
-                        report.get("running"),
-                        str(report.get("reason", "")),
-                        str(report.get("detail", ""))[:500],
-                        str(report["at"]),
-                    ),
-                )
-
-    def fleet(self) -> list[dict[str, Any]]:
-        with self._db() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM device_status ORDER BY device_id").fetchall()
-        return [dict(row) for row in rows]
+_IT_ACTOR = "it"
 
 
-def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Route]:
+def _refused(exc: Exception, status: int = 422) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc), "reason": getattr(exc, "reason", "refused")}, status_code=status
+    )
+
+
+def _trust_routes(store: UpdateStore, from_it: Callable[[Request], bool]) -> list[Route]:
     """IT's key list and signed channel pointers (``updater.trust``), and the device's read
     of the key list. The pointer itself is served by ``GET /releases/<channel>/latest``."""
 
     async def get_keys(request: Request) -> Response:
-        doc = store.key_list()
-        return JSONResponse(doc) if doc is not None else Response(status_code=204)
+        text = await run_in_threadpool(store.key_list_text)
+        if text is None:
+            return Response(status_code=204)
+        return Response(text.encode(), media_type="application/json")
 
     async def signed_json(request: Request, action: Callable[[Any], dict[str, Any]]) -> Response:
         if not from_it(request):
@@ -260,17 +163,17 @@ def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Rou
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         except TrustRejectedError as exc:
-            return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=422)
+            return _refused(exc)
         return JSONResponse(result, status_code=201)
 
     async def put_keys(request: Request) -> Response:
-        return await signed_json(request, store.put_key_list)
+        return await signed_json(request, lambda doc: store.put_key_list(doc, _IT_ACTOR))
 
     async def put_pointer(request: Request) -> Response:
         channel = request.path_params["channel"]
         if not _CHANNEL.match(channel):
             return JSONResponse({"error": "bad channel"}, status_code=400)
-        return await signed_json(request, lambda doc: store.put_pointer(channel, doc))
+        return await signed_json(request, lambda doc: store.put_pointer(channel, doc, _IT_ACTOR))
 
     return [
         Route("/releases/{channel}", put_pointer, methods=["PUT"]),
@@ -279,51 +182,95 @@ def _trust_routes(store: _Store, from_it: Callable[[Request], bool]) -> list[Rou
     ]
 
 
-def create_app(config: UpdateServerConfig) -> Starlette:
-    """The update endpoints as an app (mount it, or serve it alone)."""
-    store = _Store(config)
+def _rollout_routes(store: UpdateStore, from_it: Callable[[Request], bool]) -> list[Route]:
+    """IT's staged rollouts (``updater.rollout``) and the audit of its changes."""
 
-    async def latest(request: Request) -> Response:
-        channel = request.path_params["channel"]
-        signed = store.pointer(channel) if _CHANNEL.match(channel) else None
-        if signed is not None:
-            return JSONResponse(signed)  # exactly as IT signed it
-        release = store.channels().get(channel)
-        return JSONResponse(release) if release else Response(status_code=204)
+    async def listed(request: Request) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
+        rollouts = await run_in_threadpool(store.rollouts)
+        return Response(msgspec.json.encode({"rollouts": rollouts}), media_type="application/json")
 
-    async def bundle(request: Request) -> Response:
-        name = request.path_params["name"]
-        path = store.bundles / name
-        if not _NAME.match(name) or not path.is_file():
-            return JSONResponse({"error": "no such bundle"}, status_code=404)
-        return FileResponse(path, media_type="application/octet-stream")
+    async def start(request: Request) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
+        try:
+            body = msgspec.json.decode(await request.body(), type=RolloutStart)
+            if not _CHANNEL.match(body.channel):
+                return JSONResponse({"error": "bad channel"}, status_code=400)
+            rollout = await run_in_threadpool(store.start_rollout, body, _IT_ACTOR)
+        except msgspec.ValidationError as exc:
+            return JSONResponse({"error": f"bad rollout: {exc}"}, status_code=400)
+        except msgspec.DecodeError as exc:
+            return JSONResponse({"error": f"not JSON: {exc}"}, status_code=400)
+        except (TrustRejectedError, RolloutRefusedError) as exc:
+            return _refused(exc)
+        return Response(msgspec.json.encode(rollout), status_code=201,
+                        media_type="application/json")
 
-    def from_it(request: Request) -> bool:
-        expected = f"Bearer {config.publish_token}".encode()
-        given = request.headers.get("authorization", "").encode()
-        return secrets.compare_digest(given, expected)
+    async def change(request: Request) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
+        action, number = request.path_params["action"], request.path_params["rollout_id"]
+        if action not in ROLLOUT_ACTIONS or not number.isdigit():
+            return JSONResponse({"error": f"no rollout action {number}/{action}"}, status_code=404)
+        rollout_id = int(number)
+        try:
+            raw = await request.body()
+            body = msgspec.json.decode(raw, type=RolloutChange) if raw else RolloutChange()
+            rollout = await run_in_threadpool(
+                store.change_rollout, rollout_id, action, body, _IT_ACTOR
+            )
+        except msgspec.ValidationError as exc:
+            return JSONResponse({"error": f"bad change: {exc}"}, status_code=400)
+        except msgspec.DecodeError as exc:
+            return JSONResponse({"error": f"not JSON: {exc}"}, status_code=400)
+        except RolloutRefusedError as exc:
+            return _refused(exc, 404 if exc.reason == "missing" else 422)
+        return Response(msgspec.json.encode(rollout), media_type="application/json")
+
+    async def audit(request: Request) -> Response:
+        if not from_it(request):
+            return JSONResponse({"error": "not allowed"}, status_code=401)
+        return JSONResponse({"audit": await run_in_threadpool(store.audit)})
+
+    return [
+        Route("/rollouts", listed, methods=["GET"]),
+        Route("/rollouts", start, methods=["POST"]),
+        Route("/rollouts/{rollout_id}/{action}", change, methods=["POST"]),
+        Route("/audit", audit, methods=["GET"]),
+    ]
+
+
+def _report_routes(
+    store: UpdateStore, config: UpdateServerConfig, from_it: Callable[[Request], bool]
+) -> list[Route]:
+    """IT's upload of a bundle and a counter's status post."""
 
     async def publish(request: Request) -> Response:
         if not from_it(request):
             return JSONResponse({"error": "not allowed"}, status_code=401)
         name = request.path_params["name"]
         channel = request.query_params.get("channel", "stable")
+        stage = request.query_params.get("stage") == "1"
         if not _NAME.match(name) or not _CHANNEL.match(channel):
             return JSONResponse({"error": "bad bundle name or channel"}, status_code=400)
         fd, tmp_name = tempfile.mkstemp(dir=store.bundles, prefix=".upload-")
         tmp = Path(tmp_name)
         try:
             size = 0
-            with os.fdopen(fd, "wb") as out:
+            with open(fd, "wb") as out:
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > config.max_bundle_bytes:
                         return JSONResponse({"error": "bundle too large"}, status_code=413)
                     out.write(chunk)
             try:
-                release = await run_in_threadpool(store.publish, tmp, name, channel)
+                release = await run_in_threadpool(
+                    store.publish, tmp, name, channel, _IT_ACTOR, stage=stage
+                )
             except BundleRejectedError as exc:
-                return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=422)
+                return _refused(exc)
         finally:
             tmp.unlink(missing_ok=True)
         return JSONResponse(release, status_code=201)
@@ -332,6 +279,7 @@ def create_app(config: UpdateServerConfig) -> Starlette:
         device_id = request.path_params["device_id"]
         if not _DEVICE.match(device_id):
             return JSONResponse({"error": "bad device id"}, status_code=400)
+        office = None
         if config.device_identity is not None:
             authenticated = config.device_identity(request)
             if authenticated is None:
@@ -342,26 +290,102 @@ def create_app(config: UpdateServerConfig) -> Starlette:
                     {"error": f"this certificate is device {authenticated}, not {device_id}"},
                     status_code=403,
                 )
+            office = config.device_office(request) if config.device_office else None
         try:
             asked = decode_json(await request.body(), StatusReports)
-            reports = [msgspec.to_builtins(report) for report in asked.reports]
-            await run_in_threadpool(store.record, device_id, reports)
-        except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:
+            post = StatusPost(
+                reports=[msgspec.to_builtins(report) for report in asked.reports],
+                running=asked.running, channel=asked.channel, platform=asked.platform,
+                backlog=asked.backlog, quarantined=asked.quarantined,
+            )
+            await run_in_threadpool(store.record, device_id, post, office)
+        except (ValueError, KeyError, TypeError, msgspec.MsgspecError) as exc:
             return JSONResponse({"error": f"bad report: {exc}"}, status_code=400)
-        return JSONResponse({"accepted": len(reports)})
+        return JSONResponse({"accepted": len(post.reports)})
+
+    return [
+        Route("/bundles/{name}", publish, methods=["PUT"]),
+        Route("/devices/{device_id}/status", status, methods=["POST"]),
+    ]
+
+
+def _platform(request: Request) -> str | None:
+    """The platform a counter asks for (``?machine=aarch64&python=cp311``), or None."""
+    machine = request.query_params.get("machine")
+    python = request.query_params.get("python")
+    if machine is None or python is None:
+        return None
+    if not (_PLATFORM.match(machine) and _PLATFORM.match(python)):
+        raise SyncError("bad platform")
+    return f"{machine}/{python}"
+
+
+def open_store(config: UpdateServerConfig) -> UpdateStore:
+    """The store over the configuration's database and bundles directory."""
+    config.bundles.mkdir(parents=True, exist_ok=True)
+    return UpdateStore(config.database, config.bundles, config.trusted_keys)
+
+
+def create_app(config: UpdateServerConfig, store: UpdateStore | None = None) -> Starlette:
+    """The update endpoints as an app (mount it, or serve it alone)."""
+    store = store or open_store(config)
+
+    def who(request: Request) -> tuple[str | None, str | None]:
+        """The device asking and its office: its certificate's when mounted; what it
+        says (``?device=``, ``?office=``) on ``update serve``, which has no identities."""
+        if config.device_identity is not None:
+            office = config.device_office(request) if config.device_office else None
+            return config.device_identity(request), office
+        device = request.query_params.get("device")
+        office = request.query_params.get("office")
+        return (
+            device if device and _DEVICE.match(device) else None,
+            office if office and len(office) <= 16 and office.isprintable() else None,
+        )
+
+    async def latest(request: Request) -> Response:
+        channel = request.path_params["channel"]
+        if not _CHANNEL.match(channel):
+            return Response(status_code=204)
+        try:
+            platform = _platform(request)
+        except SyncError:
+            return JSONResponse({"error": "bad machine or python"}, status_code=400)
+        device, office = who(request)
+        offer = await run_in_threadpool(store.offer, channel, platform, device, office)
+        if offer is None:
+            return Response(status_code=204)
+        return Response(
+            offer.body,
+            media_type="application/json",
+            headers={PLATFORM_HEADER: offer.platform},
+        )
+
+    async def bundle(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = store.bundle_path(name)
+        if not _NAME.match(name) or not path.is_file():
+            return JSONResponse({"error": "no such bundle"}, status_code=404)
+        return FileResponse(path, media_type="application/octet-stream")
+
+    def from_it(request: Request) -> bool:
+        expected = f"Bearer {config.publish_token}".encode()
+        given = request.headers.get("authorization", "").encode()
+        return secrets.compare_digest(given, expected)
 
     async def fleet(request: Request) -> Response:
         if not from_it(request):
             return JSONResponse({"error": "not allowed"}, status_code=401)
-        return JSONResponse({"devices": await run_in_threadpool(store.fleet)})
+        devices = await run_in_threadpool(store.fleet)
+        return Response(msgspec.json.encode({"devices": devices}), media_type="application/json")
 
     return Starlette(
         routes=[
             Route("/releases/{channel}/latest", latest, methods=["GET"]),
             *_trust_routes(store, from_it),
+            *_rollout_routes(store, from_it),
             Route("/bundles/{name}", bundle, methods=["GET", "HEAD"]),
-            Route("/bundles/{name}", publish, methods=["PUT"]),
-            Route("/devices/{device_id}/status", status, methods=["POST"]),
+            *_report_routes(store, config, from_it),
             Route("/fleet", fleet, methods=["GET"]),
         ]
     )

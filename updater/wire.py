@@ -76,7 +76,16 @@ class StatusReport(msgspec.Struct, frozen=True, omit_defaults=True):
 class StatusReports(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``POST /devices/<device_id>/status``: the counter's unsent reports, oldest first."""
 
-    reports: Annotated[list[StatusReport], msgspec.Meta(max_length=MAX_REPORTS)]
+    reports: Annotated[list[StatusReport], msgspec.Meta(max_length=MAX_REPORTS)] = []
+    #: What the counter is now, sent on every poll (the fleet's last contact and backlog;
+    #: ``updater.rollout.StatusPost`` is how the store keeps them).
+    running: str | None = None
+    channel: str | None = None
+    #: ``machine/python``, as :class:`updater.manifest.Platform` prints it.
+    platform: str | None = None
+    #: Records in the counter's outbox not yet acknowledged by the server, and quarantined.
+    backlog: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    quarantined: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class ReportAnswer(msgspec.Struct, frozen=True):

@@ -9,6 +9,8 @@ On IT's machine::
     madoguchi update publish dist/madoguchi-0.4.0.bundle --server URL --token-file TOKEN \
         --server-ca ca.crt --key-list keys.json --pointer-key it-pointer.key
     madoguchi update fleet --server URL --token-file TOKEN --server-ca ca.crt
+    madoguchi update rollout start BUNDLE --pointer-key it-pointer.key --office 131016 \
+        --percent 5 --server URL --token-file TOKEN     # then widen|halt|resume|abort|complete
 
 On a counter (the timer runs ``poll --apply``; over HTTPS it uses the device's
 enrolment, ``[sync] tls_dir``: only the server's CA, the device certificate)::
@@ -158,6 +160,49 @@ def _register_it(verbs: Any) -> None:
     _it_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_fleet)
+
+    _register_rollout(verbs)
+
+
+def _register_rollout(verbs: Any) -> None:
+    """``madoguchi update rollout start|widen|halt|resume|abort|complete|list`` (IT)."""
+    parser = verbs.add_parser("rollout", help="(IT) staged rollouts: offices, a percentage")
+    actions = parser.add_subparsers(dest="rollout_command", metavar="ACTION", required=True)
+
+    p = actions.add_parser("start", help="offer a bundle to some offices or a percentage")
+    p.add_argument("bundle", type=Path)
+    _it_arguments(p)
+    p.add_argument("--channel", default="stable")
+    p.add_argument("--pointer-key", type=Path, required=True, help="signs the rollout's pointer")
+    p.add_argument("--valid-days", type=float, default=7.0)
+    p.add_argument("--office", action="append", default=[], help="an office code (repeat)")
+    p.add_argument("--percent", type=int, default=0, help="of the counters, by device id hash")
+    p.add_argument(
+        "--halt-after", type=int, default=2,
+        help="halt by itself when this many counters report the version failed",
+    )
+    p.set_defaults(func=_rollout_start)
+
+    for action, text in (
+        ("widen", "add offices, raise the percentage"),
+        ("halt", "offer it to no new counter"),
+        ("resume", "offer it again (failure count starts over)"),
+        ("abort", "stop it for good"),
+        ("complete", "make it the channel's release for its platform"),
+    ):
+        p = actions.add_parser(action, help=text)
+        p.add_argument("rollout_id", type=int)
+        _it_arguments(p)
+        p.add_argument("--reason", default="")
+        if action == "widen":
+            p.add_argument("--office", action="append", default=[])
+            p.add_argument("--percent", type=int)
+        p.set_defaults(func=_rollout_change, rollout_action=action)
+
+    p = actions.add_parser("list", help="every rollout, newest first")
+    _it_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_rollout_list)
 
 
 def _it_arguments(p: argparse.ArgumentParser) -> None:
@@ -387,17 +432,85 @@ def _fleet(args: argparse.Namespace) -> int:
     for d in devices:
         why = f" ({d['reason']})" if d.get("reason") else ""
         running, version = d.get("running") or "-", d.get("version") or "-"
-        print(f"{d['device_id']}: running {running}, {d['state']} {version}{why}")
+        backlog = "-" if d.get("backlog") is None else d["backlog"]
+        print(
+            f"{d['device_id']}: running {running}, {d['state']} {version}{why};"
+            f" channel {d.get('channel') or '-'}, backlog {backlog},"
+            f" last contact {d.get('last_contact') or 'never'}, {d['health']}"
+        )
+    return 0
+
+
+def _rollout_start(args: argparse.Namespace) -> int:
+    """Upload the bundle without moving the channel, sign its pointer, start the rollout."""
+    from datetime import timedelta
+
+    from updater.keys import load_private_key
+    from updater.trust import make_pointer
+
+    with args.bundle.open("rb") as body:
+        release = _it_request(
+            args, "PUT", f"/bundles/{args.bundle.name}",
+            params={"channel": args.channel, "stage": "1"}, content=body,
+        )
+    pointer = make_pointer(
+        load_private_key(args.pointer_key),
+        channel=args.channel,
+        version=release["version"],
+        bundle=release["bundle"],
+        size=release["size"],
+        sha256=release["sha256"],
+        valid_for=timedelta(days=args.valid_days),
+    )
+    rollout = _it_request(args, "POST", "/rollouts", json={
+        "channel": args.channel, "pointer": pointer, "offices": args.office,
+        "percent": args.percent, "halt_failures": args.halt_after,
+    })
+    print(json.dumps(rollout, sort_keys=True))
+    return 0
+
+
+def _rollout_change(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason}
+    if args.rollout_action == "widen":
+        body.update(offices=args.office, percent=args.percent)
+    rollout = _it_request(
+        args, "POST", f"/rollouts/{args.rollout_id}/{args.rollout_action}", json=body
+    )
+    print(json.dumps(rollout, sort_keys=True))
+    return 0
+
+
+def _rollout_list(args: argparse.Namespace) -> int:
+    rollouts = _it_request(args, "GET", "/rollouts")["rollouts"]
+    if args.json:
+        print(json.dumps(rollouts, sort_keys=True))
+        return 0
+    for r in rollouts:
+        whom = ", ".join([*r["offices"], f"{r['percent']} %"])
+        why = f" ({r['halted_reason']})" if r["halted_reason"] else ""
+        print(
+            f"{r['rollout_id']}: {r['channel']} {r['version']} for {r['platform']} to {whom}:"
+            f" {r['state']}{why}, {r['failures']}/{r['halt_failures']} failures"
+        )
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync.server.repository import open_repository
     from updater.server import UpdateDelivery, create_app
 
-    app = create_app(UpdateDelivery(args.data, args.keys, args.token_file).load())
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # The standalone server owns its SQLite file: it brings the schema up to date itself.
+    repo = open_repository(str(args.data / "updates.sqlite3"), pool_size=1)
+    try:
+        repo.migrate()
+        delivery = UpdateDelivery(args.data, args.keys, args.token_file)
+        app = create_app(delivery.load(repo.dialect))
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        repo.close()
     return 0
 
 
@@ -452,7 +565,15 @@ def _release(config: Config, updater: Any, client: Any) -> Any:
         except TrustRejectedError as exc:
             log.warning("the server's key list is not used: %s", exc)
     updater.trusted_keys = trusted.for_role("bundle")
-    answer = client.latest_answer(channel)
+    from updater.manifest import Platform
+
+    # its own platform only: a foreign bundle is never downloaded (``wrong-platform``)
+    answer = client.latest_answer(
+        channel,
+        Platform.running(),
+        device=None if _over_tls(config) else _device_id(config),
+        office=config.sync.office_code or None,
+    )
     if answer is None:
         return None
     if isinstance(answer, dict) and "signed" in answer:
@@ -495,13 +616,24 @@ def _fetch_latest(config: Config, updater: Any) -> Path | None:
 
 
 def _send_reports(client: Any, config: Config, updater: Any) -> None:
+    """The unsent reports, and what this counter is now (version, channel, platform, the
+    outbox's backlog), sent on every poll: the fleet view's last contact and backlog."""
     from madoguchi.errors import UpdateError
+    from updater.backlog import outbox_backlog
+    from updater.manifest import Platform
 
     reports = updater.status.pending_reports()
-    if not reports:
-        return
+    backlog = outbox_backlog(config.store.resolved_path())
     try:
-        client.report(_device_id(config), reports)
+        client.report(
+            _device_id(config),
+            reports,
+            running=updater.tree.current_version(),
+            channel=config.update.channel,
+            platform=str(Platform.running()),
+            backlog=backlog[0] if backlog else None,
+            quarantined=backlog[1] if backlog else None,
+        )
     except UpdateError as exc:
         log.warning("status reports kept for later: %s", exc)
         return

@@ -77,7 +77,14 @@ from sync.server.report import report_csv, report_json
 from sync.server.repository import AUDIT_PAGE, DeviceInfo, Repository, StatusEntry
 from sync.server.tlsproto import PEER_CERT_KEY
 
-__all__ = ["UPDATES_PREFIX", "Gate", "ServerContext", "build_app", "device_id_of"]
+__all__ = [
+    "UPDATES_PREFIX",
+    "Gate",
+    "ServerContext",
+    "build_app",
+    "device_id_of",
+    "device_office_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -779,6 +786,12 @@ def device_id_of(request: Request) -> str | None:
     """The enrolled device a request was authenticated as (None: no device certificate)."""
     device: DeviceInfo | None = getattr(request.state, "device", None)
     return device.device_id if device is not None else None
+
+
+def device_office_of(request: Request) -> str | None:
+    """The office the device a request was authenticated as is enrolled for."""
+    device: DeviceInfo | None = getattr(request.state, "device", None)
+    return device.office_code if device is not None else None
 
 
 def build_app(

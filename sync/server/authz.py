@@ -119,6 +119,7 @@ class Operation(enum.Enum):
     READ_CLERKS = "read its office's clerk accounts (counter sign-in, offline cache)"
     UPLOAD_SIGN_INS = "upload its clerks' sign-in attempts"
     MANAGE_CLERKS = "add, reset and revoke clerk accounts; read their sign-ins (console)"
+    UPDATE_ROLLOUT = "start, widen, halt, resume, abort or complete a staged rollout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,8 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.READ_CLERKS: _row(counter=_OWN_ONLY),
     Operation.UPLOAD_SIGN_INS: _row(counter=_Y),
     Operation.MANAGE_CLERKS: _row(staff=_OWN_ONLY, administrator=_OWN_ONLY, it=_Y),
+    # Staged rollouts of updates: IT only (its token); every change is audited.
+    Operation.UPDATE_ROLLOUT: _row(it=_Y, counter=_X),
 }
 #: The probes, served even while the server is not ready.
 PROBES = frozenset({Operation.HEALTH, Operation.READINESS})
@@ -323,6 +326,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/clerks", Operation.READ_CLERKS, scope=Scope.OFFICE, office_query=True),
     Endpoint("POST", "/v1/clerks/sign-ins", Operation.UPLOAD_SIGN_INS, 256 * _KIB,
              json_body=True),
+    Endpoint("GET", f"{_U}/rollouts", Operation.UPDATE_FLEET),
+    Endpoint("GET", f"{_U}/audit", Operation.UPDATE_FLEET),
+    Endpoint("POST", f"{_U}/rollouts", Operation.UPDATE_ROLLOUT, SMALL_BODY, json_body=True),
+    Endpoint(
+        "POST", f"{_U}/rollouts/{{rollout_id}}/{{action}}", Operation.UPDATE_ROLLOUT,
+        SMALL_BODY, json_body=True,
+    ),
 )
 
 
@@ -358,6 +368,8 @@ CONSOLE_PAGES: tuple[Endpoint, ...] = (
     Endpoint("POST", "/staff/unlock", Operation.MANAGE_STAFF, 16 * _KIB, scope=Scope.OFFICE),
     Endpoint("GET", "/clerks", Operation.MANAGE_CLERKS, scope=Scope.OFFICE, office_query=True),
     Endpoint("POST", "/clerks", Operation.MANAGE_CLERKS, 16 * _KIB, scope=Scope.OFFICE),
+    Endpoint("GET", "/rollouts", Operation.UPDATE_ROLLOUT),
+    Endpoint("POST", "/rollouts", Operation.UPDATE_ROLLOUT, 16 * _KIB),
 )
 
 

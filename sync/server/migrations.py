@@ -236,6 +236,46 @@ def _v8(dialect: Dialect) -> Sequence[str]:
     )
 
 
+def _v9(dialect: Dialect) -> Sequence[str]:
+    # The update delivery's state, shared by every server host (updater/store.py): the
+    # published bundles' metadata (the files stay in the shared bundles directory), one
+    # release per channel and platform with its signed pointer, the key list, staged
+    # rollouts, the fleet's last reports and contact, a generation per channel that a
+    # poll compares instead of re-reading, and the audit of IT's changes.
+    return (
+        "CREATE TABLE update_bundles (name TEXT PRIMARY KEY, version TEXT NOT NULL,"
+        " platform TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL,"
+        " published_at TEXT NOT NULL)",
+        "CREATE TABLE update_releases (channel TEXT NOT NULL, platform TEXT NOT NULL,"
+        " version TEXT NOT NULL, bundle TEXT NOT NULL, size BIGINT NOT NULL,"
+        " sha256 TEXT NOT NULL, pointer TEXT, pointer_version TEXT,"
+        " pointer_serial BIGINT NOT NULL DEFAULT 0,"
+        " published_at TEXT NOT NULL, PRIMARY KEY (channel, platform))",
+        "CREATE TABLE update_key_list (id INTEGER PRIMARY KEY, serial BIGINT NOT NULL,"
+        " doc TEXT NOT NULL)",
+        f"CREATE TABLE update_rollouts ({dialect.audit_id.replace('id ', 'rollout_id ', 1)},"
+        " channel TEXT NOT NULL, platform TEXT NOT NULL, version TEXT NOT NULL,"
+        " bundle TEXT NOT NULL, pointer TEXT NOT NULL, pointer_serial BIGINT NOT NULL,"
+        " offices TEXT NOT NULL, percent INTEGER NOT NULL, state TEXT NOT NULL,"
+        " halt_failures INTEGER NOT NULL, halted_reason TEXT NOT NULL DEFAULT '',"
+        " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE INDEX update_rollouts_by_channel ON update_rollouts (channel, state)",
+        "CREATE TABLE update_rollout_failures (rollout_id BIGINT NOT NULL,"
+        " device_id TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,"
+        " at TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))",
+        "CREATE TABLE update_device_status (device_id TEXT PRIMARY KEY,"
+        " state TEXT NOT NULL DEFAULT 'idle', version TEXT, running TEXT,"
+        " reason TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+        " reported_at TEXT NOT NULL DEFAULT '', received_at TEXT NOT NULL,"
+        " channel TEXT, platform TEXT, backlog BIGINT, quarantined BIGINT,"
+        " office_code TEXT)",
+        "CREATE TABLE update_generations (channel TEXT PRIMARY KEY,"
+        " generation BIGINT NOT NULL)",
+        f"CREATE TABLE update_audit ({dialect.audit_id}, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " action TEXT NOT NULL, channel TEXT NOT NULL, detail TEXT NOT NULL)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, enrolment tokens, records, rejections, batch keys, registries", _v1),
     Migration(2, "registry owners and the registry audit", _v2),
@@ -246,6 +286,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _v6, _v6_backfill),
     Migration(7, "corrections of payments to J-LIS, each naming the entry it corrects", _v7),
     Migration(8, "clerk accounts per office and the counters' sign-in events", _v8),
+    Migration(9, "update delivery state: releases, key list, rollouts, fleet", _v9),
 )
 #: The schema this code reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -30,6 +30,7 @@ from sync.clerk_protocol import ClerkList, SignInAck, SignInBatch
 from sync.server import authz
 from sync.server.repository import AUDIT_PAGE
 from updater import wire as update_wire
+from updater.rollout import ROLLOUT_ACTIONS, RolloutChange, RolloutStart
 
 #: OpenAPI's version of this document.
 OPENAPI_VERSION = "3.1.0"
@@ -52,6 +53,8 @@ PATH_PARAMETERS: Mapping[str, Any] = {
     "serial": wire.CleanId,
     "channel": Annotated[str, msgspec.Meta(pattern=update_wire.CHANNEL)],
     "name": Annotated[str, msgspec.Meta(pattern=update_wire.BUNDLE_NAME)],
+    "rollout_id": Annotated[int, msgspec.Meta(ge=1)],
+    "action": Literal[ROLLOUT_ACTIONS],
 }
 
 
@@ -89,6 +92,7 @@ class Op:
 _DATE = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 _OFFICE = Param("office", "query", wire.OfficeCode, description="an office code (IT: any)")
 _CSV = {"text/csv": {"type": "string"}}
+_OBJECT = {"application/json": {"type": "object"}}
 
 #: The central server's own endpoints.
 DEVICE_OPERATIONS: tuple[Op, ...] = (
@@ -196,6 +200,20 @@ UPDATE_OPERATIONS: tuple[Op, ...] = (
         {200: update_wire.ReportAnswer}, update_wire.StatusReports, errors=(400,),
         error=update_wire.Refusal,
     ),
+    Op("GET", "/rollouts", "updateRollouts", "Every staged rollout (IT)", {200: _OBJECT},
+       error=update_wire.Refusal),
+    Op(
+        "POST", "/rollouts", "updateRolloutStart",
+        "Start (or prepare) a staged rollout of a signed pointer", {201: _OBJECT},
+        RolloutStart, errors=(400, 404, 409, 422), error=update_wire.Refusal,
+    ),
+    Op(
+        "POST", "/rollouts/{rollout_id}/{action}", "updateRolloutChange",
+        "Widen, halt, resume, abort or complete a rollout", {200: _OBJECT}, RolloutChange,
+        errors=(400, 404, 409, 422), error=update_wire.Refusal,
+    ),
+    Op("GET", "/audit", "updateAudit", "The update delivery's audit (IT)", {200: _OBJECT},
+       error=update_wire.Refusal),
     Op("GET", "/fleet", "updateFleet", "Every counter's last report", {200: update_wire.Fleet},
        error=update_wire.Refusal),
     Op("GET", "/keys", "updateKeyList", "IT's signed key list; 204: none published",

@@ -16,9 +16,15 @@ from starlette.types import ASGIApp
 
 from madoguchi.errors import ConfigError
 from sync import pki
-from sync.server.app import Authenticator, ServerContext, build_app, device_id_of
+from sync.server.app import (
+    Authenticator,
+    ServerContext,
+    build_app,
+    device_id_of,
+    device_office_of,
+)
 from sync.server.health import Readiness
-from sync.server.repository import DEFAULT_POOL_SIZE, open_repository
+from sync.server.repository import DEFAULT_POOL_SIZE, SqlRepository, open_repository
 from sync.server.tlsproto import MutualTlsProtocol
 
 if TYPE_CHECKING:
@@ -114,7 +120,11 @@ def make_app(
         return build_app(ctx, authenticators=authenticators)
     from updater.server import create_app
 
-    config = updates.load(device_identity=device_id_of)
+    if not isinstance(ctx.repo, SqlRepository):  # its tables are the server's (migration 6)
+        raise ConfigError("the update delivery needs the server's SQL database")
+    config = updates.load(
+        ctx.repo.dialect, device_identity=device_id_of, device_office=device_office_of
+    )
     # IT's publish token is IT's credential on the whole server (the matrix's "IT").
     ctx.it_token = config.publish_token
     return build_app(ctx, updates=create_app(config), authenticators=authenticators)

@@ -175,6 +175,8 @@ def _request(
         "serial": ids["cert_a" if own else "cert_b"],
         "channel": "stable",
         "name": "madoguchi-9.9.9.bundle",
+        "rollout_id": "999",
+        "action": "halt",
     }
     path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], endpoint.path)
     kwargs: dict[str, Any] = {}
@@ -200,6 +202,10 @@ def _request(
         kwargs["content"] = b"not a bundle"  # 422 when let in
     elif operation in (Operation.UPDATE_PUBLISH_KEY_LIST, Operation.UPDATE_PUBLISH_POINTER):
         kwargs["json"] = {"signed": "{}", "signatures": []}  # 422 when let in: not signed
+    elif operation is Operation.UPDATE_ROLLOUT:
+        kwargs["json"] = {"channel": "stable", "pointer": {}} if "{action}" not in (
+            endpoint.path
+        ) else {"reason": "matrix"}  # 422 / 404 when let in: no such pointer or rollout
     return endpoint.method, path, kwargs
 
 

@@ -121,7 +121,13 @@ def test_migration_3_back_fills_the_facts_of_older_records(db_url: str) -> None:
             kept = cur.fetchall()
             for table in ("records", "report_facts", "console_staff", "console_staff_offices",
                           "console_offices", "console_sessions", "console_audit",
-                          "console_payments", "record_keys", "retention_log"):
+                          "console_payments", "record_keys", "retention_log",
+                          # migration 8: the clerks
+                          "clerks", "clerk_offices", "clerk_sign_ins",
+                          # migration 9: the update delivery
+                          "update_bundles", "update_releases", "update_key_list",
+                          "update_rollouts", "update_rollout_failures",
+                          "update_device_status", "update_generations", "update_audit"):
                 cur.execute(f"DROP TABLE {table}")
             for statement in MIGRATIONS[0].statements(repo.dialect):
                 if " records " in statement:

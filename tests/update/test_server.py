@@ -106,6 +106,7 @@ def test_publish_then_latest(server: str, releases: ReleaseSet) -> None:
         "bundle": bundle.name,
         "size": bundle.stat().st_size,
         "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
+        "platform": "any/any",  # an app-only bundle: any machine, any interpreter
     }
 
 

@@ -268,6 +268,74 @@ _TEXT: dict[str, tuple[str, str]] = {
     "fleet_status.revoked": ("失効（登録取消）", "Revoked"),
     "fleet_status.pending": ("登録手続中", "Enrolling"),
     "fleet_status.other": ("不明", "Unknown"),
+    "fleet_version": ("稼働版", "Version"),
+    "fleet_channel": ("配信チャネル", "Channel"),
+    "fleet_contact": ("最終通信（日本時間）", "Last contact (JST)"),
+    "fleet_backlog": ("未送信の記録", "Unsent records"),
+    "fleet_health": ("更新の状態", "Update health"),
+    "fleet_health.ok": ("正常", "OK"),
+    "fleet_health.failing": ("更新失敗（元の版に復帰）", "Update failed (rolled back)"),
+    "fleet_health.unknown": ("報告なし", "No report"),
+    "fleet_unknown": ("—", "—"),
+    "fleet_no_contact": ("まだ通信なし", "No contact yet"),
+    "nav.rollouts": ("段階配信", "Staged rollouts"),
+    "rollouts_title": ("更新の段階配信", "Staged rollouts of updates"),
+    "rollouts_note": (
+        "新しい版を一部の窓口・一部の端末から配信します。最初の端末で更新の失敗が"
+        "しきい値に達すると自動で停止します。署名は情報システム担当の端末でのみ行い、"
+        "ここでは配信先の変更・停止・再開・中止だけを行います。",
+        "Offer a new version to some offices or some counters first. It halts by itself when"
+        " failures reach the threshold. Signing happens on IT's machine only; here you change"
+        " whom it is offered to, halt, resume or abort it.",
+    ),
+    "rollout_release": ("版", "Version"),
+    "rollout_channel": ("チャネル", "Channel"),
+    "rollout_platform": ("対象機種", "Platform"),
+    "rollout_platform_any": ("すべて", "All"),
+    "rollout_targets": ("配信先", "Offered to"),
+    "rollout_targets_none": ("まだ配信先なし", "Nobody yet"),
+    "rollout_percent": ("端末の {n}%", "{n} % of counters"),
+    "rollout_state": ("状態", "State"),
+    "rollout_state.active": ("配信中", "Active"),
+    "rollout_state.halted": ("停止中", "Halted"),
+    "rollout_state.aborted": ("中止", "Aborted"),
+    "rollout_state.complete": ("全体へ配信済み", "Complete"),
+    "rollout_state.superseded": ("新しい版で置換", "Superseded"),
+    "rollout_failures": ("失敗／しきい値", "Failures / threshold"),
+    "rollout_why": ("理由", "Reason"),
+    "rollout_offices": ("追加する窓口", "Office to add"),
+    "rollout_percent_label": ("端末の割合（%）", "Share of counters (%)"),
+    "rollout_reason": ("理由（記録に残ります）", "Reason (kept in the audit)"),
+    "rollout_start": ("配信を開始", "Start"),
+    "rollout_widen": ("配信先を広げる", "Widen"),
+    "rollout_halt": ("停止", "Halt"),
+    "rollout_resume": ("再開", "Resume"),
+    "rollout_abort": ("中止", "Abort"),
+    "rollout_done": ("変更しました：{what}", "Changed: {what}"),
+    "rollout_refused": ("変更できません：{why}", "Not changed: {why}"),
+    "rollout_audit": ("段階配信の記録", "Rollout audit"),
+    "rollout_actor.it": ("情報システム担当（配信用トークン）", "IT (publish token)"),
+    "rollout_actor.server": ("サーバー（自動停止）", "Server (halted by itself)"),
+    "rollout_actor.console": ("コンソール：{name}", "Console: {name}"),
+    "rollout_action.rollout-start": ("開始準備", "Prepared"),
+    "rollout_action.rollout-widen": ("配信先の変更", "Widened"),
+    "rollout_action.rollout-halt": ("停止", "Halted"),
+    "rollout_action.rollout-halted": ("自動停止", "Halted by itself"),
+    "rollout_action.rollout-resume": ("再開", "Resumed"),
+    "rollout_action.rollout-abort": ("中止", "Aborted"),
+    "rollout_action.rollout-complete": ("全体へ配信", "Completed"),
+    "rollout_action.rollout-superseded": ("新しい版で置換", "Superseded"),
+    "rollout_action.other": ("配信の変更", "Delivery change"),
+    "rollout_refused.narrower": (
+        "配信先を狭めることはできません。止めるには停止か中止を使ってください。",
+        "A rollout cannot be narrowed; halt or abort it to stop it.",
+    ),
+    "rollout_refused.bad-state": (
+        "この状態の段階配信にはその操作はできません。", "Not possible in this state."),
+    "rollout_refused.bad-percent": ("割合は 0〜100 で入力してください。", "Enter 0 to 100 %."),
+    "rollout_refused.bad-office": ("窓口の指定が正しくありません。", "Unknown office."),
+    "rollout_refused.other": ("この変更はできません。", "This change is not possible."),
+    "rollout_actor.other_staff": ("担当者", "a staff member"),
     "at": ("日時", "When"),
     "actor": ("操作者", "Who"),
     "action": ("操作", "What"),
@@ -349,6 +417,11 @@ _CERT_ACTIONS = {
 def pick(pair: tuple[str, str], lang: str) -> str:
     """The ``lang`` half of a (ja, en) pair."""
     return pair[1] if lang == "en" else pair[0]
+
+
+def has(key: str) -> bool:
+    """Whether ``key`` is a console string."""
+    return key in _TEXT
 
 
 def t(key: str, lang: str, **params: object) -> str:

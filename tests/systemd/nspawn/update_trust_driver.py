@@ -151,9 +151,18 @@ def publish(bundle: str, channel: str, *extra: str) -> dict[str, Any]:
     )
 
 
-def serve_pointer(name: str) -> None:
-    """The server hands out this pointer from now on (as a stale or compromised one would)."""
-    (IT_DATA / "pointers" / "stable.json").write_bytes(Path(f"/bundles/{name}").read_bytes())
+def serve_pointer(name: str | None) -> None:
+    """The server hands out this pointer from now on (as a stale or compromised one would),
+    planted in its database (``updater/store.py``); None takes the planted one away."""
+    import sqlite3
+
+    doc = Path(f"/bundles/{name}").read_text() if name else None
+    with sqlite3.connect(IT_DATA / "updates.sqlite3") as db:
+        db.execute("UPDATE update_releases SET pointer = ? WHERE channel = 'stable'", [doc])
+        # the generation row tells the server's cache the channel changed
+        db.execute(
+            "UPDATE update_generations SET generation = generation + 1 WHERE channel = 'stable'"
+        )
 
 
 def scenario(name: str) -> Callable[[Callable[[], dict[str, Any]]], None]:
@@ -242,7 +251,7 @@ def main() -> None:
     def _() -> dict[str, Any]:
         # IT takes the server back (drops the planted pointer) and ships the fix: a fresh
         # signed pointer to 1.2.0, which the app user listed "bad"
-        (IT_DATA / "pointers" / "stable.json").unlink()
+        serve_pointer(None)
         published = publish(
             "madoguchi-1.2.0.bundle", "stable", "--pointer-key", "/bundles/pointer.key"
         )

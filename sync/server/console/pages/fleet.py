@@ -1,5 +1,6 @@
 """窓口端末 (``/fleet``): the counters of the account's offices, their enrolment, last
-upload and record chain."""
+upload and record chain, and what the update delivery knows of each (running version,
+channel, last contact, unsent backlog, update health: ``updater.store``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sync.server.console.shared import (
     route,
     signed_in,
 )
+from updater.store import rollout_store
 
 
 async def _fleet(request: Request) -> Response:
@@ -26,6 +28,8 @@ async def _fleet(request: Request) -> Response:
     console: Console = request.app.state.console
     visible, offices, office = await office_scope(request, session.staff, Operation.READ_CHAIN)
     counters = await run_in_threadpool(console.store.fleet, offices)
+    updates = rollout_store(console.store.dialect)
+    facts = await run_in_threadpool(updates.facts, [c.device_id for c in counters])
     return render(
         request,
         "fleet.html",
@@ -33,6 +37,7 @@ async def _fleet(request: Request) -> Response:
         visible=visible,
         office=office,
         counters=counters,
+        facts=facts,
         when=received_label,
     )
 
