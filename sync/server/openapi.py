@@ -418,6 +418,23 @@ def openapi_document() -> dict[str, Any]:
                         },
                     }
                 },
+                "/v1/enrolment/ca": {
+                    "get": {
+                        "operationId": "enrolmentCa",
+                        "description": "The server's CA certificate (PEM), for a new counter to"
+                        " show its SHA-256 fingerprint before it enrols.",
+                        "security": [],
+                        "responses": {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["ca_pem"],
+                                    "properties": {"ca_pem": {"type": "string"}},
+                                }
+                            )
+                        },
+                    }
+                },
                 "/v1/sim/issuing-authority/certificates": {
                     "post": {
                         "operationId": "simIssueCertificate",
