@@ -18,7 +18,9 @@ sent), and during the enrolment it is refused with a word (the commit is atomic)
 
 Fast typing: Tab and Enter are priority bindings that move the focus as the app reads
 them, and Enter's submit queues behind the keys still in the fields (as the login screen
-does, ``tui/screens/login.py``).
+does, ``tui/screens/login.py``). An Enter typed while the server was being asked is
+dropped by the type-ahead guard (``tui/widgets/type_ahead.py``), and so is the next one:
+the fingerprint is confirmed only by a key pressed after it was on the screen.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual import on
+from textual._time import get_time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -39,6 +42,7 @@ from textual.widgets import Button, Input, Label, Static
 from madoguchi.errors import MadoguchiError
 from tui.text import ja_wrap
 from tui.widgets.bars import KeyHelp, TitleBar
+from tui.widgets.type_ahead import TypeAheadGuard
 
 if TYPE_CHECKING:
     from madoguchi.provisioning import Request
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: How often the screen looks for a newly inserted stick while it waits for input.
 USB_POLL_S = 2.0
+#: The keys that answer the confirmation (the guard's answering keys).
+ANSWER_KEYS = frozenset({"enter"})
 
 
 class Provisioner(Protocol):
@@ -150,6 +156,8 @@ class ProvisionScreen(Screen[Path]):
         self.ca_pem = b""
         self._seen_usb: set[Path] = set()
         self._committing = False
+        self.guard = TypeAheadGuard(self._typed_ahead)
+        """Drops an Enter typed before the fingerprint was on screen, and the next."""
 
     @property
     def t(self) -> Strings:
@@ -196,6 +204,9 @@ class ProvisionScreen(Screen[Path]):
         message.update(ja_wrap(text, width) if text else "")
         message.set_class(error, "error")
 
+    def _typed_ahead(self) -> None:
+        self.say(self.t("provision.typed_ahead"), error=True)
+
     def _keys(self, key: str) -> None:
         self.query_one(KeyHelp).update(self.t(key))
 
@@ -229,11 +240,16 @@ class ProvisionScreen(Screen[Path]):
     def action_enter(self) -> None:
         """Enter: URL → token → connect; on a button, press it."""
         focused = self.focused
-        if isinstance(focused, Button):
-            if not focused.disabled:
+        if self.step is not Step.ENTRY:
+            if not self.guard.admit_key("enter", get_time(), ANSWER_KEYS):
+                return
+            if isinstance(focused, Button) and not focused.disabled:
                 focused.press()
             return
-        if self.step is not Step.ENTRY or self._committing:
+        if isinstance(focused, Button):
+            focused.press()
+            return
+        if self._committing:
             return
         if focused is self.query_one("#server-url", Input):
             self.set_focus(self.query_one("#token", Input))
@@ -284,6 +300,7 @@ class ProvisionScreen(Screen[Path]):
     def _check(self, request: Request) -> None:
         self.request = request
         self.attempt += 1
+        self.guard.busy()
         self._show(Step.CHECKING)
         self.say(self.t("provision.checking"))
         attempt = self.attempt
@@ -306,6 +323,7 @@ class ProvisionScreen(Screen[Path]):
             return
         self.attempt += 1
         attempt = self.attempt
+        self.guard.busy()
         self._show(Step.ENROLLING)
         self.say(self.t("provision.enrolling"))
         ca_pem = self.ca_pem
@@ -367,6 +385,8 @@ class ProvisionScreen(Screen[Path]):
             if self.step is Step.CONFIRM:
                 return
             self._show(Step.ENTRY)
+            self.guard.ready()
+            self.guard.dropped = False
             self.say(t(f"provision.error.{message.error}"), error=True)
             if message.error in ("token_refused", "token_missing"):
                 self.query_one("#token", Input).focus()
@@ -401,7 +421,11 @@ class ProvisionScreen(Screen[Path]):
             self.query_one("#differs", Button).label = (
                 t("provision.cancel") if trusted else t("provision.differs"))
             self._show(Step.CONFIRM)
-            self.say("")
+            self.guard.ready()
+            if self.guard.dropped:
+                self._typed_ahead()
+            else:
+                self.say("")
         elif message.kind == "enrolled":
             device_id, path = message.value
             self._show(Step.DONE)
