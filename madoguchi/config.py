@@ -6,10 +6,11 @@ configuration themselves. Unknown sections or keys are errors, not silently
 ignored, so a typo on a counter is found at start-up.
 
 The file is looked up in this order: ``--config PATH``, ``$MADOGUCHI_CONFIG``,
-``/etc/madoguchi/madoguchi.toml``, then the configuration the first-boot provisioning
-screen wrote into the state directory (:func:`provisioned_config`). With none present, tools (``card status``,
-``rules check`` …) use the embedded defaults, while the counter's screen and the
-daemons refuse to start (``load_config(required_for=...)``: fail closed); only
+``/etc/madoguchi/madoguchi.toml``, then the configuration the first-boot
+provisioning screen wrote into the state directory (:func:`provisioned_config`).
+With none present, tools (``card status``, ``rules check`` …) use the embedded
+defaults, while the daemons refuse to start (``load_config(required_for=...)``:
+fail closed) and the counter's screen provisions the counter (first boot); only
 ``madoguchi demo`` runs on the embedded defaults (virtual card, keyboard PIN pad,
 local SQLite) and never reads the system file.
 

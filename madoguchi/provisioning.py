@@ -50,7 +50,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from device.private_files import DIR_MODE, FILE_MODE, private_dir
-from madoguchi.config import CONFIG_NAME, Config, SyncConfig
+from madoguchi.config import CONFIG_NAME, Config
 from madoguchi.errors import MadoguchiError
 
 #: The enrolment file IT puts on a USB stick (its top level, or one folder down).

@@ -20,7 +20,7 @@ from textual.binding import Binding
 
 from tui.app import ExitControl
 from tui.i18n import DEFAULT_LANGUAGE, Strings
-from tui.screens.provision import ProvisionScreen, Provisioner, Step
+from tui.screens.provision import Provisioner, ProvisionScreen, Step
 
 log = logging.getLogger(__name__)
 

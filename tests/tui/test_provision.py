@@ -403,7 +403,7 @@ def test_kill_between_the_enrolment_and_the_write_leaves_nothing_or_a_whole_conf
     token, device_id = server.token()
     ca = tmp_path / "ca.crt"
     ca.write_bytes(server.ca_pem)
-    child = subprocess.Popen(  # noqa: S603
+    child = subprocess.Popen(
         [sys.executable, "-c", KILLED_CHILD, str(state), server.url, token, str(ca), "0"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

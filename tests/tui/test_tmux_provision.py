@@ -52,7 +52,7 @@ def test_first_boot_in_tmux_a_wrong_token_esc_then_the_sign_in_screen(
         session.send_literal(f"{server.url}\t{bad}\r\r")
         first_half = fingerprint(server.ca_pem)[:47]
         session.wait_for(first_half, timeout=20.0)
-        session.wait_for("見送りました")  # the typed-ahead Enter confirmed nothing
+        session.wait_for("押された Enter は使わず")  # the typed-ahead Enter confirmed nothing
         session.send("Enter")  # dropped too: the tail of a lost burst
         session.send("Enter")  # now: 一致する・登録する
         session.wait_for("受け付けられません", timeout=20.0)

@@ -250,6 +250,10 @@ class ProvisionScreen(Screen[Path]):
             focused.press()
             return
         if self._committing:
+            # Enter was read and its submit is queued: this one was typed ahead of the
+            # fingerprint, and so may the next one be (the guard drops it too).
+            self.guard.dropped = True
+            self._typed_ahead()
             return
         if focused is self.query_one("#server-url", Input):
             self.set_focus(self.query_one("#token", Input))
@@ -380,55 +384,67 @@ class ProvisionScreen(Screen[Path]):
         """A worker's answer: moves the screen on, unless it moved on meanwhile."""
         if message.attempt != self.attempt:
             return
+        {
+            "error": self._looked_error,
+            "usb-none": self._looked_usb_none,
+            "usb": self._looked_usb,
+            "ca": self._looked_ca,
+            "enrolled": self._looked_enrolled,
+        }[message.kind](message)
+
+    def _looked_error(self, message: Looked) -> None:
+        if self.step is Step.CONFIRM:
+            return
+        self._show(Step.ENTRY)
+        self.guard.ready()
+        self.guard.dropped = False
+        self.say(self.t(f"provision.error.{message.error}"), error=True)
+        if message.error in ("token_refused", "token_missing"):
+            self.query_one("#token", Input).focus()
+
+    def _looked_usb_none(self, message: Looked) -> None:
+        if self.step is Step.ENTRY:
+            self.say(self.t("provision.usb_none"), error=True)
+
+    def _looked_usb(self, message: Looked) -> None:
+        if self.step is not Step.ENTRY:
+            return
+        request = cast("Request", message.value)
+        self.query_one("#server-url", Input).value = request.server_url
+        self.query_one("#token", Input).value = request.token
+        self.say(self.t("provision.usb_found", path=request.source))
+        self._check(request)
+
+    def _looked_ca(self, message: Looked) -> None:
         t = self.t
-        if message.kind == "error":
-            if self.step is Step.CONFIRM:
-                return
-            self._show(Step.ENTRY)
-            self.guard.ready()
-            self.guard.dropped = False
-            self.say(t(f"provision.error.{message.error}"), error=True)
-            if message.error in ("token_refused", "token_missing"):
-                self.query_one("#token", Input).focus()
-        elif message.kind == "usb-none":
-            if self.step is Step.ENTRY:
-                self.say(t("provision.usb_none"), error=True)
-        elif message.kind == "usb":
-            if self.step is not Step.ENTRY:
-                return
-            request = cast("Request", message.value)
-            self.query_one("#server-url", Input).value = request.server_url
-            self.query_one("#token", Input).value = request.token
-            self.say(t("provision.usb_found", path=request.source))
-            self._check(request)
-        elif message.kind == "ca":
-            ca_pem, trusted, fingerprint = message.value
-            self.ca_pem = ca_pem
-            asked = self.request
-            if asked is None:
-                return
-            lead = (t("provision.confirm_usb", path=asked.source) if trusted
-                    else t("provision.confirm_typed"))
-            width = max(20, self.app.size.width - 6)
-            self.query_one("#confirm-lead", Static).update(ja_wrap(lead, width))
-            self.query_one("#confirm-server", Static).update(
-                t("provision.server", url=asked.server_url))
-            half = len(fingerprint) // 2 + 1  # 16 pairs a line: fits 80 columns
-            self.query_one("#fingerprint", Static).update(
-                f"{fingerprint[:half - 1]}\n{fingerprint[half:]}")
-            self.query_one("#matches", Button).label = (
-                t("provision.enrol") if trusted else t("provision.matches"))
-            self.query_one("#differs", Button).label = (
-                t("provision.cancel") if trusted else t("provision.differs"))
-            self._show(Step.CONFIRM)
-            self.guard.ready()
-            if self.guard.dropped:
-                self._typed_ahead()
-            else:
-                self.say("")
-        elif message.kind == "enrolled":
-            device_id, path = message.value
-            self._show(Step.DONE)
-            self.say(t("provision.done", device_id=device_id))
-            log.info("provisioning: enrolled as %s; configuration %s", device_id, path)
-            self.dismiss(path)
+        ca_pem, trusted, fingerprint = message.value
+        self.ca_pem = ca_pem
+        asked = self.request
+        if asked is None:
+            return
+        lead = (t("provision.confirm_usb", path=asked.source) if trusted
+                else t("provision.confirm_typed"))
+        width = max(20, self.app.size.width - 6)
+        self.query_one("#confirm-lead", Static).update(ja_wrap(lead, width))
+        self.query_one("#confirm-server", Static).update(
+            t("provision.server", url=asked.server_url))
+        half = len(fingerprint) // 2 + 1  # 16 pairs a line: fits 80 columns
+        self.query_one("#fingerprint", Static).update(
+            f"{fingerprint[:half - 1]}\n{fingerprint[half:]}")
+        self.query_one("#matches", Button).label = (
+            t("provision.enrol") if trusted else t("provision.matches"))
+        self.query_one("#differs", Button).label = (
+            t("provision.cancel") if trusted else t("provision.differs"))
+        self._show(Step.CONFIRM)
+        self.guard.ready()
+        if self.guard.dropped:
+            self._typed_ahead()
+        else:
+            self.say("")
+
+    def _looked_enrolled(self, message: Looked) -> None:
+        device_id, path = message.value
+        self._show(Step.DONE)
+        self.say(self.t("provision.done", device_id=device_id))
+        log.info("provisioning: enrolled as %s; configuration %s", device_id, path)
+        self.dismiss(path)
