@@ -190,12 +190,21 @@ class ProvisionScreen(Screen[Path]):
         yield KeyHelp(t("provision.keys"))
 
     def on_mount(self) -> None:
+        self._wrap_lead()
         self.query_one("#provision-confirm").display = False
         self.query_one("#server-url", Input).focus()
         self.look_for_usb(quiet=True)
         self.set_interval(USB_POLL_S, lambda: self.look_for_usb(quiet=True))
 
     # -- what the screen says -----------------------------------------------------------
+
+    def on_resize(self) -> None:
+        self._wrap_lead()
+
+    def _wrap_lead(self) -> None:
+        # Japanese line breaks (no 、 or 。 at a line's start), inside the panel's frame.
+        width = max(20, self.app.size.width - 6)
+        self.query_one("#provision-lead", Static).update(ja_wrap(self.t("provision.lead"), width))
 
     def say(self, text: str, *, error: bool = False) -> None:
         """One message under the form (replaces the last)."""
