@@ -41,7 +41,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,6 +52,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from device.private_files import DIR_MODE, FILE_MODE, private_dir
 from madoguchi.config import CONFIG_NAME, Config
 from madoguchi.errors import MadoguchiError
+
+if TYPE_CHECKING:
+    from sync.enrol import EnrolledDevice
 
 #: The enrolment file IT puts on a USB stick (its top level, or one folder down).
 ENROLMENT_FILE = "madoguchi-enrol.toml"
@@ -315,7 +318,7 @@ def server_ca(request: Request, *, timeout_s: float = TIMEOUT_S) -> tuple[bytes,
 # -- enrolment --------------------------------------------------------------------------
 
 
-def enrol(request: Request, ca_pem: bytes, *, timeout_s: float = TIMEOUT_S) -> Any:
+def enrol(request: Request, ca_pem: bytes, *, timeout_s: float = TIMEOUT_S) -> EnrolledDevice:
     """Enrol over TLS that trusts ``ca_pem`` only; the :class:`sync.enrol.EnrolledDevice`
     (in memory: nothing is written).
 
@@ -446,7 +449,7 @@ def _sync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def commit(request: Request, enrolled: Any, state_dir: Path) -> Path:
+def commit(request: Request, enrolled: EnrolledDevice, state_dir: Path) -> Path:
     """Write the TLS files and the configuration so that a kill at any moment leaves
     either no configuration or a whole one; the configuration's path.
 

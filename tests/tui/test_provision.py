@@ -137,6 +137,28 @@ def _written(state: Path, server: Server, device_id: str) -> None:
     tomllib.loads(config_path.read_text(encoding="utf-8"))
 
 
+def test_a_provisioned_counter_reads_its_state_dir_configuration_and_etc_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kiosk (unprivileged, /etc read-only) writes, the CLI run by IT finds it:
+    the provisioned file makes the system state dir the state dir; IT's /etc file wins."""
+    monkeypatch.delenv("MADOGUCHI_STATE_DIR", raising=False)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.delenv("MADOGUCHI_CONFIG", raising=False)
+    etc, system_state = tmp_path / "etc.toml", tmp_path / "var-lib-madoguchi"
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", etc)
+    monkeypatch.setattr(config_module, "SYSTEM_STATE_DIR", system_state)
+    assert config_module.default_state_dir() != system_state
+    system_state.mkdir()
+    (system_state / "madoguchi.toml").write_text('[reader]\nbackend = "pcsc"\n', "utf-8")
+    assert config_module.provisioned_config() == system_state / "madoguchi.toml"
+    assert config_module.default_state_dir() == system_state
+    assert load_config(required_for="x").reader.backend == "pcsc"
+    assert load_config(system=False).reader.backend == "sim"  # the demo never reads it
+    etc.write_text('[reader]\nbackend = "pcsc"\nname = "IT"\n', "utf-8")
+    assert load_config().reader.name == "IT"
+
+
 async def test_typed_url_and_token_enrol_after_the_fingerprint_is_confirmed(
     server: Server, state: Path, usb: Path
 ) -> None:
