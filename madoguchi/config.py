@@ -6,9 +6,11 @@ configuration themselves. Unknown sections or keys are errors, not silently
 ignored, so a typo on a counter is found at start-up.
 
 The file is looked up in this order: ``--config PATH``, ``$MADOGUCHI_CONFIG``,
-``/etc/madoguchi/madoguchi.toml``. With none present, tools (``card status``,
-``rules check`` …) use the embedded defaults, while the counter's screen and the
-daemons refuse to start (``load_config(required_for=...)``: fail closed); only
+``/etc/madoguchi/madoguchi.toml``, then the configuration the first-boot
+provisioning screen wrote into the state directory (:func:`provisioned_config`).
+With none present, tools (``card status``, ``rules check`` …) use the embedded
+defaults, while the daemons refuse to start (``load_config(required_for=...)``:
+fail closed) and the counter's screen provisions the counter (first boot); only
 ``madoguchi demo`` runs on the embedded defaults (virtual card, keyboard PIN pad,
 local SQLite) and never reads the system file.
 
@@ -42,6 +44,33 @@ Volume = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 SYSTEM_CONFIG = Path("/etc/madoguchi/madoguchi.toml")
 #: A counter's state (store, operator accounts, keys): the units' ``StateDirectory=``.
 SYSTEM_STATE_DIR = Path("/var/lib/madoguchi")
+#: The configuration file's name, in ``/etc/madoguchi`` and in a state directory.
+CONFIG_NAME = "madoguchi.toml"
+
+
+def provisioned_config() -> Path:
+    """Where the first-boot provisioning screen writes a counter's configuration:
+    ``madoguchi.toml`` in ``$MADOGUCHI_STATE_DIR`` or ``$STATE_DIRECTORY`` (the kiosk's
+    ``StateDirectory=``), else in :data:`SYSTEM_STATE_DIR`.
+
+    The kiosk runs unprivileged under ``ProtectSystem=strict`` and cannot write
+    ``/etc/madoguchi``; the loader reads this file only when :data:`SYSTEM_CONFIG` does
+    not exist (IT's own file wins). See ``madoguchi/provisioning.py``.
+    """
+    for var in ("MADOGUCHI_STATE_DIR", "STATE_DIRECTORY"):
+        value = os.environ.get(var)
+        if value:
+            return Path(value.split(":")[0]) / CONFIG_NAME
+    return SYSTEM_STATE_DIR / CONFIG_NAME
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False also where a folder on the way may not be searched (the
+    kiosk's 0700 state directory, looked at by another user)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -61,7 +90,7 @@ def default_state_dir() -> Path:
         value = os.environ.get(var)
         if value:
             return Path(value.split(":")[0])
-    if SYSTEM_CONFIG.exists():
+    if SYSTEM_CONFIG.exists() or _exists(SYSTEM_STATE_DIR / CONFIG_NAME):
         return SYSTEM_STATE_DIR
     return user_state_dir()
 
@@ -391,6 +420,10 @@ def load_config(
     if path is None:
         env = os.environ.get("MADOGUCHI_CONFIG")
         path = Path(env) if env else (SYSTEM_CONFIG if system else None)
+        if path == SYSTEM_CONFIG and not env and not path.exists():
+            # A counter provisioned at first boot (madoguchi/provisioning.py).
+            provisioned = provisioned_config()
+            path = provisioned if _exists(provisioned) else path
     if path is None or not path.exists():
         if explicit:
             raise ConfigError(f"configuration file {path} does not exist")

@@ -37,6 +37,7 @@ __all__ = [
     "ChainReport",
     "DeviceMe",
     "EnrolmentAnswer",
+    "EnrolmentCa",
     "EnrolmentRequest",
     "Error",
     "IssueAnswer",
@@ -265,6 +266,13 @@ class EnrolmentAnswer(_Answer, frozen=True):
     device_id: str
     office_code: str
     certificate_pem: str
+    ca_pem: str
+
+
+class EnrolmentCa(_Answer, frozen=True):
+    """``GET /v1/enrolment/ca``: the CA certificate a new counter trusts once a person has
+    compared its fingerprint (docs/kiosk.md, "First boot")."""
+
     ca_pem: str
 
 

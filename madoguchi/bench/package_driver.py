@@ -6,7 +6,7 @@ standard library only. ``package_driver.py PHASE ROLE`` writes ``/pkgcheck/out/P
 and powers the container off.
 
 Phases: ``install`` (``apt install ./<deb>`` to the units enabled and what can run without
-a configuration active; the kiosk's refusal without one; then the production
+a configuration active; the kiosk's provisioning screen without one; then the production
 configuration is written) and ``boot`` (the next boot with that configuration: which
 units came up by themselves; then ``apt purge`` and whatever is left of madoguchi).
 """
@@ -151,7 +151,10 @@ def install(role: str) -> dict[str, Any]:
         # what runs without a configuration: the update timer, started by the postinst
         result["active"] = wait_active("madoguchi-update.timer", 60)
         result["install_s"] = round(time.monotonic() - started, 3)
-        result["kiosk"] = start_kiosk()
+        # no configuration: the kiosk shows the provisioning screen (first boot), never
+        # the demo; drawn on the headless output (no panel here)
+        result["kiosk"] = start_kiosk(headless=True)
+        result["provisioned"] = Path("/var/lib/madoguchi/madoguchi.toml").exists()
         config = COUNTER_CONFIG
     else:
         # IT writes the server's configuration and starts it (the next boots start it)

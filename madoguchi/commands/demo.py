@@ -46,6 +46,7 @@ from madoguchi.config import (
     user_state_dir,
 )
 from madoguchi.errors import ConfigError, MadoguchiError, ReaderError
+from madoguchi.lifecycle import StopGuard
 from tui.local_time import DEFAULT_TIMEZONE
 from tui.local_time import zone as time_zone
 from tui.services import (
@@ -904,6 +905,7 @@ def run_screen(
     language: str | None = None,
     profile: str | None = None,
     log_name: str,
+    guard: StopGuard | None = None,
 ) -> int:
     """Run the counter's screen until it is quit or stopped; the process's exit code.
 
@@ -911,17 +913,18 @@ def run_screen(
     :class:`~madoguchi.lifecycle.StopGuard` hears SIGTERM/SIGHUP/SIGINT and the
     terminal's hang-up from the first line on, the app hears them on its event loop,
     and whatever is stuck, the process is gone within the guard's deadline (with the
-    demo's local server).
+    demo's local server). ``guard``: one the caller installed already (the counter's
+    first boot ran the provisioning screen under it).
     """
     from madoguchi import sdnotify
-    from madoguchi.lifecycle import StopGuard
 
     # Textual owns the terminal: log to a file in the state dir, never to the screen.
     state_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(state_dir / log_name)
     # Then at once: from here on a stop request is heard, and honoured within the
     # guard's deadline, whatever the start-up is doing.
-    guard = StopGuard(terminal_fd=sys.stdin.fileno(), notify=sdnotify.notify).install()
+    if guard is None:
+        guard = StopGuard(terminal_fd=sys.stdin.fileno(), notify=sdnotify.notify).install()
     from tui.app import CounterApp
     from tui.widgets.card_photo import probe_terminal
 

@@ -122,6 +122,8 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
         install -m 0644 "$sd/madoguchi.tmpfiles.conf" "$stage/usr/lib/tmpfiles.d/madoguchi.conf"
         install -D -m 0644 "$sd/60-madoguchi-gpio.rules" \
             "$stage/usr/lib/udev/rules.d/60-madoguchi-gpio.rules"
+        install -D -m 0644 "$sd/61-madoguchi-usb.rules" \
+            "$stage/usr/lib/udev/rules.d/61-madoguchi-usb.rules"
         install -D -m 0644 "$sd/foot.ini" "$stage/usr/share/madoguchi/foot.ini"
     else
         units="madoguchi-server.service madoguchi-server-retention.service madoguchi-server-retention.timer"

@@ -710,6 +710,12 @@ async def _enrol(request: Request) -> Response:
     )
 
 
+async def _enrolment_ca(request: Request) -> Response:
+    """The CA certificate a new counter trusts once its fingerprint is confirmed."""
+    ctx: ServerContext = request.app.state.ctx
+    return _answer(wire.EnrolmentCa(pki.cert_pem(ctx.ca_cert).decode()))
+
+
 async def _sim_issue(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
@@ -814,6 +820,7 @@ def build_app(
         Route("/v1/certificates/{serial}/status", _certificate_status, methods=["GET"]),
         Route("/v1/registry/audit", _registry_audit, methods=["GET"]),
         Route("/v1/enrolment", _enrol, methods=["POST"]),
+        Route("/v1/enrolment/ca", _enrolment_ca, methods=["GET"]),
         Route("/v1/sim/issuing-authority/certificates", _sim_issue, methods=["POST"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

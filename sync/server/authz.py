@@ -99,6 +99,7 @@ class Operation(enum.Enum):
     CHANGE_CERTIFICATE_STATUS = "change a certificate's status"
     READ_REGISTRY_AUDIT = "read the registry audit"
     ENROL = "enrol a device (one-time token)"
+    READ_ENROLMENT_CA = "read the CA a new counter is asked to trust (no credential)"
     ISSUE_CERTIFICATE = "ask the simulated issuing authority for a certificate"
     READ_OPENAPI = "read the API description"
     UPDATE_LATEST = "read the latest release of a channel"
@@ -221,6 +222,9 @@ POLICY: Mapping[Operation, Mapping[Role, Rule]] = {
     Operation.ENROL: _row(
         counter=_Y, staff=_Y, administrator=_Y, it=_Y, anonymous=_Y, issuing_authority=_Y
     ),
+    # The CA certificate is public; a new counter shows its fingerprint to the person
+    # who provisions it, who compares it with IT's before anything is sent (docs/kiosk.md).
+    Operation.READ_ENROLMENT_CA: _row(**_OPEN),
     Operation.ISSUE_CERTIFICATE: _row(counter=_Y),
     Operation.READ_OPENAPI: _row(**_EVERYONE),
     Operation.UPDATE_LATEST: _row(counter=_Y, it=_Y),
@@ -293,6 +297,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         office_query=True,
     ),
     Endpoint("POST", "/v1/enrolment", Operation.ENROL, SMALL_BODY, json_body=True),
+    Endpoint("GET", "/v1/enrolment/ca", Operation.READ_ENROLMENT_CA),
     Endpoint(
         "POST",
         "/v1/sim/issuing-authority/certificates",

@@ -147,6 +147,11 @@ DEVICE_OPERATIONS: tuple[Op, ...] = (
         {200: wire.EnrolmentAnswer}, wire.EnrolmentRequest, errors=(403, 429),
     ),
     Op(
+        "GET", "/v1/enrolment/ca", "enrolmentCa",
+        "The server's CA certificate, for a new counter to show its SHA-256 fingerprint"
+        " before it enrols", {200: wire.EnrolmentCa},
+    ),
+    Op(
         "POST", "/v1/sim/issuing-authority/certificates", "simIssueCertificate",
         "Simulation only: a test certificate for the virtual card", {200: wire.IssueAnswer},
         wire.IssueRequest, errors=(404,),

@@ -6,7 +6,8 @@
 Debian 12 with systemd and the packages' dependencies. Each role gets a throwaway overlay
 over that root, booted twice under systemd-nspawn (``madoguchi.bench.package``, the same
 run ``madoguchi bench package`` measures): ``apt install ./<deb>`` with no network, the
-units enabled, the users made, the kiosk's refusal without a configuration; then the next
+units enabled, the users made, the kiosk's provisioning screen without a configuration (first
+boot: READY=1, nothing written, never the demo); then the next
 boot with the production configuration (the kiosk comes up: cage, foot and the TUI's
 READY=1), ``apt purge``, and a search of the whole file system, the unit list and the user
 database for anything left of madoguchi.
@@ -62,17 +63,20 @@ def test_the_counter_installs_with_apt_and_enables_its_units(
     assert install["help"]["rc"] == 0, install["help"]
 
 
-def test_without_a_configuration_the_kiosk_refuses_in_the_journal(
+def test_without_a_configuration_the_kiosk_shows_the_provisioning_screen(
     runs: dict[str, dict[str, Any]],
 ) -> None:
-    kiosk = _phase(runs, "install-counter")["kiosk"]
-    assert kiosk["start"]["rc"] != 0, kiosk
-    assert kiosk["state"]["ActiveState"] == "failed", kiosk["state"]
+    """First boot (issue 15): a freshly installed counter with no configuration comes up
+    with the provisioning screen (its READY=1), not the demo and not a refusal."""
+    install = _phase(runs, "install-counter")
+    kiosk = install["kiosk"]
     journal = kiosk["journal"]
-    assert "madoguchi: no configuration: the counter's screen" in journal, journal
-    assert "/etc/madoguchi/madoguchi.toml" in journal
+    assert "madoguchi counter: no configuration yet: the provisioning screen" in journal, journal
+    assert kiosk["start"]["rc"] == 0, journal
+    assert (kiosk["state"]["ActiveState"], kiosk["state"]["SubState"]) == ("active", "running")
     assert "configuration ok" not in journal
     assert "Traceback" not in journal
+    assert install["provisioned"] is False  # shown, nothing written
 
 
 def test_with_the_production_configuration_the_kiosk_comes_up(

@@ -113,8 +113,6 @@ def _madoguchi(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("command", "what"),
     [
-        (("counter",), "the counter's screen (madoguchi counter)"),
-        (("counter", "--check"), "the counter's screen (madoguchi counter)"),
         (("sync", "run"), "the uploader (madoguchi sync run)"),
         (("server", "run"), "the central server (madoguchi server run)"),
         (("update", "poll", "--apply"), "the update poll (madoguchi update poll)"),
@@ -132,6 +130,31 @@ def test_without_a_configuration_the_counter_and_the_daemons_refuse(
         " --config PATH or $MADOGUCHI_CONFIG) and does not run on the embedded demo"
         " defaults; `madoguchi demo` runs the demo"
     ]
+
+
+def test_without_a_configuration_the_counter_provisions_instead_of_the_demo(
+    tmp_path: Path,
+) -> None:
+    """First boot (issue 15): no configuration is not the demo but the provisioning
+    screen (tests/tui/test_provision.py); the kiosk's ExecStartPre= check lets it come."""
+    assert not config_module.SYSTEM_CONFIG.exists(), "this machine is a counter"
+    result = _madoguchi("counter", "--check", tmp_path=tmp_path)
+    assert result.returncode == 0, result
+    assert result.stdout.strip().splitlines() == [
+        "madoguchi counter: no configuration yet: the provisioning screen asks for the"
+        " server and a one-time enrolment token (first boot, docs/kiosk.md)"
+    ]
+    # Without a terminal the screen is refused as before, before anything is written.
+    result = _madoguchi("counter", tmp_path=tmp_path)
+    assert result.returncode == 2, result
+    assert "needs a terminal" in result.stderr
+    assert not (tmp_path / "state" / "madoguchi.toml").exists()
+    # A provisioned configuration that does not load is refused, never re-provisioned.
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "madoguchi.toml").write_text("[reader]\ntypo = 1\n", encoding="utf-8")
+    result = _madoguchi("counter", "--check", tmp_path=tmp_path)
+    assert result.returncode == 2, result
+    assert "madoguchi.toml: [reader] unknown key(s) typo" in result.stderr
 
 
 def test_the_counter_checks_a_configuration_it_is_given(tmp_path: Path) -> None:
