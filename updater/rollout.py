@@ -25,6 +25,8 @@ from typing import Any
 
 import msgspec
 
+from updater.wire import FleetDevice
+
 __all__ = [
     "DEFAULT_HALT_FAILURES",
     "FAILING_STATES",
@@ -100,28 +102,6 @@ class Rollout(msgspec.Struct):
     failures: int
     created_at: str
     updated_at: str
-
-
-class FleetDevice(msgspec.Struct):
-    """One counter as the fleet view shows it."""
-
-    device_id: str
-    office_code: str | None
-    #: Its last update state and the version and reason it named.
-    state: str
-    version: str | None
-    running: str | None
-    reason: str
-    detail: str
-    reported_at: str
-    #: When the server last heard from it (any status post, reports or not).
-    last_contact: str | None
-    channel: str | None
-    platform: str | None
-    backlog: int | None
-    quarantined: int | None
-    #: ``ok``, ``failing`` (its last update failed or was rolled back) or ``unknown``.
-    health: str
 
 
 def bucket(device_id: str) -> int:

@@ -80,7 +80,7 @@ class UpdateServerConfig:
     data_dir: Path
     trusted_keys: dict[str, Ed25519PublicKey]
     publish_token: str
-    #: The server's database (migration 6 holds the update tables).
+    #: The server's database (migration 9 holds the update tables).
     database: Dialect
     #: Largest bundle accepted on publish.
     max_bundle_bytes: int = 512 * 1024 * 1024

@@ -1,7 +1,7 @@
 """The update delivery's state in the server's database, shared by every server host.
 
 Channels (one release per channel and platform, with IT's signed pointer), the key list,
-staged rollouts, the fleet's reports and the audit of IT's changes are rows (migration 6
+staged rollouts, the fleet's reports and the audit of IT's changes are rows (migration 9
 of :mod:`sync.server.migrations`), on SQLite or PostgreSQL through the server's
 :class:`~sync.server.repository.Dialect` and its pool; any number of server processes on
 any number of hosts serve the same answers. Bundles are files in one shared directory,

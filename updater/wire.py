@@ -94,17 +94,26 @@ class ReportAnswer(msgspec.Struct, frozen=True):
     accepted: int
 
 
-class FleetDevice(msgspec.Struct, frozen=True):
-    """The last report of one counter."""
+class FleetDevice(msgspec.Struct):
+    """One counter as the fleet view shows it (``updater.store.UpdateStore.fleet``)."""
 
     device_id: str
+    office_code: str | None
+    #: Its last update state and the version and reason it named.
     state: str
     version: str | None
     running: str | None
     reason: str
     detail: str
     reported_at: str
-    received_at: str
+    #: When the server last heard from it (any status post, reports or not).
+    last_contact: str | None
+    channel: str | None
+    platform: str | None
+    backlog: int | None
+    quarantined: int | None
+    #: ``ok``, ``failing`` (its last update failed or was rolled back) or ``unknown``.
+    health: str
 
 
 class Fleet(msgspec.Struct, frozen=True):

@@ -4,7 +4,7 @@ The guidelines ask that the integrated terminal's operator be authenticated befo
 applicant's PIN is asked for (第2-1-(1) B); :mod:`device.operators` does that on the
 counter, offline. This module is the central half (issue 16):
 
-- an office's clerks live in ``clerks`` (migration 6): id, display name, the scrypt
+- an office's clerks live in ``clerks`` (migration 8): id, display name, the scrypt
   verifier in exactly the form :meth:`device.operators.OperatorStore.sign_in` checks
   (so a counter checks it with the server down), ``active`` or ``revoked``, and the
   office's *generation* at the clerk's last change. ``clerk_offices`` holds each

@@ -120,7 +120,7 @@ def make_app(
         return build_app(ctx, authenticators=authenticators)
     from updater.server import create_app
 
-    if not isinstance(ctx.repo, SqlRepository):  # its tables are the server's (migration 6)
+    if not isinstance(ctx.repo, SqlRepository):  # its tables are the server's (migration 9)
         raise ConfigError("the update delivery needs the server's SQL database")
     config = updates.load(
         ctx.repo.dialect, device_identity=device_id_of, device_office=device_office_of

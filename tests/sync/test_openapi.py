@@ -73,7 +73,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> InProcess:
         ca_cert=pki.load_cert(base / "pki" / pki.CA_CERT),
         it_token=TOKEN,
     )
-    updates = create_app(UpdateServerConfig(base / "updates", {}, TOKEN))
+    updates = create_app(UpdateServerConfig(base / "updates", {}, TOKEN, ctx.repo.dialect))  # type: ignore[attr-defined]
     return InProcess(build_app(ctx, updates=updates))
 
 
