@@ -72,11 +72,16 @@ _ENV_DB, _ENV_PKI, _ENV_SIM, _ENV_UPDATES, _ENV_POOL = (
 def make_context(
     database: str, pki_dir: Path, *, simulate: bool, pool_size: int = DEFAULT_POOL_SIZE
 ) -> ServerContext:
-    """Open the repository and the CA (creating the PKI on first run), and look whether
-    the database can be served (its schema is made by ``madoguchi server migrate``, never
-    here: a server whose schema is behind starts, answers ``/readyz`` 503 with the reason
-    and serves nothing else until IT has migrated)."""
-    pki.init_server_pki(pki_dir)
+    """Open the repository and the host's PKI, and look whether the database can be
+    served (its schema is made by ``madoguchi server migrate``, never here: a server
+    whose schema is behind starts, answers ``/readyz`` 503 with the reason and serves
+    nothing else until IT has migrated).
+
+    The PKI is never made here: a directory without the CA certificate and this host's
+    certificate is refused with one line (``madoguchi server pki init`` makes the CA
+    once, on the signer). Without the CA key the host verifies and ingests but does not
+    sign enrolments."""
+    host_pki = pki.load_server_pki(pki_dir)
     issuing = None
     if simulate:
         pki.init_issuing_ca(pki_dir)
@@ -86,8 +91,8 @@ def make_context(
         )
     ctx = ServerContext(
         repo=open_repository(database, pool_size=pool_size),
-        ca_key=pki.load_key(pki_dir / pki.CA_KEY),
-        ca_cert=pki.load_cert(pki_dir / pki.CA_CERT),
+        ca_key=host_pki.ca_key,
+        ca_cert=host_pki.ca_cert,
         simulate=simulate,
         issuing_ca=issuing,
     )
