@@ -1,13 +1,14 @@
 """Keys and certificates for mutual TLS, made with ``cryptography``.
 
-The server holds a small CA, whose key lives only on the host that signs enrolments
-(:func:`init_server_pki`, once); every other server host holds the CA certificate and
-its own TLS certificate from that signer (:func:`issue_host_pki`), verifies devices
-and ingests, and signs nothing (:func:`load_server_pki`). A device makes its own EC P-256 key and a CSR
-(:func:`make_csr`); the server signs it with the device id the enrolment token
-was issued for (:func:`sign_device_csr`) — the device never names itself. The
-server maps the client certificate's serial number to the device on every
-request, so a revoked device is refused even while its certificate is unexpired.
+The server holds a small CA, whose key lives only on the host that signs
+enrolments (:func:`init_server_pki`, once); every other server host holds the CA
+certificate and its own TLS certificate from that signer (:func:`issue_host_pki`),
+verifies devices and ingests, and signs nothing (:func:`load_server_pki`). A device
+makes its own EC P-256 key and a CSR (:func:`make_csr`); the server signs it with the
+device id the enrolment token was issued for (:func:`sign_device_csr`) — the device
+never names itself. The server maps the client certificate's serial number to the
+device on every request, so a revoked device is refused even while its certificate
+is unexpired.
 """
 
 from __future__ import annotations

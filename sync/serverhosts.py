@@ -82,20 +82,24 @@ class Balancer:
         self.config_path.write_text(haproxy_config(self.port, backends))
         checked = subprocess.run(  # noqa: S603 - our own fixed command
             [binary, "-c", "-q", "-f", str(self.config_path)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if checked.returncode != 0:
             raise SyncError(f"haproxy refused its configuration: {checked.stderr.strip()}")
         self.proc = subprocess.Popen(  # noqa: S603
             [binary, "-db", "-f", str(self.config_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SyncError(f"haproxy exited with status {self.proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.05)
@@ -172,9 +176,10 @@ def _ready(port: int, context: ssl.SSLContext) -> bool:
     import httpx
 
     try:
-        return httpx.get(
-            f"https://127.0.0.1:{port}/readyz", verify=context, timeout=1.0
-        ).status_code == 200
+        return (
+            httpx.get(f"https://127.0.0.1:{port}/readyz", verify=context, timeout=1.0).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
 
@@ -194,7 +199,11 @@ def established_connections(port: int) -> int:
 
 
 def start_server_hosts(
-    db_url: str, base: Path, *, count: int = 2, workers: int = 1,
+    db_url: str,
+    base: Path,
+    *,
+    count: int = 2,
+    workers: int = 1,
     extra_args: tuple[str, ...] = (),
 ) -> ServerHosts:
     """Migrate ``db_url`` once, make the CA on the first host, issue the others' TLS
@@ -216,8 +225,13 @@ def start_server_hosts(
             else:
                 pki.issue_host_pki(hosts[0].pki_dir, LOOPBACK_NAMES, state / "pki")
             host = LocalServer(
-                db_url, state / "pki", simulate=False, workers=workers, extra_args=extra_args,
-                migrate=False, init_pki=False,
+                db_url,
+                state / "pki",
+                simulate=False,
+                workers=workers,
+                extra_args=extra_args,
+                migrate=False,
+                init_pki=False,
             )
             host.start()
             hosts.append(host)
@@ -231,7 +245,11 @@ def start_server_hosts(
 
 @contextlib.contextmanager
 def server_hosts(
-    db_url: str, base: Path, *, count: int = 2, workers: int = 1,
+    db_url: str,
+    base: Path,
+    *,
+    count: int = 2,
+    workers: int = 1,
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[ServerHosts]:
     """:func:`start_server_hosts`, stopped on exit."""

@@ -270,6 +270,26 @@ def _register_console(actions: Any, common: Any) -> None:
     office.set_defaults(func=_office_name)
 
 
+def _register_pki(actions: Any, common: Any) -> None:
+    pki_parser = actions.add_parser("pki", help="the CA (one signer) and the hosts' certificates")
+    pki_actions = pki_parser.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
+    pki_init = pki_actions.add_parser(
+        "init", help="make the CA once, on the host that signs enrolments, and its certificate"
+    )
+    common(pki_init)
+    pki_init.add_argument("--host", action="append", help="server name or IP (repeatable)")
+    pki_init.set_defaults(func=_init_pki)
+    host_cert = pki_actions.add_parser(
+        "host-cert", help="on the signer: another server host's certificate and the CA's"
+    )
+    common(host_cert)
+    host_cert.add_argument(
+        "--host", action="append", required=True, help="that host's name or IP (repeatable)"
+    )
+    host_cert.add_argument("--out", required=True, help="directory to write the files to")
+    host_cert.set_defaults(func=_host_cert)
+
+
 def register(sub: Any) -> None:
     """Add ``madoguchi server``."""
     parser = sub.add_parser("server", help="the central server (ingest, reports, status)")
@@ -312,23 +332,7 @@ def register(sub: Any) -> None:
     common(init)
     init.add_argument("--host", action="append", help="server name or IP (repeatable)")
     init.set_defaults(func=_init_pki)
-    pki_parser = actions.add_parser("pki", help="the CA (one signer) and the hosts' certificates")
-    pki_actions = pki_parser.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
-    pki_init = pki_actions.add_parser(
-        "init", help="make the CA once, on the host that signs enrolments, and its certificate"
-    )
-    common(pki_init)
-    pki_init.add_argument("--host", action="append", help="server name or IP (repeatable)")
-    pki_init.set_defaults(func=_init_pki)
-    host_cert = pki_actions.add_parser(
-        "host-cert", help="on the signer: another server host's certificate and the CA's"
-    )
-    common(host_cert)
-    host_cert.add_argument(
-        "--host", action="append", required=True, help="that host's name or IP (repeatable)"
-    )
-    host_cert.add_argument("--out", required=True, help="directory to write the files to")
-    host_cert.set_defaults(func=_host_cert)
+    _register_pki(actions, common)
 
     token = actions.add_parser("enrol-token", help="a one-time token to enrol a device")
     common(token)

@@ -43,7 +43,9 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def _files(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.exists() else {}
+    if not directory.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
 def test_pki_init_makes_the_ca_once(tmp_path: Path) -> None:
@@ -63,15 +65,21 @@ def test_pki_init_makes_the_ca_once(tmp_path: Path) -> None:
     assert _files(directory) == first  # the same CA, the same host certificate
     # the old spelling does the same
     old = _cli("init-pki", "--pki-dir", str(directory))
-    assert old.returncode == 0 and _files(directory) == first
+    assert old.returncode == 0
+    assert _files(directory) == first
 
 
 def test_an_empty_pki_directory_is_refused_with_what_to_copy(tmp_path: Path) -> None:
     empty = tmp_path / "pki"
     empty.mkdir()
     started = _cli(
-        "run", "--db", str(tmp_path / "server.sqlite3"), "--pki-dir", str(empty),
-        "--listen", "127.0.0.1:1",
+        "run",
+        "--db",
+        str(tmp_path / "server.sqlite3"),
+        "--pki-dir",
+        str(empty),
+        "--listen",
+        "127.0.0.1:1",
     )
     assert started.returncode == 2
     lines = started.stderr.strip().splitlines()
@@ -90,11 +98,17 @@ def test_a_host_with_the_ca_but_not_its_own_certificate_is_refused(tmp_path: Pat
     other.mkdir()
     (other / pki.CA_CERT).write_bytes((signer / pki.CA_CERT).read_bytes())
     started = _cli(
-        "run", "--db", str(tmp_path / "s.sqlite3"), "--pki-dir", str(other),
-        "--listen", "127.0.0.1:1",
+        "run",
+        "--db",
+        str(tmp_path / "s.sqlite3"),
+        "--pki-dir",
+        str(other),
+        "--listen",
+        "127.0.0.1:1",
     )
     assert started.returncode == 2
-    assert "has no server.crt" in started.stderr and "host-cert" in started.stderr
+    assert "has no server.crt" in started.stderr
+    assert "host-cert" in started.stderr
 
 
 def test_a_host_certificate_from_another_ca_is_refused(tmp_path: Path) -> None:
@@ -107,8 +121,13 @@ def test_a_host_certificate_from_another_ca_is_refused(tmp_path: Path) -> None:
     for name in (pki.SERVER_CERT, pki.SERVER_KEY):
         (other / name).write_bytes((rogue / name).read_bytes())
     started = _cli(
-        "run", "--db", str(tmp_path / "s.sqlite3"), "--pki-dir", str(other),
-        "--listen", "127.0.0.1:1",
+        "run",
+        "--db",
+        str(tmp_path / "s.sqlite3"),
+        "--pki-dir",
+        str(other),
+        "--listen",
+        "127.0.0.1:1",
     )
     assert started.returncode == 2
     assert "server.crt is not issued by" in started.stderr
@@ -119,8 +138,16 @@ def test_host_cert_needs_the_ca_key(tmp_path: Path) -> None:
     pki.init_server_pki(signer)
     second = tmp_path / "second"
     made = _cli(
-        "pki", "host-cert", "--pki-dir", str(signer), "--host", "ingest-b.example.lg.jp",
-        "--host", "10.0.0.12", "--out", str(second),
+        "pki",
+        "host-cert",
+        "--pki-dir",
+        str(signer),
+        "--host",
+        "ingest-b.example.lg.jp",
+        "--host",
+        "10.0.0.12",
+        "--out",
+        str(second),
     )
     assert made.returncode == 0, made.stderr
     assert set(_files(second)) == {pki.CA_CERT, pki.SERVER_CERT, pki.SERVER_KEY}  # no CA key
@@ -133,7 +160,13 @@ def test_host_cert_needs_the_ca_key(tmp_path: Path) -> None:
     assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.12"]
     # the second host cannot issue: it has no CA key
     refused = _cli(
-        "pki", "host-cert", "--pki-dir", str(second), "--host", "x", "--out",
+        "pki",
+        "host-cert",
+        "--pki-dir",
+        str(second),
+        "--host",
+        "x",
+        "--out",
         str(tmp_path / "third"),
     )
     assert refused.returncode == 2
@@ -171,8 +204,10 @@ def test_a_host_without_the_ca_key_verifies_and_ingests_but_does_not_sign(
             enrol_device(second.url, token, ca, tmp_path / "tls")
         assert not (tmp_path / "tls" / "device.crt").exists()
         refusal = httpx.post(
-            second.url + "/v1/enrolment", json={"token": token, "csr_pem": "x"},
-            verify=tls_context(ca), timeout=10,
+            second.url + "/v1/enrolment",
+            json={"token": token, "csr_pem": "x"},
+            verify=tls_context(ca),
+            timeout=10,
         )
         assert refusal.status_code == 421
         assert refusal.json()["error"] == "not_the_signer"
@@ -187,10 +222,14 @@ def test_a_host_without_the_ca_key_verifies_and_ingests_but_does_not_sign(
         finally:
             client.close()
         me = httpx.get(
-            second.url + "/v1/devices/me", timeout=10, verify=tls_context(
-                ca, tmp_path / "tls" / "device.crt", tmp_path / "tls" / "device.key"),
+            second.url + "/v1/devices/me",
+            timeout=10,
+            verify=tls_context(
+                ca, tmp_path / "tls" / "device.crt", tmp_path / "tls" / "device.key"
+            ),
         )
-        assert me.status_code == 200 and me.json()["high_water"] == 5
+        assert me.status_code == 200
+        assert me.json()["high_water"] == 5
         # a certificate from another CA is refused during the handshake on this host too
         rogue_key, rogue_ca = pki.make_ca("rogue CA")
         key = pki.new_key()
@@ -201,7 +240,8 @@ def test_a_host_without_the_ca_key_verifies_and_ingests_but_does_not_sign(
         with pytest.raises(httpx.HTTPError):
             httpx.get(
                 second.url + "/v1/devices/me",
-                verify=tls_context(ca, rogue / "device.crt", rogue / "device.key"), timeout=10,
+                verify=tls_context(ca, rogue / "device.crt", rogue / "device.key"),
+                timeout=10,
             )
         # the second host's TLS certificate is the signer's, for its own name
         served = pki.load_cert(second.pki_dir / pki.SERVER_CERT)
