@@ -129,7 +129,9 @@ def app_from_env() -> ASGIApp:
     """The app of one worker process (``--workers`` > 1), configured by the parent."""
     # A spawned worker starts with no logging set up: to the journal as the parent does.
     from madoguchi.logs import setup_logging
+    from sync.server.supervisor import forget_service_manager
 
+    forget_service_manager()  # the supervisor alone speaks to systemd (NotifyAccess=main)
     setup_logging("server")
     ctx = make_context(
         os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1",
@@ -159,7 +161,8 @@ def serve(
     most per process.
 
     With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
-    its file lock), uvicorn's supervisor runs that many processes on one socket.
+    its file lock), a supervisor runs that many processes on one socket and replaces
+    one whose event loop hangs (:mod:`sync.server.supervisor`: the watchdog).
     With ``console``, the office console listens too (docs/console.md), in this
     process (one worker only).
     """
@@ -199,7 +202,7 @@ def _serve_workers(
     workers: int,
     updates: UpdateDelivery | None,
 ) -> None:
-    from uvicorn.supervisors import Multiprocess
+    from sync.server.supervisor import Supervisor
 
     ctx = make_context(database, pki_dir, simulate=simulate, pool_size=1)  # PKI once
     try:
@@ -224,7 +227,8 @@ def _serve_workers(
     sock.listen(config.backlog)
     _notify("READY=1")
     print(f"madoguchi server listening on https://{host}:{port}", file=sys.stderr, flush=True)
-    Multiprocess(config, sockets=[sock]).run()
+    # The supervisor pings the watchdog only while every worker's event loop turns.
+    Supervisor(config, sockets=[sock]).run()
 
 
 def _options(host: str, port: int, pki_dir: Path) -> dict[str, Any]:
