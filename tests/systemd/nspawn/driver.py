@@ -49,7 +49,8 @@ TUI_PROC_VIEW = (
 )
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
 SERVER_ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi-server"}
-#: What ``madoguchi server run`` makes on its first start (``[sync] server_pki_dir`` unset).
+#: What IT's ``madoguchi server pki init`` makes before the server's first start (``[sync]
+#: server_pki_dir`` unset; a server never makes a CA by itself).
 SERVER_CA = "/var/lib/madoguchi-server/server-pki/ca.crt"
 #: A world-readable copy for the device's enrolment (IT hands the CA to the counter).
 DEVICE_CA = "/run/madoguchi-test-ca.crt"
@@ -310,6 +311,16 @@ def it_update(*argv: str, token: str = PUBLISH_TOKEN) -> dict[str, Any]:
 def main() -> None:
     results["boot"] = {"ok": True, "users": run("getent", "passwd", "madoguchi")}
     save()
+
+    @scenario("server_pki")
+    def _() -> dict[str, Any]:
+        # IT makes the CA once, before the server's first start, and hands the state
+        # directory to the server's user.
+        state = Path(SERVER_CA).parents[1]
+        state.mkdir(mode=0o750, exist_ok=True)
+        made = run(DEV, "server", "pki", "init", env=SERVER_ENV)
+        run("chown", "-R", "madoguchi-server:madoguchi-server", str(state))
+        return {"init": made}
 
     @scenario("install")
     def _() -> dict[str, Any]:
