@@ -7,22 +7,28 @@ front of both. The same load goes through each in turn: ``--scale-devices`` enro
 devices (new ones each time, so both runs write the same kind of rows), each uploading its
 own chain of ``--scale-records / --scale-devices`` records in batches of ``--scale-batch``
 over its own kept-alive connection, all at once from threads of this process (bodies
-encoded before the clock starts). Every record must be ``accepted``.
+encoded before the clock starts). Every record must be ``accepted``; a batch answered 503
+(the server's storage timed out under load: nothing stored) is sent again, as the
+uploader would, and counted (``batches_503_resent``).
 
 - ``ingest_tps_postgres_1host``, ``ingest_tps_postgres_2hosts``: records stored per second.
-- ``scaleout_ratio``: 2 hosts ÷ 1 host (target ≥ 1.6).
+- ``scaleout_ratio``: 2 hosts ÷ 1 host (target ≥ 1.6); each the median of
+  ``--scale-repeat`` runs, alternated.
 - ``scaleout_cpu_cores_*``: CPU each component used during each run, in cores (CPU
   seconds ÷ wall seconds, from ``/proc``): the hosts, PostgreSQL (the postmaster and its
   backends), HAProxy, and this client; and ``machine_busy``, what every process on the
   machine used (ours and other tenants'). With ``machine_cpus`` it says what bounds the
-  ratio.
+  ratio; ``records_per_server_cpu_s`` is what a record costs the servers, whatever share
+  of the machine they got.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -34,6 +40,7 @@ import httpx
 from madoguchi.bench.sync import _chained_items, _http
 
 _TICK = os.sysconf("SC_CLK_TCK")
+log = logging.getLogger(__name__)
 
 
 def _cpu_s(pid: int, *, children: bool = False) -> float:
@@ -91,8 +98,9 @@ def _snapshot(hosts: list[Any], haproxy_pid: int, data_dir: Path) -> dict[str, f
 def _run_load(
     group: Any, *, url: str, haproxy_pid: int, data_dir: Path, name: str,
     args: argparse.Namespace,
-) -> tuple[float, dict[str, float]]:
-    """The load through ``url``: records per second, and each component's cores."""
+) -> tuple[float, dict[str, Any]]:
+    """The load through ``url``: records per second, each component's cores, and how many
+    batches had to be sent again after a 503 (the server's storage timed out)."""
     devices = max(1, args.scale_devices)
     per_device = max(1, args.scale_records // devices)
     base = Path(group.signer.pki_dir).parents[1]
@@ -109,15 +117,24 @@ def _run_load(
         http.get("/v1/devices/me").raise_for_status()  # connected, TLS done, host chosen
         clients.append((http, bodies))
     errors: list[BaseException] = []
+    retried: list[str] = []
 
     def upload(http: httpx.Client, bodies: list[bytes]) -> None:
         try:
             for body in bodies:
-                response = http.post(
-                    "/v1/batches", content=body, headers={"content-type": "application/json"}
-                )
-                response.raise_for_status()
-                if any(r["status"] != "accepted" for r in response.json()["results"]):
+                for _ in range(20):
+                    response = http.post(
+                        "/v1/batches", content=body, headers={"content-type": "application/json"}
+                    )
+                    if response.status_code != 503:
+                        break
+                    # what the uploader does with a 503 (nothing was stored): again, later
+                    retried.append(response.text[:200])
+                    time.sleep(0.2)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                statuses = {r["status"] for r in response.json()["results"]}
+                if statuses - {"accepted", "duplicate"}:
                     raise RuntimeError(f"ingest refused records: {response.text[:200]}")
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -135,7 +152,13 @@ def _run_load(
         http.close()
     if errors:
         raise RuntimeError(f"ingest through {name} failed: {errors[0]}")
-    cores = {k: round((after[k] - before[k]) / elapsed, 2) for k in before}
+    cores: dict[str, Any] = {k: round((after[k] - before[k]) / elapsed, 2) for k in before}
+    if retried:
+        log.warning("%d batches answered 503 and were sent again: %s", len(retried), retried[0])
+    cores["batches_503_resent"] = len(retried)
+    # the servers' cost per record, whatever share of the machine they were given
+    server_cpu = sum(after[k] - before[k] for k in ("hosts", "postgres", "haproxy"))
+    cores["records_per_server_cpu_s"] = round(per_device * devices / max(server_cpu, 1e-9))
     return per_device * devices / elapsed, cores
 
 
@@ -151,27 +174,38 @@ def measure(args: argparse.Namespace, cluster: Any, db_url: str) -> dict[str, An
             one.start([("host0", group.hosts[0].port)])
             if one.proc is None or group.balancer.proc is None:
                 raise RuntimeError("HAProxy did not start")
-            tps_1, cores_1 = _run_load(
-                group, url=one.url, haproxy_pid=one.proc.pid, data_dir=cluster.data,
-                name="1host", args=args,
-            )
-            tps_2, cores_2 = _run_load(
-                group, url=group.url, haproxy_pid=group.balancer.proc.pid,
-                data_dir=cluster.data, name="2hosts", args=args,
-            )
+            fronts = {
+                "1host": (one.url, one.proc.pid),
+                "2hosts": (group.url, group.balancer.proc.pid),
+            }
+            runs: dict[str, list[tuple[float, dict[str, Any]]]] = {k: [] for k in fronts}
+            # alternated (1, 2, 2, 1, 1, 2 …) so that a change in the machine's load
+            # between runs weighs on both alike
+            for repeat in range(max(1, args.scale_repeat)):
+                order = list(fronts) if repeat % 2 == 0 else list(reversed(fronts))
+                for name in order:
+                    url, pid = fronts[name]
+                    runs[name].append(_run_load(
+                        group, url=url, haproxy_pid=pid, data_dir=cluster.data,
+                        name=f"{name}-{repeat}", args=args,
+                    ))
         finally:
             one.stop()
             group.stop()
+    tps_1 = statistics.median(t for t, _ in runs["1host"])
+    tps_2 = statistics.median(t for t, _ in runs["2hosts"])
     return {
         "ingest_tps_postgres_1host": round(tps_1, 1),
         "ingest_tps_postgres_2hosts": round(tps_2, 1),
         "scaleout_ratio": round(tps_2 / tps_1, 2),
+        "scaleout_runs_tps": {k: [round(t, 1) for t, _ in v] for k, v in runs.items()},
+        "scaleout_repeat": args.scale_repeat,
         "scaleout_devices": args.scale_devices,
         "scaleout_records": args.scale_records,
         "scaleout_batch": args.scale_batch,
         "scaleout_workers_per_host": 1,
-        "scaleout_cpu_cores_1host": cores_1,
-        "scaleout_cpu_cores_2hosts": cores_2,
+        "scaleout_cpu_cores_1host": [c for _, c in runs["1host"]],
+        "scaleout_cpu_cores_2hosts": [c for _, c in runs["2hosts"]],
         "machine_cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }

@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale-devices", type=int, default=8, help="devices uploading at once")
     parser.add_argument("--scale-records", type=int, default=24_000, help="records per host set")
     parser.add_argument("--scale-batch", type=int, default=200, help="records per request")
+    parser.add_argument("--scale-repeat", type=int, default=3, help="runs of each (median)")
 
 
 def _payload(i: int) -> dict[str, Any]:
