@@ -147,3 +147,29 @@ def test_kill_9_of_one_host_mid_batch_loses_and_duplicates_nothing(
         chain = http.get(f"/v1/devices/{device}/chain").json()
     assert me["high_water"] == total
     assert (chain["gaps"], chain["breaks"], chain["rejected"]) == ([], [], []), chain
+
+
+def test_bench_server_measures_one_host_and_two_in_the_same_run() -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.sync.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "madoguchi.cli", "bench", "server", "--json", "--parts",
+         "scaleout", "--scale-devices", "4", "--scale-records", "800", "--scale-repeat", "2"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    one, two = figures["ingest_tps_postgres_1host"], figures["ingest_tps_postgres_2hosts"]
+    assert one > 0
+    assert two > 0
+    assert abs(figures["scaleout_ratio"] - two / one) < 0.01
+    assert [len(v) for v in figures["scaleout_runs_tps"].values()] == [2, 2]
+    for cores in figures["scaleout_cpu_cores_1host"] + figures["scaleout_cpu_cores_2hosts"]:
+        assert cores["hosts"] > 0
+        assert cores["postgres"] > 0
+        assert cores["records_per_server_cpu_s"] > 0
+    assert "report_rows" not in figures  # --parts: only what was asked
