@@ -3,11 +3,11 @@
 Two real ``madoguchi server run`` hosts (one process each) on one PostgreSQL database
 (:mod:`sync.serverhosts`: the first signs enrolments, the second has its certificate from
 it), and two HAProxy front ends in TCP mode: one in front of the first host only, one in
-front of both. The same load goes through each in turn: ``--scale-devices`` enrolled
-devices (new ones each time, so both runs write the same kind of rows), each uploading its
-own chain of ``--scale-records / --scale-devices`` records in batches of ``--scale-batch``
-over its own kept-alive connection, all at once from threads of this process (bodies
-encoded before the clock starts). Every record must be ``accepted``; a batch answered 503
+front of both. The same load goes through each in turn: ``--scale-devices`` devices
+(enrolled once), each uploading the next ``--scale-records / --scale-devices`` records of
+its own chain (its own certificate serials) in batches of ``--scale-batch`` over its own
+new kept-alive connection, all at once from threads of this process (bodies encoded
+before the clock starts). Every record must be ``accepted``; a batch answered 503
 (the server's storage timed out under load: nothing stored) is sent again, as the
 uploader would, and counted (``batches_503_resent``).
 
@@ -37,7 +37,8 @@ from typing import Any
 
 import httpx
 
-from madoguchi.bench.sync import _chained_items, _http
+from device.store import GENESIS_HASH, record_hash
+from madoguchi.bench.sync import _http, _record
 
 _TICK = os.sysconf("SC_CLK_TCK")
 log = logging.getLogger(__name__)
@@ -55,6 +56,19 @@ def _cpu_s(pid: int, *, children: bool = False) -> float:
     if children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / _TICK
+
+
+def _device_items(device: int, count: int) -> list[dict[str, Any]]:
+    """A device's chain of ``count`` records whose certificate serials are its own (as
+    real serials are: two devices never issue the same certificate)."""
+    items, prev = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        payload = _record((device + 1) * 10_000_000 + seq).to_payload()
+        digest = record_hash(seq, prev, payload)
+        items.append({"seq": seq, "transaction_id": payload["transaction_id"],
+                      "prev_hash": prev, "hash": digest, "payload": payload})  # fmt: skip
+        prev = digest
+    return items
 
 
 def _children_of(parent: int) -> list[int]:
@@ -95,24 +109,38 @@ def _snapshot(hosts: list[Any], haproxy_pid: int, data_dir: Path) -> dict[str, f
     }
 
 
-def _run_load(
-    group: Any, *, url: str, haproxy_pid: int, data_dir: Path, name: str,
-    args: argparse.Namespace,
-) -> tuple[float, dict[str, Any]]:
-    """The load through ``url``: records per second, each component's cores, and how many
-    batches had to be sent again after a 503 (the server's storage timed out)."""
+def _fleet(group: Any, args: argparse.Namespace, runs: int) -> list[tuple[Path, list[bytes]]]:
+    """The devices, enrolled once (the enrolment endpoint's rate limit allows a burst of
+    20), each with its whole chain for every run, encoded by batch."""
     devices = max(1, args.scale_devices)
-    per_device = max(1, args.scale_records // devices)
+    # whole batches, so that each run takes its own slice of every chain
+    per_run = max(1, args.scale_records // devices // args.scale_batch) * args.scale_batch
     base = Path(group.signer.pki_dir).parents[1]
-    clients: list[tuple[httpx.Client, list[bytes]]] = []
+    fleet = []
     for n in range(devices):
-        tls = base / f"tls-{name}-{n}"
-        group.enrol(tls, f"bench-{name}-{n:03d}")
-        items = _chained_items(per_device)
-        bodies = [
+        tls = base / f"tls-{n}"
+        group.enrol(tls, f"bench-{n:03d}")
+        items = _device_items(n, per_run * runs)
+        fleet.append((tls, [
             json.dumps({"records": items[i : i + args.scale_batch]}).encode()
             for i in range(0, len(items), args.scale_batch)
-        ]
+        ]))  # fmt: skip
+    return fleet
+
+
+def _run_load(
+    fleet: list[tuple[Path, list[bytes]]], hosts: list[Any], *, run: int, runs: int,
+    url: str, haproxy_pid: int, data_dir: Path, name: str,
+) -> tuple[float, dict[str, Any]]:
+    """Run ``run`` of ``runs`` through ``url`` (each device's next slice of its chain):
+    records per second, each component's cores, and how many batches had to be sent
+    again after a 503 (the server's storage timed out)."""
+    clients: list[tuple[httpx.Client, list[bytes]]] = []
+    sent = 0
+    for tls, all_bodies in fleet:
+        share = len(all_bodies) // runs
+        bodies = all_bodies[run * share : (run + 1) * share]
+        sent += sum(len(json.loads(b)["records"]) for b in bodies)
         http = _http(tls, url)
         http.get("/v1/devices/me").raise_for_status()  # connected, TLS done, host chosen
         clients.append((http, bodies))
@@ -140,14 +168,14 @@ def _run_load(
             errors.append(exc)
 
     threads = [threading.Thread(target=upload, args=pair) for pair in clients]
-    before = _snapshot(group.hosts, haproxy_pid, data_dir)
+    before = _snapshot(hosts, haproxy_pid, data_dir)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    after = _snapshot(group.hosts, haproxy_pid, data_dir)
+    after = _snapshot(hosts, haproxy_pid, data_dir)
     for http, _ in clients:
         http.close()
     if errors:
@@ -158,8 +186,8 @@ def _run_load(
     cores["batches_503_resent"] = len(retried)
     # the servers' cost per record, whatever share of the machine they were given
     server_cpu = sum(after[k] - before[k] for k in ("hosts", "postgres", "haproxy"))
-    cores["records_per_server_cpu_s"] = round(per_device * devices / max(server_cpu, 1e-9))
-    return per_device * devices / elapsed, cores
+    cores["records_per_server_cpu_s"] = round(sent / max(server_cpu, 1e-9))
+    return sent / elapsed, cores
 
 
 def measure(args: argparse.Namespace, cluster: Any, db_url: str) -> dict[str, Any]:
@@ -179,6 +207,8 @@ def measure(args: argparse.Namespace, cluster: Any, db_url: str) -> dict[str, An
                 "2hosts": (group.url, group.balancer.proc.pid),
             }
             runs: dict[str, list[tuple[float, dict[str, Any]]]] = {k: [] for k in fronts}
+            total = 2 * max(1, args.scale_repeat)
+            fleet = _fleet(group, args, total)
             # alternated (1, 2, 2, 1, 1, 2 …) so that a change in the machine's load
             # between runs weighs on both alike
             for repeat in range(max(1, args.scale_repeat)):
@@ -186,8 +216,8 @@ def measure(args: argparse.Namespace, cluster: Any, db_url: str) -> dict[str, An
                 for name in order:
                     url, pid = fronts[name]
                     runs[name].append(_run_load(
-                        group, url=url, haproxy_pid=pid, data_dir=cluster.data,
-                        name=f"{name}-{repeat}", args=args,
+                        fleet, group.hosts, run=sum(map(len, runs.values())), runs=total,
+                        url=url, haproxy_pid=pid, data_dir=cluster.data, name=name,
                     ))
         finally:
             one.stop()
