@@ -306,6 +306,20 @@ def test_a_missed_watchdog_is_restarted(boot: Boot, name: str) -> None:
     assert watchdog["recovered_after_s"] < 20
 
 
+def test_a_hung_server_worker_is_replaced_without_restarting_the_service(boot: Boot) -> None:
+    # `server run --workers 2` under the unit, WatchdogSec=3s: one worker SIGSTOPped
+    result = _scenario(boot, "server_workers")
+    assert result["restart"]["rc"] == 0, result
+    assert result["replaced_after_s"] is not None, result  # the supervisor replaced it
+    assert result["other_kept"] is True
+    assert result["logged"] is True
+    # ... while systemd saw a service that kept its watchdog fed: no restart
+    assert result["after"]["MainPID"] == result["before"]["MainPID"]
+    assert result["after"]["NRestarts"] == result["before"]["NRestarts"]
+    assert _running(result["after"]) == ("active", "running")
+    assert result["answers"] == [200, 200, 200, 200]
+
+
 def test_the_daemons_keep_their_watchdog_fed(boot: Boot) -> None:
     # From the last deliberate hang to the end of the boot (the update scenarios, tens of
     # seconds, many times WatchdogSec=3s) the server was never restarted: it pings from

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -635,6 +636,50 @@ def main() -> None:
             run("systemctl", "daemon-reload")
         return {"before": before, "start": started, "state": state, "status": status["out"][-3000:],
                 "journal": journal["out"][-4000:]}
+
+    @scenario("server_workers")
+    def _() -> dict[str, Any]:
+        # `--workers 2` under the real unit (its watchdog shortened to 3 s): a worker whose
+        # event loop hangs is replaced by the supervisor; systemd sees a healthy service.
+        dropin = Path(f"/run/systemd/system/{SERVER}.d")
+        dropin.mkdir(parents=True, exist_ok=True)
+        (dropin / "workers.conf").write_text(
+            f"[Service]\nExecStart=\nExecStart={CURRENT} server run --workers 2\n"
+        )
+
+        def workers() -> list[int]:
+            found = re.search(r"workers serving \(pids ([\d, ]+)\)", show(SERVER)["StatusText"])
+            return [int(p) for p in found.group(1).split(", ")] if found else []
+
+        try:
+            run("systemctl", "daemon-reload")
+            restarted = run("systemctl", "restart", SERVER, timeout=90)
+            wait_for(lambda: len(workers()) == 2, 30)
+            before, pids = show(SERVER), workers()
+            if len(pids) != 2:
+                return {"restart": restarted, "before": before, "pids": pids}
+            hung, other = pids
+            os.kill(hung, signal.SIGSTOP)
+            replaced = wait_for(lambda: hung not in workers() and len(workers()) == 2, 20)
+            time.sleep(4)  # longer than WatchdogSec=: systemd would have acted by now
+            after = show(SERVER)
+            answers = [https_get(server_port(), "/healthz", device_cert=False)["status"]
+                       for _ in range(4)]  # fmt: skip
+            journal = run("journalctl", "-u", SERVER, "--no-pager", "-o", "cat")["out"]
+            return {
+                "restart": restarted,
+                "before": before,
+                "after": after,
+                "hung": hung,
+                "replaced_after_s": replaced,
+                "other_kept": other in workers(),
+                "answers": answers,
+                "logged": f"server worker {hung}: its event loop has not turned" in journal,
+            }
+        finally:
+            (dropin / "workers.conf").unlink()
+            run("systemctl", "daemon-reload")
+            run("systemctl", "restart", SERVER, timeout=90)
 
     results["done"] = {
         "ok": True,
