@@ -637,10 +637,19 @@ def main() -> None:
         return {"before": before, "start": started, "state": state, "status": status["out"][-3000:],
                 "journal": journal["out"][-4000:]}
 
+    results["done"] = {
+        "ok": True,
+        "sync": show(SYNC),
+        "server": show(SERVER),
+        # what the counter reported, as IT sees it on the central server
+        "fleet": it_update("fleet", "--json"),
+    }
+
     @scenario("server_workers")
     def _() -> dict[str, Any]:
-        # `--workers 2` under the real unit (its watchdog shortened to 3 s): a worker whose
-        # event loop hangs is replaced by the supervisor; systemd sees a healthy service.
+        # After "done" (it restarts the server): `--workers 2` under the real unit (its
+        # watchdog shortened to 3 s): a worker whose event loop hangs is replaced by the
+        # supervisor; systemd sees a healthy service.
         dropin = Path(f"/run/systemd/system/{SERVER}.d")
         dropin.mkdir(parents=True, exist_ok=True)
         (dropin / "workers.conf").write_text(
@@ -680,14 +689,6 @@ def main() -> None:
             (dropin / "workers.conf").unlink()
             run("systemctl", "daemon-reload")
             run("systemctl", "restart", SERVER, timeout=90)
-
-    results["done"] = {
-        "ok": True,
-        "sync": show(SYNC),
-        "server": show(SERVER),
-        # what the counter reported, as IT sees it on the central server
-        "fleet": it_update("fleet", "--json"),
-    }
     save()
 
 
