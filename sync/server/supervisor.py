@@ -89,7 +89,9 @@ class _Worker(Process):
 @dataclass
 class _Slot:
     worker: _Worker
-    #: When the slot last had a live event loop (or its worker was started).
+    #: When this worker was started (its start-up may take :data:`START_GRACE_S`).
+    started: float
+    #: When the slot last had a live event loop (or its first worker was started).
     last_good: float
 
 
@@ -100,11 +102,13 @@ class Supervisor(Multiprocess):
         super().__init__(config, sockets)
         self.hang_s = hang_limit()
         self.slots: list[_Slot] = []
+        self._shown = ""
 
     def _start_worker(self) -> _Slot:
         worker = _Worker(self.config, self.sockets)
         worker.start()
-        return _Slot(worker, time.monotonic())
+        now = time.monotonic()
+        return _Slot(worker, started=now, last_good=now)
 
     def init_processes(self) -> None:
         self.slots = [self._start_worker() for _ in range(self.processes_num)]
@@ -133,9 +137,9 @@ class Supervisor(Multiprocess):
                 if beat and now - beat <= self.hang_s:
                     slot.last_good = now
                     continue
-                if not beat and now - slot.last_good <= START_GRACE_S:
+                if not beat and now - slot.started <= START_GRACE_S:
                     continue  # still starting
-                silent = now - (beat or slot.last_good)
+                silent = now - (beat or slot.started)
                 log.error(
                     "server worker %s: its event loop has not turned for %.1f s: killed,"
                     " starting another",
@@ -158,7 +162,7 @@ class Supervisor(Multiprocess):
             replacement.last_good = slot.last_good  # the slot's grace runs on
             self.slots[index] = replacement
             self.processes[index] = replacement.worker
-            self._status()
+        self._status()
 
     def watchdog_ok(self) -> bool:
         """Whether every slot had a live event loop within :data:`START_GRACE_S`."""
@@ -166,8 +170,15 @@ class Supervisor(Multiprocess):
         return all(now - slot.last_good <= START_GRACE_S for slot in self.slots)
 
     def _status(self) -> None:
+        """``STATUS=``: "N workers serving (pids …)" once every worker's loop has turned,
+        "starting workers (pids …)" before; sent when it changes."""
         pids = ", ".join(str(slot.worker.pid) for slot in self.slots)
-        sdnotify.notify(f"STATUS={len(self.slots)} workers serving (pids {pids})")
+        serving = all(float(slot.worker.beat.value) > 0 for slot in self.slots)
+        text = f"{len(self.slots)} workers serving" if serving else "starting workers"
+        text = f"{text} (pids {pids})"
+        if text != self._shown:
+            self._shown = text
+            sdnotify.notify(f"STATUS={text}")
 
     # Resizing and rolling restarts by signal would bypass the slots: refused.
     def handle_hup(self) -> None:
