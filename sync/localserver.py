@@ -56,6 +56,9 @@ class LocalServer:
     #: Bring the schema up to date before each start, as ``madoguchi server migrate``
     #: does: this server's owner (the demo, a test) owns its database too.
     migrate: bool = True
+    #: Make the CA in ``pki_dir`` when it has none (``madoguchi server pki init``): this
+    #: server's owner is its IT. False for a second host, given its certificate by the signer.
+    init_pki: bool = True
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +68,8 @@ class LocalServer:
 
     def start(self) -> None:
         """Start and wait until it listens."""
+        if self.init_pki:
+            pki.init_server_pki(self.pki_dir)
         if self.migrate:
             repo = open_repository(self.db_url, pool_size=1)
             try:

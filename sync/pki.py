@@ -1,10 +1,14 @@
 """Keys and certificates for mutual TLS, made with ``cryptography``.
 
-The server holds a small CA. A device makes its own EC P-256 key and a CSR
-(:func:`make_csr`); the server signs it with the device id the enrolment token
-was issued for (:func:`sign_device_csr`) — the device never names itself. The
-server maps the client certificate's serial number to the device on every
-request, so a revoked device is refused even while its certificate is unexpired.
+The server holds a small CA, whose key lives only on the host that signs
+enrolments (:func:`init_server_pki`, once); every other server host holds the CA
+certificate and its own TLS certificate from that signer (:func:`issue_host_pki`),
+verifies devices and ingests, and signs nothing (:func:`load_server_pki`). A device
+makes its own EC P-256 key and a CSR (:func:`make_csr`); the server signs it with the
+device id the enrolment token was issued for (:func:`sign_device_csr`) — the device
+never names itself. The server maps the client certificate's serial number to the
+device on every request, so a revoked device is refused even while its certificate
+is unexpired.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ import datetime as dt
 import ipaddress
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from device.private_files import private_dir
+from madoguchi.errors import ConfigError
 from sync.errors import EnrolmentError
 
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -258,13 +265,84 @@ def init_issuing_ca(directory: Path) -> None:
     write_public(directory / ISSUING_CERT, cert_pem(cert))
 
 
-def init_server_pki(directory: Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> None:
-    """Create the server's CA and TLS certificate in ``directory`` (if absent)."""
-    if (directory / CA_CERT).exists():
-        return
+def init_server_pki(directory: Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> bool:
+    """Make the server's CA (the one signer) and this host's TLS certificate in
+    ``directory``; True when made, False when ``directory`` already has a CA (it is
+    never replaced: every device certificate hangs on it)."""
+    if (directory / CA_CERT).exists() or (directory / CA_KEY).exists():
+        return False
     ca_key, ca_cert = make_ca()
     server_key, server_cert = make_server_cert(ca_key, ca_cert, hosts)
     write_private(directory / CA_KEY, key_pem(ca_key))
     write_public(directory / CA_CERT, cert_pem(ca_cert))
     write_private(directory / SERVER_KEY, key_pem(server_key))
     write_public(directory / SERVER_CERT, cert_pem(server_cert))
+    return True
+
+
+def issue_host_pki(signer_dir: Path, hosts: Sequence[str], out_dir: Path) -> None:
+    """On the signer: another server host's PKI directory in ``out_dir``: the CA
+    certificate, and a TLS key and certificate for that host's ``hosts``, signed by
+    the CA; never the CA key, so that host verifies devices but signs nothing."""
+    if not (signer_dir / CA_KEY).exists():
+        raise ConfigError(
+            f"{signer_dir} has no CA key ({CA_KEY}): issue host certificates on the host"
+            " that signs enrolments"
+        )
+    if not hosts:
+        raise ConfigError("name the host: --host NAME (repeatable: its DNS names and addresses)")
+    ca_key, ca_cert = load_key(signer_dir / CA_KEY), load_cert(signer_dir / CA_CERT)
+    key, cert = make_server_cert(ca_key, ca_cert, hosts)
+    if out_dir.exists():
+        out_dir.chmod(0o700)
+    write_private(out_dir / SERVER_KEY, key_pem(key))
+    write_public(out_dir / SERVER_CERT, cert_pem(cert))
+    write_public(out_dir / CA_CERT, cert_pem(ca_cert))
+
+
+@dataclass(frozen=True)
+class ServerPki:
+    """What a server host holds: the CA certificate (to verify devices), and the CA key
+    only on the host that signs enrolments (None elsewhere)."""
+
+    ca_cert: x509.Certificate
+    ca_key: PrivateKey | None
+
+    @property
+    def signer(self) -> bool:
+        """Whether this host signs enrolments."""
+        return self.ca_key is not None
+
+
+def load_server_pki(directory: Path) -> ServerPki:
+    """The host's PKI, checked before the server starts; a directory without the CA
+    certificate or this host's certificate is refused with one line saying what IT
+    copies there (a server never makes a CA by itself: a second CA would split the
+    fleet)."""
+    ca_path, key_path = directory / CA_CERT, directory / CA_KEY
+    if not ca_path.exists():
+        raise ConfigError(
+            f"{directory} has no {CA_CERT}: on the first server host run `madoguchi server"
+            f" pki init --host NAME`; on another host copy there what `madoguchi server pki"
+            f" host-cert --host NAME --out DIR` makes on the signer ({CA_CERT}, {SERVER_CERT},"
+            f" {SERVER_KEY})"
+        )
+    for name in (SERVER_CERT, SERVER_KEY):
+        if not (directory / name).exists():
+            raise ConfigError(
+                f"{directory} has no {name}: copy there what `madoguchi server pki host-cert"
+                f" --host NAME --out DIR` makes on the signer"
+            )
+    ca_cert = load_cert(ca_path)
+    server_cert = load_cert(directory / SERVER_CERT)
+    try:
+        server_cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise ConfigError(
+            f"{directory / SERVER_CERT} is not issued by {ca_path}: issue it again on the"
+            " signer (`madoguchi server pki host-cert`)"
+        ) from exc
+    ca_key = load_key(key_path) if key_path.exists() else None
+    if ca_key is not None and ca_key.public_key() != ca_cert.public_key():
+        raise ConfigError(f"{key_path} is not the key of {ca_path}")
+    return ServerPki(ca_cert=ca_cert, ca_key=ca_key)

@@ -160,6 +160,13 @@ def install(role: str) -> dict[str, Any]:
         # IT writes the server's configuration and starts it (the next boots start it)
         Path("/etc/madoguchi").mkdir(exist_ok=True)
         Path("/etc/madoguchi/madoguchi.toml").write_text(SERVER_CONFIG)
+        # ... and makes the CA once (a server never makes one by itself: docs/sync.md)
+        state = Path("/var/lib/madoguchi-server")
+        state.mkdir(mode=0o750, exist_ok=True)
+        result["pki_init"] = sh(
+            "env", f"MADOGUCHI_STATE_DIR={state}", "madoguchi", "server", "pki", "init"
+        )
+        sh("chown", "-R", "madoguchi-server:madoguchi-server", str(state))
         result["server_start"] = sh("systemctl", "start", "madoguchi-server.service")
         result["active"] = wait_active("madoguchi-server.service", 60)
         result["install_s"] = round(time.monotonic() - started, 3)

@@ -14,6 +14,9 @@ mutual TLS, IT's update delivery under ``/updates``) with ``--devices`` enrolled
 (10,000; the table filled directly, ``--pollers`` of them enrolled through the enrolment
 endpoint for their certificates), and those pollers asking for the latest release of their
 channel over kept-alive connections for ``--poll-s`` seconds: answers per second.
+
+``ingest_tps_postgres_1host``, ``ingest_tps_postgres_2hosts`` and ``scaleout_ratio``
+(target ≥ 1.6): :mod:`madoguchi.bench.scaleout`. ``--parts`` picks what runs.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=10_000, help="enrolled devices (polls)")
     parser.add_argument("--pollers", type=int, default=8, help="devices polling at once")
     parser.add_argument("--poll-s", type=float, default=5.0, help="how long they poll")
+    parser.add_argument(
+        "--parts", default="report,polls,scaleout",
+        help="what to measure, comma-separated: report, polls, scaleout",
+    )
+    parser.add_argument("--scale-devices", type=int, default=8, help="devices uploading at once")
+    parser.add_argument("--scale-records", type=int, default=24_000, help="records per host set")
+    parser.add_argument("--scale-batch", type=int, default=200, help="records per request")
+    parser.add_argument("--scale-repeat", type=int, default=3, help="runs of each (median)")
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -52,9 +63,22 @@ def _payload(i: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync.pgcluster import PgCluster
 
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = parts - {"report", "polls", "scaleout"}
+    if unknown:
+        from madoguchi.errors import ConfigError
+
+        raise ConfigError(f"unknown --parts: {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
     with PgCluster() as cluster:
-        out = _report(args, cluster.create_database("bench_report"))
-        out.update(_polls(args, cluster.create_database("bench_polls")))
+        if "report" in parts:
+            out.update(_report(args, cluster.create_database("bench_report")))
+        if "polls" in parts:
+            out.update(_polls(args, cluster.create_database("bench_polls")))
+        if "scaleout" in parts:
+            from madoguchi.bench.scaleout import measure
+
+            out.update(measure(args, cluster, cluster.create_database("bench_scaleout")))
     return out
 
 

@@ -168,8 +168,24 @@ def _init_pki(args: argparse.Namespace) -> int:
     from sync import pki
 
     directory = _pki_dir(args, _config(args))
-    pki.init_server_pki(directory, args.host or ("127.0.0.1", "localhost"))
+    if pki.init_server_pki(directory, args.host or ("127.0.0.1", "localhost")):
+        print(f"CA made: {directory / pki.CA_KEY} signs enrolments (keep it on this host only)")
+    else:
+        print(f"{directory} already has a CA: nothing made (a second CA would split the fleet)")
     print(directory / pki.CA_CERT)
+    return 0
+
+
+def _host_cert(args: argparse.Namespace) -> int:
+    from sync import pki
+
+    out = Path(args.out)
+    pki.issue_host_pki(_pki_dir(args, _config(args)), args.host or (), out)
+    print(
+        f"{out}: {pki.CA_CERT}, {pki.SERVER_CERT} and {pki.SERVER_KEY} for"
+        f" {', '.join(args.host)}: copy them into that host's PKI directory (no CA key:"
+        " it verifies devices and ingests, and does not sign enrolments)"
+    )
     return 0
 
 
@@ -320,6 +336,26 @@ def _register_retention(actions: Any, common: Any) -> None:
     retention.set_defaults(func=_retention)
 
 
+def _register_pki(actions: Any, common: Any) -> None:
+    pki_parser = actions.add_parser("pki", help="the CA (one signer) and the hosts' certificates")
+    pki_actions = pki_parser.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
+    pki_init = pki_actions.add_parser(
+        "init", help="make the CA once, on the host that signs enrolments, and its certificate"
+    )
+    common(pki_init)
+    pki_init.add_argument("--host", action="append", help="server name or IP (repeatable)")
+    pki_init.set_defaults(func=_init_pki)
+    host_cert = pki_actions.add_parser(
+        "host-cert", help="on the signer: another server host's certificate and the CA's"
+    )
+    common(host_cert)
+    host_cert.add_argument(
+        "--host", action="append", required=True, help="that host's name or IP (repeatable)"
+    )
+    host_cert.add_argument("--out", required=True, help="directory to write the files to")
+    host_cert.set_defaults(func=_host_cert)
+
+
 def register(sub: Any) -> None:
     """Add ``madoguchi server``."""
     parser = sub.add_parser("server", help="the central server (ingest, reports, status)")
@@ -361,10 +397,11 @@ def register(sub: Any) -> None:
 
     _register_retention(actions, common)
 
-    init = actions.add_parser("init-pki", help="create the CA and the server certificate")
+    init = actions.add_parser("init-pki", help="the same as `pki init`")
     common(init)
     init.add_argument("--host", action="append", help="server name or IP (repeatable)")
     init.set_defaults(func=_init_pki)
+    _register_pki(actions, common)
 
     token = actions.add_parser("enrol-token", help="a one-time token to enrol a device")
     common(token)

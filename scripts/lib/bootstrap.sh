@@ -21,6 +21,8 @@ APT_TEST+=(cage foot fonts-noto-cjk xwayland sway grim)
 # (WeasyPrint) needs Pango and HarfBuzz on the server host; the tests read it back with
 # poppler's pdftotext and draw its first page with pdftoppm.
 APT_TEST+=(chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+# Two central-server hosts behind a load balancer in TCP mode (tests/sync/test_two_hosts.py).
+APT_TEST+=(haproxy)
 # The demo: the virtual card renders its holder's name and address in Noto Sans CJK JP
 # (drivers/simcard/images.py; without the font it falls back to Pillow's, kanji as boxes).
 # Kept out of APT_RUNTIME, whose list keys the cached arm64 root.

@@ -100,7 +100,9 @@ class ServerContext:
     """What the app needs: storage, the CA, the clock, and the simulation switch."""
 
     repo: Repository
-    ca_key: pki.PrivateKey
+    #: The CA key on the host that signs enrolments; None on every other host (it
+    #: verifies device certificates with ``ca_cert`` and refuses enrolment, 421).
+    ca_key: pki.PrivateKey | None
     ca_cert: x509.Certificate
     simulate: bool = False
     now: Callable[[], datetime] = utc_now
@@ -683,6 +685,14 @@ def _registry_answer(
 async def _enrol(request: Request) -> Response:
     ctx: ServerContext = request.app.state.ctx
     repo = ctx.repo
+    ca_key = ctx.ca_key
+    if ca_key is None:
+        # Before the token is looked at, so that it stays usable at the signer.
+        return _error(
+            421, "not_the_signer",
+            "this server host does not sign enrolments: enrol at the host that holds the"
+            " CA key (docs/sync.md, several server hosts)",
+        )
     _, asked = await _decode(request, wire.EnrolmentRequest)
     token, csr_pem = asked.token, asked.csr_pem
     try:
@@ -697,7 +707,7 @@ async def _enrol(request: Request) -> Response:
     except NotFoundError as exc:
         raise HTTPException(403, str(exc)) from exc
     try:
-        cert = pki.sign_device_csr(ctx.ca_key, ctx.ca_cert, csr, device_id)
+        cert = pki.sign_device_csr(ca_key, ctx.ca_cert, csr, device_id)
     except EnrolmentError as exc:
         raise HTTPException(400, str(exc)) from exc
     await run_in_threadpool(

@@ -144,7 +144,7 @@ DEVICE_OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "POST", "/v1/enrolment", "enrol", "Enrol a device with a one-time token",
-        {200: wire.EnrolmentAnswer}, wire.EnrolmentRequest, errors=(403, 429),
+        {200: wire.EnrolmentAnswer}, wire.EnrolmentRequest, errors=(403, 421, 429),
     ),
     Op(
         "GET", "/v1/enrolment/ca", "enrolmentCa",

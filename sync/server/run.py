@@ -78,11 +78,16 @@ _ENV_DB, _ENV_PKI, _ENV_SIM, _ENV_UPDATES, _ENV_POOL = (
 def make_context(
     database: str, pki_dir: Path, *, simulate: bool, pool_size: int = DEFAULT_POOL_SIZE
 ) -> ServerContext:
-    """Open the repository and the CA (creating the PKI on first run), and look whether
-    the database can be served (its schema is made by ``madoguchi server migrate``, never
-    here: a server whose schema is behind starts, answers ``/readyz`` 503 with the reason
-    and serves nothing else until IT has migrated)."""
-    pki.init_server_pki(pki_dir)
+    """Open the repository and the host's PKI, and look whether the database can be
+    served (its schema is made by ``madoguchi server migrate``, never here: a server
+    whose schema is behind starts, answers ``/readyz`` 503 with the reason and serves
+    nothing else until IT has migrated).
+
+    The PKI is never made here: a directory without the CA certificate and this host's
+    certificate is refused with one line (``madoguchi server pki init`` makes the CA
+    once, on the signer). Without the CA key the host verifies and ingests but does not
+    sign enrolments."""
+    host_pki = pki.load_server_pki(pki_dir)
     issuing = None
     if simulate:
         pki.init_issuing_ca(pki_dir)
@@ -92,8 +97,8 @@ def make_context(
         )
     ctx = ServerContext(
         repo=open_repository(database, pool_size=pool_size),
-        ca_key=pki.load_key(pki_dir / pki.CA_KEY),
-        ca_cert=pki.load_cert(pki_dir / pki.CA_CERT),
+        ca_key=host_pki.ca_key,
+        ca_cert=host_pki.ca_cert,
         simulate=simulate,
         issuing_ca=issuing,
     )
@@ -134,7 +139,9 @@ def app_from_env() -> ASGIApp:
     """The app of one worker process (``--workers`` > 1), configured by the parent."""
     # A spawned worker starts with no logging set up: to the journal as the parent does.
     from madoguchi.logs import setup_logging
+    from sync.server.supervisor import forget_service_manager
 
+    forget_service_manager()  # the supervisor alone speaks to systemd (NotifyAccess=main)
     setup_logging("server")
     ctx = make_context(
         os.environ[_ENV_DB], Path(os.environ[_ENV_PKI]), simulate=os.environ[_ENV_SIM] == "1",
@@ -164,7 +171,8 @@ def serve(
     most per process.
 
     With ``workers`` > 1 (PostgreSQL, or SQLite whose writes then serialise on
-    its file lock), uvicorn's supervisor runs that many processes on one socket.
+    its file lock), a supervisor runs that many processes on one socket and replaces
+    one whose event loop hangs (:mod:`sync.server.supervisor`: the watchdog).
     With ``console``, the office console listens too (docs/console.md), in this
     process (one worker only).
     """
@@ -207,7 +215,7 @@ def _serve_workers(
     workers: int,
     updates: UpdateDelivery | None,
 ) -> None:
-    from uvicorn.supervisors import Multiprocess
+    from sync.server.supervisor import Supervisor
 
     ctx = make_context(database, pki_dir, simulate=simulate, pool_size=1)  # PKI once
     try:
@@ -232,7 +240,8 @@ def _serve_workers(
     sock.listen(config.backlog)
     _notify("READY=1")
     print(f"madoguchi server listening on https://{host}:{port}", file=sys.stderr, flush=True)
-    Multiprocess(config, sockets=[sock]).run()
+    # The supervisor pings the watchdog only while every worker's event loop turns.
+    Supervisor(config, sockets=[sock]).run()
 
 
 def _options(host: str, port: int, pki_dir: Path) -> dict[str, Any]:

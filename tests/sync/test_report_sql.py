@@ -151,7 +151,7 @@ def test_bench_server_times_the_day_report_and_the_polls_on_postgresql() -> None
     result = subprocess.run(
         [sys.executable, "-m", "madoguchi.cli", "bench", "server", "--json",
          "--records", "4000", "--offices", "40", "--repeat", "2",
-         "--devices", "500", "--pollers", "2", "--poll-s", "1"],
+         "--devices", "500", "--pollers", "2", "--poll-s", "1", "--parts", "report,polls"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
     )
     assert result.returncode == 0, result.stderr

@@ -230,6 +230,9 @@ def _running(state: dict[str, str]) -> tuple[str, str]:
 
 
 def test_first_install_brings_the_server_up_ready(boot: Boot) -> None:
+    # IT made the CA first (`madoguchi server pki init`): a server never makes one itself
+    pki_init = _scenario(boot, "server_pki")["init"]
+    assert pki_init["rc"] == 0, pki_init
     install = _scenario(boot, "install")
     assert install["apply"]["rc"] == 0, install["apply"]
     assert install["status"]["current"] == "1.0.0"
@@ -301,6 +304,20 @@ def test_a_missed_watchdog_is_restarted(boot: Boot, name: str) -> None:
     assert int(watchdog["after"]["NRestarts"]) > int(watchdog["before"]["NRestarts"])
     # WatchdogSec= 3-6 s in the drop-ins: noticed well before a start timeout could
     assert watchdog["recovered_after_s"] < 20
+
+
+def test_a_hung_server_worker_is_replaced_without_restarting_the_service(boot: Boot) -> None:
+    # `server run --workers 2` under the unit, WatchdogSec=3s: one worker SIGSTOPped
+    result = _scenario(boot, "server_workers")
+    assert result["restart"]["rc"] == 0, result
+    assert result["replaced_after_s"] is not None, result  # the supervisor replaced it
+    assert result["other_kept"] is True
+    assert result["logged"] is True
+    # ... while systemd saw a service that kept its watchdog fed: no restart
+    assert result["after"]["MainPID"] == result["before"]["MainPID"]
+    assert result["after"]["NRestarts"] == result["before"]["NRestarts"]
+    assert _running(result["after"]) == ("active", "running")
+    assert result["answers"] == [200, 200, 200, 200]
 
 
 def test_the_daemons_keep_their_watchdog_fed(boot: Boot) -> None:

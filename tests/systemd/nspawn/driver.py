@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -49,7 +50,8 @@ TUI_PROC_VIEW = (
 )
 ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi"}
 SERVER_ENV = {**os.environ, "MADOGUCHI_STATE_DIR": "/var/lib/madoguchi-server"}
-#: What ``madoguchi server run`` makes on its first start (``[sync] server_pki_dir`` unset).
+#: What IT's ``madoguchi server pki init`` makes before the server's first start (``[sync]
+#: server_pki_dir`` unset; a server never makes a CA by itself).
 SERVER_CA = "/var/lib/madoguchi-server/server-pki/ca.crt"
 #: A world-readable copy for the device's enrolment (IT hands the CA to the counter).
 DEVICE_CA = "/run/madoguchi-test-ca.crt"
@@ -310,6 +312,16 @@ def it_update(*argv: str, token: str = PUBLISH_TOKEN) -> dict[str, Any]:
 def main() -> None:
     results["boot"] = {"ok": True, "users": run("getent", "passwd", "madoguchi")}
     save()
+
+    @scenario("server_pki")
+    def _() -> dict[str, Any]:
+        # IT makes the CA once, before the server's first start, and hands the state
+        # directory to the server's user.
+        state = Path(SERVER_CA).parents[1]
+        state.mkdir(mode=0o750, exist_ok=True)
+        made = run(DEV, "server", "pki", "init", env=SERVER_ENV)
+        run("chown", "-R", "madoguchi-server:madoguchi-server", str(state))
+        return {"init": made}
 
     @scenario("install")
     def _() -> dict[str, Any]:
@@ -632,6 +644,51 @@ def main() -> None:
         # what the counter reported, as IT sees it on the central server
         "fleet": it_update("fleet", "--json"),
     }
+
+    @scenario("server_workers")
+    def _() -> dict[str, Any]:
+        # After "done" (it restarts the server): `--workers 2` under the real unit (its
+        # watchdog shortened to 3 s): a worker whose event loop hangs is replaced by the
+        # supervisor; systemd sees a healthy service.
+        dropin = Path(f"/run/systemd/system/{SERVER}.d")
+        dropin.mkdir(parents=True, exist_ok=True)
+        (dropin / "workers.conf").write_text(
+            f"[Service]\nExecStart=\nExecStart={CURRENT} server run --workers 2\n"
+        )
+
+        def workers() -> list[int]:
+            found = re.search(r"workers serving \(pids ([\d, ]+)\)", show(SERVER)["StatusText"])
+            return [int(p) for p in found.group(1).split(", ")] if found else []
+
+        try:
+            run("systemctl", "daemon-reload")
+            restarted = run("systemctl", "restart", SERVER, timeout=90)
+            wait_for(lambda: len(workers()) == 2, 30)
+            before, pids = show(SERVER), workers()
+            if len(pids) != 2:
+                return {"restart": restarted, "before": before, "pids": pids}
+            hung, other = pids
+            os.kill(hung, signal.SIGSTOP)
+            replaced = wait_for(lambda: hung not in workers() and len(workers()) == 2, 20)
+            time.sleep(4)  # longer than WatchdogSec=: systemd would have acted by now
+            after = show(SERVER)
+            answers = [https_get(server_port(), "/healthz", device_cert=False)["status"]
+                       for _ in range(4)]  # fmt: skip
+            journal = run("journalctl", "-u", SERVER, "--no-pager", "-o", "cat")["out"]
+            return {
+                "restart": restarted,
+                "before": before,
+                "after": after,
+                "hung": hung,
+                "replaced_after_s": replaced,
+                "other_kept": other in workers(),
+                "answers": answers,
+                "logged": f"server worker {hung}: its event loop has not turned" in journal,
+            }
+        finally:
+            (dropin / "workers.conf").unlink()
+            run("systemctl", "daemon-reload")
+            run("systemctl", "restart", SERVER, timeout=90)
     save()
 
 
