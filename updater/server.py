@@ -212,7 +212,9 @@ def _rollout_routes(store: UpdateStore, from_it: Callable[[Request], bool]) -> l
         if not from_it(request):
             return JSONResponse({"error": "not allowed"}, status_code=401)
         action, number = request.path_params["action"], request.path_params["rollout_id"]
-        if action not in ROLLOUT_ACTIONS or not number.isdigit():
+        # ASCII digits, and few enough for the database's 64-bit integer: another id is
+        # no rollout (a 404), never a 500 from the driver.
+        if action not in ROLLOUT_ACTIONS or not re.fullmatch(r"[0-9]{1,18}", number):
             return JSONResponse({"error": f"no rollout action {number}/{action}"}, status_code=404)
         rollout_id = int(number)
         try:

@@ -53,7 +53,7 @@ PATH_PARAMETERS: Mapping[str, Any] = {
     "serial": wire.CleanId,
     "channel": Annotated[str, msgspec.Meta(pattern=update_wire.CHANNEL)],
     "name": Annotated[str, msgspec.Meta(pattern=update_wire.BUNDLE_NAME)],
-    "rollout_id": Annotated[int, msgspec.Meta(ge=1)],
+    "rollout_id": Annotated[int, msgspec.Meta(ge=1, lt=10**18)],
     "action": Literal[ROLLOUT_ACTIONS],
 }
 
@@ -321,6 +321,7 @@ _REASONS = {
     404: "No such resource",
     409: "A conflict (an idempotency key reused, a registry rule)",
     413: "A body over this operation's limit",
+    421: "Not the host that signs enrolments (the CA key is on another server host)",
     422: "Refused content (personal data; a signature or bundle that does not verify)",
     429: "Too many attempts; wait",
     503: "The database is unavailable or its schema is not current",

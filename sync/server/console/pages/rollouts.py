@@ -9,6 +9,7 @@ member's id (``console:<id>``), shown below with display names, never raw ids.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -89,7 +90,7 @@ async def _rollouts(request: Request) -> Response:
     form = await checked_form(request, session)
     action = form.get("action", "")
     number = form.get("rollout", "")
-    if action not in _ACTIONS or not number.isdigit():
+    if action not in _ACTIONS or not re.fullmatch(r"[0-9]{1,18}", number):
         raise Refused(400, "bad_request")
     console: Console = request.app.state.console
     known = await run_in_threadpool(console.store.offices)
