@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 BASE = Path("/pkgcheck")
+#: How much slower this system runs than a native one: the arm64 root boots under qemu-user
+#: (tests/systemd/test_package_arm64.py), so every wait is stretched by this factor.
+SCALE = float(os.environ.get("PKGCHECK_TIME_SCALE", "1"))
 OUT = BASE / "out"
 COUNTER_UNITS = (
     "madoguchi-tui.service",
@@ -72,7 +75,7 @@ def unit_state(unit: str) -> dict[str, str]:
 
 
 def wait_active(unit: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout_s * SCALE
     while time.monotonic() < deadline:
         if sh("systemctl", "is-active", "--quiet", unit)["rc"] == 0:
             return True
@@ -109,8 +112,8 @@ def start_kiosk(headless: bool = False) -> dict[str, Any]:
     sh("systemctl", "stop", "madoguchi-tui.service")
     sh("systemctl", "reset-failed", "madoguchi-tui.service")
     since = sh("date", "+%Y-%m-%d %H:%M:%S")["out"].strip()
-    started = sh("systemctl", "start", "madoguchi-tui.service", timeout=120)
-    time.sleep(3)
+    started = sh("systemctl", "start", "madoguchi-tui.service", timeout=120 * SCALE)
+    time.sleep(3 * SCALE)
     state = unit_state("madoguchi-tui.service")
     said = sh("journalctl", "-u", "madoguchi-tui.service", "-o", "cat", "--since", since)
     return {"start": started, "state": state, "journal": said["out"]}
@@ -140,12 +143,15 @@ def leftovers() -> dict[str, Any]:
 
 def install(role: str) -> dict[str, Any]:
     package = "madoguchi" if role == "counter" else "madoguchi-server"
-    debs = sorted(glob.glob(str(BASE / "debs" / f"{package}_*_amd64.deb")))
+    arch = sh("dpkg", "--print-architecture")["out"].strip()
+    debs = sorted(glob.glob(str(BASE / "debs" / f"{package}_*_{arch}.deb")))
     result: dict[str, Any] = {"deb": debs}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     os.environ.update(env)
     started = time.monotonic()
-    result["apt"] = sh("apt-get", "install", "-y", "--no-install-recommends", *debs)
+    result["apt"] = sh(
+        "apt-get", "install", "-y", "--no-install-recommends", *debs, timeout=300 * SCALE
+    )
     units = COUNTER_UNITS if role == "counter" else SERVER_UNITS
     if role == "counter":
         # what runs without a configuration: the update timer, started by the postinst
@@ -168,7 +174,8 @@ def install(role: str) -> dict[str, Any]:
     result["units"] = {unit: unit_state(unit) for unit in units}
     result["user"] = sh("getent", "passwd", package)["out"].strip()
     result["current"] = sh("readlink", "/opt/madoguchi/current")["out"].strip()
-    result["help"] = sh("madoguchi", "--help")
+    result["help"] = sh("madoguchi", "--help", timeout=300 * SCALE)
+    result["version"] = sh("madoguchi", "--version", timeout=300 * SCALE)
     Path("/etc/madoguchi").mkdir(exist_ok=True)
     Path("/etc/madoguchi/madoguchi.toml").write_text(config)
     return result
@@ -188,7 +195,7 @@ def boot(role: str) -> dict[str, Any]:
         result["kiosk"] = start_kiosk(headless=True)
     result["units"] = {unit: unit_state(unit) for unit in units}
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
-    result["purge"] = sh("apt-get", "purge", "-y", package)
+    result["purge"] = sh("apt-get", "purge", "-y", package, timeout=300 * SCALE)
     result["left"] = leftovers()
     return result
 
