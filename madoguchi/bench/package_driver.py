@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ OUT = BASE / "out"
 COUNTER_UNITS = (
     "madoguchi-tui.service",
     "madoguchi-sync.service",
+    "madoguchi-sync.path",
     "madoguchi-update.service",
     "madoguchi-update.timer",
 )
@@ -69,7 +71,10 @@ def sh(*argv: str, timeout: float = 300) -> dict[str, Any]:
 
 
 def unit_state(unit: str) -> dict[str, str]:
-    props = "ActiveState,SubState,Result,UnitFileState,LoadState,NRestarts"
+    props = (
+        "ActiveState,SubState,Result,UnitFileState,LoadState,NRestarts,ConditionResult,"
+        "InactiveExitTimestampMonotonic"
+    )
     out = sh("systemctl", "show", unit, "-p", props)["out"]
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
@@ -141,6 +146,23 @@ def leftovers() -> dict[str, Any]:
     }
 
 
+def provision_and_watch_sync() -> dict[str, str]:
+    """Write the configuration where the provisioning screen writes it (as the kiosk's user)
+    and see madoguchi-sync.path start the uploader; then take it away again."""
+    provisioned = Path("/var/lib/madoguchi/madoguchi.toml")
+    provisioned.write_text(COUNTER_CONFIG)
+    shutil.chown(provisioned, "madoguchi", "madoguchi")
+    provisioned.chmod(0o600)
+    deadline = time.monotonic() + 30 * SCALE
+    state = unit_state("madoguchi-sync.service")
+    while time.monotonic() < deadline and state.get("InactiveExitTimestampMonotonic", "0") == "0":
+        time.sleep(0.2)
+        state = unit_state("madoguchi-sync.service")
+    sh("systemctl", "stop", "madoguchi-sync.path", "madoguchi-sync.service")
+    provisioned.unlink()
+    return state
+
+
 def install(role: str) -> dict[str, Any]:
     package = "madoguchi" if role == "counter" else "madoguchi-server"
     arch = sh("dpkg", "--print-architecture")["out"].strip()
@@ -161,6 +183,8 @@ def install(role: str) -> dict[str, Any]:
         # the demo; drawn on the headless output (no panel here)
         result["kiosk"] = start_kiosk(headless=True)
         result["provisioned"] = Path("/var/lib/madoguchi/madoguchi.toml").exists()
+        result["sync_unprovisioned"] = unit_state("madoguchi-sync.service")
+        result["sync_after_provisioning"] = provision_and_watch_sync()
         config = COUNTER_CONFIG
     else:
         # IT writes the server's configuration and starts it (the next boots start it)

@@ -128,9 +128,9 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
     install -m 0644 "$pk/copyright" "$stage/usr/share/doc/$name/copyright"
     local units enable start users dirs
     if [ "$role" = counter ]; then
-        units="madoguchi-tui.service madoguchi-sync.service madoguchi-update.service madoguchi-update.timer"
-        enable="madoguchi-tui.service madoguchi-sync.service madoguchi-update.timer"
-        start="madoguchi-update.timer"
+        units="madoguchi-tui.service madoguchi-sync.service madoguchi-sync.path madoguchi-update.service madoguchi-update.timer"
+        enable="madoguchi-tui.service madoguchi-sync.service madoguchi-sync.path madoguchi-update.timer"
+        start="madoguchi-sync.path madoguchi-update.timer"
         users=madoguchi
         dirs="/var/lib/madoguchi /var/lib/madoguchi-update"
         # The counter's lines of the one sysusers file (the server's user is the server's).
