@@ -19,7 +19,7 @@ from pathlib import Path
 from madoguchi.config import Config, load_config
 from madoguchi.errors import MadoguchiError
 from madoguchi.logs import setup_logging
-from madoguchi.version import installed_version
+from madoguchi.version import version_line
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -70,7 +70,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="configuration file (TOML)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument(
-        "--version", action="version", version=f"madoguchi {installed_version()}",
+        "--version", action="version", version=version_line(),
         help="print the installed version and exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -7,6 +7,8 @@ was installed as: ``pyproject.toml``'s in a development checkout, the one
 
 from __future__ import annotations
 
+import platform
+import sys
 from importlib import metadata
 
 DISTRIBUTION = "madoguchi"
@@ -20,3 +22,11 @@ def installed_version() -> str:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return UNKNOWN
+
+
+def version_line() -> str:
+    """``madoguchi --version``: the version and the platform it runs on, as an update bundle's
+    manifest names it (``madoguchi 0.1.0 (aarch64, cp311)``), so IT can tell which build of a
+    fleet's two machines a counter or a package holds."""
+    abi = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    return f"madoguchi {installed_version()} ({platform.machine()}, {abi})"

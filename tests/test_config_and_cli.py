@@ -164,7 +164,8 @@ def test_a_named_command_loads_only_its_own_area() -> None:
     assert everything == "True"
 
 
-def test_version_prints_the_installed_distribution_version() -> None:
+def test_version_prints_the_installed_distribution_version_and_platform() -> None:
+    import platform
     import subprocess
     import sys
     from importlib import metadata
@@ -173,14 +174,16 @@ def test_version_prints_the_installed_distribution_version() -> None:
 
     installed = metadata.version("madoguchi")
     assert installed_version() == installed
+    abi = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    line = f"madoguchi {installed} ({platform.machine()}, {abi})"
     result = subprocess.run(
         [sys.executable, "-m", "madoguchi.cli", "--version"],
         capture_output=True, text=True, timeout=60, check=False,
     )
-    assert (result.returncode, result.stdout) == (0, f"madoguchi {installed}\n"), result
+    assert (result.returncode, result.stdout) == (0, f"{line}\n"), result
     # the version needs no configuration and no subcommand, even with a broken file
     result = subprocess.run(
         [sys.executable, "-m", "madoguchi.cli", "--config", "/nonexistent.toml", "--version"],
         capture_output=True, text=True, timeout=60, check=False,
     )
-    assert (result.returncode, result.stdout) == (0, f"madoguchi {installed}\n"), result
+    assert (result.returncode, result.stdout) == (0, f"{line}\n"), result

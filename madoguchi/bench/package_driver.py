@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,10 +26,14 @@ from pathlib import Path
 from typing import Any
 
 BASE = Path("/pkgcheck")
+#: How much slower this system runs than a native one: the arm64 root boots under qemu-user
+#: (tests/systemd/test_package_arm64.py), so every wait is stretched by this factor.
+SCALE = float(os.environ.get("PKGCHECK_TIME_SCALE", "1"))
 OUT = BASE / "out"
 COUNTER_UNITS = (
     "madoguchi-tui.service",
     "madoguchi-sync.service",
+    "madoguchi-sync.path",
     "madoguchi-update.service",
     "madoguchi-update.timer",
 )
@@ -66,13 +71,16 @@ def sh(*argv: str, timeout: float = 300) -> dict[str, Any]:
 
 
 def unit_state(unit: str) -> dict[str, str]:
-    props = "ActiveState,SubState,Result,UnitFileState,LoadState,NRestarts"
+    props = (
+        "ActiveState,SubState,Result,UnitFileState,LoadState,NRestarts,ConditionResult,"
+        "InactiveExitTimestampMonotonic"
+    )
     out = sh("systemctl", "show", unit, "-p", props)["out"]
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def wait_active(unit: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout_s * SCALE
     while time.monotonic() < deadline:
         if sh("systemctl", "is-active", "--quiet", unit)["rc"] == 0:
             return True
@@ -109,8 +117,8 @@ def start_kiosk(headless: bool = False) -> dict[str, Any]:
     sh("systemctl", "stop", "madoguchi-tui.service")
     sh("systemctl", "reset-failed", "madoguchi-tui.service")
     since = sh("date", "+%Y-%m-%d %H:%M:%S")["out"].strip()
-    started = sh("systemctl", "start", "madoguchi-tui.service", timeout=120)
-    time.sleep(3)
+    started = sh("systemctl", "start", "madoguchi-tui.service", timeout=120 * SCALE)
+    time.sleep(3 * SCALE)
     state = unit_state("madoguchi-tui.service")
     said = sh("journalctl", "-u", "madoguchi-tui.service", "-o", "cat", "--since", since)
     return {"start": started, "state": state, "journal": said["out"]}
@@ -138,14 +146,34 @@ def leftovers() -> dict[str, Any]:
     }
 
 
+def provision_and_watch_sync() -> dict[str, str]:
+    """Write the configuration where the provisioning screen writes it (as the kiosk's user)
+    and see madoguchi-sync.path start the uploader; then take it away again."""
+    provisioned = Path("/var/lib/madoguchi/madoguchi.toml")
+    provisioned.write_text(COUNTER_CONFIG)
+    shutil.chown(provisioned, "madoguchi", "madoguchi")
+    provisioned.chmod(0o600)
+    deadline = time.monotonic() + 30 * SCALE
+    state = unit_state("madoguchi-sync.service")
+    while time.monotonic() < deadline and state.get("InactiveExitTimestampMonotonic", "0") == "0":
+        time.sleep(0.2)
+        state = unit_state("madoguchi-sync.service")
+    sh("systemctl", "stop", "madoguchi-sync.path", "madoguchi-sync.service")
+    provisioned.unlink()
+    return state
+
+
 def install(role: str) -> dict[str, Any]:
     package = "madoguchi" if role == "counter" else "madoguchi-server"
-    debs = sorted(glob.glob(str(BASE / "debs" / f"{package}_*_amd64.deb")))
+    arch = sh("dpkg", "--print-architecture")["out"].strip()
+    debs = sorted(glob.glob(str(BASE / "debs" / f"{package}_*_{arch}.deb")))
     result: dict[str, Any] = {"deb": debs}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     os.environ.update(env)
     started = time.monotonic()
-    result["apt"] = sh("apt-get", "install", "-y", "--no-install-recommends", *debs)
+    result["apt"] = sh(
+        "apt-get", "install", "-y", "--no-install-recommends", *debs, timeout=300 * SCALE
+    )
     units = COUNTER_UNITS if role == "counter" else SERVER_UNITS
     if role == "counter":
         # what runs without a configuration: the update timer, started by the postinst
@@ -155,6 +183,8 @@ def install(role: str) -> dict[str, Any]:
         # the demo; drawn on the headless output (no panel here)
         result["kiosk"] = start_kiosk(headless=True)
         result["provisioned"] = Path("/var/lib/madoguchi/madoguchi.toml").exists()
+        result["sync_unprovisioned"] = unit_state("madoguchi-sync.service")
+        result["sync_after_provisioning"] = provision_and_watch_sync()
         config = COUNTER_CONFIG
     else:
         # IT writes the server's configuration and starts it (the next boots start it)
@@ -175,7 +205,8 @@ def install(role: str) -> dict[str, Any]:
     result["units"] = {unit: unit_state(unit) for unit in units}
     result["user"] = sh("getent", "passwd", package)["out"].strip()
     result["current"] = sh("readlink", "/opt/madoguchi/current")["out"].strip()
-    result["help"] = sh("madoguchi", "--help")
+    result["help"] = sh("madoguchi", "--help", timeout=300 * SCALE)
+    result["version"] = sh("madoguchi", "--version", timeout=300 * SCALE)
     Path("/etc/madoguchi").mkdir(exist_ok=True)
     Path("/etc/madoguchi/madoguchi.toml").write_text(config)
     return result
@@ -195,7 +226,7 @@ def boot(role: str) -> dict[str, Any]:
         result["kiosk"] = start_kiosk(headless=True)
     result["units"] = {unit: unit_state(unit) for unit in units}
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
-    result["purge"] = sh("apt-get", "purge", "-y", package)
+    result["purge"] = sh("apt-get", "purge", "-y", package, timeout=300 * SCALE)
     result["left"] = leftovers()
     return result
 

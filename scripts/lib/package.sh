@@ -30,11 +30,27 @@ package_key() {
     } | sha256sum | cut -c1-16
 }
 
+# package_deps_key ROLE ARCH: what the venv's locked distributions are built from (the lock,
+# the venv script), so the cached deps venv (package-venv.sh's DEPS_TAR) is reused across
+# source changes and rebuilt when the lock moves.
+package_deps_key() {
+    local role=$1 arch=$2
+    cat "$ROOT/locks/$role-cp311-$(package_machine "$arch").txt" "$ROOT/scripts/lib/package-venv.sh" \
+        | sha256sum | cut -c1-16
+}
+
 # package_venv ROLE ARCH STAGE_VENV WHEEL: the venv, built at /opt/madoguchi/versions/<v>.
 package_venv() {
-    local role=$1 arch=$2 stage=$3 wheel=$4 version lock
+    local role=$1 arch=$2 stage=$3 wheel=$4 version lock deps
     version=$(basename "$stage")
     lock=locks/$role-cp311-$(package_machine "$arch").txt
+    deps="deps-$role-$arch-$version-$(package_deps_key "$role" "$arch").tar"
+    mkdir -p "$PACKAGE_CACHE/venv"
+    # Older deps venvs of this role and machine go: the cache holds the current lock's only.
+    local old
+    for old in "$PACKAGE_CACHE/venv/deps-$role-$arch-"*.tar; do
+        [ ! -e "$old" ] || [ "$(basename "$old")" = "$deps" ] || rm -f "$old"
+    done
     if [ "$arch" = amd64 ]; then
         [ "$(dpkg --print-architecture)" = amd64 ] || { log "amd64 packages build on an amd64 host"; return 1; }
         # A private mount namespace with an empty /opt: the venv is made at its real path
@@ -43,11 +59,11 @@ package_venv() {
             mount -t tmpfs tmpfs /opt
             mkdir -p "/opt/madoguchi/versions/$3"
             mount --bind "$1" "/opt/madoguchi/versions/$3"
-            PYPI=1 "$4/scripts/lib/package-venv.sh" "$4/$5" "$2" "$3"' \
-            package-venv "$stage" "$wheel" "$version" "$ROOT" "$lock"
+            PYPI=1 "$4/scripts/lib/package-venv.sh" "$4/$5" "$2" "$3" "$6"' \
+            package-venv "$stage" "$wheel" "$version" "$ROOT" "$lock" "$PACKAGE_CACHE/venv/$deps"
     else
         # In the emulated arm64 Debian 12 root, as a Pi would build it (lgpio and pyscard from
-        # source under qemu: minutes the first time; pip's cache beside the root keeps them).
+        # source under qemu: minutes, once per lock — the deps venv is cached, see above).
         source "$ROOT/scripts/lib/arm64.sh"
         apt_ensure "${APT_ARM64_HOST[@]}" systemd-container
         arm64_binfmt_ensure
@@ -58,8 +74,9 @@ package_venv() {
             arm64_sources_sync
             arm64_run --network --bind="$stage:/opt/madoguchi/versions/$version" \
                 --bind-ro="$(dirname "$wheel"):/opt/madoguchi-wheel" --setenv=PYPI=1 \
+                --bind="$PACKAGE_CACHE/venv:/opt/madoguchi-deps" \
                 /bin/bash /opt/madoguchi/scripts/lib/package-venv.sh "/opt/madoguchi/$lock" \
-                "/opt/madoguchi-wheel/$(basename "$wheel")" "$version"
+                "/opt/madoguchi-wheel/$(basename "$wheel")" "$version" "/opt/madoguchi-deps/$deps"
         ) 9>"$ARM64_CACHE/.lock"
     fi
 }
@@ -111,9 +128,9 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
     install -m 0644 "$pk/copyright" "$stage/usr/share/doc/$name/copyright"
     local units enable start users dirs
     if [ "$role" = counter ]; then
-        units="madoguchi-tui.service madoguchi-sync.service madoguchi-update.service madoguchi-update.timer"
-        enable="madoguchi-tui.service madoguchi-sync.service madoguchi-update.timer"
-        start="madoguchi-update.timer"
+        units="madoguchi-tui.service madoguchi-sync.service madoguchi-sync.path madoguchi-update.service madoguchi-update.timer"
+        enable="madoguchi-tui.service madoguchi-sync.service madoguchi-sync.path madoguchi-update.timer"
+        start="madoguchi-sync.path madoguchi-update.timer"
         users=madoguchi
         dirs="/var/lib/madoguchi /var/lib/madoguchi-update"
         # The counter's lines of the one sysusers file (the server's user is the server's).
@@ -161,11 +178,12 @@ print(build_app_wheel(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))' \
     log "package: $deb built in $((SECONDS - t0)) s ($(du -h "$cached" | cut -f1))"
 }
 
-# The fresh amd64 Debian 12 root the packages are installed into and booted (tests/systemd/
-# test_package.py, madoguchi bench package): debootstrap (minbase) plus systemd to boot and
-# what the packages depend on (their control files), so `apt install ./madoguchi_*.deb`
-# needs no network. Cached under /var/cache/madoguchi/boot keyed by those lists; a test
-# boots it through an overlay, so the cached root itself stays fresh.
+# The fresh Debian 12 root the packages are installed into and booted (tests/systemd/
+# test_package.py, madoguchi bench package; arm64: tests/systemd/test_package_arm64.py, booted
+# under qemu-user): debootstrap (minbase) plus systemd to boot and what the packages depend on
+# (their control files), so `apt install ./madoguchi_*.deb` needs no network. Cached under
+# /var/cache/madoguchi/boot keyed by those lists and the machine; a test boots it through an
+# overlay, so the cached root itself stays fresh.
 PACKAGE_BOOT_CACHE=${MADOGUCHI_BOOT_CACHE:-/var/cache/madoguchi/boot}
 
 package_boot_packages() {
@@ -178,6 +196,9 @@ package_boot_packages() {
 package_boot_setup() {
     local partial=$1
     echo madoguchi-boot >"$partial/etc/hostname"
+    if [ -n "${ARM64_INTERPRETER:-}" ]; then
+        install -D -m 755 "$ARM64_INTERPRETER" "$partial$ARM64_INTERPRETER"
+    fi
     # not booted: nothing is started by the packages' scripts here
     systemd-nspawn --quiet --register=no --keep-unit -D "$partial" \
         --setenv=DEBIAN_FRONTEND=noninteractive /bin/sh -c \
@@ -186,14 +207,23 @@ package_boot_setup() {
         || { tail -20 "$PACKAGE_BOOT_CACHE/debootstrap.log" >&2; log "installing the boot root's packages failed"; exit 1; }
 }
 
-# Prints the path of the cached boot root, building it first if need be.
+# package_boot_root [ARCH]: prints the path of the cached boot root for ARCH (amd64 by
+# default; arm64 runs under qemu-user through binfmt), building it first if need be.
 package_boot_root() {
-    local key dir
+    local arch=${1:-amd64} key dir
+    if [ "$arch" = arm64 ]; then
+        source "$ROOT/scripts/lib/arm64.sh"
+        apt_ensure "${APT_ARM64_HOST[@]}"
+        arm64_binfmt_ensure
+    fi
     key=$(printf '%s\n' "$DEBROOT_SUITE" "$(debroot_sources)" "$(package_boot_packages)" \
         | sha256sum | cut -c1-12)
-    dir="$PACKAGE_BOOT_CACHE/$DEBROOT_SUITE-amd64-$key"
+    dir="$PACKAGE_BOOT_CACHE/$DEBROOT_SUITE-$arch-$key"
     mkdir -p "$PACKAGE_BOOT_CACHE"
-    debroot_build amd64 "$dir" "$PACKAGE_BOOT_CACHE/debootstrap.log" --variant=minbase \
+    debroot_build "$arch" "$dir" "$PACKAGE_BOOT_CACHE/debootstrap.log" --variant=minbase \
         -- package_boot_setup >&2
+    if [ -n "${ARM64_INTERPRETER:-}" ] && [ ! -x "$dir$ARM64_INTERPRETER" ]; then
+        install -D -m 755 "$ARM64_INTERPRETER" "$dir$ARM64_INTERPRETER"
+    fi
     echo "$dir"
 }

@@ -79,6 +79,24 @@ def test_without_a_configuration_the_kiosk_shows_the_provisioning_screen(
     assert install["provisioned"] is False  # shown, nothing written
 
 
+def test_the_uploader_waits_for_provisioning_then_starts_by_itself(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    """Before provisioning the uploader is skipped (a condition, not a failure burning its
+    start limit); once the configuration appears where the provisioning screen writes it,
+    madoguchi-sync.path starts it: the unprivileged kiosk cannot, and records would wait
+    for the next reboot."""
+    install = _phase(runs, "install-counter")
+    before = install["sync_unprovisioned"]
+    assert before["ConditionResult"] == "no", before
+    assert before["ActiveState"] == "inactive", before
+    assert before["Result"] == "success", before
+    assert install["units"]["madoguchi-sync.path"]["UnitFileState"] == "enabled"
+    after = install["sync_after_provisioning"]
+    assert after["InactiveExitTimestampMonotonic"] != "0", after
+    assert after["ConditionResult"] == "yes", after
+
+
 def test_with_the_production_configuration_the_kiosk_comes_up(
     runs: dict[str, dict[str, Any]],
 ) -> None:
