@@ -171,12 +171,17 @@ def read_enrolment_file(path: Path) -> Request:
 
 
 def check_url(text: str) -> str:
-    """An ``https://host[:port]`` URL without a trailing slash.
+    """An ``https://host[:port]`` URL without a trailing slash (a bare ``host[:port]`` is
+    taken as HTTPS).
 
     Raises:
         ProvisioningError: ``url_invalid``.
     """
     url = text.strip().rstrip("/")
+    if url and "://" not in url and not url.lower().startswith(("http:", "https:")):
+        # A clerk types what IT wrote on the slip, often without the scheme: the counter
+        # only ever talks HTTPS, so a bare host[:port] means that (http:// stays refused).
+        url = "https://" + url
     parts = urlsplit(url)
     try:
         port = parts.port

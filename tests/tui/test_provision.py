@@ -278,7 +278,7 @@ async def test_a_refused_token_says_so_and_the_right_one_then_enrols(
     ("url", "reason"),
     [
         ("http://127.0.0.1:1", "url_invalid"),
-        ("127.0.0.1", "url_invalid"),
+        ("https://127.0.0.1:port", "url_invalid"),
         ("https://127.0.0.1:1", "server_unreachable"),  # the server is down
         ("https://no-such-host.invalid", "server_unreachable"),
     ],
@@ -453,3 +453,13 @@ def test_kill_between_the_enrolment_and_the_write_leaves_nothing_or_a_whole_conf
                                            server.ca_pem)
         _written(state, server, again_id)
         assert not [p for p in state.iterdir() if p.name.startswith(".")]
+
+
+def test_a_server_typed_without_its_scheme_is_taken_as_https_and_http_stays_refused() -> None:
+    from madoguchi.provisioning import ProvisioningError, check_url
+
+    assert check_url(" 127.0.0.1:8443/ ") == "https://127.0.0.1:8443"
+    assert check_url("madoguchi.example.lg.jp") == "https://madoguchi.example.lg.jp"
+    for wrong in ("http://127.0.0.1:8443", "ftp://x", "https://", "127.0.0.1:port", ""):
+        with pytest.raises(ProvisioningError):
+            check_url(wrong)
