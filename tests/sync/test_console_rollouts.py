@@ -220,3 +220,26 @@ def test_the_fleet_page_shows_version_channel_contact_backlog_and_health(world: 
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", row)
     assert "counter-b1" not in page.inner_text("main")  # office B is not this manager's
     assert not RAW.findall(page.inner_text("main"))
+    # the chart: one row per counter of the manager's offices, the backlog as a bar with its
+    # number, the contact a moment ago drawn in the calm colour
+    chart = page.locator("figure.fleet-chart")
+    assert "未送信の記録と最終通信からの経過時間" in chart.locator("figcaption").inner_text()
+    bars = chart.locator("g.counter-bar")
+    assert bars.count() == 1
+    assert "本庁舎 市民課 counter-a1" in (bars.first.text_content() or "")
+    assert bars.first.locator("rect.backlog title").text_content() == "3"
+    assert float(bars.first.locator("rect.contact title").text_content() or "nan") < 1.0
+    assert bars.first.locator("rect.contact.stale").count() == 0
+    assert " 時間" in (bars.first.text_content() or "")
+
+
+def test_the_fleet_chart_marks_a_counter_never_heard_from(world: World) -> None:
+    page = world.sign_in(Role.IT, [], "情報 太郎")
+    page.click("header nav >> text=窓口端末")
+    page.wait_for_url("**/fleet")
+    bars = page.locator("figure.fleet-chart g.counter-bar")
+    assert bars.count() == 2
+    quiet = bars.filter(has_text="counter-b1")
+    assert "まだ通信なし" in (quiet.text_content() or "")
+    assert quiet.locator("rect.backlog").count() == 0  # it never said: no bar, a dash
+    assert "—" in (quiet.text_content() or "")

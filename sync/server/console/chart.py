@@ -1,12 +1,13 @@
-"""The month page's chart, drawn on the server as SVG: certificates issued and renewed per
-office and day over 30 days. No script and no image request (the pages' CSP allows
+"""The console's charts, drawn on the server as SVG: the month page's certificates issued and
+renewed per office and day over 30 days, and the fleet page's unsent records and hours since
+the last contact per counter. No script and no image request (the pages' CSP allows
 neither inline script nor foreign images); the numbers are also in the page's tables."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sync.server.report import ReportRow
 
@@ -91,3 +92,86 @@ def _nice(peak: int) -> int:
         if peak <= step:
             return step
     return ((peak + 9999) // 10_000) * 10_000
+
+
+#: The fleet chart: a row per counter, two panels (unsent records; hours since contact).
+FLEET_ROW, FLEET_LABEL, FLEET_PANEL, FLEET_GAP, FLEET_TOP = 18, 230, 240, 30, 22
+#: Hours without contact after which a counter's bar is drawn in the warning colour (a
+#: counter that polls every few minutes and uploads as it goes is never this quiet in
+#: office hours).
+STALE_HOURS = 24
+_CALM, _WARN = PALETTE[0], PALETTE[3]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetBar:
+    """One counter's row."""
+
+    label: str
+    y: float
+    backlog: int | None
+    backlog_width: float
+    contact_hours: float | None
+    contact_width: float
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FleetChart:
+    """What the fleet page's template draws: unsent records and hours since the last
+    contact, per counter (the same numbers are in the table under it)."""
+
+    bars: tuple[FleetBar, ...]
+    backlog_top: int
+    contact_top: int
+    width: int = FLEET_LABEL + 2 * FLEET_PANEL + FLEET_GAP + 40
+    label_width: int = FLEET_LABEL
+    panel_width: int = FLEET_PANEL
+    backlog_x: int = FLEET_LABEL
+    contact_x: int = FLEET_LABEL + FLEET_PANEL + FLEET_GAP
+    top: int = FLEET_TOP
+    row: int = FLEET_ROW
+
+    @property
+    def height(self) -> int:
+        return self.top + self.row * max(1, len(self.bars)) + 8
+
+
+def _hours_since(stamp: str | None, now: datetime) -> float | None:
+    if not stamp:
+        return None
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max(0.0, (now - at).total_seconds() / 3600)
+
+
+def fleet_chart(
+    counters: Iterable[tuple[str, int | None, str | None]], now: datetime
+) -> FleetChart:
+    """``counters``: (label, unsent backlog or None when the counter never said, its last
+    contact as an ISO time or None) per counter, in the order to draw."""
+    rows = [(label, backlog, _hours_since(contact, now)) for label, backlog, contact in counters]
+    backlog_top = _nice(max((b for _, b, _ in rows if b is not None), default=0))
+    contact_top = _nice(int(max((h for _, _, h in rows if h is not None), default=0)) + 1)
+    bars = tuple(
+        FleetBar(
+            label=label,
+            y=FLEET_TOP + FLEET_ROW * i,
+            backlog=backlog,
+            backlog_width=round(FLEET_PANEL * (backlog or 0) / backlog_top, 1),
+            contact_hours=None if hours is None else round(hours, 1),
+            contact_width=round(FLEET_PANEL * min(hours or 0, contact_top) / contact_top, 1),
+            stale=hours is None or hours >= STALE_HOURS,
+        )
+        for i, (label, backlog, hours) in enumerate(rows)
+    )
+    return FleetChart(bars, backlog_top, contact_top)
+
+
+def bar_colour(bar: FleetBar) -> str:
+    """The contact bar's colour: the warning one for a counter quiet too long."""
+    return _WARN if bar.stale else _CALM

@@ -4,11 +4,14 @@ channel, last contact, unsent backlog, update health: ``updater.store``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sync.server.authz import Operation
+from sync.server.console.chart import bar_colour, fleet_chart
 from sync.server.console.shared import (
     Console,
     MenuItem,
@@ -30,6 +33,18 @@ async def _fleet(request: Request) -> Response:
     counters = await run_in_threadpool(console.store.fleet, offices)
     updates = rollout_store(console.store.dialect)
     facts = await run_in_threadpool(updates.facts, [c.device_id for c in counters])
+    chart = fleet_chart(
+        (
+            (
+                f"{visible.get(c.office_code, c.office_code)} {c.device_id}",
+                facts[c.device_id].backlog if c.device_id in facts else None,
+                (facts[c.device_id].last_contact if c.device_id in facts else None)
+                or c.last_received_at or None,
+            )
+            for c in counters
+        ),
+        datetime.now(UTC),
+    )
     return render(
         request,
         "fleet.html",
@@ -38,6 +53,8 @@ async def _fleet(request: Request) -> Response:
         office=office,
         counters=counters,
         facts=facts,
+        chart=chart,
+        bar_colour=bar_colour,
         when=received_label,
     )
 
