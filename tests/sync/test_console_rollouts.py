@@ -31,6 +31,7 @@ from sync.server.authz import Role
 from sync.server.console.serve import open_console_store
 from sync.server.console.store import ConsoleStore
 from sync.server.repository import open_repository
+from tests.sync.test_console_browser import SHOTS
 from updater.keys import key_id
 from updater.rollout import RolloutStart, StatusPost
 from updater.store import UpdateStore
@@ -177,8 +178,7 @@ def test_it_starts_halts_resumes_and_aborts_a_rollout_from_the_console(world: Wo
     for words in expected:
         assert words in audit, words
     assert not RAW.findall(page.inner_text("main"))
-    page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / "console"
-                             / "rollouts.png"))
+    page.screenshot(path=str(SHOTS / "rollouts.png"))  # docs/ only when asked
     # an aborted rollout has no controls left
     assert page.locator("button >> text=再開").count() == 0
 
@@ -223,7 +223,7 @@ def test_the_fleet_page_shows_version_channel_contact_backlog_and_health(world: 
     # the chart: one row per counter of the manager's offices, the backlog as a bar with its
     # number, the contact a moment ago drawn in the calm colour
     chart = page.locator("figure.fleet-chart")
-    assert "未送信の記録と最終通信からの経過時間" in chart.locator("figcaption").inner_text()
+    assert "最後に連絡があってからの経過時間" in chart.locator("figcaption").inner_text()
     bars = chart.locator("g.counter-bar")
     assert bars.count() == 1
     assert "本庁舎 市民課 counter-a1" in (bars.first.text_content() or "")
@@ -240,6 +240,6 @@ def test_the_fleet_chart_marks_a_counter_never_heard_from(world: World) -> None:
     bars = page.locator("figure.fleet-chart g.counter-bar")
     assert bars.count() == 2
     quiet = bars.filter(has_text="counter-b1")
-    assert "まだ通信なし" in (quiet.text_content() or "")
+    assert "まだ連絡なし" in (quiet.text_content() or "")
     assert quiet.locator("rect.backlog").count() == 0  # it never said: no bar, a dash
     assert "—" in (quiet.text_content() or "")

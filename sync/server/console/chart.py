@@ -150,11 +150,17 @@ def _hours_since(stamp: str | None, now: datetime) -> float | None:
 
 
 def fleet_chart(
-    counters: Iterable[tuple[str, int | None, str | None]], now: datetime
+    counters: Iterable[tuple[str, int | None, Iterable[str | None]]], now: datetime
 ) -> FleetChart:
-    """``counters``: (label, unsent backlog or None when the counter never said, its last
-    contact as an ISO time or None) per counter, in the order to draw."""
-    rows = [(label, backlog, _hours_since(contact, now)) for label, backlog, contact in counters]
+    """``counters``: (label, unsent backlog or None when the counter never said, the ISO times
+    the server last heard from it — its last status post, its last upload — any of them
+    None) per counter, in the order to draw; the newest of those times counts."""
+
+    def quiet(heard: Iterable[str | None]) -> float | None:
+        hours = [h for h in (_hours_since(at, now) for at in heard) if h is not None]
+        return min(hours, default=None)
+
+    rows = [(label, backlog, quiet(heard)) for label, backlog, heard in counters]
     backlog_top = _nice(max((b for _, b, _ in rows if b is not None), default=0))
     contact_top = _nice(int(max((h for _, _, h in rows if h is not None), default=0)) + 1)
     bars = tuple(

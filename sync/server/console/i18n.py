@@ -278,22 +278,24 @@ _TEXT: dict[str, tuple[str, str]] = {
     "fleet_health.unknown": ("報告なし", "No report"),
     "fleet_unknown": ("—", "—"),
     "fleet_no_contact": ("まだ通信なし", "No contact yet"),
+    "fleet_never_heard": ("まだ連絡なし", "Never heard from"),
     "fleet_chart_title": (
-        "窓口端末ごとの未送信の記録と最終通信からの経過時間",
-        "Unsent records and hours since the last contact, per counter",
+        "窓口端末ごとの未送信の記録と、最後に連絡があってからの経過時間",
+        "Unsent records and hours since the counter was last heard from",
     ),
     "fleet_chart_backlog": (
         "未送信の記録（目盛り最大 {top} 件）", "Unsent records (scale to {top})",
     ),
     "fleet_chart_contact": (
-        "最終通信からの経過時間（目盛り最大 {top} 時間）",
-        "Hours since the last contact (scale to {top})",
+        "最終受信・最終通信の新しい方からの経過時間（目盛り最大 {top} 時間）",
+        "Hours since its last upload or contact (scale to {top})",
     ),
     "fleet_chart_hours": ("{h} 時間", "{h} h"),
     "fleet_chart_legend": (
-        "{stale} 時間以上通信のない窓口端末は朱色で示します。数値は下の表にもあります。",
+        "{stale} 時間以上連絡のない窓口端末は朱色で示します。数値は下の表の最終受信・最終通信・"
+        "未送信の記録の列にもあります。",
         "Counters silent for {stale} hours or more are drawn in vermilion; the numbers are"
-        " also in the table below.",
+        " also in the table's last upload, last contact and unsent columns.",
     ),
     "nav.rollouts": ("段階配信", "Staged rollouts"),
     "rollouts_title": ("更新の段階配信", "Staged rollouts of updates"),

@@ -38,8 +38,10 @@ async def _fleet(request: Request) -> Response:
             (
                 f"{visible.get(c.office_code, c.office_code)} {c.device_id}",
                 facts[c.device_id].backlog if c.device_id in facts else None,
-                (facts[c.device_id].last_contact if c.device_id in facts else None)
-                or c.last_received_at or None,
+                (
+                    facts[c.device_id].last_contact if c.device_id in facts else None,
+                    c.last_received_at or None,
+                ),
             )
             for c in counters
         ),
