@@ -284,11 +284,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Unsent records and hours since the counter was last heard from",
     ),
     "fleet_chart_backlog": (
-        "未送信の記録（目盛り最大 {top} 件）", "Unsent records (scale to {top})",
+        "未送信の記録（目盛り最大 {top} 件）", "Unsent records (axis to {top})",
     ),
     "fleet_chart_contact": (
-        "最終受信・最終通信の新しい方からの経過時間（目盛り最大 {top} 時間）",
-        "Hours since its last upload or contact (scale to {top})",
+        "経過時間（目盛り最大 {top} 時間）",
+        "Hours since heard from (axis to {top})",
     ),
     "fleet_chart_hours": ("{h} 時間", "{h} h"),
     "fleet_chart_legend": (
