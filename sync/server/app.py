@@ -518,7 +518,8 @@ async def _post_batch(request: Request) -> Response:
             refused.append((item.seq, item.transaction_id, outcome.error or ""))
     answered: list[wire.ItemResult] = []
     for index, result in enumerate(results):
-        assert result is not None  # every item was parsed or refused above
+        if result is None:  # every item was parsed or refused above: a bug if not
+            raise SyncError("a batch item was neither parsed nor refused")
         answered.append(result)
         if result.status == REJECTED and index not in parsed_indexes:
             seq, txn = result.seq, result.transaction_id

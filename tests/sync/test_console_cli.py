@@ -152,10 +152,13 @@ def test_a_console_worker_that_cannot_start_fails_the_server(tmp_path: Path) -> 
     from sync.pgcluster import free_port
     from sync.server.repository import open_repository
 
+    from sync import pki
+
     db = str(tmp_path / "s.sqlite3")
     repo = open_repository(db)
     repo.migrate()
     repo.close()
+    pki.init_server_pki(tmp_path / "pki")  # IT's `server pki init`: a host never makes a CA
     run = _cli(
         "server",
         "run",
