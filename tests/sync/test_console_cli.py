@@ -149,10 +149,9 @@ def test_console_workers_out_of_range_are_refused(tmp_path: Path, workers: str) 
 
 
 def test_a_console_worker_that_cannot_start_fails_the_server(tmp_path: Path) -> None:
+    from sync import pki
     from sync.pgcluster import free_port
     from sync.server.repository import open_repository
-
-    from sync import pki
 
     db = str(tmp_path / "s.sqlite3")
     repo = open_repository(db)
