@@ -39,6 +39,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return results
 
 
+def assert_purged(boot: dict[str, Any]) -> None:
+    """``apt purge`` succeeded and left no file, unit, user, group or package of madoguchi."""
+    assert boot["purge"]["rc"] == 0, boot["purge"]["out"]
+    left = boot["left"]
+    assert left["files"] == [], left
+    assert left["units"].strip() == "", left
+    assert left["unit_files"].strip() == "", left
+    assert left["users"] == [], left
+    assert left["groups"] == [], left
+    assert "no packages found" in left["dpkg"], left
+
+
 def _phase(runs: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     assert name in runs, f"{name} did not run: {sorted(runs)}"
     result = runs[name]
@@ -133,12 +145,4 @@ def test_the_server_comes_up_on_its_configuration_and_at_boot(
 
 @pytest.mark.parametrize("role", ["counter", "server"])
 def test_purge_leaves_nothing_behind(runs: dict[str, dict[str, Any]], role: str) -> None:
-    boot = _phase(runs, f"boot-{role}")
-    assert boot["purge"]["rc"] == 0, boot["purge"]["out"]
-    left = boot["left"]
-    assert left["files"] == [], left
-    assert left["units"].strip() == "", left
-    assert left["unit_files"].strip() == "", left
-    assert left["users"] == [], left
-    assert left["groups"] == [], left
-    assert "no packages found" in left["dpkg"], left
+    assert_purged(_phase(runs, f"boot-{role}"))

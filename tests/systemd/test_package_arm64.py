@@ -27,6 +27,7 @@ from madoguchi.bench.package import (
     EMULATED_TIME_SCALE,
     run_roles,
 )
+from tests.systemd.test_package import _phase, assert_purged
 
 #: the arm64 build (minutes under qemu when its inputs changed), the boot lock, two slow boots
 pytestmark = [
@@ -41,13 +42,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     install_s = results.get("install-counter", {}).get("install_s")
     print(f"\narm64 package_install_s (emulated): {install_s}")
     return results
-
-
-def _phase(runs: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
-    assert name in runs, f"{name} did not run: {sorted(runs)}"
-    result = runs[name]
-    assert result["ok"], result.get("error")
-    return result
 
 
 def test_the_pi_package_installs_with_apt_and_its_units_are_enabled(
@@ -84,12 +78,4 @@ def test_with_the_production_configuration_the_pi_kiosk_comes_up(
 
 
 def test_purging_the_pi_package_leaves_nothing_behind(runs: dict[str, dict[str, Any]]) -> None:
-    boot = _phase(runs, "boot-counter")
-    assert boot["purge"]["rc"] == 0, boot["purge"]["out"]
-    left = boot["left"]
-    assert left["files"] == [], left
-    assert left["units"].strip() == "", left
-    assert left["unit_files"].strip() == "", left
-    assert left["users"] == [], left
-    assert left["groups"] == [], left
-    assert "no packages found" in left["dpkg"], left
+    assert_purged(_phase(runs, "boot-counter"))
