@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,15 +220,9 @@ class UpdateStore:
         with self.db.transaction() as cur:
             yield cur
 
-    @contextmanager
-    def _read(self) -> Iterator[Any]:
+    def _read(self) -> AbstractContextManager[Any]:
         """A cursor on an autocommit connection: one round trip per statement."""
-        with self.db.connection() as conn:
-            cur = conn.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
+        return self.db.read()
 
     def _bump(self, cur: Any, channel: str) -> None:
         cur.execute(self._q(

@@ -280,6 +280,13 @@ class Repository(Protocol):
         ...
 
 
+def _database_error(exc: Exception) -> RepositoryError:
+    """A driver's error in one line (PostgreSQL adds the statement and a caret on the
+    next ones)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return RepositoryError(f"database error: {first}")
+
+
 class Dialect:
     """What differs between SQLite and PostgreSQL."""
 
@@ -362,10 +369,25 @@ class Dialect:
                 finally:
                     cur.close()
         except errors as exc:
-            # This request fails (503); the pool replaces a connection that died. One
-            # line: PostgreSQL adds the statement and a caret on the next ones.
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RepositoryError(f"database error: {first}") from exc
+            # This request fails (503); the pool replaces a connection that died.
+            raise _database_error(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A cursor outside any transaction, for a read of one statement that must see
+        the latest commit: one round trip per statement, where :meth:`transaction` costs
+        a ``BEGIN`` and a ``COMMIT`` more. A driver error becomes
+        :class:`RepositoryError`, as there."""
+        errors = self.error_types()
+        try:
+            with self.connection() as conn:
+                cur = conn.cursor()
+                try:
+                    yield cur
+                finally:
+                    cur.close()
+        except errors as exc:
+            raise _database_error(exc) from exc
 
     def sql(self, text: str) -> str:
         """Put this dialect's parameter marker into ``text``."""
@@ -847,7 +869,9 @@ class SqlRepository:
     # -- devices and enrolment ---------------------------------------------------
 
     def _device_row(self, where: str, value: str) -> DeviceInfo | None:
-        with self._transaction() as cur:
+        # Every request with a client certificate asks this (the gate): one statement,
+        # so no transaction around it (a poll went from about 1.1 to 0.8 ms of server CPU).
+        with self.dialect.read() as cur:
             cur.execute(
                 self._q(
                     "SELECT device_id, office_code, cert_serial, status, high_water"  # noqa: S608
