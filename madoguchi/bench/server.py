@@ -12,8 +12,11 @@ other sizes give ``report_day_records_s`` with ``records``.
 ``poll_rps`` (target ≥ 1,000): a real ``madoguchi server run`` (PostgreSQL, ``--workers 2``,
 mutual TLS, IT's update delivery under ``/updates``) with ``--devices`` enrolled devices
 (10,000; the table filled directly, ``--pollers`` of them enrolled through the enrolment
-endpoint for their certificates), and those pollers asking for the latest release of their
-channel over kept-alive connections for ``--poll-s`` seconds: answers per second.
+endpoint for their certificates), and those pollers, each a process of its own with
+``http.client``, asking for the latest release of their channel over kept-alive connections
+for ``--poll-s`` seconds: answers per second. With it: ``poll_server_cpu_ms`` (what one poll
+cost the server's processes), ``poll_client_cores`` (the pollers' share of the machine) and
+``poll_machine_busy`` (every process's), so a figure bound by the machine says so.
 
 ``ingest_tps_postgres_1host``, ``ingest_tps_postgres_2hosts`` and ``scaleout_ratio``
 (target ≥ 1.6): :mod:`madoguchi.bench.scaleout`. ``--parts`` picks what runs.
@@ -87,12 +90,10 @@ def _polls(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    import httpx
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     from sync import pki
-    from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
     from sync.localserver import LocalServer
     from sync.server.repository import open_repository
 
@@ -120,58 +121,98 @@ def _polls(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                          "active", now) for i in range(max(0, args.devices - args.pollers))])
             finally:
                 repo.close()
-            clients = []
+            tls_dirs = []
             for n in range(args.pollers):
                 tls = base / f"poller-{n}"
                 server.enrol(tls, f"poller-{n:03d}")
-                clients.append(httpx.Client(base_url=server.url, timeout=30.0, verify=tls_context(
-                    tls / SERVER_CA, tls / DEVICE_CERT, tls / DEVICE_KEY)))
-            try:
-                rps = _poll_rps(clients, args.poll_s)
-            finally:
-                for client in clients:
-                    client.close()
+                tls_dirs.append(tls)
+            polled = _poll_rps(server, tls_dirs, args.poll_s)
         finally:
             server.stop()
     return {
-        "poll_rps": round(rps, 1),
+        **polled,
         "poll_devices_enrolled": args.devices,
         "pollers": args.pollers,
         "poll_server_workers": 2,
     }
 
 
-def _poll_rps(clients: list[Any], seconds: float) -> float:
-    """Each client asks for the latest release in a loop: answers per second, all told."""
-    import threading
+#: What a counter's update timer asks (nothing published here: 204).
+POLL_PATH = "/updates/releases/stable/latest"
 
-    path = "/updates/releases/stable/latest"
-    answered = [0] * len(clients)
-    refused: list[int] = []
-    stop = threading.Event()
 
-    def poll(n: int) -> None:
-        while not stop.is_set():
-            status = clients[n].get(path).status_code
-            if status in (200, 204):
-                answered[n] += 1
-            else:
-                refused.append(status)
+def _poll_rps(server: Any, tls_dirs: list[Any], seconds: float) -> dict[str, Any]:
+    """Each poller, a process of its own, asks for the latest release over one kept-alive
+    connection for ``seconds``: answers per second, all told, and what they cost.
 
-    for client in clients:  # connections up and warm before the clock starts
-        client.get(path)
-    threads = [threading.Thread(target=poll, args=(n,)) for n in range(len(clients))]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    The pollers are processes with the standard library's ``http.client``: the load must
+    come from the client's share of the machine, not wait on one interpreter's lock (8
+    threads of httpx took 0.6 of the 2 cores and held ``poll_rps`` near 900 while the
+    server had CPU to spare)."""
+    import multiprocessing
+
+    from madoguchi.bench.scaleout import _children_of, _cpu_s, _machine_busy_s
+
+    spawn = multiprocessing.get_context("spawn")
+    go = spawn.Barrier(len(tls_dirs) + 1)
+    results = spawn.Queue()
+    port = int(server.url.rsplit(":", 1)[1])
+    pollers = [
+        spawn.Process(target=_poller, args=(port, str(tls), go, seconds, results), daemon=True)
+        for tls in tls_dirs
+    ]
+    for poller in pollers:
+        poller.start()
+
+    def server_cpu_s() -> float:
+        pid = server.proc.pid
+        return _cpu_s(pid) + sum(_cpu_s(child) for child in _children_of(pid))
+
+    go.wait(timeout=60)  # every connection up and warm before the clock starts
+    cpu0, busy0, started = server_cpu_s(), _machine_busy_s(), time.perf_counter()
+    answers = [results.get(timeout=seconds + 60) for _ in pollers]
     elapsed = time.perf_counter() - started
+    cpu1, busy1 = server_cpu_s(), _machine_busy_s()
+    for poller in pollers:
+        poller.join(10)
+    refused = sorted({status for _, statuses, _ in answers for status in statuses})
     if refused:
-        raise RuntimeError(f"polls refused: {sorted(set(refused))}")
-    return sum(answered) / elapsed
+        raise RuntimeError(f"polls refused: {refused}")
+    answered = sum(count for count, _, _ in answers)
+    return {
+        "poll_rps": round(answered / elapsed, 1),
+        # what one poll cost the server's processes (supervisor and workers), in ms
+        "poll_server_cpu_ms": round((cpu1 - cpu0) / max(1, answered) * 1000, 3),
+        "poll_client_cores": round(sum(cpu for _, _, cpu in answers) / elapsed, 2),
+        "poll_machine_busy": round((busy1 - busy0) / elapsed, 2),
+    }
+
+
+def _poller(port: int, tls_dir: str, go: Any, seconds: float, results: Any) -> None:
+    """One poller process (see :func:`_poll_rps`): ``(answered, refused statuses, CPU s)``."""
+    import http.client
+    from pathlib import Path
+
+    from sync.client import DEVICE_CERT, DEVICE_KEY, SERVER_CA, tls_context
+
+    tls = Path(tls_dir)
+    context = tls_context(tls / SERVER_CA, tls / DEVICE_CERT, tls / DEVICE_KEY)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    conn.request("GET", POLL_PATH)
+    conn.getresponse().read()
+    go.wait(timeout=60)
+    answered, refused = 0, set()
+    cpu0, deadline = time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        conn.request("GET", POLL_PATH)
+        response = conn.getresponse()
+        response.read()
+        if response.status in (200, 204):
+            answered += 1
+        else:
+            refused.add(response.status)
+    conn.close()
+    results.put((answered, sorted(refused), time.process_time() - cpu0))
 
 
 def _report(args: argparse.Namespace, db_url: str) -> dict[str, Any]:

@@ -165,3 +165,6 @@ def test_bench_server_times_the_day_report_and_the_polls_on_postgresql() -> None
     # the update polls of enrolled devices over mutual TLS, all answered
     assert figures["poll_devices_enrolled"] == 500
     assert figures["poll_rps"] > 0
+    # what a poll cost the server, and the pollers' own share (processes, not threads)
+    assert figures["poll_server_cpu_ms"] > 0
+    assert 0 < figures["poll_client_cores"] <= figures["poll_machine_busy"] + 0.05
