@@ -1302,9 +1302,11 @@ class _CertificateChanges:
 
     def changed(self) -> list[tuple[str, str, str, str | None, str | None]]:
         """``(serial, kind, status, office, issued_by)`` of the entries to write: new ones
-        and those whose status or kind changed."""
+        and those whose status or kind changed, in serial order. That is the order they
+        were locked in; two batches inserting the same new serials then take their index
+        entries in one order, and the second waits instead of deadlocking."""
         out = []
-        for serial, (status, kind, office, issuer) in self.state.items():
+        for serial, (status, kind, office, issuer) in sorted(self.state.items()):
             old = self.existing.get(serial)
             if old is None or (old.status, old.detail) != (status, kind):
                 out.append((serial, kind, status, office, issuer))
