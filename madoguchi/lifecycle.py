@@ -30,7 +30,7 @@ here with ``gdb``'s ``py-bt`` on a demo left behind by ``tests/tui/test_tmux_e2e
   which ``asyncio.run`` joins (the loop "in epoll") and the interpreter joins again.
 
 So the app hears the signals on its event loop (scheduled there by :class:`StopGuard`,
-see :class:`tui.app.ExitControl`), and the guard gives the whole process a hard
+see :class:`tui.service_app.ExitControl`), and the guard gives the whole process a hard
 deadline: :data:`STOP_DEADLINE_S` after the first stop request it kills the registered
 children, restores the terminal and ``os._exit``\\ s, whatever the main thread is stuck
 on.
@@ -172,7 +172,7 @@ class StopGuard:
     installs Python-level handlers and starts the guard thread. A handler never calls
     into the app: it records the request (a byte into a pipe, which is safe in a
     signal handler) and schedules the app's ``on_stop`` on the app's event loop with
-    ``call_soon_threadsafe`` (:meth:`attach`; the :class:`tui.app.ExitControl`
+    ``call_soon_threadsafe`` (:meth:`attach`; the :class:`tui.service_app.ExitControl`
     protocol), where the app exits like a quit key. A request that came before the
     loop ran is handed over when the app attaches.
 

@@ -17,12 +17,9 @@ idle session (measured on the injected clock) returns there by itself.
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from textual import events, on, work
-from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
@@ -75,6 +72,7 @@ from tui.screens.pin_retry import PinRetryScreen
 from tui.screens.procedures import ProcedureScreen
 from tui.screens.quit import QuitScreen
 from tui.screens.today import TodayScreen
+from tui.service_app import ExitControl, ServiceApp
 from tui.services import (
     CardStatus,
     CounterServices,
@@ -111,25 +109,7 @@ PIN_SPECS: dict[str, PinSpec] = {
 }
 
 
-class ExitControl(Protocol):
-    """How the process asks the app to end (``madoguchi.lifecycle.StopGuard``).
-
-    The app attaches on its event loop's first turn; from then on every stop request
-    (SIGTERM, SIGHUP, the terminal hanging up) arrives as a call of ``on_stop(signum)``
-    *on the event loop* (nothing runs inside a Python signal handler), and one that
-    came while the process was still starting arrives at once.
-    """
-
-    def attach(self, on_stop: Callable[[int], object]) -> None:
-        """Deliver stop requests to ``on_stop`` on the running loop."""
-        ...
-
-    def detach(self) -> None:
-        """The app's loop is ending."""
-        ...
-
-
-class CounterApp(App[None]):
+class CounterApp(ServiceApp[None]):
     """The counter's UI.
 
     Args:
@@ -149,6 +129,8 @@ class CounterApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "madoguchi"
     ENABLE_COMMAND_PALETTE = False
+    SERVICE_NAME = "the counter's screen"
+    READY_STATUS = "login screen shown"
     BINDINGS = [  # noqa: RUF012 - Textual's own convention
         Binding("f2", "toggle_language", show=False, priority=True),
         # Quitting asks first (in the UI's language), and a counter (not the demo)
@@ -179,7 +161,9 @@ class CounterApp(App[None]):
         timezone: str = DEFAULT_TIMEZONE,
         exit_control: ExitControl | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            notify=notify, watchdog_interval=watchdog_interval, exit_control=exit_control
+        )
         self.services = services
         """The injected appliance parts."""
         self.strings = Strings(language)
@@ -192,26 +176,9 @@ class CounterApp(App[None]):
         """The card's birth-date forms for the new-PIN advice of the transaction that read
         them (照合番号B), memory only; dropped when the transaction ends (issue 17)."""
         self._watch_reader_enabled = watch_reader
-        self._notify = notify
-        self._watchdog_interval = watchdog_interval
         self._pin_callback: Callable[[PinVerifyResult], None] | None = None
-        self._exit_control = exit_control
 
     # -- lifecycle ----------------------------------------------------------------
-
-    def on_load(self) -> None:
-        # From the loop's first turn on, stop requests arrive here, on the loop.
-        if self._exit_control is not None:
-            self._exit_control.attach(self._exit_on_signal)
-
-    def on_unmount(self) -> None:
-        if self._exit_control is not None:
-            self._exit_control.detach()
-
-    def _exit_on_signal(self, signum: int) -> None:
-        name = signal.Signals(signum).name if signum else "a stop request"
-        log.info("%s: the counter's screen exits", name)
-        self.exit()
 
     def notify(
         self,
@@ -237,20 +204,7 @@ class CounterApp(App[None]):
         self._poll_status()
         self.set_interval(STATUS_POLL_S, self._poll_status)
         self.set_interval(IDLE_CHECK_S, self.check_operator_idle)
-        if self._notify is not None:
-            self.call_after_refresh(self._tell_ready)
-
-    def _tell_ready(self) -> None:
-        if self._notify is None:
-            return
-        self._notify("READY=1\nSTATUS=login screen shown")
-        # Pings start after READY, from the UI loop: a stuck loop stops them.
-        if self._watchdog_interval:
-            self.set_interval(self._watchdog_interval / 2, self._ping_watchdog)
-
-    def _ping_watchdog(self) -> None:
-        if self._notify is not None:
-            self._notify("WATCHDOG=1")
+        self.tell_ready_when_drawn()
 
     async def on_event(self, event: events.Event) -> None:
         # Any key is activity; Input widgets stop key events, so look before they do.

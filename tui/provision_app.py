@@ -5,27 +5,25 @@
 and the same process then opens the counter's own app on it (the sign-in screen), so no
 one restarts anything by hand. Like :class:`tui.app.CounterApp` it tells the service
 manager ``READY=1`` once drawn, pings the watchdog from its loop and hears stop requests
-through the process's :class:`~tui.app.ExitControl`.
+through the process's :class:`~tui.service_app.ExitControl`.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.app import App
 from textual.binding import Binding
 
-from tui.app import ExitControl
 from tui.i18n import DEFAULT_LANGUAGE, Strings
 from tui.screens.provision import Provisioner, ProvisionScreen, Step
+from tui.service_app import ExitControl, ServiceApp
 
 log = logging.getLogger(__name__)
 
 
-class ProvisionApp(App[Path]):
+class ProvisionApp(ServiceApp[Path]):
     """Shows :class:`~tui.screens.provision.ProvisionScreen`; returns the configuration's
     path once the counter is provisioned (``None``: quit or stopped before that).
 
@@ -40,6 +38,8 @@ class ProvisionApp(App[Path]):
     CSS_PATH = "app.tcss"
     TITLE = "madoguchi"
     ENABLE_COMMAND_PALETTE = False
+    SERVICE_NAME = "the provisioning screen"
+    READY_STATUS = "provisioning screen shown"
     BINDINGS = [  # noqa: RUF012 - Textual's own convention
         Binding("ctrl+q", "request_quit", show=False, priority=True),
         Binding("ctrl+c", "request_quit", show=False, priority=True),
@@ -54,45 +54,19 @@ class ProvisionApp(App[Path]):
         watchdog_interval: float | None = None,
         exit_control: ExitControl | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            notify=notify, watchdog_interval=watchdog_interval, exit_control=exit_control
+        )
         self.provisioner = provisioner
         self.strings = Strings(language)
         """The UI's strings."""
-        self._notify = notify
-        self._watchdog_interval = watchdog_interval
-        self._exit_control = exit_control
-
-    def on_load(self) -> None:
-        if self._exit_control is not None:
-            self._exit_control.attach(self._exit_on_signal)
-
-    def on_unmount(self) -> None:
-        if self._exit_control is not None:
-            self._exit_control.detach()
-
-    def _exit_on_signal(self, signum: int) -> None:
-        name = signal.Signals(signum).name if signum else "a stop request"
-        log.info("%s: the provisioning screen exits", name)
-        self.exit()
 
     def on_mount(self) -> None:
         self.push_screen(ProvisionScreen(self.provisioner), callback=self._provisioned)
-        if self._notify is not None:
-            self.call_after_refresh(self._tell_ready)
+        self.tell_ready_when_drawn()
 
     def _provisioned(self, path: Path | None) -> None:
         self.exit(path)
-
-    def _tell_ready(self) -> None:
-        if self._notify is None:
-            return
-        self._notify("READY=1\nSTATUS=provisioning screen shown")
-        if self._watchdog_interval:
-            self.set_interval(self._watchdog_interval / 2, self._ping_watchdog)
-
-    def _ping_watchdog(self) -> None:
-        if self._notify is not None:
-            self._notify("WATCHDOG=1")
 
     def action_request_quit(self) -> None:
         """Ctrl+Q: quit, except during the enrolment (its commit is atomic, but the
