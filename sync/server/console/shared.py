@@ -226,6 +226,36 @@ def posted_office(form: Mapping[str, str], visible: Mapping[str, str]) -> str:
     return office
 
 
+@dataclass(frozen=True)
+class OfficePost:
+    """A POST whose CSRF token was checked, for one of the account's offices."""
+
+    form: dict[str, str]
+    #: The offices the account may do this for (code → name).
+    visible: dict[str, str]
+    #: The form's office, one of ``visible``.
+    office: str
+    #: Who acted, as the audit names a console account.
+    actor: str
+
+    def kept(self, *secret: str) -> dict[str, str]:
+        """What a refused form shows again: all but the CSRF token and ``secret``."""
+        return {k: v for k, v in self.form.items() if k != "csrf" and k not in secret}
+
+
+async def office_post(request: Request, session: Session, operation: Operation) -> OfficePost:
+    """Check the POST's CSRF token (403), that the account may do ``operation`` somewhere
+    (403) and that the form's office is one of those (404, existing or not)."""
+    form = await checked_form(request, session)
+    visible = await offices_for(request, session.staff, operation)
+    return OfficePost(form, visible, posted_office(form, visible), actor_of(session))
+
+
+def actor_of(session: Session) -> str:
+    """The audit's name of the signed-in account."""
+    return f"staff:{session.staff.staff_id}"
+
+
 async def office_scope(
     request: Request, staff: Staff, operation: Operation
 ) -> tuple[dict[str, str], list[str], str]:

@@ -29,10 +29,9 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     Refused,
-    checked_form,
     lang_of,
+    office_post,
     offices_for,
-    posted_office,
     received_label,
     render,
     route,
@@ -175,18 +174,16 @@ async def _clerks(request: Request) -> Response:
     if request.method == "GET":
         visible, office = await _office(request, session)
         return await _page(request, session, office, visible)
-    form = await checked_form(request, session)
+    post = await office_post(request, session, Operation.MANAGE_CLERKS)
+    form, visible, office, actor = post.form, post.visible, post.office, post.actor
     console: Console = request.app.state.console
-    visible = await offices_for(request, session.staff, Operation.MANAGE_CLERKS)
-    office = posted_office(form, visible)
     store = _store(console)
-    actor = f"staff:{session.staff.staff_id}"
     action = form.get("action", "")
     clerk_id = form.get("clerk_id", "").strip()
     password = form.get("password", "")
     lang = lang_of(request)
     # What a refused form keeps: never the password.
-    kept = {k: v for k, v in form.items() if k not in ("csrf", "password")}
+    kept = post.kept("password")
     try:
         if action == "add":
             await run_in_threadpool(

@@ -16,10 +16,9 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     Refused,
-    checked_form,
     lang_of,
+    office_post,
     offices_for,
-    posted_office,
     received_label,
     render,
     route,
@@ -54,12 +53,10 @@ async def _enrolment(request: Request) -> Response:
     session = await signed_in(request)
     if request.method == "GET":
         return await _enrolment_page(request, session)
-    form = await checked_form(request, session)
+    post = await office_post(request, session, Operation.ISSUE_ENROLMENT_TOKEN)
+    form, office = post.form, post.office
     console: Console = request.app.state.console
-    visible = await offices_for(request, session.staff, Operation.ISSUE_ENROLMENT_TOKEN)
-    office = posted_office(form, visible)
     device_id = form.get("device_id", "").strip()
-    kept = {k: v for k, v in form.items() if k != "csrf"}
     try:
         hours = int(form.get("hours", ""))
     except ValueError as exc:
@@ -75,13 +72,15 @@ async def _enrolment(request: Request) -> Response:
                 office,
                 hours,
                 console.now(),
-                actor=f"staff:{session.staff.staff_id}",
+                actor=post.actor,
             )
         )
     except ConfigError as exc:
         key = "enrolment_enrolled" if "already" in str(exc) else "enrolment_bad_device"
         message = i18n.t(key, lang_of(request))
-        return await _enrolment_page(request, session, status=400, message=message, form=kept)
+        return await _enrolment_page(
+            request, session, status=400, message=message, form=post.kept()
+        )
     issued = {"device_id": device_id, "office": office, "token": token, "expires": expires}
     return await _enrolment_page(request, session, issued=issued)
 

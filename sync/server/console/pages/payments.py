@@ -19,12 +19,13 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     Refused,
+    actor_of,
     checked_form,
     lang_of,
     month_bounds,
     month_param,
+    office_post,
     offices_for,
-    posted_office,
     render,
     route,
     signed_in,
@@ -93,13 +94,11 @@ async def _payments(request: Request) -> Response:
     session = await signed_in(request)
     if request.method == "GET":
         return await _payments_page(request, session)
-    form = await checked_form(request, session)
+    post = await office_post(request, session, Operation.RECORD_PAYMENT)
+    form, office = post.form, post.office
     console: Console = request.app.state.console
-    visible = await offices_for(request, session.staff, Operation.RECORD_PAYMENT)
-    office = posted_office(form, visible)
     month = form.get("month", "")
     month_bounds(month)  # 400 for a month that is none
-    kept = {k: v for k, v in form.items() if k != "csrf"}
     from madoguchi.errors import ConfigError
 
     try:
@@ -111,13 +110,13 @@ async def _payments(request: Request) -> Response:
                 amount,
                 form.get("paid_on", ""),
                 form.get("note", "").strip(),
-                actor=f"staff:{session.staff.staff_id}",
+                actor=post.actor,
             )
         )
     except (ValueError, ConfigError):
         message = i18n.t("payments_bad", lang_of(request))
         return await _payments_page(
-            request, session, status=400, message=message, form=kept, month=month
+            request, session, status=400, message=message, form=post.kept(), month=month
         )
     # After a POST, a redirect: Back and reload never enter the payment twice.
     return RedirectResponse("/payments?" + urlencode({"month": month, "m": "added"}), 303)
@@ -150,7 +149,7 @@ async def _correction(request: Request) -> Response:
                 amount,
                 form.get("paid_on", ""),
                 form.get("reason", "").strip(),
-                actor=f"staff:{session.staff.staff_id}",
+                actor=actor_of(session),
             )
         )
     except (ValueError, ConfigError):

@@ -16,6 +16,7 @@ from sync.server.console.shared import (
     MenuItem,
     Page,
     Refused,
+    actor_of,
     allowed,
     checked_form,
     lang_of,
@@ -123,7 +124,7 @@ async def _unlock(request: Request) -> Response:
     if target is None or not _manageable(session.staff, target):
         raise Refused(404, "not_found")
     await run_in_threadpool(
-        lambda: console.store.unlock(target.staff_id, actor=f"staff:{session.staff.staff_id}")
+        lambda: console.store.unlock(target.staff_id, actor=actor_of(session))
     )
     return await _staff_page(request, session, message=i18n.t("unlocked", lang_of(request)))
 
