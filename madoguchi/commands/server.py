@@ -143,9 +143,9 @@ def _retention(args: argparse.Namespace) -> int:
         repo.close()
     verb = "would remove" if done.dry_run else "removed"
     print(f"retention {months} months: keeping {done.first_kept_month} and later")
-    for line in months_text(done.removed):
+    for line in [*months_text(done.removed), *done.received_text()]:
         print(f"{verb} {line}")
-    if not done.removed:
+    if not done.removed and not any(done.received_removed.values()):
         print("nothing is past the retention period")
     return 0
 

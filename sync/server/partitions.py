@@ -87,9 +87,17 @@ def first_kept(today: date, period_months: int) -> str:
     return shift(today.strftime("%Y-%m"), -period_months)
 
 
+#: The business dates' zone (the records' ``business_date`` is a date in Japan).
+JST = timezone(timedelta(hours=9))
+
+#: Tables without a business date whose rows retention removes by when they were received:
+#: items the server refused (for the chain report) and batches' idempotency keys.
+BY_RECEIPT = ("rejections", "batch_keys")
+
+
 def business_today() -> date:
     """Today's business date (JST, as the records' ``business_date``)."""
-    return datetime.now(timezone(timedelta(hours=9))).date()
+    return datetime.now(JST).date()
 
 
 def window(today: date, ahead: int) -> list[str]:
@@ -232,6 +240,32 @@ def remove_keys(cur: Any, first_kept_month: str, postgres: bool) -> int:
     return int(cur.rowcount or 0)
 
 
+def received_before(first_kept_month: str) -> str:
+    """The first instant of ``first_kept_month`` in Japan, as the UTC ISO text that
+    ``received_at`` columns hold (they compare as text)."""
+    start = datetime.fromisoformat(f"{first_kept_month}-01T00:00:00").replace(tzinfo=JST)
+    return start.astimezone(UTC).isoformat()
+
+
+def by_receipt(cur: Any, first_kept_month: str, postgres: bool, *, remove: bool) -> dict[str, int]:
+    """The rows of :data:`BY_RECEIPT` received before ``first_kept_month`` (Japan time):
+    how many per table, removed when ``remove``."""
+    marker = "%s" if postgres else "?"
+    bound = received_before(first_kept_month)
+    found: dict[str, int] = {}
+    for table in BY_RECEIPT:
+        if remove:
+            cur.execute(f"DELETE FROM {table} WHERE received_at < {marker}", [bound])  # noqa: S608
+            found[table] = int(cur.rowcount or 0)
+        else:
+            cur.execute(
+                f"SELECT count(*) FROM {table} WHERE received_at < {marker}",  # noqa: S608
+                [bound],
+            )
+            found[table] = int(cur.fetchone()[0])
+    return found
+
+
 def months_text(found: Sequence[MonthRows]) -> list[str]:
     """One line per table and month, for the command's output."""
     return [f"{e.table} {e.month}: {e.rows} rows ({e.how})" for e in found]
@@ -261,6 +295,14 @@ class RetentionRun:
     removed: list[MonthRows]
     keys_removed: int
     dry_run: bool
+    #: Rows of :data:`BY_RECEIPT` received before the first kept month, per table.
+    received_removed: dict[str, int]
+
+    def received_text(self) -> list[str]:
+        """One line per table of :data:`BY_RECEIPT` that had rows to remove."""
+        bound = received_before(self.first_kept_month)
+        return [f"{table} received before {bound}: {rows} rows (delete rows)"
+                for table, rows in self.received_removed.items() if rows]
 
 
 def run_retention(
@@ -286,7 +328,9 @@ def run_retention(
                 f"SELECT count(*) FROM record_keys WHERE business_date < {marker}",  # noqa: S608
                 [f"{keep}-01"],
             )
-            return RetentionRun(keep, period_months, found, int(cur.fetchone()[0]), True)
+            keys = int(cur.fetchone()[0])
+            received = by_receipt(cur, keep, postgres, remove=False)
+            return RetentionRun(keep, period_months, found, keys, True, received)
         remove(cur, found, keep, postgres)
         when = datetime.now(UTC).isoformat(timespec="seconds")
         cur.executemany(
@@ -301,4 +345,13 @@ def run_retention(
     with repo.dialect.transaction() as cur:
         repo.dialect.lock_migrations(cur)
         keys = remove_keys(cur, keep, postgres)
-    return RetentionRun(keep, period_months, found, keys, False)
+        received = by_receipt(cur, keep, postgres, remove=True)
+        # Audited as the months are: the last month removed, and how.
+        cur.executemany(
+            "INSERT INTO retention_log (at, actor, table_name, business_month, row_count,"  # noqa: S608
+            f" how, period_months) VALUES ({', '.join([marker] * 7)})",
+            [(when, actor, table, shift(keep, -1), rows,
+              f"delete rows received before {received_before(keep)}", period_months)
+             for table, rows in received.items() if rows],
+        )
+    return RetentionRun(keep, period_months, found, keys, False, received)

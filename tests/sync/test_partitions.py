@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -271,6 +271,60 @@ def test_retention_removes_only_whole_months_past_the_period(db_url: str) -> Non
         assert short.returncode == 2
         assert "shorter than the least allowed (12)" in short.stderr
         assert _count(repo, "records") == 2
+    finally:
+        repo.close()
+
+
+def test_retention_removes_refusals_and_batch_keys_received_before_the_kept_months(
+    db_url: str,
+) -> None:
+    """The refused items (chain report) and the batches' idempotency keys have no business
+    date; they go by when they were received, at the first kept month's midnight in Japan."""
+    period = partitions.DEFAULT_RETENTION_MONTHS
+    keep = partitions.first_kept(partitions.business_today(), period)
+    bound = partitions.received_before(keep)
+    assert bound.endswith("T15:00:00+00:00")  # 00:00 in Japan, the day before in UTC
+    past = datetime.fromisoformat(bound) - timedelta(milliseconds=1)
+    at_bound = datetime.fromisoformat(bound)  # the first instant kept
+    repo = open_repository(db_url)
+    try:
+        repo.migrate()
+        _enrol(repo, "counter-0")
+        first = _chain(["2026-11-25"])
+        second = _chain(["2026-11-25"], 2, first[-1].hash)
+        for items, when, key in ((first, past, "old-batch"), (second, at_bound, "kept-batch")):
+            outcomes, _ = repo.ingest(
+                "counter-0", items, received_at=when, idem_key=key, body_hash=f"h-{key}"
+            )
+            assert [o.status for o in outcomes] == [ACCEPTED]
+        repo.reject("counter-0", [(90, "txn-refused-long-ago", "bad shape")], past.isoformat())
+        repo.reject("counter-0", [(91, "txn-refused-kept", "bad shape")], at_bound.isoformat())
+
+        dry = _cli("server", "retention", "--dry-run", "--db", db_url)
+        assert dry.returncode == 0, dry.stderr
+        assert f"would remove rejections received before {bound}: 1 rows" in dry.stdout
+        assert f"would remove batch_keys received before {bound}: 1 rows" in dry.stdout
+        assert _count(repo, "rejections") == _count(repo, "batch_keys") == 2
+
+        done = _cli("server", "retention", "--db", db_url)
+        assert done.returncode == 0, done.stderr
+        assert f"removed rejections received before {bound}: 1 rows" in done.stdout
+        assert _count(repo, "rejections") == _count(repo, "batch_keys") == 1
+        assert [r[1] for r in repo.rejections("counter-0")] == ["txn-refused-kept"]
+        assert _count(repo, "records") == 2  # records go by business month, not receipt
+        with repo._transaction() as cur:
+            cur.execute("SELECT table_name, business_month, row_count, how FROM retention_log"
+                        " ORDER BY table_name")
+            log = [tuple(r) for r in cur.fetchall()]
+        how = f"delete rows received before {bound}"
+        last_gone = partitions.shift(keep, -1)
+        assert log == [("batch_keys", last_gone, 1, how), ("rejections", last_gone, 1, how)]
+        # the kept key still answers a resent batch as before
+        outcomes, _ = repo.ingest("counter-0", second, received_at=datetime.now(UTC),
+                                  idem_key="kept-batch", body_hash="h-kept-batch")
+        assert [o.status for o in outcomes] == [DUPLICATE]
+        again = _cli("server", "retention", "--db", db_url)
+        assert "nothing is past the retention period" in again.stdout
     finally:
         repo.close()
 
