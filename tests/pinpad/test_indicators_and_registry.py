@@ -48,6 +48,22 @@ def _expected(on: float, off: float, n: int) -> list[tuple[float, bool]]:
     return history
 
 
+#: How late a change may come: the blinks run on gpiozero's threads, which a loaded CI
+#: machine schedules late (one came 60 ms late in a full run, past gpiozero's own 50 ms
+#: tolerance). Never early: a pulse shorter than documented is a bug.
+LATE_S = 0.5
+
+
+def _assert_pattern(factory: MockFactory, pin: int, expected: list[tuple[float, bool]]) -> None:
+    """The pin went through exactly the ``expected`` levels, each change at least its
+    documented time after the previous one (5 ms for the clock) and at most
+    :data:`LATE_S` later."""
+    states = factory.pin(pin).states
+    assert [s.state for s in states] == [level for _, level in expected]
+    for index, (state, (after_s, _)) in enumerate(zip(states, expected, strict=True)):
+        assert after_s - 0.005 <= state.timestamp <= after_s + LATE_S, (index, states)
+
+
 def _settled(factory: MockFactory, pin: int, changes: int) -> None:
     """Wait until ``pin`` has made ``changes`` changes (a background blink ends)."""
     end = time.monotonic() + 5
@@ -65,16 +81,18 @@ def test_each_state_runs_its_documented_pattern(mock_factory: MockFactory, state
         if pattern.led_count:
             assert lit is not None
             _settled(mock_factory, lit, 2 * pattern.led_count)
-            mock_factory.pin(lit).assert_states_and_times(
-                _expected(pattern.led_on_s, pattern.led_off_s, pattern.led_count)
+            _assert_pattern(
+                mock_factory, lit,
+                _expected(pattern.led_on_s, pattern.led_off_s, pattern.led_count),
             )
             assert len(mock_factory.pin(lit).states) == 1 + 2 * pattern.led_count
         for dark in {OK, ERROR} - {lit}:
             assert _levels(mock_factory, dark) == [False]  # the other LED stays dark
         if pattern.beep_count:
             _settled(mock_factory, BUZZER, 2 * pattern.beep_count)
-            mock_factory.pin(BUZZER).assert_states_and_times(
-                _expected(pattern.beep_on_s, pattern.beep_off_s, pattern.beep_count)
+            _assert_pattern(
+                mock_factory, BUZZER,
+                _expected(pattern.beep_on_s, pattern.beep_off_s, pattern.beep_count),
             )
         assert _levels(mock_factory, BUZZER).count(True) == pattern.beep_count
     finally:
@@ -108,7 +126,7 @@ def test_overrides_and_silence_change_the_patterns(mock_factory: MockFactory) ->
     try:
         ind.show("refused", wait=True)
         _settled(mock_factory, ERROR, 6)
-        mock_factory.pin(ERROR).assert_states_and_times(_expected(0.1, 0.1, 3))
+        _assert_pattern(mock_factory, ERROR, _expected(0.1, 0.1, 3))
         assert _levels(mock_factory, BUZZER) == [False]  # sound = false: LEDs only
     finally:
         ind.close()
