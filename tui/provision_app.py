@@ -10,7 +10,6 @@ through the process's :class:`~tui.service_app.ExitControl`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from textual.binding import Binding
 from tui.i18n import DEFAULT_LANGUAGE, Strings
 from tui.screens.provision import Provisioner, ProvisionScreen, Step
 from tui.service_app import ExitControl, ServiceApp
-
-log = logging.getLogger(__name__)
 
 
 class ProvisionApp(ServiceApp[Path]):
