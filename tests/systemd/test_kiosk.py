@@ -741,6 +741,25 @@ def walk_to_comparison(kiosk: Kiosk, code: str) -> None:
     assert ("chip_checks", "verified") in events, events
 
 
+def one_bit_cells(screen: Screen, box: tuple[int, int, int, int]) -> tuple[int, int]:
+    """``(cells, cells with ink)`` right of the photo ``box`` (40 columns, its rows) that
+    hold only pure white and black pixels, white among them: the issuer's 1-bit name and
+    address images, not anti-aliased text."""
+    _, top, right, bottom = box
+    rgb = Image.frombytes("RGB", (screen.width, screen.height), screen.rgb)
+    white, black = (255, 255, 255), (0, 0, 0)
+    paper = ink = 0
+    for row in range(top, bottom):
+        for col in range(right, min(right + 40, screen.width // CELL[0])):
+            cell = rgb.crop((col * CELL[0], row * CELL[1], (col + 1) * CELL[0],
+                             (row + 1) * CELL[1]))
+            colours = {colour for _, colour in cell.getcolors(CELL[0] * CELL[1]) or []}
+            if white in colours and colours <= {white, black}:
+                paper += 1
+                ink += black in colours
+    return paper, ink
+
+
 def photo_box(screen: Screen) -> tuple[int, int, int, int] | None:
     """The cells (left, top, right, bottom) of the largest picture on the screen, if any.
 
@@ -800,9 +819,17 @@ def test_the_comparison_draws_the_chip_photo_through_sixel(tmp_path: Path) -> No
         except AssertionError:
             kiosk.grab("png", tmp_path / "failure.png")  # where the walk stopped
             raise
+        # The photo and the issuer's name and address images are separate sixels, drawn
+        # one after the other: wait for both (a full run once grabbed the screen between).
         deadline = time.monotonic() + 30
-        while (box := photo_box(screen := Screen.from_ppm(kiosk.grab()))) is None:
-            assert time.monotonic() < deadline, "no picture on the comparison screen"
+        while True:
+            box = photo_box(screen := Screen.from_ppm(kiosk.grab()))
+            if box is not None and one_bit_cells(screen, box)[0] >= 40:
+                break
+            assert time.monotonic() < deadline, (
+                "no picture on the comparison screen" if box is None
+                else "no name and address images beside the photo"
+            )
             time.sleep(0.5)
         kiosk.grab("png", tmp_path / "comparison.png")  # for a human: look at it
         print(f"\nscreenshot: {tmp_path / 'comparison.png'}; photo cells {box}")
@@ -835,17 +862,7 @@ def test_the_comparison_draws_the_chip_photo_through_sixel(tmp_path: Path) -> No
     assert score - other > 0.1
     # The name and address images beside it, as the issuer drew them: black on white
     # (1-bit), in real pixels, in the cells right of the photo.
-    rgb = Image.frombytes("RGB", (screen.width, screen.height), screen.rgb)
-    white, black = (255, 255, 255), (0, 0, 0)
-    paper = ink = 0
-    for row in range(top, bottom):
-        for col in range(right, min(right + 40, screen.width // CELL[0])):
-            cell = rgb.crop((col * CELL[0], row * CELL[1], (col + 1) * CELL[0],
-                             (row + 1) * CELL[1]))
-            colours = {colour for _, colour in cell.getcolors(CELL[0] * CELL[1]) or []}
-            if white in colours and colours <= {white, black}:
-                paper += 1  # only the image's white and black: no anti-aliased text
-                ink += black in colours
+    paper, ink = one_bit_cells(screen, box)
     print(f"name and address images: {paper} cells of 1-bit pixels, {ink} with ink")
     assert paper >= 40
     assert ink >= 10
