@@ -354,23 +354,18 @@ class Dialect:
     def transaction(self) -> Iterator[Any]:
         """A cursor in one write transaction: committed when the block ends, rolled back
         when it raises; a driver error becomes :class:`RepositoryError` (one line)."""
-        errors = self.error_types()
-        try:
-            with self.connection() as conn:
-                cur = conn.cursor()
-                try:
-                    self.begin(conn)
-                    yield cur
-                    conn.execute("COMMIT")
-                except BaseException:
-                    with suppress(*errors):
-                        conn.execute("ROLLBACK")
-                    raise
-                finally:
-                    cur.close()
-        except errors as exc:
-            # This request fails (503); the pool replaces a connection that died.
-            raise _database_error(exc) from exc
+        # A driver error here fails the request (503): :meth:`read` turns it into a
+        # RepositoryError, and the pool replaces a connection that died.
+        with self.read() as cur:
+            conn = cur.connection
+            try:
+                self.begin(conn)
+                yield cur
+                conn.execute("COMMIT")
+            except BaseException:
+                with suppress(*self.error_types()):
+                    conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Any]:
