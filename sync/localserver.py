@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -114,6 +115,12 @@ class LocalServer:
                     target=_drain, args=(stderr,), name="localserver-stderr", daemon=True
                 ).start()
                 return
+
+    def freeze(self) -> None:
+        """SIGSTOP: the host stays in the middle of whatever it was doing, its sockets
+        open, until :meth:`kill` (a test's way to be sure a request is in flight)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         """SIGKILL."""

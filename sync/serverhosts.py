@@ -149,10 +149,19 @@ class ServerHosts:
         """Enrol a device at the signer (its own address: the only host that signs)."""
         return self.signer.enrol(tls_dir, device_id, office)
 
-    def host_serving(self) -> LocalServer:
-        """The host holding the most established connections (from the balancer)."""
-        counts = {id(h): established_connections(h.port) for h in self.hosts}
-        return max(self.hosts, key=lambda h: counts[id(h)])
+    def host_serving(self, samples: int = 10, interval_s: float = 0.02) -> LocalServer:
+        """The host holding a connection through all of ``samples`` looks.
+
+        One look is not enough: the balancer's health checks open a short connection to
+        every host twice a second, so a single count can tie a host serving a long-lived
+        upload connection with one that is only being checked.
+        """
+        lowest = {id(h): established_connections(h.port) for h in self.hosts}
+        for _ in range(samples - 1):
+            time.sleep(interval_s)
+            for h in self.hosts:
+                lowest[id(h)] = min(lowest[id(h)], established_connections(h.port))
+        return max(self.hosts, key=lambda h: lowest[id(h)])
 
     def wait_balanced(self, expected_up: int, timeout: float = 15.0) -> None:
         """Until ``expected_up`` hosts answer ``/readyz`` (what the balancer checks)."""

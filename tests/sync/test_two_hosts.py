@@ -118,8 +118,16 @@ def test_kill_9_of_one_host_mid_batch_loses_and_duplicates_nothing(
             time.sleep(0.02)
         victim = two_hosts.host_serving()
         survivor = next(h for h in two_hosts.hosts if h is not victim)
+        # Frozen first, so the kill lands on a request in flight: killed between two
+        # batches, the host would close an idle connection and the uploader would simply
+        # open a new one, which tests nothing.
+        victim.freeze()
         stored_before = len(_server_rows(two_hosts.db_url, device))
-        victim.kill()  # SIGKILL, whatever request it is in the middle of
+        time.sleep(0.5)
+        assert len(_server_rows(two_hosts.db_url, device)) == stored_before, (
+            "the upload went on with the chosen host frozen: it was not the one serving"
+        )
+        victim.kill()  # SIGKILL, in the middle of the request the uploader waits on
         deadline = time.monotonic() + 90
         while writer.queue_length() and time.monotonic() < deadline:
             time.sleep(0.05)
