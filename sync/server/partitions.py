@@ -247,6 +247,12 @@ def received_before(first_kept_month: str) -> str:
     return start.astimezone(UTC).isoformat()
 
 
+def received_before_text(first_kept_month: str) -> str:
+    """:func:`received_before` as an operator reads it: midnight in Japan first (the
+    guidelines' days are Japan's), the stored UTC instant after it."""
+    return f"{first_kept_month}-01 00:00 JST ({received_before(first_kept_month)})"
+
+
 def by_receipt(cur: Any, first_kept_month: str, postgres: bool, *, remove: bool) -> dict[str, int]:
     """The rows of :data:`BY_RECEIPT` received before ``first_kept_month`` (Japan time):
     how many per table, removed when ``remove``."""
@@ -300,7 +306,7 @@ class RetentionRun:
 
     def received_text(self) -> list[str]:
         """One line per table of :data:`BY_RECEIPT` that had rows to remove."""
-        bound = received_before(self.first_kept_month)
+        bound = received_before_text(self.first_kept_month)
         return [f"{table} received before {bound}: {rows} rows (delete rows)"
                 for table, rows in self.received_removed.items() if rows]
 
@@ -351,7 +357,7 @@ def run_retention(
             "INSERT INTO retention_log (at, actor, table_name, business_month, row_count,"  # noqa: S608
             f" how, period_months) VALUES ({', '.join([marker] * 7)})",
             [(when, actor, table, shift(keep, -1), rows,
-              f"delete rows received before {received_before(keep)}", period_months)
+              f"delete rows received before {received_before_text(keep)}", period_months)
              for table, rows in received.items() if rows],
         )
     return RetentionRun(keep, period_months, found, keys, False, received)

@@ -284,6 +284,7 @@ def test_retention_removes_refusals_and_batch_keys_received_before_the_kept_mont
     keep = partitions.first_kept(partitions.business_today(), period)
     bound = partitions.received_before(keep)
     assert bound.endswith("T15:00:00+00:00")  # 00:00 in Japan, the day before in UTC
+    shown = f"{keep}-01 00:00 JST ({bound})"  # what the operator and the audit read
     past = datetime.fromisoformat(bound) - timedelta(milliseconds=1)
     at_bound = datetime.fromisoformat(bound)  # the first instant kept
     repo = open_repository(db_url)
@@ -302,13 +303,13 @@ def test_retention_removes_refusals_and_batch_keys_received_before_the_kept_mont
 
         dry = _cli("server", "retention", "--dry-run", "--db", db_url)
         assert dry.returncode == 0, dry.stderr
-        assert f"would remove rejections received before {bound}: 1 rows" in dry.stdout
-        assert f"would remove batch_keys received before {bound}: 1 rows" in dry.stdout
+        assert f"would remove rejections received before {shown}: 1 rows" in dry.stdout
+        assert f"would remove batch_keys received before {shown}: 1 rows" in dry.stdout
         assert _count(repo, "rejections") == _count(repo, "batch_keys") == 2
 
         done = _cli("server", "retention", "--db", db_url)
         assert done.returncode == 0, done.stderr
-        assert f"removed rejections received before {bound}: 1 rows" in done.stdout
+        assert f"removed rejections received before {shown}: 1 rows" in done.stdout
         assert _count(repo, "rejections") == _count(repo, "batch_keys") == 1
         assert [r[1] for r in repo.rejections("counter-0")] == ["txn-refused-kept"]
         assert _count(repo, "records") == 2  # records go by business month, not receipt
@@ -316,7 +317,7 @@ def test_retention_removes_refusals_and_batch_keys_received_before_the_kept_mont
             cur.execute("SELECT table_name, business_month, row_count, how FROM retention_log"
                         " ORDER BY table_name")
             log = [tuple(r) for r in cur.fetchall()]
-        how = f"delete rows received before {bound}"
+        how = f"delete rows received before {shown}"
         last_gone = partitions.shift(keep, -1)
         assert log == [("batch_keys", last_gone, 1, how), ("rejections", last_gone, 1, how)]
         # the kept key still answers a resent batch as before
