@@ -38,24 +38,10 @@ from typing import Any
 import httpx
 
 from device.store import GENESIS_HASH, record_hash
+from madoguchi.bench.procstat import children_of, cpu_seconds, machine_busy_seconds
 from madoguchi.bench.sync import _http, _record
 
-_TICK = os.sysconf("SC_CLK_TCK")
 log = logging.getLogger(__name__)
-
-
-def _cpu_s(pid: int, *, children: bool = False) -> float:
-    """CPU seconds of ``pid`` (user + system; with ``children``, its reaped children's too)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / _TICK
 
 
 def _device_items(device: int, count: int) -> list[dict[str, Any]]:
@@ -71,40 +57,19 @@ def _device_items(device: int, count: int) -> list[dict[str, Any]]:
     return items
 
 
-def _children_of(parent: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _postgres_cpu_s(data_dir: Path) -> float:
     postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    return _cpu_s(postmaster, children=True) + sum(_cpu_s(p) for p in _children_of(postmaster))
-
-
-def _machine_busy_s() -> float:
-    """CPU seconds the whole machine spent busy (every process, ours and others'):
-    ``/proc/stat``'s first line less idle and iowait."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / _TICK
+    backends = sum(cpu_seconds(p) for p in children_of(postmaster))
+    return cpu_seconds(postmaster, children=True) + backends
 
 
 def _snapshot(hosts: list[Any], haproxy_pid: int, data_dir: Path) -> dict[str, float]:
     times = os.times()
     return {
-        "machine_busy": _machine_busy_s(),
-        "hosts": sum(_cpu_s(h.proc.pid, children=True) for h in hosts),
+        "machine_busy": machine_busy_seconds(),
+        "hosts": sum(cpu_seconds(h.proc.pid, children=True) for h in hosts),
         "postgres": _postgres_cpu_s(data_dir),
-        "haproxy": _cpu_s(haproxy_pid),
+        "haproxy": cpu_seconds(haproxy_pid),
         "client": times.user + times.system,
     }
 

@@ -151,7 +151,7 @@ def _poll_rps(server: Any, tls_dirs: list[Any], seconds: float) -> dict[str, Any
     server had CPU to spare)."""
     import multiprocessing
 
-    from madoguchi.bench.scaleout import _children_of, _cpu_s, _machine_busy_s
+    from madoguchi.bench.procstat import children_of, cpu_seconds, machine_busy_seconds
 
     spawn = multiprocessing.get_context("spawn")
     go = spawn.Barrier(len(tls_dirs) + 1)
@@ -166,13 +166,13 @@ def _poll_rps(server: Any, tls_dirs: list[Any], seconds: float) -> dict[str, Any
 
     def server_cpu_s() -> float:
         pid = server.proc.pid
-        return _cpu_s(pid) + sum(_cpu_s(child) for child in _children_of(pid))
+        return cpu_seconds(pid) + sum(cpu_seconds(child) for child in children_of(pid))
 
     go.wait(timeout=60)  # every connection up and warm before the clock starts
-    cpu0, busy0, started = server_cpu_s(), _machine_busy_s(), time.perf_counter()
+    cpu0, busy0, started = server_cpu_s(), machine_busy_seconds(), time.perf_counter()
     answers = [results.get(timeout=seconds + 60) for _ in pollers]
     elapsed = time.perf_counter() - started
-    cpu1, busy1 = server_cpu_s(), _machine_busy_s()
+    cpu1, busy1 = server_cpu_s(), machine_busy_seconds()
     for poller in pollers:
         poller.join(10)
     refused = sorted({status for _, statuses, _ in answers for status in statuses})
