@@ -68,15 +68,28 @@ platform_ensure() {
     esac
 }
 
+# True when the venv's stamp ("extras pyproject-hash") has this pyproject.toml and every
+# extra of $1 (comma-separated): `./scripts/demo` after `./scripts/test` reinstalls nothing.
+venv_has() {
+    local stamp="$VENV/.madoguchi-installed" hash installed stamped extra
+    [ -x "$PY" ] && [ -f "$stamp" ] || return 1
+    hash=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+    read -r installed stamped < "$stamp" || return 1
+    [ "$stamped" = "$hash" ] || return 1
+    for extra in ${1//,/ }; do
+        case ",$installed," in *",$extra,"*) ;; *) return 1 ;; esac
+    done
+}
+
 venv_ensure() {
     local extras=$1
     platform_ensure
     local stamp="$VENV/.madoguchi-installed"
-    local want
-    want="$extras $(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
-    if [ -x "$PY" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    if venv_has "$extras"; then
         return 0
     fi
+    local want
+    want="$extras $(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
     if [ ! -x "$PY" ]; then
         log "creating $VENV"
         # Prefer the interpreter on PATH (CI images ship their own); Debian's is fine too.
