@@ -68,14 +68,36 @@ platform_ensure() {
     esac
 }
 
-# True when the venv's stamp ("extras pyproject-hash") has this pyproject.toml and every
-# extra of $1 (comma-separated): `./scripts/demo` after `./scripts/test` reinstalls nothing.
+# The lock (scripts/lock) that holds this venv's Python and machine to the versions that
+# ship: the server's when the extras include it and one exists, else the counter's; none
+# (empty) for a Python or machine nothing ships on. Needs the venv's interpreter.
+venv_lock() {
+    local extras=$1 abi machine role
+    abi=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    machine=$(uname -m)
+    for role in server counter; do
+        if [ "$role" = server ]; then
+            case ",$extras," in *,server,*) ;; *) continue ;; esac
+        fi
+        if [ -f "$ROOT/locks/$role-$abi-$machine.txt" ]; then
+            echo "$ROOT/locks/$role-$abi-$machine.txt"
+            return 0
+        fi
+    done
+}
+
+# What the venv was installed from: pyproject.toml and the lock that held it.
+venv_inputs() {
+    cat "$ROOT/pyproject.toml" ${1:+"$1"} | sha256sum | cut -c1-16
+}
+
+# True when the venv's stamp ("extras inputs-hash") has these inputs and every extra of $1
+# (comma-separated): `./scripts/demo` after `./scripts/test` reinstalls nothing.
 venv_has() {
-    local stamp="$VENV/.madoguchi-installed" hash installed stamped extra
+    local stamp="$VENV/.madoguchi-installed" installed stamped extra
     [ -x "$PY" ] && [ -f "$stamp" ] || return 1
-    hash=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
     read -r installed stamped < "$stamp" || return 1
-    [ "$stamped" = "$hash" ] || return 1
+    [ "$stamped" = "$(venv_inputs "$(venv_lock "$1")")" ] || return 1
     for extra in ${1//,/ }; do
         case ",$installed," in *",$extra,"*) ;; *) return 1 ;; esac
     done
@@ -88,8 +110,6 @@ venv_ensure() {
     if venv_has "$extras"; then
         return 0
     fi
-    local want
-    want="$extras $(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
     if [ ! -x "$PY" ]; then
         log "creating $VENV"
         # Prefer the interpreter on PATH (CI images ship their own); Debian's is fine too.
@@ -97,8 +117,26 @@ venv_ensure() {
     fi
     log "installing madoguchi[$extras] into the venv"
     "$PY" -m pip install -q --upgrade pip >/dev/null
+    local lock constraints
+    lock=$(venv_lock "$extras")
     # PYPI=1: lgpio's sdist (the pin factory on arm64) then builds its own copy of the lg
     # library instead of linking a liblgpio that Debian does not package.
-    PYPI=1 "$PY" -m pip install -q -e "$ROOT[$extras]"
-    echo "$want" > "$stamp"
+    if [ -n "$lock" ]; then
+        # The tests and the demo run the versions the packages ship. Versions only: pip
+        # takes a hash in a constraints file as --require-hashes for every requirement,
+        # which an editable install cannot meet.
+        constraints=$(mktemp)
+        sed -e '/--hash=/d' -e 's/ \\$//' "$lock" > "$constraints"
+        if ! PYPI=1 "$PY" -m pip install -q -c "$constraints" -e "$ROOT[$extras]"; then
+            log "${lock#"$ROOT"/} does not fit pyproject.toml (run scripts/lock);" \
+                "installing the newest allowed versions instead"
+            lock=""
+            PYPI=1 "$PY" -m pip install -q -e "$ROOT[$extras]"
+        fi
+        rm -f "$constraints"
+    else
+        log "no lock in locks/ for this Python and machine: installing the newest allowed versions"
+        PYPI=1 "$PY" -m pip install -q -e "$ROOT[$extras]"
+    fi
+    echo "$extras $(venv_inputs "$lock")" > "$stamp"
 }
