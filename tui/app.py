@@ -525,8 +525,10 @@ class CounterApp(ServiceApp[None]):
                 self._pin_callback = None
             t = self.strings
             state = f"card.pin_states.{status.state}"
+            # A blocked PIN is not a dead end: say which procedure frees it.
+            key = "pin.cannot_blocked" if status.state == "blocked" else "pin.cannot"
             self.notify(
-                t("pin.cannot", pin=t(f"card.pins.{status.pin}"),
+                t(key, pin=t(f"card.pins.{status.pin}"),
                   state=t(state) if t.has(state) else status.state),
                 severity="warning",
             )

@@ -206,7 +206,7 @@ async def test_taking_the_card_away_ends_the_prompt(services: Any) -> None:
 
 @pytest.mark.parametrize(
     ("profile", "message"),
-    [("pin-blocked", "ロック"), ("face-auth", "使用不可")],
+    [("pin-blocked", "ロック（初期化・再設定の手続が必要です）"), ("face-auth", "使用不可")],
 )
 async def test_no_prompt_when_the_pin_cannot_be_tried(
     tmp_path: Path, clock: StepClock, sim_pki: Path, profile: str, message: str
