@@ -378,12 +378,17 @@ class CounterApp(ServiceApp[None]):
         if self._signed_in() and self.services.demo_profiles:
             self.push_screen(DemoMenuScreen())
 
-    def action_toggle_language(self) -> None:
-        """Switch between Japanese and English; every screen is recomposed."""
+    async def action_toggle_language(self) -> None:
+        """Switch between Japanese and English; every screen is recomposed.
+
+        Awaited, not scheduled: the app reads no further key until the new widgets stand
+        with the focus back where it was, so the keys typed right after F2 land in their
+        field instead of in one that is about to be removed.
+        """
         self.strings = Strings(self.strings.next_language())
-        for screen in self.screen_stack:
+        for screen in list(self.screen_stack):
             if isinstance(screen, CounterScreen):
-                screen.refresh(recompose=True)
+                await screen.recompose()
         self.notify(self.strings("app.language_switched"))
 
     # -- reader and card ----------------------------------------------------------------

@@ -395,3 +395,17 @@ async def test_diagnostics_measures_nothing_without_a_card_or_during_a_procedure
         await pilot.press("b")
         assert "手続の途中は計測できません" in screen_text(app)
         assert app.screen.figures is None  # type: ignore[attr-defined]
+
+
+async def test_f2_on_the_sign_in_keeps_what_was_typed_and_where(services: Any) -> None:
+    """Switching the language mid sign-in: the typed id and password stay, and the keys
+    after F2 go on into the field that had the focus."""
+    app = CounterApp(services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.id == "login")
+        await pilot.press(*"de", "f2")
+        await wait_for(pilot, lambda: "Operator ID" in screen_text(app))
+        await pilot.press(*"mo", "tab", *"madoguchi", "f2")
+        await wait_for(pilot, lambda: "操作者ID" in screen_text(app))
+        await pilot.press(*"-demo", "enter")
+        await wait_for(pilot, lambda: app.screen.id == "home")

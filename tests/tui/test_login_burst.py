@@ -23,7 +23,9 @@ from .helpers import screen_text, wait_for
 
 SIZE = (80, 24)
 #: Textual's key names and characters for the separators a badge reader sends.
-SEPARATORS = {"\t": ("tab", "\t"), "\r": ("enter", "\r"), "\x1b[Z": ("shift+tab", None)}
+SEPARATORS = {"\t": ("tab", "\t"), "\r": ("enter", "\r"), "\x1b[Z": ("shift+tab", None),
+              "\x1bOQ": ("f2", None)}
+F2 = "\x1bOQ"
 
 
 def burst(app: CounterApp, *parts: str) -> None:
@@ -113,3 +115,17 @@ async def test_keys_typed_while_the_password_is_checked_are_dropped(
         assert screen.query_one("#password", Input).value == DEMO_PASSWORD
         burst(app, "\r")
         await wait_for(pilot, lambda: app.screen.id == "home")
+
+
+async def test_a_burst_across_two_language_switches_signs_in(services: object) -> None:
+    """F2 in the middle of each field: the keys before it were still waiting in the
+    field when the screen was rebuilt, and went with it."""
+    app = CounterApp(services=services)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.id == "login")
+        burst(app, DEMO_OPERATOR_ID[:2], F2, DEMO_OPERATOR_ID[2:], "\t",
+              DEMO_PASSWORD[:5], F2, DEMO_PASSWORD[5:], "\r")
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert app.session is not None
+        assert app.session.operator_id == DEMO_OPERATOR_ID
+        assert app.strings.language == "ja"  # twice switched
