@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,14 +305,18 @@ async def test_tells_systemd_it_is_ready_and_pings_the_watchdog(
     try:
         app = CounterApp(services=services, notify=sdnotify.notify, watchdog_interval=0.2)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.3)
-            messages = []
+            # Until the first ping after READY (a loaded machine draws late, so no fixed
+            # pause): 10 s is 50 of the test's 0.2 s intervals.
+            messages: list[str] = []
             server.setblocking(False)
-            while True:
-                try:
-                    messages.append(server.recv(1024).decode())
-                except BlockingIOError:
-                    break
+            deadline = time.monotonic() + 10.0
+            while "WATCHDOG=1" not in messages[1:] and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+                while True:
+                    try:
+                        messages.append(server.recv(1024).decode())
+                    except BlockingIOError:
+                        break
     finally:
         server.close()
     assert messages[0].startswith("READY=1")
