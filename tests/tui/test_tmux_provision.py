@@ -60,6 +60,9 @@ def test_first_boot_in_tmux_a_wrong_token_esc_then_the_sign_in_screen(
         session.send("Escape")
         session.wait_gone("受け付けられません")
         session.send("C-u")
+        # Cleared before the good token is typed: CI once saw the good one appended to
+        # the refused one (unexplained; this says so at once, not 60 s later).
+        session.wait_gone(bad, timeout=10.0)
         session.send_literal(f"{good}\r")
         session.wait_for(first_half, timeout=20.0)
         session.send("Enter")
