@@ -129,3 +129,15 @@ async def test_a_burst_across_two_language_switches_signs_in(services: object) -
         assert app.session is not None
         assert app.session.operator_id == DEMO_OPERATOR_ID
         assert app.strings.language == "ja"  # twice switched
+
+
+async def test_enter_then_f2_in_one_burst_still_signs_in(services: object) -> None:
+    """The Enter's sign-in waits behind the fields' keys; an F2 right after it rebuilt
+    the fields with that sign-in still on its way, and every Enter after was refused."""
+    app = CounterApp(services=services)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.id == "login")
+        burst(app, DEMO_OPERATOR_ID, "\t", DEMO_PASSWORD, "\r", F2)
+        await wait_for(pilot, lambda: app.screen.id == "home")
+        assert app.session is not None
+        assert app.strings.language == "en"
